@@ -1,0 +1,226 @@
+// Package streams names the JetStream streams, subjects, consumers and KV buckets of ownersync
+// (DESIGN §4.2–4.4) and builds their configurations from data, so that every service declares the
+// same topology and one embedded server and an R3 cluster run the same code.
+package streams
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	CRM      = "CRM"
+	Platform = "PLATFORM"
+	Sync     = "SYNC"
+	DLQ      = "DLQ"
+)
+
+// KV bucket names.
+const (
+	MappingsBucket = "ownersync_mappings"
+	RecordsBucket  = "ownersync_records"
+)
+
+// Header names set on every ownersync message besides Nats-Msg-Id and the trace context.
+const (
+	HeaderContentType = "Content-Type"
+	HeaderEventType   = "Ownersync-Event-Type"
+	ContentTypeProto  = "application/protobuf"
+
+	// Dead-letter headers: where the message came from and why it died.
+	HeaderDLQSubject  = "Ownersync-Dlq-Subject"
+	HeaderDLQStream   = "Ownersync-Dlq-Stream"
+	HeaderDLQSequence = "Ownersync-Dlq-Sequence"
+	HeaderDLQError    = "Ownersync-Dlq-Error"
+	HeaderDLQService  = "Ownersync-Dlq-Service"
+	HeaderDLQMsgID    = "Ownersync-Dlq-Msg-Id"
+	HeaderDLQTime     = "Ownersync-Dlq-Time"
+)
+
+var tenantRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidTenant reports whether id is a valid tenant id ([a-z0-9][a-z0-9_-]{0,62}); tenant ids are
+// subject tokens, so anything else could break subject routing.
+func ValidTenant(id string) bool { return tenantRE.MatchString(id) }
+
+// Subject builders. Tenant ids are validated before use; provider is "salesforce" or "hubspot".
+
+// CrmOwnerChanged is crm.owner.changed.<tenant>.<provider>.
+func CrmOwnerChanged(tenant, provider string) string {
+	return "crm.owner.changed." + tenant + "." + provider
+}
+
+// CrmUserChanged is crm.user.changed.<tenant>.<provider>.
+func CrmUserChanged(tenant, provider string) string {
+	return "crm.user.changed." + tenant + "." + provider
+}
+
+// PlatformOwnerChanged is platform.owner.changed.<tenant>.
+func PlatformOwnerChanged(tenant string) string { return "platform.owner.changed." + tenant }
+
+// PlatformUserChanged is platform.user.changed.<tenant>.
+func PlatformUserChanged(tenant string) string { return "platform.user.changed." + tenant }
+
+// PlatformUserProvision is platform.user.provision.<tenant>.
+func PlatformUserProvision(tenant string) string { return "platform.user.provision." + tenant }
+
+// MappingChanged is mapping.changed.<tenant>.<provider>.
+func MappingChanged(tenant, provider string) string {
+	return "mapping.changed." + tenant + "." + provider
+}
+
+// OwnerAssign is owner.assign.<tenant>.
+func OwnerAssign(tenant string) string { return "owner.assign." + tenant }
+
+// ReportSync is report.sync.<tenant>.
+func ReportSync(tenant string) string { return "report.sync." + tenant }
+
+// Alert is alert.<tenant>.
+func Alert(tenant string) string { return "alert." + tenant }
+
+// UserRefresh is user.refresh.<tenant>.<provider>.
+func UserRefresh(tenant, provider string) string {
+	return "user.refresh." + tenant + "." + provider
+}
+
+// DeadLetter is dlq.<service>.<tenant>.
+func DeadLetter(service, tenant string) string { return "dlq." + service + "." + tenant }
+
+// TenantOf returns the tenant token of an ownersync subject, or "" when the subject has none.
+// It knows every subject family of DESIGN §4.2.
+func TenantOf(subject string) string {
+	p := strings.Split(subject, ".")
+	var i int
+	switch {
+	case len(p) >= 4 && (p[0] == "crm" || p[0] == "platform"):
+		i = 3
+	case len(p) >= 3 && (p[0] == "mapping" || p[0] == "owner" || p[0] == "report" || p[0] == "user" || p[0] == "dlq"):
+		i = 2
+	case len(p) >= 2 && p[0] == "alert":
+		i = 1
+	default:
+		return ""
+	}
+	return p[i]
+}
+
+// ProviderOf returns the provider token of a subject that carries one (crm.*, mapping.*, user.*), or "".
+func ProviderOf(subject string) string {
+	p := strings.Split(subject, ".")
+	switch {
+	case len(p) >= 5 && p[0] == "crm":
+		return p[4]
+	case len(p) >= 4 && (p[0] == "mapping" || p[0] == "user"):
+		return p[3]
+	}
+	return ""
+}
+
+// Options size the streams and buckets; zero values take the defaults of DESIGN §4.2.
+type Options struct {
+	// Replicas is the stream and bucket replica count (1 embedded, 3 in production).
+	Replicas int
+	// MaxAge bounds how long messages are kept (default 7 days; DLQ 30 days).
+	MaxAge time.Duration
+	// CRMDuplicates is the CRM stream's duplicate window (default 24 h, Salesforce's retry window).
+	CRMDuplicates time.Duration
+	// PlatformDuplicates is the PLATFORM stream's duplicate window (default 10 min).
+	PlatformDuplicates time.Duration
+	// SyncDuplicates is the SYNC and DLQ streams' duplicate window (default 1 h).
+	SyncDuplicates time.Duration
+	// MemoryStorage selects memory storage (tests only); default is file storage.
+	MemoryStorage bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = 7 * 24 * time.Hour
+	}
+	if o.CRMDuplicates <= 0 {
+		o.CRMDuplicates = 24 * time.Hour
+	}
+	if o.PlatformDuplicates <= 0 {
+		o.PlatformDuplicates = 10 * time.Minute
+	}
+	if o.SyncDuplicates <= 0 {
+		o.SyncDuplicates = time.Hour
+	}
+	return o
+}
+
+// Configs returns the four stream configurations. Each captures whole subject prefixes so a new
+// subject such as platform.user.provision.<tenant> needs no stream change.
+func Configs(o Options) []jetstream.StreamConfig {
+	o = o.withDefaults()
+	storage := jetstream.FileStorage
+	if o.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	mk := func(name, desc string, subjects []string, dup, age time.Duration) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    subjects,
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     storage,
+			Replicas:    o.Replicas,
+			MaxAge:      age,
+			Duplicates:  dup,
+			Discard:     jetstream.DiscardOld,
+		}
+	}
+	return []jetstream.StreamConfig{
+		mk(CRM, "owner and user changes from Salesforce and HubSpot", []string{"crm.>"}, o.CRMDuplicates, o.MaxAge),
+		mk(Platform, "owner and user changes from the platform", []string{"platform.>"}, o.PlatformDuplicates, o.MaxAge),
+		mk(Sync, "mapping changes, owner assignments, reports, alerts and refresh requests",
+			[]string{"mapping.>", "owner.>", "report.>", "alert.>", "user.>"}, o.SyncDuplicates, o.MaxAge),
+		mk(DLQ, "dead letters of every consumer, replayable", []string{"dlq.>"}, o.SyncDuplicates, 4*o.MaxAge+2*24*time.Hour),
+	}
+}
+
+// KVConfigs returns the KV bucket configurations of DESIGN §4.4.
+func KVConfigs(o Options) []jetstream.KeyValueConfig {
+	o = o.withDefaults()
+	storage := jetstream.FileStorage
+	if o.MemoryStorage {
+		storage = jetstream.MemoryStorage
+	}
+	return []jetstream.KeyValueConfig{
+		{Bucket: MappingsBucket, Description: "current mappings per tenant and provider (mapper)", History: 1, Replicas: o.Replicas, Storage: storage},
+		{Bucket: RecordsBucket, Description: "last applied and last written owner per record (writer)", History: 1, Replicas: o.Replicas, Storage: storage},
+	}
+}
+
+// KVKey joins key tokens with dots after making each token safe for a KV key.
+func KVKey(tokens ...string) string {
+	for i, t := range tokens {
+		tokens[i] = kvToken(t)
+	}
+	return strings.Join(tokens, ".")
+}
+
+// kvToken keeps [A-Za-z0-9_-=] and escapes everything else as _xx so that emails and ids are valid keys.
+func kvToken(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '=':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "_%02x", c)
+		}
+	}
+	if b.Len() == 0 {
+		return "_"
+	}
+	return b.String()
+}

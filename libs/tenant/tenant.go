@@ -1,0 +1,310 @@
+// Package tenant holds a tenant's configuration (DESIGN §8): who it is, who gets its reports and how
+// each CRM is connected. Secrets are references ("env:NAME", "file:/path"), never values.
+package tenant
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/streams"
+)
+
+// Provider names as they appear in subjects, URLs and configuration.
+const (
+	Salesforce = "salesforce"
+	HubSpot    = "hubspot"
+)
+
+// Providers lists every provider in a stable order.
+var Providers = []string{Salesforce, HubSpot}
+
+// Direction says which way owners flow between the platform and one CRM.
+type Direction string
+
+// Directions.
+const (
+	Bidirectional  Direction = "bidirectional"
+	CRMToPlatform  Direction = "crm_to_platform"
+	PlatformToCRM  Direction = "platform_to_crm"
+)
+
+// AllowsCRMToPlatform reports whether CRM owner changes reach the platform.
+func (d Direction) AllowsCRMToPlatform() bool { return d == Bidirectional || d == CRMToPlatform }
+
+// AllowsPlatformToCRM reports whether platform owner changes reach the CRM.
+func (d Direction) AllowsPlatformToCRM() bool { return d == Bidirectional || d == PlatformToCRM }
+
+// Tenant is one customer account of the platform.
+type Tenant struct {
+	ID               string    `json:"id" yaml:"id" bson:"_id"`
+	Name             string    `json:"name" yaml:"name" bson:"name"`
+	ReportRecipients []string  `json:"report_recipients" yaml:"report_recipients" bson:"report_recipients"`
+	ReportsEnabled   bool      `json:"reports_enabled" yaml:"reports_enabled" bson:"reports_enabled"`
+	Schedule         Schedule  `json:"schedule" yaml:"schedule" bson:"schedule"`
+	Salesforce       *SFConfig `json:"salesforce,omitempty" yaml:"salesforce,omitempty" bson:"salesforce,omitempty"`
+	HubSpot          *HSConfig `json:"hubspot,omitempty" yaml:"hubspot,omitempty" bson:"hubspot,omitempty"`
+	UpdatedAt        time.Time `json:"updated_at" yaml:"-" bson:"updated_at"`
+}
+
+// Schedule runs Sync Users periodically.
+type Schedule struct {
+	Enabled bool `json:"enabled" yaml:"enabled" bson:"enabled"`
+	// Interval between runs, e.g. "1h"; HubSpot owners are never pulled more often than every 5 minutes.
+	Interval string `json:"interval" yaml:"interval" bson:"interval"`
+}
+
+// MinScheduleInterval is the shortest schedule: HubSpot asks integrations not to poll owners more often.
+const MinScheduleInterval = 5 * time.Minute
+
+// IntervalDuration parses Interval; zero when unset or invalid.
+func (s Schedule) IntervalDuration() time.Duration {
+	d, err := time.ParseDuration(s.Interval)
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// Settings are what every provider connection has.
+type Settings struct {
+	Enabled   bool      `json:"enabled" yaml:"enabled" bson:"enabled"`
+	Direction Direction `json:"direction" yaml:"direction" bson:"direction"`
+	// ObjectModules lists the record types synced: "contact", "lead" (lead is Salesforce only).
+	ObjectModules       []string `json:"object_modules" yaml:"object_modules" bson:"object_modules"`
+	RemapOnDeactivation bool     `json:"remap_on_deactivation" yaml:"remap_on_deactivation" bson:"remap_on_deactivation"`
+	AutoProvisioning    bool     `json:"auto_provisioning" yaml:"auto_provisioning" bson:"auto_provisioning"`
+	// FallbackOwnerID is the CRM user that owns records whose platform owner has no valid mapping.
+	FallbackOwnerID string `json:"fallback_owner_id,omitempty" yaml:"fallback_owner_id,omitempty" bson:"fallback_owner_id,omitempty"`
+	// APIBaseURL overrides the CRM's API base URL (sandboxes and tests).
+	APIBaseURL string `json:"api_base_url,omitempty" yaml:"api_base_url,omitempty" bson:"api_base_url,omitempty"`
+}
+
+// SyncsRecordType reports whether the provider syncs owners of the record type ("contact", "lead").
+func (s Settings) SyncsRecordType(t string) bool {
+	if len(s.ObjectModules) == 0 {
+		return t == "contact"
+	}
+	for _, m := range s.ObjectModules {
+		if m == t {
+			return true
+		}
+	}
+	return false
+}
+
+// SFConfig connects one Salesforce org.
+type SFConfig struct {
+	Settings    `yaml:",inline" bson:",inline"`
+	OrgID       string `json:"org_id" yaml:"org_id" bson:"org_id"`
+	InstanceURL string `json:"instance_url" yaml:"instance_url" bson:"instance_url"`
+	APIVersion  string `json:"api_version" yaml:"api_version" bson:"api_version"`
+	Auth        SFAuth `json:"auth" yaml:"auth" bson:"auth"`
+	// SharedKeyRef, when set, must match the "key" query parameter of Outbound Messages.
+	SharedKeyRef string `json:"shared_key_ref,omitempty" yaml:"shared_key_ref,omitempty" bson:"shared_key_ref,omitempty"`
+}
+
+// SFAuth is the OAuth flow ownersync uses against Salesforce.
+type SFAuth struct {
+	// Flow is "client_credentials" or "jwt_bearer".
+	Flow            string `json:"flow" yaml:"flow" bson:"flow"`
+	ClientID        string `json:"client_id" yaml:"client_id" bson:"client_id"`
+	ClientSecretRef string `json:"client_secret_ref,omitempty" yaml:"client_secret_ref,omitempty" bson:"client_secret_ref,omitempty"`
+	// Username is the JWT bearer subject.
+	Username      string `json:"username,omitempty" yaml:"username,omitempty" bson:"username,omitempty"`
+	PrivateKeyRef string `json:"private_key_ref,omitempty" yaml:"private_key_ref,omitempty" bson:"private_key_ref,omitempty"`
+	// TokenURL overrides <instance or login URL>/services/oauth2/token.
+	TokenURL string `json:"token_url,omitempty" yaml:"token_url,omitempty" bson:"token_url,omitempty"`
+	// Audience is the JWT aud (https://login.salesforce.com or https://test.salesforce.com).
+	Audience string `json:"audience,omitempty" yaml:"audience,omitempty" bson:"audience,omitempty"`
+}
+
+// HSConfig connects one HubSpot account (portal).
+type HSConfig struct {
+	Settings `yaml:",inline" bson:",inline"`
+	PortalID int64 `json:"portal_id" yaml:"portal_id" bson:"portal_id"`
+	AppID    int64 `json:"app_id" yaml:"app_id" bson:"app_id"`
+	// ClientSecretRef is the app's client secret, the key of webhook signatures.
+	ClientSecretRef string `json:"client_secret_ref" yaml:"client_secret_ref" bson:"client_secret_ref"`
+	// LegacySignatures accepts v1 signatures for an app that cannot send v3.
+	LegacySignatures bool   `json:"legacy_signatures,omitempty" yaml:"legacy_signatures,omitempty" bson:"legacy_signatures,omitempty"`
+	Auth             HSAuth `json:"auth" yaml:"auth" bson:"auth"`
+}
+
+// HSAuth is how ownersync calls HubSpot's APIs.
+type HSAuth struct {
+	// Kind is "private_app" (static token) or "oauth" (refresh token).
+	Kind            string `json:"kind" yaml:"kind" bson:"kind"`
+	TokenRef        string `json:"token_ref,omitempty" yaml:"token_ref,omitempty" bson:"token_ref,omitempty"`
+	ClientID        string `json:"client_id,omitempty" yaml:"client_id,omitempty" bson:"client_id,omitempty"`
+	ClientSecretRef string `json:"client_secret_ref,omitempty" yaml:"client_secret_ref,omitempty" bson:"client_secret_ref,omitempty"`
+	RefreshTokenRef string `json:"refresh_token_ref,omitempty" yaml:"refresh_token_ref,omitempty" bson:"refresh_token_ref,omitempty"`
+	TokenURL        string `json:"token_url,omitempty" yaml:"token_url,omitempty" bson:"token_url,omitempty"`
+}
+
+// ProviderSettings returns the common settings of a connected provider, or false.
+func (t *Tenant) ProviderSettings(provider string) (Settings, bool) {
+	switch provider {
+	case Salesforce:
+		if t.Salesforce != nil {
+			return t.Salesforce.Settings, true
+		}
+	case HubSpot:
+		if t.HubSpot != nil {
+			return t.HubSpot.Settings, true
+		}
+	}
+	return Settings{}, false
+}
+
+// Connected lists the enabled providers in a stable order.
+func (t *Tenant) Connected() []string {
+	var out []string
+	for _, p := range Providers {
+		if s, ok := t.ProviderSettings(p); ok && s.Enabled {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ValidationError lists every problem of a tenant configuration at once.
+type ValidationError struct{ Problems []string }
+
+func (e *ValidationError) Error() string {
+	return "invalid tenant configuration: " + strings.Join(e.Problems, "; ")
+}
+
+// ErrNotFound is returned by stores when no tenant matches.
+var ErrNotFound = errors.New("tenant not found")
+
+// Normalize fills defaults (direction, modules, API version, remap) in place.
+func (t *Tenant) Normalize() {
+	t.ID = strings.TrimSpace(t.ID)
+	norm := func(s *Settings, modules []string) {
+		if s.Direction == "" {
+			s.Direction = Bidirectional
+		}
+		if len(s.ObjectModules) == 0 {
+			s.ObjectModules = modules
+		}
+	}
+	if t.Salesforce != nil {
+		norm(&t.Salesforce.Settings, []string{"contact", "lead"})
+		if t.Salesforce.APIVersion == "" {
+			t.Salesforce.APIVersion = "62.0"
+		}
+		if t.Salesforce.Auth.Flow == "" {
+			t.Salesforce.Auth.Flow = "client_credentials"
+		}
+	}
+	if t.HubSpot != nil {
+		norm(&t.HubSpot.Settings, []string{"contact"})
+		if t.HubSpot.Auth.Kind == "" {
+			t.HubSpot.Auth.Kind = "private_app"
+		}
+	}
+	if t.Schedule.Enabled && t.Schedule.Interval == "" {
+		t.Schedule.Interval = "1h"
+	}
+}
+
+// Validate reports every problem at once as a *ValidationError.
+func (t *Tenant) Validate() error {
+	var p []string
+	add := func(f string, a ...any) { p = append(p, fmt.Sprintf(f, a...)) }
+	if !streams.ValidTenant(t.ID) {
+		add("id %q must match [a-z0-9][a-z0-9_-]{0,62}", t.ID)
+	}
+	for _, r := range t.ReportRecipients {
+		if _, err := mail.ParseAddress(r); err != nil {
+			add("report recipient %q is not an email address", r)
+		}
+	}
+	if t.Schedule.Enabled {
+		if d := t.Schedule.IntervalDuration(); d < MinScheduleInterval {
+			add("schedule interval %q must be a duration of at least %s", t.Schedule.Interval, MinScheduleInterval)
+		}
+	}
+	checkSettings := func(name string, s Settings, allowed ...string) {
+		switch s.Direction {
+		case Bidirectional, CRMToPlatform, PlatformToCRM:
+		default:
+			add("%s.direction %q must be bidirectional, crm_to_platform or platform_to_crm", name, s.Direction)
+		}
+		for _, m := range s.ObjectModules {
+			ok := false
+			for _, a := range allowed {
+				ok = ok || m == a
+			}
+			if !ok {
+				add("%s.object_modules: %q must be one of %s", name, m, strings.Join(allowed, ", "))
+			}
+		}
+		if s.APIBaseURL != "" {
+			if u, err := url.Parse(s.APIBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add("%s.api_base_url %q must be an http(s) URL", name, s.APIBaseURL)
+			}
+		}
+	}
+	checkRef := func(name, ref string, required bool) {
+		if ref == "" {
+			if required {
+				add("%s is required", name)
+			}
+			return
+		}
+		if !IsSecretRef(ref) {
+			add("%s must be a secret reference (env:NAME or file:/path), not a value", name)
+		}
+	}
+	if sf := t.Salesforce; sf != nil {
+		checkSettings("salesforce", sf.Settings, "contact", "lead")
+		if len(sf.OrgID) != 15 && len(sf.OrgID) != 18 || !strings.HasPrefix(sf.OrgID, "00D") {
+			add("salesforce.org_id %q must be a 15- or 18-character organization id (00D…)", sf.OrgID)
+		}
+		if sf.FallbackOwnerID != "" && !strings.HasPrefix(sf.FallbackOwnerID, "005") {
+			add("salesforce.fallback_owner_id %q must be a user id (005…)", sf.FallbackOwnerID)
+		}
+		switch sf.Auth.Flow {
+		case "client_credentials":
+			checkRef("salesforce.auth.client_secret_ref", sf.Auth.ClientSecretRef, sf.Enabled)
+		case "jwt_bearer":
+			checkRef("salesforce.auth.private_key_ref", sf.Auth.PrivateKeyRef, sf.Enabled)
+			if sf.Enabled && sf.Auth.Username == "" {
+				add("salesforce.auth.username is required for jwt_bearer")
+			}
+		default:
+			add("salesforce.auth.flow %q must be client_credentials or jwt_bearer", sf.Auth.Flow)
+		}
+		checkRef("salesforce.shared_key_ref", sf.SharedKeyRef, false)
+	}
+	if hs := t.HubSpot; hs != nil {
+		checkSettings("hubspot", hs.Settings, "contact")
+		if hs.PortalID <= 0 {
+			add("hubspot.portal_id must be a positive number")
+		}
+		checkRef("hubspot.client_secret_ref", hs.ClientSecretRef, hs.Enabled)
+		switch hs.Auth.Kind {
+		case "private_app":
+			checkRef("hubspot.auth.token_ref", hs.Auth.TokenRef, hs.Enabled)
+		case "oauth":
+			checkRef("hubspot.auth.client_secret_ref", hs.Auth.ClientSecretRef, hs.Enabled)
+			checkRef("hubspot.auth.refresh_token_ref", hs.Auth.RefreshTokenRef, hs.Enabled)
+		default:
+			add("hubspot.auth.kind %q must be private_app or oauth", hs.Auth.Kind)
+		}
+	}
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+// IsSecretRef reports whether s is a secret reference rather than a literal secret.
+func IsSecretRef(s string) bool {
+	return strings.HasPrefix(s, "env:") && len(s) > 4 || strings.HasPrefix(s, "file:/")
+}
