@@ -27,9 +27,9 @@ type Direction string
 
 // Directions.
 const (
-	Bidirectional  Direction = "bidirectional"
-	CRMToPlatform  Direction = "crm_to_platform"
-	PlatformToCRM  Direction = "platform_to_crm"
+	Bidirectional Direction = "bidirectional"
+	CRMToPlatform Direction = "crm_to_platform"
+	PlatformToCRM Direction = "platform_to_crm"
 )
 
 // AllowsCRMToPlatform reports whether CRM owner changes reach the platform.
