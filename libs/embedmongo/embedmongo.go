@@ -1,0 +1,113 @@
+// Package embedmongo runs FerretDB v1 in process with its SQLite backend: a real MongoDB
+// wire-protocol server for the dev stack and tests (DESIGN §5). Services reach it through the
+// ordinary driver and a mongodb:// URI, exactly as they reach MongoDB.
+package embedmongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+// Options configure an embedded FerretDB.
+type Options struct {
+	// Dir holds the SQLite databases (required; a restart on the same Dir keeps the data).
+	Dir string
+	// Addr is the listen address; default 127.0.0.1:0 (a free port).
+	Addr string
+	// Logger receives FerretDB's logs; nil discards them (FerretDB is chatty at info).
+	Logger *slog.Logger
+}
+
+// Server is a running embedded FerretDB.
+type Server struct {
+	f      *ferretdb.FerretDB
+	cancel context.CancelFunc
+	done   chan struct{}
+	uri    string
+}
+
+var startMu sync.Mutex // FerretDB's embedded package sets process-wide version state on New.
+
+// Start starts FerretDB and waits until it accepts connections.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.Dir == "" {
+		return nil, errors.New("embedmongo: Dir is required")
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedmongo: %w", err)
+	}
+	abs, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedmongo: %w", err)
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.Addr[len(o.Addr)-2:] == ":0" {
+		// Pick the port here so that the URI is known before FerretDB starts listening.
+		l, err := net.Listen("tcp", o.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedmongo: pick port: %w", err)
+		}
+		o.Addr = l.Addr().String()
+		l.Close()
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	startMu.Lock()
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: o.Addr},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + abs + "/",
+	})
+	startMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("embedmongo: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Server{f: f, cancel: cancel, done: make(chan struct{}), uri: "mongodb://" + o.Addr + "/"}
+	go func() {
+		defer close(s.done)
+		_ = f.Run(runCtx)
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", o.Addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("embedmongo: not listening on %s: %w", o.Addr, err)
+		}
+		select {
+		case <-ctx.Done():
+			s.Stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// URI is the mongodb:// URI of the server.
+func (s *Server) URI() string { return s.uri }
+
+// Stop stops FerretDB and waits until its backend is closed.
+func (s *Server) Stop() {
+	s.cancel()
+	<-s.done
+}

@@ -1,0 +1,115 @@
+// Package mongodb connects to MongoDB (or FerretDB) with the v2 driver and declares indexes. The
+// first ping is retried with backoff so services can start before the database is reachable.
+package mongodb
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Options configure a connection.
+type Options struct {
+	// URI is the mongodb:// URI (MONGODB_URI).
+	URI string
+	// Database is the database name (default "ownersync").
+	Database string
+	// AppName shows in server logs.
+	AppName string
+	// ConnectTimeout bounds the retried first ping (default 30 s).
+	ConnectTimeout time.Duration
+	// Logger logs retries.
+	Logger *slog.Logger
+}
+
+// Conn is a connected client and its database.
+type Conn struct {
+	Client *mongo.Client
+	DB     *mongo.Database
+}
+
+// Connect opens the client and pings until the server answers or ConnectTimeout passes.
+func Connect(ctx context.Context, o Options) (*Conn, error) {
+	if o.Database == "" {
+		o.Database = "ownersync"
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 30 * time.Second
+	}
+	opts := options.Client().ApplyURI(o.URI).
+		SetAppName(o.AppName).
+		SetServerSelectionTimeout(min(5*time.Second, o.ConnectTimeout)).
+		SetConnectTimeout(5 * time.Second).
+		SetTimeout(30 * time.Second)
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect mongodb: %w", err)
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
+	b.MaxInterval = 3 * time.Second
+	b.MaxElapsedTime = o.ConnectTimeout
+	attempt := 0
+	err = backoff.Retry(func() error {
+		attempt++
+		pctx, cancel := context.WithTimeout(ctx, min(5*time.Second, o.ConnectTimeout))
+		defer cancel()
+		err := client.Ping(pctx, readpref.Primary())
+		if err != nil && o.Logger != nil {
+			o.Logger.Warn("mongodb ping failed, retrying", "attempt", attempt, "error", err)
+		}
+		return err
+	}, backoff.WithContext(b, ctx))
+	if err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("ping mongodb after %d attempts: %w", attempt, err)
+	}
+	return &Conn{Client: client, DB: client.Database(o.Database)}, nil
+}
+
+// Close disconnects.
+func (c *Conn) Close(ctx context.Context) error { return c.Client.Disconnect(ctx) }
+
+// Ping is a readiness check.
+func (c *Conn) Ping(ctx context.Context) error { return c.Client.Ping(ctx, readpref.Primary()) }
+
+// Index declares one index of a collection.
+type Index struct {
+	Collection string
+	Name       string
+	Keys       bson.D
+	Unique     bool
+}
+
+// EnsureIndexes creates the indexes (idempotent). FerretDB v1 lacks TTL and partial indexes, so
+// ownersync declares only plain and unique ones.
+func EnsureIndexes(ctx context.Context, db *mongo.Database, idx []Index) error {
+	byColl := map[string][]mongo.IndexModel{}
+	var order []string
+	for _, i := range idx {
+		if _, ok := byColl[i.Collection]; !ok {
+			order = append(order, i.Collection)
+		}
+		o := options.Index().SetName(i.Name)
+		if i.Unique {
+			o.SetUnique(true)
+		}
+		byColl[i.Collection] = append(byColl[i.Collection], mongo.IndexModel{Keys: i.Keys, Options: o})
+	}
+	for _, c := range order {
+		if _, err := db.Collection(c).Indexes().CreateMany(ctx, byColl[c]); err != nil {
+			return fmt.Errorf("create indexes on %s: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// IsDuplicateKey reports whether err is a unique-index violation.
+func IsDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }

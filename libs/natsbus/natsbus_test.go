@@ -1,0 +1,183 @@
+package natsbus_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/streams"
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+)
+
+func startBus(t *testing.T) *natsbus.Conn {
+	t.Helper()
+	srv, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	ctx := context.Background()
+	c, err := natsbus.Connect(ctx, natsbus.Options{URL: srv.URL(), Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := natsbus.DeclareStreams(ctx, c.JS, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func userEvent(id string) *ownersyncv1.PlatformUserChanged {
+	return &ownersyncv1.PlatformUserChanged{
+		Meta: &ownersyncv1.EventMeta{EventId: id, TenantId: "acme", OccurredAt: timestamppb.Now()},
+		User: &ownersyncv1.PlatformUser{Id: "u1", Email: "ada@example.com"},
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestPublishSetsHeadersAndDeduplicates(t *testing.T) {
+	c := startBus(t)
+	ctx := context.Background()
+	pub := natsbus.NewPublisher(c.JS, nil, time.Second)
+	subj := streams.PlatformUserChanged("acme")
+	dup, err := pub.Publish(ctx, subj, "evt-1", userEvent("evt-1"))
+	if err != nil || dup {
+		t.Fatalf("first publish: dup=%v err=%v", dup, err)
+	}
+	dup, err = pub.Publish(ctx, subj, "evt-1", userEvent("evt-1"))
+	if err != nil || !dup {
+		t.Fatalf("second publish: dup=%v err=%v, want duplicate", dup, err)
+	}
+	if _, err := pub.Publish(ctx, subj, "", userEvent("")); !errors.Is(err, natsbus.ErrNoMsgID) {
+		t.Fatalf("publish without id: %v", err)
+	}
+	s, _ := c.JS.Stream(ctx, streams.Platform)
+	msg, err := s.GetLastMsgForSubject(ctx, subj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get("Content-Type"); got != "application/protobuf" {
+		t.Errorf("Content-Type = %q", got)
+	}
+	if got := msg.Header.Get("Nats-Msg-Id"); got != "evt-1" {
+		t.Errorf("Nats-Msg-Id = %q", got)
+	}
+	if got := msg.Header.Get(streams.HeaderEventType); got != "ownersync.v1.PlatformUserChanged" {
+		t.Errorf("event type = %q", got)
+	}
+	info, _ := s.Info(ctx)
+	if info.State.Msgs != 1 {
+		t.Errorf("stream holds %d messages, want 1", info.State.Msgs)
+	}
+}
+
+func TestConsumeAcksByErrorClass(t *testing.T) {
+	c := startBus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := natsbus.NewPublisher(c.JS, nil, time.Second)
+	var deadLettered sync.Map
+	cons, err := natsbus.NewConsumer(ctx, c, natsbus.ConsumerOptions{
+		Service: "mapper",
+		Stream:  streams.Platform,
+		Config: jetstream.ConsumerConfig{
+			Durable:        "test-consumer",
+			FilterSubjects: []string{"platform.user.changed.>"},
+			AckWait:        5 * time.Second,
+			MaxDeliver:     3,
+		},
+		Concurrency: 4,
+		NakBase:     10 * time.Millisecond,
+		NakMax:      50 * time.Millisecond,
+		OnDeadLetter: func(_ context.Context, m *natsbus.Message, err error) {
+			deadLettered.Store(m.Headers().Get("Nats-Msg-Id"), err.Error())
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var okCount, flakyCount, alwaysCount atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		done <- cons.Run(ctx, func(ctx context.Context, m *natsbus.Message) error {
+			var ev ownersyncv1.PlatformUserChanged
+			if err := m.Decode(&ev); err != nil {
+				return err
+			}
+			switch ev.GetMeta().GetEventId() {
+			case "ok":
+				okCount.Add(1)
+				return nil
+			case "flaky":
+				if flakyCount.Add(1) < 2 {
+					return errors.New("transient")
+				}
+				return nil
+			case "bad":
+				return natsbus.Permanent(errors.New("unknown tenant"))
+			case "always":
+				alwaysCount.Add(1)
+				return errors.New("still down")
+			}
+			return nil
+		})
+	}()
+	waitFor(t, "consumer running", cons.Running)
+	for _, id := range []string{"ok", "flaky", "bad", "always"} {
+		if _, err := pub.Publish(ctx, streams.PlatformUserChanged("acme"), id, userEvent(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "ok handled", func() bool { return okCount.Load() == 1 })
+	waitFor(t, "flaky retried", func() bool { return flakyCount.Load() == 2 })
+	waitFor(t, "bad dead-lettered", func() bool { _, ok := deadLettered.Load("bad"); return ok })
+	waitFor(t, "always dead-lettered after MaxDeliver", func() bool { _, ok := deadLettered.Load("always"); return ok })
+	if got := alwaysCount.Load(); got != 3 {
+		t.Errorf("always handled %d times, want MaxDeliver=3", got)
+	}
+	dlq, _ := c.JS.Stream(ctx, streams.DLQ)
+	info, _ := dlq.Info(ctx)
+	if info.State.Msgs != 2 {
+		t.Fatalf("DLQ holds %d messages, want 2", info.State.Msgs)
+	}
+	last, err := dlq.GetLastMsgForSubject(ctx, streams.DeadLetter("mapper", "acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Header.Get(streams.HeaderDLQSubject) != "platform.user.changed.acme" || last.Header.Get(streams.HeaderDLQError) == "" {
+		t.Errorf("dead letter headers = %v", last.Header)
+	}
+	// A payload that does not decode is permanent too.
+	if _, err := c.JS.Publish(ctx, streams.PlatformUserChanged("acme"), []byte{0xff, 0xff}, jetstream.WithMsgID("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "garbage dead-lettered", func() bool { _, ok := deadLettered.Load("garbage"); return ok })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
