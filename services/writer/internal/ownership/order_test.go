@@ -1,0 +1,114 @@
+package ownership
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestJudge(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	window := 2 * time.Minute
+	// wrote: the writer put sfGrace on the record at t0 for a platform change from t0-1s.
+	wrote := RecordState{AppliedOwner: sfGrace, AppliedAt: t0.Add(-time.Second), AppliedEventID: "p-1",
+		WrittenOwner: sfGrace, WrittenAt: t0}
+	// moved: after our write a real CRM change to sfAda was applied.
+	moved := wrote.Apply(Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)})
+	tests := []struct {
+		name  string
+		state RecordState
+		obs   Observation
+		want  Verdict
+	}{
+		{"first change for a record applies", RecordState{},
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-1", Owner: sfAda, At: t0}, Apply},
+		{"our write coming back is an echo", wrote,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(3 * time.Second)}, Echo},
+		{"echo matches the 15-character form of the id", wrote,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-9", Owner: sfGrace[:15], At: t0.Add(time.Second)}, Echo},
+		{"echo stamped slightly before our clock", wrote,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(-500 * time.Millisecond)}, Echo},
+		{"same owner after the echo window is only unchanged", wrote,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(window + time.Second)}, Unchanged},
+		{"platform change is never an echo", wrote,
+			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-2", Owner: sfGrace, At: t0.Add(time.Second)}, Unchanged},
+		{"another owner within the window applies", wrote,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-3", Owner: sfAda, At: t0.Add(time.Second)}, Apply},
+		{"our owner again after a real change is not an echo", moved,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-4", Owner: sfGrace, At: t0.Add(20 * time.Second)}, Apply},
+		{"older than the last applied is stale", moved,
+			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-0", Owner: sfFallback, At: t0.Add(5 * time.Second)}, Stale},
+		{"older crm change is stale", moved,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-1", Owner: sfFallback, At: t0}, Stale},
+		{"redelivered event is a duplicate", moved,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)}, Duplicate},
+		{"same instant and owner under another id is a duplicate", moved,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2b", Owner: sfAda, At: t0.Add(10 * time.Second)}, Duplicate},
+		{"same instant, greater owner id wins", moved,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-5", Owner: sfGrace, At: t0.Add(10 * time.Second)}, Apply},
+		{"same instant, smaller owner id loses", moved,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-6", Owner: "0055g00000AaAaAAAV", At: t0.Add(10 * time.Second)}, Stale},
+		{"hubspot ids compare exactly", RecordState{AppliedOwner: "100000000000000001", AppliedAt: t0},
+			Observation{Origin: FromCRM, Provider: HubSpot, EventID: "h-1", Owner: "100000000000000002", At: t0.Add(time.Second)}, Apply},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Judge(tt.state, tt.obs, window); got != tt.want {
+				t.Errorf("Judge = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestJudgeConverges delivers the same changes in every order, with duplicates, and checks that the
+// record always ends with the newest owner.
+func TestJudgeConverges(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	changes := []Observation{
+		{Origin: FromCRM, Provider: HubSpot, EventID: "a", Owner: "1", At: t0},
+		{Origin: FromPlatform, Provider: HubSpot, EventID: "b", Owner: "2", At: t0.Add(time.Second)},
+		{Origin: FromCRM, Provider: HubSpot, EventID: "c", Owner: "3", At: t0.Add(2 * time.Second)},
+		{Origin: FromPlatform, Provider: HubSpot, EventID: "d", Owner: "1", At: t0.Add(3 * time.Second)},
+	}
+	var permute func([]Observation, int, func([]Observation))
+	permute = func(a []Observation, k int, f func([]Observation)) {
+		if k == len(a) {
+			f(a)
+			return
+		}
+		for i := k; i < len(a); i++ {
+			a[k], a[i] = a[i], a[k]
+			permute(a, k+1, f)
+			a[k], a[i] = a[i], a[k]
+		}
+	}
+	n := 0
+	permute(append([]Observation(nil), changes...), 0, func(order []Observation) {
+		n++
+		var st RecordState
+		// Deliver each change twice: once in this order, then all again.
+		for _, o := range append(append([]Observation(nil), order...), order...) {
+			switch Judge(st, o, time.Minute) {
+			case Apply, Unchanged:
+				st = st.Apply(o)
+			}
+		}
+		want := RecordState{AppliedOwner: "1", AppliedAt: t0.Add(3 * time.Second), AppliedEventID: "d"}
+		if diff := cmp.Diff(want, st); diff != "" {
+			t.Errorf("order %v (-want +got):\n%s", order, diff)
+		}
+	})
+	if n != 24 {
+		t.Fatalf("tried %d orders, want 24", n)
+	}
+}
+
+func TestWrote(t *testing.T) {
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	got := RecordState{AppliedOwner: "1"}.Wrote("2", at)
+	want := RecordState{AppliedOwner: "1", WrittenOwner: "2", WrittenAt: at}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Wrote (-want +got):\n%s", diff)
+	}
+}
