@@ -1,0 +1,131 @@
+// Package envconfig reads a service's configuration from environment lookups and reports every
+// problem at once, so an operator fixes a bad deployment in one round.
+package envconfig
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reader reads variables through getenv and collects problems.
+type Reader struct {
+	getenv   func(string) string
+	problems []string
+}
+
+// New returns a reader over getenv.
+func New(getenv func(string) string) *Reader { return &Reader{getenv: getenv} }
+
+// String returns the variable or def when unset.
+func (r *Reader) String(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// Required returns the variable or records that it is missing.
+func (r *Reader) Required(name string) string {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		r.problems = append(r.problems, name+" is required")
+	}
+	return v
+}
+
+// Duration parses a Go duration ("250ms", "5s").
+func (r *Reader) Duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.problems = append(r.problems, fmt.Sprintf("%s=%q is not a duration like 5s", name, v))
+		return def
+	}
+	return d
+}
+
+// Int parses an integer within [min, max].
+func (r *Reader) Int(name string, def, min, max int) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.problems = append(r.problems, fmt.Sprintf("%s=%q must be an integer in [%d, %d]", name, v, min, max))
+		return def
+	}
+	return n
+}
+
+// Bool parses true/false/1/0.
+func (r *Reader) Bool(name string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.problems = append(r.problems, fmt.Sprintf("%s=%q must be true or false", name, v))
+		return def
+	}
+	return b
+}
+
+// URL parses an absolute URL with one of the schemes.
+func (r *Reader) URL(name, def string, schemes ...string) string {
+	v := r.String(name, def)
+	if v == "" {
+		return v
+	}
+	u, err := url.Parse(v)
+	ok := err == nil && u.Host != ""
+	if ok && len(schemes) > 0 {
+		ok = false
+		for _, s := range schemes {
+			ok = ok || u.Scheme == s
+		}
+	}
+	if !ok {
+		r.problems = append(r.problems, fmt.Sprintf("%s=%q must be a URL with scheme %s", name, redactURL(v), strings.Join(schemes, " or ")))
+	}
+	return v
+}
+
+// List splits a comma-separated variable.
+func (r *Reader) List(name string) []string {
+	var out []string
+	for _, p := range strings.Split(r.getenv(name), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Problem records a problem found by the caller's own validation.
+func (r *Reader) Problem(format string, a ...any) { r.problems = append(r.problems, fmt.Sprintf(format, a...)) }
+
+// Err returns every problem at once, or nil.
+func (r *Reader) Err() error {
+	if len(r.problems) == 0 {
+		return nil
+	}
+	return errors.New("invalid configuration:\n  - " + strings.Join(r.problems, "\n  - "))
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = url.User(u.User.Username())
+	return u.String()
+}

@@ -1,0 +1,28 @@
+package envconfig
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReportsEveryProblemAtOnce(t *testing.T) {
+	env := map[string]string{"A_DUR": "soon", "A_INT": "9999", "A_URL": "ftp://x", "A_OK": "2s"}
+	r := New(func(k string) string { return env[k] })
+	r.Required("MISSING")
+	r.Duration("A_DUR", time.Second)
+	r.Int("A_INT", 1, 1, 100)
+	r.URL("A_URL", "", "http", "https")
+	if d := r.Duration("A_OK", 0); d != 2*time.Second {
+		t.Errorf("A_OK = %s", d)
+	}
+	err := r.Err()
+	if err == nil {
+		t.Fatal("want error")
+	}
+	for _, want := range []string{"MISSING is required", "A_DUR", "A_INT", "A_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

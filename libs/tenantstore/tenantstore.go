@@ -1,0 +1,245 @@
+// Package tenantstore keeps tenant configurations in MongoDB's tenants collection. mapper owns
+// writes (admin API, YAML seed); ingress, writer and notifier read through a Cache that refreshes
+// in the background so webhook and event hot paths never wait on a scan.
+package tenantstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"gopkg.in/yaml.v3"
+
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/libs/tenant"
+)
+
+// Collection is the collection name.
+const Collection = "tenants"
+
+// Indexes are the tenants collection's indexes (created by mapper, the owner).
+var Indexes = []mongodb.Index{
+	{Collection: Collection, Name: "salesforce_org", Keys: bson.D{{Key: "salesforce.org_id", Value: 1}}},
+	{Collection: Collection, Name: "hubspot_portal", Keys: bson.D{{Key: "hubspot.portal_id", Value: 1}}},
+}
+
+// Store reads and writes tenants.
+type Store struct {
+	c   *mongo.Collection
+	now func() time.Time
+}
+
+// New returns a store on db.
+func New(db *mongo.Database, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{c: db.Collection(Collection), now: now}
+}
+
+// Get returns one tenant or tenant.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*tenant.Tenant, error) {
+	var t tenant.Tenant
+	err := s.c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&t)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("tenant %s: %w", id, tenant.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get tenant %s: %w", id, err)
+	}
+	return &t, nil
+}
+
+// List returns every tenant sorted by id.
+func (s *Store) List(ctx context.Context) ([]tenant.Tenant, error) {
+	cur, err := s.c.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	var out []tenant.Tenant
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Put validates and upserts a tenant (normalising the Salesforce org id to 18 characters).
+func (s *Store) Put(ctx context.Context, t *tenant.Tenant) error {
+	t.Normalize()
+	if t.Salesforce != nil && t.Salesforce.OrgID != "" {
+		if id18, err := sfid.To18(t.Salesforce.OrgID); err == nil {
+			t.Salesforce.OrgID = id18
+		}
+	}
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	t.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
+	_, err := s.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, t, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("put tenant %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// Delete removes a tenant.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	res, err := s.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return fmt.Errorf("delete tenant %s: %w", id, err)
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("tenant %s: %w", id, tenant.ErrNotFound)
+	}
+	return nil
+}
+
+// SeedFile is the YAML seed (OWNERSYNC_TENANTS_FILE).
+type SeedFile struct {
+	Tenants []tenant.Tenant `yaml:"tenants"`
+}
+
+// LoadSeed reads and validates a seed file; every tenant's problems are reported at once.
+func LoadSeed(path string) ([]tenant.Tenant, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read tenants file: %w", err)
+	}
+	var f SeedFile
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("parse tenants file %s: %w", path, err)
+	}
+	var errs []error
+	for i := range f.Tenants {
+		f.Tenants[i].Normalize()
+		if err := f.Tenants[i].Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %q: %w", f.Tenants[i].ID, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return f.Tenants, nil
+}
+
+// Cache serves tenant lookups from memory, refreshed every interval and on a miss (at most once
+// per MinRefresh, so a flood of webhooks from an unknown portal cannot hammer MongoDB).
+type Cache struct {
+	s          *Store
+	Interval   time.Duration
+	MinRefresh time.Duration
+
+	mu       sync.RWMutex
+	byID     map[string]*tenant.Tenant
+	byOrg    map[string]*tenant.Tenant
+	byPortal map[int64]*tenant.Tenant
+	loadedAt time.Time
+	refresh  sync.Mutex
+}
+
+// NewCache returns a cache over s.
+func NewCache(s *Store) *Cache {
+	return &Cache{s: s, Interval: 10 * time.Second, MinRefresh: time.Second}
+}
+
+// Refresh reloads every tenant.
+func (c *Cache) Refresh(ctx context.Context) error {
+	c.refresh.Lock()
+	defer c.refresh.Unlock()
+	ts, err := c.s.List(ctx)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*tenant.Tenant, len(ts))
+	byOrg := map[string]*tenant.Tenant{}
+	byPortal := map[int64]*tenant.Tenant{}
+	for i := range ts {
+		t := &ts[i]
+		byID[t.ID] = t
+		if t.Salesforce != nil && t.Salesforce.OrgID != "" {
+			if id, err := sfid.To18(t.Salesforce.OrgID); err == nil {
+				byOrg[id] = t
+			}
+		}
+		if t.HubSpot != nil && t.HubSpot.PortalID != 0 {
+			byPortal[t.HubSpot.PortalID] = t
+		}
+	}
+	c.mu.Lock()
+	c.byID, c.byOrg, c.byPortal, c.loadedAt = byID, byOrg, byPortal, time.Now()
+	c.mu.Unlock()
+	return nil
+}
+
+// Run refreshes every Interval until ctx ends.
+func (c *Cache) Run(ctx context.Context) error {
+	t := time.NewTicker(c.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			_ = c.Refresh(ctx)
+		}
+	}
+}
+
+func (c *Cache) lookup(ctx context.Context, find func() *tenant.Tenant, what string) (*tenant.Tenant, error) {
+	c.mu.RLock()
+	t := find()
+	stale := time.Since(c.loadedAt) > c.MinRefresh
+	c.mu.RUnlock()
+	if t == nil && stale {
+		if err := c.Refresh(ctx); err != nil {
+			return nil, err
+		}
+		c.mu.RLock()
+		t = find()
+		c.mu.RUnlock()
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%s: %w", what, tenant.ErrNotFound)
+	}
+	return t, nil
+}
+
+// Get returns a tenant by id.
+func (c *Cache) Get(ctx context.Context, id string) (*tenant.Tenant, error) {
+	return c.lookup(ctx, func() *tenant.Tenant { return c.byID[id] }, "tenant "+id)
+}
+
+// BySalesforceOrg returns the tenant whose Salesforce org id equals orgID (compared in 18-char form).
+func (c *Cache) BySalesforceOrg(ctx context.Context, orgID string) (*tenant.Tenant, error) {
+	id, err := sfid.To18(orgID)
+	if err != nil {
+		return nil, fmt.Errorf("organization %q: %w", orgID, tenant.ErrNotFound)
+	}
+	return c.lookup(ctx, func() *tenant.Tenant { return c.byOrg[id] }, "salesforce org "+id)
+}
+
+// ByHubSpotPortal returns the tenant connected to a HubSpot portal.
+func (c *Cache) ByHubSpotPortal(ctx context.Context, portalID int64) (*tenant.Tenant, error) {
+	return c.lookup(ctx, func() *tenant.Tenant { return c.byPortal[portalID] }, fmt.Sprintf("hubspot portal %d", portalID))
+}
+
+// All returns every cached tenant.
+func (c *Cache) All() []*tenant.Tenant {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]*tenant.Tenant, 0, len(c.byID))
+	for _, t := range c.byID {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

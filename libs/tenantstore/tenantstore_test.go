@@ -1,0 +1,85 @@
+package tenantstore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/embedmongo"
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/libs/tenantstore"
+)
+
+const seed = `
+tenants:
+  - id: acme
+    name: Acme Corp
+    report_recipients: [admin@acme.example]
+    reports_enabled: true
+    salesforce:
+      enabled: true
+      org_id: 00D5g000004XyZa
+      instance_url: https://acme.my.salesforce.com
+      auth: {flow: client_credentials, client_id: abc, client_secret_ref: env:ACME_SF_SECRET}
+    hubspot:
+      enabled: true
+      portal_id: 4412345
+      app_id: 3100456
+      client_secret_ref: env:ACME_HS_CLIENT_SECRET
+      auth: {kind: private_app, token_ref: env:ACME_HS_TOKEN}
+`
+
+func TestSeedStoreAndCache(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "tenants.yaml")
+	if err := os.WriteFile(path, []byte(seed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := tenantstore.LoadSeed(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: srv.URI(), Database: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	st := tenantstore.New(conn.DB, nil)
+	for i := range ts {
+		if err := st.Put(ctx, &ts[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := st.Get(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Salesforce.OrgID != "00D5g000004XyZaEAK" || got.Salesforce.Direction != tenant.Bidirectional || got.HubSpot.PortalID != 4412345 {
+		t.Errorf("stored tenant = %+v", got)
+	}
+	c := tenantstore.NewCache(st)
+	if tt, err := c.BySalesforceOrg(ctx, "00D5g000004XyZaEAK"); err != nil || tt.ID != "acme" {
+		t.Errorf("BySalesforceOrg = %v, %v", tt, err)
+	}
+	if tt, err := c.ByHubSpotPortal(ctx, 4412345); err != nil || tt.ID != "acme" {
+		t.Errorf("ByHubSpotPortal = %v, %v", tt, err)
+	}
+	if _, err := c.ByHubSpotPortal(ctx, 1); !errors.Is(err, tenant.ErrNotFound) {
+		t.Errorf("unknown portal: %v", err)
+	}
+	bad := tenant.Tenant{ID: "Bad Id", HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true}, ClientSecretRef: "literal-secret"}}
+	var ve *tenant.ValidationError
+	if err := st.Put(ctx, &bad); !errors.As(err, &ve) || len(ve.Problems) < 3 {
+		t.Errorf("Put(bad) = %v, want several problems", err)
+	}
+}
