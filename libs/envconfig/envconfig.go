@@ -111,7 +111,9 @@ func (r *Reader) List(name string) []string {
 }
 
 // Problem records a problem found by the caller's own validation.
-func (r *Reader) Problem(format string, a ...any) { r.problems = append(r.problems, fmt.Sprintf(format, a...)) }
+func (r *Reader) Problem(format string, a ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, a...))
+}
 
 // Err returns every problem at once, or nil.
 func (r *Reader) Err() error {
