@@ -37,7 +37,9 @@ type recorder struct {
 	maxSeen atomic.Int32
 }
 
-func newRecorder() *recorder { return &recorder{batches: map[key][][]Item[string]{}, fail: map[string]error{}} }
+func newRecorder() *recorder {
+	return &recorder{batches: map[key][][]Item[string]{}, fail: map[string]error{}}
+}
 
 func (r *recorder) flush(ctx context.Context, k key, batch []Item[string]) ([]Result[string], error) {
 	n := r.active.Add(1)
