@@ -1,0 +1,173 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Event names the user that one user-changed event touched: a CRM user (crm.user.changed) or a
+// platform user (platform.user.changed).
+type Event struct {
+	PlatformUserID string
+	CRMUserID      string
+	// PreviousEmail is the touched user's email before the change, when the caller knows it. Platform
+	// users left unmapped under that email are matched again (another user may now be unambiguous).
+	PreviousEmail string
+}
+
+// Delta is what one event or one admin action changes.
+type Delta struct {
+	// Upserts are the mappings to write (new or changed).
+	Upserts []Mapping
+	// Deletes are the stored mappings to delete, as they were.
+	Deletes []Mapping
+	Changes []Change
+	// Problems are the problems of the users touched.
+	Problems []Problem
+}
+
+type scope struct {
+	platformID, crmID string
+	emails            [2]string
+}
+
+func (s *scope) covers(m Mapping) bool {
+	return (s.platformID != "" && m.PlatformUserID == s.platformID) || (s.crmID != "" && m.CRMUserID == s.crmID)
+}
+
+func (s *scope) coversPlatform(id, email string) bool {
+	return (s.platformID != "" && id == s.platformID) || (email != "" && (email == s.emails[0] || email == s.emails[1]))
+}
+
+func (s *scope) coversCRM(id string) bool { return s.crmID != "" && id == s.crmID }
+
+// Apply applies the rules between Sync Users runs to the users one event touched (rule 5). in holds
+// the users in their state after the event. It needs only the neighbourhood of the event: the
+// touched user, the users (of both sides) whose email equals its current or previous email, the
+// mappings naming any of them and the users those mappings name; passing every user is correct too,
+// only slower.
+//
+// A mapping the event breaks is not removed: it is marked conflict (an email no longer matches, or
+// several remap candidates) or error (a user deactivated, suspended, deleted or not a person) at
+// once, and the next Sync Users resolves it. A CRM user deactivated is remapped at once when rule 4
+// allows. A mapping the event repairs is resolved. Mappable users left unmapped under the touched
+// emails are matched by email when the match is unambiguous.
+func Apply(in Input, ev Event) Delta {
+	sc := &scope{platformID: ev.PlatformUserID, crmID: ev.CRMUserID}
+	sc.emails[1] = NormalizeEmail(ev.PreviousEmail)
+	for _, u := range in.PlatformUsers {
+		if ev.PlatformUserID != "" && u.ID == ev.PlatformUserID {
+			sc.emails[0] = NormalizeEmail(u.Email)
+			break
+		}
+	}
+	for _, u := range in.CRMUsers {
+		if ev.CRMUserID != "" && u.ID == ev.CRMUserID {
+			sc.emails[0] = NormalizeEmail(u.Email)
+			break
+		}
+	}
+	e := newEngine(&in, sc)
+	e.run()
+	return e.delta()
+}
+
+func (e *engine) delta() Delta {
+	slices.SortFunc(e.upserts, byPlatformUser)
+	slices.SortFunc(e.deletes, byPlatformUser)
+	e.sortChanges()
+	return Delta{Upserts: e.upserts, Deletes: e.deletes, Changes: e.changes, Problems: e.problems}
+}
+
+// Errors of Pin.
+var (
+	ErrPlatformUserNotFound = errors.New("platform user not found")
+	ErrPlatformUserInvalid  = errors.New("platform user is not an active person")
+	ErrCRMUserNotFound      = errors.New("CRM user not found")
+	ErrCRMUserInvalid       = errors.New("CRM user is not an active user")
+	ErrCRMUserPinned        = errors.New("CRM user is manually mapped to another platform user")
+)
+
+// Pin makes the admin's manual mapping of a platform user to a CRM user (rule 3). in needs the two
+// users and the mappings naming either of them. A mapping of the CRM user to another platform user
+// made by the rules gives way; one pinned manually does not (unmap it first). Errors wrap the
+// Err… values above.
+func Pin(in Input, platformUserID, crmUserID string) (Delta, error) {
+	e := newEngine(&in, &scope{platformID: platformUserID, crmID: crmUserID})
+	pi, ci := e.platformIndex(platformUserID), e.crmIndex(crmUserID)
+	switch {
+	case pi == none:
+		return Delta{}, fmt.Errorf("pin %s: %w", platformUserID, ErrPlatformUserNotFound)
+	case !in.PlatformUsers[pi].Mappable():
+		return Delta{}, fmt.Errorf("pin %s: %w", platformUserID, ErrPlatformUserInvalid)
+	case ci == none:
+		return Delta{}, fmt.Errorf("pin %s to %s: %w", platformUserID, crmUserID, ErrCRMUserNotFound)
+	case !in.CRMUsers[ci].Mappable():
+		return Delta{}, fmt.Errorf("pin %s to %s: %w", platformUserID, crmUserID, ErrCRMUserInvalid)
+	}
+	var mine *Mapping
+	for i := range in.Mappings {
+		m := &in.Mappings[i]
+		switch {
+		case m.PlatformUserID == platformUserID:
+			if mine == nil || m.CRMUserID == crmUserID {
+				mine = m
+			}
+		case m.CRMUserID == crmUserID && m.MadeBy == MadeByManual:
+			return Delta{}, fmt.Errorf("pin %s to %s (held by %s): %w", platformUserID, crmUserID, m.PlatformUserID, ErrCRMUserPinned)
+		}
+	}
+	p := &in.PlatformUsers[pi]
+	m := Mapping{
+		Provider:       in.Provider,
+		PlatformUserID: platformUserID,
+		CRMUserID:      crmUserID,
+		Email:          strings.TrimSpace(p.Email),
+		Status:         StatusSynced,
+		MadeBy:         MadeByManual,
+		CreatedAt:      in.Now,
+		UpdatedAt:      in.Now,
+	}
+	for i := range in.Mappings {
+		o := &in.Mappings[i]
+		switch {
+		case o == mine:
+		case o.PlatformUserID == platformUserID:
+			e.drop(*o, reasonDuplicatePlatform)
+		case o.CRMUserID == crmUserID:
+			e.drop(*o, "CRM user "+crmUserID+" was mapped manually to platform user "+platformUserID)
+		}
+	}
+	switch {
+	case mine == nil:
+		e.changes = append(e.changes, e.change(ChangeCreated, m, "mapped manually by the admin"))
+	case mine.CRMUserID != crmUserID:
+		m.CreatedAt = mine.CreatedAt
+		m.PreviousCRMUserID = mine.CRMUserID
+		e.changes = append(e.changes, e.change(ChangeRemapped, m, "mapped manually by the admin"))
+	default:
+		m.CreatedAt = mine.CreatedAt
+		if *mine == m {
+			return e.delta(), nil
+		}
+		if mine.Status != StatusSynced {
+			e.changes = append(e.changes, e.change(ChangeResolved, m, "mapped manually by the admin"))
+		}
+	}
+	e.upserts = append(e.upserts, m)
+	return e.delta(), nil
+}
+
+// Unpin removes the mappings of a platform user (manual or not), as the admin's unmap does. The
+// user is left unmapped until the next Sync Users, which may match it by email again (rule 1).
+func Unpin(in Input, platformUserID string) Delta {
+	e := newEngine(&in, &scope{platformID: platformUserID})
+	for _, m := range in.Mappings {
+		if m.PlatformUserID == platformUserID {
+			e.drop(m, "unmapped by the admin")
+		}
+	}
+	return e.delta()
+}

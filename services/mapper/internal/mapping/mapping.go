@@ -1,0 +1,263 @@
+// Package mapping holds the user mapping rules of DESIGN §7: which platform user is linked to which
+// CRM user, for one tenant and one provider, and why.
+//
+// The package is pure: it takes users, existing mappings and settings as values and returns the new
+// mappings, every change with its reason, and the problems the admin must see. Storage, events and
+// HTTP live in the mapper's adapters, which convert to and from these types.
+//
+// There are two entry points. Reconcile is the full Sync Users run over every user of a tenant and
+// provider: it matches, remaps and cleans up. Apply handles one user-changed event between runs: it
+// looks only at the users touched and marks a mapping the event broke as conflict or error at once,
+// leaving its removal to the next Sync Users (rule 5).
+package mapping
+
+import (
+	"strings"
+	"time"
+)
+
+// Provider names, as in subjects, URLs and tenant configuration.
+const (
+	Salesforce = "salesforce"
+	HubSpot    = "hubspot"
+)
+
+// PlatformStatus is the lifecycle state of a platform user.
+type PlatformStatus string
+
+// Platform user states.
+const (
+	PlatformActive    PlatformStatus = "active"
+	PlatformSuspended PlatformStatus = "suspended"
+	PlatformDeleted   PlatformStatus = "deleted"
+)
+
+// PlatformKind says whether a platform user is a person or a technical endpoint.
+type PlatformKind string
+
+// Platform user kinds. Only KindUser is ever mapped.
+const (
+	KindUser            PlatformKind = "user"
+	KindExtension       PlatformKind = "extension"
+	KindCallDestination PlatformKind = "call_destination"
+)
+
+// CRMKind says whether a CRM user is a person or a queue.
+type CRMKind string
+
+// CRM user kinds. Only CRMKindUser is ever mapped.
+const (
+	CRMKindUser  CRMKind = "user"
+	CRMKindQueue CRMKind = "queue"
+)
+
+// Status is the state of a mapping.
+type Status string
+
+// Mapping states. Only StatusSynced mappings may carry ownership; a pending_team mapping holds owner
+// assignments until the platform reports the user with a team (rule 7).
+const (
+	StatusSynced      Status = "synced"
+	StatusConflict    Status = "conflict"
+	StatusError       Status = "error"
+	StatusPendingTeam Status = "pending_team"
+)
+
+// MadeBy says how a mapping was made.
+type MadeBy string
+
+// How mappings are made.
+const (
+	MadeByEmail           MadeBy = "email"
+	MadeByManual          MadeBy = "manual"
+	MadeByRemapInactive   MadeBy = "remap_inactive"
+	MadeByAutoProvisioned MadeBy = "auto_provisioned"
+)
+
+// ChangeKind says what happened to a mapping.
+type ChangeKind string
+
+// Change kinds, as in the MappingChanged event.
+const (
+	ChangeCreated  ChangeKind = "created"
+	ChangeRemapped ChangeKind = "remapped"
+	ChangeRemoved  ChangeKind = "removed"
+	ChangeConflict ChangeKind = "conflict"
+	ChangeError    ChangeKind = "error"
+	ChangeResolved ChangeKind = "resolved"
+)
+
+// PlatformUser is a user of the platform's own directory.
+type PlatformUser struct {
+	ID        string
+	Email     string
+	FirstName string
+	LastName  string
+	Status    PlatformStatus
+	Kind      PlatformKind
+	// TeamID is empty while the user has no team yet (auto-provisioned users start that way).
+	TeamID string
+}
+
+// Name is the user's display name.
+func (u PlatformUser) Name() string { return joinName(u.FirstName, u.LastName) }
+
+// Mappable reports whether the user may have a mapping: active and a person.
+func (u PlatformUser) Mappable() bool { return u.Status == PlatformActive && u.Kind == KindUser }
+
+// CRMUser is a Salesforce User or queue, or a HubSpot owner.
+type CRMUser struct {
+	ID        string
+	Email     string
+	FirstName string
+	LastName  string
+	// Active is Salesforce IsActive, or HubSpot "not archived".
+	Active bool
+	Kind   CRMKind
+	// Username and UserType are Salesforce's; empty for HubSpot.
+	Username string
+	UserType string
+}
+
+// Name is the user's display name.
+func (u CRMUser) Name() string { return joinName(u.FirstName, u.LastName) }
+
+// Mappable reports whether the user may be the CRM side of a mapping: active and a person.
+func (u CRMUser) Mappable() bool { return u.Active && u.Kind == CRMKindUser }
+
+// Mapping links one platform user to one CRM user of one provider. There is at most one mapping per
+// platform user and at most one per CRM user (rule 2).
+type Mapping struct {
+	Provider       string
+	PlatformUserID string
+	CRMUserID      string
+	// PreviousCRMUserID is the CRM user the mapping pointed to before a remap (rule 4).
+	PreviousCRMUserID string
+	// Email is the platform user's email, trimmed.
+	Email  string
+	Status Status
+	// Reason explains the status; empty for a plain synced mapping.
+	Reason    string
+	MadeBy    MadeBy
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Usable reports whether owners may flow through the mapping now.
+func (m Mapping) Usable() bool { return m.Status == StatusSynced }
+
+// Settings are the tenant's mapping switches for one provider.
+type Settings struct {
+	// RemapOnDeactivation moves a mapping whose CRM user was deactivated to the one other active CRM
+	// user with the same email (rule 4). On by default.
+	RemapOnDeactivation bool
+	// AutoProvisioning asks the platform to create users for active CRM owners it does not know
+	// (rule 7). Off by default.
+	AutoProvisioning bool
+	// FallbackOwnerID is the CRM user that owns records whose platform owner has no valid mapping
+	// (rule 8); Reconcile reports it when it is unusable.
+	FallbackOwnerID string
+}
+
+// DefaultSettings are the settings of a tenant that changed nothing: remap on, auto-provisioning off.
+func DefaultSettings() Settings { return Settings{RemapOnDeactivation: true} }
+
+// Change is one thing that happened to a mapping, with its reason. For a removal the fields describe
+// the mapping as it was; otherwise as it is now.
+type Change struct {
+	Kind              ChangeKind
+	Provider          string
+	PlatformUserID    string
+	CRMUserID         string
+	PreviousCRMUserID string
+	Email             string
+	// Name is the platform user's display name, for reports.
+	Name   string
+	Status Status
+	MadeBy MadeBy
+	Reason string
+}
+
+// Problem codes: stable, machine-readable, listed in reports and the admin API.
+const (
+	// CodeEmailConflict: two or more mappable platform users share an email (rule 2).
+	CodeEmailConflict = "email_conflict"
+	// CodeAmbiguousEmail: two or more active CRM users share a platform user's email (rule 2).
+	CodeAmbiguousEmail = "ambiguous_email"
+	// CodeMappingConflict: an event broke a mapping in a way Sync Users will resolve (rule 5).
+	CodeMappingConflict = "mapping_conflict"
+	// CodeCRMUserNotFound: no CRM user has the platform user's email, or the mapped one is gone.
+	CodeCRMUserNotFound = "crm_user_not_found"
+	// CodeCRMUserInactive: the matching or mapped CRM user is deactivated/archived.
+	CodeCRMUserInactive = "crm_user_inactive"
+	// CodeCRMUserQueue: the mapped CRM user is a queue.
+	CodeCRMUserQueue = "crm_user_queue"
+	// CodeCRMUserMappedElsewhere: the CRM user with the platform user's email is mapped to someone else.
+	CodeCRMUserMappedElsewhere = "crm_user_mapped_elsewhere"
+	// CodePlatformUserNotFound: no platform user has an active CRM user's email, or the mapped one is gone.
+	CodePlatformUserNotFound = "platform_user_not_found"
+	// CodePlatformUserInactive: the matching or mapped platform user is suspended or deleted.
+	CodePlatformUserInactive = "platform_user_inactive"
+	// CodePlatformUserNotPerson: the mapped platform user is an extension or call destination.
+	CodePlatformUserNotPerson = "platform_user_not_person"
+	// CodeMissingEmail: a mappable user has no email, so only a manual mapping can link it.
+	CodeMissingEmail = "missing_email"
+	// CodeFallbackOwnerInvalid: the provider's fallback owner is missing, inactive or a queue (rule 8).
+	CodeFallbackOwnerInvalid = "fallback_owner_invalid"
+)
+
+// Problem is one error the admin sees (rule 6), with a suggested fix.
+type Problem struct {
+	Code           string
+	Provider       string
+	PlatformUserID string
+	CRMUserID      string
+	Email          string
+	Message        string
+	Fix            string
+}
+
+// Conflict reports whether the problem counts as a conflict rather than an error.
+func (p Problem) Conflict() bool {
+	switch p.Code {
+	case CodeEmailConflict, CodeAmbiguousEmail, CodeMappingConflict:
+		return true
+	}
+	return false
+}
+
+// Counts are the totals of one provider in one run.
+type Counts struct {
+	// Mapped is the number of synced mappings after the run.
+	Mapped    int
+	Created   int
+	Remapped  int
+	Removed   int
+	Conflicts int
+	Errors    int
+	// UnmappedPlatform is the number of mappable platform users without a mapping.
+	UnmappedPlatform int
+	// UnmappedCRM is the number of active CRM users of kind user without a mapping.
+	UnmappedCRM int
+}
+
+// NormalizeEmail returns the email as the rules compare it: trimmed and lower-cased. It does not
+// allocate when the email is already in that form.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// SameEmail reports whether two emails are equal as the rules compare them.
+func SameEmail(a, b string) bool {
+	return NormalizeEmail(a) == NormalizeEmail(b)
+}
+
+func joinName(first, last string) string {
+	switch {
+	case first == "":
+		return last
+	case last == "":
+		return first
+	}
+	return first + " " + last
+}

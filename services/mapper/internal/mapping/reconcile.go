@@ -1,0 +1,784 @@
+package mapping
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Input is what the rules look at for one tenant and one provider. For Reconcile it holds every
+// user; for Apply it may hold only the neighbourhood of the touched user (see Apply).
+type Input struct {
+	Provider      string
+	PlatformUsers []PlatformUser
+	CRMUsers      []CRMUser
+	// Mappings are the existing mappings of this provider, manual pins (MadeBy manual) included.
+	Mappings []Mapping
+	// Pending are the outstanding auto-provisioning requests of this provider (rule 7).
+	Pending  []Provision
+	Settings Settings
+	Now      time.Time
+}
+
+// Result is the outcome of a Sync Users run for one provider.
+type Result struct {
+	// Mappings is the complete new mapping set, sorted by platform user id.
+	Mappings []Mapping
+	// Upserts are the mappings that are new or differ from the stored ones, sorted by platform user id.
+	Upserts []Mapping
+	// Deletes are the stored mappings that are removed, as they were, sorted by platform user id.
+	Deletes []Mapping
+	// Changes lists every change with its reason, sorted by platform user id.
+	Changes []Change
+	// Problems lists what the admin must see, platform-side problems first (by platform user id),
+	// then CRM-side ones (by CRM user id).
+	Problems []Problem
+	// Pending are the provisioning requests still outstanding (their CRM user is active and unmapped).
+	Pending []Provision
+	Counts  Counts
+}
+
+// Reconcile runs the full rule set (DESIGN §7 rules 1–6, 8) over every user of one tenant and
+// provider, as Sync Users does. Existing mappings are checked and kept, remapped (rule 4) or removed
+// with the reason (rule 5); manual pins are kept and turn to error when invalid (rule 3); then every
+// mappable platform user left without a mapping is matched by email (rules 1 and 2). Reconcile never
+// creates platform users and never maps a user twice. The output does not depend on the order of
+// the input slices.
+func Reconcile(in Input) Result {
+	e := newEngine(&in, nil)
+	e.run()
+	slices.SortFunc(e.out, byPlatformUser)
+	slices.SortFunc(e.upserts, byPlatformUser)
+	slices.SortFunc(e.deletes, byPlatformUser)
+	e.sortChanges()
+	r := Result{
+		Mappings: e.out,
+		Upserts:  e.upserts,
+		Deletes:  e.deletes,
+		Changes:  e.changes,
+		Problems: e.problems,
+		Pending:  e.remainingPending(),
+	}
+	r.Counts = e.counts()
+	return r
+}
+
+func byPlatformUser(a, b Mapping) int {
+	if c := strings.Compare(a.PlatformUserID, b.PlatformUserID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.CRMUserID, b.CRMUserID)
+}
+
+// slot gathers the users that share one normalised email.
+type slot struct {
+	// n counts mappable users (active persons); first and second are the first two of them.
+	n             int32
+	first, second int32
+	// other is a user of kind user with this email who is not active (-1 when none).
+	other int32
+}
+
+const (
+	none   = -1
+	orphan = -2 // claimed by a mapping whose platform user is not in the input
+)
+
+// engine carries one evaluation. Indexes are int32 positions in the input slices, which keeps the
+// per-user state in flat slices instead of maps.
+type engine struct {
+	in    *Input
+	scope *scope // nil for Sync Users
+
+	pEmail, cEmail []string
+	pByID, cByID   map[string]int32
+	pSlots, cSlots map[string]slot
+	pending        map[string]int
+
+	pMap   []int32 // platform user → position in out, or none
+	cOwner []int32 // CRM user → platform user that holds it, orphan, or none
+
+	out      []Mapping
+	upserts  []Mapping
+	deletes  []Mapping
+	changes  []Change
+	problems []Problem
+	remaps   []remap
+	// orphanCRM holds CRM ids, absent from the input, that a kept mapping still names.
+	orphanCRM map[string]bool
+}
+
+type remap struct {
+	old Mapping
+	pi  int32
+	ci  int32
+	// n is the number of active candidates found.
+	n int32
+}
+
+func newEngine(in *Input, sc *scope) *engine {
+	np, nc := len(in.PlatformUsers), len(in.CRMUsers)
+	e := &engine{
+		in:     in,
+		scope:  sc,
+		pEmail: make([]string, np),
+		cEmail: make([]string, nc),
+		pByID:  make(map[string]int32, np),
+		cByID:  make(map[string]int32, nc),
+		pSlots: make(map[string]slot, np),
+		cSlots: make(map[string]slot, nc),
+		pMap:   make([]int32, np),
+		cOwner: make([]int32, nc),
+		out:    make([]Mapping, 0, len(in.Mappings)+np/8),
+	}
+	pid := func(i int32) string { return in.PlatformUsers[i].ID }
+	cid := func(i int32) string { return in.CRMUsers[i].ID }
+	for i := range in.PlatformUsers {
+		u := &in.PlatformUsers[i]
+		e.pMap[i] = none
+		em := NormalizeEmail(u.Email)
+		e.pEmail[i] = em
+		if _, dup := e.pByID[u.ID]; dup {
+			continue
+		}
+		e.pByID[u.ID] = int32(i)
+		if em == "" || u.Kind != KindUser {
+			continue
+		}
+		addToSlot(e.pSlots, em, int32(i), u.Status == PlatformActive, pid)
+	}
+	for i := range in.CRMUsers {
+		u := &in.CRMUsers[i]
+		e.cOwner[i] = none
+		em := NormalizeEmail(u.Email)
+		e.cEmail[i] = em
+		if _, dup := e.cByID[u.ID]; dup {
+			continue
+		}
+		e.cByID[u.ID] = int32(i)
+		if em == "" || u.Kind != CRMKindUser {
+			continue
+		}
+		addToSlot(e.cSlots, em, int32(i), u.Active, cid)
+	}
+	if len(in.Pending) > 0 {
+		e.pending = make(map[string]int, len(in.Pending))
+		for i, p := range in.Pending {
+			e.pending[p.CRMUserID] = i
+		}
+	}
+	return e
+}
+
+// addToSlot adds user i to its email's slot. first, second and other keep the smallest ids, so
+// messages do not depend on input order.
+func addToSlot(slots map[string]slot, email string, i int32, mappable bool, id func(int32) string) {
+	s, ok := slots[email]
+	if !ok {
+		s = slot{first: none, second: none, other: none}
+	}
+	if mappable {
+		switch {
+		case s.first == none:
+			s.first = i
+		case id(i) < id(s.first):
+			s.first, s.second = i, s.first
+		case s.second == none || id(i) < id(s.second):
+			s.second = i
+		}
+		s.n++
+	} else if s.other == none || id(i) < id(s.other) {
+		s.other = i
+	}
+	slots[email] = s
+}
+
+func (e *engine) pSlot(email string) slot {
+	if s, ok := e.pSlots[email]; ok {
+		return s
+	}
+	return slot{first: none, second: none, other: none}
+}
+
+func (e *engine) cSlot(email string) slot {
+	if s, ok := e.cSlots[email]; ok {
+		return s
+	}
+	return slot{first: none, second: none, other: none}
+}
+
+func (e *engine) platformIndex(id string) int32 {
+	if i, ok := e.pByID[id]; ok {
+		return i
+	}
+	return none
+}
+
+func (e *engine) crmIndex(id string) int32 {
+	if i, ok := e.cByID[id]; ok {
+		return i
+	}
+	return none
+}
+
+func (e *engine) run() {
+	kept := e.dedupe()
+	for _, mi := range kept {
+		m := e.in.Mappings[mi]
+		pi, ci := e.platformIndex(m.PlatformUserID), e.crmIndex(m.CRMUserID)
+		if e.scope != nil && !e.scope.covers(m) {
+			e.keepAsIs(m, pi, ci)
+			continue
+		}
+		e.judge(m, pi, ci)
+	}
+	e.applyRemaps()
+	e.match()
+	e.crmProblems()
+	e.fallbackProblem()
+}
+
+// dedupe returns the positions of the existing mappings that survive rule 2: one per platform user
+// and one per CRM user. A manual pin beats any other mapping; otherwise the smaller id wins, so the
+// choice does not depend on input order. Losers are deleted.
+func (e *engine) dedupe() []int32 {
+	ms := e.in.Mappings
+	bestP := make(map[string]int32, len(ms))
+	for i := range ms {
+		id := ms[i].PlatformUserID
+		if j, ok := bestP[id]; ok {
+			if !beats(&ms[i], &ms[j], ms[i].CRMUserID, ms[j].CRMUserID) {
+				e.drop(ms[i], reasonDuplicatePlatform)
+				continue
+			}
+			e.drop(ms[j], reasonDuplicatePlatform)
+		}
+		bestP[id] = int32(i)
+	}
+	bestC := make(map[string]int32, len(bestP))
+	for _, i := range bestP {
+		id := ms[i].CRMUserID
+		if j, ok := bestC[id]; ok {
+			if !beats(&ms[i], &ms[j], ms[i].PlatformUserID, ms[j].PlatformUserID) {
+				e.drop(ms[i], reasonDuplicateCRM)
+				continue
+			}
+			e.drop(ms[j], reasonDuplicateCRM)
+		}
+		bestC[id] = i
+	}
+	kept := make([]int32, 0, len(bestC))
+	for _, i := range bestC {
+		kept = append(kept, i)
+	}
+	return kept
+}
+
+func beats(a, b *Mapping, ka, kb string) bool {
+	am, bm := a.MadeBy == MadeByManual, b.MadeBy == MadeByManual
+	if am != bm {
+		return am
+	}
+	return ka < kb
+}
+
+// drop deletes a stored mapping with the reason.
+func (e *engine) drop(m Mapping, reason string) {
+	e.deletes = append(e.deletes, m)
+	e.changes = append(e.changes, e.change(ChangeRemoved, m, reason))
+}
+
+// claim records the kept mapping m for platform user pi and CRM user ci.
+func (e *engine) claim(m Mapping, pi, ci int32) {
+	if pi != none {
+		e.pMap[pi] = int32(len(e.out))
+	}
+	switch {
+	case ci != none && pi != none:
+		e.cOwner[ci] = pi
+	case ci != none:
+		e.cOwner[ci] = orphan
+	default:
+		if e.orphanCRM == nil {
+			e.orphanCRM = make(map[string]bool)
+		}
+		e.orphanCRM[m.CRMUserID] = true
+	}
+	e.out = append(e.out, m)
+}
+
+func (e *engine) keepAsIs(m Mapping, pi, ci int32) {
+	m.Provider = e.provider(m)
+	e.claim(m, pi, ci)
+}
+
+func (e *engine) provider(m Mapping) string {
+	if e.in.Provider != "" {
+		return e.in.Provider
+	}
+	return m.Provider
+}
+
+// keep stores m as the mapping's new state, recording an upsert and a change when it differs from
+// the stored old one.
+func (e *engine) keep(old, m Mapping, pi, ci int32) {
+	m.Provider = e.provider(old)
+	if m != old {
+		m.UpdatedAt = e.in.Now
+		e.upserts = append(e.upserts, m)
+		if kind, ok := statusChange(old, m); ok {
+			reason := m.Reason
+			if kind == ChangeResolved {
+				reason = reasonResolved
+			}
+			e.changes = append(e.changes, e.change(kind, m, reason))
+		}
+	}
+	e.claim(m, pi, ci)
+}
+
+// statusChange says which change a kept mapping went through, if its status or reason moved.
+func statusChange(old, m Mapping) (ChangeKind, bool) {
+	if old.Status == m.Status && old.Reason == m.Reason {
+		return "", false
+	}
+	switch m.Status {
+	case StatusConflict:
+		return ChangeConflict, true
+	case StatusError:
+		return ChangeError, true
+	case StatusSynced:
+		if old.Status != StatusSynced {
+			return ChangeResolved, true
+		}
+	}
+	return "", false
+}
+
+func (e *engine) change(kind ChangeKind, m Mapping, reason string) Change {
+	c := Change{
+		Kind:              kind,
+		Provider:          e.provider(m),
+		PlatformUserID:    m.PlatformUserID,
+		CRMUserID:         m.CRMUserID,
+		PreviousCRMUserID: m.PreviousCRMUserID,
+		Email:             m.Email,
+		Status:            m.Status,
+		MadeBy:            m.MadeBy,
+		Reason:            reason,
+	}
+	if pi := e.platformIndex(m.PlatformUserID); pi != none {
+		c.Name = e.in.PlatformUsers[pi].Name()
+	}
+	return c
+}
+
+func (e *engine) problem(p Problem) {
+	p.Provider = e.in.Provider
+	e.problems = append(e.problems, p)
+}
+
+// defect is what is wrong with an existing mapping.
+type defect struct {
+	code   string
+	reason string
+	// crmInactive marks the one defect rule 4 can repair.
+	crmInactive bool
+	// emailChanged marks a mismatch of emails, a conflict between runs.
+	emailChanged bool
+}
+
+// inspect returns what, if anything, is wrong with mapping m (rule 5). Manual pins skip the email
+// comparison: they exist because emails differ.
+func (e *engine) inspect(m Mapping, pi, ci int32) (defect, bool) {
+	if pi == none {
+		return defect{code: CodePlatformUserNotFound, reason: reasonPlatformNotFound}, true
+	}
+	p := &e.in.PlatformUsers[pi]
+	switch {
+	case p.Status == PlatformDeleted:
+		return defect{code: CodePlatformUserInactive, reason: reasonPlatformDeleted}, true
+	case p.Status != PlatformActive:
+		return defect{code: CodePlatformUserInactive, reason: reasonPlatformSuspended}, true
+	case p.Kind == KindExtension:
+		return defect{code: CodePlatformUserNotPerson, reason: reasonExtension}, true
+	case p.Kind == KindCallDestination:
+		return defect{code: CodePlatformUserNotPerson, reason: reasonCallDestination}, true
+	case p.Kind != KindUser:
+		return defect{code: CodePlatformUserNotPerson, reason: reasonNotPerson}, true
+	}
+	if ci == none {
+		return defect{code: CodeCRMUserNotFound, reason: e.crmNotFoundReason()}, true
+	}
+	c := &e.in.CRMUsers[ci]
+	if c.Kind != CRMKindUser {
+		return defect{code: CodeCRMUserQueue, reason: reasonQueue}, true
+	}
+	if !c.Active {
+		return defect{code: CodeCRMUserInactive, reason: e.crmInactiveReason(), crmInactive: true}, true
+	}
+	if m.MadeBy != MadeByManual && e.cEmail[ci] != e.pEmail[pi] {
+		return defect{
+			code:         CodeMappingConflict,
+			reason:       emailChangedReason(c.Email, p.Email),
+			emailChanged: true,
+		}, true
+	}
+	return defect{}, false
+}
+
+// judge applies rules 3, 4 and 5 to one existing mapping.
+func (e *engine) judge(old Mapping, pi, ci int32) {
+	m := old
+	if pi != none {
+		m.Email = strings.TrimSpace(e.in.PlatformUsers[pi].Email)
+	}
+	d, bad := e.inspect(old, pi, ci)
+	if !bad {
+		m.Status, m.Reason = StatusSynced, ""
+		if m.MadeBy == MadeByAutoProvisioned && e.in.PlatformUsers[pi].TeamID == "" {
+			m.Status, m.Reason = StatusPendingTeam, reasonPendingTeam
+		}
+		e.keep(old, m, pi, ci)
+		return
+	}
+	if m.MadeBy == MadeByManual {
+		// Rule 3: a manual pin is never removed by the rules; it turns to error.
+		m.Status, m.Reason = StatusError, d.reason
+		e.keep(old, m, pi, ci)
+		e.mappingProblem(m, d, true)
+		return
+	}
+	if d.crmInactive {
+		s := e.cSlot(e.pEmail[pi])
+		if e.in.Settings.RemapOnDeactivation && s.n == 1 {
+			e.remaps = append(e.remaps, remap{old: old, pi: pi, ci: s.first, n: 1})
+			return
+		}
+		if e.scope != nil {
+			// Between runs: hold the mapping, flagged, until Sync Users resolves it.
+			m.Status, m.Reason = StatusError, d.reason
+			if s.n >= 2 && e.in.Settings.RemapOnDeactivation {
+				m.Status, m.Reason = StatusConflict, ambiguousRemapReason(int(s.n))
+				d.code = CodeMappingConflict
+			}
+			e.keep(old, m, pi, ci)
+			e.mappingProblem(m, d, false)
+			return
+		}
+		e.drop(old, d.reason)
+		return
+	}
+	if e.scope != nil {
+		m.Status, m.Reason = StatusError, d.reason
+		if d.emailChanged {
+			m.Status = StatusConflict
+		}
+		e.keep(old, m, pi, ci)
+		e.mappingProblem(m, d, false)
+		return
+	}
+	e.drop(old, d.reason)
+}
+
+// applyRemaps moves mappings whose CRM user was deactivated to the one other active CRM user with
+// the same email (rule 4), once every kept mapping has claimed its CRM user, so a remap never takes
+// a user someone else holds.
+func (e *engine) applyRemaps() {
+	slices.SortFunc(e.remaps, func(a, b remap) int { return strings.Compare(a.old.PlatformUserID, b.old.PlatformUserID) })
+	for _, r := range e.remaps {
+		c := &e.in.CRMUsers[r.ci]
+		if e.cOwner[r.ci] != none {
+			reason := remapTakenReason(c.ID)
+			if e.scope != nil {
+				m := r.old
+				m.Status, m.Reason = StatusError, reason
+				e.keep(r.old, m, r.pi, e.crmIndex(r.old.CRMUserID))
+				e.mappingProblem(m, defect{code: CodeCRMUserInactive, reason: reason}, false)
+				continue
+			}
+			e.drop(r.old, reason)
+			continue
+		}
+		m := r.old
+		m.Provider = e.provider(r.old)
+		m.PreviousCRMUserID = r.old.CRMUserID
+		m.CRMUserID = c.ID
+		m.MadeBy = MadeByRemapInactive
+		m.Status, m.Reason = StatusSynced, ""
+		m.Email = strings.TrimSpace(e.in.PlatformUsers[r.pi].Email)
+		m.UpdatedAt = e.in.Now
+		e.upserts = append(e.upserts, m)
+		e.changes = append(e.changes, e.change(ChangeRemapped, m, remapReason(r.old.CRMUserID, c.ID)))
+		e.claim(m, r.pi, r.ci)
+	}
+}
+
+// match maps every mappable platform user left without a mapping to the one active CRM user with
+// the same email, when neither side's email is shared (rules 1 and 2).
+func (e *engine) match() {
+	for i := range e.in.PlatformUsers {
+		pi := int32(i)
+		if e.pMap[pi] != none {
+			continue
+		}
+		p := &e.in.PlatformUsers[pi]
+		if !p.Mappable() {
+			continue
+		}
+		if e.pByID[p.ID] != pi {
+			continue // a repeated platform user id; the first one stands
+		}
+		email := e.pEmail[pi]
+		if e.scope != nil && !e.scope.coversPlatform(p.ID, email) {
+			continue
+		}
+		if email == "" {
+			e.problem(Problem{
+				Code: CodeMissingEmail, PlatformUserID: p.ID,
+				Message: "the platform user has no email, so it cannot be matched",
+				Fix:     "add the user's email on the platform, or map the user manually",
+			})
+			continue
+		}
+		ps := e.pSlot(email)
+		if ps.n >= 2 {
+			e.problem(Problem{
+				Code: CodeEmailConflict, PlatformUserID: p.ID, Email: email,
+				Message: platformDuplicateMessage(e, ps),
+				Fix:     "give each platform user a distinct email, or map them manually",
+			})
+			continue
+		}
+		cs := e.cSlot(email)
+		switch {
+		case cs.n == 0 && cs.other != none:
+			c := &e.in.CRMUsers[cs.other]
+			e.problem(Problem{
+				Code: CodeCRMUserInactive, PlatformUserID: p.ID, CRMUserID: c.ID, Email: email,
+				Message: "the " + e.crmWord() + " with this email is " + e.inactiveWord(),
+				Fix:     "reactivate the " + e.crmWord() + ", or map the platform user manually to an active one",
+			})
+			continue
+		case cs.n == 0:
+			e.problem(Problem{
+				Code: CodeCRMUserNotFound, PlatformUserID: p.ID, Email: email,
+				Message: "no active " + e.crmWord() + " has this email",
+				Fix:     "create the " + e.crmWord() + " with this email, or map the platform user manually",
+			})
+			continue
+		case cs.n >= 2:
+			e.problem(Problem{
+				Code: CodeAmbiguousEmail, PlatformUserID: p.ID, Email: email,
+				Message: crmDuplicateMessage(e, cs),
+				Fix:     "deactivate or change the email of all but one of them, or map the platform user manually",
+			})
+			continue
+		}
+		ci := cs.first
+		c := &e.in.CRMUsers[ci]
+		if owner := e.cOwner[ci]; owner != none {
+			msg := "the " + e.crmWord() + " with this email is mapped to another platform user"
+			if owner >= 0 {
+				msg += " (" + e.in.PlatformUsers[owner].ID + ")"
+			}
+			e.problem(Problem{
+				Code: CodeCRMUserMappedElsewhere, PlatformUserID: p.ID, CRMUserID: c.ID, Email: email,
+				Message: msg,
+				Fix:     "unmap the other platform user, or map this one manually",
+			})
+			continue
+		}
+		m := Mapping{
+			Provider:       e.in.Provider,
+			PlatformUserID: p.ID,
+			CRMUserID:      c.ID,
+			Email:          strings.TrimSpace(p.Email),
+			Status:         StatusSynced,
+			MadeBy:         MadeByEmail,
+			CreatedAt:      e.in.Now,
+			UpdatedAt:      e.in.Now,
+		}
+		reason := reasonEmailMatch
+		if _, ok := e.pending[c.ID]; ok {
+			m.MadeBy = MadeByAutoProvisioned
+			reason = reasonProvisioned
+			if p.TeamID == "" {
+				m.Status, m.Reason = StatusPendingTeam, reasonPendingTeam
+			}
+		}
+		e.upserts = append(e.upserts, m)
+		e.changes = append(e.changes, e.change(ChangeCreated, m, reason))
+		e.claim(m, pi, ci)
+	}
+}
+
+// crmProblems lists active CRM users whom no platform user matches (rule 6). A CRM user whose email
+// a mappable platform user shares is covered by that platform user's problem.
+func (e *engine) crmProblems() {
+	for i := range e.in.CRMUsers {
+		ci := int32(i)
+		c := &e.in.CRMUsers[ci]
+		if e.cOwner[ci] != none || !c.Mappable() || e.cByID[c.ID] != ci {
+			continue
+		}
+		if e.scope != nil && !e.scope.coversCRM(c.ID) {
+			continue
+		}
+		if _, ok := e.pending[c.ID]; ok {
+			continue // listed as pending_team
+		}
+		email := e.cEmail[ci]
+		if email == "" {
+			e.problem(Problem{
+				Code: CodeMissingEmail, CRMUserID: c.ID,
+				Message: "the " + e.crmWord() + " has no email, so it cannot be matched",
+				Fix:     "add the email in the CRM, or map a platform user to it manually",
+			})
+			continue
+		}
+		ps := e.pSlot(email)
+		switch {
+		case ps.n > 0:
+			continue
+		case ps.other != none:
+			p := &e.in.PlatformUsers[ps.other]
+			e.problem(Problem{
+				Code: CodePlatformUserInactive, PlatformUserID: "", CRMUserID: c.ID, Email: email,
+				Message: "the platform user with this email (" + p.ID + ") is " + string(p.Status),
+				Fix:     "reactivate the platform user, or deactivate the " + e.crmWord(),
+			})
+		default:
+			e.problem(Problem{
+				Code: CodePlatformUserNotFound, CRMUserID: c.ID, Email: email,
+				Message: "no platform user has this email",
+				Fix:     "invite the user to the platform (or turn on auto-provisioning), or map a platform user manually",
+			})
+		}
+	}
+}
+
+// mappingProblem lists a flagged mapping as a problem.
+func (e *engine) mappingProblem(m Mapping, d defect, manual bool) {
+	fix := "run Sync Users to resolve it, or map the platform user manually"
+	switch {
+	case manual:
+		fix = "map the platform user manually to a valid " + e.crmWord() + ", or unmap it"
+	case d.crmInactive:
+		fix = "reactivate the " + e.crmWord() + ", or map the platform user manually"
+	}
+	code := d.code
+	if m.Status == StatusConflict {
+		code = CodeMappingConflict
+	}
+	e.problem(Problem{
+		Code: code, PlatformUserID: m.PlatformUserID, CRMUserID: m.CRMUserID, Email: m.Email,
+		Message: m.Reason, Fix: fix,
+	})
+}
+
+// fallbackProblem reports an unusable fallback owner (rule 8) when Sync Users runs.
+func (e *engine) fallbackProblem() {
+	id := e.in.Settings.FallbackOwnerID
+	if e.scope != nil || id == "" {
+		return
+	}
+	_, err := ValidateFallbackOwner(id, func(id string) (CRMUser, bool) {
+		ci := e.crmIndex(id)
+		if ci == none {
+			return CRMUser{}, false
+		}
+		return e.in.CRMUsers[ci], true
+	})
+	if err == nil {
+		return
+	}
+	e.problem(Problem{
+		Code: CodeFallbackOwnerInvalid, CRMUserID: id,
+		Message: err.Error(),
+		Fix:     "choose an active " + e.crmWord() + " (not a queue) as the fallback owner in the tenant configuration",
+	})
+}
+
+func (e *engine) remainingPending() []Provision {
+	var left []Provision
+	for _, p := range e.in.Pending {
+		ci := e.crmIndex(p.CRMUserID)
+		if ci == none || e.cOwner[ci] != none || !e.in.CRMUsers[ci].Mappable() {
+			continue
+		}
+		left = append(left, p)
+	}
+	slices.SortFunc(left, func(a, b Provision) int { return strings.Compare(a.CRMUserID, b.CRMUserID) })
+	return left
+}
+
+func (e *engine) counts() Counts {
+	var c Counts
+	for i := range e.out {
+		if e.out[i].Status == StatusSynced {
+			c.Mapped++
+		}
+	}
+	for i := range e.changes {
+		switch e.changes[i].Kind {
+		case ChangeCreated:
+			c.Created++
+		case ChangeRemapped:
+			c.Remapped++
+		case ChangeRemoved:
+			c.Removed++
+		}
+	}
+	for i := range e.problems {
+		if e.problems[i].Conflict() {
+			c.Conflicts++
+		} else {
+			c.Errors++
+		}
+	}
+	for i := range e.in.PlatformUsers {
+		if e.pMap[i] == none && e.in.PlatformUsers[i].Mappable() && e.pByID[e.in.PlatformUsers[i].ID] == int32(i) {
+			c.UnmappedPlatform++
+		}
+	}
+	for i := range e.in.CRMUsers {
+		if e.cOwner[i] == none && e.in.CRMUsers[i].Mappable() && e.cByID[e.in.CRMUsers[i].ID] == int32(i) {
+			c.UnmappedCRM++
+		}
+	}
+	return c
+}
+
+var changeRank = map[ChangeKind]int{
+	ChangeRemoved: 0, ChangeRemapped: 1, ChangeCreated: 2, ChangeConflict: 3, ChangeError: 4, ChangeResolved: 5,
+}
+
+func (e *engine) sortChanges() {
+	slices.SortFunc(e.changes, func(a, b Change) int {
+		return cmp.Or(
+			strings.Compare(a.PlatformUserID, b.PlatformUserID),
+			cmp.Compare(changeRank[a.Kind], changeRank[b.Kind]),
+			strings.Compare(a.CRMUserID, b.CRMUserID),
+		)
+	})
+	slices.SortFunc(e.problems, func(a, b Problem) int {
+		return cmp.Or(
+			boolRank(a.PlatformUserID == "", b.PlatformUserID == ""),
+			strings.Compare(a.PlatformUserID, b.PlatformUserID),
+			strings.Compare(a.CRMUserID, b.CRMUserID),
+			strings.Compare(a.Code, b.Code),
+		)
+	})
+}
+
+func boolRank(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
