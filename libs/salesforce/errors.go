@@ -1,0 +1,220 @@
+package salesforce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Status and error codes the writer branches on (crm-protocols §2.7, §2.8). Whole-request errors
+// carry them as errorCode, per-record SaveResult errors as statusCode; both end up in APIError.Code.
+const (
+	CodeInactiveOwnerOrUser                      = "INACTIVE_OWNER_OR_USER"
+	CodeInvalidCrossReferenceKey                 = "INVALID_CROSS_REFERENCE_KEY"
+	CodeInvalidCrossReferenceTypeForField        = "INVALID_CROSS_REFERENCE_TYPE_FOR_FIELD"
+	CodeEntityIsDeleted                          = "ENTITY_IS_DELETED"
+	CodeUnableToLockRow                          = "UNABLE_TO_LOCK_ROW"
+	CodeRequestLimitExceeded                     = "REQUEST_LIMIT_EXCEEDED"
+	CodeInvalidSessionID                         = "INVALID_SESSION_ID"
+	CodeMalformedID                              = "MALFORMED_ID"
+	CodeInsufficientAccessOrReadonly             = "INSUFFICIENT_ACCESS_OR_READONLY"
+	CodeInsufficientAccessOnCrossReferenceEntity = "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY"
+	CodeTransferRequiresRead                     = "TRANSFER_REQUIRES_READ"
+	CodeInvalidEmptyKeyOwner                     = "INVALID_EMPTY_KEY_OWNER"
+	CodeAllOrNoneOperationRolledBack             = "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+	CodeEntityIsLocked                           = "ENTITY_IS_LOCKED"
+	CodeMaintenance                              = "INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE"
+	CodeMalformedQuery                           = "MALFORMED_QUERY"
+	CodeInvalidQueryLocator                      = "INVALID_QUERY_LOCATOR"
+	CodeNotFound                                 = "NOT_FOUND"
+)
+
+// ErrNotFound matches (with errors.Is) an APIError for HTTP 404 and GetUser's empty result.
+var ErrNotFound = errors.New("salesforce: not found")
+
+// APIError is an error Salesforce reported: a whole-request error (HTTPStatus ≥ 400, Code from
+// errorCode) or one record's SaveResult error (HTTPStatus of the Collections response, usually 200,
+// Code from statusCode).
+type APIError struct {
+	HTTPStatus int
+	Code       string
+	Message    string
+	Fields     []string
+	// Errors holds every error of the response; the fields above repeat the first one.
+	Errors []ErrorItem
+	// RetryAfterHint is the response's Retry-After, if it had one.
+	RetryAfterHint time.Duration
+}
+
+// ErrorItem is one element of a Salesforce error array. Whole-request errors name the code
+// errorCode, SaveResult errors statusCode; ErrorCode holds whichever was present.
+type ErrorItem struct {
+	ErrorCode string   `json:"errorCode,omitempty"`
+	Message   string   `json:"message"`
+	Fields    []string `json:"fields"`
+}
+
+// UnmarshalJSON accepts both errorCode and statusCode.
+func (e *ErrorItem) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		ErrorCode  string   `json:"errorCode"`
+		StatusCode string   `json:"statusCode"`
+		Message    string   `json:"message"`
+		Fields     []string `json:"fields"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	e.ErrorCode = raw.ErrorCode
+	if e.ErrorCode == "" {
+		e.ErrorCode = raw.StatusCode
+	}
+	e.Message, e.Fields = raw.Message, raw.Fields
+	return nil
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("salesforce: ")
+	if e.HTTPStatus != 0 {
+		fmt.Fprintf(&b, "HTTP %d ", e.HTTPStatus)
+	}
+	if e.Code != "" {
+		b.WriteString(e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if len(e.Fields) > 0 {
+		fmt.Fprintf(&b, " (fields %s)", strings.Join(e.Fields, ", "))
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrNotFound) true for 404s.
+func (e *APIError) Is(target error) bool {
+	return target == ErrNotFound && (e.HTTPStatus == http.StatusNotFound || e.Code == CodeNotFound)
+}
+
+// RetryAfter implements retry.RetryAfterer with the response's Retry-After header.
+func (e *APIError) RetryAfter() time.Duration { return e.RetryAfterHint }
+
+// transientCodes are retried with backoff (crm-protocols §2.8). ALL_OR_NONE_OPERATION_ROLLED_BACK is
+// here because the record itself did not fail: sent again (alone, allOrNone false) it can succeed.
+var transientCodes = map[string]bool{
+	CodeUnableToLockRow:              true,
+	CodeRequestLimitExceeded:         true,
+	CodeMaintenance:                  true,
+	CodeAllOrNoneOperationRolledBack: true,
+}
+
+// permanentCodes will not change on a retry; listed so the table in §2.8 is visible in one place.
+var permanentCodes = map[string]bool{
+	CodeInactiveOwnerOrUser:                      true,
+	CodeInvalidCrossReferenceKey:                 true,
+	CodeInvalidCrossReferenceTypeForField:        true,
+	CodeEntityIsDeleted:                          true,
+	CodeMalformedID:                              true,
+	CodeInsufficientAccessOrReadonly:             true,
+	CodeInsufficientAccessOnCrossReferenceEntity: true,
+	CodeTransferRequiresRead:                     true,
+	CodeInvalidEmptyKeyOwner:                     true,
+	CodeEntityIsLocked:                           true,
+	CodeInvalidSessionID:                         true, // already retried once with a new token
+	CodeMalformedQuery:                           true,
+}
+
+// Transient reports whether err may go away on a retry with backoff, per crm-protocols §2.8:
+// UNABLE_TO_LOCK_ROW, REQUEST_LIMIT_EXCEEDED, INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE,
+// ALL_OR_NONE_OPERATION_ROLLED_BACK (retry the record alone), HTTP 5xx and 429, token endpoint 5xx,
+// timeouts and network failures are transient. Everything else Salesforce answered
+// (INACTIVE_OWNER_OR_USER, INVALID_CROSS_REFERENCE_KEY, ENTITY_IS_DELETED, MALFORMED_ID, other 4xx,
+// a 401 that persisted after a new token) is permanent, as is a cancelled context.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch {
+		case transientCodes[ae.Code]:
+			return true
+		case permanentCodes[ae.Code]:
+			return false
+		}
+		return ae.HTTPStatus >= 500 || ae.HTTPStatus == http.StatusTooManyRequests
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return re.Response != nil && (re.Response.StatusCode >= 500 || re.Response.StatusCode == http.StatusTooManyRequests)
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var ue *url.Error // the transport failed: connection refused or reset, EOF mid-response, …
+	return errors.As(err, &ue)
+}
+
+// parseErrorResponse builds the APIError of a failed response body.
+func parseErrorResponse(status int, h http.Header, body []byte) *APIError {
+	ae := &APIError{HTTPStatus: status, RetryAfterHint: parseRetryAfter(h.Get("Retry-After"), time.Now())}
+	var items []ErrorItem
+	if err := json.Unmarshal(body, &items); err == nil && len(items) > 0 {
+		ae.Errors = items
+		ae.Code, ae.Message, ae.Fields = items[0].ErrorCode, items[0].Message, items[0].Fields
+		return ae
+	}
+	var one ErrorItem // some endpoints answer a single object
+	if err := json.Unmarshal(body, &one); err == nil && one.ErrorCode != "" {
+		ae.Errors = []ErrorItem{one}
+		ae.Code, ae.Message, ae.Fields = one.ErrorCode, one.Message, one.Fields
+		return ae
+	}
+	ae.Message = strings.TrimSpace(string(truncate(body, 512)))
+	if ae.Message == "" {
+		ae.Message = http.StatusText(status)
+	}
+	return ae
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}

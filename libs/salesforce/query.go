@@ -1,0 +1,219 @@
+package salesforce
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// User is a row of the User object, as the reconciliation reads it (crm-protocols §2.3, §5.1).
+type User struct {
+	ID        string `json:"Id"`
+	Email     string `json:"Email"`
+	IsActive  bool   `json:"IsActive"`
+	FirstName string `json:"FirstName"`
+	LastName  string `json:"LastName"`
+	// UserType is Standard, PowerPartner, CspLitePortal, CustomerSuccess, PowerCustomerSuccess,
+	// CsnOnly, Guest, ….
+	UserType string `json:"UserType"`
+	// Username is globally unique, unlike Email.
+	Username string `json:"Username"`
+}
+
+// Record is a Contact or Lead found by email.
+type Record struct {
+	Type    string `json:"-"` // "Contact" or "Lead"
+	ID      string `json:"Id"`
+	Email   string `json:"Email"`
+	OwnerID string `json:"OwnerId"`
+}
+
+// Object types whose owners ownersync reads and writes.
+const (
+	Contact = "Contact"
+	Lead    = "Lead"
+)
+
+// userFields are the User columns selected, in this order.
+const userFields = "Id, Email, IsActive, FirstName, LastName, UserType, Username"
+
+// queryResponse is one page of a SOQL query (crm-protocols §2.3).
+type queryResponse struct {
+	TotalSize      int               `json:"totalSize"`
+	Done           bool              `json:"done"`
+	NextRecordsURL string            `json:"nextRecordsUrl"`
+	Records        []json.RawMessage `json:"records"`
+}
+
+// QueryUsers calls fn with every User of the org, page by page (up to 2,000 a page), following
+// nextRecordsUrl until done. Inactive users are included: the query has no filter, so that
+// deactivations are seen. An error from fn stops the query and is returned as is.
+func (c *Client) QueryUsers(ctx context.Context, fn func(page []User) error) error {
+	soql := "SELECT " + userFields + " FROM User ORDER BY Id"
+	return query(ctx, c, soql, fn)
+}
+
+// GetUser returns the User with id (15 or 18 characters); errors.Is(err, ErrNotFound) when there
+// is none.
+func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
+	soql := "SELECT " + userFields + " FROM User WHERE Id = " + Quote(id)
+	var found []User
+	err := query(ctx, c, soql, func(recs []User) error {
+		found = append(found, recs...)
+		return nil
+	})
+	if err != nil {
+		return User{}, err
+	}
+	if len(found) == 0 {
+		return User{}, fmt.Errorf("salesforce user %s: %w", id, ErrNotFound)
+	}
+	return found[0], nil
+}
+
+// maxINClause bounds the characters of one IN (…) list, keeping each query URL well under the
+// limits of Salesforce and proxies; maxINValues bounds its values.
+const (
+	maxINClause = 4000
+	maxINValues = 200
+)
+
+// FindRecordsByEmail returns the Contacts or Leads (objectType Contact or Lead) whose Email is one
+// of emails, ordered by Id within each query. Long lists are split over several queries;
+// duplicate emails (ignoring case, as SOQL compares) are queried once. Several records may share
+// an email.
+func (c *Client) FindRecordsByEmail(ctx context.Context, objectType string, emails []string) ([]Record, error) {
+	if objectType != Contact && objectType != Lead {
+		return nil, fmt.Errorf("find records by email: object type %q: want Contact or Lead", objectType)
+	}
+	var out []Record
+	for _, chunk := range chunkQuoted(uniqueFold(emails), maxINValues, maxINClause) {
+		soql := "SELECT Id, Email, OwnerId FROM " + objectType + " WHERE Email IN (" + strings.Join(chunk, ", ") + ") ORDER BY Id"
+		err := query(ctx, c, soql, func(recs []Record) error {
+			for _, r := range recs {
+				r.Type = objectType
+				out = append(out, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return out, fmt.Errorf("find %s records by email: %w", objectType, err)
+		}
+	}
+	return out, nil
+}
+
+// query runs soql and calls fn with each page decoded as T.
+func query[T any](ctx context.Context, c *Client, soql string, fn func([]T) error) error {
+	var hdr http.Header
+	if c.batchSize > 0 {
+		hdr = http.Header{"Sforce-Query-Options": {"batchSize=" + strconv.Itoa(c.batchSize)}}
+	}
+	r := request{method: http.MethodGet, path: c.dataPath("/query"), query: url.Values{"q": {soql}}, header: hdr}
+	seen := map[string]bool{}
+	for {
+		var page queryResponse
+		if _, err := c.do(ctx, r, &page); err != nil {
+			return err
+		}
+		recs := make([]T, len(page.Records))
+		for i, raw := range page.Records {
+			if err := json.Unmarshal(raw, &recs[i]); err != nil {
+				return fmt.Errorf("decode query record: %w", err)
+			}
+		}
+		if len(recs) > 0 {
+			if err := fn(recs); err != nil {
+				return err
+			}
+		}
+		if page.Done || page.NextRecordsURL == "" {
+			return nil
+		}
+		next, err := url.Parse(page.NextRecordsURL)
+		if err != nil || next.IsAbs() || !strings.HasPrefix(next.Path, "/services/data/") {
+			return fmt.Errorf("salesforce query: unexpected nextRecordsUrl %q", page.NextRecordsURL)
+		}
+		if seen[next.Path] {
+			return fmt.Errorf("salesforce query: nextRecordsUrl %q repeated", page.NextRecordsURL)
+		}
+		seen[next.Path] = true
+		r = request{method: http.MethodGet, path: next.Path, query: next.Query(), header: hdr}
+		if len(r.query) == 0 {
+			r.query = nil
+		}
+	}
+}
+
+// Quote returns s as a SOQL string literal: in single quotes, with backslash, quote and control
+// characters escaped as SOQL requires.
+func Quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for _, r := range s {
+		switch r {
+		case '\\':
+			b.WriteString(`\\`)
+		case '\'':
+			b.WriteString(`\'`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// uniqueFold drops empty values and repeats that differ only in case, keeping first spellings.
+func uniqueFold(vs []string) []string {
+	seen := make(map[string]bool, len(vs))
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		k := strings.ToLower(strings.TrimSpace(v))
+		if k == "" || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, strings.TrimSpace(v))
+	}
+	return out
+}
+
+// chunkQuoted quotes vs and groups them into lists of at most maxN values whose joined length
+// stays under maxLen (a single longer value gets a list of its own).
+func chunkQuoted(vs []string, maxN, maxLen int) [][]string {
+	var out [][]string
+	var cur []string
+	size := 0
+	for _, v := range vs {
+		q := Quote(v)
+		if len(cur) > 0 && (len(cur) == maxN || size+2+len(q) > maxLen) {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		if len(cur) > 0 {
+			size += 2
+		}
+		cur = append(cur, q)
+		size += len(q)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+package salesforce
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+)
+
+// OwnerUpdate sets the owner of one Contact or Lead.
+type OwnerUpdate struct {
+	ObjectType string // Contact or Lead
+	ID         string // the record
+	OwnerID    string // a User (005…), or for a Lead also a Queue (00G…)
+}
+
+// Result is the outcome of one OwnerUpdate: a SaveResult of sObject Collections (crm-protocols
+// §2.5). A failed record may have no ID.
+type Result struct {
+	ID      string      `json:"id,omitempty"`
+	Success bool        `json:"success"`
+	Errors  []ErrorItem `json:"errors"`
+}
+
+// Err returns nil for a success and otherwise an *APIError built from the record's first error
+// (Code is its statusCode), which Transient classifies.
+func (r Result) Err() error {
+	if r.Success {
+		return nil
+	}
+	ae := &APIError{HTTPStatus: http.StatusOK, Errors: r.Errors}
+	if len(r.Errors) > 0 {
+		ae.Code, ae.Message, ae.Fields = r.Errors[0].ErrorCode, r.Errors[0].Message, r.Errors[0].Fields
+	} else {
+		ae.Message = "record failed without an error"
+	}
+	return ae
+}
+
+// MaxCollectionRecords is the sObject Collections limit per request.
+const MaxCollectionRecords = 200
+
+// UpdateOwner sets one record's OwnerId with PATCH /sobjects/{objectType}/{id} (204 No Content).
+func (c *Client) UpdateOwner(ctx context.Context, objectType, id, ownerID string) error {
+	if err := checkUpdate(OwnerUpdate{ObjectType: objectType, ID: id, OwnerID: ownerID}); err != nil {
+		return err
+	}
+	r := request{
+		method: http.MethodPatch,
+		path:   c.dataPath("/sobjects/" + objectType + "/" + url.PathEscape(id)),
+		body:   map[string]string{"OwnerId": ownerID},
+	}
+	if _, err := c.do(ctx, r, nil); err != nil {
+		return fmt.Errorf("update owner of %s %s: %w", objectType, id, err)
+	}
+	return nil
+}
+
+// collectionRecord is one element of a Collections update body.
+type collectionRecord struct {
+	Attributes collectionAttributes `json:"attributes"`
+	ID         string               `json:"id"`
+	OwnerID    string               `json:"OwnerId"`
+}
+
+type collectionAttributes struct {
+	Type string `json:"type"`
+}
+
+type collectionRequest struct {
+	AllOrNone bool               `json:"allOrNone"`
+	Records   []collectionRecord `json:"records"`
+}
+
+// UpdateOwners sets owners with sObject Collections (PATCH /composite/sobjects, allOrNone false),
+// at most 200 records a request. Updates are grouped by object type (keeping their order within a
+// type) so each request has as few type chunks as possible. The returned results are in the order
+// of updates, matched to the response by position; a record's failure is in its Result
+// (Result.Err), not in the error.
+//
+// The error is for whole requests: an invalid update (nothing is sent), or a request Salesforce
+// refused. Requests already made keep their results; the updates of the failed request and of
+// those not sent have a zero Result. Setting an owner is idempotent, so sending the batch again is
+// safe.
+func (c *Client) UpdateOwners(ctx context.Context, updates []OwnerUpdate) ([]Result, error) {
+	for i, u := range updates {
+		if err := checkUpdate(u); err != nil {
+			return nil, fmt.Errorf("update owners: update %d: %w", i, err)
+		}
+	}
+	order := make([]int, len(updates))
+	for i := range order {
+		order[i] = i
+	}
+	typeRank := map[string]int{}
+	for _, u := range updates {
+		if _, ok := typeRank[u.ObjectType]; !ok {
+			typeRank[u.ObjectType] = len(typeRank)
+		}
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return typeRank[updates[order[a]].ObjectType] < typeRank[updates[order[b]].ObjectType]
+	})
+
+	results := make([]Result, len(updates))
+	for start := 0; start < len(order); start += MaxCollectionRecords {
+		idx := order[start:min(start+MaxCollectionRecords, len(order))]
+		body := collectionRequest{AllOrNone: false, Records: make([]collectionRecord, len(idx))}
+		for j, i := range idx {
+			u := updates[i]
+			body.Records[j] = collectionRecord{Attributes: collectionAttributes{Type: u.ObjectType}, ID: u.ID, OwnerID: u.OwnerID}
+		}
+		var got []Result
+		r := request{method: http.MethodPatch, path: c.dataPath("/composite/sobjects"), body: body}
+		if _, err := c.do(ctx, r, &got); err != nil {
+			return results, fmt.Errorf("update owners (records %d–%d of %d): %w", start+1, start+len(idx), len(updates), err)
+		}
+		if len(got) != len(idx) {
+			return results, fmt.Errorf("update owners: sent %d records, got %d results", len(idx), len(got))
+		}
+		for j, i := range idx {
+			results[i] = got[j]
+		}
+	}
+	return results, nil
+}
+
+func checkUpdate(u OwnerUpdate) error {
+	switch {
+	case u.ObjectType != Contact && u.ObjectType != Lead:
+		return fmt.Errorf("object type %q: want Contact or Lead", u.ObjectType)
+	case u.ID == "":
+		return fmt.Errorf("%s: empty record id", u.ObjectType)
+	case u.OwnerID == "":
+		return fmt.Errorf("%s %s: empty owner id", u.ObjectType, u.ID)
+	}
+	return nil
+}
