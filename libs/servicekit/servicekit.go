@@ -1,0 +1,142 @@
+// Package servicekit is the common start-up of an ownersync service (STYLE "a service is a small
+// house"): read the shared configuration, set up telemetry, connect NATS, declare the streams,
+// connect MongoDB, and build the HTTP server with /healthz, /readyz and /metrics. Close tears it
+// down in the order DESIGN §10 asks: NATS, then MongoDB, then telemetry (the caller stops HTTP and
+// consumers first by cancelling their context).
+package servicekit
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/echoserver"
+	"github.com/ownersync/ownersync/libs/envconfig"
+	"github.com/ownersync/ownersync/libs/health"
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/telemetry"
+)
+
+// Version is the build version, set with -ldflags "-X …/servicekit.Version=…".
+var Version = "dev"
+
+// Config is the configuration every service shares.
+type Config struct {
+	Service         string
+	NATSURL         string
+	MongoURI        string
+	MongoDatabase   string
+	HTTPAddr        string
+	ShutdownTimeout time.Duration
+	Streams         streams.Options
+}
+
+// ReadConfig reads the shared variables; service-specific ones are read by the caller on the same
+// reader so that every problem is reported at once.
+func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
+	c := Config{
+		Service:         service,
+		NATSURL:         r.Required("NATS_URL"),
+		MongoURI:        r.Required("MONGODB_URI"),
+		MongoDatabase:   r.String("OWNERSYNC_MONGODB_DATABASE", "ownersync"),
+		HTTPAddr:        r.String("OWNERSYNC_HTTP_ADDR", defaultAddr),
+		ShutdownTimeout: r.Duration("OWNERSYNC_SHUTDOWN_TIMEOUT", 10*time.Second),
+		Streams: streams.Options{
+			Replicas:           r.Int("OWNERSYNC_STREAM_REPLICAS", 1, 1, 5),
+			MaxAge:             r.Duration("OWNERSYNC_STREAM_MAX_AGE", 7*24*time.Hour),
+			CRMDuplicates:      r.Duration("OWNERSYNC_CRM_DUPLICATE_WINDOW", 24*time.Hour),
+			PlatformDuplicates: r.Duration("OWNERSYNC_PLATFORM_DUPLICATE_WINDOW", 10*time.Minute),
+		},
+	}
+	return c
+}
+
+// Base is what a running service holds.
+type Base struct {
+	Config Config
+	Tel    *telemetry.Telemetry
+	Log    *slog.Logger
+	Bus    *natsbus.Conn
+	Pub    *natsbus.Publisher
+	Mongo  *mongodb.Conn
+	Health *health.Checker
+	HTTP   *echoserver.Server
+}
+
+// Start sets up telemetry, NATS (declaring the streams) and MongoDB, and builds the HTTP server.
+// On error everything opened so far is closed.
+func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) (b *Base, err error) {
+	b = &Base{Config: cfg, Health: health.New()}
+	b.Tel, err = telemetry.Setup(ctx, telemetry.Options{Service: cfg.Service, Version: Version, Getenv: getenv, LogOutput: stdout})
+	if err != nil {
+		return nil, err
+	}
+	b.Log = b.Tel.Logger
+	defer func() {
+		if err != nil {
+			b.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	b.Bus, err = natsbus.Connect(ctx, natsbus.Options{URL: cfg.NATSURL, Name: "ownersync-" + cfg.Service, Logger: b.Log})
+	if err != nil {
+		return nil, err
+	}
+	if err = natsbus.DeclareStreams(ctx, b.Bus.JS, streams.Configs(cfg.Streams)); err != nil {
+		return nil, err
+	}
+	b.Pub = natsbus.NewPublisher(b.Bus.JS, b.Tel.TracerProvider, 5*time.Second)
+	b.Health.Add("nats", b.Bus.Ping)
+	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, AppName: "ownersync-" + cfg.Service, Logger: b.Log})
+	if err != nil {
+		return nil, err
+	}
+	b.Health.Add("mongodb", b.Mongo.Ping)
+	b.HTTP = echoserver.New(echoserver.Options{
+		Service:         cfg.Service,
+		Addr:            cfg.HTTPAddr,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          b.Log,
+		TracerProvider:  b.Tel.TracerProvider,
+		Health:          b.Health,
+		Metrics:         b.Tel.MetricsHandler(),
+	})
+	return b, nil
+}
+
+// Close drains NATS, disconnects MongoDB and flushes telemetry, in that order.
+func (b *Base) Close(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if b.Bus != nil {
+		b.Bus.Close()
+	}
+	if b.Mongo != nil {
+		if err := b.Mongo.Close(ctx); err != nil && b.Log != nil {
+			b.Log.Warn("mongodb disconnect", "error", err)
+		}
+	}
+	if b.Tel != nil {
+		_ = b.Tel.Shutdown(ctx)
+	}
+}
+
+// ConsumerOptions fills the logging, tracing and metrics fields of consumer options.
+func (b *Base) ConsumerOptions(o natsbus.ConsumerOptions) natsbus.ConsumerOptions {
+	o.Service = b.Config.Service
+	o.Logger = b.Log
+	o.Tracer = b.Tel.TracerProvider
+	o.Meter = b.Tel.MeterProvider
+	return o
+}
+
+// Ready logs that the service is ready with its address.
+func (b *Base) Ready(ctx context.Context) {
+	addr, err := b.HTTP.Addr(ctx)
+	if err == nil {
+		b.Log.Info("service ready", "http", fmt.Sprintf("http://%s", addr))
+	}
+}

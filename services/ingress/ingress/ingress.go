@@ -1,0 +1,49 @@
+// Package ingress runs the ingress service: the one way to start it, used by its main, the dev
+// stack and tests.
+package ingress
+
+import (
+	"context"
+	"io"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ownersync/ownersync/libs/servicekit"
+	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/ingress/internal/config"
+	"github.com/ownersync/ownersync/services/ingress/internal/platformapi"
+)
+
+// Run starts ingress and blocks until ctx is cancelled or a part fails; it then shuts down HTTP,
+// NATS, MongoDB and telemetry in that order.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	base, err := servicekit.Start(ctx, cfg.Base, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	defer base.Close(context.WithoutCancel(ctx))
+
+	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil))
+	if err := tenants.Refresh(ctx); err != nil {
+		return err
+	}
+	meter := base.Tel.Meter("github.com/ownersync/ownersync/services/ingress")
+	platformapi.New(platformapi.Config{
+		Token:          cfg.PlatformToken,
+		BodyLimit:      cfg.PlatformBodyLimit,
+		PublishTimeout: cfg.PublishTimeout,
+		Logger:         base.Log,
+		Meter:          meter,
+	}, base.Pub).Register(base.HTTP.E)
+	registerWebhooks(cfg, base, tenants, getenv)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return base.HTTP.Run(gctx) })
+	g.Go(func() error { return tenants.Run(gctx) })
+	g.Go(func() error { base.Ready(gctx); return nil })
+	return g.Wait()
+}

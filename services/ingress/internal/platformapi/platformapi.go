@@ -1,0 +1,225 @@
+// Package platformapi is the HTTP bridge for platform services that do not publish to NATS:
+// POST /v1/platform/events takes a PlatformEventBatch in protojson, validates every event, and
+// publishes each to the PLATFORM stream, answering only after JetStream stored all of them.
+package platformapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ownersync/ownersync/libs/echoserver"
+	"github.com/ownersync/ownersync/libs/streams"
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+)
+
+// MaxEvents is the largest batch accepted in one request.
+const MaxEvents = 500
+
+type publisher interface {
+	Publish(ctx context.Context, subject, msgID string, m proto.Message) (duplicate bool, err error)
+}
+
+// Config configures the handler.
+type Config struct {
+	Token          string
+	BodyLimit      int64
+	PublishTimeout time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
+	Meter          metric.Meter
+}
+
+// API serves POST /v1/platform/events.
+type API struct {
+	cfg       Config
+	tokenHash [32]byte
+	pub       publisher
+	events    metric.Int64Counter
+}
+
+// New returns the API.
+func New(cfg Config, pub publisher) *API {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = 5 << 20
+	}
+	if cfg.PublishTimeout == 0 {
+		cfg.PublishTimeout = 4 * time.Second
+	}
+	a := &API{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), pub: pub}
+	if cfg.Meter != nil {
+		a.events, _ = cfg.Meter.Int64Counter("ownersync_ingress_platform_events_total",
+			metric.WithDescription("platform events received over HTTP by outcome"))
+	}
+	return a
+}
+
+// Register adds the route.
+func (a *API) Register(e *echo.Echo) { e.POST("/v1/platform/events", a.post) }
+
+// Response is the success body.
+type Response struct {
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+}
+
+type item struct {
+	subject, id string
+	msg         proto.Message
+}
+
+func (a *API) post(c echo.Context) error {
+	if !a.authorized(c.Request()) {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="ownersync"`)
+		return echoserver.Errorf(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+	}
+	if ct := c.Request().Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		return echoserver.Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, a.cfg.BodyLimit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return echoserver.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds %d bytes", a.cfg.BodyLimit)
+		}
+		return echoserver.Errorf(http.StatusBadRequest, "bad_body", "read body: %v", err)
+	}
+	var batch ownersyncv1.PlatformEventBatch
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(body, &batch); err != nil {
+		return echoserver.Errorf(http.StatusBadRequest, "malformed_json", "body is not a PlatformEventBatch: %v", err)
+	}
+	items, problems := a.validate(&batch)
+	if len(problems) > 0 {
+		a.count(c.Request().Context(), "rejected", len(batch.GetUserChanges())+len(batch.GetOwnerChanges()))
+		return echoserver.Errorf(http.StatusBadRequest, "invalid_events", "%s", strings.Join(problems, "; "))
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), a.cfg.PublishTimeout)
+	defer cancel()
+	dups := make([]bool, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(32)
+	for i, it := range items {
+		g.Go(func() error {
+			d, err := a.pub.Publish(gctx, it.subject, it.id, it.msg)
+			dups[i] = d
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		a.cfg.Logger.WarnContext(ctx, "platform events not stored; client must retry", "events", len(items), "error", err)
+		a.count(ctx, "unavailable", len(items))
+		c.Response().Header().Set("Retry-After", "1")
+		return echoserver.Errorf(http.StatusServiceUnavailable, "unavailable", "events could not be stored; retry the whole batch (it is idempotent by event_id)")
+	}
+	resp := Response{Accepted: len(items)}
+	for _, d := range dups {
+		if d {
+			resp.Duplicates++
+		}
+	}
+	a.count(ctx, "published", len(items)-resp.Duplicates)
+	a.count(ctx, "duplicate", resp.Duplicates)
+	return c.JSON(http.StatusOK, resp)
+}
+
+func (a *API) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || a.cfg.Token == "" {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(got[:], a.tokenHash[:]) == 1
+}
+
+func (a *API) validate(b *ownersyncv1.PlatformEventBatch) ([]item, []string) {
+	n := len(b.GetUserChanges()) + len(b.GetOwnerChanges())
+	if n == 0 {
+		return nil, []string{"the batch holds no events"}
+	}
+	if n > MaxEvents {
+		return nil, []string{fmt.Sprintf("the batch holds %d events, more than %d", n, MaxEvents)}
+	}
+	now := timestamppb.New(a.cfg.Now())
+	var items []item
+	var problems []string
+	meta := func(where string, m *ownersyncv1.EventMeta) bool {
+		if m == nil || !streams.ValidTenant(m.GetTenantId()) {
+			problems = append(problems, where+": meta.tenant_id must match [a-z0-9][a-z0-9_-]{0,62}")
+			return false
+		}
+		if m.EventId == "" {
+			id, _ := uuid.NewV7()
+			m.EventId = id.String()
+		}
+		if len(m.EventId) > 200 {
+			problems = append(problems, where+": meta.event_id is longer than 200 characters")
+			return false
+		}
+		if m.OccurredAt == nil {
+			m.OccurredAt = now
+		}
+		m.ReceivedAt = now
+		if m.Source == "" {
+			m.Source = "platform"
+		}
+		return true
+	}
+	for i, ev := range b.GetUserChanges() {
+		where := fmt.Sprintf("user_changes[%d]", i)
+		ok := meta(where, ev.Meta)
+		u := ev.GetUser()
+		switch {
+		case u.GetId() == "":
+			problems = append(problems, where+": user.id is required")
+		case u.GetStatus() == ownersyncv1.PlatformUserStatus_PLATFORM_USER_STATUS_UNSPECIFIED:
+			problems = append(problems, where+": user.status is required")
+		case u.GetKind() == ownersyncv1.PlatformUserKind_PLATFORM_USER_KIND_UNSPECIFIED:
+			problems = append(problems, where+": user.kind is required")
+		default:
+			if ok {
+				items = append(items, item{streams.PlatformUserChanged(ev.Meta.TenantId), ev.Meta.EventId, ev})
+			}
+		}
+	}
+	for i, ev := range b.GetOwnerChanges() {
+		where := fmt.Sprintf("owner_changes[%d]", i)
+		ok := meta(where, ev.Meta)
+		switch {
+		case ev.GetPlatformRecordId() == "":
+			problems = append(problems, where+": platform_record_id is required")
+		case ev.GetRecordType() == ownersyncv1.RecordType_RECORD_TYPE_UNSPECIFIED:
+			problems = append(problems, where+": record_type is required")
+		default:
+			if ok {
+				items = append(items, item{streams.PlatformOwnerChanged(ev.Meta.TenantId), ev.Meta.EventId, ev})
+			}
+		}
+	}
+	return items, problems
+}
+
+func (a *API) count(ctx context.Context, outcome string, n int) {
+	if a.events != nil && n > 0 {
+		a.events.Add(ctx, int64(n), metric.WithAttributes(attribute.String("outcome", outcome)))
+	}
+}

@@ -1,0 +1,35 @@
+package mapper_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ownersync/ownersync/libs/stacktest"
+	"github.com/ownersync/ownersync/services/mapper/mapper"
+)
+
+func TestRunServesReadyz(t *testing.T) {
+	infra := stacktest.Start(t)
+	addr := stacktest.FreeAddr(t)
+	stacktest.Service(t, "mapper", mapper.Run, addr, infra.Env(map[string]string{
+		"OWNERSYNC_HTTP_ADDR":      addr,
+		"OWNERSYNC_OPERATOR_TOKEN": "operator-token-0123456789",
+	}))
+}
+
+func TestRunReportsEveryConfigProblem(t *testing.T) {
+	err := mapper.Run(t.Context(), nil, func(k string) string {
+		if k == "OWNERSYNC_TENANT_TOKENS" {
+			return "acme=short"
+		}
+		return ""
+	}, nil)
+	if err == nil {
+		t.Fatal("Run with no configuration succeeded")
+	}
+	for _, want := range []string{"NATS_URL", "MONGODB_URI", "OWNERSYNC_OPERATOR_TOKEN", "OWNERSYNC_TENANT_TOKENS"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}
