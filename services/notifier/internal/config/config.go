@@ -1,0 +1,39 @@
+// Package config reads notifier's configuration from the environment.
+package config
+
+import (
+	"strings"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/envconfig"
+	"github.com/ownersync/ownersync/libs/servicekit"
+)
+
+// Config is notifier's configuration.
+type Config struct {
+	Base servicekit.Config
+	// SMTPURL is smtp://user:pass@host:port (STARTTLS options in the query) or smtps:// for implicit TLS.
+	SMTPURL string
+	// From is the sender address.
+	From string
+	// AlertDigestInterval is the least time between two alert emails to one tenant.
+	AlertDigestInterval time.Duration
+	// AdminURL is the admin console's public base URL for links.
+	AdminURL string
+}
+
+// Load reads the configuration and reports every problem at once.
+func Load(getenv func(string) string) (Config, error) {
+	r := envconfig.New(getenv)
+	c := Config{
+		Base:                servicekit.ReadConfig(r, "notifier", ":8083"),
+		SMTPURL:             r.URL("SMTP_URL", "", "smtp", "smtps"),
+		From:                r.String("OWNERSYNC_MAIL_FROM", "ownersync <noreply@ownersync.local>"),
+		AlertDigestInterval: r.Duration("OWNERSYNC_ALERT_DIGEST_INTERVAL", 15*time.Minute),
+		AdminURL:            strings.TrimRight(r.URL("OWNERSYNC_ADMIN_URL", "http://localhost:8081", "http", "https"), "/"),
+	}
+	if c.SMTPURL == "" {
+		r.Problem("SMTP_URL is required (smtp://host:port or smtps://host:port)")
+	}
+	return c, r.Err()
+}
