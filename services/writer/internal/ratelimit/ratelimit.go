@@ -1,0 +1,382 @@
+// Package ratelimit paces CRM calls per (tenant, provider) so that the writer stays close to, and
+// under, each CRM's limits (DESIGN §6.3, crm-protocols §2.9 and §4.5).
+//
+// Each key has a token bucket sized from configuration and corrected from the limits the CRM reports
+// in its responses (X-HubSpot-RateLimit-*). A 429 or REQUEST_LIMIT_EXCEEDED pauses only its key. A
+// daily quota that falls under a threshold (Sforce-Limit-Info api-usage, X-HubSpot-RateLimit-Daily-*)
+// is reported once, so that the caller raises an Alert, and holds the key's writes until the quota
+// resets: HubSpot at midnight in the account's time zone; Salesforce's 24-hour window rolls, so the
+// key is held for a re-check interval and the next answer decides whether to hold again or resume.
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Key names one rate-limited connection: a tenant's account at one CRM.
+type Key struct {
+	Tenant   string
+	Provider string
+}
+
+func (k Key) String() string { return k.Tenant + "/" + k.Provider }
+
+// Limits size one key's token bucket.
+type Limits struct {
+	// Rate is the sustained calls per second.
+	Rate float64
+	// Burst is how many calls may go at once. Over a rolling window W the bucket allows at most
+	// Burst + Rate·W calls, so for HubSpot's 190 per 10 s keep Burst small and Rate = (190-Burst)/10.
+	Burst int
+}
+
+// Config configures a Limiter; zero values take the defaults.
+type Config struct {
+	// Limits gives the configured limits of a key when it is first used. Required.
+	Limits func(Key) Limits
+	// QuotaThreshold is the share of the daily quota that must remain for writes to go on; under it
+	// the key is held. Default 0.02 (2 %).
+	QuotaThreshold float64
+	// Location is the time zone whose midnight resets a HubSpot account's daily quota. Default UTC.
+	Location func(Key) *time.Location
+	// Recheck is how long a Salesforce key is held before a call probes the rolling quota again.
+	// Default 15 minutes.
+	Recheck time.Duration
+	// MaxWait is the longest Wait blocks; a key paused or held for longer returns a *HeldError at once
+	// so the caller can hand the message back with a delay. Default 30 s.
+	MaxWait time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// HeldError says a key cannot take a call before Until.
+type HeldError struct {
+	Key    Key
+	Until  time.Time
+	Reason string
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%s calls held until %s: %s", e.Key, e.Until.UTC().Format(time.RFC3339), e.Reason)
+}
+
+// NoticeKind says what happened to a key's daily quota.
+type NoticeKind string
+
+// Notice kinds.
+const (
+	// QuotaNearExhaustion: the daily quota fell under the threshold; writes are held until Until.
+	// Reported once per episode; the caller raises an Alert (kind quota_exhausted).
+	QuotaNearExhaustion NoticeKind = "quota_near_exhaustion"
+	// QuotaResumed: the quota is back over the threshold and writes go on.
+	QuotaResumed NoticeKind = "quota_resumed"
+)
+
+// Notice reports a change of a key's daily quota state.
+type Notice struct {
+	Kind      NoticeKind
+	Key       Key
+	Used      int64
+	Limit     int64
+	Remaining int64
+	// Until is when held writes are tried again (QuotaNearExhaustion).
+	Until time.Time
+}
+
+// Limiter paces calls per key. It is safe for concurrent use.
+type Limiter struct {
+	cfg  Config
+	mu   sync.Mutex
+	keys map[Key]*bucket
+}
+
+type bucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+
+	pausedUntil time.Time
+	heldUntil   time.Time
+	exhausted   bool // a QuotaNearExhaustion episode is open
+}
+
+// New returns a Limiter.
+func New(cfg Config) *Limiter {
+	if cfg.QuotaThreshold <= 0 {
+		cfg.QuotaThreshold = 0.02
+	}
+	if cfg.Location == nil {
+		cfg.Location = func(Key) *time.Location { return time.UTC }
+	}
+	if cfg.Recheck <= 0 {
+		cfg.Recheck = 15 * time.Minute
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Limiter{cfg: cfg, keys: map[Key]*bucket{}}
+}
+
+// get returns key's bucket, creating a full one from the configured limits. l.mu is held.
+func (l *Limiter) get(key Key, now time.Time) *bucket {
+	b := l.keys[key]
+	if b == nil {
+		lim := Limits{Rate: 1, Burst: 1}
+		if l.cfg.Limits != nil {
+			lim = l.cfg.Limits(key)
+		}
+		if lim.Rate <= 0 {
+			lim.Rate = 1
+		}
+		if lim.Burst < 1 {
+			lim.Burst = 1
+		}
+		b = &bucket{rate: lim.Rate, burst: float64(lim.Burst), tokens: float64(lim.Burst), last: now}
+		l.keys[key] = b
+	}
+	return b
+}
+
+// tokensAt returns the bucket's tokens at t without changing it.
+func (b *bucket) tokensAt(t time.Time) float64 {
+	if !t.After(b.last) {
+		return b.tokens
+	}
+	return math.Min(b.burst, b.tokens+t.Sub(b.last).Seconds()*b.rate)
+}
+
+// Reserve takes one call's token for key and returns how long the caller must wait before making
+// the call. When the wait would exceed MaxWait (the key is paused or held, or the backlog is long)
+// it takes nothing and returns a *HeldError.
+func (l *Limiter) Reserve(key Key) (time.Duration, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	b := l.get(key, now)
+	start, reason := now, ""
+	if b.pausedUntil.After(start) {
+		start, reason = b.pausedUntil, "paused after a rate-limit answer"
+	}
+	if b.heldUntil.After(start) {
+		start, reason = b.heldUntil, "daily API quota near exhaustion"
+	}
+	tokens := b.tokensAt(start) - 1
+	at := start
+	if tokens < 0 {
+		at = start.Add(time.Duration(-tokens / b.rate * float64(time.Second)))
+		if reason == "" {
+			reason = "rate limit backlog"
+		}
+	}
+	wait := at.Sub(now)
+	if wait > l.cfg.MaxWait {
+		return 0, &HeldError{Key: key, Until: at, Reason: reason}
+	}
+	if start.After(b.last) {
+		b.last = start
+	}
+	b.tokens = tokens
+	return wait, nil
+}
+
+// Wait blocks until key may take one call, or returns a *HeldError when that is further away than
+// MaxWait, or ctx's error.
+func (l *Limiter) Wait(ctx context.Context, key Key) error {
+	d, err := l.Reserve(key)
+	if err != nil || d <= 0 {
+		return err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Pause stops calls for key until until (a 429 or REQUEST_LIMIT_EXCEEDED answer); other keys go on.
+// A pause never shortens an earlier, longer one.
+func (l *Limiter) Pause(key Key, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.get(key, l.cfg.Now())
+	if until.After(b.pausedUntil) {
+		b.pausedUntil = until
+	}
+}
+
+// PausedUntil returns when key's pause or quota hold ends; zero when it is neither paused nor held.
+func (l *Limiter) PausedUntil(key Key) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.keys[key]
+	if b == nil {
+		return time.Time{}
+	}
+	now := l.cfg.Now()
+	var until time.Time
+	for _, t := range []time.Time{b.pausedUntil, b.heldUntil} {
+		if t.After(now) && t.After(until) {
+			until = t
+		}
+	}
+	return until
+}
+
+// ObserveSalesforce corrects key from a Salesforce response's Sforce-Limit-Info header. It returns a
+// Notice when the daily quota crosses the threshold either way, else nil.
+func (l *Limiter) ObserveSalesforce(key Key, h http.Header) *Notice {
+	used, limit, ok := ParseSforceLimitInfo(h.Get("Sforce-Limit-Info"))
+	if !ok {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	return l.quota(key, now, used, limit, l.near(used, limit), func() time.Time { return now.Add(l.cfg.Recheck) })
+}
+
+// ObserveHubSpot corrects key from a HubSpot response's X-HubSpot-RateLimit-* headers: the bucket's
+// rate is lowered to what the rolling window allows, its tokens to what the window has left (with a
+// short pause when nothing is left), and the daily quota is checked. It returns a Notice when the
+// daily quota crosses the threshold either way, else nil.
+func (l *Limiter) ObserveHubSpot(key Key, h http.Header) *Notice {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	b := l.get(key, now)
+	max, okMax := headerInt(h, "X-HubSpot-RateLimit-Max")
+	interval, okInt := headerInt(h, "X-HubSpot-RateLimit-Interval-Milliseconds")
+	if okMax && okInt && max > 0 && interval > 0 {
+		w := time.Duration(interval) * time.Millisecond
+		if b.burst >= float64(max) {
+			b.tokens = b.tokensAt(now)
+			b.last = laterOf(b.last, now)
+			b.burst = math.Max(1, float64(max)/10)
+			b.tokens = math.Min(b.tokens, b.burst)
+		}
+		if r := (float64(max) - b.burst) / w.Seconds(); r > 0 && r < b.rate {
+			b.tokens = b.tokensAt(now)
+			b.last = laterOf(b.last, now)
+			b.rate = r
+		}
+		if rem, ok := headerInt(h, "X-HubSpot-RateLimit-Remaining"); ok {
+			b.tokens = math.Min(b.tokensAt(now), float64(rem))
+			b.last = laterOf(b.last, now)
+			if rem <= 0 {
+				// The window is spent; its oldest calls leave it within w. Wait a tenth of it.
+				if until := now.Add(w / 10); until.After(b.pausedUntil) {
+					b.pausedUntil = until
+				}
+			}
+		}
+	}
+	daily, okD := headerInt(h, "X-HubSpot-RateLimit-Daily")
+	remaining, okR := headerInt(h, "X-HubSpot-RateLimit-Daily-Remaining")
+	if !okD || !okR || daily <= 0 {
+		return nil
+	}
+	used := daily - remaining
+	return l.quota(key, now, used, daily, l.near(used, daily), func() time.Time { return nextMidnight(now, l.cfg.Location(key)) })
+}
+
+// ExhaustedDaily holds key until its daily quota resets after the CRM refused a call for it
+// (HubSpot 429 with policyName DAILY). It returns the Notice the first time in an episode.
+func (l *Limiter) ExhaustedDaily(key Key) *Notice {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.cfg.Now()
+	reset := func() time.Time { return now.Add(l.cfg.Recheck) }
+	if key.Provider == "hubspot" {
+		reset = func() time.Time { return nextMidnight(now, l.cfg.Location(key)) }
+	}
+	return l.quota(key, now, 0, 0, true, reset)
+}
+
+// near reports whether a daily reading is under the threshold.
+func (l *Limiter) near(used, limit int64) bool {
+	return float64(limit-used) <= l.cfg.QuotaThreshold*float64(limit)
+}
+
+// quota applies a daily quota reading (used of limit, 0 of 0 when unknown); near says it is under the
+// threshold. l.mu is held.
+func (l *Limiter) quota(key Key, now time.Time, used, limit int64, near bool, reset func() time.Time) *Notice {
+	b := l.get(key, now)
+	remaining := limit - used
+	if near {
+		until := reset()
+		if until.After(b.heldUntil) {
+			b.heldUntil = until
+		}
+		if b.exhausted {
+			return nil
+		}
+		b.exhausted = true
+		return &Notice{Kind: QuotaNearExhaustion, Key: key, Used: used, Limit: limit, Remaining: remaining, Until: b.heldUntil}
+	}
+	if !b.exhausted {
+		return nil
+	}
+	b.exhausted = false
+	b.heldUntil = time.Time{}
+	return &Notice{Kind: QuotaResumed, Key: key, Used: used, Limit: limit, Remaining: remaining}
+}
+
+// ParseSforceLimitInfo reads api-usage=<used>/<limit> from a Sforce-Limit-Info header value
+// ("api-usage=10018/100000; per-app-api-usage=17/250(appName=x)"); other keys are ignored.
+func ParseSforceLimitInfo(v string) (used, limit int64, ok bool) {
+	for _, part := range strings.Split(v, ";") {
+		k, val, found := strings.Cut(strings.TrimSpace(part), "=")
+		if !found || strings.TrimSpace(k) != "api-usage" {
+			continue
+		}
+		u, l, found := strings.Cut(strings.TrimSpace(val), "/")
+		if !found {
+			return 0, 0, false
+		}
+		used, err1 := strconv.ParseInt(strings.TrimSpace(u), 10, 64)
+		limit, err2 := strconv.ParseInt(strings.TrimSpace(l), 10, 64)
+		if err1 != nil || err2 != nil || used < 0 || limit <= 0 {
+			return 0, 0, false
+		}
+		return used, limit, true
+	}
+	return 0, 0, false
+}
+
+func headerInt(h http.Header, name string) (int64, bool) {
+	v := strings.TrimSpace(h.Get(name))
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
+// nextMidnight is the first midnight after now in loc.
+func nextMidnight(now time.Time, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.UTC
+	}
+	t := now.In(loc)
+	return time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
