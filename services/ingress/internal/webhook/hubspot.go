@@ -1,0 +1,172 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/services/ingress/internal/hubspot"
+	"github.com/ownersync/ownersync/services/ingress/internal/hubspotsig"
+)
+
+// HubSpot handles POST /webhooks/hubspot. HubSpot retries every non-2xx answer for 24 hours, so
+// only what can never succeed gets a 4xx (400 malformed, 401 bad signature, 413, 415); an unknown
+// portal gets 404 so that the events arrive once the tenant is configured; events ignored on
+// purpose are answered 200; anything not stored is 503.
+func (h *Handler) HubSpot(c echo.Context) error {
+	start := time.Now()
+	r := h.hubspot(c)
+	h.finish(c.Request().Context(), tenant.HubSpot, start, r)
+	if r.outcome == outcomeAcked {
+		return c.NoContent(http.StatusOK)
+	}
+	return c.JSON(r.status, map[string]map[string]string{"error": {"code": r.reason, "message": http.StatusText(r.status)}})
+}
+
+func (h *Handler) hubspot(c echo.Context) result {
+	ctx := c.Request().Context()
+	req := c.Request()
+	if r := checkContentType(c, "application/json"); r != nil {
+		return *r
+	}
+	body, rr := readBody(c, h.cfg.HubSpotBodyLimit)
+	if rr != nil {
+		return *rr
+	}
+	now := h.cfg.Now()
+	events, err := hubspot.Decode(body)
+	if err != nil {
+		return result{status: http.StatusBadRequest, outcome: outcomeRejected, reason: hubspot.Reason(err), err: err}
+	}
+
+	// Each portal's tenant; the signature must verify with the client secret of every one of them
+	// (a batch normally carries one portal of one app).
+	tenants := map[int64]*tenant.Tenant{}
+	for _, e := range events {
+		pid := int64(e.PortalID)
+		t, seen := tenants[pid]
+		if !seen {
+			t, err = h.tenants.ByHubSpotPortal(ctx, pid)
+			if err == nil && (t == nil || t.HubSpot == nil) {
+				err = tenant.ErrNotFound
+			}
+			switch {
+			case errors.Is(err, tenant.ErrNotFound):
+				if h.cfg.Alerts != nil {
+					h.cfg.Alerts.UnknownSource(ctx, tenant.HubSpot, strconv.FormatInt(pid, 10))
+				}
+				return result{status: http.StatusNotFound, outcome: outcomeRejected, reason: "unknown_portal",
+					err: fmt.Errorf("no tenant for portal %d", pid)}
+			case err != nil:
+				return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "tenant_lookup", err: err}
+			}
+			if !streams.ValidTenant(t.ID) {
+				return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "invalid_tenant",
+					err: fmt.Errorf("tenant id %q of portal %d is not a valid subject token", t.ID, pid)}
+			}
+			tenants[pid] = t
+		}
+		if t.HubSpot.AppID != 0 && e.AppID != 0 && int64(e.AppID) != t.HubSpot.AppID {
+			if h.cfg.Alerts != nil {
+				h.cfg.Alerts.UnknownSource(ctx, tenant.HubSpot, fmt.Sprintf("%d/app %d", pid, e.AppID))
+			}
+			return result{status: http.StatusNotFound, outcome: outcomeRejected, reason: "unknown_app",
+				err: fmt.Errorf("portal %d is configured for app %d, not app %d", pid, t.HubSpot.AppID, e.AppID)}
+		}
+	}
+
+	sreq := hubspotsig.Request{Method: req.Method, URI: h.signedURI(c), Body: body, Header: req.Header.Get}
+	checked := map[string]bool{}
+	for _, t := range tenants {
+		ref := t.HubSpot.ClientSecretRef
+		if checked[ref] {
+			continue
+		}
+		secret, err := h.secrets.Resolve(ref)
+		if err != nil {
+			return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "secret_unavailable",
+				err: fmt.Errorf("tenant %s client secret: %w", t.ID, err)}
+		}
+		if version, err := hubspotsig.Verify(sreq, secret, t.HubSpot.LegacySignatures, now); err != nil {
+			return result{status: http.StatusUnauthorized, outcome: outcomeRejected, reason: signatureReason(err),
+				err: fmt.Errorf("tenant %s: signature %s: %w", t.ID, version, err)}
+		}
+		checked[ref] = true
+	}
+
+	out := make([]event, 0, len(events))
+	ignored := 0
+	for _, e := range events {
+		if !e.IsOwnerChange() {
+			h.ignore(ctx, tenant.HubSpot, e.Type(), 1)
+			ignored++
+			continue
+		}
+		if e.IsSensitive || e.OwnerID() == "REDACTED" {
+			// A redacted value names no owner; publishing it would assign a bogus one.
+			h.ignore(ctx, tenant.HubSpot, "redacted_owner", 1)
+			ignored++
+			continue
+		}
+		out = append(out, hubspotOwnerEvent(tenants[int64(e.PortalID)].ID, e, now))
+	}
+	if err := h.publishAll(ctx, tenant.HubSpot, out); err != nil {
+		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "publish", err: err}
+	}
+	h.log.DebugContext(ctx, "webhook batch acknowledged", "events", len(events), "published", len(out), "ignored", ignored)
+	return result{status: http.StatusOK, outcome: outcomeAcked}
+}
+
+// signedURI is the URI HubSpot signed: the configured public base URL, the route path and the raw
+// query string — never the Host header or the path a proxy passed on.
+func (h *Handler) signedURI(c echo.Context) string {
+	u := h.base + c.Path()
+	if q := c.Request().URL.RawQuery; q != "" {
+		u += "?" + q
+	}
+	return u
+}
+
+func signatureReason(err error) string {
+	switch {
+	case errors.Is(err, hubspotsig.ErrMissing):
+		return "signature_missing"
+	case errors.Is(err, hubspotsig.ErrExpired), errors.Is(err, hubspotsig.ErrFuture), errors.Is(err, hubspotsig.ErrBadTimestamp):
+		return "signature_timestamp"
+	}
+	return "bad_signature"
+}
+
+// hubspotOwnerEvent turns an owner change into a CrmOwnerChanged.
+func hubspotOwnerEvent(tenantID string, e hubspot.Event, received time.Time) event {
+	id := e.EventKey()
+	ev := &ownersyncv1.CrmOwnerChanged{
+		Meta: &ownersyncv1.EventMeta{
+			EventId:       id,
+			TenantId:      tenantID,
+			OccurredAt:    timestamppb.New(time.UnixMilli(int64(e.OccurredAt))),
+			ReceivedAt:    timestamppb.New(received),
+			Source:        tenant.HubSpot,
+			SourceEventId: e.EventID.String(),
+		},
+		Provider:     ownersyncv1.Provider_PROVIDER_HUBSPOT,
+		RecordType:   ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
+		RecordId:     e.ObjectID.String(),
+		OwnerId:      e.OwnerID(),
+		ChangeSource: e.ChangeSource,
+		ActorId:      e.SourceID,
+	}
+	if ev.OwnerId != "" {
+		// HubSpot owners are people unless the owners list says otherwise (mapper knows queues).
+		ev.OwnerKind = ownersyncv1.CrmUserKind_CRM_USER_KIND_USER
+	}
+	return event{subject: streams.CrmOwnerChanged(tenantID, tenant.HubSpot), id: id, kind: "owner_changed", msg: ev}
+}

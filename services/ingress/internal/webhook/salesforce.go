@@ -1,0 +1,223 @@
+package webhook
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/services/ingress/internal/soap"
+)
+
+// SharedKeyParam is the query parameter that carries a tenant's optional shared key.
+const SharedKeyParam = "key"
+
+// User fields of a CrmUserChanged as listed in its fields: the proto field names.
+const (
+	FieldEmail     = "email"
+	FieldFirstName = "first_name"
+	FieldLastName  = "last_name"
+	FieldActive    = "active"
+	FieldUserType  = "user_type"
+	FieldUsername  = "username"
+)
+
+// Salesforce handles POST /webhooks/salesforce. Every answer is a SOAP envelope: the Ack after all
+// events were stored, otherwise a fault whose HTTP status says why (400 malformed, 403 unknown org
+// or wrong key, 413 too large, 415 wrong content type, 503 not stored). Salesforce retries every
+// fault for 24 hours.
+func (h *Handler) Salesforce(c echo.Context) error {
+	start := time.Now()
+	ctx := c.Request().Context()
+	r := h.salesforce(c)
+	h.finish(ctx, tenant.Salesforce, start, r)
+	if r.outcome == outcomeAcked {
+		return c.Blob(http.StatusOK, soap.ContentType, soap.Ack())
+	}
+	code, msg := soap.FaultClient, http.StatusText(r.status)
+	switch r.status {
+	case http.StatusServiceUnavailable:
+		code, msg = soap.FaultServer, "events could not be stored; retry later"
+	case http.StatusForbidden:
+		msg = "organization not accepted"
+	case http.StatusBadRequest:
+		msg = "malformed outbound message: " + r.reason
+	}
+	return c.Blob(r.status, soap.ContentType, soap.Fault(code, msg))
+}
+
+func (h *Handler) salesforce(c echo.Context) result {
+	ctx := c.Request().Context()
+	if r := checkContentType(c, "text/xml", "application/xml", "application/soap+xml"); r != nil {
+		return *r
+	}
+	body, rr := readBody(c, h.cfg.SalesforceBodyLimit)
+	if rr != nil {
+		return *rr
+	}
+	received := h.cfg.Now()
+	msg, err := soap.Parse(body)
+	if err != nil {
+		return result{status: http.StatusBadRequest, outcome: outcomeRejected, reason: soap.Reason(err), err: err}
+	}
+	t, err := h.tenants.BySalesforceOrg(ctx, msg.OrganizationID)
+	if err == nil && (t == nil || t.Salesforce == nil) {
+		err = tenant.ErrNotFound
+	}
+	switch {
+	case errors.Is(err, tenant.ErrNotFound):
+		if h.cfg.Alerts != nil {
+			h.cfg.Alerts.UnknownSource(ctx, tenant.Salesforce, msg.OrganizationID)
+		}
+		return result{status: http.StatusForbidden, outcome: outcomeRejected, reason: "unknown_org",
+			err: fmt.Errorf("no tenant for organization %s", msg.OrganizationID)}
+	case err != nil:
+		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "tenant_lookup", err: err}
+	}
+	if !streams.ValidTenant(t.ID) {
+		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "invalid_tenant",
+			err: fmt.Errorf("tenant id %q of organization %s is not a valid subject token", t.ID, msg.OrganizationID)}
+	}
+	if ref := t.Salesforce.SharedKeyRef; ref != "" {
+		want, err := h.secrets.Resolve(ref)
+		if err != nil {
+			return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "secret_unavailable",
+				err: fmt.Errorf("tenant %s shared key: %w", t.ID, err)}
+		}
+		if !equalSecret(c.QueryParam(SharedKeyParam), want) {
+			return result{status: http.StatusForbidden, outcome: outcomeRejected, reason: "bad_shared_key",
+				err: fmt.Errorf("tenant %s: wrong or missing shared key", t.ID)}
+		}
+	}
+	events, ignored, err := salesforceEvents(t.ID, msg, received)
+	if err != nil {
+		return result{status: http.StatusBadRequest, outcome: outcomeRejected, reason: "malformed", err: err}
+	}
+	for kind, n := range ignored {
+		h.ignore(ctx, tenant.Salesforce, kind, n)
+	}
+	if err := h.publishAll(ctx, tenant.Salesforce, events); err != nil {
+		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "publish", err: err}
+	}
+	h.log.DebugContext(ctx, "outbound message acknowledged", "tenant", t.ID, "org", msg.OrganizationID,
+		"events", len(events), "notifications", len(msg.Notifications)+len(msg.Ignored))
+	return result{status: http.StatusOK, outcome: outcomeAcked}
+}
+
+// equalSecret compares in constant time, also for different lengths.
+func equalSecret(got, want string) bool {
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1 && got != ""
+}
+
+// salesforceEvents turns a message into events: Contact and Lead → CrmOwnerChanged, User →
+// CrmUserChanged. ignored counts notifications acknowledged without an event, by kind.
+func salesforceEvents(tenantID string, m *soap.Message, received time.Time) (events []event, ignored map[string]int, err error) {
+	ignored = map[string]int{}
+	for _, n := range m.Ignored {
+		ignored["object_"+strings.ToLower(n.Object.Type)]++
+	}
+	for _, n := range m.Notifications {
+		o := n.Object
+		meta := &ownersyncv1.EventMeta{
+			EventId:       "sf:" + m.OrganizationID + ":" + n.ID,
+			TenantId:      tenantID,
+			OccurredAt:    timestamppb.New(occurredAt(o, received)),
+			ReceivedAt:    timestamppb.New(received),
+			Source:        tenant.Salesforce,
+			SourceEventId: n.ID,
+		}
+		switch o.Type {
+		case soap.Contact, soap.Lead:
+			if !o.Has("OwnerId") {
+				// The outbound message definition does not include OwnerId: nothing to sync.
+				ignored["no_owner_field"]++
+				continue
+			}
+			ev := &ownersyncv1.CrmOwnerChanged{
+				Meta:         meta,
+				Provider:     ownersyncv1.Provider_PROVIDER_SALESFORCE,
+				RecordType:   ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
+				RecordId:     o.ID,
+				ChangeSource: tenant.Salesforce,
+			}
+			if o.Type == soap.Lead {
+				ev.RecordType = ownersyncv1.RecordType_RECORD_TYPE_LEAD
+			}
+			ev.RecordEmail, _ = o.Get("Email")
+			if owner, ok := o.Get("OwnerId"); ok && strings.TrimSpace(owner) != "" {
+				id, err := sfid.To18(strings.TrimSpace(owner))
+				if err != nil {
+					return nil, nil, fmt.Errorf("notification %s: OwnerId is not a Salesforce id", n.ID)
+				}
+				ev.OwnerId = id
+				switch sfid.Prefix(id) {
+				case sfid.PrefixUser:
+					ev.OwnerKind = ownersyncv1.CrmUserKind_CRM_USER_KIND_USER
+				case sfid.PrefixQueue:
+					ev.OwnerKind = ownersyncv1.CrmUserKind_CRM_USER_KIND_QUEUE
+				}
+			}
+			if actor, ok := o.Get("LastModifiedById"); ok {
+				if id, err := sfid.To18(strings.TrimSpace(actor)); err == nil {
+					ev.ActorId = id
+				}
+			}
+			events = append(events, event{subject: streams.CrmOwnerChanged(tenantID, tenant.Salesforce), id: meta.EventId, kind: "owner_changed", msg: ev})
+		case soap.User:
+			u := &ownersyncv1.CrmUser{Id: o.ID, Kind: ownersyncv1.CrmUserKind_CRM_USER_KIND_USER}
+			var fields []string
+			for _, f := range []struct {
+				sf, name string
+				dst      *string
+			}{
+				{"Email", FieldEmail, &u.Email},
+				{"FirstName", FieldFirstName, &u.FirstName},
+				{"LastName", FieldLastName, &u.LastName},
+				{"UserType", FieldUserType, &u.UserType},
+				{"Username", FieldUsername, &u.Username},
+			} {
+				if o.Has(f.sf) {
+					// A nil field is carried as blank.
+					*f.dst, _ = o.Get(f.sf)
+					fields = append(fields, f.name)
+				}
+			}
+			active, ok, err := o.Bool("IsActive")
+			if err != nil {
+				return nil, nil, fmt.Errorf("notification %s: %w", n.ID, err)
+			}
+			if ok {
+				u.Active = active
+				fields = append(fields, FieldActive)
+			}
+			ev := &ownersyncv1.CrmUserChanged{Meta: meta, Provider: ownersyncv1.Provider_PROVIDER_SALESFORCE, User: u, Fields: fields}
+			events = append(events, event{subject: streams.CrmUserChanged(tenantID, tenant.Salesforce), id: meta.EventId, kind: "user_changed", msg: ev})
+		}
+	}
+	return events, ignored, nil
+}
+
+// occurredAt is the record's LastModifiedDate or SystemModstamp when the message carries one,
+// otherwise the time the message was received.
+func occurredAt(o soap.SObject, received time.Time) time.Time {
+	for _, f := range []string{"LastModifiedDate", "SystemModstamp"} {
+		if v, ok := o.Get(f); ok {
+			if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v)); err == nil {
+				return t
+			}
+		}
+	}
+	return received
+}
+

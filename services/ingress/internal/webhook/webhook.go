@@ -1,0 +1,325 @@
+// Package webhook serves the CRM webhook endpoints of ingress (DESIGN §6.1): Salesforce Outbound
+// Messages on POST /webhooks/salesforce and HubSpot webhooks on POST /webhooks/hubspot.
+//
+// Every request is verified, normalised into one event per notification or owner change, and
+// published to JetStream with the event id of DESIGN §4.1 as Nats-Msg-Id. The CRM gets its
+// acknowledgement only after JetStream acknowledged every event of the request; any failure answers
+// 503 (a SOAP fault for Salesforce) so that the CRM delivers again, and a redelivery publishes
+// nothing new because JetStream drops the duplicate ids. Nothing is acknowledged that was not stored.
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ownersync/ownersync/libs/tenant"
+)
+
+// Route paths.
+const (
+	SalesforcePath = "/webhooks/salesforce"
+	HubSpotPath    = "/webhooks/hubspot"
+)
+
+// Defaults of Config.
+const (
+	DefaultSalesforceBodyLimit = 5 << 20
+	DefaultHubSpotBodyLimit    = 1 << 20
+	// DefaultPublishTimeout leaves a second of HubSpot's 5-second delivery timeout for the rest.
+	DefaultPublishTimeout = 4 * time.Second
+)
+
+// Publisher stores one event durably. natsbus.Publisher satisfies it: it publishes with
+// Nats-Msg-Id = msgID and returns after the JetStream ack; duplicate is true when the stream already
+// held msgID (success: nothing new stored).
+type Publisher interface {
+	Publish(ctx context.Context, subject, msgID string, m proto.Message) (duplicate bool, err error)
+}
+
+// Tenants finds the tenant a webhook belongs to. Both methods return tenant.ErrNotFound when no
+// tenant is configured for the org or portal.
+type Tenants interface {
+	BySalesforceOrg(ctx context.Context, orgID18 string) (*tenant.Tenant, error)
+	ByHubSpotPortal(ctx context.Context, portalID int64) (*tenant.Tenant, error)
+}
+
+// SecretResolver resolves a tenant's secret reference at use; secretref.Resolver satisfies it.
+type SecretResolver interface {
+	Resolve(ref string) (string, error)
+}
+
+// Alerter is told about webhooks from a Salesforce org or HubSpot portal that no tenant is
+// configured for. The CRM keeps retrying for 24 hours, so an operator who reacts in time loses
+// nothing. Implementations must be fast and must not block the request.
+type Alerter interface {
+	UnknownSource(ctx context.Context, provider, sourceID string)
+}
+
+// Config configures the handlers.
+type Config struct {
+	// PublicURL is the public base URL HubSpot calls (OWNERSYNC_PUBLIC_URL): scheme, host, port and
+	// optional path prefix. The signed URI is PublicURL + route path + "?" + raw query; the Host
+	// header and the path a proxy passed on are never used.
+	PublicURL string
+	// SalesforceBodyLimit caps Outbound Message bodies (default 5 MB).
+	SalesforceBodyLimit int64
+	// HubSpotBodyLimit caps webhook bodies (default 1 MB).
+	HubSpotBodyLimit int64
+	// PublishTimeout bounds publishing all events of one request (default 4 s).
+	PublishTimeout time.Duration
+	// Now is the clock (signature windows, received_at); default time.Now.
+	Now func() time.Time
+	// Logger logs rejections and failures, never secrets or payloads at info level.
+	Logger *slog.Logger
+	// Meter records the metrics; default a no-op meter.
+	Meter metric.Meter
+	// Alerts is told about unknown orgs and portals; optional.
+	Alerts Alerter
+}
+
+// Handler serves both webhook endpoints.
+type Handler struct {
+	cfg     Config
+	base    string
+	pub     Publisher
+	tenants Tenants
+	secrets SecretResolver
+	log     *slog.Logger
+	m       instruments
+}
+
+// New validates cfg and returns the handler.
+func New(cfg Config, pub Publisher, tenants Tenants, secrets SecretResolver) (*Handler, error) {
+	if pub == nil || tenants == nil || secrets == nil {
+		return nil, errors.New("webhook: publisher, tenants and secrets are required")
+	}
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("webhook: public URL %q must be an absolute http(s) URL without query", cfg.PublicURL)
+	}
+	if cfg.SalesforceBodyLimit <= 0 {
+		cfg.SalesforceBodyLimit = DefaultSalesforceBodyLimit
+	}
+	if cfg.HubSpotBodyLimit <= 0 {
+		cfg.HubSpotBodyLimit = DefaultHubSpotBodyLimit
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Meter == nil {
+		cfg.Meter = noop.NewMeterProvider().Meter("")
+	}
+	m, err := newInstruments(cfg.Meter)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{
+		cfg:     cfg,
+		base:    strings.TrimRight(cfg.PublicURL, "/"),
+		pub:     pub,
+		tenants: tenants,
+		secrets: secrets,
+		log:     cfg.Logger.With("component", "webhook"),
+		m:       m,
+	}, nil
+}
+
+// Router is what routes are registered on: *echo.Echo and *echo.Group both satisfy it.
+type Router interface {
+	POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
+}
+
+// Register adds POST /webhooks/salesforce and POST /webhooks/hubspot.
+func (h *Handler) Register(r Router) {
+	r.POST(SalesforcePath, h.Salesforce)
+	r.POST(HubSpotPath, h.HubSpot)
+}
+
+// instruments are the handler's metrics.
+type instruments struct {
+	requests   metric.Int64Counter
+	published  metric.Int64Counter
+	duplicates metric.Int64Counter
+	ignored    metric.Int64Counter
+	rejected   metric.Int64Counter
+	failed     metric.Int64Counter
+	duration   metric.Float64Histogram
+}
+
+func newInstruments(m metric.Meter) (instruments, error) {
+	var (
+		in   instruments
+		errs []error
+		err  error
+	)
+	in.requests, err = m.Int64Counter("ownersync.ingress.requests", metric.WithDescription("Webhook requests by provider and outcome (acked, rejected, failed)."))
+	errs = append(errs, err)
+	in.published, err = m.Int64Counter("ownersync.ingress.events.published", metric.WithDescription("Events newly stored in JetStream, by provider and event type."))
+	errs = append(errs, err)
+	in.duplicates, err = m.Int64Counter("ownersync.ingress.events.duplicates", metric.WithDescription("Events JetStream already held (redeliveries), by provider and event type."))
+	errs = append(errs, err)
+	in.ignored, err = m.Int64Counter("ownersync.ingress.events.ignored", metric.WithDescription("Notifications and events acknowledged but not published, by provider and kind."))
+	errs = append(errs, err)
+	in.rejected, err = m.Int64Counter("ownersync.ingress.rejected", metric.WithDescription("Requests refused with a 4xx, by provider and reason."))
+	errs = append(errs, err)
+	in.failed, err = m.Int64Counter("ownersync.ingress.failed", metric.WithDescription("Requests answered 503 so that the CRM retries, by provider and reason."))
+	errs = append(errs, err)
+	in.duration, err = m.Float64Histogram("ownersync.ingress.request.duration", metric.WithUnit("s"),
+		metric.WithDescription("Webhook request latency by provider and outcome."),
+		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return in, fmt.Errorf("webhook: metrics: %w", err)
+	}
+	return in, nil
+}
+
+// Outcomes of a request.
+const (
+	outcomeAcked    = "acked"
+	outcomeRejected = "rejected"
+	outcomeFailed   = "failed"
+)
+
+// result is how a request ended; the handlers fill it and finish records it.
+type result struct {
+	status  int
+	outcome string
+	reason  string
+	err     error // logged, never sent to the CRM
+}
+
+func (h *Handler) finish(ctx context.Context, provider string, start time.Time, r result) {
+	p := attribute.String("provider", provider)
+	h.m.requests.Add(ctx, 1, metric.WithAttributes(p, attribute.String("outcome", r.outcome)))
+	h.m.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(p, attribute.String("outcome", r.outcome)))
+	switch r.outcome {
+	case outcomeRejected:
+		h.m.rejected.Add(ctx, 1, metric.WithAttributes(p, attribute.String("reason", r.reason)))
+		h.log.WarnContext(ctx, "webhook rejected", "provider", provider, "status", r.status, "reason", r.reason, "error", errString(r.err))
+	case outcomeFailed:
+		h.m.failed.Add(ctx, 1, metric.WithAttributes(p, attribute.String("reason", r.reason)))
+		h.log.ErrorContext(ctx, "webhook not acknowledged, the CRM will retry", "provider", provider, "status", r.status, "reason", r.reason, "error", errString(r.err))
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// readBody reads at most limit bytes; a longer body is a 413.
+func readBody(c echo.Context, limit int64) ([]byte, *result) {
+	req := c.Request()
+	if req.ContentLength > limit {
+		return nil, &result{status: http.StatusRequestEntityTooLarge, outcome: outcomeRejected, reason: "too_large",
+			err: fmt.Errorf("content length %d over the %d-byte limit", req.ContentLength, limit)}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &result{status: http.StatusRequestEntityTooLarge, outcome: outcomeRejected, reason: "too_large",
+				err: fmt.Errorf("body over the %d-byte limit", limit)}
+		}
+		return nil, &result{status: http.StatusBadRequest, outcome: outcomeRejected, reason: "read_failed", err: err}
+	}
+	return b, nil
+}
+
+// checkContentType accepts one of the media types, with no charset or a UTF-8 charset.
+func checkContentType(c echo.Context, types ...string) *result {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil {
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+			err = fmt.Errorf("charset %q", cs)
+		}
+	}
+	if err == nil {
+		for _, t := range types {
+			if mt == t {
+				return nil
+			}
+		}
+		err = fmt.Errorf("media type %q", mt)
+	}
+	return &result{status: http.StatusUnsupportedMediaType, outcome: outcomeRejected, reason: "unsupported_media_type",
+		err: fmt.Errorf("content type %q: %w; want %s", ct, err, strings.Join(types, " or "))}
+}
+
+// event is one message to publish.
+type event struct {
+	subject string
+	id      string
+	kind    string // metric label: owner_changed, user_changed
+	msg     proto.Message
+}
+
+// publishAll publishes every event concurrently within the publish timeout and returns the first
+// error; on error the CRM is not acknowledged, and the events already stored deduplicate on retry.
+func (h *Handler) publishAll(ctx context.Context, provider string, events []event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	p := attribute.String("provider", provider)
+	for i := range events {
+		ev := &events[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dup, err := h.pub.Publish(ctx, ev.subject, ev.id, ev.msg)
+			if err != nil {
+				once.Do(func() {
+					firstErr = fmt.Errorf("publish %s: %w", ev.id, err)
+					cancel()
+				})
+				return
+			}
+			attrs := metric.WithAttributes(p, attribute.String("type", ev.kind))
+			if dup {
+				h.m.duplicates.Add(ctx, 1, attrs)
+			} else {
+				h.m.published.Add(ctx, 1, attrs)
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func (h *Handler) ignore(ctx context.Context, provider, kind string, n int) {
+	if n > 0 {
+		h.m.ignored.Add(ctx, int64(n), metric.WithAttributes(attribute.String("provider", provider), attribute.String("kind", kind)))
+	}
+}
