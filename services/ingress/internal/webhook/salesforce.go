@@ -220,4 +220,3 @@ func occurredAt(o soap.SObject, received time.Time) time.Time {
 	}
 	return received
 }
-
