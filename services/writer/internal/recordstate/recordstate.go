@@ -1,0 +1,175 @@
+// Package recordstate stores the writer's per-record state (ownership.RecordState) in the
+// ownersync_records KV bucket (DESIGN §4.4): one JSON value per (tenant, provider, record type,
+// record id), changed only with compare-and-set on the revision so that concurrent writers (replicas,
+// redeliveries) never lose each other's updates.
+package recordstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/services/writer/internal/ownership"
+)
+
+// Errors the KV adapter maps its store's errors to.
+var (
+	// ErrNotFound: Get found no value (jetstream.ErrKeyNotFound, or a deleted key).
+	ErrNotFound = errors.New("record state not found")
+	// ErrExists: Create found a value already there (jetstream.ErrKeyExists).
+	ErrExists = errors.New("record state already exists")
+	// ErrRevisionMismatch: Update's lastRevision is not the current one (JetStream "wrong last
+	// sequence", API error 10071).
+	ErrRevisionMismatch = errors.New("record state revision mismatch")
+	// ErrContention: the update lost the compare-and-set race too many times in a row.
+	ErrContention = errors.New("record state contended")
+)
+
+// KV is the part of a JetStream KeyValue bucket the store needs. The adapter maps "no such key" to
+// ErrNotFound, "key exists" to ErrExists and "wrong last sequence" to ErrRevisionMismatch.
+type KV interface {
+	Get(ctx context.Context, key string) (value []byte, revision uint64, err error)
+	Create(ctx context.Context, key string, value []byte) (revision uint64, err error)
+	Update(ctx context.Context, key string, value []byte, lastRevision uint64) (revision uint64, err error)
+}
+
+// Key returns the bucket key of a record: <tenant>.<provider>.<record type>.<record id>, with each
+// token escaped for KV keys and Salesforce ids in their 18-character form, so that the 15- and
+// 18-character ids of one record share a key.
+func Key(tenant string, provider ownership.Provider, recordType ownership.RecordType, recordID string) string {
+	if provider == ownership.Salesforce {
+		if id, err := sfid.To18(recordID); err == nil {
+			recordID = id
+		}
+	}
+	return streams.KVKey(tenant, string(provider), string(recordType), recordID)
+}
+
+// value is the JSON form of a RecordState in the bucket. V is the format version.
+type value struct {
+	V                int       `json:"v"`
+	AppliedOwner     string    `json:"applied_owner,omitempty"`
+	AppliedAt        time.Time `json:"applied_at,omitzero"`
+	AppliedEventID   string    `json:"applied_event_id,omitempty"`
+	WrittenOwner     string    `json:"written_owner,omitempty"`
+	WrittenAt        time.Time `json:"written_at,omitzero"`
+	PlatformRecordID string    `json:"platform_record_id,omitempty"`
+}
+
+const version = 1
+
+// Encode returns the bucket value of s.
+func Encode(s ownership.RecordState) ([]byte, error) {
+	return json.Marshal(value{
+		V:                version,
+		AppliedOwner:     s.AppliedOwner,
+		AppliedAt:        s.AppliedAt.UTC(),
+		AppliedEventID:   s.AppliedEventID,
+		WrittenOwner:     s.WrittenOwner,
+		WrittenAt:        s.WrittenAt.UTC(),
+		PlatformRecordID: s.PlatformRecordID,
+	})
+}
+
+// Decode reads a bucket value. Unknown fields are ignored, so that a newer writer's values stay
+// readable; a newer format version is an error.
+func Decode(b []byte) (ownership.RecordState, error) {
+	var v value
+	if err := json.Unmarshal(b, &v); err != nil {
+		return ownership.RecordState{}, fmt.Errorf("decode record state: %w", err)
+	}
+	if v.V > version {
+		return ownership.RecordState{}, fmt.Errorf("decode record state: format version %d is newer than %d", v.V, version)
+	}
+	return ownership.RecordState{
+		AppliedOwner:     v.AppliedOwner,
+		AppliedAt:        v.AppliedAt,
+		AppliedEventID:   v.AppliedEventID,
+		WrittenOwner:     v.WrittenOwner,
+		WrittenAt:        v.WrittenAt,
+		PlatformRecordID: v.PlatformRecordID,
+	}, nil
+}
+
+// Store reads and updates record states in a KV bucket.
+type Store struct {
+	kv          KV
+	maxAttempts int
+}
+
+// DefaultMaxAttempts bounds how often Update retries a lost compare-and-set before giving up with
+// ErrContention (which callers treat as transient: the message is redelivered later).
+const DefaultMaxAttempts = 20
+
+// NewStore returns a Store over kv.
+func NewStore(kv KV) *Store { return &Store{kv: kv, maxAttempts: DefaultMaxAttempts} }
+
+// Get returns the state of key and whether it exists.
+func (s *Store) Get(ctx context.Context, key string) (ownership.RecordState, bool, error) {
+	st, _, ok, err := s.get(ctx, key)
+	return st, ok, err
+}
+
+func (s *Store) get(ctx context.Context, key string) (ownership.RecordState, uint64, bool, error) {
+	b, rev, err := s.kv.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) || err == nil && len(b) == 0 {
+		return ownership.RecordState{}, 0, false, nil
+	}
+	if err != nil {
+		return ownership.RecordState{}, 0, false, fmt.Errorf("get record state %s: %w", key, err)
+	}
+	st, err := Decode(b)
+	if err != nil {
+		return ownership.RecordState{}, 0, false, fmt.Errorf("%s: %w", key, err)
+	}
+	return st, rev, true, nil
+}
+
+// UpdateFunc computes the next state from the current one (zero and exists false for a new record).
+// It returns write false to leave the state as it is. It may be called several times, once per
+// attempt, so it must not have effects beyond its return values.
+type UpdateFunc func(cur ownership.RecordState, exists bool) (next ownership.RecordState, write bool, err error)
+
+// Update applies fn to key's state with compare-and-set, re-reading and re-applying fn whenever
+// another writer changed the state in between. It returns the state in the bucket afterwards (fn's
+// result, or the current state when fn chose not to write). An error from fn is returned as is.
+func (s *Store) Update(ctx context.Context, key string, fn UpdateFunc) (ownership.RecordState, error) {
+	for attempt := 0; attempt < s.maxAttempts; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return ownership.RecordState{}, err
+		}
+		cur, rev, exists, err := s.get(ctx, key)
+		if err != nil {
+			return ownership.RecordState{}, err
+		}
+		next, write, err := fn(cur, exists)
+		if err != nil || !write {
+			return cur, err
+		}
+		b, err := Encode(next)
+		if err != nil {
+			return ownership.RecordState{}, fmt.Errorf("encode record state %s: %w", key, err)
+		}
+		if exists {
+			_, err = s.kv.Update(ctx, key, b, rev)
+		} else {
+			_, err = s.kv.Create(ctx, key, b)
+		}
+		switch {
+		case err == nil:
+			return next, nil
+		case errors.Is(err, ErrRevisionMismatch), errors.Is(err, ErrExists):
+			continue // someone else wrote first: read again and re-decide
+		default:
+			return ownership.RecordState{}, fmt.Errorf("write record state %s: %w", key, err)
+		}
+	}
+	return ownership.RecordState{}, fmt.Errorf("update record state %s after %d attempts: %w", key, s.maxAttempts, ErrContention)
+}
+
+// Prefix returns the key prefix of every record of a tenant (for watching or purging a tenant).
+func Prefix(tenant string) string { return streams.KVKey(tenant) + "." }
