@@ -88,25 +88,36 @@ type Index struct {
 	Unique     bool
 }
 
-// EnsureIndexes creates the indexes (idempotent). FerretDB v1 lacks TTL and partial indexes, so
-// ownersync declares only plain and unique ones.
+// EnsureIndexes creates the indexes that do not exist yet, one per call. FerretDB v1 lacks TTL and
+// partial indexes, so ownersync declares only plain and unique ones; and FerretDB v1.24 fails when
+// one createIndexes call names several indexes of which some already exist, so existing indexes
+// (by name) are skipped and the rest are created one at a time.
 func EnsureIndexes(ctx context.Context, db *mongo.Database, idx []Index) error {
-	byColl := map[string][]mongo.IndexModel{}
-	var order []string
+	existing := map[string]map[string]bool{}
 	for _, i := range idx {
-		if _, ok := byColl[i.Collection]; !ok {
-			order = append(order, i.Collection)
+		names, ok := existing[i.Collection]
+		if !ok {
+			names = map[string]bool{}
+			specs, err := db.Collection(i.Collection).Indexes().ListSpecifications(ctx)
+			if err != nil {
+				return fmt.Errorf("list indexes of %s: %w", i.Collection, err)
+			}
+			for _, s := range specs {
+				names[s.Name] = true
+			}
+			existing[i.Collection] = names
+		}
+		if names[i.Name] {
+			continue
 		}
 		o := options.Index().SetName(i.Name)
 		if i.Unique {
 			o.SetUnique(true)
 		}
-		byColl[i.Collection] = append(byColl[i.Collection], mongo.IndexModel{Keys: i.Keys, Options: o})
-	}
-	for _, c := range order {
-		if _, err := db.Collection(c).Indexes().CreateMany(ctx, byColl[c]); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", c, err)
+		if _, err := db.Collection(i.Collection).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: i.Keys, Options: o}); err != nil {
+			return fmt.Errorf("create index %s on %s: %w", i.Name, i.Collection, err)
 		}
+		names[i.Name] = true
 	}
 	return nil
 }

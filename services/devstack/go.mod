@@ -53,3 +53,17 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
+
+require (
+	github.com/ownersync/ownersync/services/ingress v0.0.0
+	github.com/ownersync/ownersync/services/mapper v0.0.0
+	github.com/ownersync/ownersync/services/notifier v0.0.0
+	github.com/ownersync/ownersync/services/writer v0.0.0
+)
+
+replace (
+	github.com/ownersync/ownersync/services/ingress => ../ingress
+	github.com/ownersync/ownersync/services/mapper => ../mapper
+	github.com/ownersync/ownersync/services/notifier => ../notifier
+	github.com/ownersync/ownersync/services/writer => ../writer
+)

@@ -1,0 +1,285 @@
+// Package devstack runs the whole of ownersync in one process (DESIGN §9): embedded nats-server
+// with JetStream and FerretDB (SQLite) under one data directory, an SMTP sink writing .eml files to
+// an outbox, and the four services, each started through its own exported Run.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/embedmongo"
+	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/libs/smtpsink"
+	"github.com/ownersync/ownersync/libs/stacktest"
+	"github.com/ownersync/ownersync/services/ingress/ingress"
+	"github.com/ownersync/ownersync/services/mapper/mapper"
+	"github.com/ownersync/ownersync/services/notifier/notifier"
+	"github.com/ownersync/ownersync/services/writer/writer"
+)
+
+// Options configure the stack. A port of 0 picks a free one.
+type Options struct {
+	DataDir      string
+	Host         string
+	NATSPort     int
+	MongoPort    int
+	SMTPPort     int
+	IngressPort  int
+	MapperPort   int
+	WriterPort   int
+	NotifierPort int
+	// TenantsFile seeds tenants (mapper's OWNERSYNC_TENANTS_FILE).
+	TenantsFile string
+	// OperatorToken is the admin API's operator token.
+	OperatorToken string
+	// PlatformToken is the bearer token of ingress's platform events API.
+	PlatformToken string
+	// Verbose copies the services' JSON logs to stdout (they always go to <data>/logs/).
+	Verbose bool
+	// Getenv passes other variables (OTEL_*, OWNERSYNC_LOG_LEVEL) to the services.
+	Getenv func(string) string
+}
+
+// Default development tokens; they only ever guard loopback ports of a developer machine.
+const (
+	DevOperatorToken = "dev-operator-token-change-me"
+	DevPlatformToken = "dev-platform-token-change-me"
+)
+
+// DefaultOptions are the ports `make run` uses.
+func DefaultOptions() Options {
+	return Options{
+		DataDir: ".ownersync", Host: "127.0.0.1",
+		NATSPort: 4222, MongoPort: 27017, SMTPPort: 2525,
+		IngressPort: 8080, MapperPort: 8081, WriterPort: 8082, NotifierPort: 8083,
+		OperatorToken: DevOperatorToken, PlatformToken: DevPlatformToken,
+	}
+}
+
+// Stack is a running dev stack.
+type Stack struct {
+	Opts     Options
+	NATS     *embednats.Server
+	Mongo    *embedmongo.Server
+	SMTP     *smtpsink.Sink
+	URLs     map[string]string
+	Started  time.Time
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errMu    sync.Mutex
+	errs     []error
+	logFiles []*os.File
+}
+
+// Start starts everything and returns when every service answers /readyz.
+func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err error) {
+	if o.Getenv == nil {
+		o.Getenv = func(string) string { return "" }
+	}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	s := &Stack{Opts: o, URLs: map[string]string{}, Started: time.Now()}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	for _, d := range []string{"nats", "mongo", "outbox", "logs"} {
+		if err := os.MkdirAll(filepath.Join(o.DataDir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	ports := []*int{&o.NATSPort, &o.MongoPort, &o.SMTPPort, &o.IngressPort, &o.MapperPort, &o.WriterPort, &o.NotifierPort}
+	for _, p := range ports {
+		if *p == 0 {
+			if *p, err = freePort(o.Host); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.Opts = o
+	addr := func(p int) string { return net.JoinHostPort(o.Host, strconv.Itoa(p)) }
+
+	s.NATS, err = embednats.Start(embednats.Options{Dir: filepath.Join(o.DataDir, "nats"), Host: o.Host, Port: o.NATSPort, Name: "ownersync-devstack"})
+	if err != nil {
+		return nil, err
+	}
+	s.Mongo, err = embedmongo.Start(ctx, embedmongo.Options{Dir: filepath.Join(o.DataDir, "mongo"), Addr: addr(o.MongoPort)})
+	if err != nil {
+		return nil, err
+	}
+	smtpLog, err := s.logFile("smtp", stdout, o.Verbose)
+	if err != nil {
+		return nil, err
+	}
+	s.SMTP, err = smtpsink.Start(smtpsink.Config{Addr: addr(o.SMTPPort), Dir: filepath.Join(o.DataDir, "outbox"),
+		Logger: slog.New(slog.NewJSONHandler(smtpLog, nil))})
+	if err != nil {
+		return nil, err
+	}
+	s.URLs["nats"] = s.NATS.URL()
+	s.URLs["mongodb"] = s.Mongo.URI()
+	s.URLs["smtp"] = "smtp://" + addr(o.SMTPPort)
+	s.URLs["outbox"] = filepath.Join(o.DataDir, "outbox")
+
+	env := map[string]string{
+		"NATS_URL":                   s.NATS.URL(),
+		"MONGODB_URI":                s.Mongo.URI(),
+		"OWNERSYNC_MONGODB_DATABASE": "ownersync",
+		"SMTP_URL":                   "smtp://" + addr(o.SMTPPort),
+		"OWNERSYNC_PUBLIC_URL":       "http://" + addr(o.IngressPort),
+		"OWNERSYNC_ADMIN_URL":        "http://" + addr(o.MapperPort),
+		"OWNERSYNC_PLATFORM_TOKEN":   o.PlatformToken,
+		"OWNERSYNC_OPERATOR_TOKEN":   o.OperatorToken,
+		"OWNERSYNC_TENANTS_FILE":     o.TenantsFile,
+	}
+	svcCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	services := []struct {
+		name string
+		run  stacktest.RunFunc
+		port int
+	}{
+		{"mapper", mapper.Run, o.MapperPort},
+		{"ingress", ingress.Run, o.IngressPort},
+		{"writer", writer.Run, o.WriterPort},
+		{"notifier", notifier.Run, o.NotifierPort},
+	}
+	for _, svc := range services {
+		out, err := s.logFile(svc.name, stdout, o.Verbose)
+		if err != nil {
+			return nil, err
+		}
+		a := addr(svc.port)
+		getenv := func(k string) string {
+			if k == "OWNERSYNC_HTTP_ADDR" {
+				return a
+			}
+			if v, ok := env[k]; ok {
+				return v
+			}
+			return o.Getenv(k)
+		}
+		done := make(chan error, 1)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			err := svc.run(svcCtx, []string{svc.name}, getenv, out)
+			if err != nil {
+				s.addErr(fmt.Errorf("%s: %w", svc.name, err))
+			}
+			done <- err
+		}()
+		if err := stacktest.WaitReady(ctx, "http://"+a+"/readyz", 60*time.Second, done); err != nil {
+			return nil, fmt.Errorf("%s: %w (log: %s)", svc.name, err, filepath.Join(o.DataDir, "logs", svc.name+".log"))
+		}
+		s.URLs[svc.name] = "http://" + a
+	}
+	return s, nil
+}
+
+func (s *Stack) addErr(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	s.errs = append(s.errs, err)
+}
+
+// Err returns the errors of services that stopped on their own.
+func (s *Stack) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return errors.Join(s.errs...)
+}
+
+func (s *Stack) logFile(name string, stdout io.Writer, verbose bool) (io.Writer, error) {
+	f, err := os.OpenFile(filepath.Join(s.Opts.DataDir, "logs", name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	s.logFiles = append(s.logFiles, f)
+	if verbose && stdout != nil {
+		return io.MultiWriter(f, stdout), nil
+	}
+	return f, nil
+}
+
+// Stop stops the services, then the SMTP sink, NATS and FerretDB.
+func (s *Stack) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	if s.SMTP != nil {
+		_ = s.SMTP.Close()
+	}
+	if s.NATS != nil {
+		s.NATS.Stop()
+	}
+	if s.Mongo != nil {
+		s.Mongo.Stop()
+	}
+	for _, f := range s.logFiles {
+		_ = f.Close()
+	}
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Run parses flags, starts the stack, prints every URL and runs until ctx is cancelled.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	o := DefaultOptions()
+	o.Getenv = getenv
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.StringVar(&o.DataDir, "data", o.DataDir, "data directory (NATS store, FerretDB files, outbox, logs)")
+	fs.StringVar(&o.Host, "host", o.Host, "listen host")
+	fs.IntVar(&o.NATSPort, "nats-port", o.NATSPort, "NATS client port (0: any free port)")
+	fs.IntVar(&o.MongoPort, "mongo-port", o.MongoPort, "FerretDB (MongoDB wire protocol) port")
+	fs.IntVar(&o.SMTPPort, "smtp-port", o.SMTPPort, "SMTP sink port")
+	fs.IntVar(&o.IngressPort, "ingress-port", o.IngressPort, "ingress HTTP port")
+	fs.IntVar(&o.MapperPort, "mapper-port", o.MapperPort, "mapper HTTP port (admin API and console)")
+	fs.IntVar(&o.WriterPort, "writer-port", o.WriterPort, "writer HTTP port")
+	fs.IntVar(&o.NotifierPort, "notifier-port", o.NotifierPort, "notifier HTTP port")
+	fs.StringVar(&o.TenantsFile, "tenants", o.TenantsFile, "tenants seed file (YAML)")
+	fs.BoolVar(&o.Verbose, "v", false, "copy the services' logs to stdout")
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	s, err := Start(ctx, o, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ownersync dev stack ready in %s (data in %s)\n", time.Since(s.Started).Round(time.Millisecond), o.DataDir)
+	for _, k := range []string{"ingress", "mapper", "writer", "notifier", "nats", "mongodb", "smtp", "outbox"} {
+		fmt.Fprintf(stdout, "  %-9s %s\n", k, s.URLs[k])
+	}
+	fmt.Fprintf(stdout, "  operator token: %s\n  platform token: %s\n  logs: %s\nPress Ctrl-C to stop.\n",
+		o.OperatorToken, o.PlatformToken, filepath.Join(o.DataDir, "logs"))
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "stopping…")
+	stopStart := time.Now()
+	s.Stop()
+	fmt.Fprintf(stdout, "stopped in %s\n", time.Since(stopStart).Round(time.Millisecond))
+	return s.Err()
+}
