@@ -1,0 +1,238 @@
+package hubspot_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ownersync/ownersync/libs/hubspot"
+)
+
+func TestFindContactByEmail(t *testing.T) {
+	a := newAccount(t)
+	a.mux.HandleFunc("GET /crm/v3/objects/contacts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") == "o'brien+sales@example.com" {
+			writeJSON(w, 200, golden(t, "contact_by_email.json"))
+			return
+		}
+		writeJSON(w, 404, golden(t, "error_not_found.json"))
+	})
+	c := a.client(t)
+	got, err := c.FindContactByEmail(context.Background(), "o'brien+sales@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hubspot.Contact{ID: "51234", Email: "o'brien+sales@example.com", OwnerID: "71234567",
+		CreatedAt: time.Date(2025, 5, 2, 9, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2026, 1, 1, 0, 0, 5, 0, time.UTC)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("contact (-want +got):\n%s", diff)
+	}
+	r := a.recorded()[0]
+	wantQuery := map[string][]string{"idProperty": {"email"}, "properties": {"email", "hubspot_owner_id"}}
+	if diff := cmp.Diff(wantQuery, r.Query); diff != "" {
+		t.Errorf("query (-want +got):\n%s", diff)
+	}
+	if r.Path != "/crm/v3/objects/contacts/o'brien+sales@example.com" {
+		t.Errorf("path = %q", r.Path)
+	}
+
+	_, err = c.FindContactByEmail(context.Background(), "a/b@example.com")
+	if !errors.Is(err, hubspot.ErrNotFound) || hubspot.Transient(err) {
+		t.Errorf("FindContactByEmail(unknown) = %v, want a permanent ErrNotFound", err)
+	}
+	if p := a.recorded()[1].EscapedPath; p != "/crm/v3/objects/contacts/a%2Fb@example.com" {
+		t.Errorf("escaped path = %q: a / in the email must stay in one segment", p)
+	}
+}
+
+func TestBatchUpdateOwners(t *testing.T) {
+	updates := []hubspot.OwnerUpdate{
+		{ContactID: "51234", OwnerID: "71234567", TraceID: "own-task-7f3a"},
+		{ContactID: "51240", OwnerID: "99999999", TraceID: "own-task-7f3b"},
+		{ContactID: "51250", OwnerID: "", TraceID: "own-task-7f3c"},
+	}
+	validation := &hubspot.APIError{HTTPStatus: 207, Status: "error", Category: "VALIDATION_ERROR", Message: "Property values were not valid",
+		Context: map[string][]string{"objectWriteTraceId": {"own-task-7f3b"}}, Errors: []hubspot.ErrorDetail{}, Links: map[string]string{}}
+	tests := []struct {
+		name       string
+		status     int
+		response   string
+		wantErrs   []error // per input; nil = applied
+		wantStatus int
+	}{
+		{name: "200 all applied", status: 200, response: "batch_update_200.json", wantErrs: []error{nil, nil, nil}, wantStatus: 200},
+		{name: "207 one refused, matched by trace id", status: 207, response: "batch_update_207.json", wantErrs: []error{nil, validation, nil}, wantStatus: 207},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAccount(t)
+			a.mux.HandleFunc("POST /crm/v3/objects/contacts/batch/update", func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, tt.status, golden(t, tt.response))
+			})
+			got, err := a.client(t).BatchUpdateOwners(context.Background(), updates)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs := a.recorded()
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests", len(reqs))
+			}
+			sameJSON(t, golden(t, "batch_update_request.json"), reqs[0].Body)
+			var gotErrs []error
+			for i, it := range got.Items {
+				if it.OwnerUpdate != updates[i] {
+					t.Errorf("item %d is %+v, want %+v", i, it.OwnerUpdate, updates[i])
+				}
+				gotErrs = append(gotErrs, it.Err)
+			}
+			if diff := cmp.Diff(tt.wantErrs, gotErrs, cmp.Comparer(func(a, b error) bool {
+				var x, y *hubspot.APIError
+				if errors.As(a, &x) && errors.As(b, &y) {
+					return cmp.Equal(x, y)
+				}
+				return a == b
+			})); diff != "" {
+				t.Errorf("item errors (-want +got):\n%s", diff)
+			}
+			if len(got.Responses) != 1 || got.Responses[0].HTTPStatus != tt.wantStatus || got.Responses[0].Status != "COMPLETE" ||
+				!got.Responses[0].CompletedAt.Equal(time.Date(2026, 1, 1, 0, 0, 5, 100e6, time.UTC)) {
+				t.Errorf("responses = %+v", got.Responses)
+			}
+			for _, f := range got.Failed() {
+				if hubspot.Transient(f.Err) {
+					t.Errorf("validation error of %s classified transient", f.TraceID)
+				}
+			}
+		})
+	}
+}
+
+func TestBatchUpdateOwnersMatching(t *testing.T) {
+	a := newAccount(t)
+	var sizes []int
+	a.mux.HandleFunc("POST /crm/v3/objects/contacts/batch/update", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Inputs []struct {
+				ID                 string            `json:"id"`
+				ObjectWriteTraceID string            `json:"objectWriteTraceId"`
+				Properties         map[string]string `json:"properties"`
+			} `json:"inputs"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, 400, []byte(`{"status":"error","message":"bad json","category":"VALIDATION_ERROR"}`))
+			return
+		}
+		sizes = append(sizes, len(req.Inputs))
+		results, errs := []map[string]any{}, []map[string]any{}
+		for _, in := range req.Inputs {
+			switch in.Properties["hubspot_owner_id"] {
+			case "bad-by-trace":
+				errs = append(errs, map[string]any{"status": "error", "category": "VALIDATION_ERROR", "message": "bad owner", "context": map[string][]string{"objectWriteTraceId": {in.ObjectWriteTraceID}}})
+			case "bad-by-id":
+				errs = append(errs, map[string]any{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "no contact", "context": map[string][]string{"ids": {in.ID}}})
+			case "dropped":
+			default:
+				results = append(results, map[string]any{"id": in.ID, "properties": map[string]string{"hubspot_owner_id": in.Properties["hubspot_owner_id"]}})
+			}
+		}
+		status := 200
+		body := map[string]any{"status": "COMPLETE", "results": results}
+		if len(errs) > 0 {
+			status, body["errors"], body["numErrors"] = 207, errs, len(errs)
+		}
+		b, _ := json.Marshal(body)
+		writeJSON(w, status, b)
+	})
+	var updates []hubspot.OwnerUpdate
+	for i := range 250 {
+		owner := "71234567"
+		switch {
+		case i%40 == 1:
+			owner = "bad-by-trace"
+		case i%40 == 2:
+			owner = "bad-by-id"
+		case i == 249:
+			owner = "dropped"
+		}
+		updates = append(updates, hubspot.OwnerUpdate{ContactID: fmt.Sprint(50000 + i), OwnerID: owner, TraceID: fmt.Sprintf("task-%d", i)})
+	}
+	got, err := a.client(t).BatchUpdateOwners(context.Background(), updates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{100, 100, 50}, sizes); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
+	for i, it := range got.Items {
+		var ae *hubspot.APIError
+		switch {
+		case i%40 == 1:
+			if !errors.As(it.Err, &ae) || ae.Category != "VALIDATION_ERROR" || ae.TraceIDs()[0] != it.TraceID {
+				t.Errorf("item %d: %v, want its VALIDATION_ERROR", i, it.Err)
+			}
+		case i%40 == 2:
+			if !errors.As(it.Err, &ae) || ae.Category != "OBJECT_NOT_FOUND" {
+				t.Errorf("item %d: %v, want OBJECT_NOT_FOUND matched by id", i, it.Err)
+			}
+		case i == 249:
+			if !errors.Is(it.Err, hubspot.ErrNoResult) || !hubspot.Transient(it.Err) {
+				t.Errorf("item %d: %v, want a transient ErrNoResult", i, it.Err)
+			}
+		default:
+			if it.Err != nil {
+				t.Errorf("item %d: %v, want applied", i, it.Err)
+			}
+		}
+	}
+}
+
+func TestBatchUpdateOwnersWholeRequestError(t *testing.T) {
+	a := newAccount(t)
+	a.mux.HandleFunc("POST /crm/v3/objects/contacts/batch/update", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 400, golden(t, "error_validation.json"))
+	})
+	updates := []hubspot.OwnerUpdate{{ContactID: "51240", OwnerID: "99999999", TraceID: "own-task-7f3b"}}
+	got, err := a.client(t).BatchUpdateOwners(context.Background(), updates)
+	var ae *hubspot.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("BatchUpdateOwners = %v, want *APIError", err)
+	}
+	want := &hubspot.APIError{
+		HTTPStatus: 400, Status: "error", Message: "Property values were not valid", CorrelationID: "aeb5f871-7f07-4993-9211-075dc63e7cbf",
+		Category:  "VALIDATION_ERROR",
+		Errors:    []hubspot.ErrorDetail{{Message: "99999999 is not a valid owner id", Code: "INVALID_OWNER_ID", Context: map[string][]string{"propertyName": {"hubspot_owner_id"}}}},
+		Links:     map[string]string{"knowledge-base": "https://www.hubspot.com/products/service/knowledge-base"},
+		RateLimit: hubspot.RateLimit{Max: 190, Remaining: 189, Interval: 10 * time.Second, Daily: 625000, DailyRemaining: 624000, HasDaily: true},
+	}
+	if diff := cmp.Diff(want, ae); diff != "" {
+		t.Errorf("APIError (-want +got):\n%s", diff)
+	}
+	if hubspot.Transient(err) || len(got.Items) != 1 || !errors.Is(got.Items[0].Err, ae) {
+		t.Errorf("Transient = %v, items = %+v", hubspot.Transient(err), got.Items)
+	}
+}
+
+func TestBatchUpdateOwnersRejectsBadInput(t *testing.T) {
+	tests := []struct {
+		name    string
+		updates []hubspot.OwnerUpdate
+	}{
+		{name: "no contact id", updates: []hubspot.OwnerUpdate{{OwnerID: "1", TraceID: "a"}}},
+		{name: "no trace id", updates: []hubspot.OwnerUpdate{{ContactID: "1", OwnerID: "1"}}},
+		{name: "repeated trace id", updates: []hubspot.OwnerUpdate{{ContactID: "1", OwnerID: "1", TraceID: "a"}, {ContactID: "2", OwnerID: "1", TraceID: "a"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAccount(t)
+			if _, err := a.client(t).BatchUpdateOwners(context.Background(), tt.updates); err == nil || len(a.recorded()) != 0 {
+				t.Errorf("err = %v after %d requests, want an error and none", err, len(a.recorded()))
+			}
+		})
+	}
+}

@@ -1,0 +1,212 @@
+package hubspot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Sentinels matched with errors.Is against an *APIError.
+var (
+	// ErrNotFound: HTTP 404 (an unknown owner, no contact with that email).
+	ErrNotFound = errors.New("hubspot: not found")
+	// ErrRateLimited: HTTP 429, either policy.
+	ErrRateLimited = errors.New("hubspot: rate limited")
+	// ErrDailyLimit: HTTP 429 with policyName DAILY. Stop calling the account until its daily
+	// count resets (midnight in the account's time zone); it is not transient.
+	ErrDailyLimit = errors.New("hubspot: daily limit reached")
+	// ErrNoResult: a batch response had neither a result nor an error for an input.
+	ErrNoResult = errors.New("hubspot: no result for input")
+)
+
+// 429 policy names (crm-protocols §4.5).
+const (
+	PolicyTenSecondlyRolling = "TEN_SECONDLY_ROLLING"
+	PolicyDaily              = "DAILY"
+)
+
+// StatusMultiStatus is the batch response with per-input errors; StatusLocked, StatusMigration are
+// HubSpot's 423 and 477.
+const (
+	StatusLocked    = 423
+	StatusMigration = 477
+)
+
+// LockWait is how long HubSpot's 423 lock lasts; wait at least this before the next request.
+const LockWait = 2 * time.Second
+
+// DefaultRateWindow is the burst window assumed on a TEN_SECONDLY_ROLLING 429 without an
+// X-HubSpot-RateLimit-Interval-Milliseconds header.
+const DefaultRateWindow = 10 * time.Second
+
+// APIError is HubSpot's error body (crm-protocols §4.4; every field optional), for a whole request
+// (HTTPStatus ≥ 400) or for one input of a 207 batch response (HTTPStatus 207, Context names the
+// input).
+type APIError struct {
+	HTTPStatus    int                 `json:"-"`
+	Status        string              `json:"status,omitempty"`
+	Message       string              `json:"message,omitempty"`
+	CorrelationID string              `json:"correlationId,omitempty"`
+	Category      string              `json:"category,omitempty"`
+	SubCategory   string              `json:"subCategory,omitempty"`
+	Context       map[string][]string `json:"context,omitempty"`
+	Errors        []ErrorDetail       `json:"errors,omitempty"`
+	Links         map[string]string   `json:"links,omitempty"`
+	// PolicyName and ErrorType come with 429s: TEN_SECONDLY_ROLLING or DAILY, and RATE_LIMIT.
+	PolicyName string `json:"policyName,omitempty"`
+	ErrorType  string `json:"errorType,omitempty"`
+	GroupName  string `json:"groupName,omitempty"`
+	RequestID  string `json:"requestId,omitempty"`
+	// RateLimit holds the response's X-HubSpot-RateLimit-* headers, when it had them.
+	RateLimit RateLimit `json:"-"`
+	// RetryAfterHint is the response's Retry-After header, if any.
+	RetryAfterHint time.Duration `json:"-"`
+}
+
+// ErrorDetail is one element of an error body's errors[].
+type ErrorDetail struct {
+	Message     string              `json:"message"`
+	Code        string              `json:"code,omitempty"`
+	Context     map[string][]string `json:"context,omitempty"`
+	In          string              `json:"in,omitempty"`
+	SubCategory string              `json:"subCategory,omitempty"`
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "hubspot: HTTP %d", e.HTTPStatus)
+	for _, s := range []string{e.Category, e.PolicyName, e.Message} {
+		if s != "" {
+			b.WriteString(" ")
+			b.WriteString(s)
+		}
+	}
+	if e.CorrelationID != "" {
+		fmt.Fprintf(&b, " (correlationId %s)", e.CorrelationID)
+	}
+	return b.String()
+}
+
+// Is matches ErrNotFound, ErrRateLimited and ErrDailyLimit.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.HTTPStatus == http.StatusNotFound
+	case ErrRateLimited:
+		return e.HTTPStatus == http.StatusTooManyRequests
+	case ErrDailyLimit:
+		return e.HTTPStatus == http.StatusTooManyRequests && e.PolicyName == PolicyDaily
+	}
+	return false
+}
+
+// RetryAfter implements retry.RetryAfterer: the Retry-After header when present; at least LockWait
+// for 423; the rate window for a TEN_SECONDLY_ROLLING 429 (crm-protocols §4.4, §4.5).
+func (e *APIError) RetryAfter() time.Duration {
+	d := e.RetryAfterHint
+	switch {
+	case e.HTTPStatus == StatusLocked:
+		d = max(d, LockWait)
+	case e.HTTPStatus == http.StatusTooManyRequests && e.PolicyName != PolicyDaily && d == 0:
+		d = e.RateLimit.Interval
+		if d <= 0 {
+			d = DefaultRateWindow
+		}
+	}
+	return d
+}
+
+// TraceIDs returns the objectWriteTraceId values of the error's context.
+func (e *APIError) TraceIDs() []string { return e.Context["objectWriteTraceId"] }
+
+// Transient reports whether err may go away on a retry with backoff (crm-protocols §4.4, §4.5):
+// 429 TEN_SECONDLY_ROLLING, 423 (after ≥ 2 s), 477 (after Retry-After), 500, 502, 503, 504, 521,
+// 523, 524, token endpoint 5xx, ErrNoResult, timeouts and network failures. A 429 DAILY is not:
+// the account is out of quota until its reset. 522, 525 and 526 need HubSpot support, and other
+// 4xx (401, 403, 404, validation errors, per-input batch errors) will not change either. A
+// cancelled context is not transient.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch ae.HTTPStatus {
+		case http.StatusTooManyRequests:
+			return ae.PolicyName != PolicyDaily
+		case StatusLocked, StatusMigration:
+			return true
+		case 522, 525, 526:
+			return false
+		}
+		return ae.HTTPStatus >= 500
+	}
+	if errors.Is(err, ErrNoResult) {
+		return true
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return re.Response != nil && (re.Response.StatusCode >= 500 || re.Response.StatusCode == http.StatusTooManyRequests)
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
+// parseErrorResponse builds the APIError of a failed response.
+func parseErrorResponse(status int, h http.Header, body []byte, rl RateLimit, now time.Time) *APIError {
+	ae := &APIError{}
+	if err := json.Unmarshal(body, ae); err != nil || (ae.Message == "" && ae.Category == "" && ae.PolicyName == "") {
+		*ae = APIError{Message: strings.TrimSpace(string(truncate(body, 512)))}
+		if ae.Message == "" {
+			ae.Message = http.StatusText(status)
+		}
+	}
+	ae.HTTPStatus = status
+	ae.RateLimit = rl
+	ae.RetryAfterHint = parseRetryAfter(h.Get("Retry-After"), now)
+	return ae
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
