@@ -242,6 +242,15 @@ func (l *Limiter) ObserveSalesforce(key Key, h http.Header) *Notice {
 	if !ok {
 		return nil
 	}
+	return l.ObserveSalesforceUsage(key, used, limit)
+}
+
+// ObserveSalesforceUsage is ObserveSalesforce for an api-usage reading already parsed (used of
+// limit requests in the rolling 24 hours).
+func (l *Limiter) ObserveSalesforceUsage(key Key, used, limit int64) *Notice {
+	if limit <= 0 {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()

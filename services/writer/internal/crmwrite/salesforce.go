@@ -1,0 +1,254 @@
+package crmwrite
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/retry"
+	"github.com/ownersync/ownersync/libs/salesforce"
+	"github.com/ownersync/ownersync/services/writer/internal/batcher"
+	"github.com/ownersync/ownersync/services/writer/internal/ownership"
+	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
+)
+
+// SalesforceAPI is the part of *salesforce.Client a flush uses.
+type SalesforceAPI interface {
+	UpdateOwners(ctx context.Context, updates []salesforce.OwnerUpdate) ([]salesforce.Result, error)
+	LimitInfo() (salesforce.LimitInfo, bool)
+}
+
+var _ SalesforceAPI = (*salesforce.Client)(nil)
+
+// Config is what both adapters need.
+type Config struct {
+	// Limiter paces calls per (tenant, provider). Required.
+	Limiter *ratelimit.Limiter
+	// OnNotice receives daily-quota notices (raise an Alert on QuotaNearExhaustion). Optional.
+	OnNotice func(ratelimit.Notice)
+	// Retry retries whole requests that failed transiently (5xx, timeouts, network, rate limits
+	// shorter than the limiter's MaxWait). Default: 3 attempts within 5 s, starting at 200 ms.
+	Retry retry.Policy
+	// RecordRetries is how many more times records that failed transiently (UNABLE_TO_LOCK_ROW,
+	// ALL_OR_NONE_OPERATION_ROLLED_BACK, HubSpot 423) are sent again within the flush before their
+	// transient error is returned. Default 2; negative: none.
+	RecordRetries int
+	// RecordRetryWait is the first wait before sending failed records again; it doubles each round,
+	// with jitter. Default 250 ms (HubSpot's 423 lock lasts 2 s, so its adapter waits at least that).
+	RecordRetryWait time.Duration
+	// RateLimitPause is how long a key pauses after a rate-limit answer that names no wait. Default
+	// 10 s (HubSpot's rolling window; Salesforce's REQUEST_LIMIT_EXCEEDED names none).
+	RateLimitPause time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Retry.MaxAttempts == 0 {
+		c.Retry.MaxAttempts = 3
+	}
+	if c.Retry.MaxElapsed == 0 {
+		c.Retry.MaxElapsed = 5 * time.Second
+	}
+	if c.RecordRetries == 0 {
+		c.RecordRetries = 2
+	}
+	if c.RecordRetryWait <= 0 {
+		c.RecordRetryWait = 250 * time.Millisecond
+	}
+	if c.RateLimitPause <= 0 {
+		c.RateLimitPause = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Salesforce flushes batches through sObject Collections.
+type Salesforce struct {
+	cfg    Config
+	client func(ctx context.Context, tenant string) (SalesforceAPI, error)
+}
+
+// NewSalesforce returns the Salesforce adapter; client returns a tenant's API client (its error is
+// returned as a transient failure of the batch unless it is an *Error).
+func NewSalesforce(cfg Config, client func(ctx context.Context, tenant string) (SalesforceAPI, error)) *Salesforce {
+	return &Salesforce{cfg: cfg.withDefaults(), client: client}
+}
+
+var _ batcher.FlushFunc[BatchKey, Write, Written] = (*Salesforce)(nil).Flush
+
+// sfObject is the sObject name of a record type.
+func sfObject(t ownership.RecordType) string {
+	if t == ownership.Lead {
+		return salesforce.Lead
+	}
+	return salesforce.Contact
+}
+
+// Flush writes one batch (at most 200 records of one record type) with one Collections call,
+// matching results by position. Records that failed transiently are sent again up to RecordRetries
+// times. The error is for the whole batch (no call was possible, or the request failed); otherwise
+// each result is the record's own.
+func (s *Salesforce) Flush(ctx context.Context, key BatchKey, batch []batcher.Item[Write]) ([]batcher.Result[Written], error) {
+	client, err := s.client(ctx, key.Tenant)
+	if err != nil {
+		if e, ok := AsError(err); ok {
+			return nil, e
+		}
+		return nil, &Error{Provider: ownership.Salesforce, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
+	}
+	results := make([]batcher.Result[Written], len(batch))
+	pending := make([]int, len(batch))
+	for i := range pending {
+		pending[i] = i
+	}
+	for round := 0; ; round++ {
+		updates := make([]salesforce.OwnerUpdate, len(pending))
+		for j, i := range pending {
+			updates[j] = salesforce.OwnerUpdate{ObjectType: sfObject(key.RecordType), ID: batch[i].Value.RecordID, OwnerID: batch[i].Value.OwnerID}
+		}
+		res, err := s.send(ctx, key, client, updates)
+		if err != nil {
+			if round == 0 {
+				return nil, err
+			}
+			for _, i := range pending {
+				results[i] = batcher.Result[Written]{Err: err}
+			}
+			return results, nil
+		}
+		var again []int
+		for j, i := range pending {
+			w := batch[i].Value
+			if res[j].Success {
+				results[i] = batcher.Result[Written]{Value: Written{RecordID: w.RecordID, OwnerID: w.OwnerID}}
+				continue
+			}
+			e := sfError(res[j].Err(), w.RecordID)
+			results[i] = batcher.Result[Written]{Err: e}
+			if e.Class.Class == ownership.Transient {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 || round >= s.cfg.RecordRetries {
+			return results, nil
+		}
+		if err := sleep(ctx, backoffWait(s.cfg.RecordRetryWait, round)); err != nil {
+			return results, nil
+		}
+		pending = again
+	}
+}
+
+// send makes one Collections call, paced by the limiter and retried when the whole request failed
+// transiently.
+func (s *Salesforce) send(ctx context.Context, key BatchKey, client SalesforceAPI, updates []salesforce.OwnerUpdate) ([]salesforce.Result, error) {
+	p := s.cfg.Retry
+	p.Retryable = salesforce.Transient
+	var out []salesforce.Result
+	err := retry.Do(ctx, p, func(ctx context.Context) error {
+		if err := s.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
+			return retry.Permanent(err)
+		}
+		res, err := client.UpdateOwners(ctx, updates)
+		s.observe(key, client)
+		var ae *salesforce.APIError
+		if errors.As(err, &ae) && ae.Code == salesforce.CodeRequestLimitExceeded {
+			s.rateLimited(key, client, ae)
+		}
+		if err != nil {
+			return err
+		}
+		if len(res) != len(updates) {
+			return retry.Permanent(&Error{Provider: ownership.Salesforce, Class: ownership.Classification{Class: ownership.Transient},
+				Message: "salesforce answered a different number of results than records sent"})
+		}
+		out = res
+		return nil
+	})
+	if err != nil {
+		return nil, s.batchError(key, err)
+	}
+	return out, nil
+}
+
+// observe feeds the org's API usage to the limiter.
+func (s *Salesforce) observe(key BatchKey, client SalesforceAPI) {
+	info, ok := client.LimitInfo()
+	if !ok {
+		return
+	}
+	if n := s.cfg.Limiter.ObserveSalesforceUsage(key.limitKey(), info.Used, info.Max); n != nil && s.cfg.OnNotice != nil {
+		s.cfg.OnNotice(*n)
+	}
+}
+
+// rateLimited reacts to REQUEST_LIMIT_EXCEEDED: an exhausted daily quota holds the key until the
+// quota recovers, anything else (concurrency or burst limits) pauses it briefly.
+func (s *Salesforce) rateLimited(key BatchKey, client SalesforceAPI, ae *salesforce.APIError) {
+	if info, ok := client.LimitInfo(); ok && info.Max > 0 && info.Used >= info.Max {
+		if n := s.cfg.Limiter.ExhaustedDaily(key.limitKey()); n != nil && s.cfg.OnNotice != nil {
+			s.cfg.OnNotice(*n)
+		}
+		return
+	}
+	wait := ae.RetryAfter()
+	if wait <= 0 {
+		wait = s.cfg.RateLimitPause
+	}
+	s.cfg.Limiter.Pause(key.limitKey(), s.cfg.Now().Add(wait))
+}
+
+// batchError turns the error of a whole request into an *Error.
+func (s *Salesforce) batchError(key BatchKey, err error) *Error {
+	var held *ratelimit.HeldError
+	if errors.As(err, &held) {
+		return heldError(ownership.Salesforce, held, s.cfg.Now())
+	}
+	if e, ok := AsError(err); ok {
+		return e
+	}
+	e := sfError(err, "")
+	if e.Class.Class == ownership.RateLimited {
+		if until := s.cfg.Limiter.PausedUntil(key.limitKey()); !until.IsZero() {
+			e.RetryAfter = until.Sub(s.cfg.Now())
+		}
+	}
+	return e
+}
+
+// sfError classifies a Salesforce error.
+func sfError(err error, recordID string) *Error {
+	e := &Error{Provider: ownership.Salesforce, RecordID: recordID, Err: err}
+	var ae *salesforce.APIError
+	if errors.As(err, &ae) {
+		e.HTTPStatus, e.Code, e.Message, e.RetryAfter = ae.HTTPStatus, ae.Code, ae.Message, ae.RetryAfter()
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		e.Class = ownership.Classification{Class: ownership.Transient}
+	default:
+		e.Class = ownership.ClassifySalesforce(e.HTTPStatus, e.Code)
+	}
+	return e
+}
+
+// backoffWait is base·2^round with ±50 % jitter.
+func backoffWait(base time.Duration, round int) time.Duration {
+	d := base << round
+	return d/2 + time.Duration(rand.Int64N(int64(d)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
