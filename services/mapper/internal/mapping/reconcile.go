@@ -48,7 +48,7 @@ type Result struct {
 func Reconcile(in Input) Result {
 	e := newEngine(&in, nil)
 	e.run()
-	slices.SortFunc(e.out, byPlatformUser)
+	e.sortOut()
 	slices.SortFunc(e.upserts, byPlatformUser)
 	slices.SortFunc(e.deletes, byPlatformUser)
 	e.sortChanges()
@@ -71,30 +71,38 @@ func byPlatformUser(a, b Mapping) int {
 	return strings.Compare(a.CRMUserID, b.CRMUserID)
 }
 
-// slot gathers the users that share one normalised email.
+// slot gathers the users of one side that share one normalised email.
 type slot struct {
-	// n counts mappable users (active persons); first and second are the first two of them.
+	// n counts mappable users (active persons); first and second are the two with the smallest ids.
 	n             int32
 	first, second int32
-	// other is a user of kind user with this email who is not active (-1 when none).
+	// other is the user of kind user with this email who is not active and has the smallest id, or none.
 	other int32
 }
+
+var emptySlot = slot{first: none, second: none, other: none}
+
+// emailSlots are both sides' slots of one email.
+type emailSlots struct{ p, c slot }
 
 const (
 	none   = -1
 	orphan = -2 // claimed by a mapping whose platform user is not in the input
 )
 
-// engine carries one evaluation. Indexes are int32 positions in the input slices, which keeps the
-// per-user state in flat slices instead of maps.
+// engine carries one evaluation. Users are int32 positions in the input slices, which keeps the
+// per-user state in flat slices; maps are used only to find a user by id or email.
 type engine struct {
 	in    *Input
 	scope *scope // nil for Sync Users
 
 	pEmail, cEmail []string
-	pByID, cByID   map[string]int32
-	pSlots, cSlots map[string]slot
-	pending        map[string]int
+	// pDup and cDup mark a user whose id an earlier user already has; the first one stands.
+	pDup, cDup   []bool
+	pByID, cByID map[string]int32
+	emails       map[string]int32 // normalised email → position in slots
+	slots        []emailSlots
+	pending      map[string]int
 
 	pMap   []int32 // platform user → position in out, or none
 	cOwner []int32 // CRM user → platform user that holds it, orphan, or none
@@ -107,14 +115,14 @@ type engine struct {
 	remaps   []remap
 	// orphanCRM holds CRM ids, absent from the input, that a kept mapping still names.
 	orphanCRM map[string]bool
+	// orphanOut counts kept mappings whose platform user is not in the input.
+	orphanOut int
 }
 
 type remap struct {
 	old Mapping
 	pi  int32
 	ci  int32
-	// n is the number of active candidates found.
-	n int32
 }
 
 func newEngine(in *Input, sc *scope) *engine {
@@ -124,13 +132,14 @@ func newEngine(in *Input, sc *scope) *engine {
 		scope:  sc,
 		pEmail: make([]string, np),
 		cEmail: make([]string, nc),
+		pDup:   make([]bool, np),
+		cDup:   make([]bool, nc),
 		pByID:  make(map[string]int32, np),
 		cByID:  make(map[string]int32, nc),
-		pSlots: make(map[string]slot, np),
-		cSlots: make(map[string]slot, nc),
+		emails: make(map[string]int32, max(np, nc)),
+		slots:  make([]emailSlots, 0, max(np, nc)),
 		pMap:   make([]int32, np),
 		cOwner: make([]int32, nc),
-		out:    make([]Mapping, 0, len(in.Mappings)+np/8),
 	}
 	pid := func(i int32) string { return in.PlatformUsers[i].ID }
 	cid := func(i int32) string { return in.CRMUsers[i].ID }
@@ -140,13 +149,14 @@ func newEngine(in *Input, sc *scope) *engine {
 		em := NormalizeEmail(u.Email)
 		e.pEmail[i] = em
 		if _, dup := e.pByID[u.ID]; dup {
+			e.pDup[i] = true
 			continue
 		}
 		e.pByID[u.ID] = int32(i)
 		if em == "" || u.Kind != KindUser {
 			continue
 		}
-		addToSlot(e.pSlots, em, int32(i), u.Status == PlatformActive, pid)
+		addToSlot(&e.slotsOf(em).p, int32(i), u.Status == PlatformActive, pid)
 	}
 	for i := range in.CRMUsers {
 		u := &in.CRMUsers[i]
@@ -154,13 +164,14 @@ func newEngine(in *Input, sc *scope) *engine {
 		em := NormalizeEmail(u.Email)
 		e.cEmail[i] = em
 		if _, dup := e.cByID[u.ID]; dup {
+			e.cDup[i] = true
 			continue
 		}
 		e.cByID[u.ID] = int32(i)
 		if em == "" || u.Kind != CRMKindUser {
 			continue
 		}
-		addToSlot(e.cSlots, em, int32(i), u.Active, cid)
+		addToSlot(&e.slotsOf(em).c, int32(i), u.Active, cid)
 	}
 	if len(in.Pending) > 0 {
 		e.pending = make(map[string]int, len(in.Pending))
@@ -171,41 +182,43 @@ func newEngine(in *Input, sc *scope) *engine {
 	return e
 }
 
-// addToSlot adds user i to its email's slot. first, second and other keep the smallest ids, so
-// messages do not depend on input order.
-func addToSlot(slots map[string]slot, email string, i int32, mappable bool, id func(int32) string) {
-	s, ok := slots[email]
+// slotsOf returns the slots of a normalised email, adding them when new.
+func (e *engine) slotsOf(email string) *emailSlots {
+	k, ok := e.emails[email]
 	if !ok {
-		s = slot{first: none, second: none, other: none}
+		k = int32(len(e.slots))
+		e.emails[email] = k
+		e.slots = append(e.slots, emailSlots{p: emptySlot, c: emptySlot})
 	}
-	if mappable {
-		switch {
-		case s.first == none:
-			s.first = i
-		case id(i) < id(s.first):
-			s.first, s.second = i, s.first
-		case s.second == none || id(i) < id(s.second):
-			s.second = i
+	return &e.slots[k]
+}
+
+// addToSlot adds user i to s. first, second and other keep the smallest ids, so messages do not
+// depend on input order.
+func addToSlot(s *slot, i int32, mappable bool, id func(int32) string) {
+	if !mappable {
+		if s.other == none || id(i) < id(s.other) {
+			s.other = i
 		}
-		s.n++
-	} else if s.other == none || id(i) < id(s.other) {
-		s.other = i
+		return
 	}
-	slots[email] = s
+	switch {
+	case s.first == none:
+		s.first = i
+	case id(i) < id(s.first):
+		s.first, s.second = i, s.first
+	case s.second == none || id(i) < id(s.second):
+		s.second = i
+	}
+	s.n++
 }
 
-func (e *engine) pSlot(email string) slot {
-	if s, ok := e.pSlots[email]; ok {
-		return s
+// lookup returns both sides' slots of a normalised email.
+func (e *engine) lookup(email string) emailSlots {
+	if k, ok := e.emails[email]; ok {
+		return e.slots[k]
 	}
-	return slot{first: none, second: none, other: none}
-}
-
-func (e *engine) cSlot(email string) slot {
-	if s, ok := e.cSlots[email]; ok {
-		return s
-	}
-	return slot{first: none, second: none, other: none}
+	return emailSlots{p: emptySlot, c: emptySlot}
 }
 
 func (e *engine) platformIndex(id string) int32 {
@@ -223,10 +236,11 @@ func (e *engine) crmIndex(id string) int32 {
 }
 
 func (e *engine) run() {
-	kept := e.dedupe()
+	ms := e.in.Mappings
+	e.out = make([]Mapping, 0, len(ms)+len(e.in.PlatformUsers)/8)
+	mPI, mCI, kept := e.dedupe()
 	for _, mi := range kept {
-		m := e.in.Mappings[mi]
-		pi, ci := e.platformIndex(m.PlatformUserID), e.crmIndex(m.CRMUserID)
+		m, pi, ci := ms[mi], mPI[mi], mCI[mi]
 		if e.scope != nil && !e.scope.covers(m) {
 			e.keepAsIs(m, pi, ci)
 			continue
@@ -239,40 +253,81 @@ func (e *engine) run() {
 	e.fallbackProblem()
 }
 
-// dedupe returns the positions of the existing mappings that survive rule 2: one per platform user
-// and one per CRM user. A manual pin beats any other mapping; otherwise the smaller id wins, so the
-// choice does not depend on input order. Losers are deleted.
-func (e *engine) dedupe() []int32 {
+// dedupe finds each existing mapping's users and returns the positions of the mappings that survive
+// rule 2, in input order: one per platform user and one per CRM user. A manual pin beats any other
+// mapping; otherwise the smaller id wins, so the choice does not depend on input order. Losers are
+// deleted.
+func (e *engine) dedupe() (mPI, mCI, kept []int32) {
 	ms := e.in.Mappings
-	bestP := make(map[string]int32, len(ms))
+	mPI, mCI = make([]int32, len(ms)), make([]int32, len(ms))
+	bestP := make([]int32, len(e.in.PlatformUsers))
+	bestC := make([]int32, len(e.in.CRMUsers))
+	for i := range bestP {
+		bestP[i] = none
+	}
+	for i := range bestC {
+		bestC[i] = none
+	}
+	orphanP, orphanC := bestByID{}, bestByID{}
 	for i := range ms {
-		id := ms[i].PlatformUserID
-		if j, ok := bestP[id]; ok {
-			if !beats(&ms[i], &ms[j], ms[i].CRMUserID, ms[j].CRMUserID) {
-				e.drop(ms[i], reasonDuplicatePlatform)
-				continue
-			}
+		mPI[i], mCI[i] = e.platformIndex(ms[i].PlatformUserID), e.crmIndex(ms[i].CRMUserID)
+		j := getBest(mPI[i], ms[i].PlatformUserID, bestP, orphanP)
+		switch {
+		case j == none:
+			setBest(mPI[i], ms[i].PlatformUserID, bestP, orphanP, int32(i))
+		case beats(&ms[i], &ms[j], ms[i].CRMUserID, ms[j].CRMUserID):
 			e.drop(ms[j], reasonDuplicatePlatform)
+			setBest(mPI[i], ms[i].PlatformUserID, bestP, orphanP, int32(i))
+		default:
+			e.drop(ms[i], reasonDuplicatePlatform)
 		}
-		bestP[id] = int32(i)
 	}
-	bestC := make(map[string]int32, len(bestP))
-	for _, i := range bestP {
-		id := ms[i].CRMUserID
-		if j, ok := bestC[id]; ok {
-			if !beats(&ms[i], &ms[j], ms[i].PlatformUserID, ms[j].PlatformUserID) {
-				e.drop(ms[i], reasonDuplicateCRM)
-				continue
-			}
+	winsP := func(i int) bool { return getBest(mPI[i], ms[i].PlatformUserID, bestP, orphanP) == int32(i) }
+	for i := range ms {
+		if !winsP(i) {
+			continue
+		}
+		j := getBest(mCI[i], ms[i].CRMUserID, bestC, orphanC)
+		switch {
+		case j == none:
+			setBest(mCI[i], ms[i].CRMUserID, bestC, orphanC, int32(i))
+		case beats(&ms[i], &ms[j], ms[i].PlatformUserID, ms[j].PlatformUserID):
 			e.drop(ms[j], reasonDuplicateCRM)
+			setBest(mCI[i], ms[i].CRMUserID, bestC, orphanC, int32(i))
+		default:
+			e.drop(ms[i], reasonDuplicateCRM)
 		}
-		bestC[id] = i
 	}
-	kept := make([]int32, 0, len(bestC))
-	for _, i := range bestC {
-		kept = append(kept, i)
+	kept = make([]int32, 0, len(ms))
+	for i := range ms {
+		if winsP(i) && getBest(mCI[i], ms[i].CRMUserID, bestC, orphanC) == int32(i) {
+			kept = append(kept, int32(i))
+		}
 	}
-	return kept
+	return mPI, mCI, kept
+}
+
+// bestByID holds the best mapping so far for users absent from the input, by id.
+type bestByID map[string]int32
+
+// getBest returns the best mapping so far for a user: by position when the user is in the input,
+// else by id.
+func getBest(pos int32, id string, byPos []int32, byID bestByID) int32 {
+	if pos != none {
+		return byPos[pos]
+	}
+	if v, ok := byID[id]; ok {
+		return v
+	}
+	return none
+}
+
+func setBest(pos int32, id string, byPos []int32, byID bestByID, v int32) {
+	if pos != none {
+		byPos[pos] = v
+		return
+	}
+	byID[id] = v
 }
 
 func beats(a, b *Mapping, ka, kb string) bool {
@@ -293,6 +348,8 @@ func (e *engine) drop(m Mapping, reason string) {
 func (e *engine) claim(m Mapping, pi, ci int32) {
 	if pi != none {
 		e.pMap[pi] = int32(len(e.out))
+	} else {
+		e.orphanOut++
 	}
 	switch {
 	case ci != none && pi != none:
@@ -451,9 +508,9 @@ func (e *engine) judge(old Mapping, pi, ci int32) {
 		return
 	}
 	if d.crmInactive {
-		s := e.cSlot(e.pEmail[pi])
+		s := e.lookup(e.pEmail[pi]).c
 		if e.in.Settings.RemapOnDeactivation && s.n == 1 {
-			e.remaps = append(e.remaps, remap{old: old, pi: pi, ci: s.first, n: 1})
+			e.remaps = append(e.remaps, remap{old: old, pi: pi, ci: s.first})
 			return
 		}
 		if e.scope != nil {
@@ -527,7 +584,7 @@ func (e *engine) match() {
 		if !p.Mappable() {
 			continue
 		}
-		if e.pByID[p.ID] != pi {
+		if e.pDup[pi] {
 			continue // a repeated platform user id; the first one stands
 		}
 		email := e.pEmail[pi]
@@ -542,7 +599,8 @@ func (e *engine) match() {
 			})
 			continue
 		}
-		ps := e.pSlot(email)
+		both := e.lookup(email)
+		ps, cs := both.p, both.c
 		if ps.n >= 2 {
 			e.problem(Problem{
 				Code: CodeEmailConflict, PlatformUserID: p.ID, Email: email,
@@ -551,7 +609,6 @@ func (e *engine) match() {
 			})
 			continue
 		}
-		cs := e.cSlot(email)
 		switch {
 		case cs.n == 0 && cs.other != none:
 			c := &e.in.CRMUsers[cs.other]
@@ -620,7 +677,7 @@ func (e *engine) crmProblems() {
 	for i := range e.in.CRMUsers {
 		ci := int32(i)
 		c := &e.in.CRMUsers[ci]
-		if e.cOwner[ci] != none || !c.Mappable() || e.cByID[c.ID] != ci {
+		if e.cOwner[ci] != none || !c.Mappable() || e.cDup[ci] {
 			continue
 		}
 		if e.scope != nil && !e.scope.coversCRM(c.ID) {
@@ -638,7 +695,7 @@ func (e *engine) crmProblems() {
 			})
 			continue
 		}
-		ps := e.pSlot(email)
+		ps := e.lookup(email).p
 		switch {
 		case ps.n > 0:
 			continue
@@ -739,12 +796,12 @@ func (e *engine) counts() Counts {
 		}
 	}
 	for i := range e.in.PlatformUsers {
-		if e.pMap[i] == none && e.in.PlatformUsers[i].Mappable() && e.pByID[e.in.PlatformUsers[i].ID] == int32(i) {
+		if e.pMap[i] == none && e.in.PlatformUsers[i].Mappable() && !e.pDup[i] {
 			c.UnmappedPlatform++
 		}
 	}
 	for i := range e.in.CRMUsers {
-		if e.cOwner[i] == none && e.in.CRMUsers[i].Mappable() && e.cByID[e.in.CRMUsers[i].ID] == int32(i) {
+		if e.cOwner[i] == none && e.in.CRMUsers[i].Mappable() && !e.cDup[i] {
 			c.UnmappedCRM++
 		}
 	}
@@ -781,4 +838,55 @@ func boolRank(a, b bool) int {
 		return 1
 	}
 	return -1
+}
+
+// sortOut puts the kept mappings in platform user id order. It walks the platform users in id order
+// (usually the input order already, which one pass confirms) and moves each mapping once, in place,
+// instead of sorting the mappings themselves.
+func (e *engine) sortOut() {
+	if e.orphanOut > 0 {
+		slices.SortStableFunc(e.out, byPlatformUser)
+		return
+	}
+	ps := e.in.PlatformUsers
+	var order []int32
+	if !slices.IsSortedFunc(ps, func(a, b PlatformUser) int { return strings.Compare(a.ID, b.ID) }) {
+		order = make([]int32, len(ps))
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortFunc(order, func(a, b int32) int { return strings.Compare(ps[a].ID, ps[b].ID) })
+	}
+	src := make([]int32, 0, len(e.out))
+	for i := range ps {
+		pi := int32(i)
+		if order != nil {
+			pi = order[i]
+		}
+		if k := e.pMap[pi]; k != none {
+			src = append(src, k)
+		}
+	}
+	permute(e.out, src)
+}
+
+// permute sets ms[d] to the old ms[src[d]] for every d, moving each element once. src must be a
+// permutation of the positions of ms; it is consumed.
+func permute(ms []Mapping, src []int32) {
+	for d := range src {
+		if src[d] < 0 {
+			continue
+		}
+		tmp, cur := ms[d], d
+		for {
+			s := int(src[cur])
+			src[cur] = -1
+			if s == d {
+				ms[cur] = tmp
+				break
+			}
+			ms[cur] = ms[s]
+			cur = s
+		}
+	}
 }
