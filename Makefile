@@ -1,0 +1,54 @@
+# ownersync — thin targets; the scripts they call do the work.
+BUF_VERSION         := v1.50.0
+STATICCHECK_VERSION := 2025.1.1
+GO                  ?= go
+FUZZTIME            ?= 30s
+
+.PHONY: run test test-go proto proto-check gowork-off lint fuzz fuzz-ci bench soak up down
+
+## run: the whole stack on embedded NATS + FerretDB with the CRM sandboxes and a demo tenant
+run:
+	$(GO) run ./services/devstack $(ARGS)
+
+## test: the full suite (proto freshness, GOWORK=off builds, vet, every module's tests, brief fuzzing)
+test: proto-check gowork-off test-go fuzz-ci
+
+test-go:
+	$(GO) vet work
+	$(GO) test -count=1 -timeout 20m work
+
+## proto: regenerate proto/gen/go with pinned buf and protoc-gen-go (run through go run)
+proto:
+	cd proto && $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION) lint
+	cd proto && $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION) generate
+
+proto-check:
+	BUF_VERSION=$(BUF_VERSION) scripts/check-proto.sh
+
+gowork-off:
+	scripts/gowork-off.sh
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	scripts/lint.sh $(STATICCHECK_VERSION)
+
+## fuzz: run every Fuzz target for FUZZTIME each
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+fuzz-ci:
+	FUZZTIME=3s scripts/fuzz.sh
+
+## bench: benchmarks and load tools; writes docs/benchmarks.md
+bench:
+	scripts/bench.sh
+
+## soak: long fault runs (not part of make test)
+soak:
+	$(GO) test -count=1 -timeout 60m -tags soak -run Soak ./services/devstack/...
+
+## up/down: the containerised stack (needs a Docker engine)
+up:
+	docker compose up --build -d
+down:
+	docker compose down
