@@ -1,0 +1,320 @@
+// Package httpapi is mapper's admin API (DESIGN §6.2): overview, mappings, unmapped users, errors,
+// manual mapping, tenant configuration, Sync Users runs, record history and the DLQ, behind
+// operator and per-tenant bearer tokens, described by the OpenAPI document in services/mapper/api.
+//
+// Wiring (mapper.Run):
+//
+//	tokens, _ := auth.New(auth.Options{OperatorToken: cfg.OperatorToken, TenantTokens: cfg.TenantTokens, DB: db})
+//	api := httpapi.New(httpapi.Config{}, svc, tenantstore.New(db, nil), tokens, dlq.New(js), log)
+//	api.Register(base.HTTP.E)
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+)
+
+// Service is what the admin API needs from the mapper core. Every method is scoped to one tenant
+// whose id the API has already validated and authorised; provider is "salesforce" or "hubspot"
+// (validated) unless the method says it may be empty (meaning every connected provider).
+//
+// Errors: wrap ErrNotFound, ErrConflict or ErrInvalid (use Invalid(msg) for a message the admin
+// sees) to choose the HTTP status; any other error is a 500 whose text is logged, never returned.
+type Service interface {
+	// Overview returns counts per provider and the last sync run.
+	Overview(ctx context.Context, tenant string) (Overview, error)
+	// ListMappings returns one page of mappings. The order must be stable across pages:
+	// provider, then platform user email (case-folded), then platform user id. Q matches
+	// case-insensitively as a substring of either user's name or email, or exactly either id.
+	// Page is 1-based; PerPage is already capped by the API (1..MaxPerPage).
+	ListMappings(ctx context.Context, tenant string, q MappingQuery) (MappingPage, error)
+	// UnmappedPlatformUsers lists mappable platform users with no mapping for provider ("" = any
+	// connected provider, with Provider set on each entry).
+	UnmappedPlatformUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
+	// UnmappedCRMUsers lists active CRM users (kind user) mapped to nobody.
+	UnmappedCRMUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
+	// Errors lists the problems the admin must see (DESIGN §7 rule 6), with details and the fix.
+	Errors(ctx context.Context, tenant, provider string) ([]Problem, error)
+	// MapManually pins platformUserID to crmUserID (rule 3). ErrNotFound when either user is
+	// unknown; ErrConflict when the CRM user is manually pinned to another platform user;
+	// ErrInvalid when the CRM user is inactive or a queue, or the platform user not mappable.
+	MapManually(ctx context.Context, tenant, provider, platformUserID, crmUserID, actor string) (Mapping, error)
+	// Unmap removes the mapping (and any manual pin) of platformUserID. ErrNotFound when none.
+	Unmap(ctx context.Context, tenant, provider, platformUserID, actor string) error
+	// StartSync starts a Sync Users run, or returns the tenant's running one with created=false.
+	StartSync(ctx context.Context, tenant string, r SyncRequest) (run Run, created bool, err error)
+	// Runs lists the newest runs first, at most limit.
+	Runs(ctx context.Context, tenant string, limit int) ([]Run, error)
+	// Run returns one run (live progress while it runs). ErrNotFound when unknown.
+	Run(ctx context.Context, tenant, id string) (Run, error)
+	// RecordHistory returns the ownership_history entries of one record, oldest first
+	// (see HistoryEntry for the stored document shape).
+	RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]HistoryEntry, error)
+}
+
+// TenantStore keeps tenant configurations (libs/tenantstore.Store implements it).
+type TenantStore interface {
+	Get(ctx context.Context, id string) (*tenant.Tenant, error)
+	List(ctx context.Context) ([]tenant.Tenant, error)
+	Put(ctx context.Context, t *tenant.Tenant) error
+}
+
+// TokenStore authenticates bearer tokens and mints tenant tokens (auth.Store implements it).
+type TokenStore interface {
+	Authenticate(ctx context.Context, token string) (auth.Principal, error)
+	MintTenantToken(ctx context.Context, tenant, createdBy string) (string, error)
+}
+
+// DeadLetters lists and replays the DLQ stream (httpapi/dlq.New implements it over JetStream).
+type DeadLetters interface {
+	List(ctx context.Context, tenant string, f DLQFilter) ([]DeadLetter, error)
+	Replay(ctx context.Context, tenant string, f DLQFilter) (ReplayResult, error)
+}
+
+// Sentinel errors a Service wraps to choose the HTTP status.
+var (
+	ErrNotFound = errors.New("not found")     // 404
+	ErrConflict = errors.New("conflict")      // 409
+	ErrInvalid  = errors.New("invalid input") // 400
+)
+
+// Invalid returns an error wrapping ErrInvalid whose message is shown to the admin.
+func Invalid(format string, a ...any) error {
+	return &publicError{kind: ErrInvalid, msg: fmt.Sprintf(format, a...)}
+}
+
+// NotFound returns an error wrapping ErrNotFound whose message is shown to the admin.
+func NotFound(format string, a ...any) error {
+	return &publicError{kind: ErrNotFound, msg: fmt.Sprintf(format, a...)}
+}
+
+// Conflict returns an error wrapping ErrConflict whose message is shown to the admin.
+func Conflict(format string, a ...any) error {
+	return &publicError{kind: ErrConflict, msg: fmt.Sprintf(format, a...)}
+}
+
+type publicError struct {
+	kind error
+	msg  string
+}
+
+func (e *publicError) Error() string { return e.msg }
+func (e *publicError) Unwrap() error { return e.kind }
+
+// Overview is GET /v1/tenants/{t}/users/overview.
+type Overview struct {
+	Tenant    string             `json:"tenant"`
+	Providers []ProviderOverview `json:"providers"`
+	// LastSync is the newest finished run, nil before the first one.
+	LastSync *Run `json:"last_sync,omitempty"`
+}
+
+// ProviderOverview are one provider's counts.
+type ProviderOverview struct {
+	Provider         string `json:"provider"`
+	Connected        bool   `json:"connected"`
+	PlatformUsers    int    `json:"platform_users"`
+	CRMUsers         int    `json:"crm_users"`
+	Mapped           int    `json:"mapped"`
+	Manual           int    `json:"manual"`
+	Conflicts        int    `json:"conflicts"`
+	Errors           int    `json:"errors"`
+	PendingTeam      int    `json:"pending_team"`
+	UnmappedPlatform int    `json:"unmapped_platform"`
+	UnmappedCRM      int    `json:"unmapped_crm"`
+	// LastSyncAt is when the last finished run pulled this provider.
+	LastSyncAt *time.Time `json:"last_sync_at,omitempty"`
+}
+
+// MaxPerPage caps per_page; DefaultPerPage is used when it is absent.
+const (
+	MaxPerPage     = 200
+	DefaultPerPage = 50
+)
+
+// MappingQuery filters and pages the mapped list. Empty fields do not filter.
+type MappingQuery struct {
+	Provider string // "", salesforce, hubspot
+	Status   string // "", synced, conflict, error, pending_team
+	Q        string // trimmed search text
+	Page     int    // 1-based
+	PerPage  int    // 1..MaxPerPage
+}
+
+// MappingPage is one page and the total matching the filter.
+type MappingPage struct {
+	Items   []Mapping `json:"items"`
+	Total   int       `json:"total"`
+	Page    int       `json:"page"`
+	PerPage int       `json:"per_page"`
+}
+
+// Mapping is one mapping with both users' names for display.
+type Mapping struct {
+	Provider          string    `json:"provider"`
+	PlatformUserID    string    `json:"platform_user_id"`
+	PlatformUserName  string    `json:"platform_user_name"`
+	PlatformUserEmail string    `json:"platform_user_email"`
+	CRMUserID         string    `json:"crm_user_id"`
+	CRMUserName       string    `json:"crm_user_name"`
+	CRMUserEmail      string    `json:"crm_user_email"`
+	CRMUserActive     bool      `json:"crm_user_active"`
+	PreviousCRMUserID string    `json:"previous_crm_user_id,omitempty"`
+	Status            string    `json:"status"`  // synced, conflict, error, pending_team
+	MadeBy            string    `json:"made_by"` // email, manual, remap_inactive, auto_provisioned
+	Reason            string    `json:"reason,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+// UnmappedUser is a platform or CRM user without a mapping for Provider.
+type UnmappedUser struct {
+	Provider string `json:"provider"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	// Status is the platform user's status or "active"/"inactive" for a CRM user.
+	Status string `json:"status,omitempty"`
+	// Reason says why no mapping exists, when known (e.g. "no CRM user has this email").
+	Reason string `json:"reason,omitempty"`
+}
+
+// Problem is one error the admin sees, with a suggested fix.
+type Problem struct {
+	Provider       string `json:"provider"`
+	Code           string `json:"code"` // mapping.Code* (email_conflict, ambiguous_email, …)
+	PlatformUserID string `json:"platform_user_id,omitempty"`
+	CRMUserID      string `json:"crm_user_id,omitempty"`
+	Email          string `json:"email,omitempty"`
+	// CRMUserIDs lists every CRM user involved (e.g. the active users sharing an email).
+	CRMUserIDs []string `json:"crm_user_ids,omitempty"`
+	// PlatformUserIDs lists every platform user involved (e.g. those sharing an email).
+	PlatformUserIDs []string   `json:"platform_user_ids,omitempty"`
+	Message         string     `json:"message"`
+	Fix             string     `json:"fix"`
+	Since           *time.Time `json:"since,omitempty"`
+}
+
+// SyncRequest starts a Sync Users run.
+type SyncRequest struct {
+	DryRun  bool
+	Trigger string // "api" from the admin API; "schedule" and "manual" elsewhere
+	Actor   string // the principal that asked (for the run record)
+}
+
+// Run is a Sync Users run (sync_runs), readable while it runs.
+type Run struct {
+	ID         string     `json:"id"`
+	Tenant     string     `json:"tenant"`
+	Trigger    string     `json:"trigger"`
+	DryRun     bool       `json:"dry_run"`
+	State      string     `json:"state"` // running, succeeded, failed
+	Phase      string     `json:"phase,omitempty"`
+	Pulled     int        `json:"pulled"`
+	Processed  int        `json:"processed"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	// Providers holds the per-provider result once finished (counts as in SyncReport).
+	Providers []RunProvider `json:"providers,omitempty"`
+}
+
+// RunProvider is one provider's result of a run.
+type RunProvider struct {
+	Provider         string   `json:"provider"`
+	Error            string   `json:"error,omitempty"`
+	Mapped           int      `json:"mapped"`
+	Created          int      `json:"created"`
+	Remapped         int      `json:"remapped"`
+	Removed          int      `json:"removed"`
+	Conflicts        int      `json:"conflicts"`
+	Errors           int      `json:"errors"`
+	UnmappedPlatform int      `json:"unmapped_platform"`
+	UnmappedCRM      int      `json:"unmapped_crm"`
+	Changes          []Change `json:"changes,omitempty"` // capped; the plan of a dry run
+	ChangesTotal     int      `json:"changes_total"`
+}
+
+// Change is one mapping change of a run.
+type Change struct {
+	Kind              string `json:"kind"` // created, remapped, removed, conflict, error, resolved
+	PlatformUserID    string `json:"platform_user_id"`
+	CRMUserID         string `json:"crm_user_id,omitempty"`
+	PreviousCRMUserID string `json:"previous_crm_user_id,omitempty"`
+	Email             string `json:"email,omitempty"`
+	Name              string `json:"name,omitempty"`
+	Status            string `json:"status,omitempty"`
+	MadeBy            string `json:"made_by,omitempty"`
+	Reason            string `json:"reason,omitempty"`
+}
+
+// HistoryEntry is one document of the ownership_history collection written by writer:
+//
+//	{_id, tenant, provider, record_type ("contact"|"lead"), record_id, at (date),
+//	 direction ("crm_to_platform"|"platform_to_crm"),
+//	 outcome ("applied"|"assigned"|"unassigned"|"skipped"|"echo"|"stale"|"fallback"|"failed"),
+//	 owner_before, owner_after, platform_user_id, event_id, reason}
+//
+// Query: {tenant, provider, record_type, record_id} sorted by at, then _id.
+type HistoryEntry struct {
+	ID             string    `json:"id" bson:"_id"`
+	Tenant         string    `json:"tenant" bson:"tenant"`
+	Provider       string    `json:"provider" bson:"provider"`
+	RecordType     string    `json:"record_type" bson:"record_type"`
+	RecordID       string    `json:"record_id" bson:"record_id"`
+	At             time.Time `json:"at" bson:"at"`
+	Direction      string    `json:"direction" bson:"direction"`
+	Outcome        string    `json:"outcome" bson:"outcome"`
+	OwnerBefore    string    `json:"owner_before,omitempty" bson:"owner_before"`
+	OwnerAfter     string    `json:"owner_after,omitempty" bson:"owner_after"`
+	PlatformUserID string    `json:"platform_user_id,omitempty" bson:"platform_user_id"`
+	EventID        string    `json:"event_id,omitempty" bson:"event_id"`
+	Reason         string    `json:"reason,omitempty" bson:"reason"`
+}
+
+// DLQFilter selects dead letters of one tenant. Empty fields do not filter.
+type DLQFilter struct {
+	Service string   // consumer service (the <service> token of dlq.<service>.<tenant>)
+	Subject string   // NATS subject filter on the original subject (wildcards * and >)
+	IDs     []uint64 // DLQ stream sequences
+	Limit   int      // listing only; 0 = default
+}
+
+// DeadLetter is one message in the DLQ stream.
+type DeadLetter struct {
+	ID             uint64            `json:"id"` // DLQ stream sequence
+	Service        string            `json:"service"`
+	Subject        string            `json:"subject"` // the original subject
+	Stream         string            `json:"stream"`
+	StreamSequence uint64            `json:"stream_sequence"`
+	MsgID          string            `json:"msg_id,omitempty"`
+	Error          string            `json:"error"`
+	At             time.Time         `json:"at"`
+	EventType      string            `json:"event_type,omitempty"`
+	Size           int               `json:"size"`
+	Headers        map[string]string `json:"-"`
+}
+
+// ReplayResult says what a replay did.
+type ReplayResult struct {
+	Replayed []ReplayedLetter `json:"replayed"`
+	Failed   []ReplayFailure  `json:"failed,omitempty"`
+}
+
+// ReplayedLetter is one republished dead letter.
+type ReplayedLetter struct {
+	ID      uint64 `json:"id"`
+	Subject string `json:"subject"`
+	MsgID   string `json:"msg_id"` // "replay:<dlq seq>"
+}
+
+// ReplayFailure is one dead letter that could not be republished (it stays in the DLQ).
+type ReplayFailure struct {
+	ID    uint64 `json:"id"`
+	Error string `json:"error"`
+}
