@@ -24,8 +24,13 @@ type Delta struct {
 	// Deletes are the stored mappings to delete, as they were.
 	Deletes []Mapping
 	Changes []Change
-	// Problems are the problems of the users touched.
+	// Problems are the current problems of the users listed in CheckedPlatformUsers and
+	// CheckedCRMUsers, in full: a store replaces the stored problems of those users with them.
 	Problems []Problem
+	// CheckedPlatformUsers and CheckedCRMUsers are the ids of the users whose mappings and problems
+	// were evaluated, sorted. Empty for a Reconcile, which evaluates everyone.
+	CheckedPlatformUsers []string
+	CheckedCRMUsers      []string
 }
 
 type scope struct {
@@ -45,9 +50,10 @@ func (s *scope) coversCRM(id string) bool { return s.crmID != "" && id == s.crmI
 
 // Apply applies the rules between Sync Users runs to the users one event touched (rule 5). in holds
 // the users in their state after the event. It needs only the neighbourhood of the event: the
-// touched user, the users (of both sides) whose email equals its current or previous email, the
-// mappings naming any of them and the users those mappings name; passing every user is correct too,
-// only slower.
+// touched user; the users (of both sides) whose email equals its current or previous email; the
+// mappings naming any of these users; the users those mappings name; and the users of both sides
+// sharing the email of a platform user so named (the remap candidates). Passing every user is
+// correct too, only slower: Apply indexes what it is given, so its cost is linear in the input.
 //
 // A mapping the event breaks is not removed: it is marked conflict (an email no longer matches, or
 // several remap candidates) or error (a user deactivated, suspended, deleted or not a person) at
@@ -71,7 +77,40 @@ func Apply(in Input, ev Event) Delta {
 	}
 	e := newEngine(&in, sc)
 	e.run()
-	return e.delta()
+	d := e.delta()
+	d.CheckedPlatformUsers, d.CheckedCRMUsers = e.checked(d)
+	return d
+}
+
+// checked lists the users an Apply evaluated: the touched user, the platform users under the
+// touched emails, both users of every mapping in scope, and the users of every mapping written.
+func (e *engine) checked(d Delta) (platform, crm []string) {
+	sc := e.scope
+	add := func(list []string, id string) []string {
+		if id == "" {
+			return list
+		}
+		return append(list, id)
+	}
+	platform, crm = add(platform, sc.platformID), add(crm, sc.crmID)
+	for i := range e.in.PlatformUsers {
+		if sc.coversPlatform(e.in.PlatformUsers[i].ID, e.pEmail[i]) {
+			platform = add(platform, e.in.PlatformUsers[i].ID)
+		}
+	}
+	for _, m := range e.in.Mappings {
+		if sc.covers(m) {
+			platform, crm = add(platform, m.PlatformUserID), add(crm, m.CRMUserID)
+		}
+	}
+	for _, ms := range [][]Mapping{d.Upserts, d.Deletes} {
+		for _, m := range ms {
+			platform, crm = add(platform, m.PlatformUserID), add(crm, m.CRMUserID)
+		}
+	}
+	slices.Sort(platform)
+	slices.Sort(crm)
+	return slices.Compact(platform), slices.Compact(crm)
 }
 
 func (e *engine) delta() Delta {

@@ -199,15 +199,40 @@ func checkReconcile(t *testing.T, in Input) {
 	for _, u := range in.PlatformUsers {
 		d := Apply(again, Event{PlatformUserID: u.ID, PreviousEmail: "a@x.io"})
 		checkOneToOne(t, "Apply platform "+u.ID, writeDelta(again.Mappings, d))
+		checkChecked(t, d)
 	}
 	for _, u := range in.CRMUsers {
 		d := Apply(again, Event{CRMUserID: u.ID, PreviousEmail: "b@x.io"})
 		checkOneToOne(t, "Apply CRM "+u.ID, writeDelta(again.Mappings, d))
+		checkChecked(t, d)
 	}
 	// And so does an event applied to a state Sync Users has not cleaned.
 	for _, u := range in.CRMUsers {
 		d := Apply(in, Event{CRMUserID: u.ID})
 		checkOneToOne(t, "Apply on raw state, CRM "+u.ID, writeDelta(dedupeForStore(in.Mappings), d))
+	}
+}
+
+// checkChecked fails when a Delta lists a problem or writes a mapping of a user it does not list as
+// checked: a store replacing problems per checked user would then keep stale ones.
+func checkChecked(t *testing.T, d Delta) {
+	t.Helper()
+	p, c := map[string]bool{}, map[string]bool{}
+	for _, id := range d.CheckedPlatformUsers {
+		p[id] = true
+	}
+	for _, id := range d.CheckedCRMUsers {
+		c[id] = true
+	}
+	for _, pr := range d.Problems {
+		if (pr.PlatformUserID == "" || !p[pr.PlatformUserID]) && (pr.CRMUserID == "" || !c[pr.CRMUserID]) {
+			t.Errorf("problem of users not listed as checked %v %v: %+v", d.CheckedPlatformUsers, d.CheckedCRMUsers, pr)
+		}
+	}
+	for _, m := range append(append([]Mapping(nil), d.Upserts...), d.Deletes...) {
+		if !p[m.PlatformUserID] || !c[m.CRMUserID] {
+			t.Errorf("mapping written for users not listed as checked: %+v", m)
+		}
 	}
 }
 

@@ -658,3 +658,23 @@ func TestApplyNewUsers(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyChecked checks which users an event re-evaluates, so a store can replace their problems.
+func TestApplyChecked(t *testing.T) {
+	in := sf([]PlatformUser{pu("p1", "a@x.io"), pu("p2", "b@x.io"), pu("p3", "a@x.io")},
+		[]CRMUser{cu("005A", "new@x.io"), cu("005B", "b@x.io")},
+		mapped("p1", "005A", "a@x.io", MadeByEmail), mapped("p2", "005B", "b@x.io", MadeByEmail))
+	d := Apply(in, Event{CRMUserID: "005A", PreviousEmail: "a@x.io"})
+	got := [][]string{d.CheckedPlatformUsers, d.CheckedCRMUsers}
+	want := [][]string{{"p1", "p3"}, {"005A"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("checked users (-want +got):\n%s", diff)
+	}
+	wantProblems := []pr{
+		{Code: CodeMappingConflict, P: "p1", C: "005A"},
+		{Code: CodeEmailConflict, P: "p3"},
+	}
+	if diff := cmp.Diff(wantProblems, prs(d.Problems)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
