@@ -33,6 +33,9 @@ type Write struct {
 	RecordID string
 	// OwnerID is the CRM owner; empty clears hubspot_owner_id (Salesforce refuses an empty owner).
 	OwnerID string
+	// TraceID names the write in the CRM's answer (HubSpot objectWriteTraceId), e.g. the event id;
+	// the record id when empty.
+	TraceID string
 }
 
 // Written is a successful write.

@@ -257,34 +257,65 @@ func (l *Limiter) ObserveSalesforceUsage(key Key, used, limit int64) *Notice {
 	return l.quota(key, now, used, limit, l.near(used, limit), func() time.Time { return now.Add(l.cfg.Recheck) })
 }
 
-// ObserveHubSpot corrects key from a HubSpot response's X-HubSpot-RateLimit-* headers: the bucket's
-// rate is lowered to what the rolling window allows, its tokens to what the window has left (with a
-// short pause when nothing is left), and the daily quota is checked. It returns a Notice when the
-// daily quota crosses the threshold either way, else nil.
+// HubSpotReading is what a HubSpot response's X-HubSpot-RateLimit-* headers say; zero fields were
+// absent.
+type HubSpotReading struct {
+	// Max and Remaining are the calls allowed in, and left in, the rolling window of length Interval.
+	Max, Remaining int64
+	HasRemaining   bool
+	Interval       time.Duration
+	// Daily and DailyRemaining are the account's daily quota (not sent on OAuth requests).
+	Daily, DailyRemaining int64
+	HasDaily              bool
+}
+
+// ParseHubSpot reads the X-HubSpot-RateLimit-* headers.
+func ParseHubSpot(h http.Header) HubSpotReading {
+	var r HubSpotReading
+	r.Max, _ = headerInt(h, "X-HubSpot-RateLimit-Max")
+	r.Remaining, r.HasRemaining = headerInt(h, "X-HubSpot-RateLimit-Remaining")
+	if ms, ok := headerInt(h, "X-HubSpot-RateLimit-Interval-Milliseconds"); ok {
+		r.Interval = time.Duration(ms) * time.Millisecond
+	}
+	var okD, okR bool
+	r.Daily, okD = headerInt(h, "X-HubSpot-RateLimit-Daily")
+	r.DailyRemaining, okR = headerInt(h, "X-HubSpot-RateLimit-Daily-Remaining")
+	r.HasDaily = okD && okR
+	return r
+}
+
+// ObserveHubSpot corrects key from a HubSpot response's X-HubSpot-RateLimit-* headers; see
+// ObserveHubSpotReading.
 func (l *Limiter) ObserveHubSpot(key Key, h http.Header) *Notice {
+	return l.ObserveHubSpotReading(key, ParseHubSpot(h))
+}
+
+// ObserveHubSpotReading corrects key from a HubSpot rate-limit reading: the bucket's rate is lowered
+// to what the rolling window allows, its tokens to what the window has left (with a short pause when
+// nothing is left), and the daily quota is checked. It returns a Notice when the daily quota crosses
+// the threshold either way, else nil.
+func (l *Limiter) ObserveHubSpotReading(key Key, r HubSpotReading) *Notice {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
 	b := l.get(key, now)
-	max, okMax := headerInt(h, "X-HubSpot-RateLimit-Max")
-	interval, okInt := headerInt(h, "X-HubSpot-RateLimit-Interval-Milliseconds")
-	if okMax && okInt && max > 0 && interval > 0 {
-		w := time.Duration(interval) * time.Millisecond
-		if b.burst >= float64(max) {
+	if r.Max > 0 && r.Interval > 0 {
+		w := r.Interval
+		if b.burst >= float64(r.Max) {
 			b.tokens = b.tokensAt(now)
 			b.last = laterOf(b.last, now)
-			b.burst = math.Max(1, float64(max)/10)
+			b.burst = math.Max(1, float64(r.Max)/10)
 			b.tokens = math.Min(b.tokens, b.burst)
 		}
-		if r := (float64(max) - b.burst) / w.Seconds(); r > 0 && r < b.rate {
+		if rate := (float64(r.Max) - b.burst) / w.Seconds(); rate > 0 && rate < b.rate {
 			b.tokens = b.tokensAt(now)
 			b.last = laterOf(b.last, now)
-			b.rate = r
+			b.rate = rate
 		}
-		if rem, ok := headerInt(h, "X-HubSpot-RateLimit-Remaining"); ok {
-			b.tokens = math.Min(b.tokensAt(now), float64(rem))
+		if r.HasRemaining {
+			b.tokens = math.Min(b.tokensAt(now), float64(r.Remaining))
 			b.last = laterOf(b.last, now)
-			if rem <= 0 {
+			if r.Remaining <= 0 {
 				// The window is spent; its oldest calls leave it within w. Wait a tenth of it.
 				if until := now.Add(w / 10); until.After(b.pausedUntil) {
 					b.pausedUntil = until
@@ -292,13 +323,11 @@ func (l *Limiter) ObserveHubSpot(key Key, h http.Header) *Notice {
 			}
 		}
 	}
-	daily, okD := headerInt(h, "X-HubSpot-RateLimit-Daily")
-	remaining, okR := headerInt(h, "X-HubSpot-RateLimit-Daily-Remaining")
-	if !okD || !okR || daily <= 0 {
+	if !r.HasDaily || r.Daily <= 0 {
 		return nil
 	}
-	used := daily - remaining
-	return l.quota(key, now, used, daily, l.near(used, daily), func() time.Time { return nextMidnight(now, l.cfg.Location(key)) })
+	used := r.Daily - r.DailyRemaining
+	return l.quota(key, now, used, r.Daily, l.near(used, r.Daily), func() time.Time { return nextMidnight(now, l.cfg.Location(key)) })
 }
 
 // ExhaustedDaily holds key until its daily quota resets after the CRM refused a call for it
