@@ -9,6 +9,30 @@
 // provider: it matches, remaps and cleans up. Apply handles one user-changed event between runs: it
 // looks only at the users touched and marks a mapping the event broke as conflict or error at once,
 // leaving its removal to the next Sync Users (rule 5).
+//
+// Decisions where DESIGN §7 is silent:
+//   - Conflicts are problems, not mappings. Two mappable platform users or two active CRM users
+//     with one email leave the users unmapped, each listed with code email_conflict or
+//     ambiguous_email. Only a mapping an event broke carries the status conflict, until the next
+//     Sync Users.
+//   - An existing rule-made mapping stays while it is valid, even if a second user with the same
+//     email appears later: rule 2 forbids automatic mapping, not keeping one.
+//   - Sync Users removes an invalid rule-made mapping and then treats its platform user like any
+//     unmapped one, in the same run: an email change is followed by a match on the old email when
+//     another CRM user has it, and with remapping off a deactivation is followed by an ordinary
+//     email match (made_by email, no previous id) when exactly one other active CRM user has the
+//     email. So the remap setting decides whether ownership moves at once, between runs, and how the
+//     move is recorded; with it off the mapping is held as error until Sync Users.
+//   - A remap never takes a CRM user that another kept mapping holds; the mapping is removed
+//     instead (or marked error between runs).
+//   - Manual mappings are never removed by the rules, whatever breaks (rule 3): they turn to error,
+//     and back to synced when valid again. Their emails are never compared. Rule 4 does not move
+//     them: the admin chose that CRM user.
+//   - Stored duplicates (two mappings of one user) are cut back deterministically: a manual
+//     mapping beats any other, otherwise the smaller id wins.
+//   - Auto-provisioned users are mapped by email like everyone else once the platform creates them;
+//     the outstanding Provision request turns that mapping into made_by auto_provisioned, status
+//     pending_team while the user has no team.
 package mapping
 
 import (
