@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"unicode/utf8"
 )
@@ -163,32 +162,22 @@ func Decode(body []byte) ([]Event, error) {
 	if b[0] != '[' {
 		return nil, fmt.Errorf("%w: body is not a JSON array", ErrMalformed)
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	if _, err := d.Token(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
+	// The body is capped by the caller, so decoding it whole is bounded; the event count is checked
+	// after decoding.
 	var events []Event
-	for d.More() {
-		if len(events) == MaxEvents {
-			return nil, ErrTooMany
-		}
-		var e Event
-		if err := d.Decode(&e); err != nil {
-			return nil, fmt.Errorf("%w: event %d: %v", ErrMalformed, len(events), err)
-		}
-		if err := e.validate(); err != nil {
-			return nil, fmt.Errorf("%w: event %d: %v", ErrMalformed, len(events), err)
-		}
-		events = append(events, e)
-	}
-	if _, err := d.Token(); err != nil {
+	if err := json.Unmarshal(b, &events); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: content after the array", ErrMalformed)
 	}
 	if len(events) == 0 {
 		return nil, ErrEmpty
+	}
+	if len(events) > MaxEvents {
+		return nil, ErrTooMany
+	}
+	for i, e := range events {
+		if err := e.validate(); err != nil {
+			return nil, fmt.Errorf("%w: event %d: %v", ErrMalformed, i, err)
+		}
 	}
 	return events, nil
 }

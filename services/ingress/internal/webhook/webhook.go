@@ -287,12 +287,29 @@ func (h *Handler) publishAll(ctx context.Context, provider string, events []even
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
 	defer cancel()
+	p := attribute.String("provider", provider)
+	count := func(ev *event, dup bool) {
+		attrs := metric.WithAttributes(p, attribute.String("type", ev.kind))
+		if dup {
+			h.m.duplicates.Add(ctx, 1, attrs)
+		} else {
+			h.m.published.Add(ctx, 1, attrs)
+		}
+	}
+	if len(events) == 1 {
+		// The common case (HubSpot sends most changes one by one): no goroutine.
+		dup, err := h.pub.Publish(ctx, events[0].subject, events[0].id, events[0].msg)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", events[0].id, err)
+		}
+		count(&events[0], dup)
+		return nil
+	}
 	var (
 		wg       sync.WaitGroup
 		once     sync.Once
 		firstErr error
 	)
-	p := attribute.String("provider", provider)
 	for i := range events {
 		ev := &events[i]
 		wg.Add(1)
@@ -306,12 +323,7 @@ func (h *Handler) publishAll(ctx context.Context, provider string, events []even
 				})
 				return
 			}
-			attrs := metric.WithAttributes(p, attribute.String("type", ev.kind))
-			if dup {
-				h.m.duplicates.Add(ctx, 1, attrs)
-			} else {
-				h.m.published.Add(ctx, 1, attrs)
-			}
+			count(ev, dup)
 		}()
 	}
 	wg.Wait()

@@ -1,0 +1,462 @@
+// Command ingressload measures ingress over loopback on an embedded NATS JetStream: requests per
+// second and p50/p99 latency of 1-event HubSpot batches and 1-notification Salesforce messages,
+// and, in the same run and with the same stream settings, the "bare" limit: an Echo handler that
+// only publishes the raw body to the same stream. Each target is driven closed-loop at full speed
+// to find its maximum rate, then open-loop at half that rate to measure latency under load.
+//
+//	go run ./services/ingress/cmd/ingressload -duration 5s -concurrency 32 -json bench.json
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+
+	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/ingress/internal/hubspotsig"
+	"github.com/ownersync/ownersync/services/ingress/internal/webhook"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "ingressload:", err)
+		os.Exit(1)
+	}
+}
+
+const (
+	loadTenant = "load"
+	loadOrg15  = "00D5g000004XyZa"
+	loadPortal = 4412345
+	loadApp    = 3100456
+	loadSecret = "load-client-secret"
+)
+
+// Result is one measured run.
+type Result struct {
+	Target      string  `json:"target"` // ingress-hubspot, bare-hubspot, …
+	Mode        string  `json:"mode"`   // max (closed loop) or half (open loop at half the max rate)
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	RPS         float64 `json:"rps"`
+	TargetRPS   float64 `json:"target_rps,omitempty"`
+	P50Millis   float64 `json:"p50_ms"`
+	P99Millis   float64 `json:"p99_ms"`
+	MaxMillis   float64 `json:"max_ms"`
+	Concurrency int     `json:"concurrency,omitempty"`
+}
+
+// Report is the whole run.
+type Report struct {
+	Date       string             `json:"date"`
+	GoVersion  string             `json:"go_version"`
+	CPUs       int                `json:"cpus"`
+	GOOS       string             `json:"goos"`
+	GOARCH     string             `json:"goarch"`
+	Storage    string             `json:"storage"`
+	Results    []Result           `json:"results"`
+	Ratios     map[string]float64 `json:"ingress_to_bare_ratio"`
+	HalfRateOK map[string]bool    `json:"p99_under_10ms_at_half_rate"`
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	duration := fs.Duration("duration", 5*time.Second, "length of each measured run")
+	warmup := fs.Duration("warmup", time.Second, "unmeasured warm-up before each max-rate run")
+	concurrency := fs.Int("concurrency", 32, "concurrent clients in the max-rate runs")
+	memory := fs.Bool("memory", false, "memory storage instead of file storage")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	only := fs.String("targets", "", "comma-separated subset of ingress-hubspot,bare-hubspot,ingress-salesforce,bare-salesforce")
+	nRounds := fs.Int("rounds", 3, "max-rate rounds per target (the median counts)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	dir, err := os.MkdirTemp("", "ingressload-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := embednats.Start(embednats.Options{Dir: dir, Port: -1})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	conn, err := natsbus.Connect(ctx, natsbus.Options{URL: srv.URL(), Name: "ingressload"})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := natsbus.DeclareStreams(ctx, conn.JS, streams.Configs(streams.Options{MemoryStorage: *memory})); err != nil {
+		return err
+	}
+	pub := natsbus.NewPublisher(conn.JS, nil, 5*time.Second)
+
+	// One server with the real ingress handlers and the bare handlers side by side.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + l.Addr().String()
+	org18, _ := sfid.To18(loadOrg15)
+	tn := &tenant.Tenant{ID: loadTenant,
+		Salesforce: &tenant.SFConfig{OrgID: org18},
+		HubSpot:    &tenant.HSConfig{PortalID: loadPortal, AppID: loadApp, ClientSecretRef: "env:LOAD_SECRET"}}
+	h, err := webhook.New(webhook.Config{PublicURL: base, Logger: slog.New(slog.DiscardHandler)}, pub,
+		staticTenants{tn}, staticSecrets{"env:LOAD_SECRET": loadSecret})
+	if err != nil {
+		return err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	h.Register(e)
+	var bareSeq atomic.Int64
+	bare := func(provider string) echo.HandlerFunc {
+		subject := streams.CrmOwnerChanged(loadTenant, provider)
+		return func(c echo.Context) error {
+			body, err := io.ReadAll(c.Request().Body)
+			if err != nil {
+				return err
+			}
+			msg := nats.NewMsg(subject)
+			msg.Data = body
+			msg.Header.Set(streams.HeaderContentType, c.Request().Header.Get(echo.HeaderContentType))
+			id := "bare:" + strconv.FormatInt(bareSeq.Add(1), 10)
+			if _, err := pub.PublishMsg(c.Request().Context(), msg, id); err != nil {
+				return c.NoContent(http.StatusServiceUnavailable)
+			}
+			return c.NoContent(http.StatusOK)
+		}
+	}
+	e.POST("/bare/salesforce", bare(tenant.Salesforce))
+	e.POST("/bare/hubspot", bare(tenant.HubSpot))
+	hs := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(l) }()
+	defer hs.Close()
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}}
+	var seq atomic.Int64
+	targets := []struct {
+		name string
+		req  func() (*http.Request, error)
+	}{
+		{"ingress-hubspot", func() (*http.Request, error) { return hubspotRequest(base, webhook.HubSpotPath, seq.Add(1)) }},
+		{"bare-hubspot", func() (*http.Request, error) { return hubspotRequest(base, "/bare/hubspot", seq.Add(1)) }},
+		{"ingress-salesforce", func() (*http.Request, error) {
+			return salesforceRequest(base+webhook.SalesforcePath, org18, seq.Add(1))
+		}},
+		{"bare-salesforce", func() (*http.Request, error) { return salesforceRequest(base+"/bare/salesforce", org18, seq.Add(1)) }},
+	}
+	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+		GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Storage: "file", Ratios: map[string]float64{}, HalfRateOK: map[string]bool{}}
+	if *memory {
+		rep.Storage = "memory"
+	}
+	var active []int
+	for i, tg := range targets {
+		if *only == "" || strings.Contains(","+*only+",", ","+tg.name+",") {
+			active = append(active, i)
+		}
+	}
+	// Max rate: the targets take turns, round after round, so that noise from other work on the
+	// machine hits ingress and bare alike; the median round counts.
+	rounds := map[string][]Result{}
+	for _, i := range active {
+		closedLoop(ctx, client, targets[i].req, *concurrency, *warmup)
+	}
+	for r := 0; r < *nRounds; r++ {
+		for _, i := range active {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res := closedLoop(ctx, client, targets[i].req, *concurrency, *duration)
+			res.Target, res.Mode = targets[i].name, "max"
+			rounds[targets[i].name] = append(rounds[targets[i].name], res)
+		}
+	}
+	maxRPS := map[string]float64{}
+	for _, i := range active {
+		rs := rounds[targets[i].name]
+		sort.Slice(rs, func(a, b int) bool { return rs[a].RPS < rs[b].RPS })
+		med := rs[len(rs)/2]
+		rep.Results = append(rep.Results, med)
+		maxRPS[med.Target] = med.RPS
+	}
+	// Latency at half the maximum rate, open loop.
+	for _, i := range active {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		name := targets[i].name
+		half := openLoop(ctx, client, targets[i].req, maxRPS[name]/2, *duration, 4**concurrency)
+		half.Target, half.Mode = name, "half"
+		rep.Results = append(rep.Results, half)
+		rep.HalfRateOK[name] = half.P99Millis < 10 && half.Errors == 0
+	}
+	for _, p := range []string{"hubspot", "salesforce"} {
+		if b := maxRPS["bare-"+p]; b > 0 && maxRPS["ingress-"+p] > 0 {
+			rep.Ratios[p] = maxRPS["ingress-"+p] / b
+		}
+	}
+	printReport(stdout, rep)
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, r := range rep.Results {
+		if r.Errors > 0 {
+			return fmt.Errorf("%s (%s): %d of %d requests failed", r.Target, r.Mode, r.Errors, r.Requests)
+		}
+	}
+	return nil
+}
+
+func printReport(w io.Writer, rep Report) {
+	fmt.Fprintf(w, "ingressload  %s  %s %s/%s  %d CPUs  JetStream %s storage\n\n", rep.Date, rep.GoVersion, rep.GOOS, rep.GOARCH, rep.CPUs, rep.Storage)
+	fmt.Fprintf(w, "%-20s %-5s %9s %10s %9s %9s %9s %7s\n", "target", "mode", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors")
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "%-20s %-5s %9d %10.0f %9.2f %9.2f %9.2f %7d\n", r.Target, r.Mode, r.Requests, r.RPS, r.P50Millis, r.P99Millis, r.MaxMillis, r.Errors)
+	}
+	fmt.Fprintln(w)
+	for _, p := range []string{"hubspot", "salesforce"} {
+		if v, ok := rep.Ratios[p]; ok {
+			fmt.Fprintf(w, "%s: ingress / bare = %.2f (goal ≥ 0.80); p99 < 10 ms at half rate: ingress %v, bare %v\n",
+				p, v, rep.HalfRateOK["ingress-"+p], rep.HalfRateOK["bare-"+p])
+		}
+	}
+}
+
+// do sends one request and reports whether it was acknowledged.
+func do(client *http.Client, mk func() (*http.Request, error)) bool {
+	req, err := mk()
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// closedLoop runs n clients back to back for d.
+func closedLoop(ctx context.Context, client *http.Client, mk func() (*http.Request, error), n int, d time.Duration) Result {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		lat  []time.Duration
+		errs int
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			bad := 0
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !do(client, mk) {
+					bad++
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			errs += bad
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	r := summarize(lat, time.Since(start))
+	r.Errors, r.Concurrency = errs, n
+	return r
+}
+
+// openLoop offers requests at a fixed rate for d through a pool of workers, and measures latency
+// from each request's scheduled send time, so that a server that falls behind cannot hide its
+// queueing (no coordinated omission). The pool bounds connections; when every worker is busy the
+// schedule slips and the slip counts as latency.
+func openLoop(ctx context.Context, client *http.Client, mk func() (*http.Request, error), rate float64, d time.Duration, workers int) Result {
+	if rate <= 0 {
+		return Result{}
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	total := int(d.Seconds() * rate)
+	var (
+		mu   sync.Mutex
+		lat  = make([]time.Duration, 0, total)
+		errs int
+		wg   sync.WaitGroup
+	)
+	sched := make(chan time.Time, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for at := range sched {
+				ok := do(client, mk)
+				l := time.Since(at)
+				mu.Lock()
+				lat = append(lat, l)
+				if !ok {
+					errs++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	start := time.Now()
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if w := time.Until(at); w > 0 {
+			time.Sleep(w)
+		}
+		sched <- at
+	}
+	close(sched)
+	wg.Wait()
+	r := summarize(lat, time.Since(start))
+	r.Errors, r.TargetRPS, r.Concurrency = errs, rate, workers
+	return r
+}
+
+func summarize(lat []time.Duration, took time.Duration) Result {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		i := int(p * float64(len(lat)-1))
+		return float64(lat[i]) / float64(time.Millisecond)
+	}
+	return Result{Requests: len(lat), Seconds: took.Seconds(), RPS: float64(len(lat)) / took.Seconds(),
+		P50Millis: pct(0.50), P99Millis: pct(0.99), MaxMillis: pct(1)}
+}
+
+// hubspotRequest is a signed 1-event batch with a unique eventId.
+func hubspotRequest(base, path string, n int64) (*http.Request, error) {
+	now := time.Now()
+	body := fmt.Sprintf(`[{"eventId":%d,"subscriptionId":2730011,"portalId":%d,"appId":%d,"occurredAt":%d,"subscriptionType":"contact.propertyChange","attemptNumber":0,"objectId":%d,"propertyName":"hubspot_owner_id","propertyValue":"71234567","changeSource":"CRM_UI","sourceId":"userId:9988776"}]`,
+		n, loadPortal, loadApp, now.UnixMilli(), 50000+n)
+	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(hubspotsig.HeaderTimestamp, ts)
+	req.Header.Set(hubspotsig.HeaderV3, hubspotsig.SignV3(loadSecret, http.MethodPost, base+path, []byte(body), ts))
+	return req, nil
+}
+
+// salesforceRequest is a 1-notification Outbound Message with a unique notification id.
+func salesforceRequest(url, org18 string, n int64) (*http.Request, error) {
+	notif, err := sfid.To18(fmt.Sprintf("04l5g%010d", n))
+	if err != nil {
+		return nil, err
+	}
+	contact, err := sfid.To18(fmt.Sprintf("0035g%010d", n))
+	if err != nil {
+		return nil, err
+	}
+	body := `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>` + org18 + `</OrganizationId>
+   <ActionId>04k5g000000AbCdAAK</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D5g000004XyZa</EnterpriseUrl>
+   <PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/00D5g000004XyZa</PartnerUrl>
+   <Notification>
+    <Id>` + notif + `</Id>
+    <sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>` + contact + `</sf:Id>
+     <sf:Email>load@example.com</sf:Email>
+     <sf:OwnerId>0055g00000AsDfGAAV</sf:OwnerId>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>
+`
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	return req, nil
+}
+
+type staticTenants struct{ t *tenant.Tenant }
+
+func (s staticTenants) BySalesforceOrg(_ context.Context, org string) (*tenant.Tenant, error) {
+	if sfid.Equal(org, s.t.Salesforce.OrgID) {
+		return s.t, nil
+	}
+	return nil, tenant.ErrNotFound
+}
+
+func (s staticTenants) ByHubSpotPortal(_ context.Context, portal int64) (*tenant.Tenant, error) {
+	if portal == s.t.HubSpot.PortalID {
+		return s.t, nil
+	}
+	return nil, tenant.ErrNotFound
+}
+
+type staticSecrets map[string]string
+
+func (s staticSecrets) Resolve(ref string) (string, error) {
+	if v, ok := s[ref]; ok {
+		return v, nil
+	}
+	return "", errors.New("no such secret")
+}
