@@ -16,9 +16,13 @@ type RecordState struct {
 	AppliedAt time.Time
 	// AppliedEventID is that change's event id, which recognises a redelivered duplicate.
 	AppliedEventID string
-	// WrittenOwner is the owner the writer last put on the CRM record; WrittenAt is when (our clock).
+	// WrittenOwner is the owner the writer last put (or is putting) on the CRM record; WrittenAt is
+	// when (our clock).
 	WrittenOwner string
 	WrittenAt    time.Time
+	// Pending is true between claiming a write (Claim) and the CRM confirming it (Confirm): a
+	// redelivery of the claiming change must write again.
+	Pending bool
 	// PlatformRecordID links the CRM record to the platform record, once known.
 	PlatformRecordID string
 }
@@ -59,24 +63,33 @@ const (
 	Duplicate Verdict = "duplicate"
 	// Unchanged: newer, but asks for the owner the record already has; nothing to write.
 	Unchanged Verdict = "unchanged"
+	// Redo: the change last applied, delivered again before its effect is known to be done (a
+	// platform change whose CRM write was not confirmed, or a CRM change whose OwnerAssign may not
+	// have been published): do the effect again, which is idempotent, without changing the state.
+	Redo Verdict = "redo"
 )
 
 // Judge decides what to do with an observed change. echoWindow bounds how far the CRM's timestamp
 // of a change may be from our write for the change to count as our echo. The rules, in order:
 //
-//  1. the event id of the last applied change → Duplicate;
+//  1. the event id of the last applied change → Redo for a CRM change (republishing its OwnerAssign
+//     is deduplicated) and for a platform change whose write is still Pending, else Duplicate;
 //  2. from the CRM, the owner we wrote, nothing applied since our write, and within the echo window
 //     of it → Echo;
 //  3. older than the last applied change → Stale; at the same instant, the same owner → Duplicate,
 //     another owner → the greater owner id wins (a fixed tie-break, so replicas and redeliveries
 //     converge whatever the delivery order);
-//  4. the owner already applied → Unchanged;
+//  4. the owner already applied → Unchanged, unless a platform change finds a write of that owner
+//     still Pending (not known to have reached the CRM): then Apply, so it is written again;
 //  5. otherwise Apply.
 func Judge(st RecordState, o Observation, echoWindow time.Duration) Verdict {
 	same := func(a, b string) bool { return SameOwner(o.Provider, a, b) }
 	hasApplied := !st.AppliedAt.IsZero() || st.AppliedOwner != ""
 	switch {
 	case o.EventID != "" && o.EventID == st.AppliedEventID:
+		if o.Origin == FromCRM || st.Pending {
+			return Redo
+		}
 		return Duplicate
 	case o.Origin == FromCRM && !st.WrittenAt.IsZero() && same(o.Owner, st.WrittenOwner) &&
 		same(st.AppliedOwner, st.WrittenOwner) && absDuration(o.At.Sub(st.WrittenAt)) <= echoWindow:
@@ -87,7 +100,7 @@ func Judge(st RecordState, o Observation, echoWindow time.Duration) Verdict {
 		return Duplicate
 	case hasApplied && o.At.Equal(st.AppliedAt) && o.Owner < st.AppliedOwner:
 		return Stale
-	case hasApplied && same(o.Owner, st.AppliedOwner):
+	case hasApplied && same(o.Owner, st.AppliedOwner) && !(o.Origin == FromPlatform && st.Pending):
 		return Unchanged
 	}
 	return Apply
@@ -108,7 +121,30 @@ func (s RecordState) Apply(o Observation) RecordState {
 func (s RecordState) Wrote(owner string, at time.Time) RecordState {
 	s.WrittenOwner = owner
 	s.WrittenAt = at
+	s.Pending = false
 	return s
+}
+
+// Claim returns the state that applies platform change o (verdict Apply) before its CRM write:
+// applied, and written-pending at now, so that the CRM's echo is recognised even if it arrives
+// before the write is confirmed.
+func (s RecordState) Claim(o Observation, now time.Time) RecordState {
+	s = s.Apply(o)
+	s.WrittenOwner = o.Owner
+	s.WrittenAt = now
+	s.Pending = true
+	return s
+}
+
+// Confirm returns the state after the CRM confirmed the write claimed by event eventID at time at;
+// ok is false (and the state unchanged) when a later change has been applied since.
+func (s RecordState) Confirm(eventID string, at time.Time) (RecordState, bool) {
+	if s.AppliedEventID != eventID || !s.Pending {
+		return s, false
+	}
+	s.WrittenAt = at
+	s.Pending = false
+	return s, true
 }
 
 // SameOwner compares two CRM owner ids of provider p: Salesforce ids in their 18-character form,

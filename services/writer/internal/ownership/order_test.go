@@ -15,6 +15,8 @@ func TestJudge(t *testing.T) {
 		WrittenOwner: sfGrace, WrittenAt: t0}
 	// moved: after our write a real CRM change to sfAda was applied.
 	moved := wrote.Apply(Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)})
+	// claimed: a platform change to sfAda claimed its write, not yet confirmed.
+	claimed := wrote.Claim(Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-7", Owner: sfAda, At: t0.Add(time.Minute)}, t0.Add(time.Minute))
 	tests := []struct {
 		name  string
 		state RecordState
@@ -41,8 +43,16 @@ func TestJudge(t *testing.T) {
 			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-0", Owner: sfFallback, At: t0.Add(5 * time.Second)}, Stale},
 		{"older crm change is stale", moved,
 			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-1", Owner: sfFallback, At: t0}, Stale},
-		{"redelivered event is a duplicate", moved,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)}, Duplicate},
+		{"redelivered crm event is redone (its OwnerAssign is republished)", moved,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)}, Redo},
+		{"redelivered platform event after its write is a duplicate", wrote,
+			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-1", Owner: sfGrace, At: t0.Add(-time.Second)}, Duplicate},
+		{"redelivered platform event with its write pending is redone", claimed,
+			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-7", Owner: sfAda, At: t0.Add(time.Minute)}, Redo},
+		{"same owner while a write is pending is written again", claimed,
+			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-8", Owner: sfAda, At: t0.Add(2 * time.Minute)}, Apply},
+		{"echo of a pending write", claimed,
+			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-8", Owner: sfAda, At: t0.Add(time.Minute + time.Second)}, Echo},
 		{"same instant and owner under another id is a duplicate", moved,
 			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2b", Owner: sfAda, At: t0.Add(10 * time.Second)}, Duplicate},
 		{"same instant, greater owner id wins", moved,
@@ -101,6 +111,27 @@ func TestJudgeConverges(t *testing.T) {
 	})
 	if n != 24 {
 		t.Fatalf("tried %d orders, want 24", n)
+	}
+}
+
+func TestClaimConfirm(t *testing.T) {
+	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	o := Observation{Origin: FromPlatform, Provider: HubSpot, EventID: "p1", Owner: "7", At: at}
+	claimed := RecordState{AppliedOwner: "1", AppliedAt: at.Add(-time.Hour)}.Claim(o, at.Add(time.Second))
+	want := RecordState{AppliedOwner: "7", AppliedAt: at, AppliedEventID: "p1", WrittenOwner: "7", WrittenAt: at.Add(time.Second), Pending: true}
+	if diff := cmp.Diff(want, claimed); diff != "" {
+		t.Errorf("Claim (-want +got):\n%s", diff)
+	}
+	got, ok := claimed.Confirm("p1", at.Add(2*time.Second))
+	want.WrittenAt, want.Pending = at.Add(2*time.Second), false
+	if diff := cmp.Diff(want, got); !ok || diff != "" {
+		t.Errorf("Confirm = %v (-want +got):\n%s", ok, diff)
+	}
+	if _, ok := claimed.Confirm("p0", at); ok {
+		t.Error("Confirm of another event succeeded")
+	}
+	if _, ok := got.Confirm("p1", at); ok {
+		t.Error("second Confirm succeeded")
 	}
 }
 

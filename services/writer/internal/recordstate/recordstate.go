@@ -57,6 +57,7 @@ type value struct {
 	AppliedEventID   string    `json:"applied_event_id,omitempty"`
 	WrittenOwner     string    `json:"written_owner,omitempty"`
 	WrittenAt        time.Time `json:"written_at,omitzero"`
+	Pending          bool      `json:"pending,omitempty"`
 	PlatformRecordID string    `json:"platform_record_id,omitempty"`
 }
 
@@ -71,6 +72,7 @@ func Encode(s ownership.RecordState) ([]byte, error) {
 		AppliedEventID:   s.AppliedEventID,
 		WrittenOwner:     s.WrittenOwner,
 		WrittenAt:        s.WrittenAt.UTC(),
+		Pending:          s.Pending,
 		PlatformRecordID: s.PlatformRecordID,
 	})
 }
@@ -91,6 +93,7 @@ func Decode(b []byte) (ownership.RecordState, error) {
 		AppliedEventID:   v.AppliedEventID,
 		WrittenOwner:     v.WrittenOwner,
 		WrittenAt:        v.WrittenAt,
+		Pending:          v.Pending,
 		PlatformRecordID: v.PlatformRecordID,
 	}, nil
 }
@@ -173,3 +176,58 @@ func (s *Store) Update(ctx context.Context, key string, fn UpdateFunc) (ownershi
 
 // Prefix returns the key prefix of every record of a tenant (for watching or purging a tenant).
 func Prefix(tenant string) string { return streams.KVKey(tenant) + "." }
+
+// Links stores which CRM record a platform record is, per (tenant, provider, record type), in the
+// same bucket as the record states under keys <tenant>.<provider>.<record type>.link.<platform id>
+// (five tokens, so they never collide with a record's four). The writer stores a link when it found
+// a CRM record by email, so the next change of that record needs no search.
+type Links struct {
+	kv KV
+}
+
+// NewLinks returns a Links over kv.
+func NewLinks(kv KV) *Links { return &Links{kv: kv} }
+
+// LinkKey is the bucket key of a platform record's link.
+func LinkKey(tenant string, provider ownership.Provider, recordType ownership.RecordType, platformRecordID string) string {
+	return streams.KVKey(tenant, string(provider), string(recordType), "link", platformRecordID)
+}
+
+// Link returns the CRM record id linked to a platform record, and whether there is one.
+func (l *Links) Link(ctx context.Context, tenant string, provider ownership.Provider, recordType ownership.RecordType, platformRecordID string) (string, bool, error) {
+	key := LinkKey(tenant, provider, recordType, platformRecordID)
+	b, _, err := l.kv.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) || err == nil && len(b) == 0 {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("get record link %s: %w", key, err)
+	}
+	return string(b), true, nil
+}
+
+// SaveLink links a platform record to a CRM record, replacing an older link; saving the link that
+// is already there writes nothing.
+func (l *Links) SaveLink(ctx context.Context, tenant string, provider ownership.Provider, recordType ownership.RecordType, platformRecordID, crmRecordID string) error {
+	key := LinkKey(tenant, provider, recordType, platformRecordID)
+	for attempt := 0; attempt < DefaultMaxAttempts; attempt++ {
+		b, rev, err := l.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			_, err = l.kv.Create(ctx, key, []byte(crmRecordID))
+		case err != nil:
+			return fmt.Errorf("get record link %s: %w", key, err)
+		case string(b) == crmRecordID:
+			return nil
+		default:
+			_, err = l.kv.Update(ctx, key, []byte(crmRecordID), rev)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrExists) && !errors.Is(err, ErrRevisionMismatch) {
+			return fmt.Errorf("save record link %s: %w", key, err)
+		}
+	}
+	return fmt.Errorf("save record link %s: %w", key, ErrContention)
+}

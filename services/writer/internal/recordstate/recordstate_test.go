@@ -86,7 +86,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{"empty", ownership.RecordState{}},
 		{"full", ownership.RecordState{AppliedOwner: "0055g00000AsDfGAAV", AppliedAt: t0.Add(123 * time.Millisecond),
 			AppliedEventID: "sf:00D:04l", WrittenOwner: "0055g00000AsDfGAAV", WrittenAt: t0.Add(time.Second),
-			PlatformRecordID: "pr-1"}},
+			Pending: true, PlatformRecordID: "pr-1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -291,5 +291,29 @@ func TestGetErrors(t *testing.T) {
 		return c, true, nil
 	}); err == nil {
 		t.Error("Update over a corrupt value succeeded")
+	}
+}
+
+func TestLinks(t *testing.T) {
+	kv := newMemKV()
+	l := NewLinks(kv)
+	ctx := context.Background()
+	if _, ok, err := l.Link(ctx, "acme", ownership.HubSpot, ownership.Contact, "pr-1"); ok || err != nil {
+		t.Fatalf("Link before save = %v, %v; want none", ok, err)
+	}
+	for _, id := range []string{"51234", "51234", "51240"} {
+		if err := l.SaveLink(ctx, "acme", ownership.HubSpot, ownership.Contact, "pr-1", id); err != nil {
+			t.Fatalf("SaveLink(%s): %v", id, err)
+		}
+	}
+	got, ok, err := l.Link(ctx, "acme", ownership.HubSpot, ownership.Contact, "pr-1")
+	if err != nil || !ok || got != "51240" {
+		t.Errorf("Link = %q, %v, %v; want the latest link 51240", got, ok, err)
+	}
+	if kv.writes != 2 {
+		t.Errorf("%d writes, want 2 (saving the same link again writes nothing)", kv.writes)
+	}
+	if lk, rk := LinkKey("acme", ownership.HubSpot, ownership.Contact, "x"), Key("acme", ownership.HubSpot, ownership.Contact, "x"); lk == rk {
+		t.Errorf("link key %q equals record key", lk)
 	}
 }
