@@ -287,17 +287,16 @@ type DLQFilter struct {
 
 // DeadLetter is one message in the DLQ stream.
 type DeadLetter struct {
-	ID             uint64            `json:"id"` // DLQ stream sequence
-	Service        string            `json:"service"`
-	Subject        string            `json:"subject"` // the original subject
-	Stream         string            `json:"stream"`
-	StreamSequence uint64            `json:"stream_sequence"`
-	MsgID          string            `json:"msg_id,omitempty"`
-	Error          string            `json:"error"`
-	At             time.Time         `json:"at"`
-	EventType      string            `json:"event_type,omitempty"`
-	Size           int               `json:"size"`
-	Headers        map[string]string `json:"-"`
+	ID             uint64    `json:"id"` // DLQ stream sequence
+	Service        string    `json:"service"`
+	Subject        string    `json:"subject"` // the original subject
+	Stream         string    `json:"stream"`
+	StreamSequence uint64    `json:"stream_sequence"`
+	MsgID          string    `json:"msg_id,omitempty"`
+	Error          string    `json:"error"`
+	At             time.Time `json:"at"`
+	EventType      string    `json:"event_type,omitempty"`
+	Size           int       `json:"size"`
 }
 
 // ReplayResult says what a replay did.
