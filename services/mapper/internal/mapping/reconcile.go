@@ -130,8 +130,6 @@ func newEngine(in *Input, sc *scope) *engine {
 	e := &engine{
 		in:     in,
 		scope:  sc,
-		pEmail: make([]string, np),
-		cEmail: make([]string, nc),
 		pDup:   make([]bool, np),
 		cDup:   make([]bool, nc),
 		pByID:  make(map[string]int32, np),
@@ -141,13 +139,14 @@ func newEngine(in *Input, sc *scope) *engine {
 		pMap:   make([]int32, np),
 		cOwner: make([]int32, nc),
 	}
+	e.pEmail = normalizeAll(np, func(i int) string { return in.PlatformUsers[i].Email })
+	e.cEmail = normalizeAll(nc, func(i int) string { return in.CRMUsers[i].Email })
 	pid := func(i int32) string { return in.PlatformUsers[i].ID }
 	cid := func(i int32) string { return in.CRMUsers[i].ID }
 	for i := range in.PlatformUsers {
 		u := &in.PlatformUsers[i]
 		e.pMap[i] = none
-		em := NormalizeEmail(u.Email)
-		e.pEmail[i] = em
+		em := e.pEmail[i]
 		if _, dup := e.pByID[u.ID]; dup {
 			e.pDup[i] = true
 			continue
@@ -161,8 +160,7 @@ func newEngine(in *Input, sc *scope) *engine {
 	for i := range in.CRMUsers {
 		u := &in.CRMUsers[i]
 		e.cOwner[i] = none
-		em := NormalizeEmail(u.Email)
-		e.cEmail[i] = em
+		em := e.cEmail[i]
 		if _, dup := e.cByID[u.ID]; dup {
 			e.cDup[i] = true
 			continue
@@ -180,6 +178,65 @@ func newEngine(in *Input, sc *scope) *engine {
 		}
 	}
 	return e
+}
+
+// normalizeAll returns NormalizeEmail of n emails. Emails already trimmed and lower-case cost
+// nothing; those with ASCII capitals are lowered into one shared buffer, so a tenant whose emails
+// are spelled with capitals costs one allocation, not one per user.
+func normalizeAll(n int, email func(int) string) []string {
+	out := make([]string, n)
+	var upper []int32
+	total := 0
+	for i := range n {
+		t := strings.TrimSpace(email(i))
+		out[i] = t
+		switch asciiCase(t) {
+		case hasUpper:
+			upper = append(upper, int32(i))
+			total += len(t)
+		case notASCII:
+			out[i] = strings.ToLower(t)
+		}
+	}
+	if len(upper) == 0 {
+		return out
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, i := range upper {
+		for _, c := range []byte(out[i]) {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b.WriteByte(c)
+		}
+	}
+	arena, off := b.String(), 0
+	for _, i := range upper {
+		l := len(out[i])
+		out[i] = arena[off : off+l]
+		off += l
+	}
+	return out
+}
+
+const (
+	lowerASCII = iota
+	hasUpper
+	notASCII
+)
+
+func asciiCase(s string) int {
+	c := lowerASCII
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b >= 0x80:
+			return notASCII
+		case 'A' <= b && b <= 'Z':
+			c = hasUpper
+		}
+	}
+	return c
 }
 
 // slotsOf returns the slots of a normalised email, adding them when new.
@@ -575,6 +632,16 @@ func (e *engine) applyRemaps() {
 // match maps every mappable platform user left without a mapping to the one active CRM user with
 // the same email, when neither side's email is shared (rules 1 and 2).
 func (e *engine) match() {
+	if e.scope == nil {
+		// At most one problem per unmapped platform user: grow once instead of doubling.
+		n := 0
+		for i := range e.in.PlatformUsers {
+			if e.pMap[i] == none && !e.pDup[i] && e.in.PlatformUsers[i].Mappable() {
+				n++
+			}
+		}
+		e.problems = slices.Grow(e.problems, n)
+	}
 	for i := range e.in.PlatformUsers {
 		pi := int32(i)
 		if e.pMap[pi] != none {
@@ -674,6 +741,16 @@ func (e *engine) match() {
 // crmProblems lists active CRM users whom no platform user matches (rule 6). A CRM user whose email
 // a mappable platform user shares is covered by that platform user's problem.
 func (e *engine) crmProblems() {
+	if e.scope == nil {
+		// At most one problem per unmapped CRM user: grow once instead of doubling.
+		n := 0
+		for i := range e.in.CRMUsers {
+			if e.cOwner[i] == none && !e.cDup[i] && e.in.CRMUsers[i].Mappable() {
+				n++
+			}
+		}
+		e.problems = slices.Grow(e.problems, n)
+	}
 	for i := range e.in.CRMUsers {
 		ci := int32(i)
 		c := &e.in.CRMUsers[ci]
