@@ -113,8 +113,6 @@ type engine struct {
 	changes  []Change
 	problems []Problem
 	remaps   []remap
-	// orphanCRM holds CRM ids, absent from the input, that a kept mapping still names.
-	orphanCRM map[string]bool
 	// orphanOut counts kept mappings whose platform user is not in the input.
 	orphanOut int
 }
@@ -408,16 +406,12 @@ func (e *engine) claim(m Mapping, pi, ci int32) {
 	} else {
 		e.orphanOut++
 	}
+	// A CRM user absent from the input needs no claim: only users in the input are ever matched.
 	switch {
 	case ci != none && pi != none:
 		e.cOwner[ci] = pi
 	case ci != none:
 		e.cOwner[ci] = orphan
-	default:
-		if e.orphanCRM == nil {
-			e.orphanCRM = make(map[string]bool)
-		}
-		e.orphanCRM[m.CRMUserID] = true
 	}
 	e.out = append(e.out, m)
 }
