@@ -112,8 +112,7 @@ func writeValue(b *bytes.Buffer, v any) {
 			b.WriteString("null")
 			return
 		}
-		enc, _ := json.Marshal(x)
-		b.Write(enc)
+		writeString(b, x)
 	case bool:
 		b.WriteString(strconv.FormatBool(x))
 	case time.Time:
@@ -132,13 +131,15 @@ func writeValue(b *bytes.Buffer, v any) {
 // renderRow writes one record as the REST API returns it: attributes first, then the fields in
 // the order asked for.
 func renderRow(b *bytes.Buffer, version, object string, fields []fieldDef, row any, id string) {
-	b.WriteString(`{"attributes":{"type":`)
-	enc, _ := json.Marshal(object)
-	b.Write(enc)
-	b.WriteString(`,"url":`)
-	enc, _ = json.Marshal("/services/data/" + version + "/sobjects/" + object + "/" + id)
-	b.Write(enc)
-	b.WriteByte('}')
+	b.WriteString(`{"attributes":{"type":"`)
+	b.WriteString(object)
+	b.WriteString(`","url":"/services/data/`)
+	b.WriteString(version)
+	b.WriteString("/sobjects/")
+	b.WriteString(object)
+	b.WriteByte('/')
+	b.WriteString(id)
+	b.WriteString(`"}`)
 	for _, f := range fields {
 		b.WriteString(`,"`)
 		b.WriteString(f.name)
@@ -146,4 +147,18 @@ func renderRow(b *bytes.Buffer, version, object string, fields []fieldDef, row a
 		writeValue(b, f.get(row))
 	}
 	b.WriteByte('}')
+}
+
+// writeString writes s as a JSON string, taking a fast path for plain ASCII.
+func writeString(b *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			enc, _ := json.Marshal(s)
+			b.Write(enc)
+			return
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }

@@ -24,8 +24,21 @@ const (
 	cursorIdle = 15 * time.Minute
 )
 
+// result is a query's matching rows; pages are rendered when served.
+type result struct {
+	object string
+	fields []fieldDef
+	rows   []hit
+}
+
+type hit struct {
+	row any
+	id  string
+	key any // ORDER BY value
+}
+
 type cursor struct {
-	rows     [][]byte
+	res      *result
 	version  string
 	lastUsed time.Time
 }
@@ -104,12 +117,12 @@ func (o *Org) handleQuery(w http.ResponseWriter, r *http.Request, version string
 		writeQueryErr(w, err)
 		return
 	}
-	rows, err := o.execute(q, version, all)
+	res, err := o.execute(q, all)
 	if err != nil {
 		writeQueryErr(w, err)
 		return
 	}
-	o.writePage(w, version, rows, 0, batchSize(r), "")
+	o.writePage(w, version, res, 0, batchSize(r), "")
 }
 
 func (o *Org) handleQueryMore(w http.ResponseWriter, r *http.Request, version, locator string) {
@@ -130,25 +143,27 @@ func (o *Org) handleQueryMore(w http.ResponseWriter, r *http.Request, version, l
 		c.lastUsed = now
 	}
 	o.mu.Unlock()
-	if !found || off > len(c.rows) || c.version != version {
+	if !found || off > len(c.res.rows) || c.version != version {
 		writeErr(w, http.StatusBadRequest, "INVALID_QUERY_LOCATOR", "invalid query locator")
 		return
 	}
-	o.writePage(w, version, c.rows, off, batchSize(r), id)
+	o.writePage(w, version, c.res, off, batchSize(r), id)
 }
 
 // writePage writes rows[off:off+size] as a QueryResult, opening a cursor when more remain.
-func (o *Org) writePage(w http.ResponseWriter, version string, rows [][]byte, off, size int, cursorID string) {
+func (o *Org) writePage(w http.ResponseWriter, version string, res *result, off, size int, cursorID string) {
+	rows := res.rows
 	end := min(off+size, len(rows))
 	done := end >= len(rows)
 	var b bytes.Buffer
+	b.Grow(256 * (end - off))
 	b.WriteString(`{"totalSize":`)
 	b.WriteString(strconv.Itoa(len(rows)))
 	b.WriteString(`,"done":`)
 	b.WriteString(strconv.FormatBool(done))
 	if !done {
 		if cursorID == "" {
-			cursorID = o.openCursor(rows, version)
+			cursorID = o.openCursor(res, version)
 		}
 		b.WriteString(`,"nextRecordsUrl":"/services/data/`)
 		b.WriteString(version)
@@ -163,19 +178,21 @@ func (o *Org) writePage(w http.ResponseWriter, version string, rows [][]byte, of
 		o.mu.Unlock()
 	}
 	b.WriteString(`,"records":[`)
-	for i, row := range rows[off:end] {
+	o.mu.RLock()
+	for i, h := range rows[off:end] {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.Write(row)
+		renderRow(&b, version, res.object, res.fields, h.row, h.id)
 	}
+	o.mu.RUnlock()
 	b.WriteString("]}")
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b.Bytes())
 }
 
-func (o *Org) openCursor(rows [][]byte, version string) string {
+func (o *Org) openCursor(res *result, version string) string {
 	now := o.now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -185,12 +202,13 @@ func (o *Org) openCursor(rows [][]byte, version string) string {
 		}
 	}
 	id := o.st.newID("01g")
-	o.cursors[id] = &cursor{rows: rows, version: version, lastUsed: now}
+	o.cursors[id] = &cursor{res: res, version: version, lastUsed: now}
 	return id
 }
 
-// execute evaluates q and renders every matching row (a snapshot, as a query locator is).
-func (o *Org) execute(q *Query, version string, all bool) ([][]byte, error) {
+// execute evaluates q. The set of matching rows is fixed at query time, as a query locator's is;
+// field values are read when each page is served.
+func (o *Org) execute(q *Query, all bool) (*result, error) {
 	obj, ok := objects[strings.ToLower(q.Object)]
 	if !ok {
 		return nil, &QueryError{Code: "INVALID_TYPE", Message: fmt.Sprintf("sObject type '%s' is not supported.", q.Object)}
@@ -240,10 +258,6 @@ func (o *Org) execute(q *Query, version string, all bool) ([][]byte, error) {
 
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	type hit struct {
-		row any
-		id  string
-	}
 	var hits []hit
 	add := func(row any, id string) {
 		for _, c := range conds {
@@ -261,7 +275,7 @@ func (o *Org) execute(q *Query, version string, all bool) ([][]byte, error) {
 				return
 			}
 		}
-		hits = append(hits, hit{row, id})
+		hits = append(hits, hit{row: row, id: id})
 	}
 	switch obj.name {
 	case ObjectUser:
@@ -282,8 +296,11 @@ func (o *Org) execute(q *Query, version string, all bool) ([][]byte, error) {
 		}
 	}
 	if order != nil {
+		for i := range hits {
+			hits[i].key = order.get(hits[i].row)
+		}
 		sort.SliceStable(hits, func(i, j int) bool {
-			c := compareValues(order.get(hits[i].row), order.get(hits[j].row))
+			c := compareValues(hits[i].key, hits[j].key)
 			if q.Desc {
 				return c > 0
 			}
@@ -293,14 +310,7 @@ func (o *Org) execute(q *Query, version string, all bool) ([][]byte, error) {
 	if q.Limit >= 0 && len(hits) > q.Limit {
 		hits = hits[:q.Limit]
 	}
-	rows := make([][]byte, len(hits))
-	var b bytes.Buffer
-	for i, h := range hits {
-		b.Reset()
-		renderRow(&b, version, obj.name, fields, h.row, h.id)
-		rows[i] = append([]byte(nil), b.Bytes()...)
-	}
-	return rows, nil
+	return &result{object: obj.name, fields: fields, rows: hits}, nil
 }
 
 func checkLiteral(f fieldDef, l Literal) error {
