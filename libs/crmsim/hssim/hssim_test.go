@@ -546,3 +546,81 @@ func TestFaultRules(t *testing.T) {
 		t.Errorf("logged batch posts %d", got)
 	}
 }
+
+func TestWebhookTimeoutCountsAsFailure(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	release := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	defer hs.Close()
+	defer close(release)
+	e := newEnv(t, Config{Webhooks: WebhookConfig{TargetURL: hs.URL, Timeout: 50 * time.Millisecond, BaseDelay: time.Millisecond}}, baseSeed)
+	if err := e.acct.SetContactOwner("51234", "71234569", 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery", func() bool { return e.acct.WebhookStats().Delivered == 1 })
+	ds := e.acct.WebhookDeliveries()
+	if len(ds) != 2 || ds[0].Delivered || ds[0].Error == "" || !ds[1].Delivered || ds[1].AttemptNumber != 1 {
+		t.Fatalf("deliveries %+v", ds)
+	}
+}
+
+func TestAdminAPI(t *testing.T) {
+	h := &hookReceiver{}
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	e := newEnv(t, Config{Webhooks: WebhookConfig{TargetURL: hs.URL}}, baseSeed)
+	e.token = ""
+	steps := []struct {
+		method, path string
+		body         any
+		status       int
+	}{
+		{"POST", "/_crmsim/owners", map[string]any{"email": "new@example.com", "firstName": "New"}, 201},
+		{"PATCH", "/_crmsim/owners/71234569", map[string]any{"archived": true}, 200},
+		{"PATCH", "/_crmsim/contacts/51234", map[string]any{"ownerId": "71234569", "actorUserId": 7}, 400},
+		{"PATCH", "/_crmsim/contacts/51234", map[string]any{"ownerId": "71234570", "actorUserId": 7}, 200},
+		{"POST", "/_crmsim/contacts", map[string]any{"properties": map[string]string{"email": "x@example.org"}}, 201},
+		{"POST", "/_crmsim/faults", map[string]any{"action": "status", "status": 502, "path": "/crm/v3/owners", "count": 1}, 201},
+		{"POST", "/_crmsim/limits", map[string]any{"dailyUsed": 10}, 200},
+		{"GET", "/_crmsim/state", nil, 200},
+		{"DELETE", "/_crmsim/contacts/51240", nil, 204},
+	}
+	for _, s := range steps {
+		resp, body := e.do(t, s.method, s.path, s.body)
+		if resp.StatusCode != s.status {
+			t.Fatalf("%s %s: %d, want %d: %s", s.method, s.path, resp.StatusCode, s.status, body)
+		}
+	}
+	if o, _ := e.acct.Owner("71234569"); !o.Archived || o.UserID != 9988778 {
+		t.Errorf("owner %+v", o)
+	}
+	e.token = pat
+	resp, _ := e.do(t, "GET", "/crm/v3/owners", nil)
+	if resp.StatusCode != 502 {
+		t.Fatalf("fault from admin API: %d", resp.StatusCode)
+	}
+	resp, _ = e.do(t, "GET", "/crm/v3/owners", nil)
+	if got := resp.Header.Get("X-HubSpot-RateLimit-Daily-Remaining"); got != "624989" {
+		t.Errorf("daily remaining %q after dailyUsed=10", got)
+	}
+	waitFor(t, "webhook", func() bool { return e.acct.WebhookStats().Delivered == 1 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !bytes.Contains(h.bodies[0], []byte(`"propertyValue":"71234570","changeSource":"CRM_UI","sourceId":"userId:7"`)) {
+		t.Errorf("webhook body %s", h.bodies[0])
+	}
+}

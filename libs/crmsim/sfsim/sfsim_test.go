@@ -660,3 +660,89 @@ func TestIDsHaveValidChecksums(t *testing.T) {
 		}
 	}
 }
+
+func TestOutboundTimeoutIsRetried(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	release := make(chan struct{})
+	ls := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		_, _ = io.WriteString(w, ackBody)
+	}))
+	defer ls.Close()
+	defer close(release)
+	e := newEnv(t, Config{Outbound: OutboundConfig{URL: ls.URL, Timeout: 50 * time.Millisecond, BaseDelay: time.Millisecond}}, baseSeed)
+	if err := e.org.SetOwner("00Q5g00000ZxCvBEAV", "0055g00000AsDfGAAV", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
+	ds := e.org.Deliveries()
+	if len(ds) != 2 || ds[0].Acked || ds[0].Error == "" || !ds[1].Acked {
+		t.Fatalf("deliveries %+v", ds)
+	}
+}
+
+func TestAdminAPI(t *testing.T) {
+	l := &omListener{}
+	ls := httptest.NewServer(l)
+	defer ls.Close()
+	e := newEnv(t, Config{Outbound: OutboundConfig{URL: ls.URL}}, baseSeed)
+	steps := []struct {
+		method, path string
+		body         any
+		status       int
+	}{
+		{"POST", "/_crmsim/users", map[string]any{"username": "new@acme.example", "email": "new@example.com", "lastName": "New"}, 201},
+		{"POST", "/_crmsim/users", map[string]any{"username": "new@acme.example"}, 409},
+		{"PATCH", "/_crmsim/users/0055g00000AsDfGAAV", map[string]any{"isActive": false}, 200},
+		{"PATCH", "/_crmsim/records/0035g00000QwErTAAV", map[string]any{"ownerId": "0055g00000AsDfGAAV"}, 400},
+		{"PATCH", "/_crmsim/records/0035g00000QwErTAAV", map[string]any{"ownerId": "0055g0000000001AAA", "actor": "0055g00000AsDfGAAV"}, 200},
+		{"POST", "/_crmsim/leads", map[string]any{"email": "l@example.org", "lastName": "L", "ownerId": "00G5g000003LkJhEAK"}, 201},
+		{"DELETE", "/_crmsim/records/00Q5g00000ZxCvBEAV", nil, 204},
+		{"POST", "/_crmsim/faults", map[string]any{"action": "status", "status": 503, "count": 1}, 201},
+		{"POST", "/_crmsim/limits", map[string]any{"dailyUsed": 41}, 200},
+		{"GET", "/_crmsim/state", nil, 200},
+		{"POST", "/_crmsim/tokens/expire", nil, 204},
+	}
+	for _, s := range steps {
+		resp, body := e.do(t, s.method, s.path, s.body)
+		if resp.StatusCode != s.status {
+			t.Fatalf("%s %s: %d, want %d: %s", s.method, s.path, resp.StatusCode, s.status, body)
+		}
+	}
+	if u, _ := e.org.User("0055g00000AsDfGAAV"); u.IsActive {
+		t.Error("user still active")
+	}
+	if r, _ := e.org.Record("00Q5g00000ZxCvBEAV"); !r.IsDeleted {
+		t.Error("lead not deleted")
+	}
+	resp, _ := e.do(t, "GET", queryPath("SELECT Id FROM User"), nil)
+	if resp.StatusCode != 503 {
+		t.Fatalf("fault from admin API: %d", resp.StatusCode)
+	}
+	resp, _ = e.do(t, "GET", queryPath("SELECT Id FROM User"), nil)
+	if resp.StatusCode != 401 || resp.Header.Get("Sforce-Limit-Info") != "api-usage=41/100000" {
+		t.Fatalf("after expire: %d %q", resp.StatusCode, resp.Header.Get("Sforce-Limit-Info"))
+	}
+	waitFor(t, "acks", func() bool {
+		st := e.org.OutboundStats()
+		return st.Pending == 0 && st.Queued == 0 && st.Acked >= 2
+	})
+	objs := map[string]int{}
+	for _, d := range e.org.Deliveries() {
+		objs[d.Object] += len(d.NotificationIDs)
+	}
+	if diff := cmp.Diff(map[string]int{"User": 2, "Contact": 1}, objs); diff != "" {
+		t.Errorf("notifications (-want +got):\n%s", diff)
+	}
+}
