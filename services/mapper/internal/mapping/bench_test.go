@@ -72,12 +72,29 @@ func BenchmarkReconcile(b *testing.B) {
 		b.Run(fmt.Sprintf("platform=%d/crm=%d", n, len(in.CRMUsers)), func(b *testing.B) {
 			b.ReportAllocs()
 			var r Result
+			cpu := processCPU()
 			for b.Loop() {
 				r = Reconcile(in)
 			}
+			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(r.Counts.Created), "created")
 			b.ReportMetric(float64(r.Counts.Remapped), "remapped")
 			b.ReportMetric(float64(r.Counts.Removed), "removed")
+		})
+	}
+}
+
+// BenchmarkReconcileScaling grows both sides together, to show that the rules scale linearly.
+func BenchmarkReconcileScaling(b *testing.B) {
+	for _, n := range []int{10_000, 50_000, 100_000} {
+		in := benchInput(n, n)
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := processCPU()
+			for b.Loop() {
+				Reconcile(in)
+			}
+			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
