@@ -732,8 +732,9 @@ func (e *engine) match() {
 	}
 }
 
-// crmProblems lists active CRM users whom no platform user matches (rule 6). A CRM user whose email
-// a mappable platform user shares is covered by that platform user's problem.
+// crmProblems lists the active CRM users left unmapped (rule 6): those whom no platform user
+// matches, and those whose email another active CRM user shares (rule 2). Any other CRM user whose
+// email a mappable platform user shares is covered by that platform user's problem.
 func (e *engine) crmProblems() {
 	if e.scope == nil {
 		// At most one problem per unmapped CRM user: grow once instead of doubling.
@@ -766,10 +767,20 @@ func (e *engine) crmProblems() {
 			})
 			continue
 		}
-		ps := e.lookup(email).p
+		both := e.lookup(email)
+		ps, cs := both.p, both.c
 		switch {
-		case ps.n > 0:
+		case ps.n > 0 && cs.n >= 2:
+			// Rule 2 lists both sides of an ambiguous email: the platform user (in match) and
+			// every active CRM user sharing it.
+			e.problem(Problem{
+				Code: CodeAmbiguousEmail, CRMUserID: c.ID, Email: email,
+				Message: crmDuplicateMessage(e, cs) + "; platform user " + e.in.PlatformUsers[ps.first].ID + " has it too",
+				Fix:     "deactivate or change the email of all but one of them, or map the platform user manually",
+			})
 			continue
+		case ps.n > 0:
+			continue // the platform user's problem covers it
 		case ps.other != none:
 			p := &e.in.PlatformUsers[ps.other]
 			e.problem(Problem{

@@ -45,6 +45,12 @@ func TestRule6Problems(t *testing.T) {
 		{Code: CodeCRMUserInactive, Provider: HubSpot, PlatformUserID: "p5", CRMUserID: "51", Email: "arch@x.io",
 			Message: "the HubSpot owner with this email is archived",
 			Fix:     "reactivate the HubSpot owner, or map the platform user manually to an active one"},
+		{Code: CodeAmbiguousEmail, Provider: HubSpot, CRMUserID: "21", Email: "amb@x.io",
+			Message: "2 active HubSpot owners share this email (21, 22); platform user p3 has it too",
+			Fix:     "deactivate or change the email of all but one of them, or map the platform user manually"},
+		{Code: CodeAmbiguousEmail, Provider: HubSpot, CRMUserID: "22", Email: "amb@x.io",
+			Message: "2 active HubSpot owners share this email (21, 22); platform user p3 has it too",
+			Fix:     "deactivate or change the email of all but one of them, or map the platform user manually"},
 		{Code: CodePlatformUserInactive, Provider: HubSpot, CRMUserID: "61", Email: "susp@x.io",
 			Message: "the platform user with this email (p6) is suspended",
 			Fix:     "reactivate the platform user, or deactivate the HubSpot owner"},
@@ -56,7 +62,7 @@ func TestRule6Problems(t *testing.T) {
 	if diff := cmp.Diff(want, r.Problems); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
-	wantCounts := Counts{Conflicts: 3, Errors: 4, UnmappedPlatform: 5, UnmappedCRM: 5}
+	wantCounts := Counts{Conflicts: 5, Errors: 4, UnmappedPlatform: 5, UnmappedCRM: 5}
 	if diff := cmp.Diff(wantCounts, r.Counts); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}

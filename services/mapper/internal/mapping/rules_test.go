@@ -97,12 +97,25 @@ func TestRule2OneToOne(t *testing.T) {
 		{
 			name: "two active CRM users with one email: conflict, no mapping",
 			in:   sf([]PlatformUser{pu("p1", "a@x.io")}, []CRMUser{cu("005B", "a@x.io"), cu("005A", "A@X.io")}),
-			want: outcome{Problems: []pr{{Code: CodeAmbiguousEmail, P: "p1"}}},
+			want: outcome{Problems: []pr{
+				{Code: CodeAmbiguousEmail, P: "p1"},
+				{Code: CodeAmbiguousEmail, C: "005A"},
+				{Code: CodeAmbiguousEmail, C: "005B"},
+			}},
 		},
 		{
 			name: "two platform users with one email: both in conflict, no mapping",
 			in:   sf([]PlatformUser{pu("p2", "a@x.io"), pu("p1", "a@X.io")}, []CRMUser{cu("005A", "a@x.io")}),
 			want: outcome{Problems: []pr{{Code: CodeEmailConflict, P: "p1"}, {Code: CodeEmailConflict, P: "p2"}}},
+		},
+		{
+			name: "an existing mapping stays when a second active CRM user takes its email; the newcomer is listed",
+			in: sf([]PlatformUser{pu("p1", "a@x.io")}, []CRMUser{cu("005A", "a@x.io"), cu("005B", "a@x.io")},
+				mapped("p1", "005A", "a@x.io", MadeByEmail)),
+			want: outcome{
+				Mappings: []mp{{P: "p1", C: "005A", Status: StatusSynced, MadeBy: MadeByEmail}},
+				Problems: []pr{{Code: CodeAmbiguousEmail, C: "005B"}},
+			},
 		},
 		{
 			name: "a suspended platform user does not make an email ambiguous",
@@ -340,7 +353,11 @@ func TestRule4RemapOnDeactivation(t *testing.T) {
 			in:   sf(platform, []CRMUser{inactive(cu("005A", "ada@x.io")), cu("005B", "ada@x.io"), cu("005C", "ada@x.io")}, stored),
 			want: outcome{
 				Changes:  []ch{{Kind: ChangeRemoved, P: "p1", C: "005A", Reason: reasonSalesforceInactive}},
-				Problems: []pr{{Code: CodeAmbiguousEmail, P: "p1"}},
+				Problems: []pr{
+					{Code: CodeAmbiguousEmail, P: "p1"},
+					{Code: CodeAmbiguousEmail, C: "005B"},
+					{Code: CodeAmbiguousEmail, C: "005C"},
+				},
 			},
 		},
 		{
@@ -627,7 +644,7 @@ func TestApplyNewUsers(t *testing.T) {
 			name:  "a second active CRM user with the email: conflict, no mapping",
 			in:    sf([]PlatformUser{pu("p1", "a@x.io")}, []CRMUser{cu("005A", "a@x.io"), cu("005B", "a@x.io")}),
 			event: Event{CRMUserID: "005B"},
-			want:  outcome{Problems: []pr{{Code: CodeAmbiguousEmail, P: "p1"}}},
+			want:  outcome{Problems: []pr{{Code: CodeAmbiguousEmail, P: "p1"}, {Code: CodeAmbiguousEmail, C: "005B"}}},
 		},
 		{
 			name: "a CRM user leaving an ambiguous email makes the other one match",
