@@ -352,7 +352,7 @@ func TestRule4RemapOnDeactivation(t *testing.T) {
 			name: "two active candidates: no remap, the mapping is removed and the email is in conflict",
 			in:   sf(platform, []CRMUser{inactive(cu("005A", "ada@x.io")), cu("005B", "ada@x.io"), cu("005C", "ada@x.io")}, stored),
 			want: outcome{
-				Changes:  []ch{{Kind: ChangeRemoved, P: "p1", C: "005A", Reason: reasonSalesforceInactive}},
+				Changes: []ch{{Kind: ChangeRemoved, P: "p1", C: "005A", Reason: reasonSalesforceInactive}},
 				Problems: []pr{
 					{Code: CodeAmbiguousEmail, P: "p1"},
 					{Code: CodeAmbiguousEmail, C: "005B"},
