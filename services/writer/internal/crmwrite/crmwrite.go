@@ -36,7 +36,13 @@ type Write struct {
 	// TraceID names the write in the CRM's answer (HubSpot objectWriteTraceId), e.g. the event id;
 	// the record id when empty.
 	TraceID string
+	// At is the source time of the change that asks for the write; see Supersedes.
+	At time.Time
 }
+
+// Supersedes is the batcher's rule for two pending writes of one record: the one from the later
+// change wins, whatever order they were submitted in (use it as batcher.Options.Supersedes).
+func Supersedes(next, pending Write) bool { return !next.At.Before(pending.At) }
 
 // Written is a successful write.
 type Written struct {

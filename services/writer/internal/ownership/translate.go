@@ -75,7 +75,7 @@ func NewTranslator(view View) *Translator { return &Translator{view: view} }
 // ToPlatform decides what a CRM owner change means for the platform. The error is a failed lookup,
 // worth retrying; every other outcome is in the Assignment.
 func (t *Translator) ToPlatform(ctx context.Context, pol Policy, ch CRMOwnerChange) (Assignment, error) {
-	if a, skip := crmChangeAllowed(pol, ch); skip {
+	if a, skip := SkipCRMChange(pol, ch); skip {
 		return a, nil
 	}
 	if ch.OwnerID == "" || isQueue(ch.Provider, ch.OwnerID, ch.OwnerKind) {
@@ -88,9 +88,9 @@ func (t *Translator) ToPlatform(ctx context.Context, pol Policy, ch CRMOwnerChan
 	return Assign(ch, m, found), nil
 }
 
-// crmChangeAllowed returns a skipped Assignment and true when the tenant's configuration keeps the
-// change from the platform.
-func crmChangeAllowed(pol Policy, ch CRMOwnerChange) (Assignment, bool) {
+// SkipCRMChange returns a skipped Assignment and true when the tenant's configuration keeps the
+// change from the platform (provider not connected, direction, object modules).
+func SkipCRMChange(pol Policy, ch CRMOwnerChange) (Assignment, bool) {
 	skip := func(format string, a ...any) (Assignment, bool) {
 		return Assignment{Skipped: true, CRMOwnerID: ch.OwnerID, Reason: fmt.Sprintf(format, a...)}, true
 	}
