@@ -53,7 +53,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // first delivery and succeeds on a replay, so the DLQ holds what production puts there.
 type deadLetterer struct {
 	mu       sync.Mutex
-	dead     map[string]bool // by original Nats-Msg-Id
+	dead     map[string]bool        // by original Nats-Msg-Id
 	replayed map[string]replayedMsg // by Nats-Msg-Id of the replay
 }
 
