@@ -137,6 +137,11 @@ func TestLogRecordsRequests(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	resp, err := http.Post(srv.URL+AdminPrefix+"faults", "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	es := l.Entries()
 	if len(es) > 4 || len(es) == 0 {
 		t.Fatalf("kept %d entries with capacity 4", len(es))

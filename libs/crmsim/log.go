@@ -120,10 +120,17 @@ func (l *Log) CountFault() { l.faulted.Add(1) }
 // maxLoggedBody caps the body bytes kept per entry.
 const maxLoggedBody = 1 << 20
 
-// Record wraps next so that every request is added to l with its body, status and duration.
-// The request body stays readable by next.
+// AdminPrefix is the path prefix of the sandboxes' control API, which the log leaves out.
+const AdminPrefix = "/_crmsim/"
+
+// Record wraps next so that every request except those to AdminPrefix is added to l with its
+// body, status and duration. The request body stays readable by next.
 func (l *Log) Record(next http.Handler, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		start := now()
 		var body []byte
 		if r.Body != nil {

@@ -41,6 +41,7 @@ func (a *Account) Load(seed Seed) error {
 			return fmt.Errorf("seed owner %s: %w", o.Email, err)
 		}
 	}
+	owners := a.st.ownerIndex()
 	for _, sc := range seed.Contacts {
 		props := map[string]string{}
 		for k, v := range sc.Properties {
@@ -51,7 +52,7 @@ func (a *Account) Load(seed Seed) error {
 				props[k] = v
 			}
 		}
-		owner, err := a.st.resolveOwner(sc.Owner)
+		owner, err := owners.resolve(sc.Owner)
 		if err != nil {
 			return fmt.Errorf("seed contact %s: %w", sc.Email, err)
 		}

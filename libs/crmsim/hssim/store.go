@@ -167,20 +167,35 @@ func (s *store) addContact(c Contact, now time.Time) (*Contact, error) {
 	return p, nil
 }
 
-// resolveOwner turns a seed reference (owner id or email, active owners first) into an owner id.
-func (s *store) resolveOwner(ref string) (string, error) {
+// ownerIndex resolves seed owner references (owner id or email, active owners first) to ids.
+type ownerIndex struct {
+	s      *store
+	emails map[string]string
+}
+
+func (s *store) ownerIndex() *ownerIndex {
+	ix := &ownerIndex{s: s, emails: map[string]string{}}
+	for _, archived := range []bool{false, true} {
+		for _, id := range s.ownerOrder {
+			o := s.owners[id]
+			k := strings.ToLower(o.Email)
+			if _, seen := ix.emails[k]; o.Archived == archived && !seen && k != "" {
+				ix.emails[k] = id
+			}
+		}
+	}
+	return ix
+}
+
+func (ix *ownerIndex) resolve(ref string) (string, error) {
 	if ref == "" {
 		return "", nil
 	}
-	if _, ok := s.owners[ref]; ok {
+	if _, ok := ix.s.owners[ref]; ok {
 		return ref, nil
 	}
-	for _, archived := range []bool{false, true} {
-		for _, id := range s.ownerOrder {
-			if o := s.owners[id]; o.Archived == archived && strings.EqualFold(o.Email, ref) {
-				return id, nil
-			}
-		}
+	if id, ok := ix.emails[strings.ToLower(ref)]; ok {
+		return id, nil
 	}
 	return "", fmt.Errorf("%w: owner %q", ErrNotFound, ref)
 }

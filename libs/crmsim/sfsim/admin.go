@@ -64,12 +64,13 @@ func (o *Org) Load(seed Seed) error {
 			return fmt.Errorf("seed queue %s: %w", q.Name, err)
 		}
 	}
+	owners := o.st.ownerIndex()
 	for _, set := range []struct {
 		typ  string
 		recs []SeedRecord
 	}{{ObjectContact, seed.Contacts}, {ObjectLead, seed.Leads}} {
 		for _, sr := range set.recs {
-			owner, err := o.st.resolveOwner(sr.Owner)
+			owner, err := owners.resolve(sr.Owner)
 			if err != nil {
 				return fmt.Errorf("seed %s %s: %w", set.typ, sr.Email, err)
 			}

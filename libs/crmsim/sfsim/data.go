@@ -221,31 +221,49 @@ func (s *store) addRecord(r Record, now time.Time) (*Record, error) {
 	return p, nil
 }
 
-// resolveOwner turns a seed's owner reference (id, username, email or queue name) into an id.
-func (s *store) resolveOwner(ref string) (string, error) {
+// ownerIndex resolves seed owner references (id, username, email or queue name) to ids.
+type ownerIndex struct {
+	s      *store
+	emails map[string]string // lower(email) → first active user, else first user
+	queues map[string]string // lower(name) → queue id
+}
+
+func (s *store) ownerIndex() *ownerIndex {
+	ix := &ownerIndex{s: s, emails: map[string]string{}, queues: map[string]string{}}
+	for _, active := range []bool{true, false} {
+		for _, id := range s.userOrder {
+			u := s.users[id]
+			k := strings.ToLower(u.Email)
+			if _, seen := ix.emails[k]; u.IsActive == active && !seen && k != "" {
+				ix.emails[k] = id
+			}
+		}
+	}
+	for _, id := range s.queueOrder {
+		k := strings.ToLower(s.queues[id].Name)
+		if _, seen := ix.queues[k]; !seen {
+			ix.queues[k] = id
+		}
+	}
+	return ix
+}
+
+func (ix *ownerIndex) resolve(ref string) (string, error) {
 	if ref == "" {
 		return "", nil
 	}
 	if n := norm(ref); n != "" && (sfid.Prefix(n) == sfid.PrefixUser || sfid.Prefix(n) == sfid.PrefixQueue) {
 		return n, nil
 	}
-	if id, ok := s.usernames[strings.ToLower(ref)]; ok {
+	k := strings.ToLower(ref)
+	if id, ok := ix.s.usernames[k]; ok {
 		return id, nil
 	}
-	for _, id := range s.userOrder {
-		if u := s.users[id]; strings.EqualFold(u.Email, ref) && u.IsActive {
-			return id, nil
-		}
+	if id, ok := ix.emails[k]; ok {
+		return id, nil
 	}
-	for _, id := range s.userOrder {
-		if strings.EqualFold(s.users[id].Email, ref) {
-			return id, nil
-		}
-	}
-	for _, id := range s.queueOrder {
-		if strings.EqualFold(s.queues[id].Name, ref) {
-			return id, nil
-		}
+	if id, ok := ix.queues[k]; ok {
+		return id, nil
 	}
 	return "", fmt.Errorf("%w: owner %q", ErrNotFound, ref)
 }
