@@ -64,16 +64,21 @@ func newSFEnv(t *testing.T, orgCfg sfsim.Config) *sfEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { org.Close() })
+	return &sfEnv{org: org, client: mustSFClient(t, url), limiter: ratelimit.New(ratelimit.Config{
+		Limits:  func(ratelimit.Key) ratelimit.Limits { return ratelimit.Limits{Rate: 1000, Burst: 100} },
+		MaxWait: time.Second,
+		Recheck: time.Hour,
+	})}
+}
+
+func mustSFClient(t *testing.T, url string) *salesforce.Client {
+	t.Helper()
 	client, err := salesforce.New(salesforce.Config{InstanceURL: url, APIVersion: "62.0",
 		ClientCredentials: &salesforce.ClientCredentials{ClientID: "writer", ClientSecret: "secret"}, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sfEnv{org: org, client: client, limiter: ratelimit.New(ratelimit.Config{
-		Limits:  func(ratelimit.Key) ratelimit.Limits { return ratelimit.Limits{Rate: 1000, Burst: 100} },
-		MaxWait: time.Second,
-		Recheck: time.Hour,
-	})}
+	return client
 }
 
 func (e *sfEnv) adapter(cfg Config) *Salesforce {

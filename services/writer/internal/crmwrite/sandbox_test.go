@@ -1,0 +1,155 @@
+package crmwrite
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ownersync/ownersync/libs/crmsim/hssim"
+	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
+	"github.com/ownersync/ownersync/libs/hubspot"
+	"github.com/ownersync/ownersync/services/writer/internal/ownership"
+	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
+)
+
+// newHSSandbox starts a HubSpot sandbox account with an active and an archived owner and two
+// contacts, and returns it with a real client.
+func newHSSandbox(t *testing.T, cfg hssim.Config) (*hssim.Account, *hubspot.Client) {
+	t.Helper()
+	cfg.AccessTokens = []string{"pat-test"}
+	acct, err := hssim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = acct.Load(hssim.Seed{
+		Owners: []hssim.Owner{
+			{ID: "7001", Email: "ada@example.com", Type: "PERSON", FirstName: "Ada", UserID: 1},
+			{ID: "7002", Email: "old@example.com", Type: "PERSON", FirstName: "Old", UserID: 2, Archived: true},
+		},
+		Contacts: []hssim.SeedContact{{ID: "101", Email: "a@example.org"}, {ID: "102", Email: "b@example.org"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := acct.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { acct.Close() })
+	client, err := hubspot.New(hubspot.Config{BaseURL: url, AccessToken: "pat-test", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acct, client
+}
+
+func contactOwner(t *testing.T, acct *hssim.Account, id string) string {
+	t.Helper()
+	c, ok := acct.Contact(id)
+	if !ok {
+		t.Fatalf("contact %s not in the sandbox", id)
+	}
+	return c.Properties[hssim.OwnerProperty]
+}
+
+func TestHubSpotAgainstSandbox(t *testing.T) {
+	acct, client := newHSSandbox(t, hssim.Config{BurstLimit: 2, BurstInterval: 10 * time.Second})
+	limiter := ratelimit.New(ratelimit.Config{
+		Limits:  func(ratelimit.Key) ratelimit.Limits { return ratelimit.Limits{Rate: 100, Burst: 10} },
+		MaxWait: 500 * time.Millisecond,
+	})
+	h := NewHubSpot(Config{Limiter: limiter, Retry: retryFast}, func(context.Context, string) (HubSpotAPI, error) { return client, nil })
+	h.cfg.RecordRetryWait = 5 * time.Millisecond
+	ctx := context.Background()
+	res, err := h.Flush(ctx, hsContacts, items(
+		Write{RecordID: "101", OwnerID: "7001"},
+		Write{RecordID: "102", OwnerID: "7002"}, // archived owner
+		Write{RecordID: "999", OwnerID: "7001"}, // no such contact
+	))
+	if err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	want := []outcome{
+		{Written: Written{RecordID: "101", OwnerID: "7001"}},
+		{Code: "INVALID_OWNER_ID", Class: ownership.Permanent, Refresh: true, HasRecord: true},
+		{Code: "OBJECT_NOT_FOUND", Class: ownership.Permanent, HasRecord: true},
+	}
+	if diff := cmp.Diff(want, summarize(res)); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if got := contactOwner(t, acct, "101"); got != "7001" {
+		t.Errorf("owner of 101 = %q, want 7001", got)
+	}
+	if got := contactOwner(t, acct, "102"); got == "7002" {
+		t.Error("the archived owner was written")
+	}
+
+	// The second call spends the 2-per-10 s window; the limiter, told so by the headers, holds
+	// the third instead of provoking a 429.
+	if _, err := h.Flush(ctx, hsContacts, items(Write{RecordID: "102", OwnerID: "7001"})); err != nil {
+		t.Fatalf("second Flush: %v", err)
+	}
+	_, err = h.Flush(ctx, hsContacts, items(Write{RecordID: "101", OwnerID: ""}))
+	if be, ok := AsError(err); !ok || be.Class.Class != ownership.RateLimited || be.RetryAfter <= 0 {
+		t.Errorf("third Flush = %v, want held by the limiter", err)
+	}
+	if got := acct.Log().Counters().RateLimited; got != 0 {
+		t.Errorf("%d answers were 429, want none", got)
+	}
+}
+
+func TestFinderAgainstSandboxes(t *testing.T) {
+	org, err := sfsim.New(sfsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = org.Load(sfsim.Seed{
+		Users: []sfsim.SeedUser{{ID: sfAda, Username: "ada@acme.test", Email: "ada@example.com", LastName: "Lovelace"}},
+		Contacts: []sfsim.SeedRecord{
+			{ID: sfC1, Email: "one@example.org", LastName: "One", Owner: sfAda},
+			{ID: sfC2, Email: "twice@example.org", LastName: "Two", Owner: sfAda},
+			{ID: sfC3, Email: "twice@example.org", LastName: "Three", Owner: sfAda},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := org.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { org.Close() })
+	env := &sfEnv{org: org}
+	env.client = mustSFClient(t, url)
+	_, hsClient := newHSSandbox(t, hssim.Config{})
+	f := &Finder{
+		Salesforce: func(context.Context, string) (SalesforceFinderAPI, error) { return env.client, nil },
+		HubSpot:    func(context.Context, string) (HubSpotFinderAPI, error) { return hsClient, nil },
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		p     ownership.Provider
+		email string
+		id    string
+		found bool
+		err   error
+	}{
+		{"salesforce one", ownership.Salesforce, "one@example.org", sfC1, true, nil},
+		{"salesforce none", ownership.Salesforce, "nobody@example.org", "", false, nil},
+		{"salesforce several", ownership.Salesforce, "twice@example.org", "", false, ErrAmbiguousEmail},
+		{"hubspot one", ownership.HubSpot, "b@example.org", "102", true, nil},
+		{"hubspot none", ownership.HubSpot, "nobody@example.org", "", false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, found, err := f.FindRecord(ctx, "acme", tt.p, ownership.Contact, tt.email)
+			if id != tt.id || found != tt.found || !errors.Is(err, tt.err) {
+				t.Errorf("FindRecord = %q, %v, %v; want %q, %v, %v", id, found, err, tt.id, tt.found, tt.err)
+			}
+		})
+	}
+}
