@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/services/mapper/internal/app"
+	"github.com/ownersync/ownersync/services/mapper/internal/changes"
 	"github.com/ownersync/ownersync/services/mapper/internal/config"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 )
 
@@ -21,13 +25,35 @@ func servicekitStart(ctx context.Context, cfg config.Config, getenv func(string)
 }
 
 type handlers struct {
+	svc   *app.Service
 	store *mongostore.Store
 	log   *slog.Logger
 }
 
 var errBadEvent = errors.New("invalid event")
 
-// platformUserChanged stores the platform user (idempotent; older changes are ignored).
+// eventID is the event's id, or one made from the stream position when the producer sent none
+// (still stable across redeliveries).
+func eventID(meta *ownersyncv1.EventMeta, m *natsbus.Message) string {
+	if id := meta.GetEventId(); id != "" {
+		return id
+	}
+	if m.Meta != nil {
+		return "seq:" + m.Meta.Stream + ":" + strconv.FormatUint(m.Meta.Sequence.Stream, 10)
+	}
+	return m.Headers().Get("Nats-Msg-Id")
+}
+
+// classify turns the core's errors into the consume loop's classes: unknown tenants and
+// providers are permanent (dead-lettered and recorded), everything else is retried.
+func classify(err error) error {
+	if errors.Is(err, app.ErrUnknownTenant) || errors.Is(err, app.ErrNotConnected) {
+		return natsbus.Permanent(err)
+	}
+	return err
+}
+
+// platformUserChanged stores the platform user (older changes are ignored) and applies the rules.
 func (h *handlers) platformUserChanged(ctx context.Context, m *natsbus.Message) error {
 	var ev ownersyncv1.PlatformUserChanged
 	if err := m.Decode(&ev); err != nil {
@@ -38,7 +64,7 @@ func (h *handlers) platformUserChanged(ctx context.Context, m *natsbus.Message) 
 		return natsbus.Permanent(fmt.Errorf("%w: tenant %q on subject %s, user %q", errBadEvent, tenant, m.Subject(), ev.GetUser().GetId()))
 	}
 	u := ev.GetUser()
-	_, err := h.store.UpsertPlatformUser(ctx, mongostore.PlatformUser{
+	return classify(h.svc.PlatformUserChanged(ctx, eventID(ev.GetMeta(), m), mongostore.PlatformUser{
 		Tenant:     tenant,
 		ID:         u.GetId(),
 		Email:      strings.TrimSpace(u.GetEmail()),
@@ -48,8 +74,60 @@ func (h *handlers) platformUserChanged(ctx context.Context, m *natsbus.Message) 
 		Kind:       platformKind(u.GetKind()),
 		TeamID:     u.GetTeamId(),
 		SourceTime: ev.GetMeta().GetOccurredAt().AsTime(),
-	})
-	return err
+	}))
+}
+
+// crmUserChanged stores the CRM user (merging a partial change) and applies the rules.
+func (h *handlers) crmUserChanged(ctx context.Context, m *natsbus.Message) error {
+	var ev ownersyncv1.CrmUserChanged
+	if err := m.Decode(&ev); err != nil {
+		return err
+	}
+	tenant, provider := ev.GetMeta().GetTenantId(), changes.ProviderName(ev.GetProvider())
+	if tenant != m.Tenant() || !streams.ValidTenant(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) || ev.GetUser().GetId() == "" {
+		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s, user %q", errBadEvent, tenant, provider, m.Subject(), ev.GetUser().GetId()))
+	}
+	u := ev.GetUser()
+	kind := mapping.CRMKindUser
+	if u.GetKind() == ownersyncv1.CrmUserKind_CRM_USER_KIND_QUEUE {
+		kind = mapping.CRMKindQueue
+	}
+	cu := mongostore.CRMUser{
+		CRMUser: mapping.CRMUser{ID: u.GetId(), Email: strings.TrimSpace(u.GetEmail()), FirstName: u.GetFirstName(), LastName: u.GetLastName(),
+			Active: u.GetActive(), Kind: kind, Username: u.GetUsername(), UserType: u.GetUserType()},
+		HubSpotUserID: u.GetHubspotUserId(),
+		SourceTime:    ev.GetMeta().GetOccurredAt().AsTime(),
+	}
+	return classify(h.svc.CRMUserChanged(ctx, tenant, provider, eventID(ev.GetMeta(), m), cu, ev.GetFields()))
+}
+
+// userRefresh re-reads one CRM user from the CRM and applies it.
+func (h *handlers) userRefresh(ctx context.Context, m *natsbus.Message) error {
+	var ev ownersyncv1.UserRefresh
+	if err := m.Decode(&ev); err != nil {
+		return err
+	}
+	tenant, provider := ev.GetMeta().GetTenantId(), changes.ProviderName(ev.GetProvider())
+	if tenant != m.Tenant() || !streams.ValidTenant(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) || ev.GetCrmUserId() == "" {
+		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s, user %q", errBadEvent, tenant, provider, m.Subject(), ev.GetCrmUserId()))
+	}
+	return classify(h.svc.RefreshCRMUser(ctx, tenant, provider, ev.GetCrmUserId(), eventID(ev.GetMeta(), m)))
+}
+
+// deadLetter records a dead-lettered message where the admin sees it.
+func (h *handlers) deadLetter(ctx context.Context, m *natsbus.Message, err error) {
+	id := m.Subject()
+	if m.Meta != nil {
+		id = m.Meta.Stream + ":" + strconv.FormatUint(m.Meta.Sequence.Stream, 10)
+	}
+	f := mongostore.Failure{ID: "dlq:" + id, Tenant: m.Tenant(), Service: "mapper", Subject: m.Subject(),
+		MsgID: m.Headers().Get("Nats-Msg-Id"), Error: err.Error()}
+	if m.Meta != nil {
+		f.Time = m.Meta.Timestamp
+	}
+	if perr := h.store.PutFailure(ctx, f); perr != nil {
+		h.log.Error("record dead letter", "subject", m.Subject(), "err", perr)
+	}
 }
 
 func platformStatus(s ownersyncv1.PlatformUserStatus) string {

@@ -4,7 +4,9 @@ package mapper
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,10 +14,20 @@ import (
 
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/mapper/internal/app"
+	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+	"github.com/ownersync/ownersync/services/mapper/internal/changes"
 	"github.com/ownersync/ownersync/services/mapper/internal/config"
+	"github.com/ownersync/ownersync/services/mapper/internal/crm"
+	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/httpapi/dlq"
+	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
 )
 
 // Run starts mapper and blocks until ctx is cancelled or a part fails.
@@ -30,7 +42,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer base.Close(context.WithoutCancel(ctx))
 
-	idx := append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...)
+	idx := append(append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...), auth.Indexes...)
 	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, idx); err != nil {
 		return err
 	}
@@ -47,30 +59,118 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		base.Log.Info("tenants seeded", "file", cfg.TenantsFile, "count", len(seed))
 	}
+	buckets, err := natsbus.DeclareKV(ctx, base.Bus.JS, streams.KVConfigs(cfg.Base.Streams))
+	if err != nil {
+		return err
+	}
 	store := mongostore.New(base.Mongo.DB, nil)
-	h := &handlers{store: store, log: base.Log}
+	view := kvview.New(base.Bus.JS, buckets[streams.MappingsBucket])
+	writer := changes.New(store, view, base.Pub, nil)
+	dirs := crm.Factory{Secrets: secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}, Timeout: cfg.CRMTimeout, Tracer: base.Tel.TracerProvider}
+	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Tenants: tenants, Directories: dirs, Publisher: base.Pub,
+		AdminURL: cfg.AdminURL, Log: base.Log})
+	defer runner.Wait()
+	svc := app.New(writer, tenants, dirs, runner, base.Log, nil)
 
-	// mapper-users: platform user changes. AckWait 30 s covers a slow MongoDB write; MaxDeliver 10
-	// with backoff up to a minute rides out a MongoDB failover before dead-lettering.
+	all, err := tenants.List(ctx)
+	if err != nil {
+		return err
+	}
+	rebuilt, err := svc.RebuildViewIfBehind(ctx, all)
+	if err != nil {
+		return fmt.Errorf("rebuild %s view: %w", streams.MappingsBucket, err)
+	}
+	if len(rebuilt) > 0 {
+		base.Log.Info("mappings view rebuilt from MongoDB", "providers", rebuilt)
+	}
+
+	tokens, err := auth.New(auth.Options{OperatorToken: cfg.OperatorToken, TenantTokens: cfg.TenantTokens, DB: base.Mongo.DB})
+	if err != nil {
+		return err
+	}
+	httpapi.New(httpapi.Config{}, svc, tenants, tokens, dlq.New(base.Bus.JS), base.Log).Register(base.HTTP.E)
+
+	h := &handlers{svc: svc, store: store, log: base.Log}
+	onDead := func(ctx context.Context, m *natsbus.Message, err error) { h.deadLetter(ctx, m, err) }
+
+	// mapper-users: platform user changes. AckWait 30 s covers a slow MongoDB write plus the rule
+	// run of every connected provider; MaxDeliver 10 with backoff up to a minute rides out a
+	// MongoDB failover before dead-lettering; MaxAckPending 256 keeps a burst (a directory import)
+	// flowing while the handlers' per-tenant lock serialises the writes.
 	platformUsers, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
-		Stream: streams.Platform,
+		Service: "mapper",
+		Stream:  streams.Platform,
 		Config: jetstream.ConsumerConfig{
 			Durable:        "mapper-users",
 			FilterSubjects: []string{"platform.user.changed.>"},
 			AckWait:        30 * time.Second,
 			MaxDeliver:     10,
+			BackOff:        []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute},
 			MaxAckPending:  256,
 		},
-		Concurrency: 8,
+		Concurrency:  8,
+		OnDeadLetter: onDead,
 	}))
 	if err != nil {
 		return err
 	}
 	base.Health.Add("consumer mapper-users", platformUsers.Ready)
 
+	// mapper-crm-users: CRM user changes (Salesforce User outbound messages, Sync Users diffs).
+	// Same contract as mapper-users and for the same reasons: the work is a few MongoDB lookups
+	// and writes per event; Salesforce's own retry window is 24 h, so 10 tries over minutes then
+	// the DLQ (replayable) lose nothing.
+	crmUsers, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
+		Service: "mapper",
+		Stream:  streams.CRM,
+		Config: jetstream.ConsumerConfig{
+			Durable:        "mapper-crm-users",
+			FilterSubjects: []string{"crm.user.changed.>"},
+			AckWait:        30 * time.Second,
+			MaxDeliver:     10,
+			BackOff:        []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute},
+			MaxAckPending:  256,
+		},
+		Concurrency:  8,
+		OnDeadLetter: onDead,
+	}))
+	if err != nil {
+		return err
+	}
+	base.Health.Add("consumer mapper-crm-users", crmUsers.Ready)
+
+	// mapper-refresh: re-read one CRM user from the CRM. AckWait 2 min covers the client's 30 s
+	// timeout with token refresh and a retry; MaxDeliver 8 with backoff to 5 minutes rides out a
+	// CRM outage or a rate-limit pause (RetryAfter) of several minutes; MaxAckPending 32 keeps the
+	// CRM calls few, since refreshes share the tenant's API quota with the writer.
+	refresh, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
+		Service: "mapper",
+		Stream:  streams.Sync,
+		Config: jetstream.ConsumerConfig{
+			Durable:        "mapper-refresh",
+			FilterSubjects: []string{"user.refresh.>"},
+			AckWait:        2 * time.Minute,
+			MaxDeliver:     8,
+			BackOff:        []time.Duration{5 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute},
+			MaxAckPending:  32,
+		},
+		Concurrency:  2,
+		NakMax:       5 * time.Minute,
+		OnDeadLetter: onDead,
+	}))
+	if err != nil {
+		return err
+	}
+	base.Health.Add("consumer mapper-refresh", refresh.Ready)
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return base.HTTP.Run(gctx) })
 	g.Go(func() error { return platformUsers.Run(gctx, h.platformUserChanged) })
+	g.Go(func() error { return crmUsers.Run(gctx, h.crmUserChanged) })
+	g.Go(func() error { return refresh.Run(gctx, h.userRefresh) })
+	g.Go(func() error {
+		return runner.Schedule(gctx, cfg.SchedulerInterval, func(ctx context.Context) ([]tenant.Tenant, error) { return tenants.List(ctx) })
+	})
 	g.Go(func() error { base.Ready(gctx); return nil })
 	return g.Wait()
 }

@@ -15,18 +15,35 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
 // Collection names.
 const (
 	PlatformUsers = "platform_users"
 	CRMUsers      = "crm_users"
+	Mappings      = "mappings"
+	Problems      = "problems"
+	SyncRuns      = "sync_runs"
+	SyncLocks     = "sync_locks"
+	Failures      = "failures"
+	KVState       = "kv_state"
 )
 
 // Indexes are the indexes mapper creates at start.
 var Indexes = []mongodb.Index{
 	{Collection: PlatformUsers, Name: "tenant", Keys: bson.D{{Key: "tenant", Value: 1}}},
+	{Collection: PlatformUsers, Name: "tenant_email", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "email_norm", Value: 1}}},
 	{Collection: CRMUsers, Name: "tenant_provider", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}}},
+	{Collection: CRMUsers, Name: "tenant_provider_email", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}, {Key: "email_norm", Value: 1}}},
+	// One mapping per platform user and one per CRM user (rule 2). Mappings always name both users:
+	// conflicts and unmapped users are problems, never half-empty mappings, so neither unique index
+	// ever sees an empty value.
+	{Collection: Mappings, Name: "one_per_platform_user", Unique: true, Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}, {Key: "platform_user_id", Value: 1}}},
+	{Collection: Mappings, Name: "one_per_crm_user", Unique: true, Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}, {Key: "crm_user_id", Value: 1}}},
+	{Collection: Problems, Name: "tenant_provider", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}}},
+	{Collection: SyncRuns, Name: "tenant_started", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "started_at", Value: -1}}},
+	{Collection: Failures, Name: "tenant_time", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "time", Value: -1}}},
 }
 
 // PlatformUser is a stored platform user.
@@ -35,6 +52,7 @@ type PlatformUser struct {
 	Tenant     string    `bson:"tenant"`
 	ID         string    `bson:"user_id"`
 	Email      string    `bson:"email"`
+	EmailNorm  string    `bson:"email_norm"`
 	FirstName  string    `bson:"first_name"`
 	LastName   string    `bson:"last_name"`
 	Status     string    `bson:"status"`
@@ -68,6 +86,7 @@ func UserKey(tenant, id string) string { return tenant + "/" + id }
 // stored. It reports whether the stored user changed.
 func (s *Store) UpsertPlatformUser(ctx context.Context, u PlatformUser) (applied bool, err error) {
 	u.Key = UserKey(u.Tenant, u.ID)
+	u.EmailNorm = mapping.NormalizeEmail(u.Email)
 	u.SourceTime = u.SourceTime.UTC().Truncate(time.Millisecond)
 	u.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
 	filter := bson.D{{Key: "_id", Value: u.Key}, {Key: "source_time", Value: bson.D{{Key: "$lt", Value: u.SourceTime}}}}
@@ -96,4 +115,63 @@ func (s *Store) PlatformUser(ctx context.Context, tenant, id string) (*PlatformU
 		return nil, fmt.Errorf("get platform user %s/%s: %w", tenant, id, err)
 	}
 	return &u, nil
+}
+
+// PlatformUsers returns every stored platform user of a tenant.
+func (s *Store) PlatformUsers(ctx context.Context, tenant string) ([]PlatformUser, error) {
+	cur, err := s.db.Collection(PlatformUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}})
+	if err != nil {
+		return nil, fmt.Errorf("list platform users %s: %w", tenant, err)
+	}
+	var out []PlatformUser
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list platform users %s: %w", tenant, err)
+	}
+	return out, nil
+}
+
+// PlatformUsersByEmail returns the stored platform users of a tenant whose email equals one of
+// emails as the rules compare them.
+func (s *Store) PlatformUsersByEmail(ctx context.Context, tenant string, emails []string) ([]PlatformUser, error) {
+	var out []PlatformUser
+	for _, e := range uniqueNorm(emails) {
+		cur, err := s.db.Collection(PlatformUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "email_norm", Value: e}})
+		if err != nil {
+			return nil, fmt.Errorf("platform users by email %s: %w", tenant, err)
+		}
+		var us []PlatformUser
+		if err := cur.All(ctx, &us); err != nil {
+			return nil, fmt.Errorf("platform users by email %s: %w", tenant, err)
+		}
+		out = append(out, us...)
+	}
+	return out, nil
+}
+
+// InsertPlatformUsers bulk-loads platform users (benchmarks, demo seeds); existing ones are
+// replaced.
+func (s *Store) InsertPlatformUsers(ctx context.Context, users []PlatformUser) error {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	docs := make([]any, len(users))
+	for i, u := range users {
+		u.Key = UserKey(u.Tenant, u.ID)
+		u.EmailNorm = mapping.NormalizeEmail(u.Email)
+		u.SourceTime = u.SourceTime.UTC().Truncate(time.Millisecond)
+		u.UpdatedAt = now
+		docs[i] = u
+	}
+	coll := s.db.Collection(PlatformUsers)
+	var replace []mongo.WriteModel
+	if err := insertMany(ctx, coll, docs, func(doc any) {
+		replace = append(replace, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.(PlatformUser).Key}}).SetReplacement(doc))
+	}); err != nil {
+		return fmt.Errorf("insert platform users: %w", err)
+	}
+	return bulkWrite(ctx, coll, replace)
+}
+
+// Rules returns the user as the mapping rules see it.
+func (u PlatformUser) Rules() mapping.PlatformUser {
+	return mapping.PlatformUser{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
+		Status: mapping.PlatformStatus(u.Status), Kind: mapping.PlatformKind(u.Kind), TeamID: u.TeamID}
 }

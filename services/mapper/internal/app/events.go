@@ -1,0 +1,377 @@
+// Package app is mapper's core: it applies user-changed events and CRM user refreshes to the
+// mappings, and serves the admin API (it implements httpapi.Service) over the store, the rules,
+// the KV view and Sync Users.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/crm"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
+	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
+)
+
+// ErrUnknownTenant is returned for an event of a tenant that is not configured.
+var ErrUnknownTenant = errors.New("unknown tenant")
+
+// ErrNotConnected is returned for an event of a provider the tenant has not enabled.
+var ErrNotConnected = errors.New("provider not connected")
+
+// Fields a partial CrmUserChanged may carry (CrmUserChanged.fields).
+const (
+	FieldEmail     = "email"
+	FieldFirstName = "first_name"
+	FieldLastName  = "last_name"
+	FieldActive    = "active"
+	FieldUserType  = "user_type"
+	FieldUsername  = "username"
+	FieldKind      = "kind"
+)
+
+// Tenants finds tenant configurations (tenantstore.Store).
+type Tenants interface {
+	Get(ctx context.Context, id string) (*tenant.Tenant, error)
+}
+
+// Service is mapper's core.
+type Service struct {
+	w       *changes.Writer
+	store   *mongostore.Store
+	tenants Tenants
+	dirs    syncusers.Directories
+	runner  *syncusers.Runner
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns the core.
+func New(w *changes.Writer, tenants Tenants, dirs syncusers.Directories, runner *syncusers.Runner, log *slog.Logger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{w: w, store: w.Store(), tenants: tenants, dirs: dirs, runner: runner, log: log, now: now}
+}
+
+func (s *Service) tenant(ctx context.Context, id string) (*tenant.Tenant, error) {
+	t, err := s.tenants.Get(ctx, id)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownTenant, id)
+	}
+	return t, err
+}
+
+// PlatformUserChanged stores a platform user (older changes than the stored one are ignored) and
+// applies the rules to it for every connected provider. A tenant that is not configured yet keeps
+// its users for its first Sync Users; nothing is mapped. Idempotent: the rules run on the stored
+// state, and the mapping.changed ids derive from eventID.
+func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u mongostore.PlatformUser) error {
+	prev, err := s.store.PlatformUser(ctx, u.Tenant, u.ID)
+	if err != nil && !errors.Is(err, mongostore.ErrNotFound) {
+		return err
+	}
+	if _, err := s.store.UpsertPlatformUser(ctx, u); err != nil {
+		return err
+	}
+	t, err := s.tenant(ctx, u.Tenant)
+	if errors.Is(err, ErrUnknownTenant) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ev := mapping.Event{PlatformUserID: u.ID}
+	if prev != nil && !mapping.SameEmail(prev.Email, u.Email) {
+		ev.PreviousEmail = prev.Email
+	}
+	for _, p := range t.Connected() {
+		if err := s.applyEvent(ctx, t, p, ev, eventID, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CRMUserChanged stores a CRM user, merging a partial change (fields lists what the source
+// carried; empty means complete) into the stored user, and applies the rules to it.
+func (s *Service) CRMUserChanged(ctx context.Context, tenantID, provider, eventID string, u mongostore.CRMUser, fields []string) error {
+	t, err := s.tenant(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	if _, ok := t.ProviderSettings(provider); !ok {
+		return fmt.Errorf("%w: %s %s", ErrNotConnected, tenantID, provider)
+	}
+	prev, err := s.store.CRMUser(ctx, tenantID, provider, u.ID)
+	known := err == nil
+	if err != nil && !errors.Is(err, mongostore.ErrNotFound) {
+		return err
+	}
+	merged := Merge(prev, known, u, fields)
+	if _, _, err := s.store.PutCRMUser(ctx, tenantID, provider, merged); err != nil {
+		return err
+	}
+	ev := mapping.Event{CRMUserID: u.ID}
+	if known && !mapping.SameEmail(prev.Email, merged.Email) {
+		ev.PreviousEmail = prev.Email
+	}
+	var before *mapping.CRMUser
+	if known {
+		before = &prev.CRMUser
+	}
+	return s.applyEvent(ctx, t, provider, ev, eventID, before)
+}
+
+// RefreshCRMUser re-reads one CRM user from the CRM (user.refresh, e.g. after the writer got
+// INACTIVE_OWNER_OR_USER) and applies it; a user the CRM no longer has is removed from the store.
+func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUserID, eventID string) error {
+	t, err := s.tenant(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	if _, ok := t.ProviderSettings(provider); !ok {
+		return fmt.Errorf("%w: %s %s", ErrNotConnected, tenantID, provider)
+	}
+	dir, err := s.dirs.Directory(t, provider)
+	if err != nil {
+		return err
+	}
+	prev, err := s.store.CRMUser(ctx, tenantID, provider, crmUserID)
+	known := err == nil
+	if err != nil && !errors.Is(err, mongostore.ErrNotFound) {
+		return err
+	}
+	u, err := dir.Get(ctx, crmUserID)
+	ev := mapping.Event{CRMUserID: crmUserID}
+	switch {
+	case errors.Is(err, crm.ErrNotFound):
+		if !known {
+			return nil
+		}
+		if err := s.store.DeleteCRMUser(ctx, tenantID, provider, crmUserID); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		u.SourceTime = time.Time{} // a fresh read from the CRM wins over any event
+		if _, _, err := s.store.PutCRMUser(ctx, tenantID, provider, u); err != nil {
+			return err
+		}
+		if known && !mapping.SameEmail(prev.Email, u.Email) {
+			ev.PreviousEmail = prev.Email
+		}
+	}
+	var before *mapping.CRMUser
+	if known {
+		before = &prev.CRMUser
+	}
+	return s.applyEvent(ctx, t, provider, ev, eventID, before)
+}
+
+// Merge applies a (possibly partial) CRM user change to the stored user.
+func Merge(prev mongostore.CRMUser, known bool, u mongostore.CRMUser, fields []string) mongostore.CRMUser {
+	if !known || len(fields) == 0 {
+		if u.Kind == "" {
+			u.Kind = mapping.CRMKindUser
+		}
+		return u
+	}
+	out := prev
+	out.SourceTime = u.SourceTime
+	for _, f := range fields {
+		switch f {
+		case FieldEmail:
+			out.Email = u.Email
+		case FieldFirstName:
+			out.FirstName = u.FirstName
+		case FieldLastName:
+			out.LastName = u.LastName
+		case FieldActive:
+			out.Active = u.Active
+		case FieldUserType:
+			out.UserType = u.UserType
+		case FieldUsername:
+			out.Username = u.Username
+		case FieldKind:
+			out.Kind = u.Kind
+		}
+	}
+	if u.HubSpotUserID != 0 {
+		out.HubSpotUserID = u.HubSpotUserID
+	}
+	return out
+}
+
+func settingsOf(t *tenant.Tenant, provider string) mapping.Settings {
+	st, _ := t.ProviderSettings(provider)
+	return mapping.Settings{RemapOnDeactivation: st.RemapOnDeactivation, AutoProvisioning: st.AutoProvisioning, FallbackOwnerID: st.FallbackOwnerID}
+}
+
+// neighbourhood is what mapping.Apply needs around one event, read from the store.
+type neighbourhood struct {
+	platform map[string]mapping.PlatformUser
+	crm      map[string]mapping.CRMUser
+	mappings []mapping.Mapping
+}
+
+func (n *neighbourhood) input(provider string, st mapping.Settings, now time.Time) mapping.Input {
+	in := mapping.Input{Provider: provider, Mappings: n.mappings, Settings: st, Now: now}
+	for _, u := range n.platform {
+		in.PlatformUsers = append(in.PlatformUsers, u)
+	}
+	for _, u := range n.crm {
+		in.CRMUsers = append(in.CRMUsers, u)
+	}
+	return in
+}
+
+// loadNeighbourhood reads the touched user, the users of both sides under its emails, the
+// mappings naming any of them, the users those mappings name and the users sharing the emails of
+// the platform users so named (the remap candidates) — what mapping.Apply documents it needs.
+// Each read is an equality lookup on an indexed field.
+func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, provider string, platformIDs, crmIDs, emails []string) (*neighbourhood, error) {
+	n := &neighbourhood{platform: map[string]mapping.PlatformUser{}, crm: map[string]mapping.CRMUser{}}
+	addEmails := func(emails []string) error {
+		ps, err := s.store.PlatformUsersByEmail(ctx, tenantID, emails)
+		if err != nil {
+			return err
+		}
+		for _, u := range ps {
+			n.platform[u.ID] = u.Rules()
+		}
+		cs, err := s.store.CRMUsersByEmail(ctx, tenantID, provider, emails)
+		if err != nil {
+			return err
+		}
+		for _, u := range cs {
+			n.crm[u.ID] = u.CRMUser
+		}
+		return nil
+	}
+	addIDs := func(pids, cids []string) error {
+		for _, id := range pids {
+			if _, ok := n.platform[id]; ok || id == "" {
+				continue
+			}
+			u, err := s.store.PlatformUser(ctx, tenantID, id)
+			if errors.Is(err, mongostore.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			n.platform[id] = u.Rules()
+		}
+		for _, id := range cids {
+			if _, ok := n.crm[id]; ok || id == "" {
+				continue
+			}
+			u, err := s.store.CRMUser(ctx, tenantID, provider, id)
+			if errors.Is(err, mongostore.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			n.crm[id] = u.CRMUser
+		}
+		return nil
+	}
+	if err := addIDs(platformIDs, crmIDs); err != nil {
+		return nil, err
+	}
+	for _, u := range n.platform {
+		emails = append(emails, u.Email)
+	}
+	for _, u := range n.crm {
+		emails = append(emails, u.Email)
+	}
+	if err := addEmails(emails); err != nil {
+		return nil, err
+	}
+	ms, err := s.store.MappingsNaming(ctx, tenantID, provider, keys(n.platform), keys(n.crm))
+	if err != nil {
+		return nil, err
+	}
+	n.mappings = ms
+	var pids, cids []string
+	for _, m := range ms {
+		pids, cids = append(pids, m.PlatformUserID), append(cids, m.CRMUserID)
+	}
+	if err := addIDs(pids, cids); err != nil {
+		return nil, err
+	}
+	var more []string
+	for _, id := range pids {
+		if u, ok := n.platform[id]; ok && !slices.Contains(emails, u.Email) {
+			more = append(more, u.Email)
+		}
+	}
+	if err := addEmails(more); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// applyEvent runs mapping.Apply for one touched user and commits the outcome. before is the
+// touched CRM user's state before the event (nil when new or a platform event).
+func (s *Service) applyEvent(ctx context.Context, t *tenant.Tenant, provider string, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
+	unlock := s.w.Lock(t.ID, provider)
+	defer unlock()
+	var pids, cids, emails []string
+	if ev.PlatformUserID != "" {
+		pids = append(pids, ev.PlatformUserID)
+	}
+	if ev.CRMUserID != "" {
+		cids = append(cids, ev.CRMUserID)
+	}
+	if ev.PreviousEmail != "" {
+		emails = append(emails, ev.PreviousEmail)
+	}
+	n, err := s.loadNeighbourhood(ctx, t.ID, provider, pids, cids, emails)
+	if err != nil {
+		return err
+	}
+	d := mapping.Apply(n.input(provider, settingsOf(t, provider), s.now().UTC().Truncate(time.Millisecond)), ev)
+	crmAfter := func(id string) (mapping.CRMUser, bool) { u, ok := n.crm[id]; return u, ok }
+	crmBefore := crmAfter
+	if ev.CRMUserID != "" {
+		crmBefore = func(id string) (mapping.CRMUser, bool) {
+			if id == ev.CRMUserID {
+				if before == nil {
+					return mapping.CRMUser{}, false
+				}
+				return *before, true
+			}
+			return crmAfter(id)
+		}
+	}
+	err = s.w.Commit(ctx, changes.Commit{
+		Tenant: t.ID, Provider: provider, Stored: n.mappings, Upserts: d.Upserts, Deletes: d.Deletes, Changes: d.Changes,
+		CRMBefore: crmBefore, CRMAfter: crmAfter, EventID: eventID, Source: "mapper.events", PublishFirst: true,
+	})
+	if err != nil {
+		return err
+	}
+	return s.store.ReplaceUserProblems(ctx, t.ID, provider, d.CheckedPlatformUsers, d.CheckedCRMUsers, nil, d.Problems)
+}

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
+)
+
+// RebuildViewIfBehind rebuilds the ownersync_mappings view of every tenant's provider whose stored
+// generation is missing from the view or behind MongoDB's (a crash between the MongoDB write and
+// the view update, or a lost bucket). It returns the "tenant/provider" pairs it rebuilt.
+func (s *Service) RebuildViewIfBehind(ctx context.Context, tenants []tenant.Tenant) ([]string, error) {
+	var rebuilt []string
+	for _, t := range tenants {
+		for _, p := range tenant.Providers {
+			gen, err := s.store.Generation(ctx, t.ID, p)
+			if err != nil {
+				return rebuilt, err
+			}
+			have, err := s.w.View().Generation(ctx, t.ID, p)
+			if err != nil {
+				return rebuilt, err
+			}
+			if gen == 0 || have >= gen {
+				continue
+			}
+			if err := s.RebuildView(ctx, t.ID, p); err != nil {
+				return rebuilt, err
+			}
+			rebuilt = append(rebuilt, t.ID+"/"+p)
+		}
+	}
+	return rebuilt, nil
+}
+
+// RebuildView rewrites the view of a tenant's provider from MongoDB.
+func (s *Service) RebuildView(ctx context.Context, tenantID, provider string) error {
+	unlock := s.w.Lock(tenantID, provider)
+	defer unlock()
+	gen, err := s.store.Generation(ctx, tenantID, provider)
+	if err != nil {
+		return err
+	}
+	ms, err := s.store.Mappings(ctx, tenantID, provider)
+	if err != nil {
+		return err
+	}
+	crm, err := s.store.CRMUsers(ctx, tenantID, provider)
+	if err != nil {
+		return err
+	}
+	_, entries := changes.Entries(tenantID, nil, ms, nil, nil, func(id string) (mapping.CRMUser, bool) { u, ok := crm[id]; return u.CRMUser, ok })
+	return s.w.View().Rebuild(ctx, tenantID, provider, entries, gen)
+}

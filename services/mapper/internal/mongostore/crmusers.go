@@ -1,0 +1,260 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
+)
+
+// bulkChunk bounds the operations of one BulkWrite/InsertMany call so that a 100k-user run never
+// builds one huge request (FerretDB handles each call as one unit).
+const bulkChunk = 2000
+
+// crmUserDoc is a stored CRM user. The key is <tenant>/<provider>/<CRM user id>.
+type crmUserDoc struct {
+	Key           string    `bson:"_id"`
+	Tenant        string    `bson:"tenant"`
+	Provider      string    `bson:"provider"`
+	ID            string    `bson:"user_id"`
+	Email         string    `bson:"email"`
+	EmailNorm     string    `bson:"email_norm"`
+	FirstName     string    `bson:"first_name"`
+	LastName      string    `bson:"last_name"`
+	Active        bool      `bson:"active"`
+	Kind          string    `bson:"kind"`
+	Username      string    `bson:"username,omitempty"`
+	UserType      string    `bson:"user_type,omitempty"`
+	HubSpotUserID int64     `bson:"hubspot_user_id,omitempty"`
+	SourceTime    time.Time `bson:"source_time"`
+	UpdatedAt     time.Time `bson:"updated_at"`
+}
+
+// CRMUser is a stored CRM user: the rules' view plus what only storage needs.
+type CRMUser struct {
+	mapping.CRMUser
+	// HubSpotUserID is the HubSpot user behind an owner (0 for Salesforce).
+	HubSpotUserID int64
+	// SourceTime is the time of the change stored last (zero for a Sync Users pull).
+	SourceTime time.Time
+	UpdatedAt  time.Time
+}
+
+// CRMUserKey is the stored key of a CRM user.
+func CRMUserKey(tenant, provider, id string) string { return tenant + "/" + provider + "/" + id }
+
+func toCRMDoc(tenant, provider string, u CRMUser, now time.Time) crmUserDoc {
+	return crmUserDoc{
+		Key: CRMUserKey(tenant, provider, u.ID), Tenant: tenant, Provider: provider, ID: u.ID,
+		Email: u.Email, EmailNorm: mapping.NormalizeEmail(u.Email), FirstName: u.FirstName, LastName: u.LastName,
+		Active: u.Active, Kind: string(u.Kind), Username: u.Username, UserType: u.UserType,
+		HubSpotUserID: u.HubSpotUserID, SourceTime: u.SourceTime.UTC().Truncate(time.Millisecond), UpdatedAt: now,
+	}
+}
+
+func (d crmUserDoc) user() CRMUser {
+	return CRMUser{
+		CRMUser: mapping.CRMUser{ID: d.ID, Email: d.Email, FirstName: d.FirstName, LastName: d.LastName,
+			Active: d.Active, Kind: mapping.CRMKind(d.Kind), Username: d.Username, UserType: d.UserType},
+		HubSpotUserID: d.HubSpotUserID, SourceTime: d.SourceTime, UpdatedAt: d.UpdatedAt,
+	}
+}
+
+// sameCRMUser reports whether two CRM users hold the same data (timestamps aside).
+func sameCRMUser(a, b CRMUser) bool {
+	return a.CRMUser == b.CRMUser && a.HubSpotUserID == b.HubSpotUserID
+}
+
+// CRMUsers returns every stored CRM user of a tenant and provider, by id.
+func (s *Store) CRMUsers(ctx context.Context, tenant, provider string) (map[string]CRMUser, error) {
+	cur, err := s.db.Collection(CRMUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}})
+	if err != nil {
+		return nil, fmt.Errorf("list crm users %s/%s: %w", tenant, provider, err)
+	}
+	defer cur.Close(ctx)
+	out := map[string]CRMUser{}
+	for cur.Next(ctx) {
+		var d crmUserDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, fmt.Errorf("decode crm user: %w", err)
+		}
+		out[d.ID] = d.user()
+	}
+	return out, cur.Err()
+}
+
+// CRMUser returns one stored CRM user.
+func (s *Store) CRMUser(ctx context.Context, tenant, provider, id string) (CRMUser, error) {
+	var d crmUserDoc
+	err := s.db.Collection(CRMUsers).FindOne(ctx, bson.D{{Key: "_id", Value: CRMUserKey(tenant, provider, id)}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return CRMUser{}, fmt.Errorf("crm user %s/%s/%s: %w", tenant, provider, id, ErrNotFound)
+	}
+	if err != nil {
+		return CRMUser{}, fmt.Errorf("get crm user %s/%s/%s: %w", tenant, provider, id, err)
+	}
+	return d.user(), nil
+}
+
+// CRMUsersByEmail returns the stored CRM users of a tenant and provider whose email equals one of
+// emails as the rules compare them.
+func (s *Store) CRMUsersByEmail(ctx context.Context, tenant, provider string, emails []string) ([]CRMUser, error) {
+	var out []CRMUser
+	for _, e := range uniqueNorm(emails) {
+		cur, err := s.db.Collection(CRMUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}, {Key: "email_norm", Value: e}})
+		if err != nil {
+			return nil, fmt.Errorf("crm users by email %s/%s: %w", tenant, provider, err)
+		}
+		var docs []crmUserDoc
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, fmt.Errorf("crm users by email %s/%s: %w", tenant, provider, err)
+		}
+		for _, d := range docs {
+			out = append(out, d.user())
+		}
+	}
+	return out, nil
+}
+
+// PutCRMUser stores one CRM user unless a change with a later source time is already stored
+// (a zero source time always applies: it is a fresh read from the CRM). It returns the user as
+// stored and whether it changed.
+func (s *Store) PutCRMUser(ctx context.Context, tenant, provider string, u CRMUser) (stored CRMUser, changed bool, err error) {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	d := toCRMDoc(tenant, provider, u, now)
+	filter := bson.D{{Key: "_id", Value: d.Key}}
+	if !d.SourceTime.IsZero() {
+		filter = append(filter, bson.E{Key: "source_time", Value: bson.D{{Key: "$lte", Value: d.SourceTime}}})
+	}
+	res, err := s.db.Collection(CRMUsers).ReplaceOne(ctx, filter, d, options.Replace().SetUpsert(true))
+	if err != nil && !isDuplicateKey(err) {
+		return CRMUser{}, false, fmt.Errorf("put crm user %s: %w", d.Key, err)
+	}
+	if err == nil && (res.ModifiedCount > 0 || res.UpsertedCount > 0) {
+		return d.user(), true, nil
+	}
+	cur, err := s.CRMUser(ctx, tenant, provider, u.ID)
+	return cur, false, err
+}
+
+// DeleteCRMUser removes a CRM user (it no longer exists in the CRM).
+func (s *Store) DeleteCRMUser(ctx context.Context, tenant, provider, id string) error {
+	_, err := s.db.Collection(CRMUsers).DeleteOne(ctx, bson.D{{Key: "_id", Value: CRMUserKey(tenant, provider, id)}})
+	if err != nil {
+		return fmt.Errorf("delete crm user %s/%s/%s: %w", tenant, provider, id, err)
+	}
+	return nil
+}
+
+// CRMUsersDiff is what ReplaceCRMUsers would write.
+type CRMUsersDiff struct {
+	Inserts, Updates []CRMUser
+	// Deletes are the ids of stored users the CRM no longer lists.
+	Deletes []string
+}
+
+// DiffCRMUsers compares a full pull with the stored users.
+func DiffCRMUsers(stored map[string]CRMUser, pulled []CRMUser) CRMUsersDiff {
+	var d CRMUsersDiff
+	seen := make(map[string]struct{}, len(pulled))
+	for _, u := range pulled {
+		seen[u.ID] = struct{}{}
+		old, ok := stored[u.ID]
+		switch {
+		case !ok:
+			d.Inserts = append(d.Inserts, u)
+		case !sameCRMUser(old, u):
+			d.Updates = append(d.Updates, u)
+		}
+	}
+	for id := range stored {
+		if _, ok := seen[id]; !ok {
+			d.Deletes = append(d.Deletes, id)
+		}
+	}
+	return d
+}
+
+// WriteCRMUsers applies a diff: InsertMany for new users, one bulk of replacements for changed
+// ones and one of deletions for vanished ones. Replays are harmless (inserts that exist are
+// replaced instead).
+func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, d CRMUsersDiff) error {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	coll := s.db.Collection(CRMUsers)
+	docs := make([]any, 0, len(d.Inserts))
+	for _, u := range d.Inserts {
+		docs = append(docs, toCRMDoc(tenant, provider, u, now))
+	}
+	var replace []mongo.WriteModel
+	if err := insertMany(ctx, coll, docs, func(doc any) {
+		replace = append(replace, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.(crmUserDoc).Key}}).SetReplacement(doc).SetUpsert(true))
+	}); err != nil {
+		return fmt.Errorf("insert crm users %s/%s: %w", tenant, provider, err)
+	}
+	for _, u := range d.Updates {
+		doc := toCRMDoc(tenant, provider, u, now)
+		replace = append(replace, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.Key}}).SetReplacement(doc).SetUpsert(true))
+	}
+	for _, id := range d.Deletes {
+		replace = append(replace, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: CRMUserKey(tenant, provider, id)}}))
+	}
+	if err := bulkWrite(ctx, coll, replace); err != nil {
+		return fmt.Errorf("write crm users %s/%s: %w", tenant, provider, err)
+	}
+	return nil
+}
+
+// insertMany inserts docs in chunks without ordering; a document that already exists (a replay)
+// is handed to onDuplicate instead of failing the call.
+func insertMany(ctx context.Context, coll *mongo.Collection, docs []any, onDuplicate func(doc any)) error {
+	for start := 0; start < len(docs); start += bulkChunk {
+		chunk := docs[start:min(start+bulkChunk, len(docs))]
+		_, err := coll.InsertMany(ctx, chunk, options.InsertMany().SetOrdered(false))
+		if err == nil {
+			continue
+		}
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return err
+		}
+		for _, we := range bwe.WriteErrors {
+			if we.Code != 11000 || onDuplicate == nil {
+				return err
+			}
+			onDuplicate(chunk[we.Index])
+		}
+	}
+	return nil
+}
+
+// bulkWrite runs models in ordered chunks.
+func bulkWrite(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) error {
+	for start := 0; start < len(models); start += bulkChunk {
+		if _, err := coll.BulkWrite(ctx, models[start:min(start+bulkChunk, len(models))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+
+func uniqueNorm(emails []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range emails {
+		n := mapping.NormalizeEmail(e)
+		if n == "" || seen[n] {
+			continue
+		}
+		seen[n] = true
+		out = append(out, n)
+	}
+	return out
+}
