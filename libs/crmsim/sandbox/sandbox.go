@@ -40,6 +40,7 @@ package sandbox
 
 import (
 	"crypto/x509"
+	_ "embed"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -221,4 +222,19 @@ func (sb *Sandboxes) Close() error {
 		errs = append(errs, sb.HubSpot.Close())
 	}
 	return errors.Join(errs...)
+}
+
+//go:embed demo.yaml
+var demo []byte
+
+// Demo returns the demo seed: a few dozen users and owners on each side covering every mapping
+// case (matches, different-case emails, duplicate emails, a deactivated user with a re-created
+// active one, an archived owner, a queue and a queue-type owner, CRM-only users), with contacts
+// and leads owned by them. Platform-facing users have emails <first>.<last>@acme.example.
+func Demo() File {
+	f, err := Parse(demo)
+	if err != nil {
+		panic("crmsim demo seed: " + err.Error())
+	}
+	return f
 }

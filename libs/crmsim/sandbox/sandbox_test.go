@@ -42,3 +42,31 @@ func TestParseRejectsBadYAML(t *testing.T) {
 		t.Fatal("want error")
 	}
 }
+
+func TestDemoSeedLoads(t *testing.T) {
+	sb, err := Start(Demo(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	inactive, archived := 0, 0
+	for _, u := range sb.Salesforce.Users() {
+		if !u.IsActive {
+			inactive++
+		}
+	}
+	for _, o := range sb.HubSpot.Owners() {
+		if o.Archived {
+			archived++
+		}
+	}
+	if n := len(sb.Salesforce.Users()); n < 24 || inactive != 2 {
+		t.Errorf("salesforce users %d, inactive %d", n, inactive)
+	}
+	if n := len(sb.HubSpot.Owners()); n < 24 || archived != 2 {
+		t.Errorf("hubspot owners %d, archived %d", n, archived)
+	}
+	if len(sb.Salesforce.Queues()) != 1 || len(sb.HubSpot.Contacts()) != 16 {
+		t.Errorf("queues %d, hubspot contacts %d", len(sb.Salesforce.Queues()), len(sb.HubSpot.Contacts()))
+	}
+}

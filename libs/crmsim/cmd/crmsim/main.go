@@ -30,7 +30,8 @@ func main() {
 // run parses flags, starts the sandboxes, prints their URLs and blocks until ctx is done.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	seed := fs.String("seed", getenv("CRMSIM_SEED"), "seed file (YAML or JSON); empty starts both sandboxes with no data")
+	seed := fs.String("seed", getenv("CRMSIM_SEED"), "seed file (YAML or JSON); empty uses the built-in demo seed")
+	empty := fs.Bool("empty", false, "start with no data instead of the demo seed (when -seed is empty)")
 	sfAddr := fs.String("sf-addr", "127.0.0.1:8081", "Salesforce sandbox listen address")
 	hsAddr := fs.String("hs-addr", "127.0.0.1:8082", "HubSpot sandbox listen address")
 	omURL := fs.String("sf-outbound-url", "", "Outbound Message endpoint URL (overrides the seed)")
@@ -43,11 +44,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	var f sandbox.File
-	if *seed != "" {
+	switch {
+	case *seed != "":
 		var err error
 		if f, err = sandbox.ReadFile(*seed); err != nil {
 			return err
 		}
+	case !*empty:
+		f = sandbox.Demo()
 	}
 	if f.Salesforce == nil && !*noSF {
 		f.Salesforce = &sandbox.Salesforce{}

@@ -28,6 +28,32 @@ func (s *syncBuffer) lines() []string {
 	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
 }
 
+func TestRunWithDemoSeedAndEmpty(t *testing.T) {
+	for _, args := range [][]string{{}, {"-empty"}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		out := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, append([]string{"crmsim", "-sf-addr", "127.0.0.1:0", "-hs-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, out)
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(strings.Join(out.lines(), "\n"), "hubspot sandbox ready") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: not ready: %v", args, out.lines())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		noOwners := strings.Contains(strings.Join(out.lines(), "\n"), `"owners":0`)
+		if noOwners != (len(args) == 1) {
+			t.Errorf("%v: output %v", args, out.lines())
+		}
+	}
+}
+
 func TestRunServesBothSandboxesFromSeed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
