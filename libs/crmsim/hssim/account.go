@@ -58,6 +58,8 @@ type Config struct {
 	BurstLimit    int
 	BurstInterval time.Duration
 	DailyLimit    int64
+	// TimeZone is the account's time zone; the daily quota resets at its midnight (default UTC).
+	TimeZone *time.Location
 
 	// Latency is added to every API request.
 	Latency time.Duration
@@ -148,7 +150,7 @@ func New(cfg Config) (*Account, error) {
 		log:     crmsim.NewLog(cfg.LogCapacity),
 		faults:  crmsim.NewFaults(cfg.RandSeed),
 		burst:   crmsim.NewWindow(cfg.BurstLimit, cfg.BurstInterval),
-		quota:   crmsim.NewQuota(max(cfg.DailyLimit, 0), time.UTC),
+		quota:   crmsim.NewQuota(max(cfg.DailyLimit, 0), cfg.TimeZone),
 		logger:  cfg.Logger,
 		st:      newStore(),
 		tokens:  map[string]*oauthToken{},
@@ -359,15 +361,16 @@ func (a *Account) guard(next http.Handler) http.Handler {
 }
 
 // setHeaders writes X-HubSpot-RateLimit-*; the daily pair is not sent on OAuth calls (§4.5).
-func (a *Account) setHeaders(w http.ResponseWriter, kind authKind, _ time.Time, remaining int, dailyRemaining int64) {
+func (a *Account) setHeaders(w http.ResponseWriter, kind authKind, now time.Time, remaining int, dailyRemaining int64) {
+	_, dailyLimit := a.quota.Usage(now)
 	h := w.Header()
 	if a.cfg.BurstLimit > 0 {
 		h.Set("X-HubSpot-RateLimit-Max", strconv.Itoa(a.cfg.BurstLimit))
 		h.Set("X-HubSpot-RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
 		h.Set("X-HubSpot-RateLimit-Interval-Milliseconds", strconv.FormatInt(a.cfg.BurstInterval.Milliseconds(), 10))
 	}
-	if a.cfg.DailyLimit > 0 && kind != authOAuth {
-		h.Set("X-HubSpot-RateLimit-Daily", strconv.FormatInt(a.cfg.DailyLimit, 10))
+	if dailyLimit > 0 && kind != authOAuth {
+		h.Set("X-HubSpot-RateLimit-Daily", strconv.FormatInt(dailyLimit, 10))
 		h.Set("X-HubSpot-RateLimit-Daily-Remaining", strconv.FormatInt(max(dailyRemaining, 0), 10))
 	}
 }
@@ -392,8 +395,8 @@ func (a *Account) injectRequestFault(w http.ResponseWriter, r *http.Request, kin
 	case crmsim.ActionRateLimit:
 		policy := cmpOr(rule.Policy, PolicyTenSecondly)
 		now := a.now()
-		used, _ := a.quota.Usage(now)
-		a.setHeaders(w, kind, now, 0, a.cfg.DailyLimit-used)
+		used, limit := a.quota.Usage(now)
+		a.setHeaders(w, kind, now, 0, limit-used)
 		a.write429(w, policy)
 		return true
 	default:
@@ -458,12 +461,7 @@ func (a *Account) RevokeToken(token string) {
 func (a *Account) SetDailyUsage(used int64) { a.quota.Set(a.now(), used) }
 
 // SetDailyLimit changes the daily limit (≤ 0: unlimited).
-func (a *Account) SetDailyLimit(limit int64) {
-	a.quota.SetLimit(limit)
-	a.mu.Lock()
-	a.cfg.DailyLimit = limit
-	a.mu.Unlock()
-}
+func (a *Account) SetDailyLimit(limit int64) { a.quota.SetLimit(max(limit, 0)) }
 
 // ResetBurst forgets the requests in the rolling window.
 func (a *Account) ResetBurst() { a.burst.Reset() }
