@@ -201,12 +201,20 @@ func (p *parser) next() (xml.Token, error) {
 			if p.depth > MaxDepth {
 				return nil, ErrTooDeep
 			}
-			frame := map[string]string{}
+			// Most elements declare no namespace: their frame stays nil.
+			var frame map[string]string
 			for _, a := range t.Attr {
+				prefix, ok := "", false
 				if a.Name.Space == "xmlns" {
-					frame[a.Name.Local] = a.Value
+					prefix, ok = a.Name.Local, true
 				} else if a.Name.Space == "" && a.Name.Local == "xmlns" {
-					frame[""] = a.Value
+					ok = true
+				}
+				if ok {
+					if frame == nil {
+						frame = map[string]string{}
+					}
+					frame[prefix] = a.Value
 				}
 			}
 			p.ns = append(p.ns, frame)

@@ -43,16 +43,22 @@ type env struct {
 	acme   *tenant.Tenant
 }
 
-func newEnv(t *testing.T, mutate func(*Config)) *env {
-	t.Helper()
+// testTenants holds one tenant, acme, with both CRMs connected.
+func testTenants() (*fakeTenants, *tenant.Tenant) {
 	acme := &tenant.Tenant{
 		ID:         "acme",
 		Salesforce: &tenant.SFConfig{OrgID: testOrg, Settings: tenant.Settings{Enabled: true}},
 		HubSpot:    &tenant.HSConfig{PortalID: testPortal, AppID: testApp, ClientSecretRef: "env:HS_SECRET", Settings: tenant.Settings{Enabled: true}},
 	}
+	return &fakeTenants{byOrg: map[string]*tenant.Tenant{testOrg: acme}, byPortal: map[int64]*tenant.Tenant{testPortal: acme}}, acme
+}
+
+func newEnv(t *testing.T, mutate func(*Config)) *env {
+	t.Helper()
+	ten, acme := testTenants()
 	e := &env{
 		pub:    &fakePublisher{},
-		ten:    &fakeTenants{byOrg: map[string]*tenant.Tenant{testOrg: acme}, byPortal: map[int64]*tenant.Tenant{testPortal: acme}},
+		ten:    ten,
 		alerts: &fakeAlerts{},
 		meter:  &fakeMeter{},
 		acme:   acme,
