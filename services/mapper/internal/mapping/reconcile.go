@@ -890,15 +890,28 @@ func (e *engine) counts() Counts {
 	return c
 }
 
-var changeRank = map[ChangeKind]int{
-	ChangeRemoved: 0, ChangeRemapped: 1, ChangeCreated: 2, ChangeConflict: 3, ChangeError: 4, ChangeResolved: 5,
+// changeRank orders one user's changes: what went away before what came.
+func changeRank(k ChangeKind) int {
+	switch k {
+	case ChangeRemoved:
+		return 0
+	case ChangeRemapped:
+		return 1
+	case ChangeCreated:
+		return 2
+	case ChangeConflict:
+		return 3
+	case ChangeError:
+		return 4
+	}
+	return 5
 }
 
 func (e *engine) sortChanges() {
 	slices.SortFunc(e.changes, func(a, b Change) int {
 		return cmp.Or(
 			strings.Compare(a.PlatformUserID, b.PlatformUserID),
-			cmp.Compare(changeRank[a.Kind], changeRank[b.Kind]),
+			cmp.Compare(changeRank(a.Kind), changeRank(b.Kind)),
 			strings.Compare(a.CRMUserID, b.CRMUserID),
 		)
 	})

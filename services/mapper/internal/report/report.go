@@ -71,13 +71,22 @@ type CodeCount struct {
 	Count int
 }
 
-var changeRank = map[mapping.ChangeKind]int{
-	mapping.ChangeRemoved:  0,
-	mapping.ChangeRemapped: 1,
-	mapping.ChangeError:    2,
-	mapping.ChangeConflict: 3,
-	mapping.ChangeCreated:  4,
-	mapping.ChangeResolved: 5,
+// changeRank puts what the admin must notice first: removals, remaps, errors, conflicts, then
+// creations and resolutions.
+func changeRank(k mapping.ChangeKind) int {
+	switch k {
+	case mapping.ChangeRemoved:
+		return 0
+	case mapping.ChangeRemapped:
+		return 1
+	case mapping.ChangeError:
+		return 2
+	case mapping.ChangeConflict:
+		return 3
+	case mapping.ChangeCreated:
+		return 4
+	}
+	return 5
 }
 
 // FromResult builds a provider's report from the rules' result. pulled is the number of CRM users
@@ -90,7 +99,7 @@ func FromResult(provider string, r mapping.Result, pulled int, lim Limits) Provi
 		ErrorsTotal:  len(r.Problems),
 	}
 	p.Changes = topN(r.Changes, lim.Changes, func(a, b mapping.Change) int {
-		return cmp.Compare(changeRank[a.Kind], changeRank[b.Kind])
+		return cmp.Compare(changeRank(a.Kind), changeRank(b.Kind))
 	})
 	p.Errors = topN(r.Problems, lim.Errors, func(a, b mapping.Problem) int {
 		return cmp.Compare(problemRank(a), problemRank(b))
