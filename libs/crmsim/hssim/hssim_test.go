@@ -624,3 +624,14 @@ func TestAdminAPI(t *testing.T) {
 		t.Errorf("webhook body %s", h.bodies[0])
 	}
 }
+
+func TestTokenResponseShape(t *testing.T) {
+	e := newEnv(t, Config{}, baseSeed)
+	r, err := http.PostForm(e.srv.URL+"/oauth/v1/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"any"}, "client_secret": {"x"}, "refresh_token": {"rt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	golden(t, "token_response.json", regexp.MustCompile(`"access_token":"[^"]+"`).ReplaceAll(b, []byte(`"access_token":"<token>"`)))
+}

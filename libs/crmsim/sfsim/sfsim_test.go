@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -744,5 +745,36 @@ func TestAdminAPI(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]int{"User": 2, "Contact": 1}, objs); diff != "" {
 		t.Errorf("notifications (-want +got):\n%s", diff)
+	}
+}
+
+var tokenPattern = regexp.MustCompile(`"access_token":"[^"]+"`)
+
+func TestMoreWireShapes(t *testing.T) {
+	e := newEnv(t, Config{ClientID: "cid", ClientSecret: "csecret"}, baseSeed)
+	resp, err := http.PostForm(e.srv.URL+"/services/oauth2/token", url.Values{"grant_type": {GrantClientCredentials}, "client_id": {"cid"}, "client_secret": {"csecret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	golden(t, "token_response.json", tokenPattern.ReplaceAll(body, []byte(`"access_token":"<token>"`)))
+	for _, tt := range []struct {
+		name, path string
+		status     int
+	}{
+		{"versions", "/services/data/", 200},
+		{"get_user", "/services/data/v62.0/sobjects/User/0055g00000AsDfG", 200},
+		{"get_contact_fields", "/services/data/v62.0/sobjects/Contact/0035g00000QwErTAAV?fields=Id,OwnerId", 200},
+		{"get_missing", "/services/data/v62.0/sobjects/Lead/00Q000000000000AAA", 404},
+		{"unknown_resource", "/services/data/v62.0/limits/nope", 404},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := e.do(t, "GET", tt.path, nil)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			golden(t, tt.name+".json", body)
+		})
 	}
 }
