@@ -25,15 +25,20 @@ type Entry struct {
 	Duration time.Duration `json:"duration"`
 }
 
-// DefaultLogCapacity is how many entries a Log keeps unless told otherwise; older entries are dropped
-// so that benchmarks do not grow memory without bound.
-const DefaultLogCapacity = 100_000
+// DefaultLogCapacity is how many entries a Log keeps unless told otherwise. When the entries or
+// their bodies (MaxLogBytes) grow past the bounds, the older half is dropped, so that benchmarks do
+// not grow memory without bound.
+const DefaultLogCapacity = 20_000
+
+// MaxLogBytes bounds the request bodies a Log keeps.
+const MaxLogBytes = 64 << 20
 
 // Log is a bounded, concurrency-safe record of requests plus counters that never drop.
 type Log struct {
 	mu       sync.Mutex
 	entries  []Entry
 	capacity int
+	bytes    int
 
 	requests    atomic.Int64
 	rateLimited atomic.Int64
@@ -51,11 +56,17 @@ func NewLog(capacity int) *Log {
 func (l *Log) add(e Entry) {
 	l.requests.Add(1)
 	l.mu.Lock()
-	if len(l.entries) >= l.capacity {
-		n := copy(l.entries, l.entries[len(l.entries)/2:])
+	if len(l.entries) >= l.capacity || l.bytes+len(e.Body) > MaxLogBytes {
+		half := len(l.entries) / 2
+		for _, old := range l.entries[:half] {
+			l.bytes -= len(old.Body)
+		}
+		n := copy(l.entries, l.entries[half:])
+		clear(l.entries[n:])
 		l.entries = l.entries[:n]
 	}
 	l.entries = append(l.entries, e)
+	l.bytes += len(e.Body)
 	l.mu.Unlock()
 }
 
@@ -90,6 +101,7 @@ func (l *Log) Matching(method, prefix string) []Entry {
 func (l *Log) Reset() {
 	l.mu.Lock()
 	l.entries = nil
+	l.bytes = 0
 	l.mu.Unlock()
 	l.requests.Store(0)
 	l.rateLimited.Store(0)

@@ -128,7 +128,7 @@ type webhooks struct {
 	sem    chan struct{}
 }
 
-const maxWebhookDeliveriesKept = 10_000
+const maxWebhookDeliveriesKept = 1000
 
 func newWebhooks(a *Account) *webhooks {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -176,7 +176,7 @@ type outbound struct {
 	sem    chan struct{}
 }
 
-const maxDeliveriesKept = 10_000
+const maxDeliveriesKept = 1000
 
 func newOutbound(o *Org) *outbound {
 	ctx, cancel := context.WithCancel(context.Background())
