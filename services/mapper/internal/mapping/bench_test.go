@@ -68,8 +68,8 @@ func benchInput(nPlatform, nCRM int) Input {
 
 func BenchmarkReconcile(b *testing.B) {
 	for _, n := range []int{10_000, 50_000, 100_000} {
-		in := benchInput(n, 100_000)
-		b.Run(fmt.Sprintf("platform=%d/crm=%d", n, len(in.CRMUsers)), func(b *testing.B) {
+		b.Run(fmt.Sprintf("platform=%d/crm=100000", n), func(b *testing.B) {
+			in := benchInput(n, 100_000)
 			b.ReportAllocs()
 			var r Result
 			cpu := processCPU()
@@ -87,8 +87,8 @@ func BenchmarkReconcile(b *testing.B) {
 // BenchmarkReconcileScaling grows both sides together, to show that the rules scale linearly.
 func BenchmarkReconcileScaling(b *testing.B) {
 	for _, n := range []int{10_000, 50_000, 100_000} {
-		in := benchInput(n, n)
 		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			in := benchInput(n, n)
 			b.ReportAllocs()
 			cpu := processCPU()
 			for b.Loop() {
