@@ -20,6 +20,9 @@ const (
 	MaxBatchSize     = 2000
 	// CollectionLimit is the most records one sObject Collections request may carry (§2.5).
 	CollectionLimit = 200
+	// MaxChunks is the most type chunks one Collections request may have (a new chunk starts at
+	// every change of object type).
+	MaxChunks = 10
 	// cursorIdle is how long an unused query locator stays valid.
 	cursorIdle = 15 * time.Minute
 )
@@ -674,6 +677,18 @@ func (o *Org) handleCollectionUpdate(w http.ResponseWriter, r *http.Request, ses
 			}
 		}
 		recs[i] = cr
+	}
+
+	chunks := 0
+	for i, cr := range recs {
+		if i == 0 || cr.typ != recs[i-1].typ {
+			chunks++
+		}
+	}
+	if chunks > MaxChunks {
+		// Assumption: the errorCode is not documented; the message is Salesforce's.
+		writeErr(w, http.StatusBadRequest, "INVALID_OPERATION", "Cannot have more than 10 chunks in a single operation. Please rearrange the data to reduce chunking.")
+		return
 	}
 
 	o.mu.Lock()

@@ -308,6 +308,22 @@ func TestCollectionsUpdate(t *testing.T) {
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "EXCEEDED_ID_LIMIT") {
 		t.Fatalf("201 records: %d %s", resp.StatusCode, body)
 	}
+	var mixed []map[string]any
+	for i := range 11 {
+		typ, id := "Contact", "0035g00000QwErTAAV"
+		if i%2 == 1 {
+			typ, id = "Lead", "00Q5g00000ZxCvBEAV"
+		}
+		mixed = append(mixed, map[string]any{"attributes": map[string]string{"type": typ}, "id": id, "OwnerId": "0055g00000AsDfGAAV"})
+	}
+	resp, body = e.do(t, "PATCH", "/services/data/v62.0/composite/sobjects", map[string]any{"records": mixed})
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "10 chunks") {
+		t.Fatalf("11 chunks: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.do(t, "PATCH", "/services/data/v62.0/composite/sobjects", map[string]any{"records": mixed[:10]})
+	if resp.StatusCode != 200 {
+		t.Fatalf("10 chunks: %d %s", resp.StatusCode, body)
+	}
 }
 
 func TestAuthAndLimits(t *testing.T) {
