@@ -148,7 +148,7 @@ func New(cfg Config) (*Client, error) {
 		tok := cfg.AccessToken
 		c.token = func(context.Context) (string, error) { return tok, nil }
 	case cfg.OAuth != nil:
-		c.token = newRefresher(*cfg.OAuth, hc, now).token
+		c.token = newRefresher(*cfg.OAuth, hc, c.timeout, now).token
 	default:
 		ts := cfg.TokenSource
 		c.token = func(context.Context) (string, error) {
@@ -165,15 +165,16 @@ func New(cfg Config) (*Client, error) {
 // refresher keeps an OAuth access token fresh with the refresh token, using the caller's context
 // for each refresh.
 type refresher struct {
-	cfg   oauth2.Config
-	hc    *http.Client
-	early time.Duration
-	now   func() time.Time
-	mu    sync.Mutex
-	tok   *oauth2.Token
+	cfg     oauth2.Config
+	hc      *http.Client
+	timeout time.Duration // bounds each refresh
+	early   time.Duration
+	now     func() time.Time
+	mu      sync.Mutex
+	tok     *oauth2.Token
 }
 
-func newRefresher(o OAuth, hc *http.Client, now func() time.Time) *refresher {
+func newRefresher(o OAuth, hc *http.Client, timeout time.Duration, now func() time.Time) *refresher {
 	tokenURL := o.TokenURL
 	if tokenURL == "" {
 		tokenURL = DefaultTokenURL
@@ -187,7 +188,7 @@ func newRefresher(o OAuth, hc *http.Client, now func() time.Time) *refresher {
 			ClientID: o.ClientID, ClientSecret: o.ClientSecret,
 			Endpoint: oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInParams},
 		},
-		hc: hc, early: early, now: now,
+		hc: hc, timeout: timeout, early: early, now: now,
 		tok: &oauth2.Token{RefreshToken: o.RefreshToken},
 	}
 }
@@ -198,6 +199,8 @@ func (r *refresher) token(ctx context.Context) (string, error) {
 	if r.tok.AccessToken != "" && (r.tok.Expiry.IsZero() || r.now().Add(r.early).Before(r.tok.Expiry)) {
 		return r.tok.AccessToken, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.hc)
 	// A source over a token without an access token always refreshes.
 	t, err := r.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: r.tok.RefreshToken}).Token()

@@ -53,9 +53,10 @@ type tokenFetcher func(ctx context.Context) (*oauth2.Token, error)
 // tokenCache keeps the current access token. Salesforce tokens carry no expiry and no refresh
 // token, so a token is kept until the API rejects it (401) and invalidate is called.
 type tokenCache struct {
-	fetch tokenFetcher
-	mu    sync.Mutex
-	tok   *oauth2.Token
+	fetch   tokenFetcher
+	timeout time.Duration // bounds each token request
+	mu      sync.Mutex
+	tok     *oauth2.Token
 }
 
 func (c *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
@@ -64,6 +65,8 @@ func (c *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
 	if c.tok.Valid() {
 		return c.tok, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	tok, err := c.fetch(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("get salesforce token: %w", err)

@@ -267,3 +267,24 @@ func TestNewValidatesConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestTokenRequestHasTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release) // before Close: the handler never reads the body, so it cannot see the client leave
+	c, err := salesforce.New(salesforce.Config{InstanceURL: srv.URL, APIVersion: "67.0", HTTPClient: srv.Client(), Timeout: 50 * time.Millisecond,
+		ClientCredentials: &salesforce.ClientCredentials{ClientID: "id", ClientSecret: "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.UpdateOwner(context.Background(), "Contact", "0035g00000QwErTAAV", "0055g00000HjKlMAAV")
+	if !errors.Is(err, context.DeadlineExceeded) || !salesforce.Transient(err) {
+		t.Fatalf("UpdateOwner = %v, want a transient deadline error from the token request", err)
+	}
+}

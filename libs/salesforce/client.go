@@ -169,7 +169,7 @@ func New(cfg Config) (*Client, error) {
 		timeout:     timeout,
 		batchSize:   cfg.QueryBatchSize,
 		onLimit:     cfg.OnLimitInfo,
-		tokens:      &tokenCache{fetch: fetch},
+		tokens:      &tokenCache{fetch: fetch, timeout: timeout},
 	}, nil
 }
 
