@@ -33,20 +33,44 @@ type Delta struct {
 	CheckedCRMUsers      []string
 }
 
+// scope limits an evaluation to the users one event or admin action touched.
 type scope struct {
-	platformID, crmID string
-	emails            [2]string
+	platformIDs, crmIDs map[string]bool
+	// emails are normalised emails whose unmapped platform users are matched again.
+	emails []string
+}
+
+func newScope() *scope {
+	return &scope{platformIDs: map[string]bool{}, crmIDs: map[string]bool{}}
+}
+
+func (s *scope) addPlatform(id string) {
+	if id != "" {
+		s.platformIDs[id] = true
+	}
+}
+
+func (s *scope) addCRM(id string) {
+	if id != "" {
+		s.crmIDs[id] = true
+	}
+}
+
+func (s *scope) addEmail(email string) {
+	if email != "" && !slices.Contains(s.emails, email) {
+		s.emails = append(s.emails, email)
+	}
 }
 
 func (s *scope) covers(m Mapping) bool {
-	return (s.platformID != "" && m.PlatformUserID == s.platformID) || (s.crmID != "" && m.CRMUserID == s.crmID)
+	return s.platformIDs[m.PlatformUserID] || s.crmIDs[m.CRMUserID]
 }
 
 func (s *scope) coversPlatform(id, email string) bool {
-	return (s.platformID != "" && id == s.platformID) || (email != "" && (email == s.emails[0] || email == s.emails[1]))
+	return s.platformIDs[id] || (email != "" && slices.Contains(s.emails, email))
 }
 
-func (s *scope) coversCRM(id string) bool { return s.crmID != "" && id == s.crmID }
+func (s *scope) coversCRM(id string) bool { return s.crmIDs[id] }
 
 // Apply applies the rules between Sync Users runs to the users one event touched (rule 5). in holds
 // the users in their state after the event. It needs only the neighbourhood of the event: the
@@ -61,17 +85,19 @@ func (s *scope) coversCRM(id string) bool { return s.crmID != "" && id == s.crmI
 // allows. A mapping the event repairs is resolved. Mappable users left unmapped under the touched
 // emails are matched by email when the match is unambiguous.
 func Apply(in Input, ev Event) Delta {
-	sc := &scope{platformID: ev.PlatformUserID, crmID: ev.CRMUserID}
-	sc.emails[1] = NormalizeEmail(ev.PreviousEmail)
+	sc := newScope()
+	sc.addPlatform(ev.PlatformUserID)
+	sc.addCRM(ev.CRMUserID)
+	sc.addEmail(NormalizeEmail(ev.PreviousEmail))
 	for _, u := range in.PlatformUsers {
 		if ev.PlatformUserID != "" && u.ID == ev.PlatformUserID {
-			sc.emails[0] = NormalizeEmail(u.Email)
+			sc.addEmail(NormalizeEmail(u.Email))
 			break
 		}
 	}
 	for _, u := range in.CRMUsers {
 		if ev.CRMUserID != "" && u.ID == ev.CRMUserID {
-			sc.emails[0] = NormalizeEmail(u.Email)
+			sc.addEmail(NormalizeEmail(u.Email))
 			break
 		}
 	}
@@ -82,8 +108,8 @@ func Apply(in Input, ev Event) Delta {
 	return d
 }
 
-// checked lists the users an Apply evaluated: the touched user, the platform users under the
-// touched emails, both users of every mapping in scope, and the users of every mapping written.
+// checked lists the users a scoped evaluation covered: the touched users, the platform users under
+// the touched emails, both users of every mapping in scope, and the users of every mapping written.
 func (e *engine) checked(d Delta) (platform, crm []string) {
 	sc := e.scope
 	add := func(list []string, id string) []string {
@@ -92,7 +118,12 @@ func (e *engine) checked(d Delta) (platform, crm []string) {
 		}
 		return append(list, id)
 	}
-	platform, crm = add(platform, sc.platformID), add(crm, sc.crmID)
+	for id := range sc.platformIDs {
+		platform = add(platform, id)
+	}
+	for id := range sc.crmIDs {
+		crm = add(crm, id)
+	}
 	for i := range e.in.PlatformUsers {
 		if sc.coversPlatform(e.in.PlatformUsers[i].ID, e.pEmail[i]) {
 			platform = add(platform, e.in.PlatformUsers[i].ID)
@@ -129,12 +160,13 @@ var (
 	ErrCRMUserPinned        = errors.New("CRM user is manually mapped to another platform user")
 )
 
-// Pin makes the admin's manual mapping of a platform user to a CRM user (rule 3). in needs the two
-// users and the mappings naming either of them. A mapping of the CRM user to another platform user
-// made by the rules gives way; one pinned manually does not (unmap it first). Errors wrap the
-// Err… values above.
+// Pin makes the admin's manual mapping of a platform user to a CRM user (rule 3). in needs the
+// neighbourhood Apply needs around both users. A mapping of the CRM user to another platform user
+// made by the rules gives way; one pinned manually does not (unmap it first). The platform users
+// and the CRM user that lose a mapping are evaluated again at once, like an event's users: the
+// Delta lists their problems, or the email match they now get. Errors wrap the Err… values above.
 func Pin(in Input, platformUserID, crmUserID string) (Delta, error) {
-	e := newEngine(&in, &scope{platformID: platformUserID, crmID: crmUserID})
+	e := newEngine(&in, newScope())
 	pi, ci := e.platformIndex(platformUserID), e.crmIndex(crmUserID)
 	switch {
 	case pi == none:
@@ -169,44 +201,73 @@ func Pin(in Input, platformUserID, crmUserID string) (Delta, error) {
 		CreatedAt:      in.Now,
 		UpdatedAt:      in.Now,
 	}
+	// The users who lose a mapping are evaluated again in the state after the pin.
+	after := in
+	after.Mappings = make([]Mapping, 0, len(in.Mappings)+1)
+	again := newScope()
+	again.addPlatform(platformUserID)
+	again.addCRM(crmUserID)
 	for i := range in.Mappings {
 		o := &in.Mappings[i]
 		switch {
 		case o == mine:
+			again.addCRM(o.CRMUserID)
 		case o.PlatformUserID == platformUserID:
 			e.drop(*o, reasonDuplicatePlatform)
+			again.addCRM(o.CRMUserID)
 		case o.CRMUserID == crmUserID:
 			e.drop(*o, "CRM user "+crmUserID+" was mapped manually to platform user "+platformUserID)
+			again.addPlatform(o.PlatformUserID)
+		default:
+			after.Mappings = append(after.Mappings, *o)
 		}
 	}
 	switch {
 	case mine == nil:
-		e.changes = append(e.changes, e.change(ChangeCreated, m, "mapped manually by the admin"))
+		e.changes = append(e.changes, e.change(ChangeCreated, m, reasonPinned))
 	case mine.CRMUserID != crmUserID:
 		m.CreatedAt = mine.CreatedAt
 		m.PreviousCRMUserID = mine.CRMUserID
-		e.changes = append(e.changes, e.change(ChangeRemapped, m, "mapped manually by the admin"))
+		e.changes = append(e.changes, e.change(ChangeRemapped, m, reasonPinned))
 	default:
 		m.CreatedAt = mine.CreatedAt
 		if *mine == m {
-			return e.delta(), nil
+			m = *mine
+			break
 		}
 		if mine.Status != StatusSynced {
-			e.changes = append(e.changes, e.change(ChangeResolved, m, "mapped manually by the admin"))
+			e.changes = append(e.changes, e.change(ChangeResolved, m, reasonPinned))
 		}
 	}
-	e.upserts = append(e.upserts, m)
-	return e.delta(), nil
+	if mine == nil || *mine != m {
+		e.upserts = append(e.upserts, m)
+	}
+	after.Mappings = append(after.Mappings, m)
+
+	n := newEngine(&after, again)
+	n.run()
+	e.upserts = append(e.upserts, n.upserts...)
+	e.deletes = append(e.deletes, n.deletes...)
+	e.changes = append(e.changes, n.changes...)
+	e.problems = n.problems
+	d := e.delta()
+	d.CheckedPlatformUsers, d.CheckedCRMUsers = n.checked(d)
+	return d, nil
 }
 
 // Unpin removes the mappings of a platform user (manual or not), as the admin's unmap does. The
-// user is left unmapped until the next Sync Users, which may match it by email again (rule 1).
+// user is left unmapped, without problems, until the next Sync Users, which may match it by email
+// again (rule 1): the admin's action stands until then.
 func Unpin(in Input, platformUserID string) Delta {
-	e := newEngine(&in, &scope{platformID: platformUserID})
+	e := newEngine(&in, newScope())
+	e.scope.addPlatform(platformUserID)
 	for _, m := range in.Mappings {
 		if m.PlatformUserID == platformUserID {
-			e.drop(m, "unmapped by the admin")
+			e.drop(m, reasonUnpinned)
+			e.scope.addCRM(m.CRMUserID)
 		}
 	}
-	return e.delta()
+	d := e.delta()
+	d.CheckedPlatformUsers, d.CheckedCRMUsers = e.checked(d)
+	return d
 }

@@ -220,6 +220,9 @@ const (
 	CodeCRMUserMappedElsewhere = "crm_user_mapped_elsewhere"
 	// CodePlatformUserNotFound: no platform user has an active CRM user's email, or the mapped one is gone.
 	CodePlatformUserNotFound = "platform_user_not_found"
+	// CodePlatformUserMappedElsewhere: the platform user with the CRM user's email is mapped to
+	// another CRM user.
+	CodePlatformUserMappedElsewhere = "platform_user_mapped_elsewhere"
 	// CodePlatformUserInactive: the matching or mapped platform user is suspended or deleted.
 	CodePlatformUserInactive = "platform_user_inactive"
 	// CodePlatformUserNotPerson: the mapped platform user is an extension or call destination.

@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,6 +206,28 @@ func checkReconcile(t *testing.T, in Input) {
 		d := Apply(again, Event{CRMUserID: u.ID, PreviousEmail: "b@x.io"})
 		checkOneToOne(t, "Apply CRM "+u.ID, writeDelta(again.Mappings, d))
 		checkChecked(t, d)
+	}
+	// And so do the admin's pins and unpins.
+	for _, p := range in.PlatformUsers {
+		for _, c := range in.CRMUsers {
+			d, err := Pin(again, p.ID, c.ID)
+			if err != nil {
+				continue
+			}
+			after := writeDelta(again.Mappings, d)
+			checkOneToOne(t, "Pin "+p.ID+" "+c.ID, after)
+			checkChecked(t, d)
+			if !slices.ContainsFunc(after, func(m Mapping) bool {
+				return m.PlatformUserID == p.ID && m.CRMUserID == c.ID && m.MadeBy == MadeByManual && m.Status == StatusSynced
+			}) {
+				t.Errorf("Pin %s %s: the pin is not in the mappings after it: %+v", p.ID, c.ID, after)
+			}
+		}
+		d := Unpin(again, p.ID)
+		checkChecked(t, d)
+		if after := writeDelta(again.Mappings, d); slices.ContainsFunc(after, func(m Mapping) bool { return m.PlatformUserID == p.ID }) {
+			t.Errorf("Unpin %s left a mapping: %+v", p.ID, after)
+		}
 	}
 	// And so does an event applied to a state Sync Users has not cleaned.
 	for _, u := range in.CRMUsers {

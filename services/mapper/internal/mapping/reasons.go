@@ -26,6 +26,8 @@ const (
 	reasonSalesforceInactive = "the Salesforce user was deactivated"
 	reasonHubSpotArchived    = "the HubSpot owner was archived"
 	reasonCRMInactive        = "the CRM user was deactivated"
+	reasonPinned             = "mapped manually by the admin"
+	reasonUnpinned           = "unmapped by the admin"
 )
 
 func (e *engine) crmNotFoundReason() string {

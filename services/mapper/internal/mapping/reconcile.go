@@ -779,8 +779,16 @@ func (e *engine) crmProblems() {
 				Fix:     "deactivate or change the email of all but one of them, or map the platform user manually",
 			})
 			continue
+		case ps.n == 1 && e.pMap[ps.first] != none:
+			p := &e.in.PlatformUsers[ps.first]
+			e.problem(Problem{
+				Code: CodePlatformUserMappedElsewhere, PlatformUserID: "", CRMUserID: c.ID, Email: email,
+				Message: "the platform user with this email (" + p.ID + ") is mapped to another " + e.crmWord(),
+				Fix:     "if this " + e.crmWord() + " should be that user's, map the user manually to it; otherwise deactivate it",
+			})
+			continue
 		case ps.n > 0:
-			continue // the platform user's problem covers it
+			continue // the platform users' own problems cover it
 		case ps.other != none:
 			p := &e.in.PlatformUsers[ps.other]
 			e.problem(Problem{

@@ -182,7 +182,10 @@ func TestRule3ManualMapping(t *testing.T) {
 			want: outcome{
 				Mappings: []mp{{P: "p1", C: "005A", Status: StatusError, MadeBy: MadeByManual}},
 				Changes:  []ch{{Kind: ChangeError, P: "p1", C: "005A", Reason: reasonSalesforceInactive}},
-				Problems: []pr{{Code: CodeCRMUserInactive, P: "p1", C: "005A"}},
+				Problems: []pr{
+					{Code: CodeCRMUserInactive, P: "p1", C: "005A"},
+					{Code: CodePlatformUserMappedElsewhere, C: "005B"},
+				},
 			},
 		},
 		{
@@ -273,6 +276,7 @@ func TestRule3Pin(t *testing.T) {
 					{Kind: ChangeCreated, P: "p1", C: "005B", Reason: "mapped manually by the admin"},
 					{Kind: ChangeRemoved, P: "p2", C: "005B", Reason: "CRM user 005B was mapped manually to platform user p1"},
 				},
+				Problems: []pr{{Code: CodeCRMUserMappedElsewhere, P: "p2", C: "005B"}},
 			},
 		},
 		{
@@ -282,7 +286,8 @@ func TestRule3Pin(t *testing.T) {
 					{P: "p2", C: "005A", Prev: "005B", Status: StatusSynced, MadeBy: MadeByManual},
 					{P: "p9", C: "005M", Status: StatusSynced, MadeBy: MadeByManual},
 				},
-				Changes: []ch{{Kind: ChangeRemapped, P: "p2", C: "005A", Prev: "005B", Reason: "mapped manually by the admin"}},
+				Changes:  []ch{{Kind: ChangeRemapped, P: "p2", C: "005A", Prev: "005B", Reason: "mapped manually by the admin"}},
+				Problems: []pr{{Code: CodePlatformUserMappedElsewhere, C: "005B"}},
 			},
 		},
 		{name: "unknown platform user", platform: "p0", crm: "005A", wantErr: ErrPlatformUserNotFound},
