@@ -32,6 +32,9 @@ type HubSpot struct {
 // returned as a transient failure of the batch unless it is an *Error).
 func NewHubSpot(cfg Config, client func(ctx context.Context, tenant string) (HubSpotAPI, error)) *HubSpot {
 	cfg = cfg.withDefaults()
+	if cfg.RateLimitPause <= 0 {
+		cfg.RateLimitPause = hubspot.DefaultRateWindow
+	}
 	if cfg.RecordRetryWait < hubspot.LockWait {
 		// A locked record stays locked for 2 s.
 		cfg.RecordRetryWait = hubspot.LockWait

@@ -37,8 +37,10 @@ type Config struct {
 	// RecordRetryWait is the first wait before sending failed records again; it doubles each round,
 	// with jitter. Default 250 ms (HubSpot's 423 lock lasts 2 s, so its adapter waits at least that).
 	RecordRetryWait time.Duration
-	// RateLimitPause is how long a key pauses after a rate-limit answer that names no wait. Default
-	// 10 s (HubSpot's rolling window; Salesforce's REQUEST_LIMIT_EXCEEDED names none).
+	// RateLimitPause is how long a key pauses after a rate-limit answer that names no wait. Default:
+	// Salesforce 1 s (REQUEST_LIMIT_EXCEEDED names no wait, and its per-second and concurrency
+	// limits clear quickly; an exhausted daily quota is held separately), HubSpot 10 s (its rolling
+	// window, used when the 429 has no Interval header).
 	RateLimitPause time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -57,9 +59,6 @@ func (c Config) withDefaults() Config {
 	if c.RecordRetryWait <= 0 {
 		c.RecordRetryWait = 250 * time.Millisecond
 	}
-	if c.RateLimitPause <= 0 {
-		c.RateLimitPause = 10 * time.Second
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -75,7 +74,11 @@ type Salesforce struct {
 // NewSalesforce returns the Salesforce adapter; client returns a tenant's API client (its error is
 // returned as a transient failure of the batch unless it is an *Error).
 func NewSalesforce(cfg Config, client func(ctx context.Context, tenant string) (SalesforceAPI, error)) *Salesforce {
-	return &Salesforce{cfg: cfg.withDefaults(), client: client}
+	cfg = cfg.withDefaults()
+	if cfg.RateLimitPause <= 0 {
+		cfg.RateLimitPause = time.Second
+	}
+	return &Salesforce{cfg: cfg, client: client}
 }
 
 var _ batcher.FlushFunc[BatchKey, Write, Written] = (*Salesforce)(nil).Flush

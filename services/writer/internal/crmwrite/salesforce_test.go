@@ -71,10 +71,14 @@ func newSFEnv(t *testing.T, orgCfg sfsim.Config) *sfEnv {
 	})}
 }
 
+func newSFClient(url string) (*salesforce.Client, error) {
+	return salesforce.New(salesforce.Config{InstanceURL: url, APIVersion: "62.0",
+		ClientCredentials: &salesforce.ClientCredentials{ClientID: "writer", ClientSecret: "secret"}, Timeout: 5 * time.Second})
+}
+
 func mustSFClient(t *testing.T, url string) *salesforce.Client {
 	t.Helper()
-	client, err := salesforce.New(salesforce.Config{InstanceURL: url, APIVersion: "62.0",
-		ClientCredentials: &salesforce.ClientCredentials{ClientID: "writer", ClientSecret: "secret"}, Timeout: 5 * time.Second})
+	client, err := newSFClient(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,8 +291,8 @@ func (l *Limiter) ObserveHubSpot(key Key, h http.Header) *Notice {
 }
 
 // ObserveHubSpotReading corrects key from a HubSpot rate-limit reading: the bucket's rate is lowered
-// to what the rolling window allows, its tokens to what the window has left (with a short pause when
-// nothing is left), and the daily quota is checked. It returns a Notice when the daily quota crosses
+// to what the rolling window allows, its tokens to what the window has left, and the daily quota is
+// checked. It returns a Notice when the daily quota crosses
 // the threshold either way, else nil.
 func (l *Limiter) ObserveHubSpotReading(key Key, r HubSpotReading) *Notice {
 	l.mu.Lock()
@@ -313,14 +313,10 @@ func (l *Limiter) ObserveHubSpotReading(key Key, r HubSpotReading) *Notice {
 			b.rate = rate
 		}
 		if r.HasRemaining {
+			// Never more at once than the window has left; with nothing left the next call waits
+			// for a token at the corrected rate (a 429 would then pause the key for the window).
 			b.tokens = math.Min(b.tokensAt(now), float64(r.Remaining))
 			b.last = laterOf(b.last, now)
-			if r.Remaining <= 0 {
-				// The window is spent; its oldest calls leave it within w. Wait a tenth of it.
-				if until := now.Add(w / 10); until.After(b.pausedUntil) {
-					b.pausedUntil = until
-				}
-			}
 		}
 	}
 	if !r.HasDaily || r.Daily <= 0 {
@@ -417,4 +413,22 @@ func laterOf(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// ForWindow sizes a bucket for a CRM limit of max calls in any rolling window: with burst calls
+// allowed at once, the rate is (max − burst) / window, so that no window ever sees more than max
+// calls (e.g. Salesforce 25 per second → ForWindow(25, time.Second, 1) = 24/s, burst 1; HubSpot 190
+// per 10 s → ForWindow(190, 10*time.Second, 5) = 18.5/s, burst 5).
+func ForWindow(max int, window time.Duration, burst int) Limits {
+	if burst < 1 {
+		burst = 1
+	}
+	if burst >= max {
+		burst = max/10 + 1
+	}
+	rate := float64(max-burst) / window.Seconds()
+	if rate <= 0 {
+		rate = float64(max) / window.Seconds()
+	}
+	return Limits{Rate: rate, Burst: burst}
 }

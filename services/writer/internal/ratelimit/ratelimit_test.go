@@ -149,12 +149,12 @@ func TestHubSpotWindowCorrection(t *testing.T) {
 	if d := reserve(t, l, hs); d != time.Second/9 {
 		t.Errorf("eleventh call waits %s, want %s", d, time.Second/9)
 	}
-	// An exhausted window pauses the key for a tenth of it.
+	// An exhausted window leaves no token: the next call waits one token at 9/s.
 	c.Add(time.Hour)
 	l.ObserveHubSpot(hs, hubspotHeaders("X-HubSpot-RateLimit-Max", "100", "X-HubSpot-RateLimit-Remaining", "0",
 		"X-HubSpot-RateLimit-Interval-Milliseconds", "10000"))
-	if d := reserve(t, l, hs); d != time.Second {
-		t.Errorf("after Remaining 0 the next call waits %s, want 1s", d)
+	if d := reserve(t, l, hs); d != time.Second/9 {
+		t.Errorf("after Remaining 0 the next call waits %s, want %s", d, time.Second/9)
 	}
 }
 
@@ -296,4 +296,23 @@ func FuzzParseSforceLimitInfo(f *testing.F) {
 			t.Fatalf("ParseSforceLimitInfo(%q) = %d, %d, true: impossible reading", s, used, limit)
 		}
 	})
+}
+
+func TestForWindow(t *testing.T) {
+	tests := []struct {
+		max    int
+		window time.Duration
+		burst  int
+		want   Limits
+	}{
+		{25, time.Second, 1, Limits{Rate: 24, Burst: 1}},
+		{190, 10 * time.Second, 5, Limits{Rate: 18.5, Burst: 5}},
+		{100, 10 * time.Second, 0, Limits{Rate: 9.9, Burst: 1}},
+		{10, time.Second, 50, Limits{Rate: 8, Burst: 2}},
+	}
+	for _, tt := range tests {
+		if got := ForWindow(tt.max, tt.window, tt.burst); got != tt.want {
+			t.Errorf("ForWindow(%d, %s, %d) = %+v, want %+v", tt.max, tt.window, tt.burst, got, tt.want)
+		}
+	}
 }
