@@ -101,6 +101,21 @@ type Handler struct {
 	secrets SecretResolver
 	log     *slog.Logger
 	m       instruments
+	// attrSets caches measurement options by their key/value pairs: building an attribute set per
+	// measurement costs more than the rest of a small request's bookkeeping.
+	attrSets sync.Map
+}
+
+// attrs returns the measurement option for two attributes (k1=v1, k2=v2). The values are bounded
+// sets (providers, outcomes, reasons, event types), so the cache stays small.
+func (h *Handler) attrs(k1, v1, k2, v2 string) metric.MeasurementOption {
+	key := k1 + "\x00" + v1 + "\x00" + k2 + "\x00" + v2
+	if o, ok := h.attrSets.Load(key); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
+	h.attrSets.Store(key, o)
+	return o
 }
 
 // New validates cfg and returns the handler.
@@ -211,15 +226,15 @@ type result struct {
 }
 
 func (h *Handler) finish(ctx context.Context, provider string, start time.Time, r result) {
-	p := attribute.String("provider", provider)
-	h.m.requests.Add(ctx, 1, metric.WithAttributes(p, attribute.String("outcome", r.outcome)))
-	h.m.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(p, attribute.String("outcome", r.outcome)))
+	byOutcome := h.attrs("provider", provider, "outcome", r.outcome)
+	h.m.requests.Add(ctx, 1, byOutcome)
+	h.m.duration.Record(ctx, time.Since(start).Seconds(), byOutcome)
 	switch r.outcome {
 	case outcomeRejected:
-		h.m.rejected.Add(ctx, 1, metric.WithAttributes(p, attribute.String("reason", r.reason)))
+		h.m.rejected.Add(ctx, 1, h.attrs("provider", provider, "reason", r.reason))
 		h.log.WarnContext(ctx, "webhook rejected", "provider", provider, "status", r.status, "reason", r.reason, "error", errString(r.err))
 	case outcomeFailed:
-		h.m.failed.Add(ctx, 1, metric.WithAttributes(p, attribute.String("reason", r.reason)))
+		h.m.failed.Add(ctx, 1, h.attrs("provider", provider, "reason", r.reason))
 		h.log.ErrorContext(ctx, "webhook not acknowledged, the CRM will retry", "provider", provider, "status", r.status, "reason", r.reason, "error", errString(r.err))
 	}
 }
@@ -287,9 +302,8 @@ func (h *Handler) publishAll(ctx context.Context, provider string, events []even
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
 	defer cancel()
-	p := attribute.String("provider", provider)
 	count := func(ev *event, dup bool) {
-		attrs := metric.WithAttributes(p, attribute.String("type", ev.kind))
+		attrs := h.attrs("provider", provider, "type", ev.kind)
 		if dup {
 			h.m.duplicates.Add(ctx, 1, attrs)
 		} else {
@@ -332,6 +346,6 @@ func (h *Handler) publishAll(ctx context.Context, provider string, events []even
 
 func (h *Handler) ignore(ctx context.Context, provider, kind string, n int) {
 	if n > 0 {
-		h.m.ignored.Add(ctx, int64(n), metric.WithAttributes(attribute.String("provider", provider), attribute.String("kind", kind)))
+		h.m.ignored.Add(ctx, int64(n), h.attrs("provider", provider, "kind", kind))
 	}
 }
