@@ -358,7 +358,25 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 	if page.Total != 1 || page.Items[0].Status != "error" || page.Items[0].CRMUserActive {
 		t.Errorf("after deactivation: %+v", page)
 	}
+	// The same event again (a redelivery past the stream's duplicate window) changes nothing and
+	// publishes nothing new.
+	before := len(s.messages("mapping.changed.acme.salesforce", func() proto.Message { return &ownersyncv1.MappingChanged{} }))
+	ack, err := s.pub.Publish(ctx, streams.CrmUserChanged("acme", "salesforce"), "redelivery-of-deactivate-alice", ev)
+	if err != nil || ack {
+		t.Fatalf("republish: dup %v err %v", ack, err)
+	}
+	stacktest.Eventually(t, 10*time.Second, "mapper-crm-users acked everything", func() bool {
+		c, err := s.bus.JS.Consumer(ctx, streams.CRM, "mapper-crm-users")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
 	changed = s.messages("mapping.changed.acme.salesforce", func() proto.Message { return &ownersyncv1.MappingChanged{} })
+	if len(changed) != before {
+		t.Errorf("redelivered event published %d more mapping.changed", len(changed)-before)
+	}
 	last := changed[len(changed)-1].(*ownersyncv1.MappingChanged)
 	if last.GetChange() != ownersyncv1.MappingChange_MAPPING_CHANGE_ERROR || last.GetMeta().GetEventId() != "sf:test:deactivate-alice:salesforce:0" {
 		t.Errorf("last mapping.changed = %v", last)

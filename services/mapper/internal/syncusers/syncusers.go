@@ -209,16 +209,22 @@ func (p *progress) save(ctx context.Context, force bool) error {
 }
 
 func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.SyncRun) (rep *ownersyncv1.SyncReport, err error) {
+	// The outcome is decided into final while the record still says running; the lock is freed
+	// before the record shows the outcome, so whoever sees a finished run can start the next one.
+	final := mongostore.SyncRun{}
 	defer func() {
 		// The lock must go even when ctx ended.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if err != nil {
-			run.Status, run.Phase, run.Error = mongostore.RunFailed, PhaseFailed, err.Error()
-			run.FinishedAt = r.o.Now().UTC()
-			_ = r.store.PutRun(uctx, run)
+			final.Status, final.Phase, final.Error = mongostore.RunFailed, PhaseFailed, err.Error()
+			final.FinishedAt = r.o.Now().UTC()
 		}
 		_ = r.store.UnlockRun(uctx, t.ID, run.ID)
+		run.Status, run.Phase, run.Error, run.FinishedAt = final.Status, final.Phase, final.Error, final.FinishedAt
+		if perr := r.store.PutRun(uctx, run); perr != nil && err == nil {
+			err = perr
+		}
 	}()
 	pr := &progress{r: r, run: run}
 	run.Phase = PhaseLoad
@@ -250,18 +256,19 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.
 		rep.Providers = append(rep.Providers, prep)
 	}
 	run.Phase = PhaseReport
-	run.FinishedAt = r.o.Now().UTC()
+	final.FinishedAt = r.o.Now().UTC()
+	final.Phase = PhaseDone
 	switch {
 	case failed == 0:
-		run.Status = mongostore.RunSucceeded
+		final.Status = mongostore.RunSucceeded
 	case failed == len(run.Providers):
-		run.Status = mongostore.RunFailed
-		run.Error = "every provider failed"
+		final.Status = mongostore.RunFailed
+		final.Error = "every provider failed"
 	default:
-		run.Status = mongostore.RunPartial
+		final.Status = mongostore.RunPartial
 	}
 	run.ReportID = "report:" + run.ID
-	rep.FinishedAt = timestamppb.New(run.FinishedAt)
+	rep.FinishedAt = timestamppb.New(final.FinishedAt)
 	now := timestamppb.New(r.o.Now())
 	rep.Meta = &ownersyncv1.EventMeta{EventId: run.ReportID, TenantId: t.ID, OccurredAt: rep.FinishedAt, ReceivedAt: now, Source: "mapper", SourceEventId: run.ID}
 	if err := pr.save(ctx, true); err != nil {
@@ -270,8 +277,7 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.
 	if _, err := r.o.Publisher.Publish(ctx, streams.ReportSync(t.ID), run.ReportID, rep); err != nil {
 		return nil, fmt.Errorf("publish report %s: %w", run.ReportID, err)
 	}
-	run.Phase = PhaseDone
-	return rep, pr.save(ctx, true)
+	return rep, nil
 }
 
 // provider runs one provider's part. A CRM failure is recorded in rp and the report, not returned;
