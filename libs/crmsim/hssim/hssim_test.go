@@ -635,3 +635,21 @@ func TestTokenResponseShape(t *testing.T) {
 	r.Body.Close()
 	golden(t, "token_response.json", regexp.MustCompile(`"access_token":"[^"]+"`).ReplaceAll(b, []byte(`"access_token":"<token>"`)))
 }
+
+func TestSetWebhookTargetAtRunTime(t *testing.T) {
+	e := newEnv(t, Config{}, baseSeed)
+	if err := e.acct.SetContactOwner("51234", "71234569", 1); err != nil {
+		t.Fatal(err)
+	}
+	h := &hookReceiver{}
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	e.acct.SetWebhookTarget(hs.URL + "/hooks")
+	if err := e.acct.SetContactOwner("51234", "71234567", 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery", func() bool { return e.acct.WebhookStats().Delivered == 1 })
+	if st := e.acct.WebhookStats(); st.Attempts != 1 {
+		t.Errorf("stats %+v (the change before the target was set must not be sent)", st)
+	}
+}

@@ -113,6 +113,8 @@ type webhooks struct {
 	cfg    WebhookConfig
 	client *http.Client
 
+	targetMu sync.RWMutex // guards cfg.TargetURL
+
 	mu         sync.Mutex
 	pending    []Event
 	timer      *time.Timer
@@ -145,6 +147,12 @@ func newWebhooks(a *Account) *webhooks {
 	return wh
 }
 
+func (wh *webhooks) target() string {
+	wh.targetMu.RLock()
+	defer wh.targetMu.RUnlock()
+	return wh.cfg.TargetURL
+}
+
 func (wh *webhooks) close() {
 	wh.cancel()
 	wh.mu.Lock()
@@ -157,7 +165,7 @@ func (wh *webhooks) close() {
 
 // enqueue records a property change of contact id. Called with the account lock held.
 func (wh *webhooks) enqueue(contactID, prop, value, source, sourceID string, now time.Time) {
-	if wh.cfg.TargetURL == "" {
+	if wh.target() == "" {
 		return
 	}
 	oid, _ := strconv.ParseInt(contactID, 10, 64)
@@ -286,7 +294,8 @@ func (wh *webhooks) deliver(batch []Event) {
 func (wh *webhooks) post(body []byte) (int, http.Header, error) {
 	ctx, cancel := context.WithTimeout(wh.ctx, wh.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.cfg.TargetURL, bytes.NewReader(body))
+	target := wh.target()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -295,7 +304,7 @@ func (wh *webhooks) post(body []byte) (int, http.Header, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "HubSpot Connect 2.0 (http://dev.hubspot.com/) - WebhooksExecutorDaemon (crmsim)")
 	req.Header.Set("X-HubSpot-Request-Timestamp", ts)
-	req.Header.Set("X-HubSpot-Signature-v3", SignV3(secret, http.MethodPost, wh.cfg.TargetURL, body, ts))
+	req.Header.Set("X-HubSpot-Signature-v3", SignV3(secret, http.MethodPost, target, body, ts))
 	if !wh.cfg.DisableV1 {
 		req.Header.Set("X-HubSpot-Signature-Version", "v1")
 		req.Header.Set("X-HubSpot-Signature", SignV1(secret, body))
@@ -322,6 +331,14 @@ func (a *Account) WebhookStats() WebhookStats {
 	a.wh.mu.Lock()
 	defer a.wh.mu.Unlock()
 	return a.wh.stats
+}
+
+// SetWebhookTarget changes the app's webhook target URL at run time (empty: stop sending new
+// events), e.g. once the receiver's port is known. Batches being retried go to the new URL.
+func (a *Account) SetWebhookTarget(url string) {
+	a.wh.targetMu.Lock()
+	a.wh.cfg.TargetURL = url
+	a.wh.targetMu.Unlock()
 }
 
 // FlushWebhooks sends pending events now and cuts every retry wait short.

@@ -160,6 +160,8 @@ type outbound struct {
 	cfg    OutboundConfig
 	client *http.Client
 
+	urlMu sync.RWMutex // guards cfg.URL, cfg.URLs and cfg.Key
+
 	mu           sync.Mutex
 	pending      map[string][]notification
 	pendingSince map[string]time.Time
@@ -198,6 +200,13 @@ func newOutbound(o *Org) *outbound {
 	return ob
 }
 
+// endpoint is the current delivery URL for object ("" when none).
+func (ob *outbound) endpoint(object string) string {
+	ob.urlMu.RLock()
+	defer ob.urlMu.RUnlock()
+	return ob.cfg.endpoint(object)
+}
+
 func (ob *outbound) close() {
 	ob.cancel()
 	ob.wg.Wait()
@@ -212,7 +221,7 @@ func (ob *outbound) signal() {
 
 // enqueue records that record id of object changed by actor. Called with org.mu held.
 func (ob *outbound) enqueue(object, id, actor string, _ time.Time) {
-	if !slices.Contains(ob.cfg.Objects, object) || ob.cfg.endpoint(object) == "" {
+	if !slices.Contains(ob.cfg.Objects, object) || ob.endpoint(object) == "" {
 		return
 	}
 	for _, s := range ob.cfg.SuppressUsers {
@@ -297,7 +306,7 @@ func (ob *outbound) step(now time.Time) time.Duration {
 	for _, m := range ob.queue {
 		if !m.inflight && !now.Before(m.created.Add(ob.cfg.Window)) {
 			ob.stats.Dropped++
-			ob.record(Delivery{Object: m.object, URL: ob.cfg.endpoint(m.object), NotificationIDs: noteIDs(m), RecordIDs: recIDs(m), Attempt: m.attempts, Time: now, Dropped: true})
+			ob.record(Delivery{Object: m.object, URL: ob.endpoint(m.object), NotificationIDs: noteIDs(m), RecordIDs: recIDs(m), Attempt: m.attempts, Time: now, Dropped: true})
 			ob.org.logger.Warn("outbound message dropped after window", "object", m.object, "attempts", m.attempts)
 			continue
 		}
@@ -356,7 +365,7 @@ func (ob *outbound) record(d Delivery) {
 func (ob *outbound) deliver(m *message) {
 	defer ob.wg.Done()
 	defer func() { <-ob.sem }()
-	endpoint := ob.cfg.endpoint(m.object)
+	endpoint := ob.endpoint(m.object)
 	sessionID := ""
 	if ob.cfg.SendSessionID {
 		sessionID = ob.org.IssueToken("")
@@ -538,6 +547,15 @@ func (o *Org) OutboundStats() OutboundStats {
 	s := o.om.stats
 	s.Queued = len(o.om.queue)
 	return s
+}
+
+// SetOutboundURL changes the endpoint URL of every object's outbound message and the shared key
+// (empty: none) at run time, e.g. once the listener's port is known. Messages already queued go
+// to the new URL on their next attempt.
+func (o *Org) SetOutboundURL(url, key string) {
+	o.om.urlMu.Lock()
+	o.om.cfg.URL, o.om.cfg.URLs, o.om.cfg.Key = url, nil, key
+	o.om.urlMu.Unlock()
 }
 
 // FlushOutbound sends pending notifications now and makes every waiting message due now instead

@@ -794,3 +794,24 @@ func TestMoreWireShapes(t *testing.T) {
 		})
 	}
 }
+
+func TestSetOutboundURLAtRunTime(t *testing.T) {
+	e := newEnv(t, Config{}, baseSeed)
+	if err := e.org.SetOwner("00Q5g00000ZxCvBEAV", "0055g00000AsDfGAAV", ""); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.org.OutboundStats(); st.Pending != 0 || st.Queued != 0 {
+		t.Fatalf("queued without a URL: %+v", st)
+	}
+	l := &omListener{}
+	ls := httptest.NewServer(l)
+	defer ls.Close()
+	e.org.SetOutboundURL(ls.URL+"/om", "k")
+	if err := e.org.SetOwner("00Q5g00000ZxCvBEAV", "00G5g000003LkJhEAK", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
+	if ds := e.org.Deliveries(); ds[0].URL != ls.URL+"/om?key=k" {
+		t.Errorf("url %s", ds[0].URL)
+	}
+}
