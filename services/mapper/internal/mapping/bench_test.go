@@ -139,3 +139,15 @@ func TestPermute(t *testing.T) {
 		t.Errorf("permute (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkApply measures one event on the neighbourhood a store hands Apply: a CRM user
+// deactivated, remapped to the other active user with the same email.
+func BenchmarkApply(b *testing.B) {
+	in := sf([]PlatformUser{pu("p1", "ada@x.io"), pu("p2", "Ada@X.io ")},
+		[]CRMUser{inactive(cu("005A", "ada@x.io")), cu("005B", "ada@x.io"), cu("005C", "bob@x.io")},
+		mapped("p1", "005A", "ada@x.io", MadeByEmail))
+	b.ReportAllocs()
+	for b.Loop() {
+		Apply(in, Event{CRMUserID: "005A"})
+	}
+}
