@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"unicode/utf8"
 )
@@ -162,22 +163,34 @@ func Decode(body []byte) ([]Event, error) {
 	if b[0] != '[' {
 		return nil, fmt.Errorf("%w: body is not a JSON array", ErrMalformed)
 	}
-	// The body is capped by the caller, so decoding it whole is bounded; the event count is checked
-	// after decoding.
-	var events []Event
-	if err := json.Unmarshal(b, &events); err != nil {
+	// Stream the array so that a body of many tiny elements is refused at element 101 instead of
+	// being decoded whole (a 1 MB body of "{}," would otherwise expand to tens of megabytes).
+	d := json.NewDecoder(bytes.NewReader(b))
+	if _, err := d.Token(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	events := make([]Event, 0, 1)
+	for d.More() {
+		if len(events) == MaxEvents {
+			return nil, ErrTooMany
+		}
+		events = append(events, Event{})
+		e := &events[len(events)-1]
+		if err := d.Decode(e); err != nil {
+			return nil, fmt.Errorf("%w: event %d: %v", ErrMalformed, len(events)-1, err)
+		}
+		if err := e.validate(); err != nil {
+			return nil, fmt.Errorf("%w: event %d: %v", ErrMalformed, len(events)-1, err)
+		}
+	}
+	if _, err := d.Token(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: content after the array", ErrMalformed)
 	}
 	if len(events) == 0 {
 		return nil, ErrEmpty
-	}
-	if len(events) > MaxEvents {
-		return nil, ErrTooMany
-	}
-	for i, e := range events {
-		if err := e.validate(); err != nil {
-			return nil, fmt.Errorf("%w: event %d: %v", ErrMalformed, i, err)
-		}
 	}
 	return events, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -178,4 +179,18 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecodeStopsAtTheLimit(t *testing.T) {
+	// 200,000 empty objects: refused as too many before most of them are decoded.
+	body := "[" + strings.Repeat(`{"eventId":1,"portalId":2,"occurredAt":3,"subscriptionType":"contact.creation"},`, 101) + strings.Repeat("{},", 200000) + "{}]"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := Decode([]byte(body)); !errors.Is(err, ErrTooMany) {
+		t.Fatalf("Decode = %v, want ErrTooMany", err)
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("Decode allocated %d bytes for a %d-byte body it refuses", alloc, len(body))
+	}
 }
