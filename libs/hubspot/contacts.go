@@ -128,7 +128,7 @@ type batchResponse struct {
 
 // BatchUpdateOwners sets hubspot_owner_id on contacts with POST
 // /crm/v3/objects/contacts/batch/update, up to 100 inputs a request, each with its TraceID as
-// objectWriteTraceId. Both 200 and 207 are handled: an error of a 207 is matched to its input by
+// objectWriteTraceId. A contact updated twice goes into two requests, in input order. Both 200 and 207 are handled: an error of a 207 is matched to its input by
 // context.objectWriteTraceId (or, failing that, context.ids); an input in results and in no error
 // succeeded.
 //
@@ -153,8 +153,8 @@ func (c *Client) BatchUpdateOwners(ctx context.Context, updates []OwnerUpdate) (
 	for i, u := range updates {
 		res.Items[i].OwnerUpdate = u
 	}
-	for start := 0; start < len(updates); start += MaxBatchInputs {
-		end := min(start+MaxBatchInputs, len(updates))
+	for _, span := range batchSpans(updates) {
+		start, end := span[0], span[1]
 		chunk := updates[start:end]
 		req := batchRequest{Inputs: make([]batchInput, len(chunk))}
 		for j, u := range chunk {
@@ -176,6 +176,27 @@ func (c *Client) BatchUpdateOwners(ctx context.Context, updates []OwnerUpdate) (
 		matchBatch(res.Items[start:end], status, resp)
 	}
 	return res, nil
+}
+
+// batchSpans cuts updates into consecutive [start, end) requests of at most MaxBatchInputs inputs
+// in which no contact appears twice (HubSpot refuses duplicate ids in one batch); a repeated
+// contact starts a new request, so updates apply in input order and the last one wins.
+func batchSpans(updates []OwnerUpdate) [][2]int {
+	var spans [][2]int
+	start := 0
+	inChunk := map[string]bool{}
+	for i, u := range updates {
+		if i-start == MaxBatchInputs || inChunk[u.ContactID] {
+			spans = append(spans, [2]int{start, i})
+			start = i
+			clear(inChunk)
+		}
+		inChunk[u.ContactID] = true
+	}
+	if start < len(updates) {
+		spans = append(spans, [2]int{start, len(updates)})
+	}
+	return spans
 }
 
 // matchBatch sets each item's Err from one batch response.

@@ -218,6 +218,52 @@ func TestBatchUpdateOwnersWholeRequestError(t *testing.T) {
 	}
 }
 
+func TestBatchUpdateOwnersRepeatedContactGoesIntoLaterRequest(t *testing.T) {
+	a := newAccount(t)
+	var batches [][]string
+	a.mux.HandleFunc("POST /crm/v3/objects/contacts/batch/update", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Inputs []struct {
+				ID                 string `json:"id"`
+				ObjectWriteTraceID string `json:"objectWriteTraceId"`
+			} `json:"inputs"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		var ids []string
+		results := []map[string]any{}
+		for _, in := range req.Inputs {
+			for _, seen := range ids {
+				if seen == in.ID {
+					writeJSON(w, 400, []byte(`{"status":"error","message":"Duplicate IDs found in batch input","category":"VALIDATION_ERROR"}`))
+					return
+				}
+			}
+			ids = append(ids, in.ID)
+			results = append(results, map[string]any{"id": in.ID})
+		}
+		batches = append(batches, ids)
+		b, _ := json.Marshal(map[string]any{"status": "COMPLETE", "results": results})
+		writeJSON(w, 200, b)
+	})
+	updates := []hubspot.OwnerUpdate{
+		{ContactID: "1", OwnerID: "a", TraceID: "t1"},
+		{ContactID: "2", OwnerID: "a", TraceID: "t2"},
+		{ContactID: "1", OwnerID: "b", TraceID: "t3"},
+		{ContactID: "3", OwnerID: "a", TraceID: "t4"},
+		{ContactID: "1", OwnerID: "c", TraceID: "t5"},
+	}
+	got, err := a.client(t).BatchUpdateOwners(context.Background(), updates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([][]string{{"1", "2"}, {"1", "3"}, {"1"}}, batches); diff != "" {
+		t.Errorf("batches (-want +got):\n%s", diff)
+	}
+	if f := got.Failed(); len(f) != 0 {
+		t.Errorf("failed: %+v", f)
+	}
+}
+
 func TestBatchUpdateOwnersRejectsBadInput(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
+
+	"github.com/ownersync/ownersync/libs/sfid"
 )
 
 // OwnerUpdate sets the owner of one Contact or Lead.
@@ -104,8 +107,9 @@ func (c *Client) UpdateOwners(ctx context.Context, updates []OwnerUpdate) ([]Res
 	})
 
 	results := make([]Result, len(updates))
-	for start := 0; start < len(order); start += MaxCollectionRecords {
-		idx := order[start:min(start+MaxCollectionRecords, len(order))]
+	for _, span := range collectionSpans(updates, order) {
+		start := span[0]
+		idx := order[span[0]:span[1]]
 		body := collectionRequest{AllOrNone: false, Records: make([]collectionRecord, len(idx))}
 		for j, i := range idx {
 			u := updates[i]
@@ -124,6 +128,39 @@ func (c *Client) UpdateOwners(ctx context.Context, updates []OwnerUpdate) ([]Res
 		}
 	}
 	return results, nil
+}
+
+// collectionSpans cuts order into consecutive [start, end) requests of at most
+// MaxCollectionRecords records in which no record appears twice; a repeated record starts a new
+// request, so its updates apply in input order and the last one wins.
+func collectionSpans(updates []OwnerUpdate, order []int) [][2]int {
+	var spans [][2]int
+	start := 0
+	inChunk := map[string]bool{}
+	for k, i := range order {
+		id := recordKey(updates[i].ID)
+		if k-start == MaxCollectionRecords || inChunk[id] {
+			spans = append(spans, [2]int{start, k})
+			start = k
+			clear(inChunk)
+		}
+		inChunk[id] = true
+	}
+	if start < len(order) {
+		spans = append(spans, [2]int{start, len(order)})
+	}
+	return spans
+}
+
+// recordKey is a case-insensitive key for a record id: 18-character ids are case-insensitive, and
+// a 15-character id becomes its 18-character form first.
+func recordKey(id string) string {
+	if len(id) == 15 {
+		if id18, err := sfid.To18(id); err == nil {
+			id = id18
+		}
+	}
+	return strings.ToUpper(id)
 }
 
 func checkUpdate(u OwnerUpdate) error {

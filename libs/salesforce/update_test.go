@@ -179,7 +179,7 @@ func TestUpdateOwnersChunks(t *testing.T) {
 		if i%50 == 0 {
 			owner = "0055g00000INACTAAV"
 		}
-		updates = append(updates, salesforce.OwnerUpdate{ObjectType: typ, ID: fmt.Sprintf("%s%015d", prefix, i), OwnerID: owner})
+		updates = append(updates, salesforce.OwnerUpdate{ObjectType: typ, ID: fmt.Sprintf("%s5g%010dAAA", prefix, i), OwnerID: owner})
 	}
 	got, err := o.client(t).UpdateOwners(context.Background(), updates)
 	if err != nil {
@@ -206,6 +206,51 @@ func TestUpdateOwnersChunks(t *testing.T) {
 		wantOK := i%50 != 0
 		if r.Success != wantOK || (wantOK && r.ID != updates[i].ID) {
 			t.Errorf("result %d = %+v, want success %v for %s", i, r, wantOK, updates[i].ID)
+		}
+	}
+}
+
+func TestUpdateOwnersRepeatedRecordGoesIntoLaterRequest(t *testing.T) {
+	o := newOrg(t)
+	var bodies []string
+	o.mux.HandleFunc("PATCH /services/data/"+version+"/composite/sobjects", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Records []struct {
+				ID      string `json:"id"`
+				OwnerID string `json:"OwnerId"`
+			} `json:"records"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		var parts []string
+		out := []map[string]any{}
+		for _, rc := range body.Records {
+			parts = append(parts, rc.ID[:4]+"→"+rc.OwnerID[len(rc.OwnerID)-1:])
+			out = append(out, map[string]any{"id": rc.ID, "success": true, "errors": []any{}})
+		}
+		bodies = append(bodies, strings.Join(parts, " "))
+		b, _ := json.Marshal(out)
+		writeJSON(w, 200, b)
+	})
+	// C1 appears three times, once by its 15-character id; L1 twice.
+	updates := []salesforce.OwnerUpdate{
+		{ObjectType: "Contact", ID: "0031g00000QwErTAAV", OwnerID: "0055g00000HjKlMAA1"},
+		{ObjectType: "Lead", ID: "00Q1g00000ZxCvBEAV", OwnerID: "0055g00000HjKlMAA2"},
+		{ObjectType: "Contact", ID: "0032g00000QwErTAAV", OwnerID: "0055g00000HjKlMAA3"},
+		{ObjectType: "Contact", ID: "0031g00000QwErT", OwnerID: "0055g00000HjKlMAA4"},
+		{ObjectType: "Lead", ID: "00Q1g00000ZxCvBEAV", OwnerID: "0055g00000HjKlMAA5"},
+		{ObjectType: "Contact", ID: "0031G00000QWERTAAV", OwnerID: "0055g00000HjKlMAA6"},
+	}
+	got, err := o.client(t).UpdateOwners(context.Background(), updates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"0031→1 0032→3", "0031→4", "0031→6 00Q1→2", "00Q1→5"}
+	if diff := cmp.Diff(want, bodies); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	for i, r := range got {
+		if !r.Success || r.ID != updates[i].ID {
+			t.Errorf("result %d = %+v for %s", i, r, updates[i].ID)
 		}
 	}
 }
