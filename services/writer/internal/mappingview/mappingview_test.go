@@ -1,0 +1,126 @@
+package mappingview
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/services/writer/internal/ownership"
+)
+
+func mappingsBucket(t *testing.T) jetstream.KeyValue {
+	t.Helper()
+	srv, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, cfg := range streams.KVConfigs(streams.Options{MemoryStorage: true}) {
+		if cfg.Bucket == streams.MappingsBucket {
+			kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kv
+		}
+	}
+	t.Fatal("no mappings bucket configuration")
+	return nil
+}
+
+func TestView(t *testing.T) {
+	kv := mappingsBucket(t)
+	ctx := context.Background()
+	// Values as mapper writes them (kvview.Entry), both keys per mapping.
+	put := func(provider, platformID, crmID, value string) {
+		t.Helper()
+		for _, k := range []string{streams.KVKey("acme", provider, "crm", crmID), streams.KVKey("acme", provider, "platform", platformID)} {
+			if _, err := kv.PutString(ctx, k, value); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	put("salesforce", "pu_ada", "0055g00000AsDfGAAV", `{"tenant":"acme","provider":"salesforce","platform_user_id":"pu_ada","crm_user_id":"0055g00000AsDfGAAV","status":"synced","usable":true,"active":true,"kind":"user","made_by":"email","email":"ada@example.com","updated_at":"2026-01-01T00:00:00Z"}`)
+	put("salesforce", "pu_old", "0055g00000HjKlMAAV", `{"platform_user_id":"pu_old","crm_user_id":"0055g00000HjKlMAAV","status":"error","usable":false,"active":false,"kind":"user"}`)
+	put("hubspot", "pu_dup", "71234567", `{"platform_user_id":"pu_dup","crm_user_id":"71234567","status":"conflict","usable":false,"active":true,"kind":"user"}`)
+	put("salesforce", "pu_q", "00G5g000003LkJhEAK", `{"platform_user_id":"pu_q","crm_user_id":"00G5g000003LkJhEAK","status":"synced","usable":true,"active":true,"kind":"queue"}`)
+	put("hubspot", "pu_gone", "71230000", `{"platform_user_id":"pu_gone","crm_user_id":"71230000","status":"synced","usable":true,"active":true,"kind":"user"}`)
+	if err := kv.Delete(ctx, streams.KVKey("acme", "hubspot", "platform", "pu_gone")); err != nil {
+		t.Fatal(err)
+	}
+	v := New(kv)
+	type result struct {
+		M     ownership.Mapping
+		Found bool
+	}
+	crm := []struct {
+		name string
+		p    ownership.Provider
+		id   string
+		want result
+	}{
+		{"synced", ownership.Salesforce, "0055g00000AsDfGAAV", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
+		{"15-character id", ownership.Salesforce, "0055g00000AsDfG", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
+		{"inactive, mapping in error", ownership.Salesforce, "0055g00000HjKlMAAV", result{ownership.Mapping{CRMUserID: "0055g00000HjKlMAAV"}, true}},
+		{"conflict carries no owner", ownership.HubSpot, "71234567", result{ownership.Mapping{CRMUserID: "71234567", CRMUserActive: true}, true}},
+		{"queue", ownership.Salesforce, "00G5g000003LkJhEAK", result{ownership.Mapping{PlatformUserID: "pu_q", CRMUserID: "00G5g000003LkJhEAK", CRMUserActive: true, CRMUserKind: ownership.KindQueue}, true}},
+		{"unknown", ownership.HubSpot, "1", result{}},
+		{"other tenant's provider", ownership.HubSpot, "0055g00000AsDfGAAV", result{}},
+	}
+	for _, tt := range crm {
+		t.Run("crm "+tt.name, func(t *testing.T) {
+			m, found, err := v.ByCRMUser(ctx, "acme", tt.p, tt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, result{m, found}); diff != "" {
+				t.Errorf("ByCRMUser (-want +got):\n%s", diff)
+			}
+		})
+	}
+	platform := []struct {
+		name string
+		p    ownership.Provider
+		id   string
+		want result
+	}{
+		{"synced", ownership.Salesforce, "pu_ada", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
+		{"inactive CRM user", ownership.Salesforce, "pu_old", result{ownership.Mapping{PlatformUserID: "pu_old", CRMUserID: "0055g00000HjKlMAAV"}, true}},
+		{"conflict is no mapping", ownership.HubSpot, "pu_dup", result{}},
+		{"deleted", ownership.HubSpot, "pu_gone", result{}},
+	}
+	for _, tt := range platform {
+		t.Run("platform "+tt.name, func(t *testing.T) {
+			m, found, err := v.ByPlatformUser(ctx, "acme", tt.p, tt.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, result{m, found}); diff != "" {
+				t.Errorf("ByPlatformUser (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := kv.PutString(ctx, streams.KVKey("acme", "hubspot", "platform", "bad"), "{"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.ByPlatformUser(ctx, "acme", ownership.HubSpot, "bad"); err == nil {
+		t.Error("a corrupt entry gave no error")
+	}
+}
