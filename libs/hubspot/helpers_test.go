@@ -21,7 +21,7 @@ const privateToken = "pat-na1-11111111-2222-3333-4444-555555555555"
 // account is an httptest HubSpot account: tests register handlers on mux; every request is
 // recorded, and every response carries the rate-limit headers in limits.
 type account struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 	mux *http.ServeMux
 
@@ -36,7 +36,7 @@ type recorded struct {
 	Body                            []byte
 }
 
-func newAccount(t *testing.T) *account {
+func newAccount(t testing.TB) *account {
 	t.Helper()
 	a := &account{t: t, mux: http.NewServeMux(), limits: http.Header{
 		"X-Hubspot-Ratelimit-Max":                   {"190"},

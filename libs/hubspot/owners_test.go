@@ -20,7 +20,7 @@ func int64p(v int64) *int64 { return &v }
 
 // serveOwners answers GET /crm/v3/owners from active and archived owners the way the Owners API
 // pages: limit (default 100), an opaque after cursor, paging absent on the last page.
-func serveOwners(t *testing.T, a *account, active, archived []hubspot.Owner) {
+func serveOwners(t testing.TB, a *account, active, archived []hubspot.Owner) {
 	a.mux.HandleFunc("GET /crm/v3/owners", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		list := active

@@ -2,7 +2,6 @@ package salesforce
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -41,12 +40,13 @@ const (
 // userFields are the User columns selected, in this order.
 const userFields = "Id, Email, IsActive, FirstName, LastName, UserType, Username"
 
-// queryResponse is one page of a SOQL query (crm-protocols §2.3).
-type queryResponse struct {
-	TotalSize      int               `json:"totalSize"`
-	Done           bool              `json:"done"`
-	NextRecordsURL string            `json:"nextRecordsUrl"`
-	Records        []json.RawMessage `json:"records"`
+// queryResponse is one page of a SOQL query (crm-protocols §2.3); each record's attributes
+// object is ignored.
+type queryResponse[T any] struct {
+	TotalSize      int    `json:"totalSize"`
+	Done           bool   `json:"done"`
+	NextRecordsURL string `json:"nextRecordsUrl"`
+	Records        []T    `json:"records"`
 }
 
 // QueryUsers calls fn with every User of the org, page by page (up to 2,000 a page), following
@@ -116,18 +116,12 @@ func query[T any](ctx context.Context, c *Client, soql string, fn func([]T) erro
 	r := request{method: http.MethodGet, path: c.dataPath("/query"), query: url.Values{"q": {soql}}, header: hdr}
 	seen := map[string]bool{}
 	for {
-		var page queryResponse
+		var page queryResponse[T]
 		if _, err := c.do(ctx, r, &page); err != nil {
 			return err
 		}
-		recs := make([]T, len(page.Records))
-		for i, raw := range page.Records {
-			if err := json.Unmarshal(raw, &recs[i]); err != nil {
-				return fmt.Errorf("decode query record: %w", err)
-			}
-		}
-		if len(recs) > 0 {
-			if err := fn(recs); err != nil {
+		if len(page.Records) > 0 {
+			if err := fn(page.Records); err != nil {
 				return err
 			}
 		}

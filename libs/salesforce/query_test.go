@@ -18,7 +18,7 @@ import (
 )
 
 // makeUsers returns n users with valid 18-character ids; every 7th is inactive.
-func makeUsers(t *testing.T, n int) []salesforce.User {
+func makeUsers(t testing.TB, n int) []salesforce.User {
 	t.Helper()
 	users := make([]salesforce.User, n)
 	for i := range users {
