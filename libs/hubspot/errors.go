@@ -2,6 +2,7 @@ package hubspot
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,6 +168,10 @@ func Transient(err error) bool {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return false // a certificate that fails verification will fail again
+	}
 	var ue *url.Error
 	return errors.As(err, &ue)
 }
@@ -196,13 +201,16 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		if secs < 0 {
 			return 0
 		}
-		return time.Duration(secs) * time.Second
+		return min(time.Duration(min(secs, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter)
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }
+
+// maxRetryAfter caps a server's Retry-After (HubSpot's 477 may ask for up to 24 h).
+const maxRetryAfter = 48 * time.Hour
 
 func truncate(b []byte, n int) []byte {
 	if len(b) > n {

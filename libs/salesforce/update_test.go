@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -345,5 +346,19 @@ func TestTimeoutIsTransient(t *testing.T) {
 	cancel()
 	if err := c.UpdateOwner(ctx, "Contact", "0035g00000QwErTAAV", "0055g00000HjKlMAAV"); err == nil || salesforce.Transient(err) {
 		t.Errorf("cancelled UpdateOwner = %v, Transient = %v", err, salesforce.Transient(err))
+	}
+}
+
+func TestUntrustedCertificateIsPermanent(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	c, err := salesforce.New(salesforce.Config{InstanceURL: srv.URL, APIVersion: "67.0", // default client: the test CA is not trusted
+		ClientCredentials: &salesforce.ClientCredentials{ClientID: "id", ClientSecret: "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.UpdateOwner(context.Background(), "Contact", "0035g00000QwErTAAV", "0055g00000HjKlMAAV")
+	if err == nil || salesforce.Transient(err) {
+		t.Fatalf("UpdateOwner = %v, Transient = %v; want a permanent certificate error", err, salesforce.Transient(err))
 	}
 }
