@@ -31,6 +31,8 @@ type Assignment struct {
 	CRMOwnerID string
 	// Reason says in words why, for the platform, the history and the admin.
 	Reason string
+	// PlatformRecordID is the linked platform record, when the writer knows it (set by the caller).
+	PlatformRecordID string
 }
 
 // WriteOutcome is what to do with one CRM for a platform owner change.

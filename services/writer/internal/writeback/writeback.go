@@ -129,8 +129,10 @@ type Alert struct {
 	Kind     AlertKind
 	Summary  string
 	Details  string
-	// Record names the record concerned ("<provider> <type> <id>"), when there is one.
-	Record  string
+	// Record names the record concerned ("<provider>/<type>/<id>"), when there is one.
+	Record string
+	// EventID is the change the alert is about, or another stable id, so that a redelivery raises
+	// the same alert (the publisher derives the message id from it).
 	EventID string
 }
 
@@ -147,6 +149,7 @@ func QuotaAlert(n ratelimit.Notice) (Alert, bool) {
 		Summary:  fmt.Sprintf("%s daily API quota nearly used up: owner writes are held", n.Key.Provider),
 		Details: fmt.Sprintf("%d of %d daily API requests used, %d left; owner writes to %s resume at %s, and nothing is lost meanwhile",
 			n.Used, n.Limit, n.Remaining, n.Key.Provider, n.Until.UTC().Format(time.RFC3339)),
+		EventID: fmt.Sprintf("quota:%s:%s:%d", n.Key.Tenant, n.Key.Provider, n.Until.Unix()),
 	}, true
 }
 
@@ -253,6 +256,7 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) err
 	if err != nil {
 		return err
 	}
+	a.PlatformRecordID = st.PlatformRecordID
 	if err := e.d.Publisher.Assign(ctx, ch, a); err != nil {
 		return fmt.Errorf("publish owner assignment for %s %s %s: %w", ch.Provider, ch.RecordType, ch.RecordID, err)
 	}
@@ -476,7 +480,7 @@ func (e *Engine) writeFailed(ctx context.Context, ch ownership.PlatformOwnerChan
 func (e *Engine) alert(ctx context.Context, en Entry, summary, details string) error {
 	a := Alert{Tenant: en.Tenant, Provider: en.Provider, Kind: AlertWritebackFailed, Summary: summary, Details: details, EventID: en.EventID}
 	if en.CRMRecordID != "" {
-		a.Record = fmt.Sprintf("%s %s %s", en.Provider, en.RecordType, en.CRMRecordID)
+		a.Record = fmt.Sprintf("%s/%s/%s", en.Provider, en.RecordType, en.CRMRecordID)
 	}
 	if err := e.d.Publisher.Alert(ctx, a); err != nil {
 		return fmt.Errorf("raise alert: %w", err)

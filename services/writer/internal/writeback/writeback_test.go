@@ -453,7 +453,7 @@ func TestPermanentCRMErrorReleasesTheClaim(t *testing.T) {
 	if diff := cmp.Diff([]string{"acme/salesforce/" + sfAda}, e.sink.refresh); diff != "" {
 		t.Errorf("refresh requests (-want +got):\n%s", diff)
 	}
-	if len(e.sink.alerts) != 1 || e.sink.alerts[0].Record != "salesforce contact "+sfC1 {
+	if len(e.sink.alerts) != 1 || e.sink.alerts[0].Record != "salesforce/contact/"+sfC1 {
 		t.Errorf("alerts %+v, want one for the contact", e.sink.alerts)
 	}
 	if diff := cmp.Diff([]string{"hubspot applied", "salesforce failed"}, e.sink.outcomes(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
