@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -173,4 +174,22 @@ func checkUpdate(u OwnerUpdate) error {
 		return fmt.Errorf("%s %s: empty owner id", u.ObjectType, u.ID)
 	}
 	return nil
+}
+
+// ErrOwnerNotAllowed is returned by CheckOwner for an owner id the object cannot take.
+var ErrOwnerNotAllowed = errors.New("salesforce: owner id not allowed for this object")
+
+// CheckOwner applies the writer rule of crm-protocols §2.10 before a write: a User (005…) may own
+// a Contact or a Lead, a Queue (00G…) only a Lead (contacts cannot be assigned to queues), and
+// nothing else may own either. The client does not call it itself; the writer does, so that it
+// can report such a mapping instead of spending an API call on it.
+func CheckOwner(objectType, ownerID string) error {
+	switch p := sfid.Prefix(ownerID); {
+	case p == sfid.PrefixUser && (objectType == Contact || objectType == Lead):
+		return nil
+	case p == sfid.PrefixQueue && objectType == Lead:
+		return nil
+	default:
+		return fmt.Errorf("%w: %s %s", ErrOwnerNotAllowed, objectType, ownerID)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,5 +361,56 @@ func TestUntrustedCertificateIsPermanent(t *testing.T) {
 	err = c.UpdateOwner(context.Background(), "Contact", "0035g00000QwErTAAV", "0055g00000HjKlMAAV")
 	if err == nil || salesforce.Transient(err) {
 		t.Fatalf("UpdateOwner = %v, Transient = %v; want a permanent certificate error", err, salesforce.Transient(err))
+	}
+}
+
+func TestCheckOwner(t *testing.T) {
+	tests := []struct {
+		objectType, ownerID string
+		ok                  bool
+	}{
+		{"Contact", "0055g00000HjKlMAAV", true},
+		{"Lead", "0055g00000HjKlMAAV", true},
+		{"Lead", "00G5g000003LkJhEAK", true},
+		{"Contact", "00G5g000003LkJhEAK", false},
+		{"Contact", "0035g00000QwErTAAV", false},
+		{"Account", "0055g00000HjKlMAAV", false},
+		{"Lead", "", false},
+	}
+	for _, tt := range tests {
+		err := salesforce.CheckOwner(tt.objectType, tt.ownerID)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, salesforce.ErrOwnerNotAllowed)) {
+			t.Errorf("CheckOwner(%s, %s) = %v, want ok %v", tt.objectType, tt.ownerID, err, tt.ok)
+		}
+	}
+}
+
+func TestConcurrentUnauthorizedFetchOneNewToken(t *testing.T) {
+	o := newOrg(t)
+	serveNoContentPatch(o, tokenN(1))
+	c := o.client(t)
+	// Prime the client with token 1, which the org then rejects.
+	o.mux.HandleFunc("GET /services/data/"+version+"/query", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, []byte(`{"totalSize":0,"done":true,"records":[]}`))
+	})
+	if _, err := c.FindRecordsByEmail(context.Background(), "Contact", []string{"a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for range 10 {
+		wg.Go(func() {
+			errs <- c.UpdateOwner(context.Background(), "Contact", "0035g00000QwErTAAV", "0055g00000HjKlMAAV")
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := o.tokenCount(); n != 2 {
+		t.Errorf("fetched %d tokens, want 2 (one replacement shared by all callers)", n)
 	}
 }
