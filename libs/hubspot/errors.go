@@ -35,8 +35,8 @@ const (
 	PolicyDaily              = "DAILY"
 )
 
-// StatusMultiStatus is the batch response with per-input errors; StatusLocked, StatusMigration are
-// HubSpot's 423 and 477.
+// StatusLocked and StatusMigration are HubSpot-specific statuses: 423 Locked (too much write
+// volume on the same data) and 477 Migration in Progress.
 const (
 	StatusLocked    = 423
 	StatusMigration = 477
