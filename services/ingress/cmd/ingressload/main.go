@@ -2,9 +2,11 @@
 // second and p50/p99 latency of 1-event HubSpot batches and 1-notification Salesforce messages,
 // and, in the same run and with the same stream settings, the "bare" limit: an Echo handler that
 // only publishes the raw body to the same stream. Each target is driven closed-loop at full speed
-// to find its maximum rate, then open-loop at half that rate to measure latency under load.
+// to find its maximum rate (targets take turns over several rounds; the median round counts), then
+// open-loop at half that rate to measure latency under load. Every request carries new event ids,
+// so every request stores a new message. A run takes about (1 + rounds + 1) × 4 × duration.
 //
-//	go run ./services/ingress/cmd/ingressload -duration 5s -concurrency 32 -json bench.json
+//	go run ./services/ingress/cmd/ingressload -duration 5s -rounds 3 -json bench.json
 package main
 
 import (
@@ -89,7 +91,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	duration := fs.Duration("duration", 5*time.Second, "length of each measured run")
 	warmup := fs.Duration("warmup", time.Second, "unmeasured warm-up before each max-rate run")
-	concurrency := fs.Int("concurrency", 32, "concurrent clients in the max-rate runs")
+	concurrency := fs.Int("concurrency", 16, "concurrent clients in the max-rate runs")
 	memory := fs.Bool("memory", false, "memory storage instead of file storage")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	only := fs.String("targets", "", "comma-separated subset of ingress-hubspot,bare-hubspot,ingress-salesforce,bare-salesforce")
@@ -246,11 +248,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	for _, r := range rep.Results {
-		if r.Errors > 0 {
-			return fmt.Errorf("%s (%s): %d of %d requests failed", r.Target, r.Mode, r.Errors, r.Requests)
-		}
-	}
 	return nil
 }
 
@@ -261,6 +258,13 @@ func printReport(w io.Writer, rep Report) {
 		fmt.Fprintf(w, "%-20s %-5s %9d %10.0f %9.2f %9.2f %9.2f %7d\n", r.Target, r.Mode, r.Requests, r.RPS, r.P50Millis, r.P99Millis, r.MaxMillis, r.Errors)
 	}
 	fmt.Fprintln(w)
+	for _, r := range rep.Results {
+		if r.Errors > 0 {
+			// A failed request is a 503 (publish timeout) or a transport error: the numbers of that
+			// run are suspect, but the report is still written.
+			fmt.Fprintf(w, "WARNING: %s (%s): %d of %d requests were not acknowledged\n", r.Target, r.Mode, r.Errors, r.Requests)
+		}
+	}
 	for _, p := range []string{"hubspot", "salesforce"} {
 		if v, ok := rep.Ratios[p]; ok {
 			fmt.Fprintf(w, "%s: ingress / bare = %.2f (goal ≥ 0.80); p99 < 10 ms at half rate: ingress %v, bare %v\n",
