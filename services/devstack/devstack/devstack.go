@@ -38,6 +38,12 @@ type Options struct {
 	MapperPort   int
 	WriterPort   int
 	NotifierPort int
+	// SalesforcePort, HubSpotPort and PlatformPort serve the sandboxes of the demo.
+	SalesforcePort int
+	HubSpotPort    int
+	PlatformPort   int
+	// Demo starts the CRM sandboxes, the platform sandbox and the demo tenant.
+	Demo bool
 	// TenantsFile seeds tenants (mapper's OWNERSYNC_TENANTS_FILE).
 	TenantsFile string
 	// OperatorToken is the admin API's operator token.
@@ -62,6 +68,7 @@ func DefaultOptions() Options {
 		DataDir: ".ownersync", Host: "127.0.0.1",
 		NATSPort: 4222, MongoPort: 27017, SMTPPort: 2525,
 		IngressPort: 8080, MapperPort: 8081, WriterPort: 8082, NotifierPort: 8083,
+		SalesforcePort: 8091, HubSpotPort: 8092, PlatformPort: 8093, Demo: true,
 		OperatorToken: DevOperatorToken, PlatformToken: DevPlatformToken,
 	}
 }
@@ -79,6 +86,7 @@ type Stack struct {
 	errMu    sync.Mutex
 	errs     []error
 	logFiles []*os.File
+	demo     *demo
 }
 
 // Start starts everything and returns when every service answers /readyz.
@@ -100,7 +108,8 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			return nil, err
 		}
 	}
-	ports := []*int{&o.NATSPort, &o.MongoPort, &o.SMTPPort, &o.IngressPort, &o.MapperPort, &o.WriterPort, &o.NotifierPort}
+	ports := []*int{&o.NATSPort, &o.MongoPort, &o.SMTPPort, &o.IngressPort, &o.MapperPort, &o.WriterPort, &o.NotifierPort,
+		&o.SalesforcePort, &o.HubSpotPort, &o.PlatformPort}
 	for _, p := range ports {
 		if *p == 0 {
 			if *p, err = freePort(o.Host); err != nil {
@@ -133,6 +142,20 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 	s.URLs["smtp"] = "smtp://" + addr(o.SMTPPort)
 	s.URLs["outbox"] = filepath.Join(o.DataDir, "outbox")
 
+	var sandboxLog io.Writer
+	if o.Demo {
+		if sandboxLog, err = s.logFile("sandboxes", stdout, o.Verbose); err != nil {
+			return nil, err
+		}
+		path, err := s.startSandboxes(slog.New(slog.NewJSONHandler(sandboxLog, nil)))
+		if err != nil {
+			return nil, err
+		}
+		if o.TenantsFile == "" {
+			o.TenantsFile = path
+			s.Opts.TenantsFile = path
+		}
+	}
 	env := map[string]string{
 		"NATS_URL":                   s.NATS.URL(),
 		"MONGODB_URI":                s.Mongo.URI(),
@@ -143,6 +166,11 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		"OWNERSYNC_PLATFORM_TOKEN":   o.PlatformToken,
 		"OWNERSYNC_OPERATOR_TOKEN":   o.OperatorToken,
 		"OWNERSYNC_TENANTS_FILE":     o.TenantsFile,
+	}
+	if o.Demo {
+		for k, v := range demoSecrets {
+			env[k] = v
+		}
 	}
 	svcCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -186,6 +214,12 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		}
 		s.URLs[svc.name] = "http://" + a
 	}
+	s.URLs["console"] = s.URLs["mapper"] + "/admin/"
+	if o.Demo {
+		if err := s.startPlatform(ctx, slog.New(slog.NewJSONHandler(sandboxLog, nil))); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -220,6 +254,7 @@ func (s *Stack) Stop() {
 		s.cancel()
 	}
 	s.wg.Wait()
+	s.demo.stop()
 	if s.SMTP != nil {
 		_ = s.SMTP.Close()
 	}
@@ -260,6 +295,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.IntVar(&o.NotifierPort, "notifier-port", o.NotifierPort, "notifier HTTP port")
 	fs.StringVar(&o.TenantsFile, "tenants", o.TenantsFile, "tenants seed file (YAML)")
 	fs.BoolVar(&o.Verbose, "v", false, "copy the services' logs to stdout")
+	fs.BoolVar(&o.Demo, "demo", o.Demo, "start the CRM and platform sandboxes with the demo tenant")
+	fs.IntVar(&o.SalesforcePort, "salesforce-port", o.SalesforcePort, "Salesforce sandbox port")
+	fs.IntVar(&o.HubSpotPort, "hubspot-port", o.HubSpotPort, "HubSpot sandbox port")
+	fs.IntVar(&o.PlatformPort, "platform-port", o.PlatformPort, "platform sandbox port")
 	if len(args) > 0 {
 		args = args[1:]
 	}
@@ -271,8 +310,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	fmt.Fprintf(stdout, "ownersync dev stack ready in %s (data in %s)\n", time.Since(s.Started).Round(time.Millisecond), o.DataDir)
-	for _, k := range []string{"ingress", "mapper", "writer", "notifier", "nats", "mongodb", "smtp", "outbox"} {
-		fmt.Fprintf(stdout, "  %-9s %s\n", k, s.URLs[k])
+	for _, k := range []string{"console", "ingress", "mapper", "writer", "notifier", "salesforce-sandbox", "hubspot-sandbox",
+		"platform-sandbox", "nats", "mongodb", "smtp", "outbox"} {
+		if s.URLs[k] != "" {
+			fmt.Fprintf(stdout, "  %-18s %s\n", k, s.URLs[k])
+		}
+	}
+	if o.Demo {
+		fmt.Fprintf(stdout, "  demo tenant:       %s (admin API: curl -H 'Authorization: Bearer %s' %s/v1/tenants/%s/users/overview)\n",
+			DemoTenant, o.OperatorToken, s.URLs["mapper"], DemoTenant)
 	}
 	fmt.Fprintf(stdout, "  operator token: %s\n  platform token: %s\n  logs: %s\nPress Ctrl-C to stop.\n",
 		o.OperatorToken, o.PlatformToken, filepath.Join(o.DataDir, "logs"))

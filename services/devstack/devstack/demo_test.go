@@ -1,0 +1,72 @@
+package devstack_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/stacktest"
+	"github.com/ownersync/ownersync/services/devstack/devstack"
+)
+
+// getJSON calls the admin API with the operator token.
+func getJSON(t *testing.T, s *devstack.Stack, path string, into any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.URLs["mapper"]+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.Opts.OperatorToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if into != nil {
+		_ = json.NewDecoder(resp.Body).Decode(into)
+	}
+	return resp.StatusCode
+}
+
+// TestDemoStartsSynced runs what `make run` runs: sandboxes, the demo tenant, the platform users, and
+// the first Sync Users, after which both providers have mappings, conflicts and errors to show.
+func TestDemoStartsSynced(t *testing.T) {
+	o := devstack.Options{DataDir: t.TempDir(), Demo: true, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
+	s, err := devstack.Start(context.Background(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	type overview struct {
+		Providers []struct {
+			Provider  string `json:"provider"`
+			Mapped    int    `json:"mapped"`
+			Conflicts int    `json:"conflicts"`
+			Errors    int    `json:"errors"`
+		} `json:"providers"`
+		LastSync *struct {
+			State string `json:"state"`
+		} `json:"last_sync"`
+	}
+	var ov overview
+	stacktest.Eventually(t, 30*time.Second, "first Sync Users finished", func() bool {
+		ov = overview{}
+		getJSON(t, s, "/v1/tenants/acme/users/overview", &ov)
+		return ov.LastSync != nil && ov.LastSync.State == "succeeded"
+	})
+	if len(ov.Providers) != 2 {
+		t.Fatalf("overview providers = %+v", ov.Providers)
+	}
+	for _, p := range ov.Providers {
+		if p.Mapped < 15 || p.Errors == 0 {
+			t.Errorf("%s: mapped %d, errors %d — the demo should map most users and show errors", p.Provider, p.Mapped, p.Errors)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(o.DataDir, "demo-synced")); err != nil {
+		t.Errorf("first-sync marker missing: %v", err)
+	}
+	if s.Platform() == nil || len(s.Platform().Users()) < 20 {
+		t.Error("platform sandbox has no demo users")
+	}
+}
