@@ -107,13 +107,15 @@ func Judge(st RecordState, o Observation, echoWindow time.Duration) Verdict {
 }
 
 // Apply returns the state after applying o (verdict Apply), or after confirming it (Unchanged:
-// the source time moves forward so that older changes stay stale).
+// the source time moves forward so that older changes stay stale). A pending write of an earlier
+// change is no longer this record's concern: its confirmation will not match.
 func (s RecordState) Apply(o Observation) RecordState {
 	s.AppliedOwner = o.Owner
 	if o.At.After(s.AppliedAt) {
 		s.AppliedAt = o.At
 	}
 	s.AppliedEventID = o.EventID
+	s.Pending = false
 	return s
 }
 

@@ -133,6 +133,14 @@ func TestClaimConfirm(t *testing.T) {
 	if _, ok := got.Confirm("p1", at); ok {
 		t.Error("second Confirm succeeded")
 	}
+	// A CRM change applied while the write is in flight takes the record over.
+	moved := claimed.Apply(Observation{Origin: FromCRM, Provider: HubSpot, EventID: "c1", Owner: "9", At: at.Add(time.Second)})
+	if moved.Pending {
+		t.Error("a newer applied change left the earlier write pending")
+	}
+	if _, ok := moved.Confirm("p1", at.Add(2*time.Second)); ok {
+		t.Error("the earlier write confirmed over a newer change")
+	}
 }
 
 func TestWrote(t *testing.T) {
