@@ -45,6 +45,9 @@ type Config struct {
 	// 127.0.0.1/localhost when TLSConfig is nil. AUTH is then only offered after STARTTLS.
 	StartTLS  bool
 	TLSConfig *tls.Config
+	// ImplicitTLS serves TLS from the first byte (smtps://, port 465 style) instead of STARTTLS,
+	// with TLSConfig or the generated certificate.
+	ImplicitTLS bool
 	// RequireTLS refuses MAIL FROM on a connection that has not done STARTTLS (530 5.7.0).
 	RequireTLS bool
 	// MaxMessageBytes limits a message's size; 25 MiB when zero.
@@ -158,7 +161,7 @@ func New(cfg Config) (*Sink, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Sink{cfg: cfg, logger: logger, addr: cfg.Addr, changed: make(chan struct{})}
-	if cfg.StartTLS {
+	if cfg.StartTLS || cfg.ImplicitTLS {
 		s.tls = cfg.TLSConfig
 		if s.tls == nil {
 			tc, cert, err := selfSigned(cfg.Now())
@@ -188,6 +191,9 @@ func (s *Sink) Start() error {
 		return fmt.Errorf("smtpsink: listen %s: %w", s.addr, err)
 	}
 	s.addr = ln.Addr().String()
+	if s.cfg.ImplicitTLS {
+		ln = tls.NewListener(ln, s.tls)
+	}
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "localhost"
@@ -246,11 +252,16 @@ func (s *Sink) Port() int {
 }
 
 // URL returns an smtp:// URL for the sink with its credentials and, with StartTLS, the query
-// "starttls=required&insecure_skip_verify=true" (the certificate is self-signed).
+// "starttls=required&insecure_skip_verify=true" (the certificate is self-signed); with ImplicitTLS
+// an smtps:// URL.
 func (s *Sink) URL() string {
 	u := url.URL{Scheme: "smtp", Host: s.Addr()}
 	if s.cfg.Username != "" {
 		u.User = url.UserPassword(s.cfg.Username, s.cfg.Password)
+	}
+	if s.cfg.ImplicitTLS {
+		u.Scheme, u.RawQuery = "smtps", "insecure_skip_verify=true"
+		return u.String()
 	}
 	if s.tls != nil {
 		u.RawQuery = "starttls=required&insecure_skip_verify=true"

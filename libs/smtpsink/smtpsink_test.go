@@ -271,3 +271,45 @@ func TestSanitize(t *testing.T) {
 		}
 	}
 }
+
+func TestSinkImplicitTLS(t *testing.T) {
+	s := start(t, Config{ImplicitTLS: true, Username: "mailer", Password: "s3cret"})
+	conn, err := tls.Dial("tcp", s.Addr(), &tls.Config{RootCAs: s.CertPool(), ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("TLS dial: %v", err)
+	}
+	c, err := smtp.NewClient(conn, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		t.Error("STARTTLS offered on an implicit-TLS connection")
+	}
+	if err := c.Auth(smtp.PlainAuth("", "mailer", "s3cret", "127.0.0.1")); err != nil {
+		t.Fatalf("auth: %v", err)
+	}
+	if err := c.Mail("reports@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("admin@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(testMail)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.Wait(waitCtx(t), 1)
+	if err != nil || !msgs[0].TLS {
+		t.Fatalf("messages = %+v, %v; want one over TLS", msgs, err)
+	}
+	if got, want := s.URL(), "smtps://mailer:s3cret@"+s.Addr()+"?insecure_skip_verify=true"; got != want {
+		t.Errorf("URL = %q, want %q", got, want)
+	}
+}
