@@ -39,7 +39,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Logger:         base.Log,
 		Meter:          meter,
 	}, base.Pub).Register(base.HTTP.E)
-	registerWebhooks(cfg, base, tenants, getenv)
+	if err := registerWebhooks(cfg, base, tenants, getenv); err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return base.HTTP.Run(gctx) })

@@ -1,11 +1,70 @@
 package ingress
 
 import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/ingress/internal/config"
+	"github.com/ownersync/ownersync/services/ingress/internal/webhook"
 )
 
 // registerWebhooks wires the Salesforce and HubSpot webhook handlers.
-func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenantstore.Cache, getenv func(string) string) {
+func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenantstore.Cache, getenv func(string) string) error {
+	meter := base.Tel.Meter("github.com/ownersync/ownersync/services/ingress")
+	h, err := webhook.New(webhook.Config{
+		PublicURL:           cfg.PublicURL,
+		SalesforceBodyLimit: cfg.SalesforceBodyLimit,
+		HubSpotBodyLimit:    cfg.HubSpotBodyLimit,
+		PublishTimeout:      cfg.PublishTimeout,
+		Logger:              base.Log,
+		Meter:               meter,
+		Alerts:              newUnknownSourceAlerts(base.Log, meter),
+	}, base.Pub, tenants, secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile})
+	if err != nil {
+		return err
+	}
+	h.Register(base.HTTP.E)
+	return nil
+}
+
+// unknownSourceAlerts tells the operator about webhooks from an org or portal no tenant is
+// configured for. There is no tenant to alert, so it is an error log line (someone must act:
+// configure the tenant, or remove the outbound message / app subscription) once per source per
+// ten minutes, and a metric on every delivery, since the CRM keeps retrying for 24 hours.
+type unknownSourceAlerts struct {
+	log   *slog.Logger
+	count metric.Int64Counter
+	mu    sync.Mutex
+	last  map[string]time.Time
+}
+
+func newUnknownSourceAlerts(log *slog.Logger, meter metric.Meter) *unknownSourceAlerts {
+	c, _ := meter.Int64Counter("ownersync_ingress_unknown_source_total",
+		metric.WithDescription("webhook deliveries from an org or portal that no tenant is configured for"))
+	return &unknownSourceAlerts{log: log, count: c, last: map[string]time.Time{}}
+}
+
+func (a *unknownSourceAlerts) UnknownSource(ctx context.Context, provider, sourceID string) {
+	a.count.Add(ctx, 1, metric.WithAttributes(attribute.String("provider", provider)))
+	key := provider + ":" + sourceID
+	a.mu.Lock()
+	due := time.Since(a.last[key]) > 10*time.Minute
+	if due {
+		a.last[key] = time.Now()
+	}
+	a.mu.Unlock()
+	if due {
+		a.log.ErrorContext(ctx, "webhook from a source no tenant is configured for; the CRM will retry for 24 h",
+			"provider", provider, "source", sourceID,
+			"fix", "configure the tenant's org id / portal id, or remove the outbound message or app subscription")
+	}
 }
