@@ -1,0 +1,514 @@
+// Package consoletest holds an in-memory admin core (httpapi.Service and httpapi.DeadLetters) for
+// the console's handler tests and its browser tests (the _test files here drive Chromium).
+//
+// The fake keeps users and mappings in memory and applies manual mapping, unmapping, search,
+// paging and Sync Users runs to them, so a test sees its own actions reflected in later pages. A
+// run advances one phase on every Run call and finishes after Steps calls, which lets a test
+// watch the live progress deterministically.
+package consoletest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+)
+
+// User is a platform user (Provider empty) or a CRM user of Provider.
+type User struct {
+	Provider string
+	ID       string
+	Name     string
+	Email    string
+	Active   bool
+}
+
+// Service is an in-memory httpapi.Service for one or more tenants (data is shared by all).
+type Service struct {
+	mu sync.Mutex
+	// Err, when set, is returned by every method.
+	Err error
+	// Steps is how many Run calls a run takes to finish (3 when zero).
+	Steps int
+	// Now is the clock.
+	Now func() time.Time
+
+	calls    []string
+	platform []User
+	crm      []User
+	maps     []httpapi.Mapping
+	problems []httpapi.Problem
+	runs     []httpapi.Run
+	history  []httpapi.HistoryEntry
+	steps    map[string]int
+}
+
+var _ httpapi.Service = (*Service)(nil)
+
+// T0 is the fixed time of the seeded data.
+var T0 = time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+
+// Hostile is a CRM user name every page must escape.
+const Hostile = `<script>alert(1)</script>`
+
+// NewService returns an empty core.
+func NewService() *Service {
+	return &Service{Now: func() time.Time { return T0 }, steps: map[string]int{}}
+}
+
+// SFUserID returns the 18-character Salesforce user id number n.
+func SFUserID(n int) string {
+	id, err := sfid.To18(fmt.Sprintf("005%012d", n))
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// NewDemo returns a core with salesforce data: mapped users u001…u0NN, three unmapped platform
+// users (u901–u903), two unmapped Salesforce users (one named Hostile), one conflict, one error,
+// one problem and one finished run; hubspot has two mapped users.
+func NewDemo(mapped int) *Service {
+	s := NewService()
+	first := []string{"Ada", "Bob", "Cyd", "Dee", "Eve", "Fay", "Gus", "Hal", "Ivy", "Joe"}
+	last := []string{"Lovelace", "Byte", "Cache", "Dataset", "Event", "Frame", "Graph", "Heap", "Index", "Join"}
+	for i := 1; i <= mapped; i++ {
+		name := first[i%len(first)] + " " + last[(i/len(first))%len(last)]
+		email := fmt.Sprintf("user%03d@acme.example", i)
+		pu := User{ID: fmt.Sprintf("u%03d", i), Name: name, Email: email, Active: true}
+		cu := User{Provider: "salesforce", ID: SFUserID(i), Name: name, Email: email, Active: true}
+		s.platform = append(s.platform, pu)
+		s.crm = append(s.crm, cu)
+		m := httpapi.Mapping{Provider: "salesforce", PlatformUserID: pu.ID, PlatformUserName: name, PlatformUserEmail: email,
+			CRMUserID: cu.ID, CRMUserName: name, CRMUserEmail: email, CRMUserActive: true, Status: "synced", MadeBy: "email", CreatedAt: T0, UpdatedAt: T0}
+		switch i {
+		case 2:
+			m.Status, m.Reason = "conflict", "two active Salesforce users have the email "+email
+		case 3:
+			m.Status, m.Reason, m.CRMUserActive = "error", "the Salesforce user was deactivated", false
+			s.crm[len(s.crm)-1].Active = false
+		}
+		s.maps = append(s.maps, m)
+	}
+	s.platform = append(s.platform,
+		User{ID: "u901", Name: "Nina New", Email: "nina@acme.example", Active: true},
+		User{ID: "u902", Name: "Otto Other", Email: "otto@acme.example", Active: true},
+		User{ID: "u903", Name: "Pia Private", Email: "pia@acme.example", Active: true})
+	s.crm = append(s.crm,
+		User{Provider: "salesforce", ID: SFUserID(901), Name: Hostile, Email: "evil@acme.example", Active: true},
+		User{Provider: "salesforce", ID: SFUserID(902), Name: "Otto Other", Email: "otto.other@acme.example", Active: true},
+		User{Provider: "hubspot", ID: "9001", Name: "Hugo Hub", Email: "user001@acme.example", Active: true},
+		User{Provider: "hubspot", ID: "9002", Name: "Hana Hub", Email: "user002@acme.example", Active: true})
+	for i, id := range []string{"9001", "9002"} {
+		pu := s.platform[i]
+		s.maps = append(s.maps, httpapi.Mapping{Provider: "hubspot", PlatformUserID: pu.ID, PlatformUserName: pu.Name, PlatformUserEmail: pu.Email,
+			CRMUserID: id, CRMUserName: s.crm[len(s.crm)-2+i].Name, CRMUserEmail: pu.Email, CRMUserActive: true, Status: "synced", MadeBy: "email", CreatedAt: T0, UpdatedAt: T0})
+	}
+	s.problems = []httpapi.Problem{{Provider: "salesforce", Code: "ambiguous_email", PlatformUserID: "u002", Email: "user002@acme.example",
+		CRMUserIDs: []string{SFUserID(2), SFUserID(902)}, Message: "two active Salesforce users have the email user002@acme.example",
+		Fix: "deactivate one of the Salesforce users or map the platform user manually"}}
+	fin := T0.Add(4 * time.Second)
+	s.runs = []httpapi.Run{{ID: "run-0", Tenant: "acme", Trigger: "schedule", State: "succeeded", Phase: "done", Pulled: mapped + 4, Processed: mapped + 3,
+		StartedAt: T0, FinishedAt: &fin, Providers: []httpapi.RunProvider{{Provider: "salesforce", Mapped: mapped, Created: mapped, UnmappedPlatform: 3, UnmappedCRM: 2}}}}
+	s.history = []httpapi.HistoryEntry{{ID: "h1", Tenant: "acme", Provider: "salesforce", RecordType: "contact", RecordID: "003000000000001AAA", At: T0,
+		Direction: "crm_to_platform", Outcome: "assigned", OwnerAfter: SFUserID(1), PlatformUserID: "u001", EventID: "sf:1"}}
+	return s
+}
+
+// AddCRMUser adds a CRM user (e.g. one with a hostile name).
+func (s *Service) AddCRMUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.crm = append(s.crm, u)
+}
+
+// SetProblems replaces the problems Errors returns.
+func (s *Service) SetProblems(ps []httpapi.Problem) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.problems = ps
+}
+
+// TakeCalls returns and clears the recorded calls, one line each ("Method arg arg …").
+func (s *Service) TakeCalls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.calls
+	s.calls = nil
+	return c
+}
+
+// Calls returns the recorded calls whose line starts with prefix.
+func (s *Service) Calls(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.calls {
+		if strings.HasPrefix(c, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (s *Service) record(format string, a ...any) error {
+	s.calls = append(s.calls, fmt.Sprintf(format, a...))
+	return s.Err
+}
+
+func (s *Service) mapped(provider, platformID string) int {
+	for i, m := range s.maps {
+		if m.Provider == provider && m.PlatformUserID == platformID {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Service) crmMapped(provider, crmID string) bool {
+	for _, m := range s.maps {
+		if m.Provider == provider && m.CRMUserID == crmID {
+			return true
+		}
+	}
+	return false
+}
+
+// Overview implements httpapi.Service.
+func (s *Service) Overview(_ context.Context, tenant string) (httpapi.Overview, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.record("Overview %s", tenant); err != nil {
+		return httpapi.Overview{}, err
+	}
+	ov := httpapi.Overview{Tenant: tenant}
+	for _, p := range []string{"salesforce", "hubspot"} {
+		po := httpapi.ProviderOverview{Provider: p, Connected: true, PlatformUsers: len(s.platform)}
+		for _, u := range s.crm {
+			if u.Provider == p {
+				po.CRMUsers++
+			}
+		}
+		for _, m := range s.maps {
+			if m.Provider != p {
+				continue
+			}
+			po.Mapped++
+			switch m.Status {
+			case "conflict":
+				po.Conflicts++
+			case "error":
+				po.Errors++
+			}
+			if m.MadeBy == "manual" {
+				po.Manual++
+			}
+		}
+		po.UnmappedPlatform = len(s.unmappedPlatform(p))
+		po.UnmappedCRM = len(s.unmappedCRM(p))
+		ov.Providers = append(ov.Providers, po)
+	}
+	for i := range s.runs {
+		if s.runs[i].FinishedAt != nil {
+			r := s.runs[i]
+			ov.LastSync = &r
+			for j := range ov.Providers {
+				ov.Providers[j].LastSyncAt = r.FinishedAt
+			}
+			break
+		}
+	}
+	return ov, nil
+}
+
+// ListMappings implements httpapi.Service with the documented order and matching.
+func (s *Service) ListMappings(_ context.Context, tenant string, q httpapi.MappingQuery) (httpapi.MappingPage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.record("ListMappings %s %+v", tenant, q); err != nil {
+		return httpapi.MappingPage{}, err
+	}
+	var all []httpapi.Mapping
+	needle := strings.ToLower(q.Q)
+	for _, m := range s.maps {
+		if q.Provider != "" && m.Provider != q.Provider || q.Status != "" && m.Status != q.Status {
+			continue
+		}
+		if needle != "" && !(m.PlatformUserID == q.Q || m.CRMUserID == q.Q ||
+			strings.Contains(strings.ToLower(m.PlatformUserName), needle) || strings.Contains(strings.ToLower(m.PlatformUserEmail), needle) ||
+			strings.Contains(strings.ToLower(m.CRMUserName), needle) || strings.Contains(strings.ToLower(m.CRMUserEmail), needle)) {
+			continue
+		}
+		all = append(all, m)
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.Provider != b.Provider {
+			return a.Provider < b.Provider
+		}
+		if ea, eb := strings.ToLower(a.PlatformUserEmail), strings.ToLower(b.PlatformUserEmail); ea != eb {
+			return ea < eb
+		}
+		return a.PlatformUserID < b.PlatformUserID
+	})
+	page := httpapi.MappingPage{Total: len(all), Page: q.Page, PerPage: q.PerPage, Items: []httpapi.Mapping{}}
+	from := (q.Page - 1) * q.PerPage
+	if from < len(all) {
+		page.Items = append(page.Items, all[from:min(len(all), from+q.PerPage)]...)
+	}
+	return page, nil
+}
+
+func (s *Service) unmappedPlatform(provider string) []httpapi.UnmappedUser {
+	out := []httpapi.UnmappedUser{}
+	for _, u := range s.platform {
+		if u.Active && s.mapped(provider, u.ID) < 0 {
+			out = append(out, httpapi.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active", Reason: "no " + provider + " user has this email"})
+		}
+	}
+	return out
+}
+
+func (s *Service) unmappedCRM(provider string) []httpapi.UnmappedUser {
+	out := []httpapi.UnmappedUser{}
+	for _, u := range s.crm {
+		if u.Provider == provider && u.Active && !s.crmMapped(provider, u.ID) {
+			out = append(out, httpapi.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active"})
+		}
+	}
+	return out
+}
+
+// UnmappedPlatformUsers implements httpapi.Service.
+func (s *Service) UnmappedPlatformUsers(_ context.Context, tenant, provider string) ([]httpapi.UnmappedUser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unmappedPlatform(provider), s.record("UnmappedPlatformUsers %s %s", tenant, provider)
+}
+
+// UnmappedCRMUsers implements httpapi.Service.
+func (s *Service) UnmappedCRMUsers(_ context.Context, tenant, provider string) ([]httpapi.UnmappedUser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unmappedCRM(provider), s.record("UnmappedCRMUsers %s %s", tenant, provider)
+}
+
+// Errors implements httpapi.Service.
+func (s *Service) Errors(_ context.Context, tenant, provider string) ([]httpapi.Problem, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []httpapi.Problem
+	for _, p := range s.problems {
+		if provider == "" || p.Provider == provider {
+			out = append(out, p)
+		}
+	}
+	return out, s.record("Errors %s %s", tenant, provider)
+}
+
+// MapManually implements httpapi.Service: it pins the users, replacing either's mapping.
+func (s *Service) MapManually(_ context.Context, tenant, provider, platformUserID, crmUserID, actor string) (httpapi.Mapping, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.record("MapManually %s %s %s %s %s", tenant, provider, platformUserID, crmUserID, actor); err != nil {
+		return httpapi.Mapping{}, err
+	}
+	var pu, cu *User
+	for i := range s.platform {
+		if s.platform[i].ID == platformUserID {
+			pu = &s.platform[i]
+		}
+	}
+	for i := range s.crm {
+		if s.crm[i].Provider == provider && s.crm[i].ID == crmUserID {
+			cu = &s.crm[i]
+		}
+	}
+	if pu == nil || cu == nil {
+		return httpapi.Mapping{}, httpapi.NotFound("unknown platform user %s or %s user %s", platformUserID, provider, crmUserID)
+	}
+	if !cu.Active {
+		return httpapi.Mapping{}, httpapi.Invalid("the %s user %s is inactive", provider, crmUserID)
+	}
+	kept := s.maps[:0]
+	for _, m := range s.maps {
+		if m.Provider == provider && (m.PlatformUserID == platformUserID || m.CRMUserID == crmUserID) {
+			continue
+		}
+		kept = append(kept, m)
+	}
+	now := s.Now()
+	m := httpapi.Mapping{Provider: provider, PlatformUserID: pu.ID, PlatformUserName: pu.Name, PlatformUserEmail: pu.Email,
+		CRMUserID: cu.ID, CRMUserName: cu.Name, CRMUserEmail: cu.Email, CRMUserActive: true, Status: "synced", MadeBy: "manual", CreatedAt: now, UpdatedAt: now}
+	s.maps = append(kept, m)
+	return m, nil
+}
+
+// Unmap implements httpapi.Service.
+func (s *Service) Unmap(_ context.Context, tenant, provider, platformUserID, actor string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.record("Unmap %s %s %s %s", tenant, provider, platformUserID, actor); err != nil {
+		return err
+	}
+	i := s.mapped(provider, platformUserID)
+	if i < 0 {
+		return httpapi.NotFound("platform user %s has no %s mapping", platformUserID, provider)
+	}
+	s.maps = append(s.maps[:i], s.maps[i+1:]...)
+	return nil
+}
+
+// StartSync implements httpapi.Service: a new run, or the running one.
+func (s *Service) StartSync(_ context.Context, tenant string, r httpapi.SyncRequest) (httpapi.Run, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.record("StartSync %s %+v", tenant, r); err != nil {
+		return httpapi.Run{}, false, err
+	}
+	for _, run := range s.runs {
+		if run.Tenant == tenant && run.State == "running" {
+			return run, false, nil
+		}
+	}
+	run := httpapi.Run{ID: fmt.Sprintf("run-%d", len(s.runs)), Tenant: tenant, Trigger: r.Trigger, DryRun: r.DryRun, State: "running", Phase: "starting", StartedAt: s.Now()}
+	s.runs = append([]httpapi.Run{run}, s.runs...)
+	return run, true, nil
+}
+
+// Runs implements httpapi.Service.
+func (s *Service) Runs(_ context.Context, tenant string, limit int) ([]httpapi.Run, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []httpapi.Run
+	for _, r := range s.runs {
+		if r.Tenant == tenant && len(out) < limit {
+			out = append(out, r)
+		}
+	}
+	return out, s.record("Runs %s %d", tenant, limit)
+}
+
+var phases = []string{"starting", "pull", "match", "write", "report"}
+
+// Run implements httpapi.Service; every call advances a running run by one step.
+func (s *Service) Run(_ context.Context, tenant, id string) (httpapi.Run, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.record("Run %s %s", tenant, id); err != nil {
+		return httpapi.Run{}, err
+	}
+	for i := range s.runs {
+		r := &s.runs[i]
+		if r.ID != id || r.Tenant != tenant {
+			continue
+		}
+		if r.State == "running" {
+			steps := s.Steps
+			if steps <= 0 {
+				steps = 3
+			}
+			s.steps[id]++
+			n := s.steps[id]
+			total := len(s.platform) + len(s.crm)
+			r.Phase = phases[min(n, len(phases)-1)]
+			r.Pulled = min(total, total*n/steps)
+			r.Processed = min(len(s.platform), len(s.platform)*n/steps)
+			if n >= steps {
+				fin := s.Now()
+				r.State, r.Phase, r.FinishedAt = "succeeded", "done", &fin
+				for _, p := range []string{"salesforce", "hubspot"} {
+					rp := httpapi.RunProvider{Provider: p, UnmappedPlatform: len(s.unmappedPlatform(p)), UnmappedCRM: len(s.unmappedCRM(p))}
+					for _, m := range s.maps {
+						if m.Provider == p {
+							rp.Mapped++
+						}
+					}
+					r.Providers = append(r.Providers, rp)
+				}
+			}
+		}
+		return *r, nil
+	}
+	return httpapi.Run{}, httpapi.NotFound("no run %s", id)
+}
+
+// RecordHistory implements httpapi.Service.
+func (s *Service) RecordHistory(_ context.Context, tenant, provider, recordType, recordID string) ([]httpapi.HistoryEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []httpapi.HistoryEntry
+	for _, h := range s.history {
+		if h.Provider == provider && h.RecordType == recordType && h.RecordID == recordID {
+			out = append(out, h)
+		}
+	}
+	return out, s.record("RecordHistory %s %s %s %s", tenant, provider, recordType, recordID)
+}
+
+// DeadLetters is an in-memory httpapi.DeadLetters; Replay removes the replayed letters.
+type DeadLetters struct {
+	mu      sync.Mutex
+	Letters []httpapi.DeadLetter
+	calls   []string
+}
+
+var _ httpapi.DeadLetters = (*DeadLetters)(nil)
+
+// List implements httpapi.DeadLetters.
+func (d *DeadLetters) List(_ context.Context, tenant string, f httpapi.DLQFilter) ([]httpapi.DeadLetter, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, fmt.Sprintf("List %s %+v", tenant, f))
+	var out []httpapi.DeadLetter
+	for _, l := range d.Letters {
+		if f.Service == "" || l.Service == f.Service {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// Replay implements httpapi.DeadLetters for f.IDs.
+func (d *DeadLetters) Replay(_ context.Context, tenant string, f httpapi.DLQFilter) (httpapi.ReplayResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, fmt.Sprintf("Replay %s %+v", tenant, f))
+	var res httpapi.ReplayResult
+	kept := d.Letters[:0]
+	for _, l := range d.Letters {
+		hit := false
+		for _, id := range f.IDs {
+			hit = hit || id == l.ID
+		}
+		if hit {
+			res.Replayed = append(res.Replayed, httpapi.ReplayedLetter{ID: l.ID, Subject: l.Subject, MsgID: fmt.Sprintf("replay:%d", l.ID)})
+		} else {
+			kept = append(kept, l)
+		}
+	}
+	d.Letters = kept
+	return res, nil
+}
+
+// TakeCalls returns and clears the recorded calls.
+func (d *DeadLetters) TakeCalls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.calls
+	d.calls = nil
+	return c
+}
+
+// DeadLetterSeed returns two dead letters of tenant acme (ids 4 and 7).
+func DeadLetterSeed() []httpapi.DeadLetter {
+	return []httpapi.DeadLetter{
+		{ID: 4, Service: "writer", Subject: "crm.owner.changed.acme.salesforce", Stream: "CRM", StreamSequence: 9, Error: "permanent: INVALID_CROSS_REFERENCE_KEY", At: T0, EventType: "OwnerChanged", Size: 42},
+		{ID: 7, Service: "mapper", Subject: "platform.user.changed.acme", Stream: "PLATFORM", StreamSequence: 12, Error: "permanent: unknown tenant " + Hostile, At: T0, Size: 64},
+	}
+}

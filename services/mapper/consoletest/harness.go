@@ -1,0 +1,100 @@
+package consoletest
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+	"github.com/ownersync/ownersync/services/mapper/internal/console"
+)
+
+// Tokens of the test tenants; the operator reaches every tenant.
+const (
+	OperatorToken = "op-token-7f3a9c1e5b2d4f60"
+	AcmeToken     = "acme-token-2b8e4d6f0a1c3e5g"
+	GlobexToken   = "globex-token-9d1f3b5c7e0a2468"
+)
+
+// Env is a console served on httptest over the in-memory core and a real tenant store.
+type Env struct {
+	URL     string
+	Svc     *Service
+	DLQ     *DeadLetters
+	Tenants *tenantstore.Store
+	Console *console.Console
+}
+
+var dbNameRE = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+// Acme is a tenant with both CRMs connected; its secrets are references.
+func Acme() tenant.Tenant {
+	return tenant.Tenant{
+		ID: "acme", Name: "Acme Corp", ReportRecipients: []string{"admin@acme.example"}, ReportsEnabled: true,
+		Schedule: tenant.Schedule{Enabled: true, Interval: "1h"},
+		Salesforce: &tenant.SFConfig{
+			Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, FallbackOwnerID: SFUserID(1)},
+			OrgID:    "00D5g000004XyZaEAK", InstanceURL: "https://acme.my.salesforce.com",
+			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "acme-client", ClientSecretRef: "env:ACME_SF_SECRET"},
+		},
+		HubSpot: &tenant.HSConfig{
+			Settings: tenant.Settings{Enabled: true}, PortalID: 4412345, AppID: 3100456,
+			ClientSecretRef: "env:ACME_HS_CLIENT_SECRET",
+			Auth:            tenant.HSAuth{Kind: "private_app", TokenRef: "file:/run/secrets/acme-hs-token"},
+		},
+	}
+}
+
+// Globex is a second tenant with Salesforce only.
+func Globex() tenant.Tenant {
+	return tenant.Tenant{ID: "globex", Name: "Globex", Salesforce: &tenant.SFConfig{
+		Settings: tenant.Settings{Enabled: true}, OrgID: "00D5g000004GlObEAK", InstanceURL: "https://globex.my.salesforce.com",
+		Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "globex-client", ClientSecretRef: "env:GLOBEX_SF_SECRET"},
+	}}
+}
+
+// Start serves a console for t over svc (NewDemo(mapped) when nil) with tenants acme and globex
+// stored through libs/tenantstore in a database of its own on the MongoDB at mongoURI.
+func Start(t testing.TB, mongoURI string, svc *Service, cfg console.Config) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := dbNameRE.ReplaceAllString(t.Name(), "_")
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: mongoURI, Database: "c_" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.DB.Drop(context.Background()); _ = conn.Close(context.Background()) })
+	ts := tenantstore.New(conn.DB, nil)
+	for _, tn := range []tenant.Tenant{Acme(), Globex()} {
+		if err := ts.Put(ctx, &tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokens, err := auth.New(auth.Options{OperatorToken: OperatorToken, TenantTokens: map[string]string{"acme": AcmeToken, "globex": GlobexToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc == nil {
+		svc = NewDemo(60)
+	}
+	dlq := &DeadLetters{Letters: DeadLetterSeed()}
+	c := console.New(cfg, svc, ts, tokens, dlq, slog.New(slog.DiscardHandler))
+	e := echo.New()
+	e.HideBanner = true
+	c.Register(e)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return &Env{URL: srv.URL, Svc: svc, DLQ: dlq, Tenants: ts, Console: c}
+}

@@ -1,0 +1,531 @@
+// Package console is mapper's admin web console (issue 9): server-rendered pages under /admin/ over
+// the same core as the admin API (httpapi.Service, TenantStore, DeadLetters) and the same tokens.
+//
+// An operator or tenant token is exchanged once for a session cookie. Sessions live in memory:
+// signing out or restarting mapper ends them at once, and no server key has to be configured
+// or rotated; the cost is that every mapper replica serving /admin/ needs sticky sessions (or the
+// admin signs in again). The cookie is HttpOnly, SameSite=Strict, Secure when the request came
+// over TLS (or Config.Secure), scoped to /admin/ and expires with the session.
+//
+// Every form carries a CSRF token: the session's random token once signed in, and a
+// double-submit cookie on the sign-in form. Pages work without JavaScript; the small embedded
+// script only polls a running Sync Users run and asks for confirmations in place of the
+// server-rendered confirmation pages. Everything coming from the CRMs is escaped by html/template.
+//
+// Wiring (mapper.Run, next to httpapi.New):
+//
+//	console.New(console.Config{}, svc, tenants, tokens, dlq.New(base.Bus.JS), base.Log).Register(base.HTTP.E)
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Cookie names.
+const (
+	SessionCookie = "ownersync_console"
+	// signinCookie carries the double-submit CSRF token of the sign-in form.
+	signinCookie = "ownersync_console_signin"
+	cookiePath   = "/admin/"
+)
+
+// DefaultSessionTTL is how long a session lasts when Config.SessionTTL is zero.
+const DefaultSessionTTL = 8 * time.Hour
+
+// Config tunes the console.
+type Config struct {
+	// Secure marks cookies Secure even when the request did not arrive over TLS (TLS ends at a proxy).
+	Secure bool
+	// SessionTTL is a session's lifetime from sign-in (DefaultSessionTTL when zero).
+	SessionTTL time.Duration
+	// Now is the clock (tests).
+	Now func() time.Time
+	// PlatformUserURL is where an admin fixes a platform user: "{tenant}" and "{id}" are replaced
+	// by the path-escaped tenant and user id. Empty means "#" (no platform admin known).
+	PlatformUserURL string
+	// RunsShown is how many recent runs the Sync Users page lists (10 when zero).
+	RunsShown int
+	// PollInterval is how often the run page refreshes while a run is running (1 s when zero).
+	PollInterval time.Duration
+}
+
+// Authenticator checks an admin token (auth.Store implements it).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (auth.Principal, error)
+}
+
+var _ Authenticator = (*auth.Store)(nil)
+
+// Console serves the admin web console.
+type Console struct {
+	cfg     Config
+	svc     httpapi.Service
+	tenants httpapi.TenantStore
+	tokens  Authenticator
+	dlq     httpapi.DeadLetters
+	log     *slog.Logger
+	pages   map[string]*template.Template
+	static  http.Handler
+
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+type session struct {
+	principal auth.Principal
+	csrf      string
+	expires   time.Time
+}
+
+// New parses the embedded templates; it panics only if they are broken (a build defect).
+func New(cfg Config, svc httpapi.Service, tenants httpapi.TenantStore, tokens Authenticator, dlq httpapi.DeadLetters, logger *slog.Logger) *Console {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RunsShown <= 0 {
+		cfg.RunsShown = 10
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err)
+	}
+	return &Console{
+		cfg: cfg, svc: svc, tenants: tenants, tokens: tokens, dlq: dlq, log: logger,
+		pages:    parsePages(),
+		static:   http.StripPrefix("/admin/static/", http.FileServer(http.FS(sub))),
+		sessions: map[string]*session{},
+	}
+}
+
+var funcs = template.FuncMap{
+	"firstName": func(n string) string { f, _, _ := strings.Cut(strings.TrimSpace(n), " "); return f },
+	"lastName":  func(n string) string { _, l, _ := strings.Cut(strings.TrimSpace(n), " "); return strings.TrimSpace(l) },
+	"when": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			if v.IsZero() {
+				return "—"
+			}
+			return v.UTC().Format("2006-01-02 15:04:05 UTC")
+		case *time.Time:
+			if v == nil || v.IsZero() {
+				return "never"
+			}
+			return v.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		return ""
+	},
+	"providerName": providerName,
+	"statusIcon":   statusIcon,
+	"statusWord":   statusWord,
+	"join":         strings.Join,
+	"add":          func(a, b int) int { return a + b },
+	"has": func(list []string, v string) bool {
+		for _, s := range list {
+			if s == v {
+				return true
+			}
+		}
+		return false
+	},
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	},
+}
+
+func parsePages() map[string]*template.Template {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		out[base] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+	}
+	return out
+}
+
+func providerName(p string) string {
+	switch p {
+	case tenant.Salesforce:
+		return "Salesforce"
+	case tenant.HubSpot:
+		return "HubSpot"
+	}
+	return p
+}
+
+func statusIcon(s string) string {
+	switch s {
+	case "synced":
+		return "✓"
+	case "conflict":
+		return "⚠"
+	case "error":
+		return "✕"
+	case "pending_team":
+		return "…"
+	}
+	return "•"
+}
+
+func statusWord(s string) string {
+	if s == "pending_team" {
+		return "pending team"
+	}
+	return s
+}
+
+// Register mounts the console under /admin/ on e.
+func (c *Console) Register(e *echo.Echo) {
+	e.GET("/admin", func(ec echo.Context) error { return ec.Redirect(http.StatusFound, "/admin/") })
+	g := e.Group("/admin", c.headers)
+	g.GET("/static/*", echo.WrapHandler(c.static))
+	g.GET("/signin", c.handle(c.signinForm))
+	g.POST("/signin", c.handle(c.signin))
+	g.POST("/signout", c.handle(c.signed(c.signout)))
+	g.GET("/", c.handle(c.signed(c.home)))
+	tg := "/t/:tenant"
+	pg := tg + "/p/:provider"
+	for _, r := range []struct {
+		method, path string
+		h            handler
+	}{
+		{http.MethodGet, tg + "/", c.overview},
+		{http.MethodGet, pg + "/mappings", c.mappings},
+		{http.MethodGet, pg + "/unmapped-platform", c.unmappedPlatform},
+		{http.MethodGet, pg + "/unmapped-crm", c.unmappedCRM},
+		{http.MethodGet, pg + "/errors", c.problems},
+		{http.MethodGet, pg + "/map", c.mapForm},
+		{http.MethodPost, pg + "/map", c.mapPost},
+		{http.MethodPost, pg + "/unmap", c.unmapPost},
+		{http.MethodGet, tg + "/sync", c.syncPage},
+		{http.MethodPost, tg + "/sync", c.syncPost},
+		{http.MethodGet, tg + "/runs/:run", c.runPage},
+		{http.MethodGet, tg + "/runs/:run/progress", c.runProgress},
+		{http.MethodGet, tg + "/settings", c.settingsPage},
+		{http.MethodPost, tg + "/settings", c.settingsPost},
+		{http.MethodGet, tg + "/history", c.historyPage},
+		{http.MethodGet, tg + "/dlq", c.dlqPage},
+		{http.MethodPost, tg + "/dlq/replay", c.dlqReplay},
+	} {
+		g.Add(r.method, r.path, c.handle(c.signed(c.inTenant(r.h))))
+	}
+	g.Any("/*", c.handle(func(r *req) error { return pageError(http.StatusNotFound, "There is no such page.") }))
+}
+
+// headers sets the security headers of every console response.
+func (c *Console) headers(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(ec echo.Context) error {
+		h := ec.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		if !strings.HasPrefix(ec.Request().URL.Path, "/admin/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		return next(ec)
+	}
+}
+
+// req is one console request: the Echo context plus the signed-in session and tenant.
+type req struct {
+	ec       echo.Context
+	ctx      context.Context
+	sess     *session
+	sid      string
+	tenant   *tenant.Tenant
+	provider string
+}
+
+type handler func(r *req) error
+
+// pageErr is an error page with a status and a message safe to show.
+type pageErr struct {
+	status int
+	msg    string
+}
+
+func (e *pageErr) Error() string { return e.msg }
+
+func pageError(status int, format string, a ...any) error {
+	return &pageErr{status: status, msg: fmt.Sprintf(format, a...)}
+}
+
+// handle turns a handler into an Echo handler that renders failures as HTML error pages.
+func (c *Console) handle(h handler) echo.HandlerFunc {
+	return func(ec echo.Context) error {
+		r := &req{ec: ec, ctx: ec.Request().Context()}
+		err := h(r)
+		if err == nil {
+			return nil
+		}
+		status, msg := http.StatusInternalServerError, "Something went wrong on our side. The error was logged; try again in a moment."
+		var pe *pageErr
+		switch {
+		case errors.As(err, &pe):
+			status, msg = pe.status, pe.msg
+		case errors.Is(err, httpapi.ErrNotFound), errors.Is(err, tenant.ErrNotFound):
+			status, msg = http.StatusNotFound, publicMessage(err, "Not found.")
+		case errors.Is(err, httpapi.ErrConflict):
+			status, msg = http.StatusConflict, publicMessage(err, "That conflicts with the current state.")
+		case errors.Is(err, httpapi.ErrInvalid):
+			status, msg = http.StatusBadRequest, publicMessage(err, "The request was not valid.")
+		default:
+			c.log.ErrorContext(r.ctx, "console request failed", "path", ec.Request().URL.Path, "error", err)
+		}
+		return c.render(r, status, "error", "Error", map[string]any{"Status": status, "StatusText": http.StatusText(status), "Message": msg})
+	}
+}
+
+// publicMessage returns the message of an httpapi.Invalid/NotFound/Conflict error, or def when the
+// error only wraps a sentinel (its text may hold internals).
+func publicMessage(err error, def string) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if isPublic(e) {
+			return e.Error()
+		}
+	}
+	return def
+}
+
+// isPublic reports whether e is one of httpapi's public errors (its message is meant for admins).
+func isPublic(e error) bool {
+	u := errors.Unwrap(e)
+	if u != httpapi.ErrNotFound && u != httpapi.ErrConflict && u != httpapi.ErrInvalid {
+		return false
+	}
+	// httpapi.Invalid et al. return a type whose Error is exactly the message; wrapping with
+	// fmt.Errorf would yield "context: not found" instead, which ends in the sentinel's text.
+	return !strings.HasSuffix(e.Error(), ": "+u.Error())
+}
+
+// signed requires a live session; without one a GET goes to the sign-in page.
+func (c *Console) signed(h handler) handler {
+	return func(r *req) error {
+		ck, err := r.ec.Cookie(SessionCookie)
+		if err == nil {
+			r.sid = ck.Value
+			r.sess = c.lookup(ck.Value)
+		}
+		if r.sess == nil {
+			if r.ec.Request().Method == http.MethodGet {
+				next := r.ec.Request().URL.RequestURI()
+				return r.ec.Redirect(http.StatusSeeOther, "/admin/signin?next="+url.QueryEscape(next))
+			}
+			return pageError(http.StatusUnauthorized, "Your session has ended. Sign in again.")
+		}
+		if r.ec.Request().Method == http.MethodPost {
+			got := r.ec.FormValue("csrf")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(r.sess.csrf)) != 1 {
+				return pageError(http.StatusForbidden, "The form had expired or did not come from this console. Go back, reload the page and try again.")
+			}
+		}
+		return h(r)
+	}
+}
+
+// inTenant loads the tenant of the path after checking the principal may see it.
+func (c *Console) inTenant(h handler) handler {
+	return func(r *req) error {
+		id := r.ec.Param("tenant")
+		if !r.sess.principal.CanAccess(id) {
+			return pageError(http.StatusForbidden, "You cannot see this tenant with the token you signed in with.")
+		}
+		t, err := c.tenants.Get(r.ctx, id)
+		if errors.Is(err, tenant.ErrNotFound) {
+			return pageError(http.StatusNotFound, "There is no tenant %q.", id)
+		}
+		if err != nil {
+			return err
+		}
+		r.tenant = t
+		if p := r.ec.Param("provider"); p != "" || strings.Contains(r.ec.Path(), ":provider") {
+			if p != tenant.Salesforce && p != tenant.HubSpot {
+				return pageError(http.StatusNotFound, "Unknown provider %q.", p)
+			}
+			if _, ok := t.ProviderSettings(p); !ok {
+				return pageError(http.StatusNotFound, "%s is not connected for this tenant.", providerName(p))
+			}
+			r.provider = p
+		}
+		return h(r)
+	}
+}
+
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (c *Console) lookup(id string) *session {
+	if id == "" {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sessions[id]
+	if s == nil {
+		return nil
+	}
+	if !c.cfg.Now().Before(s.expires) {
+		delete(c.sessions, id)
+		return nil
+	}
+	return s
+}
+
+func (c *Console) newSession(p auth.Principal) (string, *session) {
+	now := c.cfg.Now()
+	s := &session{principal: p, csrf: randomToken(), expires: now.Add(c.cfg.SessionTTL)}
+	id := randomToken()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.sessions {
+		if !now.Before(v.expires) {
+			delete(c.sessions, k)
+		}
+	}
+	c.sessions[id] = s
+	return id, s
+}
+
+func (c *Console) endSession(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.sessions, id)
+}
+
+// SessionCount is the number of live sessions (tests and metrics).
+func (c *Console) SessionCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sessions)
+}
+
+func (c *Console) secure(ec echo.Context) bool {
+	return c.cfg.Secure || ec.Request().TLS != nil || ec.Scheme() == "https"
+}
+
+func (c *Console) setCookie(ec echo.Context, name, value string, maxAge int) {
+	ec.SetCookie(&http.Cookie{Name: name, Value: value, Path: cookiePath, MaxAge: maxAge,
+		HttpOnly: true, Secure: c.secure(ec), SameSite: http.SameSiteStrictMode})
+}
+
+// page is what every template receives.
+type page struct {
+	Title     string
+	Principal auth.Principal
+	Signed    bool
+	CSRF      string
+	Tenant    *tenant.Tenant
+	Provider  string
+	Providers []string
+	Nav       string
+	LastSync  *httpapi.Run
+	Running   *httpapi.Run
+	Flash     string
+	Refresh   int
+	Data      any
+}
+
+func (c *Console) render(r *req, status int, name, title string, data any) error {
+	t, ok := c.pages[name]
+	if !ok {
+		return fmt.Errorf("no template %q", name)
+	}
+	p := page{Title: title, Data: data, Provider: r.provider, Tenant: r.tenant, Nav: name}
+	if r.sess != nil {
+		p.Principal, p.Signed, p.CSRF = r.sess.principal, true, r.sess.csrf
+	}
+	if r.tenant != nil {
+		for _, pr := range tenant.Providers {
+			if _, ok := r.tenant.ProviderSettings(pr); ok {
+				p.Providers = append(p.Providers, pr)
+			}
+		}
+		// The last sync time is on every tenant page; a failure here must not hide the page.
+		if runs, err := c.svc.Runs(r.ctx, r.tenant.ID, 10); err == nil {
+			for i := range runs {
+				if runs[i].State == "running" && p.Running == nil {
+					p.Running = &runs[i]
+				}
+				if runs[i].FinishedAt != nil && p.LastSync == nil {
+					p.LastSync = &runs[i]
+				}
+			}
+		} else {
+			c.log.WarnContext(r.ctx, "console: list runs for header", "tenant", r.tenant.ID, "error", err)
+		}
+	}
+	if f, ok := flashes[r.ec.QueryParam("done")]; ok {
+		p.Flash = f
+	}
+	if m, ok := data.(map[string]any); ok {
+		if v, ok := m["Refresh"].(int); ok {
+			p.Refresh = v
+		}
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, p); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	return r.ec.HTML(status, b.String())
+}
+
+// flashes are the fixed confirmations a redirect may ask for (?done=…); never free text.
+var flashes = map[string]string{
+	"mapped":    "The users are now mapped.",
+	"unmapped":  "The mapping was removed.",
+	"saved":     "Settings saved.",
+	"replayed":  "The dead letters were replayed.",
+	"signedout": "You are signed out.",
+	"already":   "A Sync Users run was already running; this is that run.",
+}
