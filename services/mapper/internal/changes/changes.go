@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -142,19 +143,55 @@ func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefor
 	return before, after
 }
 
-// Publish publishes c's changes as mapping.changed events.
+// publishConcurrency bounds the publishes in flight: each waits for JetStream's ack, so a Sync
+// Users run with 100k changes would otherwise take a round trip per change.
+const publishConcurrency = 64
+
+// Publish publishes c's changes as mapping.changed events. The changes of one platform user keep
+// their order; different users' changes are published concurrently.
 func (w *Writer) Publish(ctx context.Context, c Commit) error {
 	subject := streams.MappingChanged(c.Tenant, c.Provider)
 	now := timestamppb.New(w.now())
-	for i, ch := range c.Changes {
+	publish := func(ctx context.Context, i int) error {
+		ch := c.Changes[i]
 		id := c.EventID + ":" + c.Provider + ":" + strconv.Itoa(i)
 		ev := MappingChanged(ch)
 		ev.Meta = &ownersyncv1.EventMeta{EventId: id, TenantId: c.Tenant, OccurredAt: now, ReceivedAt: now, Source: c.Source, SourceEventId: c.EventID}
 		if _, err := w.pub.Publish(ctx, subject, id, ev); err != nil {
 			return fmt.Errorf("publish mapping.changed %s: %w", id, err)
 		}
+		return nil
 	}
-	return nil
+	if len(c.Changes) <= 1 {
+		for i := range c.Changes {
+			if err := publish(ctx, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var order []string
+	byUser := map[string][]int{}
+	for i, ch := range c.Changes {
+		if _, ok := byUser[ch.PlatformUserID]; !ok {
+			order = append(order, ch.PlatformUserID)
+		}
+		byUser[ch.PlatformUserID] = append(byUser[ch.PlatformUserID], i)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(publishConcurrency)
+	for _, u := range order {
+		idx := byUser[u]
+		g.Go(func() error {
+			for _, i := range idx {
+				if err := publish(gctx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // MappingChanged converts a change to its event (without meta).

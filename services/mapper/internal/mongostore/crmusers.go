@@ -181,54 +181,27 @@ func DiffCRMUsers(stored map[string]CRMUser, pulled []CRMUser) CRMUsersDiff {
 	return d
 }
 
-// WriteCRMUsers applies a diff: InsertMany for new users, one bulk of replacements for changed
-// ones and one of deletions for vanished ones. Replays are harmless (inserts that exist are
-// replaced instead).
+// WriteCRMUsers applies a diff: InsertMany for new users, replacements for changed ones and
+// deletions for vanished ones (see write for how FerretDB gets them in few scans). Replays are
+// harmless.
 func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, d CRMUsersDiff) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
-	coll := s.db.Collection(CRMUsers)
-	docs := make([]any, 0, len(d.Inserts))
+	inserts := make([]keyed, 0, len(d.Inserts))
 	for _, u := range d.Inserts {
-		docs = append(docs, toCRMDoc(tenant, provider, u, now))
+		doc := toCRMDoc(tenant, provider, u, now)
+		inserts = append(inserts, keyed{doc.Key, doc})
 	}
-	var replace []mongo.WriteModel
-	if err := insertMany(ctx, coll, docs, func(doc any) {
-		replace = append(replace, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.(crmUserDoc).Key}}).SetReplacement(doc).SetUpsert(true))
-	}); err != nil {
-		return fmt.Errorf("insert crm users %s/%s: %w", tenant, provider, err)
-	}
+	replaces := make([]keyed, 0, len(d.Updates))
 	for _, u := range d.Updates {
 		doc := toCRMDoc(tenant, provider, u, now)
-		replace = append(replace, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.Key}}).SetReplacement(doc).SetUpsert(true))
+		replaces = append(replaces, keyed{doc.Key, doc})
 	}
+	deletes := make([]string, 0, len(d.Deletes))
 	for _, id := range d.Deletes {
-		replace = append(replace, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: CRMUserKey(tenant, provider, id)}}))
+		deletes = append(deletes, CRMUserKey(tenant, provider, id))
 	}
-	if err := bulkWrite(ctx, coll, replace); err != nil {
+	if err := s.write(ctx, s.db.Collection(CRMUsers), inserts, replaces, deletes); err != nil {
 		return fmt.Errorf("write crm users %s/%s: %w", tenant, provider, err)
-	}
-	return nil
-}
-
-// insertMany inserts docs in chunks without ordering; a document that already exists (a replay)
-// is handed to onDuplicate instead of failing the call.
-func insertMany(ctx context.Context, coll *mongo.Collection, docs []any, onDuplicate func(doc any)) error {
-	for start := 0; start < len(docs); start += bulkChunk {
-		chunk := docs[start:min(start+bulkChunk, len(docs))]
-		_, err := coll.InsertMany(ctx, chunk, options.InsertMany().SetOrdered(false))
-		if err == nil {
-			continue
-		}
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-			return err
-		}
-		for _, we := range bwe.WriteErrors {
-			if we.Code != 11000 || onDuplicate == nil {
-				return err
-			}
-			onDuplicate(chunk[we.Index])
-		}
 	}
 	return nil
 }

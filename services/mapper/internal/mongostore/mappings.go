@@ -111,6 +111,37 @@ func (s *Store) findMappings(ctx context.Context, filter bson.D) ([]mapping.Mapp
 // Every step is an idempotent write keyed on the natural id, so replaying the call is safe.
 func (s *Store) WriteMappings(ctx context.Context, tenant string, stored, upserts, deletes []mapping.Mapping) error {
 	coll := s.db.Collection(Mappings)
+	if s.scanWrites(ctx) && len(upserts)+len(deletes) > smallWrite {
+		// Every stored version is deleted before any new one is inserted, so no remap collides
+		// and no parking is needed.
+		was := make(map[string]bool, len(stored))
+		for _, m := range stored {
+			was[m.Provider+"/"+m.PlatformUserID] = true
+		}
+		var inserts, replaces []keyed
+		var ids []string
+		for _, m := range deletes {
+			ids = append(ids, MappingKey(tenant, m.Provider, m.PlatformUserID))
+		}
+		for _, m := range upserts {
+			d := toMappingDoc(tenant, m)
+			if was[m.Provider+"/"+m.PlatformUserID] {
+				replaces = append(replaces, keyed{d.Key, d})
+			} else {
+				inserts = append(inserts, keyed{d.Key, d})
+			}
+		}
+		for _, r := range replaces {
+			ids = append(ids, r.key)
+		}
+		if err := deleteIn(ctx, coll, ids); err != nil {
+			return fmt.Errorf("delete mappings %s: %w", tenant, err)
+		}
+		if err := s.write(ctx, coll, append(inserts, replaces...), nil, nil); err != nil {
+			return fmt.Errorf("write mappings %s: %w", tenant, err)
+		}
+		return nil
+	}
 	var models []mongo.WriteModel
 	for _, m := range deletes {
 		models = append(models, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: MappingKey(tenant, m.Provider, m.PlatformUserID)}}))
@@ -146,8 +177,9 @@ func (s *Store) WriteMappings(ctx context.Context, tenant string, stored, upsert
 			models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: d.Key}}).SetReplacement(d).SetUpsert(true))
 		}
 	}
-	if err := insertMany(ctx, coll, inserts, func(doc any) {
-		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.(mappingDoc).Key}}).SetReplacement(doc).SetUpsert(true))
+	if err := insertManyIdx(ctx, coll, inserts, func(i int) {
+		doc := inserts[i].(mappingDoc)
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.Key}}).SetReplacement(doc).SetUpsert(true))
 	}); err != nil {
 		return fmt.Errorf("insert mappings %s: %w", tenant, err)
 	}

@@ -128,14 +128,15 @@ func (s *Store) diffProblems(ctx context.Context, tenant, provider string, store
 		want[problemKey(tenant, p)] = p
 	}
 	have := make(map[string]Problem, len(stored))
-	var models []mongo.WriteModel
+	var deletes []string
 	for _, p := range stored {
 		k := problemKey(tenant, p.Problem)
 		have[k] = p
 		if _, ok := want[k]; !ok && (keep == nil || !keep(p)) {
-			models = append(models, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: k}}))
+			deletes = append(deletes, k)
 		}
 	}
+	var inserts, replaces []keyed
 	for k, p := range want {
 		old, ok := have[k]
 		if ok && old.Problem == p {
@@ -147,9 +148,13 @@ func (s *Store) diffProblems(ctx context.Context, tenant, provider string, store
 		}
 		d := problemDoc{Key: k, Tenant: tenant, Provider: provider, Code: p.Code, PlatformUserID: p.PlatformUserID,
 			CRMUserID: p.CRMUserID, Email: p.Email, Message: p.Message, Fix: p.Fix, Conflict: p.Conflict(), Since: since}
-		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: k}}).SetReplacement(d).SetUpsert(true))
+		if ok {
+			replaces = append(replaces, keyed{k, d})
+		} else {
+			inserts = append(inserts, keyed{k, d})
+		}
 	}
-	if err := bulkWrite(ctx, s.db.Collection(Problems), models); err != nil {
+	if err := s.write(ctx, s.db.Collection(Problems), inserts, replaces, deletes); err != nil {
 		return fmt.Errorf("write problems %s/%s: %w", tenant, provider, err)
 	}
 	return nil

@@ -152,22 +152,18 @@ func (s *Store) PlatformUsersByEmail(ctx context.Context, tenant string, emails 
 // replaced.
 func (s *Store) InsertPlatformUsers(ctx context.Context, users []PlatformUser) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
-	docs := make([]any, len(users))
+	docs := make([]keyed, len(users))
 	for i, u := range users {
 		u.Key = UserKey(u.Tenant, u.ID)
 		u.EmailNorm = mapping.NormalizeEmail(u.Email)
 		u.SourceTime = u.SourceTime.UTC().Truncate(time.Millisecond)
 		u.UpdatedAt = now
-		docs[i] = u
+		docs[i] = keyed{u.Key, u}
 	}
-	coll := s.db.Collection(PlatformUsers)
-	var replace []mongo.WriteModel
-	if err := insertMany(ctx, coll, docs, func(doc any) {
-		replace = append(replace, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.(PlatformUser).Key}}).SetReplacement(doc))
-	}); err != nil {
+	if err := s.write(ctx, s.db.Collection(PlatformUsers), docs, nil, nil); err != nil {
 		return fmt.Errorf("insert platform users: %w", err)
 	}
-	return bulkWrite(ctx, coll, replace)
+	return nil
 }
 
 // Rules returns the user as the mapping rules see it.

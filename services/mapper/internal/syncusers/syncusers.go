@@ -366,6 +366,7 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 		if err := r.store.WriteCRMUsers(ctx, t.ID, rp.Provider, mongostore.DiffCRMUsers(storedCRM, pulled)); err != nil {
 			return nil, err
 		}
+		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "crm users written", "ms", time.Since(start).Milliseconds())
 		err := r.o.Writer.Commit(ctx, changes.Commit{
 			Tenant: t.ID, Provider: rp.Provider, Stored: mappings, Upserts: res.Upserts, Deletes: res.Deletes, Changes: res.Changes,
 			CRMBefore: func(id string) (mapping.CRMUser, bool) { u, ok := storedCRM[id]; return u.CRMUser, ok },
@@ -375,9 +376,11 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 		if err != nil {
 			return nil, err
 		}
+		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "mappings committed", "ms", time.Since(start).Milliseconds())
 		if err := r.store.ReplaceProblems(ctx, t.ID, rp.Provider, res.Problems, nil); err != nil {
 			return nil, err
 		}
+		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "problems written", "ms", time.Since(start).Milliseconds())
 		rp.WriteMS = time.Since(start).Milliseconds()
 	}
 	c := res.Counts

@@ -1,0 +1,254 @@
+// Command syncbench measures Sync Users (DESIGN §6.2) end to end: N platform users against
+// Salesforce and HubSpot sandboxes holding M users each, with duplicates, deactivations and email
+// changes mixed in. Each size runs in its own child process (so peak RSS is per size) on embedded
+// NATS and FerretDB, in two runs: the first creates every mapping, the second applies a round of
+// CRM changes (deactivations with and without a namesake, email changes, new duplicates).
+//
+//	go run ./services/mapper/cmd/syncbench -sizes 10000,50000,100000 -crm 100000 > report.md
+//
+// It prints a Markdown table: per run and provider the rules' time, pull, write and whole-run time,
+// and the process's peak RSS (VmHWM: the sandboxes, NATS and FerretDB run in the same process and
+// are included).
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/crmsim/hssim"
+	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
+	"github.com/ownersync/ownersync/libs/embedmongo"
+	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/secretref"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/crm"
+	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
+	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "syncbench:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one size's measurements, passed from the child as JSON.
+type result struct {
+	Platform, CRM int
+	Runs          []runResult
+	PeakRSSMB     float64
+	SetupSeconds  float64
+}
+
+type runResult struct {
+	Name      string
+	TotalMS   int64
+	Providers []mongostore.RunProvider
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("syncbench", flag.ContinueOnError)
+	sizes := fs.String("sizes", "10000,50000,100000", "platform user counts, comma-separated")
+	crmN := fs.Int("crm", 100000, "CRM users per provider")
+	child := fs.Int("child", 0, "internal: run one size in this process")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *child > 0 {
+		r, err := measure(context.Background(), *child, *crmN)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	var results []result
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("size %q: %w", s, err)
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(self, "-child", strconv.Itoa(n), "-crm", strconv.Itoa(*crmN))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("size %d: %w", n, err)
+		}
+		var r result
+		if err := json.Unmarshal(out, &r); err != nil {
+			return fmt.Errorf("size %d: %w", n, err)
+		}
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "size %d done\n", n)
+	}
+	report(stdout, results)
+	return nil
+}
+
+func report(w io.Writer, rs []result) {
+	fmt.Fprintf(w, "Sync Users benchmark — %s, %d cores (GOMAXPROCS %d), %s/%s, %s\n\n", time.Now().UTC().Format("2006-01-02"),
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintln(w, "| platform users | CRM users/provider | run | provider | pulled | rules | pull | write | whole run (both providers) | changes | peak RSS |")
+	fmt.Fprintln(w, "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rs {
+		for _, run := range r.Runs {
+			for _, p := range run.Providers {
+				changes := 0
+				if p.Counts != nil {
+					changes = p.Counts.ChangesTotal
+				}
+				fmt.Fprintf(w, "| %d | %d | %s | %s | %d | %d ms | %d ms | %d ms | %.2f s | %d | %.0f MB |\n", r.Platform, r.CRM, run.Name, p.Provider,
+					p.Pulled, p.RulesMS, p.PullMS, p.WriteMS, float64(run.TotalMS)/1000, changes, r.PeakRSSMB)
+			}
+		}
+	}
+}
+
+func measure(ctx context.Context, platformN, crmN int) (*result, error) {
+	setup := time.Now()
+	dir, err := os.MkdirTemp("", "syncbench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	ns, err := embednats.Start(embednats.Options{Dir: dir + "/nats", Port: -1, Name: "bench"})
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Stop()
+	ms, err := embedmongo.Start(ctx, embedmongo.Options{Dir: dir + "/mongo"})
+	if err != nil {
+		return nil, err
+	}
+	defer ms.Stop()
+	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: ns.URL(), Name: "syncbench"})
+	if err != nil {
+		return nil, err
+	}
+	defer bus.Close()
+	if err := natsbus.DeclareStreams(ctx, bus.JS, streams.Configs(streams.Options{})); err != nil {
+		return nil, err
+	}
+	kvs, err := natsbus.DeclareKV(ctx, bus.JS, streams.KVConfigs(streams.Options{}))
+	if err != nil {
+		return nil, err
+	}
+	mc, err := mongodb.Connect(ctx, mongodb.Options{URI: ms.URI(), Database: "bench"})
+	if err != nil {
+		return nil, err
+	}
+	defer mc.Close(context.WithoutCancel(ctx))
+	if err := mongodb.EnsureIndexes(ctx, mc.DB, append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...)); err != nil {
+		return nil, err
+	}
+
+	data := newDataset(platformN, crmN)
+	sf, err := sfsim.New(sfsim.Config{DailyLimit: -1})
+	if err != nil {
+		return nil, err
+	}
+	defer sf.Close()
+	if _, err := sf.Start(""); err != nil {
+		return nil, err
+	}
+	if err := sf.Load(sfsim.Seed{Users: data.sfUsers()}); err != nil {
+		return nil, err
+	}
+	hs, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-bench"}, BurstLimit: -1, DailyLimit: -1})
+	if err != nil {
+		return nil, err
+	}
+	defer hs.Close()
+	if _, err := hs.Start(""); err != nil {
+		return nil, err
+	}
+	if err := hs.Load(hssim.Seed{Owners: data.hsOwners()}); err != nil {
+		return nil, err
+	}
+	store := mongostore.New(mc.DB, nil)
+	if err := store.InsertPlatformUsers(ctx, data.platformUsers()); err != nil {
+		return nil, err
+	}
+	tenants := tenantstore.New(mc.DB, nil)
+	tn := &tenant.Tenant{ID: "bench", Name: "Bench",
+		Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true}, OrgID: sf.OrgID(), InstanceURL: sf.URL(),
+			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "bench", ClientSecretRef: "env:SF_SECRET"}},
+		HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, APIBaseURL: hs.URL()}, PortalID: hs.PortalID(),
+			AppID: hs.AppID(), ClientSecretRef: "env:HS_SECRET", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:HS_TOKEN"}},
+	}
+	tn.Normalize()
+	if err := tenants.Put(ctx, tn); err != nil {
+		return nil, err
+	}
+	env := map[string]string{"SF_SECRET": "s", "HS_SECRET": "s", "HS_TOKEN": "pat-bench"}
+	pub := natsbus.NewPublisher(bus.JS, nil, 30*time.Second)
+	w := changes.New(store, kvview.New(bus.JS, kvs[streams.MappingsBucket]), pub, nil)
+	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Tenants: tenants, Publisher: pub, Log: benchLog(),
+		Directories: crm.Factory{Secrets: secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute}})
+	res := &result{Platform: platformN, CRM: crmN, SetupSeconds: time.Since(setup).Seconds()}
+
+	for _, name := range []string{"first (all created)", "second (changes mixed in)"} {
+		if len(res.Runs) == 1 {
+			if err := data.mutate(sf, hs); err != nil {
+				return nil, err
+			}
+		}
+		start := time.Now()
+		rec, _, err := runner.Run(ctx, syncusers.Request{Tenant: "bench", Trigger: syncusers.TriggerAPI})
+		if err != nil {
+			return nil, err
+		}
+		if rec.Status != mongostore.RunSucceeded {
+			return nil, fmt.Errorf("run %s: %s %s %+v", name, rec.Status, rec.Error, rec.Providers)
+		}
+		res.Runs = append(res.Runs, runResult{Name: name, TotalMS: time.Since(start).Milliseconds(), Providers: rec.Providers})
+	}
+	res.PeakRSSMB = peakRSSMB()
+	return res, nil
+}
+
+// peakRSSMB reads VmHWM from /proc/self/status (Linux); 0 elsewhere.
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// benchLog logs the runner's debug timings to stderr when SYNCBENCH_DEBUG is set.
+func benchLog() *slog.Logger {
+	if os.Getenv("SYNCBENCH_DEBUG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,125 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// smallWrite is the size up to which a write is made document by document on every backend
+// (each replacement atomic). Above it, on FerretDB, see scanWrites.
+const smallWrite = 8
+
+// deleteInChunk bounds the ids of one DeleteMany {_id: {$in: …}}.
+const deleteInChunk = 20000
+
+// keyed is a document and its _id.
+type keyed struct {
+	key string
+	doc any
+}
+
+var ferretOnce sync.Map // *mongo.Database → bool
+
+// scanWrites reports whether the server is FerretDB v1, where every filtered write, even by _id,
+// scans the collection (DESIGN §5: 8–55 ms each at 50k documents). There, bulk writes replace
+// documents by one DeleteMany {_id: {$in}} per 20k ids followed by InsertMany, instead of one
+// scan per document. The price is a window, between the two calls, in which the replaced
+// documents are absent; a crash inside it loses them until the next Sync Users. MongoDB keeps the
+// per-document path, where each replacement is atomic.
+func (s *Store) scanWrites(ctx context.Context) bool {
+	if v, ok := ferretOnce.Load(s.db); ok {
+		return v.(bool)
+	}
+	var info bson.M
+	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false
+	}
+	ferret := false
+	for k := range info {
+		ferret = ferret || strings.Contains(strings.ToLower(k), "ferretdb")
+	}
+	ferretOnce.Store(s.db, ferret)
+	return ferret
+}
+
+// write makes a bulk change to coll: inserts are documents believed new (a replay finding them is
+// handled), replaces may exist or not, deletes are ids to remove.
+func (s *Store) write(ctx context.Context, coll *mongo.Collection, inserts, replaces []keyed, deletes []string) error {
+	if s.scanWrites(ctx) && len(replaces)+len(deletes) > smallWrite {
+		ids := append([]string{}, deletes...)
+		for _, r := range replaces {
+			ids = append(ids, r.key)
+		}
+		if err := deleteIn(ctx, coll, ids); err != nil {
+			return err
+		}
+		inserts = append(append([]keyed{}, inserts...), replaces...)
+		replaces = nil
+		deletes = nil
+	}
+	var models []mongo.WriteModel
+	for _, id := range deletes {
+		models = append(models, mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}))
+	}
+	if err := bulkWrite(ctx, coll, models); err != nil {
+		return err
+	}
+	models = models[:0]
+	docs := make([]any, len(inserts))
+	for i, k := range inserts {
+		docs[i] = k.doc
+	}
+	if err := insertManyIdx(ctx, coll, docs, func(i int) {
+		models = append(models, replaceModel(inserts[i]))
+	}); err != nil {
+		return err
+	}
+	for _, r := range replaces {
+		models = append(models, replaceModel(r))
+	}
+	return bulkWrite(ctx, coll, models)
+}
+
+func replaceModel(k keyed) mongo.WriteModel {
+	return mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: k.key}}).SetReplacement(k.doc).SetUpsert(true)
+}
+
+// insertManyIdx inserts docs in unordered chunks; the index of a document that already exists (a
+// replay) is handed to onDuplicate instead of failing the call.
+func insertManyIdx(ctx context.Context, coll *mongo.Collection, docs []any, onDuplicate func(i int)) error {
+	for start := 0; start < len(docs); start += bulkChunk {
+		chunk := docs[start:min(start+bulkChunk, len(docs))]
+		_, err := coll.InsertMany(ctx, chunk, options.InsertMany().SetOrdered(false))
+		if err == nil {
+			continue
+		}
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return err
+		}
+		for _, we := range bwe.WriteErrors {
+			if we.Code != 11000 || onDuplicate == nil {
+				return err
+			}
+			onDuplicate(start + we.Index)
+		}
+	}
+	return nil
+}
+
+// deleteIn deletes documents by id with one DeleteMany per chunk.
+func deleteIn(ctx context.Context, coll *mongo.Collection, ids []string) error {
+	for start := 0; start < len(ids); start += deleteInChunk {
+		chunk := ids[start:min(start+deleteInChunk, len(ids))]
+		if _, err := coll.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: chunk}}}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
