@@ -102,6 +102,8 @@ type Entry struct {
 	EventID          string
 	Origin           ownership.Origin
 	Outcome          Outcome
+	// OwnerBefore is the CRM owner the record had as far as the writer knew (the last applied one).
+	OwnerBefore string
 	// OwnerID is the CRM owner the change named (from the CRM) or that was written (to the CRM).
 	OwnerID string
 	// PlatformUserID is the platform owner: the change's (from the platform) or the assigned one.
@@ -238,6 +240,7 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) err
 	var verdict ownership.Verdict
 	st, err := e.d.States.Update(ctx, recordstate.Key(ch.Tenant, ch.Provider, ch.RecordType, ch.RecordID),
 		func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
+			en.OwnerBefore = cur.AppliedOwner
 			verdict = ownership.Judge(cur, obs, e.cfg.EchoWindow)
 			if verdict == ownership.Apply || verdict == ownership.Unchanged {
 				return cur.Apply(obs), true, nil
@@ -375,6 +378,7 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 	)
 	st, err := e.d.States.Update(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
 		prev = cur
+		en.OwnerBefore = cur.AppliedOwner
 		verdict = ownership.Judge(cur, obs, e.cfg.EchoWindow)
 		var next ownership.RecordState
 		switch verdict {
