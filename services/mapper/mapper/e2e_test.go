@@ -384,6 +384,22 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 
 	// A HubSpot failure ends that provider's part with the error recorded and reported, and
 	// leaves its mappings untouched; the next Sync Users removes the Salesforce mapping.
+	// user.refresh re-reads a CRM user from Salesforce: Carol was reactivated there, so she is
+	// mapped at once.
+	sfCarol, _ := s.sf.UserByUsername("carol@acme.test.sf")
+	if _, err := s.sf.UpdateUser(sfCarol.ID, func(u *sfsim.User) { u.IsActive = true }); err != nil {
+		t.Fatal(err)
+	}
+	refresh := &ownersyncv1.UserRefresh{Meta: &ownersyncv1.EventMeta{EventId: "refresh:carol", TenantId: "acme", OccurredAt: timestamppb.Now()},
+		Provider: ownersyncv1.Provider_PROVIDER_SALESFORCE, CrmUserId: sfCarol.ID, Reason: "INACTIVE_OWNER_OR_USER"}
+	if _, err := s.pub.Publish(ctx, streams.UserRefresh("acme", "salesforce"), refresh.Meta.EventId, refresh); err != nil {
+		t.Fatal(err)
+	}
+	stacktest.Eventually(t, 10*time.Second, "refreshed Carol is mapped", func() bool {
+		e, ok, _ := s.view.Get(ctx, kvview.CRMKey("acme", "salesforce", sfCarol.ID))
+		return ok && e.PlatformUserID == "p-carol" && e.Usable
+	})
+
 	if _, err := s.sf.UpdateUser(sfAlice.ID, func(u *sfsim.User) { u.IsActive = false }); err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +409,7 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 		t.Fatalf("run with HubSpot down = %+v", r)
 	}
 	s.api(http.MethodGet, "/v1/tenants/acme/mappings", &page)
-	if page.Total != 1 || page.Items[0].Provider != "hubspot" || page.Items[0].Status != "synced" {
+	if page.Total != 2 || page.Items[0].Provider != "hubspot" || page.Items[0].Status != "synced" || page.Items[1].PlatformUserID != "p-carol" {
 		t.Errorf("after partial run: %+v", page)
 	}
 	s.api(http.MethodGet, "/v1/tenants/acme/errors?provider=hubspot", &problems)
