@@ -28,7 +28,11 @@ func TestMerge(t *testing.T) {
 		},
 		{
 			name: "email and active carried", known: true, fields: []string{app.FieldEmail, app.FieldActive},
-			want: func() mongostore.CRMUser { u := stored; u.Active, u.Email, u.SourceTime = false, "new@x.test", t1; return u }(),
+			want: func() mongostore.CRMUser {
+				u := stored
+				u.Active, u.Email, u.SourceTime = false, "new@x.test", t1
+				return u
+			}(),
 		},
 		{
 			name: "no fields means the user is complete", known: true,
