@@ -102,13 +102,11 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overvi
 		mappedC := map[string]bool{}
 		for _, m := range sn.mappings {
 			mappedP[m.PlatformUserID], mappedC[m.CRMUserID] = true, true
+			// Conflicts and errors are counted from the problems below, which include every
+			// mapping in conflict or error (and the unmapped users' problems) exactly once.
 			switch m.Status {
 			case mapping.StatusSynced:
 				po.Mapped++
-			case mapping.StatusConflict:
-				po.Conflicts++
-			case mapping.StatusError:
-				po.Errors++
 			case mapping.StatusPendingTeam:
 				po.PendingTeam++
 			}
