@@ -26,6 +26,9 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/embedmongo"
@@ -55,6 +58,8 @@ type result struct {
 	Platform, CRM int
 	Runs          []runResult
 	PeakRSSMB     float64
+	// LoadAvg is the machine's 1-minute load average at the end (other work skews the times).
+	LoadAvg string
 	SetupSeconds  float64
 }
 
@@ -109,8 +114,8 @@ func run(args []string, stdout io.Writer) error {
 func report(w io.Writer, rs []result) {
 	fmt.Fprintf(w, "Sync Users benchmark — %s, %d cores (GOMAXPROCS %d), %s/%s, %s\n\n", time.Now().UTC().Format("2006-01-02"),
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Fprintln(w, "| platform users | CRM users/provider | run | provider | pulled | rules | pull | write | whole run (both providers) | changes | peak RSS |")
-	fmt.Fprintln(w, "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| platform users | CRM users/provider | run | provider | pulled | rules | pull | write | whole run (both providers) | changes | peak RSS | load avg |")
+	fmt.Fprintln(w, "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
 		for _, run := range r.Runs {
 			for _, p := range run.Providers {
@@ -118,8 +123,8 @@ func report(w io.Writer, rs []result) {
 				if p.Counts != nil {
 					changes = p.Counts.ChangesTotal
 				}
-				fmt.Fprintf(w, "| %d | %d | %s | %s | %d | %d ms | %d ms | %d ms | %.2f s | %d | %.0f MB |\n", r.Platform, r.CRM, run.Name, p.Provider,
-					p.Pulled, p.RulesMS, p.PullMS, p.WriteMS, float64(run.TotalMS)/1000, changes, r.PeakRSSMB)
+				fmt.Fprintf(w, "| %d | %d | %s | %s | %d | %d ms | %d ms | %d ms | %.2f s | %d | %.0f MB | %s |\n", r.Platform, r.CRM, run.Name, p.Provider,
+					p.Pulled, p.RulesMS, p.PullMS, p.WriteMS, float64(run.TotalMS)/1000, changes, r.PeakRSSMB, r.LoadAvg)
 			}
 		}
 	}
@@ -154,11 +159,14 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	mc, err := mongodb.Connect(ctx, mongodb.Options{URI: ms.URI(), Database: "bench"})
+	// The service's 30 s per-operation timeout is too short for FerretDB scanning 200k documents on
+	// a busy machine; the benchmark connects with a long one.
+	client, err := mongo.Connect(options.Client().ApplyURI(ms.URI()).SetTimeout(10 * time.Minute))
 	if err != nil {
 		return nil, err
 	}
-	defer mc.Close(context.WithoutCancel(ctx))
+	defer client.Disconnect(context.WithoutCancel(ctx))
+	mc := &mongodb.Conn{Client: client, DB: client.Database("bench")}
 	if err := mongodb.EnsureIndexes(ctx, mc.DB, append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...)); err != nil {
 		return nil, err
 	}
@@ -225,6 +233,9 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 		res.Runs = append(res.Runs, runResult{Name: name, TotalMS: time.Since(start).Milliseconds(), Providers: rec.Providers})
 	}
 	res.PeakRSSMB = peakRSSMB()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.LoadAvg = strings.Fields(string(b))[0]
+	}
 	return res, nil
 }
 
