@@ -59,8 +59,8 @@ type result struct {
 	Runs          []runResult
 	PeakRSSMB     float64
 	// LoadAvg is the machine's 1-minute load average at the end (other work skews the times).
-	LoadAvg string
-	SetupSeconds  float64
+	LoadAvg      string
+	SetupSeconds float64
 }
 
 type runResult struct {
