@@ -1,6 +1,8 @@
 package digest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -220,5 +222,56 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if total != 2000 {
 		t.Fatalf("batched %d items, want 2000", total)
+	}
+}
+
+func TestFlushAndRun(t *testing.T) {
+	d := New[string](Options{Interval: time.Hour})
+	clock := t0
+	now := func() time.Time { return clock }
+	d.Add("acme", "a1", "one", clock)
+
+	var sent [][]string
+	fail := true
+	send := func(_ context.Context, b Batch[string]) error {
+		if fail {
+			return errors.New("smtp down")
+		}
+		sent = append(sent, b.Items)
+		return nil
+	}
+	d.Flush(context.Background(), now, nil, send)
+	if len(sent) != 0 || d.Pending("acme") != 1 {
+		t.Fatalf("after a failed send: sent %v, pending %d", sent, d.Pending("acme"))
+	}
+	fail = false
+	clock = clock.Add(time.Second)
+	d.Flush(context.Background(), now, nil, send)
+	if diff := cmp.Diff([][]string{{"one"}}, sent); diff != "" {
+		t.Fatalf("sent (-want +got):\n%s", diff)
+	}
+
+	// Run delivers a batch added while it runs, and stops with its context.
+	ctx, cancel := context.WithCancel(context.Background())
+	delivered := make(chan Batch[string], 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Run(ctx, time.Millisecond, time.Now, nil, func(_ context.Context, b Batch[string]) error {
+			delivered <- b
+			return nil
+		})
+	}()
+	d.Add("zeta", "z1", "zed", time.Now())
+	select {
+	case b := <-delivered:
+		if b.Tenant != "zeta" || !cmp.Equal(b.Items, []string{"zed"}) {
+			t.Errorf("delivered %+v", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run delivered nothing")
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
 }
