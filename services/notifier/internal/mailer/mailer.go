@@ -149,6 +149,13 @@ func newClient(srv Server, cfg Config) (*gomail.Client, error) {
 	return c, nil
 }
 
+// FromDomain returns the domain of the From address, the natural right-hand side for
+// render.Options.MessageIDDomain.
+func (m *Mailer) FromDomain() string {
+	_, domain, _ := strings.Cut(m.from.Address, "@")
+	return domain
+}
+
 // Server returns the parsed server settings (String redacts the password).
 func (m *Mailer) Server() Server { return m.server }
 

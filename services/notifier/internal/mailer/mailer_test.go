@@ -508,6 +508,13 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+func TestFromDomain(t *testing.T) {
+	m := newMailer(t, Config{URL: "smtp://h", From: "ownersync <noreply@Mail.Example.com>"})
+	if got := m.FromDomain(); got != "Mail.Example.com" {
+		t.Fatalf("FromDomain = %q", got)
+	}
+}
+
 func TestNewRejectsBadFrom(t *testing.T) {
 	if _, err := New(Config{URL: "smtp://h", From: "not an address"}); err == nil {
 		t.Fatal("New accepted a bad From")
