@@ -592,3 +592,27 @@ func TestStartTLSRequiredButMissing(t *testing.T) {
 		t.Fatalf("sink received %d messages in clear text", n)
 	}
 }
+
+// BenchmarkSend measures one report email over loopback SMTP to the sink (new connection each).
+func BenchmarkSend(b *testing.B) {
+	sink, err := smtpsink.Start(smtpsink.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Close()
+	m, err := New(Config{URL: sink.URL(), From: "reports@ownersync.example"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := render.SampleReport(time.Now())
+	e, err := render.Report(r, render.Options{To: []string{"admin@demo.example"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := m.Send(context.Background(), e); err != nil {
+			b.Fatal(err)
+		}
+		sink.Reset()
+	}
+}
