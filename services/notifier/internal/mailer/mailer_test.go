@@ -616,3 +616,15 @@ func BenchmarkSend(b *testing.B) {
 		sink.Reset()
 	}
 }
+
+// TestSendAuthWithoutTLSToLoopback is the dev stack's setup: credentials, no TLS, 127.0.0.1.
+func TestSendAuthWithoutTLSToLoopback(t *testing.T) {
+	sink := startSink(t, smtpsink.Config{Username: "dev", Password: "dev"})
+	m := newMailer(t, Config{URL: sink.URL()})
+	if err := m.Send(ctx(t), sampleEmail(t)); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if msgs := sink.Messages(); len(msgs) != 1 || msgs[0].AuthUser != "dev" || msgs[0].TLS {
+		t.Fatalf("messages = %+v", msgs)
+	}
+}
