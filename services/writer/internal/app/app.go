@@ -1,0 +1,171 @@
+// Package app assembles the writer's core from its parts, so that the service's run function only
+// connects infrastructure and starts consumers: records and mappings KV buckets, the mappings view,
+// per-tenant CRM clients, the rate limiter, the batcher with both CRM adapters, the history store,
+// the publisher and the writeback engine, plus the consumer handlers.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ownersync/ownersync/libs/hubspot"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/salesforce"
+	"github.com/ownersync/ownersync/libs/secretref"
+	"github.com/ownersync/ownersync/services/writer/internal/batcher"
+	"github.com/ownersync/ownersync/services/writer/internal/crmclients"
+	"github.com/ownersync/ownersync/services/writer/internal/crmwrite"
+	"github.com/ownersync/ownersync/services/writer/internal/events"
+	"github.com/ownersync/ownersync/services/writer/internal/historystore"
+	"github.com/ownersync/ownersync/services/writer/internal/mappingview"
+	"github.com/ownersync/ownersync/services/writer/internal/ownership"
+	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
+	"github.com/ownersync/ownersync/services/writer/internal/recordstate"
+	"github.com/ownersync/ownersync/services/writer/internal/writeback"
+)
+
+// Options are the writer core's collaborators and tuning. Zero tuning values take the defaults.
+type Options struct {
+	// Records and Mappings are the ownersync_records and ownersync_mappings buckets.
+	Records, Mappings jetstream.KeyValue
+	// DB holds the ownership_history collection (its indexes: historystore.Indexes()).
+	DB *mongo.Database
+	// Tenants returns tenant configuration; *tenantstore.Cache implements it.
+	Tenants crmclients.Tenants
+	// Publisher publishes to JetStream; *natsbus.Publisher implements it.
+	Publisher events.ProtoPublisher
+	// Secrets resolves secret references (default secretref.Default).
+	Secrets *secretref.Resolver
+	// HTTPClient and TracerProvider are the CRM clients' transport and tracing.
+	HTTPClient     *http.Client
+	TracerProvider trace.TracerProvider
+	// CRMTimeout bounds each CRM call (default 30 s).
+	CRMTimeout time.Duration
+	// EchoWindow (default 10 min) and Linger (default 50 ms, at most 100 ms).
+	EchoWindow, Linger time.Duration
+	// SalesforceCallsPerSecond (default 25) and HubSpotCallsPer10s (default 190) size the limiters.
+	SalesforceCallsPerSecond float64
+	HubSpotCallsPer10s       int
+	// QuotaReserve is the share of a daily quota kept in reserve (default 0.05).
+	QuotaReserve float64
+	// MaxInFlight is the concurrent CRM calls per (tenant, provider, record type) (default 4).
+	MaxInFlight int
+	// Log receives what goes wrong outside a message's handling (quota alerts that fail to publish).
+	Log *slog.Logger
+}
+
+// App is the assembled core.
+type App struct {
+	Engine  *writeback.Engine
+	Limiter *ratelimit.Limiter
+	Clients *crmclients.Clients
+	// CRMHandler and PlatformHandler consume crm.owner.changed.> and platform.owner.changed.>.
+	CRMHandler, PlatformHandler natsbus.Handler
+
+	batch   *batcher.Batcher[crmwrite.BatchKey, crmwrite.Write, crmwrite.Written]
+	history *historystore.Store
+}
+
+// New assembles the core.
+func New(o Options) (*App, error) {
+	switch {
+	case o.Records == nil || o.Mappings == nil:
+		return nil, errors.New("writer app: the records and mappings buckets are required")
+	case o.DB == nil || o.Tenants == nil || o.Publisher == nil:
+		return nil, errors.New("writer app: DB, Tenants and Publisher are required")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.SalesforceCallsPerSecond <= 0 {
+		o.SalesforceCallsPerSecond = 25
+	}
+	if o.HubSpotCallsPer10s <= 0 {
+		o.HubSpotCallsPer10s = 190
+	}
+	if o.QuotaReserve <= 0 {
+		o.QuotaReserve = 0.05
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 4
+	}
+	if o.Linger <= 0 || o.Linger > 100*time.Millisecond {
+		o.Linger = 50 * time.Millisecond
+	}
+	sfPerSecond := max(int(o.SalesforceCallsPerSecond), 1)
+	limiter := ratelimit.New(ratelimit.Config{
+		Limits: func(k ratelimit.Key) ratelimit.Limits {
+			if k.Provider == string(ownership.Salesforce) {
+				return ratelimit.ForWindow(sfPerSecond, time.Second, 1)
+			}
+			return ratelimit.ForWindow(o.HubSpotCallsPer10s, 10*time.Second, 5)
+		},
+		QuotaThreshold: o.QuotaReserve,
+	})
+	clients := crmclients.New(crmclients.Config{Tenants: o.Tenants, Secrets: o.Secrets, Timeout: o.CRMTimeout,
+		HTTPClient: o.HTTPClient, TracerProvider: o.TracerProvider})
+	pub := events.NewPublisher(o.Publisher, nil)
+	onNotice := func(n ratelimit.Notice) {
+		a, ok := writeback.QuotaAlert(n)
+		if !ok {
+			o.Log.Info("daily quota recovered, writes resume", "tenant", n.Key.Tenant, "provider", n.Key.Provider)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := pub.Alert(ctx, a); err != nil {
+			o.Log.Error("raise quota alert", "tenant", n.Key.Tenant, "provider", n.Key.Provider, "error", err)
+		}
+	}
+	wcfg := crmwrite.Config{Limiter: limiter, OnNotice: onNotice}
+	sfw := crmwrite.NewSalesforce(wcfg, clients.SalesforceWriter)
+	hsw := crmwrite.NewHubSpot(wcfg, clients.HubSpotWriter)
+	flush := func(ctx context.Context, k crmwrite.BatchKey, b []batcher.Item[crmwrite.Write]) ([]batcher.Result[crmwrite.Written], error) {
+		switch k.Provider {
+		case ownership.Salesforce:
+			return sfw.Flush(ctx, k, b)
+		case ownership.HubSpot:
+			return hsw.Flush(ctx, k, b)
+		}
+		return nil, &crmwrite.Error{Provider: k.Provider, Class: ownership.Classification{Class: ownership.Permanent},
+			Message: fmt.Sprintf("unknown provider %q", k.Provider)}
+	}
+	bt := batcher.New(flush, batcher.Options[crmwrite.BatchKey, crmwrite.Write]{
+		MaxSize: func(k crmwrite.BatchKey) int {
+			if k.Provider == ownership.Salesforce {
+				return salesforce.MaxCollectionRecords
+			}
+			return hubspot.MaxBatchInputs
+		},
+		Linger: o.Linger, MaxInFlight: o.MaxInFlight, Supersedes: crmwrite.Supersedes,
+	})
+	history := historystore.New(o.DB, historystore.Options{})
+	records := recordstate.NewJetStreamKV(o.Records)
+	engine := writeback.New(writeback.Config{EchoWindow: o.EchoWindow}, writeback.Deps{
+		Policies:  writeback.TenantPolicies{Tenants: o.Tenants},
+		View:      mappingview.New(o.Mappings),
+		States:    recordstate.NewStore(records),
+		Writes:    bt,
+		Links:     recordstate.NewLinks(records),
+		Finder:    &crmwrite.Finder{Salesforce: clients.SalesforceFinder, HubSpot: clients.HubSpotFinder},
+		Publisher: pub,
+		History:   history,
+	})
+	return &App{Engine: engine, Limiter: limiter, Clients: clients,
+		CRMHandler: events.CRMHandler(engine), PlatformHandler: events.PlatformHandler(engine),
+		batch: bt, history: history}, nil
+}
+
+// Close flushes pending CRM writes, then pending history entries. Call it after the consumers have
+// stopped handing out messages.
+func (a *App) Close(ctx context.Context) error {
+	return errors.Join(a.batch.Close(ctx), a.history.Close(ctx))
+}
