@@ -87,6 +87,9 @@ func TestWebhooksVerifyAndDecode(t *testing.T) {
 		if _, err := hubspotsig.Verify(req, "another-secret", false, time.Now()); !errors.Is(err, hubspotsig.ErrMismatch) {
 			t.Errorf("request %d: wrong secret: %v", i, err)
 		}
+		if _, err := hubspotsig.Verify(req, hsAppSecret, false, time.Now().Add(hubspotsig.MaxSkew+time.Minute)); !errors.Is(err, hubspotsig.ErrExpired) {
+			t.Errorf("request %d: replayed after the window: %v", i, err)
+		}
 		noQuery := req
 		noQuery.URI = strings.TrimSuffix(r.URI, hsQuery)
 		if _, err := hubspotsig.Verify(noQuery, hsAppSecret, false, time.Now()); !errors.Is(err, hubspotsig.ErrMismatch) {
