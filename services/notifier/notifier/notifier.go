@@ -1,15 +1,25 @@
-// Package notifier runs the notifier service: the one way to start it, used by its main, the dev stack
-// and tests.
+// Package notifier runs the notifier service: the one way to start it, used by its main, the dev
+// stack and tests.
 package notifier
 
 import (
 	"context"
 	"io"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/servicekit"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenantstore"
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/notifier/internal/config"
+	"github.com/ownersync/ownersync/services/notifier/internal/digest"
+	"github.com/ownersync/ownersync/services/notifier/internal/mailer"
+	"github.com/ownersync/ownersync/services/notifier/internal/store"
 )
 
 // Run starts notifier and blocks until ctx is cancelled or a part fails.
@@ -24,8 +34,60 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer base.Close(context.WithoutCancel(ctx))
 
+	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, store.Indexes); err != nil {
+		return err
+	}
+	m, err := mailer.New(mailer.Config{URL: cfg.SMTPURL, From: cfg.From, Logger: base.Log})
+	if err != nil {
+		return err
+	}
+	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil))
+	if err := tenants.Refresh(ctx); err != nil {
+		return err
+	}
+	n := &notifier{
+		cfg: cfg, log: base.Log, mail: m, store: store.New(base.Mongo.DB), tenants: tenants, now: time.Now,
+		digests: digest.New[*ownersyncv1.Alert](digest.Options{Interval: cfg.AlertDigestInterval, Settle: cfg.AlertSettle}),
+	}
+	if err := n.restoreDigests(ctx); err != nil {
+		return err
+	}
+
+	// notifier: reports and alerts. AckWait 2 min covers the mailer's bounded SMTP retries (30 s)
+	// with room; MaxDeliver 8 with a growing NAK delay rides out an SMTP outage of several minutes
+	// before a report is dead-lettered; MaxAckPending 64 keeps a burst of reports from opening
+	// more SMTP connections than a relay likes.
+	cons, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
+		Stream: streams.Sync,
+		Config: jetstream.ConsumerConfig{
+			Durable:        "notifier",
+			FilterSubjects: []string{"report.sync.>", "alert.>"},
+			AckWait:        2 * time.Minute,
+			MaxDeliver:     8,
+			MaxAckPending:  64,
+		},
+		Concurrency: 4,
+		NakBase:     5 * time.Second,
+		NakMax:      2 * time.Minute,
+	}))
+	if err != nil {
+		return err
+	}
+	base.Health.Add("consumer notifier", cons.Ready)
+	base.HTTP.E.GET("/v1/preview/report", n.previewReport)
+	base.HTTP.E.GET("/v1/preview/alerts", n.previewAlerts)
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return base.HTTP.Run(gctx) })
+	g.Go(func() error { return tenants.Run(gctx) })
+	g.Go(func() error { return cons.Run(gctx, n.handle) })
+	g.Go(func() error {
+		err := n.digests.Run(gctx, cfg.DigestTick, n.now, base.Log, n.sendDigest)
+		if gctx.Err() != nil {
+			return nil
+		}
+		return err
+	})
 	g.Go(func() error { base.Ready(gctx); return nil })
 	return g.Wait()
 }

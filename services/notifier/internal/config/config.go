@@ -18,6 +18,10 @@ type Config struct {
 	From string
 	// AlertDigestInterval is the least time between two alert emails to one tenant.
 	AlertDigestInterval time.Duration
+	// AlertSettle is how long the first alert of a burst waits for the others.
+	AlertSettle time.Duration
+	// DigestTick is how often due digests are checked.
+	DigestTick time.Duration
 	// AdminURL is the admin console's public base URL for links.
 	AdminURL string
 }
@@ -30,6 +34,8 @@ func Load(getenv func(string) string) (Config, error) {
 		SMTPURL:             r.URL("SMTP_URL", "", "smtp", "smtps"),
 		From:                r.String("OWNERSYNC_MAIL_FROM", "ownersync <noreply@ownersync.local>"),
 		AlertDigestInterval: r.Duration("OWNERSYNC_ALERT_DIGEST_INTERVAL", 15*time.Minute),
+		AlertSettle:         r.Duration("OWNERSYNC_ALERT_SETTLE", 30*time.Second),
+		DigestTick:          r.Duration("OWNERSYNC_DIGEST_TICK", time.Second),
 		AdminURL:            strings.TrimRight(r.URL("OWNERSYNC_ADMIN_URL", "http://localhost:8081", "http", "https"), "/"),
 	}
 	if c.SMTPURL == "" {

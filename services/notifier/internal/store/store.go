@@ -1,0 +1,131 @@
+// Package store keeps notifier's records in MongoDB: one document per report email (keyed on the
+// report id, so a redelivered report is not sent twice) and the alert queue that feeds the digests
+// (so alerts acknowledged on NATS survive a restart until their digest is sent).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/ownersync/ownersync/libs/mongodb"
+)
+
+// Collections.
+const (
+	Notifications = "notifications"
+	AlertQueue    = "alert_queue"
+)
+
+// Indexes notifier creates at start.
+var Indexes = []mongodb.Index{
+	{Collection: Notifications, Name: "tenant_kind", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "kind", Value: 1}}},
+	{Collection: AlertQueue, Name: "tenant", Keys: bson.D{{Key: "tenant", Value: 1}}},
+}
+
+// Notification records one email (or one decision not to send it).
+type Notification struct {
+	ID        string    `bson:"_id"` // report:<run id> or alerts:<message id>
+	Tenant    string    `bson:"tenant"`
+	Kind      string    `bson:"kind"`   // report or alerts
+	Status    string    `bson:"status"` // sent, skipped
+	Reason    string    `bson:"reason,omitempty"`
+	MessageID string    `bson:"message_id,omitempty"`
+	To        []string  `bson:"to,omitempty"`
+	Subject   string    `bson:"subject,omitempty"`
+	Items     int       `bson:"items,omitempty"`
+	At        time.Time `bson:"at"`
+}
+
+// QueuedAlert is an alert waiting for its digest.
+type QueuedAlert struct {
+	ID      string    `bson:"_id"` // the alert's event id
+	Tenant  string    `bson:"tenant"`
+	Payload []byte    `bson:"payload"` // the protobuf Alert
+	At      time.Time `bson:"at"`
+}
+
+// Store is notifier's store.
+type Store struct{ db *mongo.Database }
+
+// New returns a store.
+func New(db *mongo.Database) *Store { return &Store{db: db} }
+
+// Get returns a notification record, or nil when none exists.
+func (s *Store) Get(ctx context.Context, id string) (*Notification, error) {
+	var n Notification
+	err := s.db.Collection(Notifications).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&n)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get notification %s: %w", id, err)
+	}
+	return &n, nil
+}
+
+// Record stores a notification; recording one that exists already is not an error.
+func (s *Store) Record(ctx context.Context, n Notification) error {
+	_, err := s.db.Collection(Notifications).InsertOne(ctx, n)
+	if err != nil && !mongodb.IsDuplicateKey(err) {
+		return fmt.Errorf("record notification %s: %w", n.ID, err)
+	}
+	return nil
+}
+
+// LastAlertDigests returns the time of each tenant's last alert digest.
+func (s *Store) LastAlertDigests(ctx context.Context) (map[string]time.Time, error) {
+	cur, err := s.db.Collection(Notifications).Find(ctx, bson.D{{Key: "kind", Value: "alerts"}})
+	if err != nil {
+		return nil, fmt.Errorf("list alert digests: %w", err)
+	}
+	var ns []Notification
+	if err := cur.All(ctx, &ns); err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for _, n := range ns {
+		if n.At.After(out[n.Tenant]) {
+			out[n.Tenant] = n.At
+		}
+	}
+	return out, nil
+}
+
+// QueueAlert stores an alert until its digest is sent (idempotent by event id).
+func (s *Store) QueueAlert(ctx context.Context, a QueuedAlert) error {
+	_, err := s.db.Collection(AlertQueue).InsertOne(ctx, a)
+	if err != nil && !mongodb.IsDuplicateKey(err) {
+		return fmt.Errorf("queue alert %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// QueuedAlerts returns every queued alert, oldest first.
+func (s *Store) QueuedAlerts(ctx context.Context) ([]QueuedAlert, error) {
+	cur, err := s.db.Collection(AlertQueue).Find(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("list queued alerts: %w", err)
+	}
+	var out []QueuedAlert
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Dequeue removes alerts whose digest was sent.
+func (s *Store) Dequeue(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.db.Collection(AlertQueue).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return fmt.Errorf("dequeue alerts: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/libs/tenantstore"
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/services/notifier/internal/config"
+	"github.com/ownersync/ownersync/services/notifier/internal/digest"
+	"github.com/ownersync/ownersync/services/notifier/internal/mailer"
+	"github.com/ownersync/ownersync/services/notifier/internal/render"
+	"github.com/ownersync/ownersync/services/notifier/internal/store"
+)
+
+type notifier struct {
+	cfg     config.Config
+	log     *slog.Logger
+	mail    *mailer.Mailer
+	store   *store.Store
+	tenants *tenantstore.Cache
+	digests *digest.Digester[*ownersyncv1.Alert]
+	now     func() time.Time
+}
+
+func (n *notifier) handle(ctx context.Context, m *natsbus.Message) error {
+	switch {
+	case strings.HasPrefix(m.Subject(), "report.sync."):
+		return n.handleReport(ctx, m)
+	case strings.HasPrefix(m.Subject(), "alert."):
+		return n.handleAlert(ctx, m)
+	}
+	return natsbus.Permanent(fmt.Errorf("unexpected subject %s", m.Subject()))
+}
+
+// handleReport emails a Sync Users report once per report id. A report is recorded in
+// notifications after the send, so a crash in between may send it twice; the Message-ID is the
+// same, so mail clients show one.
+func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
+	var r ownersyncv1.SyncReport
+	if err := m.Decode(&r); err != nil {
+		return err
+	}
+	tid := r.GetMeta().GetTenantId()
+	if tid == "" || tid != m.Tenant() || r.GetRunId() == "" {
+		return natsbus.Permanent(fmt.Errorf("report with tenant %q run %q on subject %s", tid, r.GetRunId(), m.Subject()))
+	}
+	id := "report:" + r.GetRunId()
+	if done, err := n.store.Get(ctx, id); err != nil {
+		return err
+	} else if done != nil {
+		n.log.InfoContext(ctx, "report already handled", "tenant", tid, "run", r.GetRunId(), "status", done.Status)
+		return nil
+	}
+	t, err := n.tenants.Get(ctx, tid)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return natsbus.Permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	rec := store.Notification{ID: id, Tenant: tid, Kind: "report", At: n.now().UTC()}
+	switch {
+	case !t.ReportsEnabled:
+		rec.Status, rec.Reason = "skipped", "integration reports are turned off for the tenant"
+	case len(t.ReportRecipients) == 0:
+		rec.Status, rec.Reason = "skipped", "the tenant has no report recipients"
+	}
+	if rec.Status == "" {
+		email, err := render.Report(&r, render.Options{To: t.ReportRecipients, AdminURL: n.cfg.AdminURL, TenantName: t.Name,
+			MessageIDDomain: n.mail.FromDomain()})
+		if err != nil {
+			return natsbus.Permanent(fmt.Errorf("render report %s: %w", r.GetRunId(), err))
+		}
+		if err := n.send(ctx, email); err != nil {
+			return err
+		}
+		rec.Status, rec.MessageID, rec.To, rec.Subject = "sent", email.MessageID, email.To, email.Subject
+		n.log.InfoContext(ctx, "report sent", "tenant", tid, "run", r.GetRunId(), "recipients", len(email.To))
+	} else {
+		n.log.InfoContext(ctx, "report not sent", "tenant", tid, "run", r.GetRunId(), "reason", rec.Reason)
+	}
+	return n.store.Record(ctx, rec)
+}
+
+// send maps mailer errors to the consume loop's classes.
+func (n *notifier) send(ctx context.Context, e render.Email) error {
+	err := n.mail.Send(ctx, e)
+	if err != nil && mailer.IsPermanent(err) {
+		return natsbus.Permanent(err)
+	}
+	return err
+}
+
+// handleAlert queues the alert durably; the digest loop emails it.
+func (n *notifier) handleAlert(ctx context.Context, m *natsbus.Message) error {
+	var a ownersyncv1.Alert
+	if err := m.Decode(&a); err != nil {
+		return err
+	}
+	tid := a.GetMeta().GetTenantId()
+	if tid == "" || tid != m.Tenant() || a.GetMeta().GetEventId() == "" {
+		return natsbus.Permanent(fmt.Errorf("alert with tenant %q id %q on subject %s", tid, a.GetMeta().GetEventId(), m.Subject()))
+	}
+	if err := n.store.QueueAlert(ctx, store.QueuedAlert{ID: a.GetMeta().GetEventId(), Tenant: tid, Payload: m.Data(), At: n.now().UTC()}); err != nil {
+		return err
+	}
+	n.digests.Add(tid, a.GetMeta().GetEventId(), &a, n.now())
+	return nil
+}
+
+// restoreDigests reloads queued alerts and each tenant's last digest time after a restart.
+func (n *notifier) restoreDigests(ctx context.Context) error {
+	last, err := n.store.LastAlertDigests(ctx)
+	if err != nil {
+		return err
+	}
+	for t, at := range last {
+		n.digests.SetLastSent(t, at)
+	}
+	queued, err := n.store.QueuedAlerts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, q := range queued {
+		var a ownersyncv1.Alert
+		if err := proto.Unmarshal(q.Payload, &a); err != nil {
+			n.log.Error("queued alert does not decode; dropped from the queue", "id", q.ID, "error", err)
+			_ = n.store.Dequeue(ctx, []string{q.ID})
+			continue
+		}
+		n.digests.Add(q.Tenant, q.ID, &a, q.At)
+	}
+	return nil
+}
+
+// sendDigest emails one tenant's alert digest and removes its alerts from the queue.
+func (n *notifier) sendDigest(ctx context.Context, b digest.Batch[*ownersyncv1.Alert]) error {
+	t, err := n.tenants.Get(ctx, b.Tenant)
+	if err != nil {
+		if errors.Is(err, tenant.ErrNotFound) {
+			n.log.Warn("alerts for an unknown tenant dropped", "tenant", b.Tenant, "alerts", len(b.Items))
+			return n.store.Dequeue(ctx, b.Keys)
+		}
+		return err
+	}
+	if len(t.ReportRecipients) == 0 {
+		n.log.Warn("alerts not emailed: the tenant has no recipients", "tenant", b.Tenant, "alerts", len(b.Items))
+		return n.store.Dequeue(ctx, b.Keys)
+	}
+	email, err := render.Alerts(b.Tenant, b.Items, render.Window{Since: b.Since, Until: b.Until},
+		render.Options{To: t.ReportRecipients, AdminURL: n.cfg.AdminURL, TenantName: t.Name, MessageIDDomain: n.mail.FromDomain()})
+	if err != nil {
+		return fmt.Errorf("render alerts: %w", err)
+	}
+	if err := n.mail.Send(ctx, email); err != nil {
+		if mailer.IsPermanent(err) {
+			n.log.Error("alert digest refused by the SMTP server; dropped", "tenant", b.Tenant, "alerts", len(b.Items), "error", err)
+			return n.store.Dequeue(ctx, b.Keys)
+		}
+		return err
+	}
+	if err := n.store.Record(ctx, store.Notification{ID: "alerts:" + email.MessageID, Tenant: b.Tenant, Kind: "alerts", Status: "sent",
+		MessageID: email.MessageID, To: email.To, Subject: email.Subject, Items: len(b.Items), At: n.now().UTC()}); err != nil {
+		return err
+	}
+	n.log.Info("alert digest sent", "tenant", b.Tenant, "alerts", len(b.Items))
+	return n.store.Dequeue(ctx, b.Keys)
+}
+
+// previewReport renders a sample report email as HTML, for admins and developers.
+func (n *notifier) previewReport(c echo.Context) error {
+	html, err := render.Preview(render.SampleReport(n.now()), render.Options{AdminURL: n.cfg.AdminURL, TenantName: "Acme Corp (sample)"})
+	if err != nil {
+		return err
+	}
+	return c.HTML(http.StatusOK, html)
+}
+
+// previewAlerts renders a sample alert digest as HTML.
+func (n *notifier) previewAlerts(c echo.Context) error {
+	now := n.now()
+	e, err := render.Alerts("acme", render.SampleAlerts(now), render.Window{Since: now.Add(-15 * time.Minute), Until: now},
+		render.Options{AdminURL: n.cfg.AdminURL, TenantName: "Acme Corp (sample)"})
+	if err != nil {
+		return err
+	}
+	return c.HTML(http.StatusOK, e.HTML)
+}
