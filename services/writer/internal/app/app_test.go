@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,12 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
-	"github.com/ownersync/ownersync/libs/embedmongo"
-	"github.com/ownersync/ownersync/libs/embednats"
-	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
@@ -57,131 +50,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // a change made in HubSpot becomes an OwnerAssign for the mapped platform user, and the history is
 // in MongoDB (FerretDB) where mapper reads it.
 func TestCoreEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	ns, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Stop)
-	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: ns.URL(), Name: "writer-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	sopts := streams.Options{MemoryStorage: true}
-	if err := natsbus.DeclareStreams(ctx, bus.JS, streams.Configs(sopts)); err != nil {
-		t.Fatal(err)
-	}
-	buckets, err := natsbus.DeclareKV(ctx, bus.JS, streams.KVConfigs(sopts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []struct{ provider, platform, crm string }{
-		{"salesforce", "pu-ada", sfAda}, {"hubspot", "pu-ada", "7001"}, {"hubspot", "pu-grace", "7003"},
-	} {
-		v := `{"platform_user_id":"` + m.platform + `","crm_user_id":"` + m.crm + `","status":"synced","usable":true,"active":true,"kind":"user"}`
-		for _, k := range []string{streams.KVKey("acme", m.provider, "crm", m.crm), streams.KVKey("acme", m.provider, "platform", m.platform)} {
-			if _, err := buckets[streams.MappingsBucket].PutString(ctx, k, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-
-	ms, err := embedmongo.Start(ctx, embedmongo.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ms.Stop)
-	mc, err := mongodb.Connect(ctx, mongodb.Options{URI: ms.URI(), Database: "writer_e2e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mc.Close(context.Background()) })
-	if err := mongodb.EnsureIndexes(ctx, mc.DB, historystore.Indexes()); err != nil {
-		t.Fatal(err)
-	}
-
-	org, err := sfsim.New(sfsim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := org.Load(sfsim.Seed{
-		Users: []sfsim.SeedUser{
-			{ID: sfAda, Username: "ada@acme.test", Email: "ada@example.com", LastName: "Lovelace"},
-			{ID: sfGrace, Username: "grace@acme.test", Email: "grace@example.com", LastName: "Hopper"},
-		},
-		Contacts: []sfsim.SeedRecord{{ID: sfContact, Email: "c1@example.org", LastName: "One", Owner: sfGrace}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	sfURL, err := org.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { org.Close() })
-	acct, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := acct.Load(hssim.Seed{
-		Owners: []hssim.Owner{{ID: "7001", Email: "ada@example.com", Type: "PERSON", UserID: 1},
-			{ID: "7003", Email: "grace@example.com", Type: "PERSON", UserID: 3}},
-		Contacts: []hssim.SeedContact{{ID: "101", Email: "c1@example.org", Owner: "7003"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	hsURL, err := acct.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { acct.Close() })
-
-	env := map[string]string{"SF_SECRET": "s", "HS_TOKEN": "pat-test"}
-	a, err := New(Options{
-		Records: buckets[streams.RecordsBucket], Mappings: buckets[streams.MappingsBucket], DB: mc.DB,
-		Tenants: tenants{"acme": {ID: "acme",
-			Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional,
-				ObjectModules: []string{"contact", "lead"}, APIBaseURL: sfURL}, APIVersion: "62.0",
-				Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "writer", ClientSecretRef: "env:SF_SECRET"}},
-			HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional, APIBaseURL: hsURL},
-				Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:HS_TOKEN"}},
-		}},
-		Publisher: natsbus.NewPublisher(bus.JS, nil, 5*time.Second),
-		Secrets:   &secretref.Resolver{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile},
-		Linger:    10 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var wg sync.WaitGroup
-	for _, c := range []struct {
-		stream, durable, filter string
-		h                       natsbus.Handler
-	}{
-		{streams.CRM, "writer-crm-owners", "crm.owner.changed.>", a.CRMHandler},
-		{streams.Platform, "writer-platform-owners", "platform.owner.changed.>", a.PlatformHandler},
-	} {
-		cons, err := natsbus.NewConsumer(ctx, bus, natsbus.ConsumerOptions{Service: "writer", Stream: c.stream,
-			Config: jetstream.ConsumerConfig{Durable: c.durable, FilterSubjects: []string{c.filter}, AckWait: 30 * time.Second,
-				MaxDeliver: 5, MaxAckPending: 1000},
-			Concurrency: 16})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = cons.Run(ctx, c.h) }()
-	}
-	defer func() {
-		cancel()
-		wg.Wait()
-		if err := a.Close(context.Background()); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
-
+	st := newStack(t, stackOptions{providers: []string{"salesforce", "hubspot"}})
+	ctx, org, acct, bus := st.ctx, st.org, st.acct, st.bus
+	mc := st.mongo
 	pub := natsbus.NewPublisher(bus.JS, nil, 5*time.Second)
 	publish := func(subject, id string, m proto.Message) {
 		t.Helper()

@@ -1,0 +1,206 @@
+package app
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ownersync/ownersync/libs/crmsim/hssim"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/streams"
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/services/writer/internal/historystore"
+)
+
+// The full-path benchmarks publish platform owner changes to JetStream and let the writer core
+// carry them — consumer, engine, records KV (claim, confirm), mappings KV, batcher, limiter,
+// adapter, sandbox, history in FerretDB — and report the figures. Run with -benchtime=1x;
+// OWNERSYNC_BENCH_RECORDS sets the burst (default 20,000).
+
+func benchRecords() int {
+	if n, err := strconv.Atoi(os.Getenv("OWNERSYNC_BENCH_RECORDS")); err == nil && n > 0 {
+		return n
+	}
+	return 20000
+}
+
+// publishChanges publishes one PlatformOwnerChanged per record from 32 goroutines and returns when
+// JetStream has them all.
+func publishChanges(b *testing.B, st *stack, n int, ids func(i int) map[string]string) {
+	b.Helper()
+	pub := natsbus.NewPublisher(st.bus.JS, nil, 30*time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 32 {
+				id := "bench-" + strconv.Itoa(i)
+				m := &ownersyncv1.PlatformOwnerChanged{
+					Meta:       &ownersyncv1.EventMeta{EventId: id, TenantId: "acme", OccurredAt: timestamppb.Now(), Source: "bench"},
+					RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, PlatformRecordId: "pr-" + strconv.Itoa(i),
+					OwnerUserId: "pu-ada", CrmRecordIds: ids(i),
+				}
+				if _, err := pub.Publish(st.ctx, streams.PlatformOwnerChanged("acme"), id, m); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkFullPathBurst(b *testing.B) {
+	n := benchRecords()
+	cases := []struct {
+		name      string
+		perSecond float64 // calls per second the sandbox allows
+		batch     int
+		ids       func(st *stack, i int) map[string]string
+		calls     func(st *stack) (calls int, limited int64)
+		done      func(st *stack) (count int, last time.Time)
+	}{
+		{
+			name: "salesforce", perSecond: 25, batch: 200,
+			ids: func(st *stack, i int) map[string]string { return map[string]string{"salesforce": st.sfIDs[i]} },
+			calls: func(st *stack) (int, int64) {
+				return len(st.org.Log().Matching("PATCH", "/services/data/v62.0/composite/sobjects")), st.org.Log().Counters().RateLimited
+			},
+			done: func(st *stack) (int, time.Time) {
+				count, last := 0, time.Time{}
+				for _, r := range st.org.Records("Contact") {
+					if r.OwnerID == sfAda && r.ID != sfContact {
+						count++
+						if r.LastModifiedDate.After(last) {
+							last = r.LastModifiedDate
+						}
+					}
+				}
+				return count, last
+			},
+		},
+		{
+			name: "hubspot", perSecond: 19, batch: 100,
+			ids: func(_ *stack, i int) map[string]string { return map[string]string{"hubspot": strconv.Itoa(1000 + i)} },
+			calls: func(st *stack) (int, int64) {
+				return len(st.acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/update")), st.acct.Log().Counters().RateLimited
+			},
+			done: func(st *stack) (int, time.Time) {
+				count, last := 0, time.Time{}
+				for i := range n {
+					if c, ok := st.acct.Contact(strconv.Itoa(1000 + i)); ok && c.Properties[hssim.OwnerProperty] == "7001" {
+						count++
+						if c.UpdatedAt.After(last) {
+							last = c.UpdatedAt
+						}
+					}
+				}
+				return count, last
+			},
+		},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				st := newStack(b, stackOptions{providers: []string{c.name}, contacts: n, sfPerSecond: 25, hsPer10s: 190,
+					concurrency: 4096, maxAckPending: 8192})
+				st.org.Log().Reset()
+				st.acct.Log().Reset()
+				b.StartTimer()
+				start := time.Now()
+				publishChanges(b, st, n, func(i int) map[string]string { return c.ids(st, i) })
+				published := time.Since(start)
+				var last time.Time
+				deadline := time.Now().Add(5 * time.Minute)
+				for {
+					count, l := c.done(st)
+					if count == n {
+						last = l
+						break
+					}
+					if time.Now().After(deadline) {
+						b.Fatalf("%d of %d records written after 5 minutes", count, n)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				b.StopTimer()
+				elapsed := last.Sub(start)
+				calls, limited := c.calls(st)
+				b.ReportMetric(float64(n)/float64(calls), "records/call")
+				b.ReportMetric(float64(n)/elapsed.Seconds()/(float64(c.batch)*c.perSecond), "bound-ratio")
+				b.ReportMetric(float64(limited)/float64(calls), "429-share")
+				b.ReportMetric(published.Seconds(), "publish-s")
+				b.ReportMetric(elapsed.Seconds(), "write-s")
+			}
+		})
+	}
+}
+
+// BenchmarkFullPathLowLoad publishes 10 platform owner changes a second for both CRMs and reports
+// the p50 and p99 time from the event's publication to its CRM write being confirmed (the call
+// itself included), read from the history entries.
+func BenchmarkFullPathLowLoad(b *testing.B) {
+	const n = 50
+	for range b.N {
+		b.StopTimer()
+		st := newStack(b, stackOptions{providers: []string{"salesforce", "hubspot"}, contacts: n, sfPerSecond: 25, hsPer10s: 190})
+		b.StartTimer()
+		pub := natsbus.NewPublisher(st.bus.JS, nil, 5*time.Second)
+		tick := time.NewTicker(100 * time.Millisecond)
+		for i := range n {
+			<-tick.C
+			id := "low-" + strconv.Itoa(i)
+			m := &ownersyncv1.PlatformOwnerChanged{
+				Meta:       &ownersyncv1.EventMeta{EventId: id, TenantId: "acme", OccurredAt: timestamppb.Now(), Source: "bench"},
+				RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, PlatformRecordId: "pr-" + strconv.Itoa(i), OwnerUserId: "pu-ada",
+				CrmRecordIds: map[string]string{"salesforce": st.sfIDs[i], "hubspot": strconv.Itoa(1000 + i)},
+			}
+			if _, err := pub.Publish(st.ctx, streams.PlatformOwnerChanged("acme"), id, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+		hist := st.mongo.DB.Collection(historystore.Collection)
+		var docs []historystore.Doc
+		deadline := time.Now().Add(time.Minute)
+		for {
+			cur, err := hist.Find(context.Background(), bson.D{{Key: "outcome", Value: "applied"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			docs = docs[:0]
+			if err := cur.All(context.Background(), &docs); err != nil {
+				b.Fatal(err)
+			}
+			if len(docs) == 2*n {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d writes recorded", len(docs), 2*n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.StopTimer()
+		lat := make([]time.Duration, len(docs))
+		for i, d := range docs {
+			lat[i] = d.At.Sub(d.OccurredAt)
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
