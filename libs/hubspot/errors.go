@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/retry"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -187,30 +187,9 @@ func parseErrorResponse(status int, h http.Header, body []byte, rl RateLimit, no
 	}
 	ae.HTTPStatus = status
 	ae.RateLimit = rl
-	ae.RetryAfterHint = parseRetryAfter(h.Get("Retry-After"), now)
+	ae.RetryAfterHint = retry.ParseRetryAfter(h.Get("Retry-After"), now)
 	return ae
 }
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0
-		}
-		return min(time.Duration(min(secs, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter)
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return min(t.Sub(now), maxRetryAfter)
-	}
-	return 0
-}
-
-// maxRetryAfter caps a server's Retry-After (HubSpot's 477 may ask for up to 24 h).
-const maxRetryAfter = 48 * time.Hour
 
 func truncate(b []byte, n int) []byte {
 	if len(b) > n {

@@ -1,6 +1,7 @@
 package hubspot
 
 import (
+	"github.com/ownersync/ownersync/libs/retry"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,8 +50,8 @@ func TestParseRetryAfterBounds(t *testing.T) {
 		{"Wed, 31 Dec 2025 23:00:00 GMT", 0}, {"soon", 0},
 	}
 	for _, tt := range tests {
-		if got := parseRetryAfter(tt.in, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
+		if got := retry.ParseRetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("retry.ParseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -189,3 +192,26 @@ func (b *hintBackOff) NextBackOff() time.Duration {
 	}
 	return d
 }
+
+// ParseRetryAfter reads a Retry-After header value: delay-seconds or an HTTP date (relative to
+// now). Anything else, or a time in the past, is zero. The result is capped at 48 h (HubSpot's 477
+// may ask for up to 24 h).
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return min(time.Duration(min(secs, int64(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter)
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfter)
+	}
+	return 0
+}
+
+// maxRetryAfter caps a server's Retry-After.
+const maxRetryAfter = 48 * time.Hour
