@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ownersync/ownersync/libs/sfid"
@@ -98,10 +99,46 @@ func Decode(b []byte) (ownership.RecordState, error) {
 	}, nil
 }
 
-// Store reads and updates record states in a KV bucket.
+// Store reads and updates record states in a KV bucket. It remembers the last state and revision
+// it saw per key (a bounded cache), so that an update of a key it knows is usually one
+// compare-and-set without a read first; the revision check keeps that safe when another writer got
+// there first.
 type Store struct {
 	kv          KV
 	maxAttempts int
+
+	mu    sync.Mutex
+	known map[string]knownState
+}
+
+type knownState struct {
+	state ownership.RecordState
+	rev   uint64
+}
+
+// knownLimit bounds the cache; past it the cache starts over.
+const knownLimit = 1 << 16
+
+func (s *Store) remember(key string, st ownership.RecordState, rev uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.known) >= knownLimit {
+		clear(s.known)
+	}
+	s.known[key] = knownState{state: st, rev: rev}
+}
+
+func (s *Store) recall(key string) (knownState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.known[key]
+	return k, ok
+}
+
+func (s *Store) forget(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.known, key)
 }
 
 // DefaultMaxAttempts bounds how often Update retries a lost compare-and-set before giving up with
@@ -109,7 +146,9 @@ type Store struct {
 const DefaultMaxAttempts = 20
 
 // NewStore returns a Store over kv.
-func NewStore(kv KV) *Store { return &Store{kv: kv, maxAttempts: DefaultMaxAttempts} }
+func NewStore(kv KV) *Store {
+	return &Store{kv: kv, maxAttempts: DefaultMaxAttempts, known: map[string]knownState{}}
+}
 
 // Get returns the state of key and whether it exists.
 func (s *Store) Get(ctx context.Context, key string) (ownership.RecordState, bool, error) {
@@ -129,6 +168,7 @@ func (s *Store) get(ctx context.Context, key string) (ownership.RecordState, uin
 	if err != nil {
 		return ownership.RecordState{}, 0, false, fmt.Errorf("%s: %w", key, err)
 	}
+	s.remember(key, st, rev)
 	return st, rev, true, nil
 }
 
@@ -141,6 +181,27 @@ type UpdateFunc func(cur ownership.RecordState, exists bool) (next ownership.Rec
 // another writer changed the state in between. It returns the state in the bucket afterwards (fn's
 // result, or the current state when fn chose not to write). An error from fn is returned as is.
 func (s *Store) Update(ctx context.Context, key string, fn UpdateFunc) (ownership.RecordState, error) {
+	// Optimistic first try on the state last seen: only when fn wants to write, since a decision
+	// not to write must rest on the current state, which only a read shows.
+	if k, ok := s.recall(key); ok {
+		next, write, err := fn(k.state, true)
+		if err == nil && write {
+			b, err := Encode(next)
+			if err != nil {
+				return ownership.RecordState{}, fmt.Errorf("encode record state %s: %w", key, err)
+			}
+			rev, err := s.kv.Update(ctx, key, b, k.rev)
+			switch {
+			case err == nil:
+				s.remember(key, next, rev)
+				return next, nil
+			case errors.Is(err, ErrRevisionMismatch), errors.Is(err, ErrExists), errors.Is(err, ErrNotFound):
+				s.forget(key) // stale: read it below
+			default:
+				return ownership.RecordState{}, fmt.Errorf("write record state %s: %w", key, err)
+			}
+		}
+	}
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return ownership.RecordState{}, err
@@ -157,13 +218,15 @@ func (s *Store) Update(ctx context.Context, key string, fn UpdateFunc) (ownershi
 		if err != nil {
 			return ownership.RecordState{}, fmt.Errorf("encode record state %s: %w", key, err)
 		}
+		var newRev uint64
 		if exists {
-			_, err = s.kv.Update(ctx, key, b, rev)
+			newRev, err = s.kv.Update(ctx, key, b, rev)
 		} else {
-			_, err = s.kv.Create(ctx, key, b)
+			newRev, err = s.kv.Create(ctx, key, b)
 		}
 		switch {
 		case err == nil:
+			s.remember(key, next, newRev)
 			return next, nil
 		case errors.Is(err, ErrRevisionMismatch), errors.Is(err, ErrExists):
 			continue // someone else wrote first: read again and re-decide

@@ -24,6 +24,7 @@ type memKV struct {
 	beforeWrite func(key string)
 	writes      int
 	conflicts   int
+	gets        int
 }
 
 type memEntry struct {
@@ -36,6 +37,7 @@ func newMemKV() *memKV { return &memKV{data: map[string]memEntry{}} }
 func (m *memKV) Get(_ context.Context, key string) ([]byte, uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gets++
 	e, ok := m.data[key]
 	if !ok {
 		return nil, 0, ErrNotFound
@@ -315,5 +317,48 @@ func TestLinks(t *testing.T) {
 	}
 	if lk, rk := LinkKey("acme", ownership.HubSpot, ownership.Contact, "x"), Key("acme", ownership.HubSpot, ownership.Contact, "x"); lk == rk {
 		t.Errorf("link key %q equals record key", lk)
+	}
+}
+
+// TestUpdateKnownKeySkipsTheRead checks the optimistic path: a key the store wrote is updated
+// without a read, and a rival's write in between is noticed by the revision and re-read.
+func TestUpdateKnownKeySkipsTheRead(t *testing.T) {
+	kv := newMemKV()
+	s := NewStore(kv)
+	ctx := context.Background()
+	key := "acme.hubspot.contact.1"
+	mark := func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
+		cur.PlatformRecordID += "x"
+		return cur, true, nil
+	}
+	if _, err := s.Update(ctx, key, mark); err != nil {
+		t.Fatal(err)
+	}
+	gets := kv.gets
+	if _, err := s.Update(ctx, key, mark); err != nil {
+		t.Fatal(err)
+	}
+	if kv.gets != gets {
+		t.Errorf("updating a key the store just wrote read it %d times, want 0", kv.gets-gets)
+	}
+	// A rival writes; the next update's optimistic write fails and the value is re-read.
+	b, _ := Encode(ownership.RecordState{PlatformRecordID: "rival"})
+	kv.mu.Lock()
+	kv.put(key, b)
+	kv.mu.Unlock()
+	got, err := s.Update(ctx, key, mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PlatformRecordID != "rivalx" {
+		t.Errorf("after a rival write: %q, want rivalx", got.PlatformRecordID)
+	}
+	// A decision not to write always rests on a fresh read.
+	gets = kv.gets
+	if _, err := s.Update(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) { return cur, false, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if kv.gets != gets+1 {
+		t.Errorf("a no-write update read %d times, want 1", kv.gets-gets)
 	}
 }

@@ -402,17 +402,9 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 		return e.record(ctx, en)
 	}
 
-	// A newer change may have claimed the record since; then it writes, not this one.
-	if _, err := e.d.States.Update(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
-		st = cur
-		return cur, false, nil
-	}); err != nil {
-		return err
-	}
-	if st.AppliedEventID != ch.EventID {
-		en.Outcome, en.Reason = Superseded, "a newer change to the same record was applied before this one was written"
-		return e.record(ctx, en)
-	}
+	// Claim and submission follow each other without I/O in between, and the batcher keeps the
+	// write of the later change when two of one record meet (crmwrite.Supersedes), so a newer
+	// change that claimed the record meanwhile still wins.
 	fut := e.d.Writes.Submit(ctx, crmwrite.BatchKey{Tenant: ch.Tenant, Provider: tg.Provider, RecordType: ch.RecordType},
 		recordID, crmwrite.Write{RecordID: recordID, OwnerID: tg.OwnerID, TraceID: ch.EventID, At: ch.OccurredAt})
 	res, err := fut.Wait(ctx)
