@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/platformsim"
 )
 
