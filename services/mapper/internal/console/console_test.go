@@ -100,6 +100,18 @@ func TestSignInAndOut(t *testing.T) {
 			t.Errorf("GET /admin/ = %d %q, want 303 to /admin/t/acme/", r.status, r.location())
 		}
 	})
+	t.Run("sign-in returns to the page asked for", func(t *testing.T) {
+		b := newBrowser(t, env.URL)
+		r := b.get("/admin/t/acme/settings")
+		form := b.get(strings.TrimPrefix(r.location(), env.URL))
+		wantContains(t, form.body, `name="next" value="/admin/t/acme/settings"`)
+		m := csrfRE.FindStringSubmatch(form.body)
+		r = b.post("/admin/signin", url.Values{"csrf": {m[1]}, "token": {consoletest.AcmeToken}, "next": {"/admin/t/acme/settings"}})
+		if r.status != http.StatusSeeOther || r.location() != "/admin/t/acme/settings" {
+			t.Errorf("sign-in = %d %q, want 303 to /admin/t/acme/settings", r.status, r.location())
+		}
+		wantStatus(t, b.get("/admin/t/acme/settings"), http.StatusOK)
+	})
 	t.Run("next stays inside the console", func(t *testing.T) {
 		for next, want := range map[string]string{
 			"/admin/t/acme/settings": "/admin/t/acme/settings",

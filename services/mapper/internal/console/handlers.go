@@ -40,8 +40,12 @@ func (c *Console) signinForm(r *req) error {
 func (c *Console) renderSignin(r *req, status int, problem string) error {
 	tok := randomToken()
 	c.setCookie(r.ec, signinCookie, tok, 3600)
+	next := r.ec.QueryParam("next")
+	if r.ec.Request().Method == http.MethodPost {
+		next = r.ec.Request().PostFormValue("next")
+	}
 	return c.render(r, status, "signin", "Sign in", map[string]any{
-		"SigninCSRF": tok, "Next": safeNext(r.ec.QueryParam("next") + r.ec.FormValue("next")), "Problem": problem,
+		"SigninCSRF": tok, "Next": safeNext(next), "Problem": problem,
 	})
 }
 
@@ -68,7 +72,7 @@ func (c *Console) signin(r *req) error {
 	c.setCookie(r.ec, SessionCookie, id, int(c.cfg.SessionTTL.Seconds()))
 	c.setCookie(r.ec, signinCookie, "", -1)
 	c.log.InfoContext(r.ctx, "console sign-in", "actor", p.Actor())
-	return r.ec.Redirect(http.StatusSeeOther, safeNext(r.ec.FormValue("next")))
+	return r.ec.Redirect(http.StatusSeeOther, safeNext(r.ec.Request().PostFormValue("next")))
 }
 
 func (c *Console) signout(r *req) error {
