@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
+	"github.com/ownersync/ownersync/libs/echoserver"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
@@ -91,10 +90,10 @@ func Start(t testing.TB, mongoURI string, svc *Service, cfg console.Config) *Env
 	}
 	dlq := &DeadLetters{Letters: DeadLetterSeed()}
 	c := console.New(cfg, svc, ts, tokens, dlq, slog.New(slog.DiscardHandler))
-	e := echo.New()
-	e.HideBanner = true
-	c.Register(e)
-	srv := httptest.NewServer(e)
+	// The server mapper runs: echoserver's error handler and timeouts around the console.
+	es := echoserver.New(echoserver.Options{Service: "mapper"})
+	c.Register(es.E)
+	srv := httptest.NewServer(es.E)
 	t.Cleanup(srv.Close)
 	return &Env{URL: srv.URL, Svc: svc, DLQ: dlq, Tenants: ts, Console: c}
 }
