@@ -32,6 +32,8 @@ type stackOptions struct {
 	sfPerSecond, hsPer10s int
 	// concurrency and maxAckPending size the consumers (defaults 16 and 1000).
 	concurrency, maxAckPending int
+	// startLater leaves the consumers to stack.start, so that a backlog can be published first.
+	startLater bool
 }
 
 // stack is the writer core running behind real consumers on embedded NATS and FerretDB, with both
@@ -45,6 +47,7 @@ type stack struct {
 	app    *App
 	sfIDs  []string // the added Salesforce contacts
 	cancel context.CancelFunc
+	start  func()
 }
 
 func newStack(tb testing.TB, o stackOptions) *stack {
@@ -183,22 +186,27 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 	}
 
 	var wg sync.WaitGroup
-	for _, c := range []struct {
-		stream, durable, filter string
-		h                       natsbus.Handler
-	}{
-		{streams.CRM, "writer-crm-owners", "crm.owner.changed.>", st.app.CRMHandler},
-		{streams.Platform, "writer-platform-owners", "platform.owner.changed.>", st.app.PlatformHandler},
-	} {
-		cons, err := natsbus.NewConsumer(ctx, st.bus, natsbus.ConsumerOptions{Service: "writer", Stream: c.stream,
-			Config: jetstream.ConsumerConfig{Durable: c.durable, FilterSubjects: []string{c.filter}, AckWait: time.Minute,
-				MaxDeliver: 5, MaxAckPending: o.maxAckPending},
-			Concurrency: o.concurrency})
-		if err != nil {
-			tb.Fatal(err)
+	st.start = func() {
+		for _, c := range []struct {
+			stream, durable, filter string
+			h                       natsbus.Handler
+		}{
+			{streams.CRM, "writer-crm-owners", "crm.owner.changed.>", st.app.CRMHandler},
+			{streams.Platform, "writer-platform-owners", "platform.owner.changed.>", st.app.PlatformHandler},
+		} {
+			cons, err := natsbus.NewConsumer(ctx, st.bus, natsbus.ConsumerOptions{Service: "writer", Stream: c.stream,
+				Config: jetstream.ConsumerConfig{Durable: c.durable, FilterSubjects: []string{c.filter}, AckWait: time.Minute,
+					MaxDeliver: 5, MaxAckPending: o.maxAckPending},
+				Concurrency: o.concurrency})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = cons.Run(ctx, c.h) }()
 		}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = cons.Run(ctx, c.h) }()
+	}
+	if !o.startLater {
+		st.start()
 	}
 	tb.Cleanup(func() {
 		cancel()

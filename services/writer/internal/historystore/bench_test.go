@@ -1,0 +1,57 @@
+package historystore
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/embedmongo"
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/services/writer/internal/ownership"
+	"github.com/ownersync/ownersync/services/writer/internal/writeback"
+)
+
+// BenchmarkRecord records b.N history entries from 1,000 concurrent handlers into FerretDB (SQLite),
+// the writer's per-change history cost.
+func BenchmarkRecord(b *testing.B) {
+	ctx := context.Background()
+	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: srv.URI(), Database: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := mongodb.EnsureIndexes(ctx, conn.DB, Indexes()); err != nil {
+		b.Fatal(err)
+	}
+	s := New(conn.DB, Options{})
+	defer s.Close(ctx)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				e := writeback.Entry{Tenant: "acme", Provider: ownership.Salesforce, RecordType: ownership.Contact,
+					CRMRecordID: "0035g00000" + strconv.Itoa(100000+i), EventID: "bench-" + strconv.Itoa(i), Origin: ownership.FromPlatform,
+					Outcome: writeback.Applied, OwnerID: "0055g00000AsDfGAAV", PlatformUserID: "pu-ada", At: time.Now(), OccurredAt: time.Now()}
+				if err := s.Record(ctx, e); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	for i := range b.N {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
