@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ownersync/ownersync/libs/embedmongo"
@@ -407,4 +408,62 @@ func TestBrowserMapManually(t *testing.T) {
 	if calls := svc.Calls("MapManually"); len(calls) != 1 || !strings.HasPrefix(calls[0], want) {
 		t.Errorf("MapManually calls = %v, want one starting %q", calls, want)
 	}
+}
+
+// acceptDialogs answers every JavaScript confirm of the tab with accept and sends its message
+// on the returned channel.
+func (b *tab) acceptDialogs(accept bool) <-chan string {
+	msgs := make(chan string, 8)
+	dialogs := chromedp.Events(b.ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- ev.Message:
+			default:
+			}
+			if _, err := chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept}); err != nil {
+				return
+			}
+		}
+	}()
+	return msgs
+}
+
+func TestBrowserUnmapAndReplayAskFirst(t *testing.T) {
+	svc := consoletest.NewDemo(8)
+	b := newTab(t, svc, console.Config{})
+	b.signIn(consoletest.OperatorToken)
+	msgs := b.acceptDialogs(true)
+
+	b.open("/admin/t/acme/p/salesforce/mappings?q=u005")
+	b.waitText("#totals", "of 1")
+	b.do(chromedp.Click(chromedp.CSS(`table.mappings button.danger`)))
+	select {
+	case m := <-msgs:
+		if !strings.Contains(m, "u005") {
+			t.Errorf("confirm message = %q", m)
+		}
+	case <-b.ctx.Done():
+		t.Fatal("no confirmation was asked")
+	}
+	b.waitText(".flash", "The mapping was removed.")
+	if calls := svc.Calls("Unmap"); len(calls) != 1 || !strings.HasPrefix(calls[0], "Unmap acme salesforce u005 operator:") {
+		t.Errorf("Unmap calls = %v", calls)
+	}
+	b.shot("unmapped-done")
+
+	b.open("/admin/t/acme/history?provider=salesforce&type=contact&id=003000000000001AAA")
+	b.waitText("main table", "assigned")
+	b.shot("history")
+
+	b.open("/admin/t/acme/dlq")
+	b.shot("dlq")
+	b.do(chromedp.Click(chromedp.ID("dl-4")), chromedp.Click(chromedp.CSS(`form[action$="/dlq/replay"] button`)))
+	<-msgs
+	b.waitText(".flash", "Replayed 1 dead letter(s).")
+	b.waitText("h1", "Dead letters (1)")
+	b.shot("dlq-replayed")
 }

@@ -223,7 +223,13 @@ func statusWord(s string) string {
 func (c *Console) Register(e *echo.Echo) {
 	e.GET("/admin", func(ec echo.Context) error { return ec.Redirect(http.StatusFound, "/admin/") })
 	g := e.Group("/admin", c.headers)
-	g.GET("/static/*", echo.WrapHandler(c.static))
+	g.GET("/static/*", func(ec echo.Context) error {
+		if strings.HasSuffix(ec.Request().URL.Path, "/") { // no directory listings
+			return c.handle(func(*req) error { return pageError(http.StatusNotFound, "There is no such page.") })(ec)
+		}
+		c.static.ServeHTTP(ec.Response(), ec.Request())
+		return nil
+	})
 	g.GET("/signin", c.handle(c.signinForm))
 	g.POST("/signin", c.handle(c.signin))
 	g.POST("/signout", c.handle(c.signed(c.signout)))

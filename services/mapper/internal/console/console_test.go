@@ -177,6 +177,7 @@ func TestSecurityHeadersAndAssets(t *testing.T) {
 	if strings.Contains(r.body, "http://") || strings.Contains(r.body, "https://") {
 		t.Errorf("the sign-in page references a remote asset:\n%s", r.body)
 	}
+	wantStatus(t, b.get("/admin/static/"), http.StatusNotFound)
 	r = b.get("/admin/no/such/page")
 	wantStatus(t, r, http.StatusNotFound)
 	wantContains(t, r.body, "There is no such page.")

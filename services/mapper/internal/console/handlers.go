@@ -68,6 +68,9 @@ func (c *Console) signin(r *req) error {
 		c.log.InfoContext(r.ctx, "console sign-in refused", "remote", r.ec.RealIP())
 		return c.renderSignin(r, http.StatusUnauthorized, "That token was not accepted. Check it and try again.")
 	}
+	if old, err := r.ec.Cookie(SessionCookie); err == nil {
+		c.endSession(old.Value) // a sign-in always starts a fresh session
+	}
 	id, _ := c.newSession(p)
 	c.setCookie(r.ec, SessionCookie, id, int(c.cfg.SessionTTL.Seconds()))
 	c.setCookie(r.ec, signinCookie, "", -1)
