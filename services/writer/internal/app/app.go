@@ -58,6 +58,10 @@ type Options struct {
 	QuotaReserve float64
 	// MaxInFlight is the concurrent CRM calls per (tenant, provider, record type) (default 4).
 	MaxInFlight int
+	// DetachedHistory lets handlers go on without waiting for their history inserts (see
+	// historystore.Options.Detached): faster on FerretDB/SQLite, at the risk of losing the newest
+	// entries in a crash. Insert failures are logged.
+	DetachedHistory bool
 	// Log receives what goes wrong outside a message's handling (quota alerts that fail to publish).
 	Log *slog.Logger
 }
@@ -147,7 +151,9 @@ func New(o Options) (*App, error) {
 		},
 		Linger: o.Linger, MaxInFlight: o.MaxInFlight, Supersedes: crmwrite.Supersedes,
 	})
-	history := historystore.New(o.DB, historystore.Options{})
+	history := historystore.New(o.DB, historystore.Options{Detached: o.DetachedHistory, OnError: func(err error) {
+		o.Log.Error("ownership history insert failed", "error", err)
+	}})
 	records := recordstate.NewJetStreamKV(o.Records)
 	engine := writeback.New(writeback.Config{EchoWindow: o.EchoWindow}, writeback.Deps{
 		Policies:  writeback.TenantPolicies{Tenants: o.Tenants},

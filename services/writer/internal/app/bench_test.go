@@ -22,7 +22,8 @@ import (
 // The full-path benchmarks publish platform owner changes to JetStream (the burst before the writer
 // starts consuming, so the writer drains a backlog) and let the writer core carry them — consumer, engine, records KV (claim, confirm), mappings KV, batcher, limiter,
 // adapter, sandbox, history in FerretDB — and report the figures. Run with -benchtime=1x;
-// OWNERSYNC_BENCH_RECORDS sets the burst (default 20,000).
+// OWNERSYNC_BENCH_RECORDS sets the burst (default 20,000); OWNERSYNC_BENCH_DETACHED_HISTORY=1 runs
+// the burst with app.Options.DetachedHistory.
 
 func benchRecords() int {
 	if n, err := strconv.Atoi(os.Getenv("OWNERSYNC_BENCH_RECORDS")); err == nil && n > 0 {
@@ -117,7 +118,7 @@ func BenchmarkFullPathBurst(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				st := newStack(b, stackOptions{providers: []string{c.name}, contacts: n, sfPerSecond: 25, hsPer10s: 190,
-					concurrency: 4096, maxAckPending: 8192, startLater: true})
+					concurrency: 4096, maxAckPending: 8192, startLater: true, detachedHistory: os.Getenv("OWNERSYNC_BENCH_DETACHED_HISTORY") != ""})
 				st.org.Log().Reset()
 				st.acct.Log().Reset()
 				// The burst is waiting in the stream when the writer starts, as after an import.

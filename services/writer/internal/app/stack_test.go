@@ -34,6 +34,8 @@ type stackOptions struct {
 	concurrency, maxAckPending int
 	// startLater leaves the consumers to stack.start, so that a backlog can be published first.
 	startLater bool
+	// detachedHistory is app.Options.DetachedHistory.
+	detachedHistory bool
 }
 
 // stack is the writer core running behind real consumers on embedded NATS and FerretDB, with both
@@ -176,10 +178,11 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 	env := map[string]string{"SF_SECRET": "s", "HS_TOKEN": "pat-test"}
 	st.app, err = New(Options{
 		Records: buckets[streams.RecordsBucket], Mappings: buckets[streams.MappingsBucket], DB: st.mongo.DB,
-		Tenants:   tenants{"acme": acme},
-		Publisher: natsbus.NewPublisher(st.bus.JS, nil, 5*time.Second),
-		Secrets:   &secretref.Resolver{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile},
-		Linger:    50 * time.Millisecond,
+		Tenants:         tenants{"acme": acme},
+		Publisher:       natsbus.NewPublisher(st.bus.JS, nil, 5*time.Second),
+		Secrets:         &secretref.Resolver{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile},
+		Linger:          50 * time.Millisecond,
+		DetachedHistory: o.detachedHistory,
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -86,12 +86,21 @@ type Options struct {
 	MaxBatch int
 	// Linger is how long an entry waits for company before its insert (default 50 ms).
 	Linger time.Duration
+	// Detached makes Record return as soon as the entry is queued, so that handlers do not wait for
+	// the insert (on FerretDB/SQLite the insert is the largest cost of a change); entries still
+	// queued when the process dies are lost, and insert failures go to OnError only. Close still
+	// flushes the queue.
+	Detached bool
+	// OnError receives the failures of detached inserts (nil: dropped).
+	OnError func(error)
 }
 
 // Store appends history entries in batches; Record returns once its entry is stored.
 type Store struct {
-	coll *mongo.Collection
-	b    *batcher.Batcher[struct{}, Doc, struct{}]
+	coll     *mongo.Collection
+	b        *batcher.Batcher[struct{}, Doc, struct{}]
+	detached bool
+	onError  func(error)
 }
 
 // New returns a Store writing to db's ownership_history collection. Close it to flush what is
@@ -100,7 +109,7 @@ func New(db *mongo.Database, o Options) *Store {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 500
 	}
-	s := &Store{coll: db.Collection(Collection)}
+	s := &Store{coll: db.Collection(Collection), detached: o.Detached, onError: o.OnError}
 	s.b = batcher.New(s.insert, batcher.Options[struct{}, Doc]{
 		MaxSize: func(struct{}) int { return o.MaxBatch }, Linger: o.Linger, MaxInFlight: 2,
 	})
@@ -112,7 +121,16 @@ var _ writeback.History = (*Store)(nil)
 // Record stores one entry, batched with others; it returns when the entry is stored or failed.
 func (s *Store) Record(ctx context.Context, e writeback.Entry) error {
 	d := FromEntry(e)
-	r, err := s.b.Submit(ctx, struct{}{}, d.ID, d).Wait(ctx)
+	f := s.b.Submit(ctx, struct{}{}, d.ID, d)
+	if s.detached {
+		select {
+		case <-f.Done():
+			return f.Result().Err // refused at once: closed, or ctx already done
+		default:
+			return nil
+		}
+	}
+	r, err := f.Wait(ctx)
 	if err != nil {
 		return err
 	}
@@ -129,6 +147,21 @@ func (s *Store) insert(ctx context.Context, _ struct{}, items []batcher.Item[Doc
 	for i, it := range items {
 		docs[i] = it.Value
 	}
+	out, err := s.insertMany(ctx, items, docs)
+	if s.detached && s.onError != nil {
+		if err != nil {
+			s.onError(err)
+		}
+		for _, r := range out {
+			if r.Err != nil {
+				s.onError(r.Err)
+			}
+		}
+	}
+	return out, err
+}
+
+func (s *Store) insertMany(ctx context.Context, items []batcher.Item[Doc], docs []any) ([]batcher.Result[struct{}], error) {
 	out := make([]batcher.Result[struct{}], len(items))
 	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {

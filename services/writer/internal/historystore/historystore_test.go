@@ -126,4 +126,25 @@ func TestStoreOnFerretDB(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stored history (-want +got):\n%s", diff)
 	}
+
+	// Detached: Record returns at once and Close flushes what is queued.
+	var failures []error
+	d := New(conn.DB, Options{Linger: time.Hour, Detached: true, OnError: func(err error) { failures = append(failures, err) }})
+	for i := range 100 {
+		e := entry(i, writeback.Applied)
+		e.CRMRecordID = "detached"
+		e.EventID = "d-" + time.Duration(i).String()
+		if err := d.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := conn.DB.Collection(Collection).CountDocuments(ctx, bson.D{{Key: "record_id", Value: "detached"}}); err != nil || n != 0 {
+		t.Fatalf("before Close: %d detached entries stored (%v), want 0 (the linger is an hour)", n, err)
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conn.DB.Collection(Collection).CountDocuments(ctx, bson.D{{Key: "record_id", Value: "detached"}}); err != nil || n != 100 || len(failures) != 0 {
+		t.Errorf("after Close: %d detached entries stored (%v), failures %v; want 100", n, err, failures)
+	}
 }
