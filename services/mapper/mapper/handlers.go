@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/servicekit"
@@ -47,8 +48,13 @@ func eventID(meta *ownersyncv1.EventMeta, m *natsbus.Message) string {
 // classify turns the core's errors into the consume loop's classes: unknown tenants and
 // providers are permanent (dead-lettered and recorded), everything else is retried.
 func classify(err error) error {
-	if errors.Is(err, app.ErrUnknownTenant) || errors.Is(err, app.ErrNotConnected) {
+	switch {
+	case errors.Is(err, app.ErrUnknownTenant) || errors.Is(err, app.ErrNotConnected):
 		return natsbus.Permanent(err)
+	case errors.Is(err, changes.ErrBusy):
+		// A Sync Users run is writing this tenant's mappings: come back after it. Ten deliveries
+		// a minute apart give the run ten minutes before the event is dead-lettered (replayable).
+		return natsbus.RetryAfter(err, time.Minute)
 	}
 	return err
 }

@@ -50,6 +50,10 @@ type Service struct {
 	runner  *syncusers.Runner
 	log     *slog.Logger
 	now     func() time.Time
+	// LockWait bounds how long an event waits for a Sync Users run (or another event) of the same
+	// tenant and provider; then it fails with changes.ErrBusy and the consumer redelivers it later.
+	// It must stay below the consumers' AckWait (default 20 s).
+	LockWait time.Duration
 }
 
 // New returns the core.
@@ -60,7 +64,7 @@ func New(w *changes.Writer, tenants Tenants, dirs syncusers.Directories, runner 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{w: w, store: w.Store(), tenants: tenants, dirs: dirs, runner: runner, log: log, now: now}
+	return &Service{w: w, store: w.Store(), tenants: tenants, dirs: dirs, runner: runner, log: log, now: now, LockWait: 20 * time.Second}
 }
 
 func (s *Service) tenant(ctx context.Context, id string) (*tenant.Tenant, error) {
@@ -336,7 +340,10 @@ func keys[V any](m map[string]V) []string {
 // applyEvent runs mapping.Apply for one touched user and commits the outcome. before is the
 // touched CRM user's state before the event (nil when new or a platform event).
 func (s *Service) applyEvent(ctx context.Context, t *tenant.Tenant, provider string, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
-	unlock := s.w.Lock(t.ID, provider)
+	unlock, err := s.w.LockWithin(ctx, t.ID, provider, s.LockWait)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	var pids, cids, emails []string
 	if ev.PlatformUserID != "" {

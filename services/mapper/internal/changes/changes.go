@@ -6,6 +6,7 @@ package changes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -33,7 +34,7 @@ type Writer struct {
 	view  *kvview.View
 	pub   Publisher
 	now   func() time.Time
-	locks sync.Map // tenant/provider → *sync.Mutex
+	locks sync.Map // tenant/provider → chan struct{} (a mutex that can be waited on with a deadline)
 }
 
 // New returns a writer.
@@ -50,14 +51,37 @@ func (w *Writer) Store() *mongostore.Store { return w.store }
 // View is the writer's KV view.
 func (w *Writer) View() *kvview.View { return w.view }
 
+// ErrBusy is returned by LockWithin when the lock stayed taken for the whole wait.
+var ErrBusy = errors.New("mappings of the tenant and provider are being written by another run")
+
 // Lock serialises rule runs of one tenant and provider in this process (events, Sync Users and
 // manual mappings read, decide and write; two at once could both map the same user). It returns
 // the unlock function.
 func (w *Writer) Lock(tenant, provider string) func() {
-	m, _ := w.locks.LoadOrStore(tenant+"/"+provider, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+	unlock, _ := w.LockWithin(context.Background(), tenant, provider, -1)
+	return unlock
+}
+
+// LockWithin is Lock with a bounded wait (negative: no bound): event handlers give up before their
+// message's AckWait runs out while a Sync Users run holds the lock, and ask for a later redelivery
+// instead.
+func (w *Writer) LockWithin(ctx context.Context, tenant, provider string, wait time.Duration) (func(), error) {
+	v, _ := w.locks.LoadOrStore(tenant+"/"+provider, make(chan struct{}, 1))
+	ch := v.(chan struct{})
+	var timeout <-chan time.Time
+	if wait >= 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-timeout:
+		return nil, fmt.Errorf("lock %s/%s: %w", tenant, provider, ErrBusy)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Commit is one rule outcome for a tenant and provider.
