@@ -68,6 +68,11 @@ func (w *Writer) Lock(tenant, provider string) func() {
 func (w *Writer) LockWithin(ctx context.Context, tenant, provider string, wait time.Duration) (func(), error) {
 	v, _ := w.locks.LoadOrStore(tenant+"/"+provider, make(chan struct{}, 1))
 	ch := v.(chan struct{})
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	default:
+	}
 	var timeout <-chan time.Time
 	if wait >= 0 {
 		t := time.NewTimer(wait)
