@@ -93,10 +93,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	h := &handlers{svc: svc, store: store, log: base.Log}
 	onDead := func(ctx context.Context, m *natsbus.Message, err error) { h.deadLetter(ctx, m, err) }
 
+	// No consumer sets BackOff: with BackOff the server uses its first step as the first delivery's
+	// AckWait, which would redeliver a message still being handled. Failed handlings are retried
+	// by the loop's NakWithDelay (NakBase doubling to NakMax, or a handler's RetryAfter) instead,
+	// and natsbus marks slow handlings in progress every AckWait/3.
+	//
 	// mapper-users: platform user changes. AckWait 30 s covers a slow MongoDB write plus the rule
-	// run of every connected provider; MaxDeliver 10 with backoff up to a minute rides out a
-	// MongoDB failover before dead-lettering; MaxAckPending 256 keeps a burst (a directory import)
-	// flowing while the handlers' per-tenant lock serialises the writes.
+	// run of every connected provider; MaxDeliver 10 with NAK delays doubling from 1 s to a minute
+	// rides out a MongoDB failover before dead-lettering; MaxAckPending 256 keeps a burst (a
+	// directory import) flowing while the per-tenant lock serialises the writes.
 	platformUsers, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
 		Service: "mapper",
 		Stream:  streams.Platform,
@@ -105,10 +110,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			FilterSubjects: []string{"platform.user.changed.>"},
 			AckWait:        30 * time.Second,
 			MaxDeliver:     10,
-			BackOff:        []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute},
 			MaxAckPending:  256,
 		},
 		Concurrency:  8,
+		NakBase:      time.Second,
+		NakMax:       time.Minute,
 		OnDeadLetter: onDead,
 	}))
 	if err != nil {
@@ -128,10 +134,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			FilterSubjects: []string{"crm.user.changed.>"},
 			AckWait:        30 * time.Second,
 			MaxDeliver:     10,
-			BackOff:        []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute},
 			MaxAckPending:  256,
 		},
 		Concurrency:  8,
+		NakBase:      time.Second,
+		NakMax:       time.Minute,
 		OnDeadLetter: onDead,
 	}))
 	if err != nil {
@@ -140,8 +147,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	base.Health.Add("consumer mapper-crm-users", crmUsers.Ready)
 
 	// mapper-refresh: re-read one CRM user from the CRM. AckWait 2 min covers the client's 30 s
-	// timeout with token refresh and a retry; MaxDeliver 8 with backoff to 5 minutes rides out a
-	// CRM outage or a rate-limit pause (RetryAfter) of several minutes; MaxAckPending 32 keeps the
+	// timeout with token refresh and a retry; MaxDeliver 8 with NAK delays doubling from 5 s to
+	// 5 minutes rides out a CRM outage or a rate-limit pause (RetryAfter) of several minutes; MaxAckPending 32 keeps the
 	// CRM calls few, since refreshes share the tenant's API quota with the writer.
 	refresh, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
 		Service: "mapper",
@@ -151,10 +158,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			FilterSubjects: []string{"user.refresh.>"},
 			AckWait:        2 * time.Minute,
 			MaxDeliver:     8,
-			BackOff:        []time.Duration{5 * time.Second, 30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute},
 			MaxAckPending:  32,
 		},
 		Concurrency:  2,
+		NakBase:      5 * time.Second,
 		NakMax:       5 * time.Minute,
 		OnDeadLetter: onDead,
 	}))
