@@ -4,7 +4,7 @@ STATICCHECK_VERSION := 2025.1.1
 GO                  ?= go
 FUZZTIME            ?= 30s
 
-.PHONY: run test test-go proto proto-check gowork-off lint fuzz fuzz-ci bench soak up down
+.PHONY: run test test-go chromium proto proto-check gowork-off lint fuzz fuzz-ci bench soak up down
 
 ## run: the whole stack on embedded NATS + FerretDB with the CRM sandboxes and a demo tenant
 run:
@@ -13,7 +13,7 @@ run:
 ## test: the full suite (proto freshness, GOWORK=off builds, vet, every module's tests, brief fuzzing)
 test: proto-check gowork-off test-go fuzz-ci
 
-test-go:
+test-go: chromium
 	$(GO) vet work
 	$(GO) test -count=1 -timeout 20m work
 
@@ -21,6 +21,9 @@ test-go:
 proto:
 	cd proto && $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION) lint
 	cd proto && $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION) generate
+
+chromium:
+	scripts/ensure-chromium.sh
 
 proto-check:
 	BUF_VERSION=$(BUF_VERSION) scripts/check-proto.sh
