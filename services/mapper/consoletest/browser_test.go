@@ -161,7 +161,8 @@ func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {
 
 func (b *tab) text(sel string) string {
 	b.t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel), chromedp.NodeVisible))
+	b.waitFor(sel)
+	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).innerText`, sel)))
 	if err != nil {
 		b.t.Fatalf("text of %s: %v", sel, err)
 	}
@@ -265,7 +266,7 @@ func TestBrowserSignInSearchAndPage(t *testing.T) {
 	b.waitText("#totals", "Showing 1–25 of 60")
 	b.shot("mappings")
 	b.do(chromedp.SendKeys(chromedp.ID("q"), "Ada"), chromedp.Click(chromedp.CSS(`form.search button`)))
-	b.waitText("#totals", "of 6")
+	b.waitText("#totals", "Showing 1–6 of 6")
 	if got := b.text("table.mappings tbody tr:first-child td:first-child"); got != "Ada" {
 		t.Errorf("first name of the first match = %q, want Ada", got)
 	}
