@@ -173,7 +173,7 @@ func (b *tab) viewport(w, h int64, mobile bool) {
 	b.t.Helper()
 	var opts []chromedp.EmulateViewportOption
 	if mobile {
-		opts = append(opts, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+		opts = append(opts, chromedp.EmulateScale(1), chromedp.EmulateMobile)
 	}
 	b.do(chromedp.EmulateViewport(w, h, opts...))
 }
