@@ -260,6 +260,11 @@ func (c *Console) Register(e *echo.Echo) {
 	} {
 		g.Add(r.method, r.path, c.handle(c.signed(c.inTenant(r.h))))
 	}
+	// Provider-less links (e.g. /admin/t/acme/mappings?provider=hubspot in report emails) lead to
+	// the provider's page.
+	for _, view := range []string{"mappings", "unmapped-platform", "unmapped-crm", "errors", "map"} {
+		g.GET(tg+"/"+view, c.handle(c.signed(c.inTenant(c.providerRedirect(view)))))
+	}
 	g.Any("/*", c.handle(func(r *req) error { return pageError(http.StatusNotFound, "There is no such page.") }))
 }
 

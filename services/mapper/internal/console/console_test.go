@@ -358,6 +358,24 @@ func TestCoreFailureShowsAnErrorPage(t *testing.T) {
 	wantContains(t, r.body, "no run run-9")
 }
 
+func TestProviderlessLinksFromReports(t *testing.T) {
+	env := start(t, nil, console.Config{})
+	b := signedIn(t, env, consoletest.AcmeToken)
+	for path, want := range map[string]string{
+		"/admin/t/acme/mappings?provider=hubspot":          "/admin/t/acme/p/hubspot/mappings",
+		"/admin/t/acme/mappings?provider=salesforce&q=ada": "/admin/t/acme/p/salesforce/mappings?q=ada",
+		"/admin/t/acme/errors":                             "/admin/t/acme/p/salesforce/errors",
+		"/admin/t/acme/unmapped-platform?provider=hubspot": "/admin/t/acme/p/hubspot/unmapped-platform",
+	} {
+		r := b.get(path)
+		if r.status != http.StatusSeeOther || r.location() != want {
+			t.Errorf("GET %s = %d %q, want 303 to %q", path, r.status, r.location(), want)
+		}
+	}
+	wantStatus(t, b.get("/admin/t/acme/mappings?provider=pipedrive"), http.StatusNotFound)
+	wantStatus(t, b.get("/admin/t/globex/mappings?provider=salesforce"), http.StatusForbidden)
+}
+
 func TestMappingsSearchAndPaging(t *testing.T) {
 	env := start(t, nil, console.Config{})
 	b := signedIn(t, env, consoletest.OperatorToken)

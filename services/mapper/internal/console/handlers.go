@@ -672,6 +672,32 @@ func (c *Console) dlqReplay(r *req) error {
 	return c.renderDLQ(r, http.StatusOK, "", &res)
 }
 
+// providerRedirect sends /admin/t/{t}/{view}?provider=p&… to /admin/t/{t}/p/{p}/{view}?…; without
+// a provider it picks the tenant's first connected one.
+func (c *Console) providerRedirect(view string) handler {
+	return func(r *req) error {
+		q := r.ec.Request().URL.Query()
+		p := q.Get("provider")
+		q.Del("provider")
+		if p == "" {
+			for _, pr := range tenant.Providers {
+				if _, ok := r.tenant.ProviderSettings(pr); ok {
+					p = pr
+					break
+				}
+			}
+		}
+		if _, ok := r.tenant.ProviderSettings(p); !ok || (p != tenant.Salesforce && p != tenant.HubSpot) {
+			return pageError(http.StatusNotFound, "No such CRM is connected for this tenant.")
+		}
+		u := c.tenantURL(r, "p/"+p+"/"+view)
+		if len(q) > 0 {
+			u += "?" + q.Encode()
+		}
+		return r.ec.Redirect(http.StatusSeeOther, u)
+	}
+}
+
 // --- helpers ---
 
 func (c *Console) tenantURL(r *req, rest string) string {
