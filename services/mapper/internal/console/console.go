@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
@@ -73,6 +74,10 @@ type Config struct {
 	RunsShown int
 	// PollInterval is how often the run page refreshes while a run is running (1 s when zero).
 	PollInterval time.Duration
+	// SignInsPerSecond and SignInBurst bound sign-in attempts across all clients (5/s, burst 20
+	// when zero): tokens cannot be guessed, but each attempt may cost a MongoDB lookup.
+	SignInsPerSecond float64
+	SignInBurst      int
 }
 
 // Authenticator checks an admin token (auth.Store implements it).
@@ -92,6 +97,8 @@ type Console struct {
 	log     *slog.Logger
 	pages   map[string]*template.Template
 	static  http.Handler
+
+	signins *rate.Limiter
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -117,6 +124,12 @@ func New(cfg Config, svc httpapi.Service, tenants httpapi.TenantStore, tokens Au
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
+	if cfg.SignInsPerSecond <= 0 {
+		cfg.SignInsPerSecond = 5
+	}
+	if cfg.SignInBurst <= 0 {
+		cfg.SignInBurst = 20
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,6 +142,7 @@ func New(cfg Config, svc httpapi.Service, tenants httpapi.TenantStore, tokens Au
 		pages:    parsePages(),
 		static:   http.StripPrefix("/admin/static/", http.FileServer(http.FS(sub))),
 		sessions: map[string]*session{},
+		signins:  rate.NewLimiter(rate.Limit(cfg.SignInsPerSecond), cfg.SignInBurst),
 	}
 }
 

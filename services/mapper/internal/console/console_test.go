@@ -146,6 +146,26 @@ func TestSignInAndOut(t *testing.T) {
 	})
 }
 
+func TestSignInAttemptsAreLimited(t *testing.T) {
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	env := start(t, nil, console.Config{Now: clock, SignInsPerSecond: 1, SignInBurst: 3})
+	b := newBrowser(t, env.URL)
+	for i := 0; i < 3; i++ {
+		wantStatus(t, b.signIn("wrong-token-0123456789", nil), http.StatusUnauthorized)
+	}
+	r := b.signIn(consoletest.OperatorToken, nil)
+	wantStatus(t, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	wantStatus(t, b.signIn(consoletest.OperatorToken, nil), http.StatusSeeOther)
+}
+
 func TestSecureCookieWhenConfigured(t *testing.T) {
 	env := start(t, nil, console.Config{Secure: true})
 	b := newBrowser(t, env.URL)

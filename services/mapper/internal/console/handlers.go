@@ -63,6 +63,10 @@ func (c *Console) signin(r *req) error {
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(form)) != 1 {
 		return pageError(http.StatusForbidden, "The sign-in form had expired. Go back, reload the page and sign in again.")
 	}
+	if !c.signins.AllowN(c.cfg.Now(), 1) {
+		r.ec.Response().Header().Set("Retry-After", "10")
+		return pageError(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few seconds and try again.")
+	}
 	p, err := c.tokens.Authenticate(r.ctx, strings.TrimSpace(r.ec.FormValue("token")))
 	if err != nil {
 		c.log.InfoContext(r.ctx, "console sign-in refused", "remote", r.ec.RealIP())
