@@ -1,5 +1,7 @@
 // Package consoletest holds an in-memory admin core (httpapi.Service and httpapi.DeadLetters) for
-// the console's handler tests and its browser tests (the _test files here drive Chromium).
+// the console's handler tests and its browser tests (the _test files here drive Debian's Chromium
+// with chromedp and save a PNG of every screen under <repo>/screenshots/console-*.png; without
+// chromium they skip and say so).
 //
 // The fake keeps users and mappings in memory and applies manual mapping, unmapping, search,
 // paging and Sync Users runs to them, so a test sees its own actions reflected in later pages. A

@@ -168,7 +168,6 @@ var funcs = template.FuncMap{
 	"statusIcon":   statusIcon,
 	"statusWord":   statusWord,
 	"join":         strings.Join,
-	"add":          func(a, b int) int { return a + b },
 	"has": func(list []string, v string) bool {
 		for _, s := range list {
 			if s == v {
@@ -176,13 +175,6 @@ var funcs = template.FuncMap{
 			}
 		}
 		return false
-	},
-	"dict": func(kv ...any) map[string]any {
-		m := map[string]any{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
 	},
 }
 

@@ -530,13 +530,10 @@ func (c *Console) settingsPost(r *req) error {
 		problems = append(problems, "reports are on but there is no report recipient")
 	}
 	t.Schedule = tenant.Schedule{Enabled: f.Get("schedule_enabled") == "on", Interval: strings.TrimSpace(f.Get("schedule_interval"))}
-	apply := func(p string, s *tenant.Settings, allowed []string) {
+	apply := func(p string, s *tenant.Settings) {
 		s.Enabled = f.Get(p+"_enabled") == "on"
 		s.Direction = tenant.Direction(f.Get(p + "_direction"))
-		s.ObjectModules = nil
-		for _, m := range f[p+"_modules"] {
-			s.ObjectModules = append(s.ObjectModules, m)
-		}
+		s.ObjectModules = append([]string(nil), f[p+"_modules"]...)
 		if len(s.ObjectModules) == 0 {
 			problems = append(problems, providerName(p)+": choose at least one object module")
 		}
@@ -553,12 +550,12 @@ func (c *Console) settingsPost(r *req) error {
 	}
 	if t.Salesforce != nil {
 		sf := *t.Salesforce
-		apply(tenant.Salesforce, &sf.Settings, []string{"contact", "lead"})
+		apply(tenant.Salesforce, &sf.Settings)
 		t.Salesforce = &sf
 	}
 	if t.HubSpot != nil {
 		hs := *t.HubSpot
-		apply(tenant.HubSpot, &hs.Settings, []string{"contact"})
+		apply(tenant.HubSpot, &hs.Settings)
 		t.HubSpot = &hs
 	}
 	if len(problems) == 0 {
