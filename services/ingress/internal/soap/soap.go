@@ -154,105 +154,168 @@ func (o SObject) Bool(name string) (v, ok bool, err error) {
 }
 
 // Parse parses an Outbound Message body.
+//
+// A fast scanner (scan.go) reads the XML subset Outbound Messages use; whenever it does not accept
+// a body, the encoding/xml reference decoder parses it again and decides, so every error and its
+// Reason come from the reference, and what the fast path accepts the reference accepts identically
+// (FuzzParseDifferential checks both).
 func Parse(body []byte) (*Message, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, ErrEmpty
-	}
-	if !utf8.Valid(body) {
-		return nil, ErrInvalidUTF8
-	}
-	p := &parser{d: xml.NewDecoder(bytes.NewReader(body))}
-	p.d.Strict = true
-	// No CharsetReader: a declaration of any encoding other than UTF-8 is refused by the decoder.
-	m, err := p.message()
-	if err != nil {
+	if err := precheck(body); err != nil {
 		return nil, err
 	}
-	return m, nil
+	if m, err := (&parser{src: newScanner(body)}).message(); err == nil {
+		return m, nil
+	}
+	return (&parser{src: newXMLSource(body)}).message()
 }
 
-type parser struct {
-	d     *xml.Decoder
-	depth int
-	// ns is the stack of prefix → URI bindings, one frame per open element, used to resolve the
-	// QName in xsi:type (encoding/xml translates element and attribute names, not attribute values).
-	ns []map[string]string
+// parseReference parses with encoding/xml only: the reference implementation.
+func parseReference(body []byte) (*Message, error) {
+	if err := precheck(body); err != nil {
+		return nil, err
+	}
+	return (&parser{src: newXMLSource(body)}).message()
 }
 
-// next returns the next token that matters (elements, character data), enforcing the depth cap
-// and refusing directives.
-func (p *parser) next() (xml.Token, error) {
+// parseFast parses with the fast scanner only; its errors are not authoritative.
+func parseFast(body []byte) (*Message, error) {
+	if err := precheck(body); err != nil {
+		return nil, err
+	}
+	return (&parser{src: newScanner(body)}).message()
+}
+
+func precheck(body []byte) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return ErrEmpty
+	}
+	if !utf8.Valid(body) {
+		return ErrInvalidUTF8
+	}
+	return nil
+}
+
+type tokKind uint8
+
+const (
+	tokStart tokKind = iota + 1
+	tokEnd
+	tokText
+)
+
+// token is an element start or end or character data, with names translated to namespace URIs
+// the way encoding/xml translates them. Its slices are valid until the source's next call.
+type token struct {
+	kind tokKind
+	name xml.Name
+	attr []xml.Attr
+	text []byte
+}
+
+// tokenSource yields the tokens that matter: comments and processing instructions are consumed,
+// a directive (DOCTYPE, ENTITY, …) is ErrDoctype, the clean end of input is io.EOF.
+type tokenSource interface {
+	next() (token, error)
+}
+
+// xmlSource is the reference token source: encoding/xml in strict mode.
+type xmlSource struct{ d *xml.Decoder }
+
+func newXMLSource(body []byte) *xmlSource {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	d.Strict = true
+	// No CharsetReader: a declaration of any encoding other than UTF-8 is refused by the decoder.
+	return &xmlSource{d: d}
+}
+
+func (s *xmlSource) next() (token, error) {
 	for {
-		tok, err := p.d.Token()
+		tok, err := s.d.Token()
 		if err == io.EOF {
-			return nil, io.EOF
+			return token{}, io.EOF
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+			return token{}, fmt.Errorf("%w: %v", ErrSyntax, err)
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			return nil, ErrDoctype
+			return token{}, ErrDoctype
 		case xml.ProcInst, xml.Comment:
 			// The XML declaration (its encoding is checked by the decoder) and comments carry nothing.
 			continue
 		case xml.StartElement:
-			p.depth++
-			if p.depth > MaxDepth {
-				return nil, ErrTooDeep
-			}
-			// Most elements declare no namespace: their frame stays nil.
-			var frame map[string]string
-			for _, a := range t.Attr {
-				prefix, ok := "", false
-				if a.Name.Space == "xmlns" {
-					prefix, ok = a.Name.Local, true
-				} else if a.Name.Space == "" && a.Name.Local == "xmlns" {
-					ok = true
-				}
-				if ok {
-					if frame == nil {
-						frame = map[string]string{}
-					}
-					frame[prefix] = a.Value
-				}
-			}
-			p.ns = append(p.ns, frame)
-			return t, nil
+			return token{kind: tokStart, name: t.Name, attr: t.Attr}, nil
 		case xml.EndElement:
-			p.depth--
-			p.ns = p.ns[:len(p.ns)-1]
-			return t, nil
+			return token{kind: tokEnd, name: t.Name}, nil
 		case xml.CharData:
-			return t, nil
+			return token{kind: tokText, text: t}, nil
 		}
 	}
+}
+
+// nsBinding is one namespace declaration in scope.
+type nsBinding struct{ prefix, uri string }
+
+type parser struct {
+	src   tokenSource
+	depth int
+	// ns holds the prefix → URI bindings in scope, innermost last, and frames the length of ns
+	// before each open element; used to resolve the QName in xsi:type (names of elements and
+	// attributes arrive translated, attribute values do not).
+	ns     []nsBinding
+	frames []int
+}
+
+// next returns the next token that matters (elements, character data), enforcing the depth cap.
+func (p *parser) next() (token, error) {
+	t, err := p.src.next()
+	if err != nil {
+		return t, err
+	}
+	switch t.kind {
+	case tokStart:
+		p.depth++
+		if p.depth > MaxDepth {
+			return token{}, ErrTooDeep
+		}
+		p.frames = append(p.frames, len(p.ns))
+		for _, a := range t.attr {
+			if a.Name.Space == "xmlns" {
+				p.ns = append(p.ns, nsBinding{a.Name.Local, a.Value})
+			} else if a.Name.Space == "" && a.Name.Local == "xmlns" {
+				p.ns = append(p.ns, nsBinding{"", a.Value})
+			}
+		}
+	case tokEnd:
+		p.depth--
+		p.ns = p.ns[:p.frames[len(p.frames)-1]]
+		p.frames = p.frames[:len(p.frames)-1]
+	}
+	return t, nil
 }
 
 // resolve maps a QName prefix to its namespace URI in the current scope.
 func (p *parser) resolve(prefix string) (string, bool) {
 	for i := len(p.ns) - 1; i >= 0; i-- {
-		if uri, ok := p.ns[i][prefix]; ok {
-			return uri, true
+		if p.ns[i].prefix == prefix {
+			return p.ns[i].uri, true
 		}
 	}
 	return "", false
 }
 
 // nextElement skips character data (whitespace) until the next start or end element.
-func (p *parser) nextElement() (xml.Token, error) {
+func (p *parser) nextElement() (token, error) {
 	for {
-		tok, err := p.next()
+		t, err := p.next()
 		if err != nil {
-			return nil, err
+			return t, err
 		}
-		switch tok.(type) {
-		case xml.StartElement, xml.EndElement:
-			return tok, nil
-		case xml.CharData:
-			if len(bytes.TrimSpace(tok.(xml.CharData))) != 0 {
-				return nil, fmt.Errorf("%w: unexpected text between elements", ErrInvalid)
-			}
+		if t.kind != tokText {
+			return t, nil
+		}
+		if len(bytes.TrimSpace(t.text)) != 0 {
+			return token{}, fmt.Errorf("%w: unexpected text between elements", ErrInvalid)
 		}
 	}
 }
@@ -260,14 +323,14 @@ func (p *parser) nextElement() (xml.Token, error) {
 // skip consumes the rest of an element whose start was just read.
 func (p *parser) skip() error {
 	for depth := 1; depth > 0; {
-		tok, err := p.next()
+		t, err := p.next()
 		if err != nil {
 			return eofIsSyntax(err)
 		}
-		switch tok.(type) {
-		case xml.StartElement:
+		switch t.kind {
+		case tokStart:
 			depth++
-		case xml.EndElement:
+		case tokEnd:
 			depth--
 		}
 	}
@@ -279,19 +342,19 @@ func (p *parser) skip() error {
 func (p *parser) text() (s string, hasChildren bool, err error) {
 	var b strings.Builder
 	for {
-		tok, err := p.next()
+		t, err := p.next()
 		if err != nil {
 			return "", false, eofIsSyntax(err)
 		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			b.Write(t)
-		case xml.StartElement:
+		switch t.kind {
+		case tokText:
+			b.Write(t.text)
+		case tokStart:
 			if err := p.skip(); err != nil {
 				return "", false, err
 			}
 			hasChildren = true
-		case xml.EndElement:
+		case tokEnd:
 			return b.String(), hasChildren, nil
 		}
 	}
@@ -304,8 +367,9 @@ func eofIsSyntax(err error) error {
 	return err
 }
 
-func isNil(se xml.StartElement) bool {
-	for _, a := range se.Attr {
+// isNil reports xsi:nil="true" on a start token; call it before reading further tokens.
+func isNil(se token) bool {
+	for _, a := range se.attr {
 		if a.Name.Space == NSXSI && a.Name.Local == "nil" {
 			v := strings.TrimSpace(a.Value)
 			return v == "true" || v == "1"
@@ -323,9 +387,8 @@ func (p *parser) message() (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, ok := tok.(xml.StartElement)
-	if !ok || root.Name.Space != NSEnvelope || root.Name.Local != "Envelope" {
-		return nil, fmt.Errorf("%w: root element is {%s}%s", ErrNotOutboundMessage, nameOf(tok).Space, nameOf(tok).Local)
+	if tok.kind != tokStart || tok.name.Space != NSEnvelope || tok.name.Local != "Envelope" {
+		return nil, fmt.Errorf("%w: root element is {%s}%s", ErrNotOutboundMessage, tok.name.Space, tok.name.Local)
 	}
 	var msg *Message
 	for {
@@ -333,11 +396,11 @@ func (p *parser) message() (*Message, error) {
 		if err != nil {
 			return nil, eofIsSyntax(err)
 		}
-		if _, end := tok.(xml.EndElement); end {
+		if tok.kind == tokEnd {
 			break
 		}
-		se := tok.(xml.StartElement)
-		if se.Name.Space == NSEnvelope && se.Name.Local == "Body" && msg == nil {
+		se := tok
+		if se.name.Space == NSEnvelope && se.name.Local == "Body" && msg == nil {
 			if msg, err = p.body(); err != nil {
 				return nil, err
 			}
@@ -357,7 +420,7 @@ func (p *parser) message() (*Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		if cd, ok := tok.(xml.CharData); ok && len(bytes.TrimSpace(cd)) == 0 {
+		if tok.kind == tokText && len(bytes.TrimSpace(tok.text)) == 0 {
 			continue
 		}
 		return nil, fmt.Errorf("%w: content after the envelope", ErrSyntax)
@@ -368,16 +431,6 @@ func (p *parser) message() (*Message, error) {
 	return msg, nil
 }
 
-func nameOf(tok xml.Token) xml.Name {
-	switch t := tok.(type) {
-	case xml.StartElement:
-		return t.Name
-	case xml.EndElement:
-		return t.Name
-	}
-	return xml.Name{}
-}
-
 func (p *parser) body() (*Message, error) {
 	var msg *Message
 	for {
@@ -385,12 +438,12 @@ func (p *parser) body() (*Message, error) {
 		if err != nil {
 			return nil, eofIsSyntax(err)
 		}
-		if _, end := tok.(xml.EndElement); end {
+		if tok.kind == tokEnd {
 			break
 		}
-		se := tok.(xml.StartElement)
-		if msg != nil || se.Name.Space != NSOutbound || se.Name.Local != "notifications" {
-			return nil, fmt.Errorf("%w: body holds {%s}%s, want {%s}notifications", ErrNotOutboundMessage, se.Name.Space, se.Name.Local, NSOutbound)
+		se := tok
+		if msg != nil || se.name.Space != NSOutbound || se.name.Local != "notifications" {
+			return nil, fmt.Errorf("%w: body holds {%s}%s, want {%s}notifications", ErrNotOutboundMessage, se.name.Space, se.name.Local, NSOutbound)
 		}
 		if msg, err = p.notifications(); err != nil {
 			return nil, err
@@ -410,27 +463,28 @@ func (p *parser) notifications() (*Message, error) {
 		if err != nil {
 			return nil, eofIsSyntax(err)
 		}
-		if _, end := tok.(xml.EndElement); end {
+		if tok.kind == tokEnd {
 			break
 		}
-		se := tok.(xml.StartElement)
-		if se.Name.Space != NSOutbound {
+		se := tok
+		if se.name.Space != NSOutbound {
 			if err := p.skip(); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		switch se.Name.Local {
+		switch se.name.Local {
 		case "OrganizationId", "ActionId", "SessionId", "EnterpriseUrl", "PartnerUrl":
+			nilValue := isNil(se)
 			v, children, err := p.text()
 			if err != nil {
 				return nil, err
 			}
 			if children {
-				return nil, fmt.Errorf("%w: %s has element content", ErrInvalid, se.Name.Local)
+				return nil, fmt.Errorf("%w: %s has element content", ErrInvalid, se.name.Local)
 			}
 			v = strings.TrimSpace(v)
-			switch se.Name.Local {
+			switch se.name.Local {
 			case "OrganizationId":
 				id, err := sfid.To18(v)
 				if err != nil || sfid.Prefix(id) != sfid.PrefixOrg {
@@ -446,7 +500,7 @@ func (p *parser) notifications() (*Message, error) {
 					m.ActionID = id
 				}
 			case "SessionId":
-				m.HasSessionID = !isNil(se) && v != ""
+				m.HasSessionID = !nilValue && v != ""
 			case "EnterpriseUrl":
 				m.EnterpriseURL = v
 			case "PartnerUrl":
@@ -490,12 +544,12 @@ func (p *parser) notification() (Notification, error) {
 		if err != nil {
 			return n, eofIsSyntax(err)
 		}
-		if _, end := tok.(xml.EndElement); end {
+		if tok.kind == tokEnd {
 			break
 		}
-		se := tok.(xml.StartElement)
+		se := tok
 		switch {
-		case se.Name.Space == NSOutbound && se.Name.Local == "Id":
+		case se.name.Space == NSOutbound && se.name.Local == "Id":
 			v, children, err := p.text()
 			if err != nil {
 				return n, err
@@ -505,7 +559,7 @@ func (p *parser) notification() (Notification, error) {
 				return n, fmt.Errorf("%w: notification Id %q is not an id", ErrInvalid, clip(v))
 			}
 			n.ID = id
-		case se.Name.Space == NSOutbound && se.Name.Local == "sObject":
+		case se.name.Space == NSOutbound && se.name.Local == "sObject":
 			if seenObject {
 				return n, fmt.Errorf("%w: more than one sObject", ErrInvalid)
 			}
@@ -528,9 +582,9 @@ func (p *parser) notification() (Notification, error) {
 	return n, nil
 }
 
-func (p *parser) sobject(start xml.StartElement) (SObject, error) {
+func (p *parser) sobject(start token) (SObject, error) {
 	o := SObject{Fields: map[string]Field{}}
-	for _, a := range start.Attr {
+	for _, a := range start.attr {
 		if a.Name.Space != NSXSI || a.Name.Local != "type" {
 			continue
 		}
@@ -553,16 +607,17 @@ func (p *parser) sobject(start xml.StartElement) (SObject, error) {
 		if err != nil {
 			return o, eofIsSyntax(err)
 		}
-		if _, end := tok.(xml.EndElement); end {
+		if tok.kind == tokEnd {
 			break
 		}
-		se := tok.(xml.StartElement)
-		if se.Name.Space != NSSObject {
+		se := tok
+		if se.name.Space != NSSObject {
 			if err := p.skip(); err != nil {
 				return o, err
 			}
 			continue
 		}
+		name, nilValue := se.name.Local, isNil(se)
 		v, children, err := p.text()
 		if err != nil {
 			return o, err
@@ -571,11 +626,10 @@ func (p *parser) sobject(start xml.StartElement) (SObject, error) {
 			// Not a simple field (no such field in an outbound message today): leave it out.
 			continue
 		}
-		name := se.Name.Local
 		if _, dup := o.Fields[name]; dup {
 			return o, fmt.Errorf("%w: field %s appears twice", ErrInvalid, name)
 		}
-		f := Field{Nil: isNil(se)}
+		f := Field{Nil: nilValue}
 		if f.Nil {
 			o.Fields[name] = f
 			continue
