@@ -46,7 +46,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := tenants.Refresh(ctx); err != nil {
 		return err
 	}
-	core, err := app.New(app.Options{
+	core, err := app.New(ctx, app.Options{
 		Records:                  buckets[streams.RecordsBucket],
 		Mappings:                 buckets[streams.MappingsBucket],
 		DB:                       base.Mongo.DB,

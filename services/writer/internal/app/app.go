@@ -74,12 +74,14 @@ type App struct {
 	// CRMHandler and PlatformHandler consume crm.owner.changed.> and platform.owner.changed.>.
 	CRMHandler, PlatformHandler natsbus.Handler
 
-	batch   *batcher.Batcher[crmwrite.BatchKey, crmwrite.Write, crmwrite.Written]
-	history *historystore.Store
+	batch     *batcher.Batcher[crmwrite.BatchKey, crmwrite.Write, crmwrite.Written]
+	history   *historystore.Store
+	stopWatch context.CancelFunc
 }
 
-// New assembles the core.
-func New(o Options) (*App, error) {
+// New assembles the core. ctx bounds the initial read of the mappings bucket, whose watch then
+// runs until Close.
+func New(ctx context.Context, o Options) (*App, error) {
 	switch {
 	case o.Records == nil || o.Mappings == nil:
 		return nil, errors.New("writer app: the records and mappings buckets are required")
@@ -154,10 +156,20 @@ func New(o Options) (*App, error) {
 	history := historystore.New(o.DB, historystore.Options{Detached: o.DetachedHistory, OnError: func(err error) {
 		o.Log.Error("ownership history insert failed", "error", err)
 	}})
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	stopLoad := context.AfterFunc(ctx, stopWatch)
+	view, err := mappingview.NewWatched(watchCtx, o.Mappings)
+	if !stopLoad() && err == nil {
+		err = context.Cause(ctx) // ctx ended as the load finished: the watch is already stopping
+	}
+	if err != nil {
+		stopWatch()
+		return nil, fmt.Errorf("writer app: %w", err)
+	}
 	records := recordstate.NewJetStreamKV(o.Records)
 	engine := writeback.New(writeback.Config{EchoWindow: o.EchoWindow}, writeback.Deps{
 		Policies:  writeback.TenantPolicies{Tenants: o.Tenants},
-		View:      mappingview.New(o.Mappings),
+		View:      view,
 		States:    recordstate.NewStore(records),
 		Writes:    bt,
 		Links:     recordstate.NewLinks(records),
@@ -167,11 +179,12 @@ func New(o Options) (*App, error) {
 	})
 	return &App{Engine: engine, Limiter: limiter, Clients: clients,
 		CRMHandler: events.CRMHandler(engine), PlatformHandler: events.PlatformHandler(engine),
-		batch: bt, history: history}, nil
+		batch: bt, history: history, stopWatch: stopWatch}, nil
 }
 
 // Close flushes pending CRM writes, then pending history entries. Call it after the consumers have
 // stopped handing out messages.
 func (a *App) Close(ctx context.Context) error {
+	defer a.stopWatch()
 	return errors.Join(a.batch.Close(ctx), a.history.Close(ctx))
 }

@@ -5,7 +5,13 @@
 //	<tenant>.<provider>.platform.<platformUserId>  → entry (platform user → CRM user)
 //
 // built with streams.KVKey, Salesforce ids in their 18-character form, a JSON entry per key and a
-// delete marker for a removed mapping. Each lookup is one KV Get, always current.
+// delete marker for a removed mapping.
+//
+// New reads the bucket on every lookup (one KV Get). NewWatched keeps a copy of the bucket in
+// memory, current through a watch, and answers from it: a change costs no round trip for its
+// mapping. A key the copy lacks is still read from the bucket, so a mapping written a moment ago
+// is never missed, only a change to an existing one can be seen a few milliseconds late (the
+// watch's delay); if the watch stops, every lookup reads the bucket again.
 package mappingview
 
 import (
@@ -13,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -43,10 +50,75 @@ type entry struct {
 // View implements ownership.View over the bucket.
 type View struct {
 	kv Getter
+
+	mu      sync.RWMutex
+	copy    map[string]entry // nil: not watching, read the bucket
+	stopped chan struct{}    // closed when the watch has ended (NewWatched)
 }
 
-// New returns a View over the ownersync_mappings bucket.
+// New returns a View over the ownersync_mappings bucket that reads the bucket on every lookup.
 func New(kv Getter) *View { return &View{kv: kv} }
+
+// Watcher is the part of jetstream.KeyValue a watched view needs.
+type Watcher interface {
+	Getter
+	WatchAll(ctx context.Context, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error)
+}
+
+// NewWatched returns a View that answers from an in-memory copy of the bucket, kept current by a
+// watch until ctx ends. It returns once the copy holds every current value (or with ctx's error
+// if ctx ends first). Done is closed when the watch has ended.
+func NewWatched(ctx context.Context, kv Watcher) (*View, error) {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch mappings: %w", err)
+	}
+	v := &View{kv: kv, copy: map[string]entry{}, stopped: make(chan struct{})}
+	loaded := make(chan struct{})
+	go v.follow(w, loaded)
+	select {
+	case <-loaded:
+		return v, nil
+	case <-v.stopped:
+		return nil, fmt.Errorf("watch mappings: the watch ended before the initial values: %w", context.Cause(ctx))
+	case <-ctx.Done():
+		_ = w.Stop()
+		return nil, fmt.Errorf("watch mappings: %w", context.Cause(ctx))
+	}
+}
+
+// Done is closed when the watch of a NewWatched view has ended (never for New's).
+func (v *View) Done() <-chan struct{} { return v.stopped }
+
+// follow applies the watch's updates to the copy; a nil update marks the end of the initial
+// values. When the updates end, the copy is dropped and lookups read the bucket.
+func (v *View) follow(w jetstream.KeyWatcher, loaded chan struct{}) {
+	defer close(v.stopped)
+	defer func() {
+		v.mu.Lock()
+		v.copy = nil
+		v.mu.Unlock()
+	}()
+	for u := range w.Updates() {
+		if u == nil {
+			if loaded != nil {
+				close(loaded)
+				loaded = nil
+			}
+			continue
+		}
+		var e entry
+		keep := u.Operation() == jetstream.KeyValuePut && json.Unmarshal(u.Value(), &e) == nil
+		v.mu.Lock()
+		if keep {
+			v.copy[u.Key()] = e
+		} else {
+			// Deleted, purged, or not decodable: the lookup reads the bucket and says so.
+			delete(v.copy, u.Key())
+		}
+		v.mu.Unlock()
+	}
+}
 
 var _ ownership.View = (*View)(nil)
 
@@ -88,6 +160,12 @@ func (e entry) mapping() ownership.Mapping {
 }
 
 func (v *View) get(ctx context.Context, key string) (entry, bool, error) {
+	v.mu.RLock()
+	e, ok := v.copy[key]
+	v.mu.RUnlock()
+	if ok {
+		return e, true, nil
+	}
 	kve, err := v.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return entry{}, false, nil
@@ -95,7 +173,6 @@ func (v *View) get(ctx context.Context, key string) (entry, bool, error) {
 	if err != nil {
 		return entry{}, false, fmt.Errorf("read mapping %s: %w", key, err)
 	}
-	var e entry
 	if err := json.Unmarshal(kve.Value(), &e); err != nil {
 		return entry{}, false, fmt.Errorf("decode mapping %s: %w", key, err)
 	}

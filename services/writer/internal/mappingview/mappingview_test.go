@@ -46,6 +46,21 @@ func mappingsBucket(t *testing.T) jetstream.KeyValue {
 }
 
 func TestView(t *testing.T) {
+	t.Run("reading", func(t *testing.T) {
+		testView(t, func(kv jetstream.KeyValue) *View { return New(kv) })
+	})
+	t.Run("watched", func(t *testing.T) {
+		testView(t, func(kv jetstream.KeyValue) *View {
+			v, err := NewWatched(t.Context(), kv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		})
+	})
+}
+
+func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
 	kv := mappingsBucket(t)
 	ctx := context.Background()
 	// Values as mapper writes them (kvview.Entry), both keys per mapping.
@@ -65,7 +80,7 @@ func TestView(t *testing.T) {
 	if err := kv.Delete(ctx, streams.KVKey("acme", "hubspot", "platform", "pu_gone")); err != nil {
 		t.Fatal(err)
 	}
-	v := New(kv)
+	v := newView(kv)
 	type result struct {
 		M     ownership.Mapping
 		Found bool
@@ -122,5 +137,71 @@ func TestView(t *testing.T) {
 	}
 	if _, _, err := v.ByPlatformUser(ctx, "acme", ownership.HubSpot, "bad"); err == nil {
 		t.Error("a corrupt entry gave no error")
+	}
+}
+
+// TestWatchedFollowsChanges: a watched view sees later puts and deletes, answers a key written
+// after its start, and reads the bucket once its watch has ended.
+func TestWatchedFollowsChanges(t *testing.T) {
+	kv := mappingsBucket(t)
+	ctx := context.Background()
+	key := streams.KVKey("acme", "hubspot", "platform", "pu_ada")
+	if _, err := kv.PutString(ctx, key, `{"platform_user_id":"pu_ada","crm_user_id":"7001","status":"synced","usable":true,"active":true,"kind":"user"}`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	v, err := NewWatched(wctx, kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func() (ownership.Mapping, bool) {
+		t.Helper()
+		m, found, err := v.ByPlatformUser(ctx, "acme", ownership.HubSpot, "pu_ada")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, found
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the view never showed %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if m, found := lookup(); !found || m.CRMUserID != "7001" {
+		t.Fatalf("initial value: %+v %v", m, found)
+	}
+	if _, err := kv.PutString(ctx, key, `{"platform_user_id":"pu_ada","crm_user_id":"7002","status":"synced","usable":true,"active":true,"kind":"user"}`); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the new CRM user", func() bool { m, _ := lookup(); return m.CRMUserID == "7002" })
+	if err := kv.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the deletion", func() bool { _, found := lookup(); return !found })
+
+	// A mapping written after the start is found at once: a key missing from the copy is read.
+	if _, err := kv.PutString(ctx, streams.KVKey("acme", "hubspot", "crm", "7009"), `{"platform_user_id":"pu_new","crm_user_id":"7009","status":"synced","usable":true,"active":true,"kind":"user"}`); err != nil {
+		t.Fatal(err)
+	}
+	if m, found, err := v.ByCRMUser(ctx, "acme", ownership.HubSpot, "7009"); err != nil || !found || m.PlatformUserID != "pu_new" {
+		t.Fatalf("new mapping: %+v %v %v", m, found, err)
+	}
+
+	stop()
+	select {
+	case <-v.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch did not end with its context")
+	}
+	if _, err := kv.PutString(ctx, key, `{"platform_user_id":"pu_ada","crm_user_id":"7003","status":"synced","usable":true,"active":true,"kind":"user"}`); err != nil {
+		t.Fatal(err)
+	}
+	if m, found := lookup(); !found || m.CRMUserID != "7003" {
+		t.Fatalf("after the watch ended: %+v %v", m, found)
 	}
 }
