@@ -122,6 +122,13 @@ func NewDemo(mapped int) *Service {
 	return s
 }
 
+// SetErr makes every method fail with err (nil restores normal answers).
+func (s *Service) SetErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Err = err
+}
+
 // AddCRMUser adds a CRM user (e.g. one with a hostile name).
 func (s *Service) AddCRMUser(u User) {
 	s.mu.Lock()

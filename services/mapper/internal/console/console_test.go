@@ -365,14 +365,14 @@ func TestCoreFailureShowsAnErrorPage(t *testing.T) {
 	svc := consoletest.NewDemo(3)
 	env := start(t, svc, console.Config{})
 	b := signedIn(t, env, consoletest.OperatorToken)
-	svc.Err = context.DeadlineExceeded
+	svc.SetErr(context.DeadlineExceeded)
 	r := b.get("/admin/t/acme/p/salesforce/mappings")
 	wantStatus(t, r, http.StatusInternalServerError)
 	wantContains(t, r.body, "Something went wrong")
 	if strings.Contains(r.body, "deadline") {
 		t.Error("the internal error text reached the page")
 	}
-	svc.Err = httpapi.NotFound("no run run-9")
+	svc.SetErr(httpapi.NotFound("no run run-9"))
 	r = b.get("/admin/t/acme/runs/run-9")
 	wantStatus(t, r, http.StatusNotFound)
 	wantContains(t, r.body, "no run run-9")
