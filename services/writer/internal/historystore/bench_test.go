@@ -2,6 +2,8 @@ package historystore
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -17,7 +19,7 @@ import (
 // the writer's per-change history cost.
 func BenchmarkRecord(b *testing.B) {
 	ctx := context.Background()
-	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: b.TempDir()})
+	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,7 +32,10 @@ func BenchmarkRecord(b *testing.B) {
 	if err := mongodb.EnsureIndexes(ctx, conn.DB, Indexes()); err != nil {
 		b.Fatal(err)
 	}
-	s := New(conn.DB, Options{})
+	o := Options{}
+	o.MaxBatch, _ = strconv.Atoi(os.Getenv("OWNERSYNC_BENCH_HISTORY_BATCH"))
+	o.MaxInFlight, _ = strconv.Atoi(os.Getenv("OWNERSYNC_BENCH_HISTORY_INFLIGHT"))
+	s := New(conn.DB, o)
 	defer s.Close(ctx)
 	b.ResetTimer()
 	var wg sync.WaitGroup

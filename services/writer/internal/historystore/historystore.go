@@ -86,6 +86,9 @@ type Options struct {
 	MaxBatch int
 	// Linger is how long an entry waits for company before its insert (default 50 ms).
 	Linger time.Duration
+	// MaxInFlight is how many inserts run at once (default 1: SQLite, under FerretDB, takes one
+	// writer at a time and makes the others wait on its busy timeout).
+	MaxInFlight int
 	// Detached makes Record return as soon as the entry is queued, so that handlers do not wait for
 	// the insert (on FerretDB/SQLite the insert is the largest cost of a change); entries still
 	// queued when the process dies are lost, and insert failures go to OnError only. Close still
@@ -109,9 +112,12 @@ func New(db *mongo.Database, o Options) *Store {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 500
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 1
+	}
 	s := &Store{coll: db.Collection(Collection), detached: o.Detached, onError: o.OnError}
 	s.b = batcher.New(s.insert, batcher.Options[struct{}, Doc]{
-		MaxSize: func(struct{}) int { return o.MaxBatch }, Linger: o.Linger, MaxInFlight: 2,
+		MaxSize: func(struct{}) int { return o.MaxBatch }, Linger: o.Linger, MaxInFlight: o.MaxInFlight,
 	})
 	return s
 }
