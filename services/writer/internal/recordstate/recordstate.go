@@ -101,8 +101,9 @@ func Decode(b []byte) (ownership.RecordState, error) {
 
 // Store reads and updates record states in a KV bucket. It remembers the last state and revision
 // it saw per key (a bounded cache), so that an update of a key it knows is usually one
-// compare-and-set without a read first; the revision check keeps that safe when another writer got
-// there first.
+// compare-and-set without a read first, and the first write of a key it does not know is tried as
+// a create (one round trip when the record is new); the revision check, and the create's "exists"
+// check, keep that safe when another writer got there first.
 type Store struct {
 	kv          KV
 	maxAttempts int
@@ -200,6 +201,23 @@ func (s *Store) Update(ctx context.Context, key string, fn UpdateFunc) (ownershi
 			default:
 				return ownership.RecordState{}, fmt.Errorf("write record state %s: %w", key, err)
 			}
+		}
+	} else if next, write, err := fn(ownership.RecordState{}, false); err == nil && write {
+		// A key this store has not seen is most often a record nobody has written yet: try to
+		// create it, one round trip; if it exists after all, Create fails and it is read below.
+		// Only when fn wants to write: a decision not to write must rest on a read.
+		b, err := Encode(next)
+		if err != nil {
+			return ownership.RecordState{}, fmt.Errorf("encode record state %s: %w", key, err)
+		}
+		rev, err := s.kv.Create(ctx, key, b)
+		switch {
+		case err == nil:
+			s.remember(key, next, rev)
+			return next, nil
+		case errors.Is(err, ErrExists), errors.Is(err, ErrRevisionMismatch):
+		default:
+			return ownership.RecordState{}, fmt.Errorf("write record state %s: %w", key, err)
 		}
 	}
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {

@@ -277,8 +277,9 @@ func TestUpdateGivesUpUnderContention(t *testing.T) {
 	_, err := s.Update(context.Background(), "k", func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
 		return cur, true, nil
 	})
-	if !errors.Is(err, ErrContention) || kv.conflicts != DefaultMaxAttempts {
-		t.Errorf("error %v after %d conflicts, want ErrContention after %d", err, kv.conflicts, DefaultMaxAttempts)
+	// The first try is a create without a read (the key is unknown), then the read-and-write loop.
+	if !errors.Is(err, ErrContention) || kv.conflicts != DefaultMaxAttempts+1 {
+		t.Errorf("error %v after %d conflicts, want ErrContention after %d", err, kv.conflicts, DefaultMaxAttempts+1)
 	}
 }
 
@@ -360,5 +361,50 @@ func TestUpdateKnownKeySkipsTheRead(t *testing.T) {
 	}
 	if kv.gets != gets+1 {
 		t.Errorf("a no-write update read %d times, want 1", kv.gets-gets)
+	}
+}
+
+func TestUpdateUnknownKeyCreatesWithoutARead(t *testing.T) {
+	kv := newMemKV()
+	s := NewStore(kv)
+	ctx := context.Background()
+	seen := []bool{}
+	mark := func(cur ownership.RecordState, exists bool) (ownership.RecordState, bool, error) {
+		seen = append(seen, exists)
+		cur.PlatformRecordID += "x"
+		return cur, true, nil
+	}
+	if _, err := s.Update(ctx, "acme.hubspot.contact.1", mark); err != nil {
+		t.Fatal(err)
+	}
+	if kv.gets != 0 || kv.writes != 1 {
+		t.Errorf("first write of a new key: %d reads and %d writes, want 0 and 1", kv.gets, kv.writes)
+	}
+	// A key another writer (or an earlier run) created: the create fails, the value is read and
+	// fn decides again on it.
+	b, _ := Encode(ownership.RecordState{PlatformRecordID: "rival"})
+	kv.mu.Lock()
+	kv.put("acme.hubspot.contact.2", b)
+	kv.mu.Unlock()
+	seen = seen[:0]
+	got, err := s.Update(ctx, "acme.hubspot.contact.2", mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PlatformRecordID != "rivalx" {
+		t.Errorf("existing key: %q, want rivalx", got.PlatformRecordID)
+	}
+	if diff := cmp.Diff([]bool{false, true}, seen); diff != "" {
+		t.Errorf("fn saw exists (-want +got):\n%s", diff)
+	}
+	// A decision not to write on the zero state is checked against a read.
+	gets := kv.gets
+	if _, err := s.Update(ctx, "acme.hubspot.contact.3", func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
+		return cur, false, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if kv.gets != gets+1 {
+		t.Errorf("a no-write update of an unknown key read %d times, want 1", kv.gets-gets)
 	}
 }
