@@ -3,9 +3,11 @@ package devstack_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +67,15 @@ func TestDemoStartsSynced(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(o.DataDir, "demo-synced")); err != nil {
 		t.Errorf("first-sync marker missing: %v", err)
+	}
+	resp, err := http.Get(s.URLs["console"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(page)), "sign in") {
+		t.Errorf("console at %s answered %d without a sign-in page", s.URLs["console"], resp.StatusCode)
 	}
 	if s.Platform() == nil || len(s.Platform().Users()) < 20 {
 		t.Error("platform sandbox has no demo users")

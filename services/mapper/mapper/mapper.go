@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,7 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
 	"github.com/ownersync/ownersync/services/mapper/internal/config"
+	"github.com/ownersync/ownersync/services/mapper/internal/console"
 	"github.com/ownersync/ownersync/services/mapper/internal/crm"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi/dlq"
@@ -88,7 +90,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	httpapi.New(httpapi.Config{}, svc, tenants, tokens, dlq.New(base.Bus.JS), base.Log).Register(base.HTTP.E)
+	dlqs := dlq.New(base.Bus.JS)
+	httpapi.New(httpapi.Config{}, svc, tenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
+	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL},
+		svc, tenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
 
 	h := &handlers{svc: svc, store: store, log: base.Log}
 	onDead := func(ctx context.Context, m *natsbus.Message, err error) { h.deadLetter(ctx, m, err) }

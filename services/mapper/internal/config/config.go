@@ -24,6 +24,9 @@ type Config struct {
 	SchedulerInterval time.Duration
 	// CRMTimeout bounds each CRM API call.
 	CRMTimeout time.Duration
+	// PlatformUserURL is where the console sends admins to fix a platform user ({tenant} and {id}
+	// are filled in); "#" when unset.
+	PlatformUserURL string
 }
 
 // Load reads the configuration and reports every problem at once.
@@ -37,6 +40,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AdminURL:          strings.TrimRight(r.URL("OWNERSYNC_ADMIN_URL", "http://localhost:8081", "http", "https"), "/"),
 		SchedulerInterval: r.Duration("OWNERSYNC_SCHEDULER_INTERVAL", 30*time.Second),
 		CRMTimeout:        r.Duration("OWNERSYNC_CRM_TIMEOUT", 30*time.Second),
+		PlatformUserURL:   r.String("OWNERSYNC_PLATFORM_USER_URL", ""),
 	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
 		r.Problem("OWNERSYNC_OPERATOR_TOKEN must be at least 16 characters")
