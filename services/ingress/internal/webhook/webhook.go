@@ -102,19 +102,31 @@ type Handler struct {
 	log     *slog.Logger
 	m       instruments
 	// attrSets caches measurement options by their key/value pairs: building an attribute set per
-	// measurement costs more than the rest of a small request's bookkeeping.
-	attrSets sync.Map
+	// measurement costs more than the rest of a small request's bookkeeping. The key is a struct,
+	// not a concatenated string, so a lookup allocates nothing.
+	attrMu   sync.RWMutex
+	attrSets map[attrKey]metric.MeasurementOption
 }
+
+type attrKey struct{ k1, v1, k2, v2 string }
 
 // attrs returns the measurement option for two attributes (k1=v1, k2=v2). The values are bounded
 // sets (providers, outcomes, reasons, event types), so the cache stays small.
 func (h *Handler) attrs(k1, v1, k2, v2 string) metric.MeasurementOption {
-	key := k1 + "\x00" + v1 + "\x00" + k2 + "\x00" + v2
-	if o, ok := h.attrSets.Load(key); ok {
-		return o.(metric.MeasurementOption)
+	key := attrKey{k1, v1, k2, v2}
+	h.attrMu.RLock()
+	o, ok := h.attrSets[key]
+	h.attrMu.RUnlock()
+	if ok {
+		return o
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
-	h.attrSets.Store(key, o)
+	o = metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
+	h.attrMu.Lock()
+	if h.attrSets == nil {
+		h.attrSets = map[attrKey]metric.MeasurementOption{}
+	}
+	h.attrSets[key] = o
+	h.attrMu.Unlock()
 	return o
 }
 
