@@ -27,6 +27,8 @@ type env struct {
 	sf *sfsim.Org
 	hs *hssim.Account
 	p  *platformsim.Platform
+	// mapperURL and token reach the admin API.
+	mapperURL, token string
 }
 
 // start runs the demo dev stack and waits until its first Sync Users finished.
@@ -39,7 +41,8 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	e := &env{t: t, s: s, sf: s.Sandboxes().Salesforce, hs: s.Sandboxes().HubSpot, p: s.Platform()}
+	e := &env{t: t, s: s, sf: s.Sandboxes().Salesforce, hs: s.Sandboxes().HubSpot, p: s.Platform(),
+		mapperURL: s.URLs["mapper"], token: s.Opts.OperatorToken}
 	stacktest.Eventually(t, 30*time.Second, "first Sync Users succeeded", func() bool {
 		var ov overview
 		e.api("GET", "/v1/tenants/"+tenantID+"/users/overview", nil, &ov)
@@ -61,11 +64,11 @@ func (e *env) api(method, path string, body, out any) int {
 		}
 		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, e.s.URLs["mapper"]+path, r)
+	req, err := http.NewRequest(method, e.mapperURL+path, r)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+e.s.Opts.OperatorToken)
+	req.Header.Set("Authorization", "Bearer "+e.token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
