@@ -123,10 +123,17 @@ func equalSecret(got, want string) bool {
 // salesforceEvents turns a message into events: Contact and Lead → CrmOwnerChanged, User →
 // CrmUserChanged. ignored counts notifications acknowledged without an event, by kind.
 func salesforceEvents(tenantID string, m *soap.Message, received time.Time) (events []event, ignored map[string]int, err error) {
-	ignored = map[string]int{}
-	for _, n := range m.Ignored {
-		ignored["object_"+strings.ToLower(n.Object.Type)]++
+	// Most messages ignore nothing: the map is made on first use (reading a nil map is fine).
+	ignore := func(kind string) {
+		if ignored == nil {
+			ignored = map[string]int{}
+		}
+		ignored[kind]++
 	}
+	for _, n := range m.Ignored {
+		ignore("object_" + strings.ToLower(n.Object.Type))
+	}
+	events = make([]event, 0, len(m.Notifications))
 	for _, n := range m.Notifications {
 		o := n.Object
 		meta := &ownersyncv1.EventMeta{
@@ -141,7 +148,7 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time) (eve
 		case soap.Contact, soap.Lead:
 			if !o.Has("OwnerId") {
 				// The outbound message definition does not include OwnerId: nothing to sync.
-				ignored["no_owner_field"]++
+				ignore("no_owner_field")
 				continue
 			}
 			ev := &ownersyncv1.CrmOwnerChanged{
