@@ -1,6 +1,6 @@
 # ownersync — thin targets; the scripts they call do the work.
 BUF_VERSION         := v1.50.0
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 GO                  ?= go
 FUZZTIME            ?= 30s
 

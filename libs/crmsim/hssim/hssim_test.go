@@ -367,11 +367,10 @@ func TestRateLimits(t *testing.T) {
 
 // hookReceiver records webhook requests and answers from a script of statuses (then 204).
 type hookReceiver struct {
-	mu      sync.Mutex
-	script  []int
-	reqs    []*http.Request
-	bodies  [][]byte
-	baseURL string
+	mu     sync.Mutex
+	script []int
+	reqs   []*http.Request
+	bodies [][]byte
 }
 
 func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -267,11 +267,3 @@ func (ix *ownerIndex) resolve(ref string) (string, error) {
 	}
 	return "", fmt.Errorf("%w: owner %q", ErrNotFound, ref)
 }
-
-// sortedIDs returns ids sorted the way ORDER BY Id sorts them (by the 15-character case-sensitive
-// prefix, which is how Salesforce orders ids).
-func sortedIDs(ids []string) []string {
-	out := append([]string(nil), ids...)
-	sort.Strings(out)
-	return out
-}
