@@ -3,7 +3,6 @@ package sfsim
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
