@@ -285,41 +285,91 @@ func TestFallbackOwner(t *testing.T) {
 }
 
 // TestRemapOnSalesforceDeactivation is story 5: the mapped Salesforce user is deactivated and a new
-// active user with the same email appears; the User Outbound Messages reach mapper through ingress,
-// the mapping moves to the new user (remap_inactive), and owner writes then go to the new user.
+// active user with the same email appears. When the replacement exists before the deactivation
+// arrives, the User Outbound Messages alone move the mapping (remap_inactive). When the deactivation
+// arrives first, the mapping turns to error at once and the next Sync Users remaps it (DESIGN §7 rule
+// 5). Either way owner writes then go to the new user.
 func TestRemapOnSalesforceDeactivation(t *testing.T) {
 	e := start(t)
 	const sf = "salesforce"
-	old := e.sfUser("grace.hopper@acme.example.sf")
-	if m, ok := e.mapping(sf, "pu-grace-hopper"); !ok || m.CRMUserID != old.ID {
-		t.Fatalf("grace's mapping before: %+v (exists %v), want %s", m, ok, old.ID)
+	newUser := func(local string) sfsim.User {
+		u, err := e.sf.CreateUser(sfsim.User{Username: local + "2@acme.example.sf", Email: local + "@acme.example",
+			FirstName: "New", LastName: local, IsActive: true, UserType: "Standard"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
 	}
-	began := time.Now()
-	if _, err := e.sf.UpdateUser(old.ID, func(u *sfsim.User) { u.IsActive = false }); err != nil {
-		t.Fatal(err)
+	deactivate := func(id string) {
+		if _, err := e.sf.UpdateUser(id, func(u *sfsim.User) { u.IsActive = false }); err != nil {
+			t.Fatal(err)
+		}
 	}
-	nu, err := e.sf.CreateUser(sfsim.User{Username: "grace.hopper2@acme.example.sf", Email: "grace.hopper@acme.example",
-		FirstName: "Grace", LastName: "Hopper", IsActive: true, UserType: "Standard"})
-	if err != nil {
-		t.Fatal(err)
+	remapped := func(platformUser, old, nu string) func() (bool, string) {
+		return func() (bool, string) {
+			m, ok := e.mapping(sf, platformUser)
+			return ok && m.CRMUserID == nu && m.MadeBy == "remap_inactive" && m.PreviousCRMUserID == old && m.Status == "synced",
+				fmt.Sprintf("%+v (exists %v)", m, ok)
+		}
 	}
-	var m mappingJSON
-	eventually(t, 30*time.Second, "mapping remapped to the new Salesforce user from the User OMs", func() (bool, string) {
-		var ok bool
-		m, ok = e.mapping(sf, "pu-grace-hopper")
-		return ok && m.CRMUserID == nu.ID && m.MadeBy == "remap_inactive" && m.PreviousCRMUserID == old.ID && m.Status == "synced",
-			fmt.Sprintf("%+v (exists %v)", m, ok)
-	})
-	t.Logf("remapped %s → %s in %s (Outbound Messages, no Sync Users)", old.ID, nu.ID, time.Since(began).Round(time.Millisecond))
+	writesGoTo := func(platformUser, email, nu string) {
+		t.Helper()
+		c := e.sfContact(email)
+		if err := e.p.PutRecord(context.Background(), platformsim.Record{ID: "pr-remap-" + c.ID, Type: "contact", Email: c.Email,
+			OwnerUserID: platformUser, CRMRecordIDs: map[string]string{sf: c.ID}}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "Salesforce contact "+c.ID+" owned by the new user "+nu, func() (bool, string) {
+			r, _ := e.sf.Record(c.ID)
+			return r.OwnerID == nu, "owner " + r.OwnerID
+		})
+	}
 
-	// Writes now go to the new user: a platform owner change to Grace lands on nu in Salesforce.
-	c := e.sfContact("customer03@example.org")
-	if err := e.p.PutRecord(context.Background(), platformsim.Record{ID: "pr-remap-1", Type: "contact", Email: c.Email,
-		OwnerUserID: "pu-grace-hopper", CRMRecordIDs: map[string]string{sf: c.ID}}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 20*time.Second, "Salesforce contact "+c.ID+" owned by the new user "+nu.ID, func() (bool, string) {
-		r, _ := e.sf.Record(c.ID)
-		return r.OwnerID == nu.ID, "owner " + r.OwnerID
+	t.Run("replacement first: remapped by the Outbound Messages", func(t *testing.T) {
+		old := e.sfUser("grace.hopper@acme.example.sf")
+		began := time.Now()
+		nu := newUser("grace.hopper")
+		// The new user alone is ambiguous with the old active one: no remap, no new mapping.
+		eventually(t, 20*time.Second, "the new user known to mapper", func() (bool, string) {
+			for _, p := range e.problems(sf) {
+				if p.CRMUserID == nu.ID || slicesContains(p.CRMUserIDs, nu.ID) {
+					return true, ""
+				}
+			}
+			for _, u := range e.unmapped("crm-users", sf) {
+				if u.ID == nu.ID {
+					return true, ""
+				}
+			}
+			return false, "not listed"
+		})
+		deactivate(old.ID)
+		eventually(t, 20*time.Second, "mapping remapped to "+nu.ID+" from the User OMs", remapped("pu-grace-hopper", old.ID, nu.ID))
+		t.Logf("remapped %s → %s in %s without Sync Users", old.ID, nu.ID, time.Since(began).Round(time.Millisecond))
+		writesGoTo("pu-grace-hopper", "customer01@example.org", nu.ID)
 	})
+
+	t.Run("deactivation first: error at once, remapped by Sync Users", func(t *testing.T) {
+		old := e.sfUser("alan.turing@acme.example.sf")
+		deactivate(old.ID)
+		eventually(t, 20*time.Second, "mapping in error after the deactivation OM", func() (bool, string) {
+			m, ok := e.mapping(sf, "pu-alan-turing")
+			return ok && m.Status == "error", fmt.Sprintf("%+v (exists %v)", m, ok)
+		})
+		nu := newUser("alan.turing")
+		e.syncUsers()
+		if ok, state := remapped("pu-alan-turing", old.ID, nu.ID)(); !ok {
+			t.Fatalf("after Sync Users: %s", state)
+		}
+		writesGoTo("pu-alan-turing", "customer02@example.org", nu.ID)
+	})
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
