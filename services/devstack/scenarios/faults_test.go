@@ -137,17 +137,15 @@ func hasSkip(h []historyEntry) bool {
 // TestFaultsCRMErrorsAndRateLimits sends a burst of platform owner changes to both CRMs while the
 // sandboxes answer 30 % of writes with 503 and 30 % with rate limits for a period; in the end every
 // change is applied exactly once and no echo comes back to the platform.
-func TestFaultsCRMErrorsAndRateLimits(t *testing.T) {
+func TestFaultsCRMErrorsAndRateLimits(t *testing.T) { crmFaults(t, 60, 3) }
+
+// crmFaults sends n changes per CRM in waves while the faults last (`make soak` runs a longer size).
+func crmFaults(t *testing.T, n, waves int) {
 	e := start(t)
 	ctx := context.Background()
 	people := e.mappedPeople()
 	if len(people) < 10 {
 		t.Fatalf("only %d people mapped in both CRMs", len(people))
-	}
-	// make test: 60 changes per CRM in 3 waves; make soak: 600 in 20 waves.
-	n, waves := 60, 3
-	if soakRun {
-		n, waves = 600, 20
 	}
 	sfWant, hsWant := map[string]string{}, map[string]string{}
 	type change struct {
