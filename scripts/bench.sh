@@ -54,6 +54,9 @@ section "Sync Users end to end, sandbox pulls included, peak RSS (issue 5)" \
 section "Writer burst into both sandboxes and low-load latency (issue 6)" \
   env OWNERSYNC_BENCH_RECORDS="$burst" go test -run x -bench 'Burst|LowLoad' -benchtime 1x -count "$rounds" ./services/writer/internal/crmwrite
 
+section "Writer full path: JetStream → writer → records KV → CRM sandbox → history (issue 6)" \
+  env OWNERSYNC_BENCH_RECORDS="$burst" go test -run x -bench FullPath -benchtime 1x -count "$rounds" ./services/writer/internal/app
+
 section "CRM clients against their wire shapes (issue 4)" \
   go test -run '^$' -bench . -benchmem -count 1 ./libs/salesforce ./libs/hubspot
 

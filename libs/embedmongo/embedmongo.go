@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -64,7 +63,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	logger := o.Logger
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		// A discarding handler reports every level disabled, so FerretDB skips formatting its
+		// per-statement debug arguments (about 5 % of a busy writer's CPU otherwise).
+		logger = slog.New(slog.DiscardHandler)
 	}
 	startMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{

@@ -304,25 +304,34 @@ func (c *Consumer) nakDelay(delivered uint64) time.Duration {
 }
 
 // keepInProgress tells the server the message is still being worked on while a slow handler
-// (a writer waiting for its batch) runs, so AckWait need not cover the slowest CRM call.
+// (a writer waiting for its batch) runs, so AckWait need not cover the slowest CRM call. It arms
+// one timer per message (no goroutine until the timer fires), which matters at thousands of
+// messages in flight.
 func (c *Consumer) keepInProgress(m jetstream.Msg) (stop func()) {
 	wait := c.o.Config.AckWait
 	if wait <= 0 {
 		wait = 30 * time.Second
 	}
-	t := time.NewTicker(wait / 3)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = m.InProgress()
-			}
+	every := wait / 3
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(every, func() {
+		_ = m.InProgress()
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			t.Reset(every)
 		}
-	}()
-	return func() { t.Stop(); close(done) }
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }
 
 func (c *Consumer) deadLetter(ctx context.Context, m *Message, cause error) error {
