@@ -1,0 +1,389 @@
+//go:build soak
+
+package scenarios
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ownersync/ownersync/libs/crmsim/sandbox"
+	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
+	"github.com/ownersync/ownersync/libs/embedmongo"
+	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/platformsim"
+	"github.com/ownersync/ownersync/libs/smtpsink"
+	"github.com/ownersync/ownersync/libs/stacktest"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/ingress/ingress"
+	"github.com/ownersync/ownersync/services/mapper/mapper"
+	"github.com/ownersync/ownersync/services/notifier/notifier"
+	"github.com/ownersync/ownersync/services/writer/writer"
+)
+
+// soakStack is the dev stack rebuilt for fault runs the in-process devstack cannot do: services as
+// separate processes (so they can be SIGKILLed), or on a three-node NATS cluster with R3 streams.
+type soakStack struct {
+	t     *testing.T
+	dir   string
+	nats  []*embednats.Server
+	natsO []embednats.Options
+	mongo *embedmongo.Server
+	sb    *sandbox.Sandboxes
+	p     *platformsim.Platform
+	env   map[string]string
+	addrs map[string]string
+	procs map[string]*exec.Cmd
+	// exited is closed when a process has exited.
+	exited map[string]chan struct{}
+	bins   string
+}
+
+var serviceNames = []string{"mapper", "ingress", "writer", "notifier"}
+
+func freeAddr(t *testing.T) string { return stacktest.FreeAddr(t) }
+
+func port(t *testing.T, addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	var n int
+	fmt.Sscan(p, &n)
+	return n
+}
+
+// startSoak starts NATS (one node, or three clustered), FerretDB, the demo sandboxes and the demo
+// tenant, then the services (as processes when processes is true), the platform and a first Sync Users.
+func startSoak(t *testing.T, cluster, processes bool) *soakStack {
+	t.Helper()
+	ctx := context.Background()
+	st := &soakStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, exited: map[string]chan struct{}{}}
+	nodes := 1
+	if cluster {
+		nodes = 3
+	}
+	var routes []string
+	clusterAddrs := make([]string, nodes)
+	for i := range nodes {
+		clusterAddrs[i] = freeAddr(t)
+		routes = append(routes, "nats-route://"+clusterAddrs[i])
+	}
+	var urls []string
+	for i := range nodes {
+		o := embednats.Options{Dir: filepath.Join(st.dir, fmt.Sprintf("nats%d", i)), Port: port(t, freeAddr(t)), Name: fmt.Sprintf("soak-n%d", i)}
+		if cluster {
+			o.Cluster = &embednats.ClusterOptions{Name: "soak", Host: "127.0.0.1", Port: port(t, clusterAddrs[i]), Routes: routes}
+		}
+		st.natsO = append(st.natsO, o)
+	}
+	// Cluster nodes wait for each other: start them concurrently.
+	errs := make(chan error, nodes)
+	st.nats = make([]*embednats.Server, nodes)
+	for i := range nodes {
+		go func() {
+			s, err := embednats.Start(st.natsO[i])
+			st.nats[i] = s
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range st.nats {
+		urls = append(urls, s.URL())
+	}
+	if cluster {
+		// Streams can only be declared once the JetStream meta group has a leader.
+		eventually(t, 30*time.Second, "JetStream meta leader elected", func() (bool, string) {
+			for _, s := range st.nats {
+				if s.JetStreamIsLeader() {
+					return true, ""
+				}
+			}
+			return false, "no meta leader"
+		})
+	}
+	t.Cleanup(func() {
+		for _, s := range st.nats {
+			if s != nil {
+				s.Stop()
+			}
+		}
+	})
+	var err error
+	if st.mongo, err = embedmongo.Start(ctx, embedmongo.Options{Dir: filepath.Join(st.dir, "mongo"), Addr: freeAddr(t)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.mongo.Stop)
+	sink, err := smtpsink.Start(smtpsink.Config{Addr: freeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sink.Close() })
+	for _, n := range serviceNames {
+		st.addrs[n] = freeAddr(t)
+	}
+	ingressURL := "http://" + st.addrs["ingress"]
+	seed := sandbox.Demo()
+	seed.Salesforce.Outbound.BaseDelay, seed.Salesforce.Outbound.MaxDelay = 500*time.Millisecond, 5*time.Second
+	seed.HubSpot.Webhooks.BaseDelay = 500 * time.Millisecond
+	if st.sb, err = sandbox.Start(seed, sandbox.Options{SalesforceAddr: "127.0.0.1:0", HubSpotAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.sb.Salesforce.Close(); st.sb.HubSpot.Close() })
+	st.sb.Salesforce.SetOutboundURL(ingressURL+"/webhooks/salesforce", "")
+	st.sb.HubSpot.SetWebhookTarget(ingressURL + "/webhooks/hubspot")
+	hsFallback := ""
+	for _, ow := range st.sb.HubSpot.Owners() {
+		if !ow.Archived && ow.Type != "QUEUE" {
+			hsFallback = ow.ID
+			break
+		}
+	}
+	tn := tenant.Tenant{ID: tenantID, Name: "Acme (soak)", ReportRecipients: []string{"sales-ops@acme.example"}, ReportsEnabled: true,
+		Schedule: tenant.Schedule{Interval: "1h"},
+		Salesforce: &tenant.SFConfig{
+			Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional, ObjectModules: []string{"contact", "lead"},
+				RemapOnDeactivation: true, FallbackOwnerID: st.sb.Salesforce.IntegrationUserID(), APIBaseURL: st.sb.SalesforceURL},
+			OrgID: seed.Salesforce.OrgID, InstanceURL: st.sb.SalesforceURL, APIVersion: "62.0",
+			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: seed.Salesforce.ClientID,
+				ClientSecretRef: "env:OWNERSYNC_DEMO_SF_CLIENT_SECRET", TokenURL: st.sb.SalesforceURL + "/services/oauth2/token"},
+		},
+		HubSpot: &tenant.HSConfig{
+			Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional, ObjectModules: []string{"contact"},
+				RemapOnDeactivation: true, FallbackOwnerID: hsFallback, APIBaseURL: st.sb.HubSpotURL},
+			PortalID: seed.HubSpot.PortalID, AppID: seed.HubSpot.AppID, ClientSecretRef: "env:OWNERSYNC_DEMO_HS_CLIENT_SECRET",
+			Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_DEMO_HS_TOKEN"},
+		},
+	}
+	b, err := yaml.Marshal(tenantstore.SeedFile{Tenants: []tenant.Tenant{tn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenantsFile := filepath.Join(st.dir, "tenants.yaml")
+	if err := os.WriteFile(tenantsFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	replicas := "1"
+	if cluster {
+		replicas = "3"
+	}
+	st.env = map[string]string{
+		"NATS_URL": strings.Join(urls, ","), "MONGODB_URI": st.mongo.URI(), "OWNERSYNC_MONGODB_DATABASE": "ownersync",
+		"SMTP_URL": sink.URL(), "OWNERSYNC_LOG_LEVEL": "warn", "OWNERSYNC_PUBLIC_URL": ingressURL, "OWNERSYNC_ADMIN_URL": "http://" + st.addrs["mapper"],
+		"OWNERSYNC_PLATFORM_TOKEN": "soak-platform-token", "OWNERSYNC_OPERATOR_TOKEN": "soak-operator-token",
+		"OWNERSYNC_TENANTS_FILE": tenantsFile, "OWNERSYNC_STREAM_REPLICAS": replicas,
+		"OWNERSYNC_DEMO_SF_CLIENT_SECRET": "ownersync-demo-secret", "OWNERSYNC_DEMO_HS_TOKEN": "pat-na1-ownersync-demo",
+		"OWNERSYNC_DEMO_HS_CLIENT_SECRET": "ownersync-demo-client-secret",
+	}
+	if processes {
+		st.bins = t.TempDir()
+		for _, n := range serviceNames {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(st.bins, n), "github.com/ownersync/ownersync/services/"+n)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("go build %s: %v\n%s", n, err, out)
+			}
+		}
+	}
+	runs := map[string]stacktest.RunFunc{"mapper": mapper.Run, "ingress": ingress.Run, "writer": writer.Run, "notifier": notifier.Run}
+	for _, n := range serviceNames {
+		if processes {
+			st.startProcess(n)
+		} else {
+			addr := st.addrs[n]
+			stacktest.Service(t, n, runs[n], addr, func(k string) string {
+				if k == "OWNERSYNC_HTTP_ADDR" {
+					return addr
+				}
+				return st.env[k]
+			})
+		}
+	}
+	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: st.env["NATS_URL"], Name: "platformsim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.p = platformsim.New(tenantID, bus, nil)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.p.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done; bus.Close() })
+	// Platform users: one per active Salesforce user of acme.example, like the demo.
+	n := 0
+	for _, u := range st.sb.Salesforce.Users() {
+		email := strings.ToLower(u.Email)
+		local, domain, _ := strings.Cut(email, "@")
+		if !u.IsActive || domain != "acme.example" || strings.Contains(local, "only") || local == "integration" || local == "sales.desk" {
+			continue
+		}
+		if err := st.p.PutUser(ctx, platformsim.User{ID: "pu-" + strings.ReplaceAll(local, ".", "-"), Email: email, FirstName: u.FirstName,
+			LastName: u.LastName, Status: "active", Kind: "user", TeamID: "team-sales"}); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	e := st.env2()
+	eventually(t, 60*time.Second, "mapper stored the platform users", func() (bool, string) {
+		ov := e.overview()
+		return ov.of("salesforce").PlatformUsers == n, fmt.Sprintf("%+v", ov.Providers)
+	})
+	e.syncUsers()
+	return st
+}
+
+// env2 is an env over the soak stack, for the admin API helpers.
+func (st *soakStack) env2() *env {
+	return &env{t: st.t, s: nil, sf: st.sb.Salesforce, hs: st.sb.HubSpot, p: st.p, mapperURL: "http://" + st.addrs["mapper"], token: st.env["OWNERSYNC_OPERATOR_TOKEN"]}
+}
+
+func (st *soakStack) startProcess(name string) {
+	t := st.t
+	logf, err := os.OpenFile(filepath.Join(st.dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(st.bins, name))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = []string{"OWNERSYNC_HTTP_ADDR=" + st.addrs[name], "PATH=" + os.Getenv("PATH")}
+	for k, v := range st.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	st.procs[name] = cmd
+	done, exited := make(chan error, 1), make(chan struct{})
+	st.exited[name] = exited
+	go func() { err := cmd.Wait(); logf.Close(); done <- err; close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+			return // killed or stopped already
+		default:
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	if err := stacktest.WaitReady(context.Background(), "http://"+st.addrs[name]+"/readyz", 60*time.Second, done); err != nil {
+		b, _ := os.ReadFile(filepath.Join(st.dir, name+".log"))
+		t.Fatalf("%s not ready: %v\n%s", name, err, lastLines(b, 20))
+	}
+}
+
+func lastLines(b []byte, n int) string {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	return string(bytes.Join(lines[max(0, len(lines)-n):], []byte("\n")))
+}
+
+// burst makes n Salesforce owner changes on new contacts, calling mid after n/3 of them; it
+// returns the expected platform owner per contact.
+func (st *soakStack) burst(n int, mid func()) map[string]string {
+	t := st.t
+	e := st.env2()
+	people := e.mappedPeople()
+	if len(people) == 0 {
+		t.Fatal("nobody mapped")
+	}
+	actor := people[0].sf
+	want := map[string]string{}
+	var ids []string
+	for i := range n {
+		c, err := st.sb.Salesforce.CreateRecord(sfsim.Record{Type: "Contact", Email: fmt.Sprintf("soak%05d@example.org", i), LastName: fmt.Sprint(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	for i, id := range ids {
+		if i == n/3 && mid != nil {
+			mid()
+		}
+		p := people[i%len(people)]
+		if err := st.sb.Salesforce.SetOwner(id, p.sf, actor); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = p.platform
+	}
+	return want
+}
+
+// settle waits until every change is accounted for and checks the ledger.
+func (st *soakStack) settle(want map[string]string, within time.Duration, began time.Time) {
+	t := st.t
+	var l ledger
+	last := time.Now()
+	eventually(t, within, "every Salesforce change applied on the platform", func() (bool, string) {
+		if time.Since(last) > 5*time.Second {
+			st.sb.Salesforce.FlushOutbound()
+			last = time.Now()
+		}
+		l = platformLedger(st.p, "salesforce", want)
+		return len(l.missing) == 0, l.String()
+	})
+	t.Logf("%d changes applied in %s: %s", len(want), time.Since(began).Round(time.Millisecond), l)
+	if !l.ok() {
+		t.Errorf("ledger not closed: %s", l)
+	}
+}
+
+// TestSoakKillEachService SIGKILLs each service in the middle of a burst of 10,000 Salesforce owner
+// changes and restarts it; every change reaches the platform exactly once.
+func TestSoakKillEachService(t *testing.T) {
+	for _, victim := range serviceNames {
+		t.Run(victim, func(t *testing.T) {
+			st := startSoak(t, false, true)
+			began := time.Now()
+			want := st.burst(10_000, func() {
+				cmd := st.procs[victim]
+				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				killed := time.Now()
+				<-st.exited[victim]
+				st.startProcess(victim)
+				t.Logf("%s SIGKILLed after %d changes and ready again in %s", victim, 10_000/3, time.Since(killed).Round(time.Millisecond))
+			})
+			st.settle(want, 5*time.Minute, began)
+		})
+	}
+}
+
+// TestSoakClusterLeaderKilled runs the services on a three-node NATS cluster with R3 streams and
+// stops the CRM stream's leader in the middle of a burst.
+func TestSoakClusterLeaderKilled(t *testing.T) {
+	st := startSoak(t, true, false)
+	began := time.Now()
+	want := st.burst(10_000, func() {
+		for i, s := range st.nats {
+			if s.JetStreamIsStreamLeader("$G", streams.CRM) {
+				t.Logf("stopping node %d (%s), leader of stream CRM", i, s.Name())
+				s.Stop()
+				st.nats[i] = nil
+				return
+			}
+		}
+		t.Fatal("no node leads stream CRM")
+	})
+	st.settle(want, 5*time.Minute, began)
+}
+
+// TestSoakCRMFaults is the long run of TestFaultsCRMErrorsAndRateLimits: 600 changes per CRM in 20
+// waves, the sandboxes answering 30 % 503s and 30 % rate limits throughout.
+func TestSoakCRMFaults(t *testing.T) { crmFaults(t, 600, 20) }
