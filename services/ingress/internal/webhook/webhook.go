@@ -265,7 +265,7 @@ func readBody(c echo.Context, limit int64) ([]byte, *result) {
 		return nil, &result{status: http.StatusRequestEntityTooLarge, outcome: outcomeRejected, reason: "too_large",
 			err: fmt.Errorf("content length %d over the %d-byte limit", req.ContentLength, limit)}
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
+	b, err := readAll(http.MaxBytesReader(c.Response(), req.Body, limit), req.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -277,9 +277,38 @@ func readBody(c echo.Context, limit int64) ([]byte, *result) {
 	return b, nil
 }
 
+// readAll is io.ReadAll with the buffer sized from the declared length (already checked against
+// the limit), so a body is read without regrowing; a wrong or absent length only costs growth.
+func readAll(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, declared+1) // +1: EOF is seen without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
 // checkContentType accepts one of the media types, with no charset or a UTF-8 charset.
 func checkContentType(c echo.Context, types ...string) *result {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
+	// What the CRMs send ("text/xml; charset=utf-8", "application/json") is accepted without
+	// parsing; ParseMediaType decides everything else.
+	for _, t := range types {
+		if ct == t || len(ct) == len(t)+len("; charset=utf-8") && strings.EqualFold(ct, t+"; charset=utf-8") {
+			return nil
+		}
+	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err == nil {
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
