@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -72,19 +73,35 @@ type Result struct {
 	P99Millis   float64 `json:"p99_ms"`
 	MaxMillis   float64 `json:"max_ms"`
 	Concurrency int     `json:"concurrency,omitempty"`
+	// CPUMicros is the CPU time of the whole process (load generator, server, NATS) per request
+	// during the run: unlike req/s it does not depend on how much CPU other work on the machine
+	// leaves to this process.
+	CPUMicros float64 `json:"cpu_us_per_request,omitempty"`
 }
 
 // Report is the whole run.
 type Report struct {
-	Date       string             `json:"date"`
-	GoVersion  string             `json:"go_version"`
-	CPUs       int                `json:"cpus"`
-	GOOS       string             `json:"goos"`
-	GOARCH     string             `json:"goarch"`
-	Storage    string             `json:"storage"`
+	Date      string `json:"date"`
+	GoVersion string `json:"go_version"`
+	CPUs      int    `json:"cpus"`
+	GOOS      string `json:"goos"`
+	GOARCH    string `json:"goarch"`
+	Storage   string `json:"storage"`
+	// LoadBefore and LoadAfter are /proc/loadavg at the start and the end of the run (Linux):
+	// other work on the machine takes CPU from all targets alike, but makes single runs noisy.
+	LoadBefore string             `json:"loadavg_before,omitempty"`
+	LoadAfter  string             `json:"loadavg_after,omitempty"`
 	Results    []Result           `json:"results"`
 	Ratios     map[string]float64 `json:"ingress_to_bare_ratio"`
-	HalfRateOK map[string]bool    `json:"p99_under_10ms_at_half_rate"`
+	// PairedRatios is the median over rounds of ingress/bare within the same round, where the
+	// two ran back to back (in alternating order): less sensitive to load that comes and goes
+	// than the ratio of the two medians.
+	PairedRatios map[string]float64 `json:"ingress_to_bare_paired_ratio"`
+	// CPURatios is bare CPU per request / ingress CPU per request (medians over rounds): the
+	// throughput ratio on a machine where this process had the CPUs to itself.
+	CPURatios   map[string]float64   `json:"bare_to_ingress_cpu_ratio"`
+	RoundRatios map[string][]float64 `json:"ingress_to_bare_round_ratios"`
+	HalfRateOK  map[string]bool      `json:"p99_under_10ms_at_half_rate"`
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -188,10 +205,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"bare-salesforce", func() (*http.Request, error) { return salesforceRequest(base+"/bare/salesforce", org18, seq.Add(1)) }},
 	}
 	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
-		GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Storage: "file", Ratios: map[string]float64{}, HalfRateOK: map[string]bool{}}
+		GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, Storage: "file", Ratios: map[string]float64{}, HalfRateOK: map[string]bool{},
+		PairedRatios: map[string]float64{}, RoundRatios: map[string][]float64{}, CPURatios: map[string]float64{}}
 	if *memory {
 		rep.Storage = "memory"
 	}
+	rep.LoadBefore = loadAvg()
 	var active []int
 	for i, tg := range targets {
 		if *only == "" || strings.Contains(","+*only+",", ","+tg.name+",") {
@@ -205,16 +224,44 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		closedLoop(ctx, client, targets[i].req, *concurrency, *warmup)
 	}
 	for r := 0; r < *nRounds; r++ {
-		for _, i := range active {
+		order := active
+		if r%2 == 1 {
+			// Odd rounds run the targets in reverse, so that neither side of a pair always goes
+			// first.
+			order = make([]int, len(active))
+			for k, i := range active {
+				order[len(active)-1-k] = i
+			}
+		}
+		for _, i := range order {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			cpu0 := processCPU()
 			res := closedLoop(ctx, client, targets[i].req, *concurrency, *duration)
+			if cpu := processCPU() - cpu0; cpu > 0 && res.Requests > 0 {
+				res.CPUMicros = float64(cpu.Microseconds()) / float64(res.Requests)
+			}
 			res.Target, res.Mode = targets[i].name, "max"
 			rounds[targets[i].name] = append(rounds[targets[i].name], res)
 		}
 	}
 	maxRPS := map[string]float64{}
+	roundRPS := map[string][]float64{} // in round order, before sorting
+	for _, i := range active {
+		for _, r := range rounds[targets[i].name] {
+			roundRPS[targets[i].name] = append(roundRPS[targets[i].name], r.RPS)
+		}
+	}
+	cpuPerReq := map[string]float64{}
+	for _, i := range active {
+		var cs []float64
+		for _, r := range rounds[targets[i].name] {
+			cs = append(cs, r.CPUMicros)
+		}
+		sort.Float64s(cs)
+		cpuPerReq[targets[i].name] = cs[len(cs)/2]
+	}
 	for _, i := range active {
 		rs := rounds[targets[i].name]
 		sort.Slice(rs, func(a, b int) bool { return rs[a].RPS < rs[b].RPS })
@@ -237,7 +284,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if b := maxRPS["bare-"+p]; b > 0 && maxRPS["ingress-"+p] > 0 {
 			rep.Ratios[p] = maxRPS["ingress-"+p] / b
 		}
+		if c := cpuPerReq["ingress-"+p]; c > 0 && cpuPerReq["bare-"+p] > 0 {
+			rep.CPURatios[p] = cpuPerReq["bare-"+p] / c
+		}
+		in, bare := roundRPS["ingress-"+p], roundRPS["bare-"+p]
+		if len(in) == 0 || len(in) != len(bare) {
+			continue
+		}
+		var rs []float64
+		for k := range in {
+			if bare[k] > 0 {
+				rs = append(rs, in[k]/bare[k])
+			}
+		}
+		if len(rs) > 0 {
+			rep.RoundRatios[p] = append([]float64(nil), rs...)
+			sort.Float64s(rs)
+			rep.PairedRatios[p] = rs[len(rs)/2]
+		}
 	}
+	rep.LoadAfter = loadAvg()
 	printReport(stdout, rep)
 	if *jsonOut != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
@@ -252,10 +318,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 func printReport(w io.Writer, rep Report) {
-	fmt.Fprintf(w, "ingressload  %s  %s %s/%s  %d CPUs  JetStream %s storage\n\n", rep.Date, rep.GoVersion, rep.GOOS, rep.GOARCH, rep.CPUs, rep.Storage)
-	fmt.Fprintf(w, "%-20s %-5s %9s %10s %9s %9s %9s %7s\n", "target", "mode", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors")
+	fmt.Fprintf(w, "ingressload  %s  %s %s/%s  %d CPUs  JetStream %s storage\n", rep.Date, rep.GoVersion, rep.GOOS, rep.GOARCH, rep.CPUs, rep.Storage)
+	if rep.LoadBefore != "" {
+		fmt.Fprintf(w, "load average before: %s  after: %s\n", rep.LoadBefore, rep.LoadAfter)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "%-20s %-5s %9s %10s %9s %9s %9s %7s %10s\n", "target", "mode", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "cpu µs/req")
 	for _, r := range rep.Results {
-		fmt.Fprintf(w, "%-20s %-5s %9d %10.0f %9.2f %9.2f %9.2f %7d\n", r.Target, r.Mode, r.Requests, r.RPS, r.P50Millis, r.P99Millis, r.MaxMillis, r.Errors)
+		fmt.Fprintf(w, "%-20s %-5s %9d %10.0f %9.2f %9.2f %9.2f %7d %10.0f\n", r.Target, r.Mode, r.Requests, r.RPS, r.P50Millis, r.P99Millis, r.MaxMillis, r.Errors, r.CPUMicros)
 	}
 	fmt.Fprintln(w)
 	for _, r := range rep.Results {
@@ -267,10 +337,18 @@ func printReport(w io.Writer, rep Report) {
 	}
 	for _, p := range []string{"hubspot", "salesforce"} {
 		if v, ok := rep.Ratios[p]; ok {
-			fmt.Fprintf(w, "%s: ingress / bare = %.2f (goal ≥ 0.80); p99 < 10 ms at half rate: ingress %v, bare %v\n",
-				p, v, rep.HalfRateOK["ingress-"+p], rep.HalfRateOK["bare-"+p])
+			fmt.Fprintf(w, "%s: ingress / bare = %.2f (medians), %.2f (median of paired rounds %s), %.2f (CPU per request) (goal ≥ 0.80); p99 < 10 ms at half rate: ingress %v, bare %v\n",
+				p, v, rep.PairedRatios[p], fmtRatios(rep.RoundRatios[p]), rep.CPURatios[p], rep.HalfRateOK["ingress-"+p], rep.HalfRateOK["bare-"+p])
 		}
 	}
+}
+
+func fmtRatios(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = strconv.FormatFloat(r, 'f', 2, 64)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // do sends one request and reports whether it was acknowledged.
@@ -438,6 +516,29 @@ func salesforceRequest(url, org18 string, n int64) (*http.Request, error) {
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	return req, nil
+}
+
+// processCPU is the user and system CPU time the process has used so far (0 where getrusage is
+// not available).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages, or "" where /proc/loadavg does not exist.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 type staticTenants struct{ t *tenant.Tenant }
