@@ -25,6 +25,9 @@ type Options struct {
 	AppName string
 	// ConnectTimeout bounds the retried first ping (default 30 s).
 	ConnectTimeout time.Duration
+	// OperationTimeout bounds each operation that has no earlier context deadline (default 2 min:
+	// a bulk Sync Users write on FerretDB's SQLite backend can scan for tens of seconds).
+	OperationTimeout time.Duration
 	// Logger logs retries.
 	Logger *slog.Logger
 }
@@ -43,11 +46,14 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = 30 * time.Second
 	}
+	if o.OperationTimeout == 0 {
+		o.OperationTimeout = 2 * time.Minute
+	}
 	opts := options.Client().ApplyURI(o.URI).
 		SetAppName(o.AppName).
 		SetServerSelectionTimeout(min(5*time.Second, o.ConnectTimeout)).
 		SetConnectTimeout(5 * time.Second).
-		SetTimeout(30 * time.Second)
+		SetTimeout(o.OperationTimeout)
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect mongodb: %w", err)

@@ -30,6 +30,7 @@ type Config struct {
 	NATSURL         string
 	MongoURI        string
 	MongoDatabase   string
+	MongoTimeout    time.Duration
 	HTTPAddr        string
 	ShutdownTimeout time.Duration
 	Streams         streams.Options
@@ -43,6 +44,7 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 		NATSURL:         r.Required("NATS_URL"),
 		MongoURI:        r.Required("MONGODB_URI"),
 		MongoDatabase:   r.String("OWNERSYNC_MONGODB_DATABASE", "ownersync"),
+		MongoTimeout:    r.Duration("OWNERSYNC_MONGODB_TIMEOUT", 2*time.Minute),
 		HTTPAddr:        r.String("OWNERSYNC_HTTP_ADDR", defaultAddr),
 		ShutdownTimeout: r.Duration("OWNERSYNC_SHUTDOWN_TIMEOUT", 10*time.Second),
 		Streams: streams.Options{
@@ -90,7 +92,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	}
 	b.Pub = natsbus.NewPublisher(b.Bus.JS, b.Tel.TracerProvider, 5*time.Second)
 	b.Health.Add("nats", b.Bus.Ping)
-	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, AppName: "ownersync-" + cfg.Service, Logger: b.Log})
+	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, OperationTimeout: cfg.MongoTimeout, AppName: "ownersync-" + cfg.Service, Logger: b.Log})
 	if err != nil {
 		return nil, err
 	}
