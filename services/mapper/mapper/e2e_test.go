@@ -40,7 +40,9 @@ type stack struct {
 	view *kvview.View
 }
 
-func startStack(t *testing.T) *stack {
+// startStack starts mapper with tenant acme; hubspotSettings are extra YAML lines of its hubspot
+// section (e.g. "auto_provisioning: true").
+func startStack(t *testing.T, hubspotSettings ...string) *stack {
 	t.Helper()
 	infra := stacktest.Start(t)
 	ptrue, pfalse := true, false
@@ -94,6 +96,9 @@ func startStack(t *testing.T) *stack {
       api_base_url: %s
       auth: {kind: private_app, token_ref: "env:HS_TOKEN"}
 `, sf.OrgID(), sf.URL(), hs.PortalID(), hs.AppID(), hs.URL())
+	for _, l := range hubspotSettings {
+		seed += "      " + l + "\n"
+	}
 	file := filepath.Join(t.TempDir(), "tenants.yaml")
 	if err := os.WriteFile(file, []byte(seed), 0o600); err != nil {
 		t.Fatal(err)
@@ -182,8 +187,14 @@ func (s *stack) sync(query string) run {
 // messages returns the payloads stored on the SYNC stream under subject.
 func (s *stack) messages(subject string, into func() proto.Message) []proto.Message {
 	s.t.Helper()
+	return s.streamMessages(streams.Sync, subject, into)
+}
+
+// streamMessages returns the payloads stored on a stream under subject.
+func (s *stack) streamMessages(stream, subject string, into func() proto.Message) []proto.Message {
+	s.t.Helper()
 	ctx := context.Background()
-	c, err := s.bus.JS.OrderedConsumer(ctx, streams.Sync, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	c, err := s.bus.JS.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	if err != nil {
 		s.t.Fatal(err)
 	}

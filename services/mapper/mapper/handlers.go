@@ -120,6 +120,28 @@ func (h *handlers) userRefresh(ctx context.Context, m *natsbus.Message) error {
 	return classify(h.svc.RefreshCRMUser(ctx, tenant, provider, ev.GetCrmUserId(), eventID(ev.GetMeta(), m)))
 }
 
+// ownerChanged applies auto-provisioning (rule 7) to a CRM owner change whose owner is a user.
+func (h *handlers) ownerChanged(ctx context.Context, m *natsbus.Message) error {
+	var ev ownersyncv1.CrmOwnerChanged
+	if err := m.Decode(&ev); err != nil {
+		return err
+	}
+	tenant, provider := ev.GetMeta().GetTenantId(), changes.ProviderName(ev.GetProvider())
+	if tenant != m.Tenant() || !streams.ValidTenant(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) {
+		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s", errBadEvent, tenant, provider, m.Subject()))
+	}
+	if ev.GetOwnerId() == "" || ev.GetOwnerKind() == ownersyncv1.CrmUserKind_CRM_USER_KIND_QUEUE {
+		return nil
+	}
+	_, err := h.svc.OwnerChanged(ctx, tenant, provider, eventID(ev.GetMeta(), m), ev.GetOwnerId())
+	if errors.Is(err, app.ErrUnknownTenant) || errors.Is(err, app.ErrNotConnected) {
+		// Owner changes of a tenant or provider mapper does not serve are the writer's business
+		// (it records them); nothing to provision.
+		return nil
+	}
+	return classify(err)
+}
+
 // deadLetter records a dead-lettered message where the admin sees it.
 func (h *handlers) deadLetter(ctx context.Context, m *natsbus.Message, err error) {
 	id := m.Subject()

@@ -73,6 +73,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		AdminURL: cfg.AdminURL, Log: base.Log})
 	defer runner.Wait()
 	svc := app.New(writer, tenants, dirs, runner, base.Log, nil)
+	svc.Provisions = base.Pub
 
 	all, err := tenants.List(ctx)
 	if err != nil {
@@ -175,11 +176,40 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	base.Health.Add("consumer mapper-refresh", refresh.Ready)
 
+	// mapper-owner-activity: CRM owner changes, for auto-provisioning (rule 7). Most changes cost one
+	// tenant lookup (the setting is off by default); a change to an unknown owner re-reads it from
+	// the CRM, so the contract is mapper-refresh's: AckWait 2 min covers the CRM client's 30 s
+	// timeout with a token refresh and a retry; MaxDeliver 8 with NAK delays doubling from 5 s to
+	// 5 minutes rides out a CRM outage or rate-limit pause; MaxAckPending 64 lets an owner-change
+	// burst through (the common case is a few MongoDB reads) while bounding the CRM reads the
+	// unknown owners cause. Redelivery is harmless: the request's event id deduplicates it and a
+	// recorded request is not published again.
+	ownerActivity, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
+		Service: "mapper",
+		Stream:  streams.CRM,
+		Config: jetstream.ConsumerConfig{
+			Durable:        "mapper-owner-activity",
+			FilterSubjects: []string{"crm.owner.changed.>"},
+			AckWait:        2 * time.Minute,
+			MaxDeliver:     8,
+			MaxAckPending:  64,
+		},
+		Concurrency:  4,
+		NakBase:      5 * time.Second,
+		NakMax:       5 * time.Minute,
+		OnDeadLetter: onDead,
+	}))
+	if err != nil {
+		return err
+	}
+	base.Health.Add("consumer mapper-owner-activity", ownerActivity.Ready)
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return base.HTTP.Run(gctx) })
 	g.Go(func() error { return platformUsers.Run(gctx, h.platformUserChanged) })
 	g.Go(func() error { return crmUsers.Run(gctx, h.crmUserChanged) })
 	g.Go(func() error { return refresh.Run(gctx, h.userRefresh) })
+	g.Go(func() error { return ownerActivity.Run(gctx, h.ownerChanged) })
 	g.Go(func() error {
 		return runner.Schedule(gctx, cfg.SchedulerInterval, func(ctx context.Context) ([]tenant.Tenant, error) { return tenants.List(ctx) })
 	})

@@ -130,10 +130,19 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overvi
 				po.UnmappedPlatform++
 			}
 		}
+		pending, err := s.pendingProvisions(ctx, tenantID, p)
+		if err != nil {
+			return httpapi.Overview{}, err
+		}
 		for id, u := range sn.crm {
-			if u.Mappable() && !mappedC[id] {
-				po.UnmappedCRM++
+			if !u.Mappable() || mappedC[id] {
+				continue
 			}
+			if pending[id] {
+				po.PendingTeam++ // a provisioning request is outstanding (rule 7)
+				continue
+			}
+			po.UnmappedCRM++
 		}
 		for i := range runs {
 			if at := providerSyncedAt(&runs[i], p); at != nil {
@@ -314,11 +323,19 @@ func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, provider strin
 		for _, m := range sn.mappings {
 			mapped[m.CRMUserID] = true
 		}
+		pending, err := s.pendingProvisions(ctx, tenantID, p)
+		if err != nil {
+			return nil, err
+		}
 		for id, u := range sn.crm {
 			if !u.Mappable() || mapped[id] {
 				continue
 			}
-			out = append(out, httpapi.UnmappedUser{Provider: p, ID: id, Name: u.Name(), Email: u.Email, Status: "active", Reason: reasons[id]})
+			uu := httpapi.UnmappedUser{Provider: p, ID: id, Name: u.Name(), Email: u.Email, Status: "active", Reason: reasons[id]}
+			if pending[id] {
+				uu.Status, uu.Reason = string(mapping.StatusPendingTeam), "a platform user was requested for this CRM user (auto-provisioning)"
+			}
+			out = append(out, uu)
 		}
 	}
 	sortUnmapped(out)
@@ -566,6 +583,19 @@ func (s *Service) RecordHistory(ctx context.Context, tenantID, provider, recordT
 	out := []httpapi.HistoryEntry{}
 	if err := cur.All(ctx, &out); err != nil {
 		return nil, fmt.Errorf("record history: %w", err)
+	}
+	return out, nil
+}
+
+// pendingProvisions returns the CRM users of a provider with an outstanding provisioning request.
+func (s *Service) pendingProvisions(ctx context.Context, tenantID, provider string) (map[string]bool, error) {
+	ps, err := s.store.Provisions(ctx, tenantID, provider)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		out[p.CRMUserID] = true
 	}
 	return out, nil
 }

@@ -54,6 +54,9 @@ type Service struct {
 	// tenant and provider; then it fails with changes.ErrBusy and the consumer redelivers it later.
 	// It must stay below the consumers' AckWait (default 20 s).
 	LockWait time.Duration
+	// Provisions publishes auto-provisioning requests (rule 7); OwnerChanged fails without it
+	// when a request is due.
+	Provisions Publisher
 }
 
 // New returns the core.
@@ -359,7 +362,13 @@ func (s *Service) applyEvent(ctx context.Context, t *tenant.Tenant, provider str
 	if err != nil {
 		return err
 	}
-	d := mapping.Apply(n.input(provider, settingsOf(t, provider), s.now().UTC().Truncate(time.Millisecond)), ev)
+	in := n.input(provider, settingsOf(t, provider), s.now().UTC().Truncate(time.Millisecond))
+	// Outstanding provisioning requests of the CRM users around the event: a platform user matched
+	// to one is mapped auto_provisioned (rule 7).
+	if in.Pending, err = s.store.Provisions(ctx, t.ID, provider, keys(n.crm)...); err != nil {
+		return err
+	}
+	d := mapping.Apply(in, ev)
 	crmAfter := func(id string) (mapping.CRMUser, bool) { u, ok := n.crm[id]; return u, ok }
 	crmBefore := crmAfter
 	if ev.CRMUserID != "" {
@@ -380,5 +389,27 @@ func (s *Service) applyEvent(ctx context.Context, t *tenant.Tenant, provider str
 	if err != nil {
 		return err
 	}
-	return s.store.ReplaceUserProblems(ctx, t.ID, provider, d.CheckedPlatformUsers, d.CheckedCRMUsers, nil, d.Problems)
+	if err := s.store.ReplaceUserProblems(ctx, t.ID, provider, d.CheckedPlatformUsers, d.CheckedCRMUsers, nil, d.Problems); err != nil {
+		return err
+	}
+	return s.settleProvisions(ctx, t.ID, provider, in.Pending, d.Upserts)
+}
+
+// settleProvisions removes the provisioning requests that the committed mappings answered: their
+// CRM user is now mapped (the mapping itself keeps made_by auto_provisioned, and so its
+// pending_team status, from then on).
+func (s *Service) settleProvisions(ctx context.Context, tenantID, provider string, pending []mapping.Provision, upserts []mapping.Mapping) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	for _, m := range upserts {
+		for _, p := range pending {
+			if p.CRMUserID == m.CRMUserID {
+				if err := s.store.DeleteProvision(ctx, tenantID, provider, p.CRMUserID); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

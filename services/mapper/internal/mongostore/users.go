@@ -43,6 +43,7 @@ var Indexes = []mongodb.Index{
 	{Collection: Mappings, Name: "one_per_crm_user", Unique: true, Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}, {Key: "crm_user_id", Value: 1}}},
 	{Collection: Problems, Name: "tenant_provider", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}}},
 	{Collection: SyncRuns, Name: "tenant_started", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "started_at", Value: -1}}},
+	{Collection: Provisions, Name: "tenant_provider", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}}},
 	{Collection: Failures, Name: "tenant_time", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "time", Value: -1}}},
 }
 

@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ownersync/ownersync/libs/streams"
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
+	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+)
+
+// Publisher publishes one event with a deduplicating message id (natsbus.Publisher).
+type Publisher interface {
+	Publish(ctx context.Context, subject, msgID string, m proto.Message) (duplicate bool, err error)
+}
+
+// ProvisionEventID is the event id (and NATS message id) of the provisioning request for one CRM
+// user, the same for every repeat so that JetStream deduplicates them (rule 7).
+func ProvisionEventID(provider, crmUserID string) string { return "prov:" + provider + ":" + crmUserID }
+
+// ProvisionOutcome says what OwnerChanged did.
+type ProvisionOutcome struct {
+	// Published is true when a provisioning request was published (possibly a JetStream duplicate
+	// of an earlier one whose recording was lost).
+	Published bool
+	// Reason explains why no request was published.
+	Reason string
+}
+
+// OwnerChanged applies rule 7 to a CRM owner change naming ownerID (a user, not a queue): when the
+// provider's auto_provisioning setting is on and the owner is an active CRM user whom no mapping
+// and no platform user's email names, it publishes a PlatformUserProvision to
+// platform.user.provision.<tenant> and records the request, so that the owner is listed as
+// pending_team and the platform user the request yields is mapped auto_provisioned. An owner the
+// store does not know yet is read from the CRM first (as RefreshCRMUser does).
+//
+// Idempotent: the request is published before it is recorded, under an event id that is the same
+// for every repeat, so a redelivery after a lost recording is a JetStream duplicate, and one after
+// the recording is refused by the rules (a request is outstanding) and publishes nothing.
+func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID, ownerID string) (ProvisionOutcome, error) {
+	t, err := s.tenant(ctx, tenantID)
+	if err != nil {
+		return ProvisionOutcome{}, err
+	}
+	if _, ok := t.ProviderSettings(provider); !ok {
+		return ProvisionOutcome{}, fmt.Errorf("%w: %s %s", ErrNotConnected, tenantID, provider)
+	}
+	st := settingsOf(t, provider)
+	if !st.AutoProvisioning {
+		return ProvisionOutcome{Reason: "auto-provisioning is off for this tenant"}, nil
+	}
+	if ownerID == "" {
+		return ProvisionOutcome{Reason: "the owner was cleared"}, nil
+	}
+	owner, err := s.store.CRMUser(ctx, tenantID, provider, ownerID)
+	if errors.Is(err, mongostore.ErrNotFound) {
+		if err := s.RefreshCRMUser(ctx, tenantID, provider, ownerID, eventID); err != nil {
+			return ProvisionOutcome{}, err
+		}
+		owner, err = s.store.CRMUser(ctx, tenantID, provider, ownerID)
+		if errors.Is(err, mongostore.ErrNotFound) {
+			return ProvisionOutcome{Reason: "the CRM does not know the owner"}, nil
+		}
+	}
+	if err != nil {
+		return ProvisionOutcome{}, err
+	}
+
+	// Under the tenant's lock, so that a Sync Users run or a user event does not map the owner
+	// between the look-ups and the recording.
+	unlock, err := s.w.LockWithin(ctx, tenantID, provider, s.LockWait)
+	if err != nil {
+		return ProvisionOutcome{}, err
+	}
+	defer unlock()
+	q := mapping.ProvisionQuery{Settings: st, Provider: provider, Owner: owner.CRMUser, Now: s.now().UTC().Truncate(time.Millisecond)}
+	ms, err := s.store.MappingsNaming(ctx, tenantID, provider, nil, []string{ownerID})
+	if err != nil {
+		return ProvisionOutcome{}, err
+	}
+	q.OwnerMapped = len(ms) > 0
+	if email := mapping.NormalizeEmail(owner.Email); email != "" {
+		ps, err := s.store.PlatformUsersByEmail(ctx, tenantID, []string{owner.Email})
+		if err != nil {
+			return ProvisionOutcome{}, err
+		}
+		for _, p := range ps {
+			q.SameEmail = append(q.SameEmail, p.Rules())
+		}
+	}
+	switch _, err := s.store.Provision(ctx, tenantID, provider, ownerID); {
+	case err == nil:
+		q.Pending = true
+	case !errors.Is(err, mongostore.ErrNotFound):
+		return ProvisionOutcome{}, err
+	}
+	d := mapping.DecideProvision(q)
+	if !d.Request {
+		return ProvisionOutcome{Reason: d.Reason}, nil
+	}
+	if s.Provisions == nil {
+		return ProvisionOutcome{}, errors.New("auto-provisioning: no publisher configured")
+	}
+	id := ProvisionEventID(provider, ownerID)
+	now := timestamppb.New(d.Provision.RequestedAt)
+	msg := &ownersyncv1.PlatformUserProvision{
+		Meta:     &ownersyncv1.EventMeta{EventId: id, TenantId: tenantID, OccurredAt: now, ReceivedAt: now, Source: "mapper", SourceEventId: eventID},
+		Provider: changes.Provider(provider),
+		CrmUser: &ownersyncv1.CrmUser{Id: owner.ID, Email: d.Provision.Email, FirstName: owner.FirstName, LastName: owner.LastName,
+			Active: owner.Active, Kind: ownersyncv1.CrmUserKind_CRM_USER_KIND_USER, Username: owner.Username, UserType: owner.UserType,
+			HubspotUserId: owner.HubSpotUserID},
+	}
+	if _, err := s.Provisions.Publish(ctx, streams.PlatformUserProvision(tenantID), id, msg); err != nil {
+		return ProvisionOutcome{}, fmt.Errorf("publish provisioning request %s: %w", id, err)
+	}
+	if _, err := s.store.PutProvision(ctx, tenantID, d.Provision); err != nil {
+		return ProvisionOutcome{}, err
+	}
+	s.log.Info("platform user provisioning requested", "tenant", tenantID, "provider", provider, "crm_user", ownerID)
+	return ProvisionOutcome{Published: true}, nil
+}
