@@ -107,19 +107,28 @@ func (e *env) crmLedger(tenant, provider string, want map[string]string, owner f
 }
 
 // platformLedger checks changes CRM → platform: want maps CRM record id to the expected platform owner.
+// It indexes the platform's records and assignments once, so a 10,000-change ledger stays cheap to poll.
 func platformLedger(p *platformsim.Platform, provider string, want map[string]string) ledger {
+	owner := map[string]string{}
+	for _, r := range p.Records() {
+		if id := r.CRMRecordIDs[provider]; id != "" {
+			owner[id] = r.OwnerUserID
+		}
+	}
+	applied := map[string]int{}
+	for _, a := range p.Assignments() {
+		applied[a.CRMRecordID]++
+	}
 	var l ledger
 	for id, w := range want {
-		r, ok := platformRecordFor(p, provider, id)
-		switch n := len(assignmentsFor(p, id)); {
-		case ok && r.OwnerUserID == w:
+		if o, ok := owner[id]; ok && o == w {
 			l.applied = append(l.applied, id)
-			if n != 1 {
+			if n := applied[id]; n != 1 {
 				l.twice = append(l.twice, fmt.Sprintf("%s:%d assignments", id, n))
 			}
-		default:
-			l.missing = append(l.missing, id)
+			continue
 		}
+		l.missing = append(l.missing, id)
 	}
 	sort.Strings(l.missing)
 	return l
