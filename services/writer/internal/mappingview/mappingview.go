@@ -35,6 +35,9 @@ type Getter interface {
 
 var _ Getter = (jetstream.KeyValue)(nil)
 
+// statusPendingTeam is mapper's status of a mapping whose provisioned platform user has no team yet.
+const statusPendingTeam = "pending_team"
+
 // entry is the JSON value of one key: the fields of mapper's kvview.Entry the writer uses.
 type entry struct {
 	PlatformUserID string `json:"platform_user_id"`
@@ -123,15 +126,17 @@ func (v *View) follow(w jetstream.KeyWatcher, loaded chan struct{}) {
 var _ ownership.View = (*View)(nil)
 
 // ByCRMUser looks up the platform user of a CRM user. A mapping that cannot carry owners now
-// (conflict, error, pending team) is returned with an empty PlatformUserID, so that the CRM user's
-// active flag still counts.
+// (conflict, error) is returned with an empty PlatformUserID, so that the CRM user's active flag
+// still counts. A pending_team mapping (an auto-provisioned platform user without a team, rule 7)
+// keeps its platform user: the assignment is sent, and the platform holds it until the user has a
+// team.
 func (v *View) ByCRMUser(ctx context.Context, tenant string, p ownership.Provider, crmUserID string) (ownership.Mapping, bool, error) {
 	e, found, err := v.get(ctx, streams.KVKey(tenant, string(p), "crm", normID(p, crmUserID)))
 	if err != nil || !found {
 		return ownership.Mapping{}, false, err
 	}
 	m := e.mapping()
-	if !e.Usable {
+	if !e.Usable && e.Status != statusPendingTeam {
 		m.PlatformUserID = ""
 	}
 	return m, true, nil

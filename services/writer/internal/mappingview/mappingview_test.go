@@ -76,6 +76,7 @@ func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
 	put("salesforce", "pu_old", "0055g00000HjKlMAAV", `{"platform_user_id":"pu_old","crm_user_id":"0055g00000HjKlMAAV","status":"error","usable":false,"active":false,"kind":"user"}`)
 	put("hubspot", "pu_dup", "71234567", `{"platform_user_id":"pu_dup","crm_user_id":"71234567","status":"conflict","usable":false,"active":true,"kind":"user"}`)
 	put("salesforce", "pu_q", "00G5g000003LkJhEAK", `{"platform_user_id":"pu_q","crm_user_id":"00G5g000003LkJhEAK","status":"synced","usable":true,"active":true,"kind":"queue"}`)
+	put("hubspot", "pu_prov", "71239999", `{"platform_user_id":"pu_prov","crm_user_id":"71239999","status":"pending_team","usable":false,"active":true,"kind":"user"}`)
 	put("hubspot", "pu_gone", "71230000", `{"platform_user_id":"pu_gone","crm_user_id":"71230000","status":"synced","usable":true,"active":true,"kind":"user"}`)
 	if err := kv.Delete(ctx, streams.KVKey("acme", "hubspot", "platform", "pu_gone")); err != nil {
 		t.Fatal(err)
@@ -95,6 +96,7 @@ func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
 		{"15-character id", ownership.Salesforce, "0055g00000AsDfG", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
 		{"inactive, mapping in error", ownership.Salesforce, "0055g00000HjKlMAAV", result{ownership.Mapping{CRMUserID: "0055g00000HjKlMAAV"}, true}},
 		{"conflict carries no owner", ownership.HubSpot, "71234567", result{ownership.Mapping{CRMUserID: "71234567", CRMUserActive: true}, true}},
+		{"pending team keeps its platform user (the platform holds the assignment)", ownership.HubSpot, "71239999", result{ownership.Mapping{PlatformUserID: "pu_prov", CRMUserID: "71239999", CRMUserActive: true}, true}},
 		{"queue", ownership.Salesforce, "00G5g000003LkJhEAK", result{ownership.Mapping{PlatformUserID: "pu_q", CRMUserID: "00G5g000003LkJhEAK", CRMUserActive: true, CRMUserKind: ownership.KindQueue}, true}},
 		{"unknown", ownership.HubSpot, "1", result{}},
 		{"other tenant's provider", ownership.HubSpot, "0055g00000AsDfGAAV", result{}},
@@ -119,6 +121,7 @@ func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
 		{"synced", ownership.Salesforce, "pu_ada", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
 		{"inactive CRM user", ownership.Salesforce, "pu_old", result{ownership.Mapping{PlatformUserID: "pu_old", CRMUserID: "0055g00000HjKlMAAV"}, true}},
 		{"conflict is no mapping", ownership.HubSpot, "pu_dup", result{}},
+		{"pending team is no mapping towards the CRM", ownership.HubSpot, "pu_prov", result{}},
 		{"deleted", ownership.HubSpot, "pu_gone", result{}},
 	}
 	for _, tt := range platform {
