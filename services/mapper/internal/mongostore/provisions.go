@@ -65,7 +65,7 @@ func (s *Store) Provision(ctx context.Context, tenant, provider, crmUserID strin
 }
 
 // Provisions returns the outstanding provisioning requests of a tenant's provider; with crmUserIDs
-// only those naming one of them.
+// only those naming one of them (none for an empty list). Sorted by CRM user id.
 func (s *Store) Provisions(ctx context.Context, tenant, provider string, crmUserIDs ...string) ([]mapping.Provision, error) {
 	filter := bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}}
 	if crmUserIDs != nil {
@@ -74,7 +74,7 @@ func (s *Store) Provisions(ctx context.Context, tenant, provider string, crmUser
 		}
 		filter = append(filter, bson.E{Key: "crm_user_id", Value: bson.D{{Key: "$in", Value: crmUserIDs}}})
 	}
-	cur, err := s.db.Collection(Provisions).Find(ctx, filter)
+	cur, err := s.db.Collection(Provisions).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "crm_user_id", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("list provisions %s/%s: %w", tenant, provider, err)
 	}
