@@ -43,8 +43,24 @@ type openElem struct {
 	nsLen int
 }
 
-func newScanner(body []byte) *scanner {
-	return &scanner{b: body, open: make([]openElem, 0, 8), ns: make([]nsBinding, 0, 8), attr: make([]xml.Attr, 0, 4)}
+// fastParser holds a parser over a scanner and the initial backing arrays of both, so that parsing
+// a message costs one allocation for all of the parser's state (deeper or wider documents grow
+// the slices as usual).
+type fastParser struct {
+	p      parser
+	s      scanner
+	open   [MaxDepth + 1]openElem
+	sns    [8]nsBinding
+	attr   [4]xml.Attr
+	pns    [8]nsBinding
+	frames [MaxDepth + 1]int
+}
+
+func newFastParser(body []byte) *parser {
+	f := new(fastParser)
+	f.s = scanner{b: body, open: f.open[:0], ns: f.sns[:0], attr: f.attr[:0]}
+	f.p = parser{src: &f.s, ns: f.pns[:0], frames: f.frames[:0]}
+	return &f.p
 }
 
 var errScanSyntax = errors.New("malformed XML (fast scanner)")

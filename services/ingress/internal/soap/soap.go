@@ -163,7 +163,7 @@ func Parse(body []byte) (*Message, error) {
 	if err := precheck(body); err != nil {
 		return nil, err
 	}
-	if m, err := (&parser{src: newScanner(body)}).message(); err == nil {
+	if m, err := newFastParser(body).message(); err == nil {
 		return m, nil
 	}
 	return (&parser{src: newXMLSource(body)}).message()
@@ -182,7 +182,7 @@ func parseFast(body []byte) (*Message, error) {
 	if err := precheck(body); err != nil {
 		return nil, err
 	}
-	return (&parser{src: newScanner(body)}).message()
+	return newFastParser(body).message()
 }
 
 func precheck(body []byte) error {
