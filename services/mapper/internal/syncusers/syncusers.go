@@ -341,8 +341,15 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 	if err != nil {
 		return nil, err
 	}
+	// Outstanding auto-provisioning requests (rule 7): their CRM users stay pending_team instead of
+	// being listed as unmapped, and a platform user that arrived for one is mapped auto_provisioned.
+	pending, err := r.store.Provisions(ctx, t.ID, rp.Provider)
+	if err != nil {
+		return nil, err
+	}
 	settings, _ := t.ProviderSettings(rp.Provider)
 	in := mapping.Input{
+		Pending:  pending,
 		Provider: rp.Provider, PlatformUsers: platform, CRMUsers: make([]mapping.CRMUser, len(pulled)), Mappings: mappings,
 		Settings: mapping.Settings{RemapOnDeactivation: settings.RemapOnDeactivation, AutoProvisioning: settings.AutoProvisioning, FallbackOwnerID: settings.FallbackOwnerID},
 		Now:      r.o.Now().UTC().Truncate(time.Millisecond),
@@ -377,6 +384,18 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 			return nil, err
 		}
 		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "mappings committed", "ms", time.Since(start).Milliseconds())
+		// Requests the rules no longer keep (mapped now, or the CRM user is gone) are done.
+		kept := make(map[string]bool, len(res.Pending))
+		for _, p := range res.Pending {
+			kept[p.CRMUserID] = true
+		}
+		for _, p := range pending {
+			if !kept[p.CRMUserID] {
+				if err := r.store.DeleteProvision(ctx, t.ID, rp.Provider, p.CRMUserID); err != nil {
+					return nil, err
+				}
+			}
+		}
 		if err := r.store.ReplaceProblems(ctx, t.ID, rp.Provider, res.Problems, nil); err != nil {
 			return nil, err
 		}
