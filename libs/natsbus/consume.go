@@ -232,6 +232,7 @@ func (c *Consumer) handle(ctx context.Context, raw jetstream.Msg, h Handler) {
 		return
 	}
 	m := &Message{Msg: raw, Meta: meta}
+	ctx = context.WithValue(ctx, deliveriesKey{}, meta.NumDelivered)
 	ctx = Propagator.Extract(ctx, propagation.HeaderCarrier(raw.Headers()))
 	ctx, span := c.tracer.Start(ctx, "process "+raw.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"),
@@ -284,6 +285,15 @@ func (c *Consumer) handle(ctx context.Context, raw jetstream.Msg, h Handler) {
 		_ = raw.NakWithDelay(delay)
 	}
 	c.outcomes.Add(ctx, 1, metric.WithAttributes(attribute.String("consumer", c.o.Config.Durable), attribute.String("outcome", outcome)))
+}
+
+type deliveriesKey struct{}
+
+// Deliveries returns how many times the message being handled has been delivered (1 on the first
+// delivery), or 0 outside a handler. Handlers use it to bound waits that redelivery implements.
+func Deliveries(ctx context.Context) uint64 {
+	n, _ := ctx.Value(deliveriesKey{}).(uint64)
+	return n
 }
 
 // lastDelivery reports whether a transient failure on this delivery would exhaust MaxDeliver:

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -35,6 +36,9 @@ var Indexes = []mongodb.Index{
 type Store struct {
 	c   *mongo.Collection
 	now func() time.Time
+	// OnChange, when set, is called after a tenant was written or deleted (mapper announces the
+	// change so that other services' caches refresh at once; see Cache.Follow).
+	OnChange func(ctx context.Context, id string)
 }
 
 // New returns a store on db.
@@ -88,6 +92,9 @@ func (s *Store) Put(ctx context.Context, t *tenant.Tenant) error {
 	if err != nil {
 		return fmt.Errorf("put tenant %s: %w", t.ID, err)
 	}
+	if s.OnChange != nil {
+		s.OnChange(ctx, t.ID)
+	}
 	return nil
 }
 
@@ -99,6 +106,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	if res.DeletedCount == 0 {
 		return fmt.Errorf("tenant %s: %w", id, tenant.ErrNotFound)
+	}
+	if s.OnChange != nil {
+		s.OnChange(ctx, id)
 	}
 	return nil
 }
@@ -242,4 +252,28 @@ func (c *Cache) All() []*tenant.Tenant {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// ChangedSubject is the core NATS subject (not captured by any stream) on which mapper announces a
+// tenant configuration change; the payload is the tenant id.
+const ChangedSubject = "ownersync.tenant.changed"
+
+// Announce returns an OnChange hook that publishes on ChangedSubject. A lost announcement only
+// delays the change until the caches' next periodic refresh.
+func Announce(nc *nats.Conn) func(ctx context.Context, id string) {
+	return func(_ context.Context, id string) { _ = nc.Publish(ChangedSubject, []byte(id)) }
+}
+
+// Follow refreshes the cache whenever a tenant change is announced, so an admin's settings take
+// effect at once rather than at the next periodic refresh. Call the returned function to stop.
+func (c *Cache) Follow(nc *nats.Conn) (stop func(), err error) {
+	sub, err := nc.Subscribe(ChangedSubject, func(*nats.Msg) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Refresh(ctx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("follow tenant changes: %w", err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
 }

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 )
@@ -82,4 +85,42 @@ func TestSeedStoreAndCache(t *testing.T) {
 	if err := st.Put(ctx, &bad); !errors.As(err, &ve) || len(ve.Problems) < 3 {
 		t.Errorf("Put(bad) = %v, want several problems", err)
 	}
+}
+
+// TestFollowRefreshesOnAnnouncement: a tenant written through a store that announces changes is
+// visible in another service's cache at once, not at the next periodic refresh.
+func TestFollowRefreshesOnAnnouncement(t *testing.T) {
+	infra := stacktest.Start(t)
+	ctx := context.Background()
+	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: infra.MongoURI, Database: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	nc, err := nats.Connect(infra.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	writer := tenantstore.New(conn.DB, nil)
+	writer.OnChange = tenantstore.Announce(nc)
+	cache := tenantstore.NewCache(tenantstore.New(conn.DB, nil))
+	cache.Interval, cache.MinRefresh = time.Hour, time.Hour
+	if err := cache.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop, err := cache.Follow(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Put(ctx, &tenant.Tenant{ID: "beta", Name: "Beta"}); err != nil {
+		t.Fatal(err)
+	}
+	stacktest.Eventually(t, 5*time.Second, "cache sees the new tenant", func() bool {
+		return len(cache.All()) == 1
+	})
 }

@@ -31,6 +31,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := tenants.Refresh(ctx); err != nil {
 		return err
 	}
+	stopFollow, err := tenants.Follow(base.Bus.NC)
+	if err != nil {
+		return err
+	}
+	defer stopFollow()
 	meter := base.Tel.Meter("github.com/ownersync/ownersync/services/ingress")
 	platformapi.New(platformapi.Config{
 		Token:          cfg.PlatformToken,

@@ -49,6 +49,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	tenants := tenantstore.New(base.Mongo.DB, nil)
+	tenants.OnChange = tenantstore.Announce(base.Bus.NC)
 	if cfg.TenantsFile != "" {
 		seed, err := tenantstore.LoadSeed(cfg.TenantsFile)
 		if err != nil {

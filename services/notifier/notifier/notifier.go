@@ -45,6 +45,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := tenants.Refresh(ctx); err != nil {
 		return err
 	}
+	stopFollow, err := tenants.Follow(base.Bus.NC)
+	if err != nil {
+		return err
+	}
+	defer stopFollow()
 	n := &notifier{
 		cfg: cfg, log: base.Log, mail: m, store: store.New(base.Mongo.DB), tenants: tenants, now: time.Now,
 		digests: digest.New[*ownersyncv1.Alert](digest.Options{Interval: cfg.AlertDigestInterval, Settle: cfg.AlertSettle}),

@@ -46,6 +46,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := tenants.Refresh(ctx); err != nil {
 		return err
 	}
+	stopFollow, err := tenants.Follow(base.Bus.NC)
+	if err != nil {
+		return err
+	}
+	defer stopFollow()
 	core, err := app.New(ctx, app.Options{
 		Records:                  buckets[streams.RecordsBucket],
 		Mappings:                 buckets[streams.MappingsBucket],

@@ -122,6 +122,10 @@ type ProviderPolicy struct {
 	RecordTypes []RecordType
 	// FallbackOwnerID is the CRM user that owns records whose platform owner has no valid mapping.
 	FallbackOwnerID string
+	// AutoProvisioning is on when mapper provisions platform users for unmatched CRM owners
+	// (DESIGN §7 rule 7); the writer then waits a little for the mapping before it reports a change
+	// as unassigned.
+	AutoProvisioning bool
 }
 
 // Syncs reports whether the policy syncs owners of record type t.

@@ -39,7 +39,8 @@ func PolicyOf(t *tenant.Tenant) ownership.Policy {
 		if !ok {
 			continue
 		}
-		pp := ownership.ProviderPolicy{Enabled: s.Enabled, Direction: ownership.Direction(s.Direction), FallbackOwnerID: s.FallbackOwnerID}
+		pp := ownership.ProviderPolicy{Enabled: s.Enabled, Direction: ownership.Direction(s.Direction), FallbackOwnerID: s.FallbackOwnerID,
+			AutoProvisioning: s.AutoProvisioning}
 		for _, m := range s.ObjectModules {
 			pp.RecordTypes = append(pp.RecordTypes, ownership.RecordType(m))
 		}

@@ -259,6 +259,12 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) err
 	if err != nil {
 		return err
 	}
+	if awaitsProvisioning(ctx, pol, ch, a) {
+		// Redelivery re-judges the change as Redo and translates it again once mapper's mapping for
+		// the provisioned user (pending_team) is in the view, so the platform can hold the assignment.
+		return natsbus.RetryAfter(fmt.Errorf("%s owner %s of %s %s awaits auto-provisioning", ch.Provider, ch.OwnerID, ch.RecordType, ch.RecordID),
+			provisionWaitStep)
+	}
 	a.PlatformRecordID = st.PlatformRecordID
 	if err := e.d.Publisher.Assign(ctx, ch, a); err != nil {
 		return fmt.Errorf("publish owner assignment for %s %s %s: %w", ch.Provider, ch.RecordType, ch.RecordID, err)
@@ -268,6 +274,20 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) err
 		en.Outcome = Redelivered
 	}
 	return e.record(ctx, en)
+}
+
+// Auto-provisioning (DESIGN §7 rule 7) takes mapper a moment: it publishes the request, the platform
+// creates the user, mapper maps it. An unmapped user-owner of a tenant with auto-provisioning on is
+// therefore retried every provisionWaitStep, for at most provisionWaitDeliveries deliveries, before
+// the change is reported unassigned.
+const (
+	provisionWaitStep       = 2 * time.Second
+	provisionWaitDeliveries = 8
+)
+
+func awaitsProvisioning(ctx context.Context, pol ownership.Policy, ch ownership.CRMOwnerChange, a ownership.Assignment) bool {
+	return a.Outcome == ownership.UnassignedNoMapping && ch.OwnerID != "" && ch.OwnerKind != ownership.KindQueue &&
+		pol.Providers[ch.Provider].AutoProvisioning && natsbus.Deliveries(ctx) < provisionWaitDeliveries
 }
 
 // verdictReason says in words why a change was not acted on.
