@@ -127,7 +127,7 @@ func (m *fakeMeter) add(name string, v float64, opts []metric.AddOption, ropts [
 	}
 	var kv []string
 	for _, a := range set.ToSlice() {
-		kv = append(kv, string(a.Key)+"="+a.Value.Emit())
+		kv = append(kv, string(a.Key)+"="+a.Value.String())
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

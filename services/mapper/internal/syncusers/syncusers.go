@@ -84,7 +84,6 @@ type Runner struct {
 	o     Options
 	store *mongostore.Store
 	// base is the context background runs live in (Start returns before the run ends).
-	mu   sync.Mutex
 	base context.Context
 	wg   sync.WaitGroup
 }
