@@ -71,8 +71,8 @@ type Base struct {
 
 // Start sets up telemetry, NATS (declaring the streams) and MongoDB, and builds the HTTP server.
 // On error everything opened so far is closed.
-func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) (b *Base, err error) {
-	b = &Base{Config: cfg, Health: health.New()}
+func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) (_ *Base, err error) {
+	b := &Base{Config: cfg, Health: health.New()}
 	b.Tel, err = telemetry.Setup(ctx, telemetry.Options{Service: cfg.Service, Version: Version, Getenv: getenv, LogOutput: stdout})
 	if err != nil {
 		return nil, err
