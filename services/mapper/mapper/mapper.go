@@ -100,110 +100,64 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	h := &handlers{svc: svc, store: store, log: base.Log}
 	onDead := func(ctx context.Context, m *natsbus.Message, err error) { h.deadLetter(ctx, m, err) }
 
-	// No consumer sets BackOff: with BackOff the server uses its first step as the first delivery's
-	// AckWait, which would redeliver a message still being handled. Failed handlings are retried
-	// by the loop's NakWithDelay (NakBase doubling to NakMax, or a handler's RetryAfter) instead,
-	// and natsbus marks slow handlings in progress every AckWait/3.
+	// Two consumer contracts. No consumer sets BackOff: with BackOff the server uses its first step
+	// as the first delivery's AckWait, which would redeliver a message still being handled. Failed
+	// handlings are retried by the loop's NakWithDelay (NakBase doubling to NakMax, or a handler's
+	// RetryAfter) instead, and natsbus marks slow handlings in progress every AckWait/3.
 	//
-	// mapper-users: platform user changes. AckWait 30 s covers a slow MongoDB write plus the rule
-	// run of every connected provider; MaxDeliver 10 with NAK delays doubling from 1 s to a minute
-	// rides out a MongoDB failover before dead-lettering; MaxAckPending 256 keeps a burst (a
+	// storeWork — a few MongoDB lookups and writes per event: AckWait 30 s covers a slow MongoDB
+	// write plus the rule run of every connected provider; MaxDeliver 10 with NAK delays doubling
+	// from 1 s to a minute rides out a MongoDB failover before dead-lettering (the DLQ is
+	// replayable, and Salesforce's own retry window is 24 h); MaxAckPending 256 keeps a burst (a
 	// directory import) flowing while the per-tenant lock serialises the writes.
-	platformUsers, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
-		Service: "mapper",
-		Stream:  streams.Platform,
-		Config: jetstream.ConsumerConfig{
-			Durable:        "mapper-users",
-			FilterSubjects: []string{"platform.user.changed.>"},
-			AckWait:        30 * time.Second,
-			MaxDeliver:     10,
-			MaxAckPending:  256,
-		},
-		Concurrency:  8,
-		NakBase:      time.Second,
-		NakMax:       time.Minute,
-		OnDeadLetter: onDead,
-	}))
+	storeWork := natsbus.ConsumerOptions{
+		Config:      jetstream.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 256},
+		Concurrency: 8, NakBase: time.Second, NakMax: time.Minute,
+	}
+	// crmCalls — work that may call the CRM: AckWait 2 min covers the client's 30 s timeout with a
+	// token refresh and a retry; MaxDeliver 8 with NAK delays doubling from 5 s to 5 minutes rides
+	// out a CRM outage or a rate-limit pause of several minutes; MaxAckPending is kept small
+	// (set per consumer) because these calls share the tenant's API quota with the writer.
+	crmCalls := natsbus.ConsumerOptions{
+		Config:  jetstream.ConsumerConfig{AckWait: 2 * time.Minute, MaxDeliver: 8},
+		NakBase: 5 * time.Second, NakMax: 5 * time.Minute,
+	}
+	consumer := func(contract natsbus.ConsumerOptions, stream, durable, filter string, maxAckPending, concurrency int) (*natsbus.Consumer, error) {
+		o := contract
+		o.Service, o.Stream, o.OnDeadLetter = "mapper", stream, onDead
+		o.Config.Durable, o.Config.FilterSubjects = durable, []string{filter}
+		if maxAckPending > 0 {
+			o.Config.MaxAckPending, o.Concurrency = maxAckPending, concurrency
+		}
+		c, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(o))
+		if err == nil {
+			base.Health.Add("consumer "+durable, c.Ready)
+		}
+		return c, err
+	}
+	// mapper-users and mapper-crm-users: platform and CRM user changes (Salesforce User outbound
+	// messages, Sync Users diffs).
+	platformUsers, err := consumer(storeWork, streams.Platform, "mapper-users", "platform.user.changed.>", 0, 0)
 	if err != nil {
 		return err
 	}
-	base.Health.Add("consumer mapper-users", platformUsers.Ready)
-
-	// mapper-crm-users: CRM user changes (Salesforce User outbound messages, Sync Users diffs).
-	// Same contract as mapper-users and for the same reasons: the work is a few MongoDB lookups
-	// and writes per event; Salesforce's own retry window is 24 h, so 10 tries over minutes then
-	// the DLQ (replayable) lose nothing.
-	crmUsers, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
-		Service: "mapper",
-		Stream:  streams.CRM,
-		Config: jetstream.ConsumerConfig{
-			Durable:        "mapper-crm-users",
-			FilterSubjects: []string{"crm.user.changed.>"},
-			AckWait:        30 * time.Second,
-			MaxDeliver:     10,
-			MaxAckPending:  256,
-		},
-		Concurrency:  8,
-		NakBase:      time.Second,
-		NakMax:       time.Minute,
-		OnDeadLetter: onDead,
-	}))
+	crmUsers, err := consumer(storeWork, streams.CRM, "mapper-crm-users", "crm.user.changed.>", 0, 0)
 	if err != nil {
 		return err
 	}
-	base.Health.Add("consumer mapper-crm-users", crmUsers.Ready)
-
-	// mapper-refresh: re-read one CRM user from the CRM. AckWait 2 min covers the client's 30 s
-	// timeout with token refresh and a retry; MaxDeliver 8 with NAK delays doubling from 5 s to
-	// 5 minutes rides out a CRM outage or a rate-limit pause (RetryAfter) of several minutes; MaxAckPending 32 keeps the
-	// CRM calls few, since refreshes share the tenant's API quota with the writer.
-	refresh, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
-		Service: "mapper",
-		Stream:  streams.Sync,
-		Config: jetstream.ConsumerConfig{
-			Durable:        "mapper-refresh",
-			FilterSubjects: []string{"user.refresh.>"},
-			AckWait:        2 * time.Minute,
-			MaxDeliver:     8,
-			MaxAckPending:  32,
-		},
-		Concurrency:  2,
-		NakBase:      5 * time.Second,
-		NakMax:       5 * time.Minute,
-		OnDeadLetter: onDead,
-	}))
+	// mapper-refresh: re-read one CRM user from the CRM (32 in flight, 2 at a time).
+	refresh, err := consumer(crmCalls, streams.Sync, "mapper-refresh", "user.refresh.>", 32, 2)
 	if err != nil {
 		return err
 	}
-	base.Health.Add("consumer mapper-refresh", refresh.Ready)
-
-	// mapper-owner-activity: CRM owner changes, for auto-provisioning (rule 7). Most changes cost one
-	// tenant lookup (the setting is off by default); a change to an unknown owner re-reads it from
-	// the CRM, so the contract is mapper-refresh's: AckWait 2 min covers the CRM client's 30 s
-	// timeout with a token refresh and a retry; MaxDeliver 8 with NAK delays doubling from 5 s to
-	// 5 minutes rides out a CRM outage or rate-limit pause; MaxAckPending 64 lets an owner-change
-	// burst through (the common case is a few MongoDB reads) while bounding the CRM reads the
-	// unknown owners cause. Redelivery is harmless: the request's event id deduplicates it and a
-	// recorded request is not published again.
-	ownerActivity, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
-		Service: "mapper",
-		Stream:  streams.CRM,
-		Config: jetstream.ConsumerConfig{
-			Durable:        "mapper-owner-activity",
-			FilterSubjects: []string{"crm.owner.changed.>"},
-			AckWait:        2 * time.Minute,
-			MaxDeliver:     8,
-			MaxAckPending:  64,
-		},
-		Concurrency:  4,
-		NakBase:      5 * time.Second,
-		NakMax:       5 * time.Minute,
-		OnDeadLetter: onDead,
-	}))
+	// mapper-owner-activity: CRM owner changes, for auto-provisioning (rule 7). Most cost one tenant
+	// lookup (the setting is off by default); a change to an unknown owner re-reads it from the CRM,
+	// hence crmCalls, with 64 in flight so an owner-change burst gets through. Redelivery is
+	// harmless: the request's event id deduplicates it and a recorded request is not published again.
+	ownerActivity, err := consumer(crmCalls, streams.CRM, "mapper-owner-activity", "crm.owner.changed.>", 64, 4)
 	if err != nil {
 		return err
 	}
-	base.Health.Add("consumer mapper-owner-activity", ownerActivity.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return base.HTTP.Run(gctx) })
