@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -19,11 +20,43 @@ func ownerWrites(log *crmsim.Log, recordID string) int {
 	n := 0
 	for _, en := range log.Entries() {
 		write := en.Method == "PATCH" || (en.Method == "POST" && (strings.Contains(en.Path, "batch/update") || strings.Contains(en.Query, "_HttpMethod=PATCH")))
-		if write && en.Status/100 == 2 && (strings.Contains(en.Path, recordID) || strings.Contains(string(en.Body), recordID)) {
+		if !write || en.Status/100 != 2 {
+			continue
+		}
+		if writtenIDs(en.Path, en.Body)[recordID] {
 			n++
 		}
 	}
 	return n
+}
+
+// writtenIDs returns the record ids a write request names, exactly: the last path segment of a
+// single-record PATCH, or the ids of a Salesforce Collections body ({"records":[{"id":…}]}) or a
+// HubSpot batch body ({"inputs":[{"id":…}]}). (Matching the id as a substring of the body counted
+// trace ids that happened to contain the digits as writes.)
+func writtenIDs(path string, body []byte) map[string]bool {
+	ids := map[string]bool{}
+	var b struct {
+		Records []struct {
+			ID string `json:"id"`
+		} `json:"records"`
+		Inputs []struct {
+			ID string `json:"id"`
+		} `json:"inputs"`
+	}
+	if json.Unmarshal(body, &b) == nil && (len(b.Records) > 0 || len(b.Inputs) > 0) {
+		for _, r := range b.Records {
+			ids[r.ID] = true
+		}
+		for _, in := range b.Inputs {
+			ids[in.ID] = true
+		}
+		return ids
+	}
+	if i := strings.LastIndex(path, "/"); i >= 0 {
+		ids[path[i+1:]] = true
+	}
+	return ids
 }
 
 // assignmentsFor lists the owner.assign messages the platform applied (or held) for a CRM record.
