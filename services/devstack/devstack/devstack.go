@@ -87,6 +87,15 @@ type Stack struct {
 	errs     []error
 	logFiles []*os.File
 	demo     *demo
+	held     map[int]net.Listener
+}
+
+// release frees a port held since Start picked it, right before its server binds it.
+func (s *Stack) release(port int) {
+	if l, ok := s.held[port]; ok {
+		_ = l.Close()
+		delete(s.held, port)
+	}
 }
 
 // Start starts everything and returns when every service answers /readyz.
@@ -97,7 +106,7 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}
-	s := &Stack{Opts: o, URLs: map[string]string{}, Started: time.Now()}
+	s := &Stack{Opts: o, URLs: map[string]string{}, Started: time.Now(), held: map[int]net.Listener{}}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -112,18 +121,25 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		&o.SalesforcePort, &o.HubSpotPort, &o.PlatformPort}
 	for _, p := range ports {
 		if *p == 0 {
-			if *p, err = freePort(o.Host); err != nil {
+			// Hold the picked port until just before its server binds it, so that a parallel test
+			// process cannot take it in between.
+			l, err := net.Listen("tcp", net.JoinHostPort(o.Host, "0"))
+			if err != nil {
 				return nil, err
 			}
+			*p = l.Addr().(*net.TCPAddr).Port
+			s.held[*p] = l
 		}
 	}
 	s.Opts = o
 	addr := func(p int) string { return net.JoinHostPort(o.Host, strconv.Itoa(p)) }
 
+	s.release(o.NATSPort)
 	s.NATS, err = embednats.Start(embednats.Options{Dir: filepath.Join(o.DataDir, "nats"), Host: o.Host, Port: o.NATSPort, Name: "ownersync-devstack"})
 	if err != nil {
 		return nil, err
 	}
+	s.release(o.MongoPort)
 	s.Mongo, err = embedmongo.Start(ctx, embedmongo.Options{Dir: filepath.Join(o.DataDir, "mongo"), Addr: addr(o.MongoPort)})
 	if err != nil {
 		return nil, err
@@ -132,6 +148,7 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 	if err != nil {
 		return nil, err
 	}
+	s.release(o.SMTPPort)
 	s.SMTP, err = smtpsink.Start(smtpsink.Config{Addr: addr(o.SMTPPort), Dir: filepath.Join(o.DataDir, "outbox"),
 		Logger: slog.New(slog.NewJSONHandler(smtpLog, nil))})
 	if err != nil {
@@ -190,6 +207,7 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			return nil, err
 		}
 		a := addr(svc.port)
+		s.release(svc.port)
 		getenv := func(k string) string {
 			if k == "OWNERSYNC_HTTP_ADDR" {
 				return a
@@ -254,6 +272,9 @@ func (s *Stack) Stop() {
 		s.cancel()
 	}
 	s.wg.Wait()
+	for p := range s.held {
+		s.release(p)
+	}
 	s.demo.stop()
 	if s.SMTP != nil {
 		_ = s.SMTP.Close()
@@ -267,15 +288,6 @@ func (s *Stack) Stop() {
 	for _, f := range s.logFiles {
 		_ = f.Close()
 	}
-}
-
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Run parses flags, starts the stack, prints every URL and runs until ctx is cancelled.
