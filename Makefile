@@ -8,7 +8,8 @@ FUZZTIME            ?= 30s
 
 ## run: the whole stack on embedded NATS + FerretDB with the CRM sandboxes and a demo tenant
 run:
-	$(GO) run ./services/devstack $(ARGS)
+	$(GO) build -o bin/devstack ./services/devstack
+	./bin/devstack $(ARGS)
 
 ## test: the full suite (proto freshness, GOWORK=off builds, vet, every module's tests, brief fuzzing)
 test: proto-check gowork-off test-go fuzz-ci
