@@ -31,10 +31,11 @@ type PermanentError struct{ Err error }
 func (e *PermanentError) Error() string { return "permanent: " + e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
-// Permanent wraps err as permanent; nil stays nil.
+// Permanent wraps err as permanent; nil stays nil, and an error that already is permanent is
+// returned as it is, so that its text says "permanent: " once.
 func Permanent(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || IsPermanent(err) {
+		return err
 	}
 	return &PermanentError{Err: err}
 }

@@ -3,6 +3,7 @@ package natsbus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,5 +180,29 @@ func TestConsumeAcksByErrorClass(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
+	}
+}
+
+// Permanent of an error that is already permanent does not say so twice (issue 14 item 10).
+func TestPermanentWrapsOnce(t *testing.T) {
+	base := errors.New("INVALID_CROSS_REFERENCE_KEY")
+	for _, tt := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{name: "plain", err: natsbus.Permanent(base), want: "permanent: INVALID_CROSS_REFERENCE_KEY"},
+		{name: "twice", err: natsbus.Permanent(natsbus.Permanent(base)), want: "permanent: INVALID_CROSS_REFERENCE_KEY"},
+		{name: "wrapped in between", err: natsbus.Permanent(fmt.Errorf("write contact: %w", natsbus.Permanent(base))),
+			want: "write contact: permanent: INVALID_CROSS_REFERENCE_KEY"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+			if !natsbus.IsPermanent(tt.err) || !errors.Is(tt.err, base) {
+				t.Errorf("%v: IsPermanent %v, Is(base) %v; want both", tt.err, natsbus.IsPermanent(tt.err), errors.Is(tt.err, base))
+			}
+		})
 	}
 }

@@ -341,6 +341,10 @@ func combine(errs []error) error {
 		switch {
 		case err == nil:
 		case natsbus.IsPermanent(err):
+			// Joined under one permanent mark below, so the text says "permanent: " once.
+			if pe, ok := err.(*natsbus.PermanentError); ok {
+				err = pe.Err
+			}
 			permanent = append(permanent, err)
 		default:
 			transient = append(transient, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -584,5 +585,37 @@ func TestQuotaAlert(t *testing.T) {
 	}
 	if _, ok := QuotaAlert(ratelimit.Notice{Kind: ratelimit.QuotaResumed}); ok {
 		t.Error("QuotaAlert of a resume notice is an alert")
+	}
+}
+
+// A permanent failure of a platform change reads "permanent: …" once, in the dead letter and the
+// log, however many CRMs failed (issue 14 item 10: it read "permanent: permanent: …").
+func TestPermanentErrorTextSaysSoOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		failed []string // records that fail permanently
+	}{
+		{name: "one CRM", failed: []string{sfC1}},
+		{name: "both CRMs", failed: []string{sfC1, hsC1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
+			for _, id := range tt.failed {
+				e.crm.fail[id] = &failure{times: 1, err: &crmwrite.Error{Provider: ownership.Salesforce, Code: "INVALID_CROSS_REFERENCE_KEY",
+					Class: ownership.ClassifySalesforce(200, "INVALID_CROSS_REFERENCE_KEY")}}
+			}
+			err := e.engine.PlatformChange(context.Background(), platformChange("pu-ada", "p-1", t0))
+			if !natsbus.IsPermanent(err) {
+				t.Fatalf("PlatformChange = %v, want permanent", err)
+			}
+			if n := strings.Count(err.Error(), "permanent: "); n != 1 {
+				t.Errorf("error text says \"permanent: \" %d times, want once: %q", n, err)
+			}
+			for _, id := range tt.failed {
+				if !strings.Contains(err.Error(), id) {
+					t.Errorf("error text %q does not name record %s", err, id)
+				}
+			}
+		})
 	}
 }
