@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,7 +99,7 @@ type Account struct {
 	now     func() time.Time
 	log     *crmsim.Log
 	faults  *crmsim.Faults
-	burst   *crmsim.Window
+	burst   atomic.Pointer[crmsim.Window] // swapped by SetBurstLimit
 	quota   *crmsim.Quota
 	logger  *slog.Logger
 	handler http.Handler
@@ -149,7 +150,6 @@ func New(cfg Config) (*Account, error) {
 		now:     cfg.Now,
 		log:     crmsim.NewLog(cfg.LogCapacity),
 		faults:  crmsim.NewFaults(cfg.RandSeed),
-		burst:   crmsim.NewWindow(cfg.BurstLimit, cfg.BurstInterval),
 		quota:   crmsim.NewQuota(max(cfg.DailyLimit, 0), cfg.TimeZone),
 		logger:  cfg.Logger,
 		st:      newStore(),
@@ -157,6 +157,7 @@ func New(cfg Config) (*Account, error) {
 		revoked: map[string]bool{},
 		stop:    make(chan struct{}),
 	}
+	a.burst.Store(crmsim.NewWindow(cfg.BurstLimit, cfg.BurstInterval))
 	a.wh = newWebhooks(a)
 	a.handler = a.log.Record(a.routes(), a.now)
 	return a, nil
@@ -341,33 +342,34 @@ func (a *Account) guard(next http.Handler) http.Handler {
 			return
 		}
 		now := a.now()
-		allowed, remaining := a.burst.Allow(now)
+		win := a.burst.Load()
+		allowed, remaining := win.Allow(now)
 		if !allowed {
 			used, limit := a.quota.Usage(now)
-			a.setHeaders(w, kind, now, 0, limit-used)
+			a.setHeaders(w, kind, now, win, 0, limit-used)
 			a.write429(w, PolicyTenSecondly)
 			return
 		}
 		ok, used, limit := a.quota.Take(now)
 		dailyRemaining := limit - used
 		if !ok {
-			a.setHeaders(w, kind, now, remaining, 0)
+			a.setHeaders(w, kind, now, win, remaining, 0)
 			a.write429(w, PolicyDaily)
 			return
 		}
-		a.setHeaders(w, kind, now, remaining, dailyRemaining)
+		a.setHeaders(w, kind, now, win, remaining, dailyRemaining)
 		next.ServeHTTP(w, r)
 	})
 }
 
 // setHeaders writes X-HubSpot-RateLimit-*; the daily pair is not sent on OAuth calls (§4.5).
-func (a *Account) setHeaders(w http.ResponseWriter, kind authKind, now time.Time, remaining int, dailyRemaining int64) {
+func (a *Account) setHeaders(w http.ResponseWriter, kind authKind, now time.Time, win *crmsim.Window, remaining int, dailyRemaining int64) {
 	_, dailyLimit := a.quota.Usage(now)
 	h := w.Header()
-	if a.cfg.BurstLimit > 0 {
-		h.Set("X-HubSpot-RateLimit-Max", strconv.Itoa(a.cfg.BurstLimit))
+	if win.Max() > 0 {
+		h.Set("X-HubSpot-RateLimit-Max", strconv.Itoa(win.Max()))
 		h.Set("X-HubSpot-RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
-		h.Set("X-HubSpot-RateLimit-Interval-Milliseconds", strconv.FormatInt(a.cfg.BurstInterval.Milliseconds(), 10))
+		h.Set("X-HubSpot-RateLimit-Interval-Milliseconds", strconv.FormatInt(win.Interval().Milliseconds(), 10))
 	}
 	if dailyLimit > 0 && kind != authOAuth {
 		h.Set("X-HubSpot-RateLimit-Daily", strconv.FormatInt(dailyLimit, 10))
@@ -396,7 +398,7 @@ func (a *Account) injectRequestFault(w http.ResponseWriter, r *http.Request, kin
 		policy := cmpOr(rule.Policy, PolicyTenSecondly)
 		now := a.now()
 		used, limit := a.quota.Usage(now)
-		a.setHeaders(w, kind, now, 0, limit-used)
+		a.setHeaders(w, kind, now, a.burst.Load(), 0, limit-used)
 		a.write429(w, policy)
 		return true
 	default:
@@ -464,7 +466,17 @@ func (a *Account) SetDailyUsage(used int64) { a.quota.Set(a.now(), used) }
 func (a *Account) SetDailyLimit(limit int64) { a.quota.SetLimit(max(limit, 0)) }
 
 // ResetBurst forgets the requests in the rolling window.
-func (a *Account) ResetBurst() { a.burst.Reset() }
+func (a *Account) ResetBurst() { a.burst.Load().Reset() }
+
+// SetBurstLimit changes the rolling window to max requests per interval (max < 0: unlimited), as
+// HubSpot does when an account's tier or a shared app's allowance changes; the new window starts
+// empty and the headers report it from the next request on.
+func (a *Account) SetBurstLimit(max int, interval time.Duration) {
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	a.burst.Store(crmsim.NewWindow(max, interval))
+}
 
 type tokenResponse struct {
 	TokenType    string `json:"token_type"`

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ownersync/ownersync/libs/crmsim"
 )
@@ -221,7 +222,8 @@ func (a *Account) Contacts() []Contact {
 //	DELETE /_crmsim/contacts/{id}                  archive a contact
 //	GET|DELETE /_crmsim/requests, GET /_crmsim/counters, GET|POST|DELETE /_crmsim/faults[/{id}]
 //	POST   /_crmsim/tokens/expire                  expire OAuth tokens
-//	POST   /_crmsim/limits                         {"dailyLimit": n, "dailyUsed": n, "resetBurst": true}
+//	POST   /_crmsim/limits                         {"dailyLimit": n, "dailyUsed": n, "resetBurst": true,
+//	                                               "burstLimit": n, "burstIntervalMs": n}
 //	GET    /_crmsim/webhooks                       deliveries and stats
 //	POST   /_crmsim/webhooks/flush                 send pending events and retry now
 func (a *Account) adminRoutes() http.Handler {
@@ -326,6 +328,9 @@ func (a *Account) adminRoutes() http.Handler {
 			DailyLimit *int64 `json:"dailyLimit"`
 			DailyUsed  *int64 `json:"dailyUsed"`
 			ResetBurst bool   `json:"resetBurst"`
+			BurstLimit *int   `json:"burstLimit"`
+			// BurstIntervalMs goes with BurstLimit (default 10 000).
+			BurstIntervalMs int64 `json:"burstIntervalMs"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			fail(w, err)
@@ -339,6 +344,9 @@ func (a *Account) adminRoutes() http.Handler {
 		}
 		if req.ResetBurst {
 			a.ResetBurst()
+		}
+		if req.BurstLimit != nil {
+			a.SetBurstLimit(*req.BurstLimit, time.Duration(req.BurstIntervalMs)*time.Millisecond)
 		}
 		used, limit := a.quota.Usage(a.now())
 		writeJSON(w, http.StatusOK, map[string]int64{"dailyUsed": used, "dailyLimit": limit})

@@ -365,6 +365,33 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
+// The rolling window can change while the account runs (admin API and SetBurstLimit); the
+// headers report the new window from the next request on.
+func TestBurstLimitChangesAtRunTime(t *testing.T) {
+	e := newEnv(t, Config{BurstLimit: 2}, baseSeed)
+	maxOf := func() (int, string, string) {
+		resp, _ := e.do(t, "GET", "/crm/v3/owners", nil)
+		return resp.StatusCode, resp.Header.Get("X-HubSpot-RateLimit-Max"), resp.Header.Get("X-HubSpot-RateLimit-Interval-Milliseconds")
+	}
+	for range 2 {
+		maxOf()
+	}
+	if status, max, _ := maxOf(); status != 429 || max != "2" {
+		t.Fatalf("third call in a 2-per-10 s window: %d, max %s; want 429, max 2", status, max)
+	}
+	resp, body := e.do(t, "POST", "/_crmsim/limits", map[string]any{"burstLimit": 100, "burstIntervalMs": 1000})
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /_crmsim/limits: %d %s", resp.StatusCode, body)
+	}
+	if status, max, interval := maxOf(); status != 200 || max != "100" || interval != "1000" {
+		t.Errorf("after raising the window: %d, max %s, interval %s ms; want 200, 100, 1000", status, max, interval)
+	}
+	e.acct.SetBurstLimit(-1, 0)
+	if status, max, _ := maxOf(); status != 200 || max != "" {
+		t.Errorf("unlimited window: %d, max %q; want 200 and no window headers", status, max)
+	}
+}
+
 // hookReceiver records webhook requests and answers from a script of statuses (then 204).
 type hookReceiver struct {
 	mu     sync.Mutex

@@ -101,6 +101,33 @@ func TestHubSpotAgainstSandbox(t *testing.T) {
 	}
 }
 
+// The HubSpot adapter's limiter follows the sandbox's rolling window down and back up to the
+// configured rate (issue 14 item 3: after a period of low limits it stayed at one call per 2.5 s).
+func TestHubSpotLimiterRecoversOnSandbox(t *testing.T) {
+	acct, client := newHSSandbox(t, hssim.Config{BurstLimit: 5, BurstInterval: 10 * time.Second})
+	configured := ratelimit.ForWindow(190, 10*time.Second, 5)
+	limiter := ratelimit.New(ratelimit.Config{Limits: func(ratelimit.Key) ratelimit.Limits { return configured }})
+	h := NewHubSpot(Config{Limiter: limiter, Retry: retryFast}, func(context.Context, string) (HubSpotAPI, error) { return client, nil })
+	key := ratelimit.Key{Tenant: hsContacts.Tenant, Provider: string(ownership.HubSpot)}
+	ctx := context.Background()
+	if _, err := h.Flush(ctx, hsContacts, items(Write{RecordID: "101", OwnerID: "7001"})); err != nil {
+		t.Fatalf("Flush under the low window: %v", err)
+	}
+	if diff := cmp.Diff(ratelimit.Limits{Rate: 0.4, Burst: 1}, limiter.Limits(key)); diff != "" {
+		t.Fatalf("limits under a 5-per-10 s window (-want +got):\n%s", diff)
+	}
+	acct.SetBurstLimit(190, 10*time.Second)
+	if _, err := h.Flush(ctx, hsContacts, items(Write{RecordID: "102", OwnerID: "7001"})); err != nil {
+		t.Fatalf("Flush after the window grew: %v", err)
+	}
+	if diff := cmp.Diff(configured, limiter.Limits(key)); diff != "" {
+		t.Errorf("limits after the window grew back to 190 (-want +got):\n%s", diff)
+	}
+	if got := acct.Log().Counters().RateLimited; got != 0 {
+		t.Errorf("%d answers were 429, want none", got)
+	}
+}
+
 func TestFinderAgainstSandboxes(t *testing.T) {
 	org, err := sfsim.New(sfsim.Config{})
 	if err != nil {

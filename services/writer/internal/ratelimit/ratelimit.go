@@ -101,6 +101,9 @@ type bucket struct {
 	rate, burst float64
 	tokens      float64
 	last        time.Time
+	// configured is what the configuration allows; readings of the CRM's window lower rate and
+	// burst under it and raise them back up to it.
+	configured struct{ rate, burst float64 }
 
 	pausedUntil time.Time
 	heldUntil   time.Time
@@ -142,6 +145,7 @@ func (l *Limiter) get(key Key, now time.Time) *bucket {
 			lim.Burst = 1
 		}
 		b = &bucket{rate: lim.Rate, burst: float64(lim.Burst), tokens: float64(lim.Burst), last: now}
+		b.configured.rate, b.configured.burst = b.rate, b.burst
 		l.keys[key] = b
 	}
 	return b
@@ -217,6 +221,15 @@ func (l *Limiter) Pause(key Key, until time.Time) {
 	}
 }
 
+// Limits returns the rate and burst key's bucket runs at now: the configured limits, or less while
+// the CRM's readings allow less.
+func (l *Limiter) Limits(key Key) Limits {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.get(key, l.cfg.Now())
+	return Limits{Rate: b.rate, Burst: int(b.burst)}
+}
+
 // PausedUntil returns when key's pause or quota hold ends; zero when it is neither paused nor held.
 func (l *Limiter) PausedUntil(key Key) time.Time {
 	l.mu.Lock()
@@ -290,27 +303,31 @@ func (l *Limiter) ObserveHubSpot(key Key, h http.Header) *Notice {
 	return l.ObserveHubSpotReading(key, ParseHubSpot(h))
 }
 
-// ObserveHubSpotReading corrects key from a HubSpot rate-limit reading: the bucket's rate is lowered
-// to what the rolling window allows, its tokens to what the window has left, and the daily quota is
-// checked. It returns a Notice when the daily quota crosses
-// the threshold either way, else nil.
+// ObserveHubSpotReading corrects key from a HubSpot rate-limit reading: the bucket's rate and burst
+// become what the rolling window allows, capped by the configured limits (so they fall when the
+// account's window shrinks and recover when it grows again), its tokens at most what the window
+// has left, and the daily quota is checked. It returns a Notice when the daily quota crosses the
+// threshold either way, else nil.
 func (l *Limiter) ObserveHubSpotReading(key Key, r HubSpotReading) *Notice {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
 	b := l.get(key, now)
 	if r.Max > 0 && r.Interval > 0 {
-		w := r.Interval
-		if b.burst >= float64(r.Max) {
-			b.tokens = b.tokensAt(now)
-			b.last = laterOf(b.last, now)
-			b.burst = math.Max(1, float64(r.Max)/10)
-			b.tokens = math.Min(b.tokens, b.burst)
+		// The window's allowance, never more than configured: computed afresh from the configured
+		// limits on every reading, so the bucket recovers once the account allows more again.
+		burst := b.configured.burst
+		if burst >= float64(r.Max) {
+			burst = math.Max(1, math.Floor(float64(r.Max)/10))
 		}
-		if rate := (float64(r.Max) - b.burst) / w.Seconds(); rate > 0 && rate < b.rate {
-			b.tokens = b.tokensAt(now)
+		rate := b.configured.rate
+		if allowed := (float64(r.Max) - burst) / r.Interval.Seconds(); allowed > 0 && allowed < rate {
+			rate = allowed
+		}
+		if rate != b.rate || burst != b.burst {
+			b.tokens = math.Min(b.tokensAt(now), burst)
 			b.last = laterOf(b.last, now)
-			b.rate = rate
+			b.rate, b.burst = rate, burst
 		}
 		if r.HasRemaining {
 			// Never more at once than the window has left; with nothing left the next call waits

@@ -158,6 +158,55 @@ func TestHubSpotWindowCorrection(t *testing.T) {
 	}
 }
 
+// After a period of low limits the bucket goes back to the configured rate and burst once the
+// headers allow it again, and never above them (issue 14 item 3: it stayed at one call per 2.5 s
+// until a restart).
+func TestHubSpotLimiterRecoversTowardTheConfiguredRate(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	configured := ForWindow(190, 10*time.Second, 5) // 18.5/s, burst 5
+	l := New(Config{Limits: func(Key) Limits { return configured }, Now: c.Now})
+	window := func(max, remaining string) http.Header {
+		return hubspotHeaders("X-HubSpot-RateLimit-Max", max, "X-HubSpot-RateLimit-Remaining", remaining,
+			"X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+	}
+	reserve(t, l, hs)
+	l.ObserveHubSpot(hs, window("5", "4"))
+	low := Limits{Rate: 0.4, Burst: 1} // (5 − 1) / 10 s: one call per 2.5 s
+	if diff := cmp.Diff(low, l.Limits(hs)); diff != "" {
+		t.Fatalf("limits under a 5-per-10 s window (-want +got):\n%s", diff)
+	}
+	c.Add(time.Minute)
+	if d := reserve(t, l, hs); d != 0 {
+		t.Fatalf("first call after a minute waits %s", d)
+	}
+	if d := reserve(t, l, hs); d != 2500*time.Millisecond {
+		t.Fatalf("second call at the low rate waits %s, want 2.5s", d)
+	}
+
+	// The account's window is back to 190: the bucket recovers to what is configured.
+	c.Add(time.Minute)
+	reserve(t, l, hs)
+	l.ObserveHubSpot(hs, window("190", "189"))
+	if diff := cmp.Diff(configured, l.Limits(hs)); diff != "" {
+		t.Errorf("limits after the window grew again (-want +got):\n%s", diff)
+	}
+	c.Add(time.Minute)
+	for i := range configured.Burst {
+		if d := reserve(t, l, hs); d != 0 {
+			t.Fatalf("call %d of the recovered burst waits %s, want 0", i, d)
+		}
+	}
+	if d, want := reserve(t, l, hs), time.Duration(float64(time.Second)/configured.Rate); (d - want).Abs() > time.Microsecond {
+		t.Errorf("call after the recovered burst waits %s, want %s", d, want)
+	}
+
+	// A larger window than configured never raises the bucket above the configuration.
+	l.ObserveHubSpot(hs, window("1000", "999"))
+	if diff := cmp.Diff(configured, l.Limits(hs)); diff != "" {
+		t.Errorf("limits under a larger window than configured (-want +got):\n%s", diff)
+	}
+}
+
 func TestHubSpotDailyQuota(t *testing.T) {
 	// 20:00 UTC is 15:00 in the account's zone (UTC-5): the reset is at 05:00 UTC the next day.
 	l, c := newTest(time.Date(2026, 1, 1, 20, 0, 0, 0, time.UTC))
