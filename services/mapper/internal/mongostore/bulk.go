@@ -18,6 +18,17 @@ const smallWrite = 8
 // deleteInChunk bounds the ids of one DeleteMany {_id: {$in: …}}.
 const deleteInChunk = 20000
 
+// MaxStatements bounds the statements (ReplaceOne, UpdateOne, DeleteOne models) of one update or
+// delete command. FerretDB v1's update handler holds one backend connection per matched statement
+// until the command ends, so a command of more than about 100 matched statements (SQLite; about 50
+// on PostgreSQL) waits forever for a connection; 40 was measured safe on both. Inserts are not
+// statements of that kind: InsertMany keeps its larger chunks (insertChunk).
+const MaxStatements = 40
+
+// insertChunk bounds the documents of one InsertMany, so that a 100k-user run never builds one
+// huge request (FerretDB handles each call as one unit).
+const insertChunk = 2000
+
 // keyed is a document and its _id.
 type keyed struct {
 	key string
@@ -70,17 +81,34 @@ func (s *Store) write(ctx context.Context, coll *mongo.Collection, inserts, repl
 	if err := bulkWrite(ctx, coll, models); err != nil {
 		return err
 	}
-	models = models[:0]
 	docs := make([]any, len(inserts))
 	for i, k := range inserts {
 		docs[i] = k.doc
 	}
+	var existing []keyed
 	if err := insertManyIdx(ctx, coll, docs, func(i int) {
-		models = append(models, replaceModel(inserts[i]))
+		existing = append(existing, inserts[i])
 	}); err != nil {
 		return err
 	}
-	for _, r := range replaces {
+	if len(existing) > smallWrite && s.scanWrites(ctx) {
+		// A replay found many documents already there: replace them as the bulk path above
+		// does, instead of one scan per document.
+		ids := make([]string, len(existing))
+		again := make([]any, len(existing))
+		for i, k := range existing {
+			ids[i], again[i] = k.key, k.doc
+		}
+		if err := deleteIn(ctx, coll, ids); err != nil {
+			return err
+		}
+		if err := insertManyIdx(ctx, coll, again, nil); err != nil {
+			return err
+		}
+		existing = nil
+	}
+	models = models[:0]
+	for _, r := range append(existing, replaces...) {
 		models = append(models, replaceModel(r))
 	}
 	return bulkWrite(ctx, coll, models)
@@ -93,8 +121,8 @@ func replaceModel(k keyed) mongo.WriteModel {
 // insertManyIdx inserts docs in unordered chunks; the index of a document that already exists (a
 // replay) is handed to onDuplicate instead of failing the call.
 func insertManyIdx(ctx context.Context, coll *mongo.Collection, docs []any, onDuplicate func(i int)) error {
-	for start := 0; start < len(docs); start += bulkChunk {
-		chunk := docs[start:min(start+bulkChunk, len(docs))]
+	for start := 0; start < len(docs); start += insertChunk {
+		chunk := docs[start:min(start+insertChunk, len(docs))]
 		_, err := coll.InsertMany(ctx, chunk, options.InsertMany().SetOrdered(false))
 		if err == nil {
 			continue
@@ -108,6 +136,16 @@ func insertManyIdx(ctx context.Context, coll *mongo.Collection, docs []any, onDu
 				return err
 			}
 			onDuplicate(start + we.Index)
+		}
+	}
+	return nil
+}
+
+// bulkWrite runs models in ordered commands of at most MaxStatements each.
+func bulkWrite(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) error {
+	for start := 0; start < len(models); start += MaxStatements {
+		if _, err := coll.BulkWrite(ctx, models[start:min(start+MaxStatements, len(models))]); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -13,10 +13,6 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
-// bulkChunk bounds the operations of one BulkWrite/InsertMany call so that a 100k-user run never
-// builds one huge request (FerretDB handles each call as one unit).
-const bulkChunk = 2000
-
 // crmUserDoc is a stored CRM user. The key is <tenant>/<provider>/<CRM user id>.
 type crmUserDoc struct {
 	Key           string    `bson:"_id"`
@@ -202,16 +198,6 @@ func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, d CR
 	}
 	if err := s.write(ctx, s.db.Collection(CRMUsers), inserts, replaces, deletes); err != nil {
 		return fmt.Errorf("write crm users %s/%s: %w", tenant, provider, err)
-	}
-	return nil
-}
-
-// bulkWrite runs models in ordered chunks.
-func bulkWrite(ctx context.Context, coll *mongo.Collection, models []mongo.WriteModel) error {
-	for start := 0; start < len(models); start += bulkChunk {
-		if _, err := coll.BulkWrite(ctx, models[start:min(start+bulkChunk, len(models))]); err != nil {
-			return err
-		}
 	}
 	return nil
 }
