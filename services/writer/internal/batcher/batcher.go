@@ -5,7 +5,9 @@
 // the linger time, whichever comes first. Within a key, only the latest item per record is written:
 // an item replaced by a newer one for the same record is resolved at once as Superseded, a success —
 // the newer item carries the intent and its own message is still unacknowledged, so nothing is lost
-// if the newer write fails or the process dies. Each item's result comes from the flush function, by
+// if the newer write fails or the process dies. The rule holds across batches too: the value last
+// taken into a flush for a record is remembered for a while, and an item that does not supersede it
+// is resolved as Superseded instead of being written after it. Each item's result comes from the flush function, by
 // position, so every message is acknowledged by its own record's outcome.
 package batcher
 
@@ -50,8 +52,14 @@ type Options[K comparable, T any] struct {
 	MaxInFlight int
 	// Supersedes reports whether next should replace pending for the same record; nil means the
 	// later submission always wins. The writer passes "newer source time wins", so that an older
-	// change delivered late cannot replace a newer pending one.
+	// change delivered late cannot replace a newer pending one. It also compares an item with the
+	// value last sent for its record (see Remember).
 	Supersedes func(next, pending T) bool
+	// Remember is how long the value last taken into a flush for a record is kept, so that an older
+	// item submitted while that flush runs or soon after it is not written after it (an older change
+	// that claimed the record before a newer one and reached the batcher after it). Past it, the
+	// writer's record state rejects stale changes. Default 1 minute; only used with Supersedes.
+	Remember time.Duration
 }
 
 // Future is the pending result of one submitted item.
@@ -95,8 +103,22 @@ type Batcher[K comparable, T, R any] struct {
 
 	mu      sync.Mutex
 	queues  map[K]*queue[T, R]
+	sent    map[K]map[string]sentValue[T] // the value last taken into a flush per record
+	sentLog []sentRef[K]                  // when each was sent, oldest first, to forget them
+	sentOld int                           // sentLog[:sentOld] are forgotten
 	closing bool
 	wg      sync.WaitGroup // running flushes
+}
+
+type sentValue[T any] struct {
+	value T
+	at    time.Time
+}
+
+type sentRef[K comparable] struct {
+	key    K
+	record string
+	at     time.Time
 }
 
 type entry[T, R any] struct {
@@ -126,14 +148,19 @@ func New[K comparable, T, R any](flush FlushFunc[K, T, R], opts Options[K, T]) *
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 1
 	}
+	if opts.Remember <= 0 {
+		opts.Remember = time.Minute
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Batcher[K, T, R]{flush: flush, opts: opts, ctx: ctx, cancel: cancel, queues: map[K]*queue[T, R]{}}
+	return &Batcher[K, T, R]{flush: flush, opts: opts, ctx: ctx, cancel: cancel, queues: map[K]*queue[T, R]{},
+		sent: map[K]map[string]sentValue[T]{}}
 }
 
 // Submit adds the write of value to record recordID under key and returns its future. An item
 // pending for the same record is replaced (and resolved as Superseded) when the new one supersedes
-// it; otherwise the new one is resolved as Superseded at once. ctx only guards the call: an item once
-// submitted is written even if ctx ends.
+// it; otherwise the new one is resolved as Superseded at once — and so is one that does not
+// supersede the value last sent for the record. ctx only guards the call: an item once submitted is
+// written even if ctx ends.
 func (b *Batcher[K, T, R]) Submit(ctx context.Context, key K, recordID string, value T) *Future[R] {
 	fut := newFuture[R]()
 	if err := ctx.Err(); err != nil {
@@ -145,6 +172,13 @@ func (b *Batcher[K, T, R]) Submit(ctx context.Context, key K, recordID string, v
 	if b.closing {
 		fut.resolve(Result[R]{Err: ErrClosed})
 		return fut
+	}
+	if b.opts.Supersedes != nil {
+		b.forget(time.Now())
+		if s, ok := b.sent[key][recordID]; ok && !b.opts.Supersedes(value, s.value) {
+			fut.resolve(Result[R]{Superseded: true})
+			return fut
+		}
 	}
 	q := b.queues[key]
 	if q == nil {
@@ -169,6 +203,36 @@ func (b *Batcher[K, T, R]) Submit(ctx context.Context, key K, recordID string, v
 	}
 	b.dispatch(key, q)
 	return fut
+}
+
+// remember notes value as the last one sent for record under key. b.mu is held.
+func (b *Batcher[K, T, R]) remember(key K, record string, value T, now time.Time) {
+	m := b.sent[key]
+	if m == nil {
+		m = map[string]sentValue[T]{}
+		b.sent[key] = m
+	}
+	m[record] = sentValue[T]{value: value, at: now}
+	b.sentLog = append(b.sentLog, sentRef[K]{key: key, record: record, at: now})
+}
+
+// forget drops the sent values older than Remember. b.mu is held.
+func (b *Batcher[K, T, R]) forget(now time.Time) {
+	cutoff := now.Add(-b.opts.Remember)
+	for ; b.sentOld < len(b.sentLog) && b.sentLog[b.sentOld].at.Before(cutoff); b.sentOld++ {
+		r := b.sentLog[b.sentOld]
+		if m := b.sent[r.key]; m != nil && m[r.record].at.Equal(r.at) {
+			delete(m, r.record)
+			if len(m) == 0 {
+				delete(b.sent, r.key)
+			}
+		}
+	}
+	if b.sentOld > 1024 && b.sentOld > len(b.sentLog)/2 {
+		// Compact now and then, so the log's cost per call stays constant.
+		b.sentLog = append(b.sentLog[:0:0], b.sentLog[b.sentOld:]...)
+		b.sentOld = 0
+	}
 }
 
 // dispatch starts every flush that is due for key and arms the linger timer for the rest. b.mu is held.
@@ -221,8 +285,12 @@ func (b *Batcher[K, T, R]) arm(key K, q *queue[T, R], at time.Time) {
 func (b *Batcher[K, T, R]) start(key K, q *queue[T, R], max int) {
 	var batch []*entry[T, R]
 	rest := q.pending[:0]
+	now := time.Now()
 	for _, e := range q.pending {
 		if len(batch) < max && !q.inFlight[e.item.RecordID] {
+			if b.opts.Supersedes != nil {
+				b.remember(key, e.item.RecordID, e.item.Value, now)
+			}
 			batch = append(batch, e)
 			q.inFlight[e.item.RecordID] = true
 			delete(q.byRecord, e.item.RecordID)

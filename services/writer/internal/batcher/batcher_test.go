@@ -194,6 +194,72 @@ func TestSupersedesKeepsNewer(t *testing.T) {
 	}
 }
 
+// Latest wins across batches, not only within one (issue 14 item 8): an older change submitted
+// while a newer one of the same record is in flight, or after it was written, is superseded instead
+// of being written after it; a newer one, or the same one again (a redelivery), is still written.
+func TestLatestWinsAcrossBatches(t *testing.T) {
+	later := func(next, pending string) bool { return next >= pending }
+	batchesOf := func(rec *recorder) [][]Item[string] {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return append([][]Item[string](nil), rec.batches[hs]...)
+	}
+	t.Run("older submitted while the newer is in flight", func(t *testing.T) {
+		rec := newRecorder()
+		rec.block = make(chan struct{})
+		b := New(rec.flush, Options[key, string]{MaxSize: maxSize, Linger: time.Millisecond, Supersedes: later})
+		defer b.Close(context.Background())
+		ctx := context.Background()
+		newer := b.Submit(ctx, hs, "1", "t2")
+		deadline := time.Now().Add(5 * time.Second)
+		for rec.active.Load() < 1 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		older := b.Submit(ctx, hs, "1", "t1")
+		close(rec.block)
+		if r := wait(t, newer); r.Value != "1=t2" {
+			t.Errorf("newer: %+v, want 1=t2", r)
+		}
+		if r := wait(t, older); !r.Superseded {
+			t.Errorf("older submitted while the newer was in flight: %+v, want Superseded", r)
+		}
+		if diff := cmp.Diff([][]Item[string]{{{RecordID: "1", Value: "t2"}}}, batchesOf(rec)); diff != "" {
+			t.Errorf("batches (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("older submitted after the newer was written", func(t *testing.T) {
+		rec := newRecorder()
+		b := New(rec.flush, Options[key, string]{MaxSize: maxSize, Linger: time.Millisecond, Supersedes: later})
+		defer b.Close(context.Background())
+		ctx := context.Background()
+		wait(t, b.Submit(ctx, hs, "1", "t2"))
+		if r := wait(t, b.Submit(ctx, hs, "1", "t1")); !r.Superseded {
+			t.Errorf("older submitted after the newer was written: %+v, want Superseded", r)
+		}
+		if r := wait(t, b.Submit(ctx, hs, "1", "t2")); r.Value != "1=t2" {
+			t.Errorf("the newer again (a redelivery): %+v, want written", r)
+		}
+		if r := wait(t, b.Submit(ctx, hs, "1", "t3")); r.Value != "1=t3" {
+			t.Errorf("a still newer one: %+v, want written", r)
+		}
+		want := [][]Item[string]{{{RecordID: "1", Value: "t2"}}, {{RecordID: "1", Value: "t2"}}, {{RecordID: "1", Value: "t3"}}}
+		if diff := cmp.Diff(want, batchesOf(rec)); diff != "" {
+			t.Errorf("batches (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("forgotten after Remember", func(t *testing.T) {
+		rec := newRecorder()
+		b := New(rec.flush, Options[key, string]{MaxSize: maxSize, Linger: time.Millisecond, Supersedes: later, Remember: 20 * time.Millisecond})
+		defer b.Close(context.Background())
+		ctx := context.Background()
+		wait(t, b.Submit(ctx, hs, "1", "t2"))
+		time.Sleep(40 * time.Millisecond)
+		if r := wait(t, b.Submit(ctx, hs, "1", "t1")); r.Value != "1=t1" {
+			t.Errorf("older after the memory expired: %+v, want written (stale rejection is the record state's job then)", r)
+		}
+	})
+}
+
 func TestPerItemResultsAndBatchError(t *testing.T) {
 	rec := newRecorder()
 	locked := errors.New("UNABLE_TO_LOCK_ROW")

@@ -426,9 +426,9 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 		return e.record(ctx, en)
 	}
 
-	// Claim and submission follow each other without I/O in between, and the batcher keeps the
-	// write of the later change when two of one record meet (crmwrite.Supersedes), so a newer
-	// change that claimed the record meanwhile still wins.
+	// The batcher keeps the write of the later change when two of one record meet
+	// (crmwrite.Supersedes), pending together or one after the other's flush, so a newer change
+	// that claimed the record meanwhile still wins even if its batch was sent first.
 	fut := e.d.Writes.Submit(ctx, crmwrite.BatchKey{Tenant: ch.Tenant, Provider: tg.Provider, RecordType: ch.RecordType},
 		recordID, crmwrite.Write{RecordID: recordID, OwnerID: tg.OwnerID, TraceID: ch.EventID, At: ch.OccurredAt})
 	res, err := fut.Wait(ctx)

@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ownersync/ownersync/libs/crmsim/hssim"
+	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/crmwrite"
@@ -618,4 +620,93 @@ func TestPermanentErrorTextSaysSoOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gatedWrites holds the submission of one event's write until released, so a test can interleave
+// another change's claim, flush and confirmation between a change's claim and its submission.
+type gatedWrites struct {
+	Writes
+	event    string
+	claimed  chan struct{} // closed when the gated event has claimed the record and wants to submit
+	released chan struct{}
+}
+
+func (g *gatedWrites) Submit(ctx context.Context, key crmwrite.BatchKey, recordID string, w crmwrite.Write) *batcher.Future[crmwrite.Written] {
+	if w.TraceID == g.event {
+		close(g.claimed)
+		<-g.released
+	}
+	return g.Writes.Submit(ctx, key, recordID, w)
+}
+
+// An older platform change that claimed a record before a newer one, but reached the batcher after
+// the newer one's batch was flushed, is not written after it (issue 14 item 8): the HubSpot
+// sandbox keeps the newer owner and saw one write, and the older change is recorded as superseded.
+func TestOlderChangeNeverWrittenAfterNewerAcrossBatches(t *testing.T) {
+	acct, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.Load(hssim.Seed{
+		Owners: []hssim.Owner{
+			{ID: hsAda, Email: "ada@example.com", Type: "PERSON", FirstName: "Ada", UserID: 1},
+			{ID: hsFallback, Email: "team@example.com", Type: "PERSON", FirstName: "Team", UserID: 2},
+		},
+		Contacts: []hssim.SeedContact{{ID: hsC1, Email: "c1@example.org"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	url, err := acct.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { acct.Close() })
+	client, err := hubspot.New(hubspot.Config{BaseURL: url, AccessToken: "pat-test", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter := ratelimit.New(ratelimit.Config{Limits: func(ratelimit.Key) ratelimit.Limits { return ratelimit.ForWindow(190, 10*time.Second, 5) }})
+	hsw := crmwrite.NewHubSpot(crmwrite.Config{Limiter: limiter}, func(context.Context, string) (crmwrite.HubSpotAPI, error) { return client, nil })
+
+	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
+	e.batch = batcher.New(hsw.Flush, batcher.Options[crmwrite.BatchKey, crmwrite.Write]{Linger: 5 * time.Millisecond, Supersedes: crmwrite.Supersedes})
+	t.Cleanup(func() { e.batch.Close(context.Background()) })
+	gate := &gatedWrites{Writes: e.batch, event: "p-old", claimed: make(chan struct{}), released: make(chan struct{})}
+	e.engine.d.Writes = gate
+	pol := e.engine.d.Policies.(policies)["acme"]
+	pol.Providers = map[ownership.Provider]ownership.ProviderPolicy{ownership.HubSpot: pol.Providers[ownership.HubSpot]}
+	e.engine.d.Policies = policies{"acme": pol}
+	ctx := context.Background()
+
+	// The older change (to the fallback owner) claims the record, then stalls before submitting.
+	oldDone := make(chan error, 1)
+	go func() { oldDone <- e.engine.PlatformChange(ctx, platformChange("pu-nobody", "p-old", t0)) }()
+	<-gate.claimed
+	// The newer change claims, is flushed to HubSpot and confirmed meanwhile.
+	if err := e.engine.PlatformChange(ctx, platformChange("pu-ada", "p-new", t0.Add(time.Minute))); err != nil {
+		t.Fatalf("newer change: %v", err)
+	}
+	close(gate.released)
+	if err := <-oldDone; err != nil {
+		t.Fatalf("older change: %v", err)
+	}
+	if got := contactOwner(t, acct, hsC1); got != hsAda {
+		t.Errorf("hubspot owner of %s = %s, want the newer change's %s", hsC1, got, hsAda)
+	}
+	if n := len(acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/update")); n != 1 {
+		t.Errorf("%d batch updates reached HubSpot, want the newer change's only", n)
+	}
+	want := []string{"hubspot applied", "hubspot superseded"}
+	if diff := cmp.Diff(want, e.sink.outcomes()); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+}
+
+func contactOwner(t *testing.T, acct *hssim.Account, id string) string {
+	t.Helper()
+	c, ok := acct.Contact(id)
+	if !ok {
+		t.Fatalf("contact %s not in the sandbox", id)
+	}
+	return c.Properties[hssim.OwnerProperty]
 }
