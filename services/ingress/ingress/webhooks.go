@@ -25,6 +25,7 @@ func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenants
 		SalesforceBodyLimit: cfg.SalesforceBodyLimit,
 		HubSpotBodyLimit:    cfg.HubSpotBodyLimit,
 		PublishTimeout:      cfg.PublishTimeout,
+		MaxSourceSkew:       cfg.MaxSourceSkew,
 		Logger:              base.Log,
 		Meter:               meter,
 		Alerts:              newUnknownSourceAlerts(base.Log, meter),

@@ -24,6 +24,8 @@ type Config struct {
 	SalesforceBodyLimit int64
 	HubSpotBodyLimit    int64
 	PlatformBodyLimit   int64
+	// MaxSourceSkew is how far a CRM's source time may lie past receipt before it is clamped.
+	MaxSourceSkew time.Duration
 }
 
 // Load reads the configuration and reports every problem at once.
@@ -37,6 +39,10 @@ func Load(getenv func(string) string) (Config, error) {
 		SalesforceBodyLimit: int64(r.Int("OWNERSYNC_SALESFORCE_BODY_LIMIT", 5<<20, 1<<10, 64<<20)),
 		HubSpotBodyLimit:    int64(r.Int("OWNERSYNC_HUBSPOT_BODY_LIMIT", 1<<20, 1<<10, 64<<20)),
 		PlatformBodyLimit:   int64(r.Int("OWNERSYNC_PLATFORM_BODY_LIMIT", 5<<20, 1<<10, 64<<20)),
+		MaxSourceSkew:       r.Duration("OWNERSYNC_MAX_SOURCE_SKEW", 5*time.Minute),
+	}
+	if c.MaxSourceSkew <= 0 {
+		r.Problem("OWNERSYNC_MAX_SOURCE_SKEW must be a positive duration")
 	}
 	if c.PublicURL == "" {
 		r.Problem("OWNERSYNC_PUBLIC_URL is required (the URL HubSpot calls, used for v3 signatures)")

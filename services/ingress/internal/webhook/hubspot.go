@@ -116,7 +116,9 @@ func (h *Handler) hubspot(c echo.Context) result {
 			ignored++
 			continue
 		}
-		out = append(out, hubspotOwnerEvent(tenants[int64(e.PortalID)].ID, e, now))
+		tid := tenants[int64(e.PortalID)].ID
+		occurred := h.sourceTime(ctx, tenant.HubSpot, tid, e.EventKey(), time.UnixMilli(int64(e.OccurredAt)), now)
+		out = append(out, hubspotOwnerEvent(tid, e, occurred, now))
 	}
 	if err := h.publishAll(ctx, tenant.HubSpot, out); err != nil {
 		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "publish", err: err}
@@ -145,14 +147,15 @@ func signatureReason(err error) string {
 	return "bad_signature"
 }
 
-// hubspotOwnerEvent turns an owner change into a CrmOwnerChanged.
-func hubspotOwnerEvent(tenantID string, e hubspot.Event, received time.Time) event {
+// hubspotOwnerEvent turns an owner change into a CrmOwnerChanged; occurred is its (clamped)
+// source time.
+func hubspotOwnerEvent(tenantID string, e hubspot.Event, occurred, received time.Time) event {
 	id := e.EventKey()
 	ev := &ownersyncv1.CrmOwnerChanged{
 		Meta: &ownersyncv1.EventMeta{
 			EventId:       id,
 			TenantId:      tenantID,
-			OccurredAt:    timestamppb.New(time.UnixMilli(int64(e.OccurredAt))),
+			OccurredAt:    timestamppb.New(occurred),
 			ReceivedAt:    timestamppb.New(received),
 			Source:        tenant.HubSpot,
 			SourceEventId: e.EventID.String(),

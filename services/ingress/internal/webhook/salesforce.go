@@ -99,7 +99,9 @@ func (h *Handler) salesforce(c echo.Context) result {
 				err: fmt.Errorf("tenant %s: wrong or missing shared key", t.ID)}
 		}
 	}
-	events, ignored, err := salesforceEvents(t.ID, msg, received)
+	events, ignored, err := salesforceEvents(t.ID, msg, received, func(id string, at time.Time) time.Time {
+		return h.sourceTime(ctx, tenant.Salesforce, t.ID, id, at, received)
+	})
 	if err != nil {
 		return result{status: http.StatusBadRequest, outcome: outcomeRejected, reason: "malformed", err: err}
 	}
@@ -121,8 +123,9 @@ func equalSecret(got, want string) bool {
 }
 
 // salesforceEvents turns a message into events: Contact and Lead → CrmOwnerChanged, User →
-// CrmUserChanged. ignored counts notifications acknowledged without an event, by kind.
-func salesforceEvents(tenantID string, m *soap.Message, received time.Time) (events []event, ignored map[string]int, err error) {
+// CrmUserChanged. ignored counts notifications acknowledged without an event, by kind. clamp bounds
+// each source time (see Handler.sourceTime).
+func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clamp func(eventID string, at time.Time) time.Time) (events []event, ignored map[string]int, err error) {
 	// Most messages ignore nothing: the map is made on first use (reading a nil map is fine).
 	ignore := func(kind string) {
 		if ignored == nil {
@@ -136,10 +139,11 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time) (eve
 	events = make([]event, 0, len(m.Notifications))
 	for _, n := range m.Notifications {
 		o := n.Object
+		id := "sf:" + m.OrganizationID + ":" + n.ID
 		meta := &ownersyncv1.EventMeta{
-			EventId:       "sf:" + m.OrganizationID + ":" + n.ID,
+			EventId:       id,
 			TenantId:      tenantID,
-			OccurredAt:    timestamppb.New(occurredAt(o, received)),
+			OccurredAt:    timestamppb.New(clamp(id, occurredAt(o, received))),
 			ReceivedAt:    timestamppb.New(received),
 			Source:        tenant.Salesforce,
 			SourceEventId: n.ID,

@@ -42,6 +42,9 @@ const (
 	DefaultHubSpotBodyLimit    = 1 << 20
 	// DefaultPublishTimeout leaves a second of HubSpot's 5-second delivery timeout for the rest.
 	DefaultPublishTimeout = 4 * time.Second
+	// DefaultMaxSourceSkew is how far a CRM's clock may run ahead of ours before a source time is
+	// clamped (DESIGN §12: source times are not trusted beyond the clock).
+	DefaultMaxSourceSkew = 5 * time.Minute
 )
 
 // Publisher stores one event durably. natsbus.Publisher satisfies it: it publishes with
@@ -82,6 +85,10 @@ type Config struct {
 	HubSpotBodyLimit int64
 	// PublishTimeout bounds publishing all events of one request (default 4 s).
 	PublishTimeout time.Duration
+	// MaxSourceSkew is how far past the receive time a source time (LastModifiedDate, occurredAt)
+	// may lie; a later one is clamped to receive time + MaxSourceSkew, counted and logged, so a
+	// forged or broken clock cannot make every later real change look stale. Default 5 minutes.
+	MaxSourceSkew time.Duration
 	// Now is the clock (signature windows, received_at); default time.Now.
 	Now func() time.Time
 	// Logger logs rejections and failures, never secrets or payloads at info level.
@@ -110,7 +117,7 @@ type Handler struct {
 
 type attrKey struct{ k1, v1, k2, v2 string }
 
-// attrs returns the measurement option for two attributes (k1=v1, k2=v2). The values are bounded
+// attrs returns the measurement option for two attributes (k1=v1, k2=v2), or one when k2 is "". The values are bounded
 // sets (providers, outcomes, reasons, event types), so the cache stays small.
 func (h *Handler) attrs(k1, v1, k2, v2 string) metric.MeasurementOption {
 	key := attrKey{k1, v1, k2, v2}
@@ -120,7 +127,11 @@ func (h *Handler) attrs(k1, v1, k2, v2 string) metric.MeasurementOption {
 	if ok {
 		return o
 	}
-	o = metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
+	if k2 == "" {
+		o = metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1)))
+	} else {
+		o = metric.WithAttributeSet(attribute.NewSet(attribute.String(k1, v1), attribute.String(k2, v2)))
+	}
 	h.attrMu.Lock()
 	if h.attrSets == nil {
 		h.attrSets = map[attrKey]metric.MeasurementOption{}
@@ -147,6 +158,9 @@ func New(cfg Config, pub Publisher, tenants Tenants, secrets SecretResolver) (*H
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
+	}
+	if cfg.MaxSourceSkew <= 0 {
+		cfg.MaxSourceSkew = DefaultMaxSourceSkew
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -191,6 +205,7 @@ type instruments struct {
 	ignored    metric.Int64Counter
 	rejected   metric.Int64Counter
 	failed     metric.Int64Counter
+	clamped    metric.Int64Counter
 	duration   metric.Float64Histogram
 }
 
@@ -211,6 +226,8 @@ func newInstruments(m metric.Meter) (instruments, error) {
 	in.rejected, err = m.Int64Counter("ownersync.ingress.rejected", metric.WithDescription("Requests refused with a 4xx, by provider and reason."))
 	errs = append(errs, err)
 	in.failed, err = m.Int64Counter("ownersync.ingress.failed", metric.WithDescription("Requests answered 503 so that the CRM retries, by provider and reason."))
+	errs = append(errs, err)
+	in.clamped, err = m.Int64Counter("ownersync.ingress.source_time_clamped", metric.WithDescription("Source times later than receipt plus the allowed skew, clamped, by provider."))
 	errs = append(errs, err)
 	in.duration, err = m.Float64Histogram("ownersync.ingress.request.duration", metric.WithUnit("s"),
 		metric.WithDescription("Webhook request latency by provider and outcome."),
@@ -383,6 +400,20 @@ func (h *Handler) publishAll(ctx context.Context, provider string, events []even
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// sourceTime returns the time a source says a change happened, clamped to received +
+// MaxSourceSkew: a time further ahead would make every later real change of the record look stale
+// (issue 13 item 4). A clamp is counted and logged.
+func (h *Handler) sourceTime(ctx context.Context, provider, tenantID, eventID string, t, received time.Time) time.Time {
+	limit := received.Add(h.cfg.MaxSourceSkew)
+	if !t.After(limit) {
+		return t
+	}
+	h.m.clamped.Add(ctx, 1, h.attrs("provider", provider, "", ""))
+	h.log.WarnContext(ctx, "source time in the future; clamped to receipt plus the allowed skew",
+		"provider", provider, "tenant", tenantID, "event", eventID, "source_time", t, "clamped_to", limit)
+	return limit
 }
 
 func (h *Handler) ignore(ctx context.Context, provider, kind string, n int) {

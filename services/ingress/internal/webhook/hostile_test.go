@@ -1,0 +1,98 @@
+package webhook
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+)
+
+// occurred returns the OccurredAt of the one stored owner change.
+func occurredOfOnly(t *testing.T, e *env) time.Time {
+	t.Helper()
+	got := e.pub.stored()
+	if len(got) == 0 {
+		t.Fatal("nothing published")
+	}
+	return got[0].Msg.(*ownersyncv1.CrmOwnerChanged).GetMeta().GetOccurredAt().AsTime()
+}
+
+// TestFutureSourceTimesAreClamped covers issue 13 item 4: a source time later than receipt plus
+// the allowed skew would make every later real change look stale, so it is clamped to receipt +
+// skew, counted and logged — for Salesforce and HubSpot alike; a time within the skew is kept.
+func TestFutureSourceTimesAreClamped(t *testing.T) {
+	sfBody := func(lastModified string) []byte {
+		b := readFile(t, "salesforce/prefixes_15char_nil.xml")
+		return bytes.Replace(b, []byte("2026-01-01T00:00:05.000Z"), []byte(lastModified), 1)
+	}
+	hsBody := func(occurred time.Time) []byte {
+		b := readFile(t, "hubspot/owner_change_single.json")
+		return bytes.Replace(b, []byte("1767225600123"), []byte(strings.TrimSpace(itoa(occurred.UnixMilli()))), 1)
+	}
+	tests := []struct {
+		name     string
+		provider string
+		skew     time.Duration
+		post     func(e *env) int
+		want     time.Time
+		clamped  float64
+	}{
+		{name: "salesforce LastModifiedDate in 2099", provider: "salesforce",
+			post: func(e *env) int {
+				s, _, _ := e.post(t, SalesforcePath, "text/xml", sfBody("2099-01-01T00:00:00.000Z"), nil)
+				return s
+			},
+			want: testNow.Add(DefaultMaxSourceSkew), clamped: 1},
+		{name: "salesforce within the skew is kept", provider: "salesforce",
+			post: func(e *env) int {
+				s, _, _ := e.post(t, SalesforcePath, "text/xml", sfBody(testNow.Add(4*time.Minute).Format(time.RFC3339Nano)), nil)
+				return s
+			},
+			want: testNow.Add(4 * time.Minute)},
+		{name: "salesforce with a configured skew of 1 minute", provider: "salesforce", skew: time.Minute,
+			post: func(e *env) int {
+				s, _, _ := e.post(t, SalesforcePath, "text/xml", sfBody(testNow.Add(4*time.Minute).Format(time.RFC3339Nano)), nil)
+				return s
+			},
+			want: testNow.Add(time.Minute), clamped: 1},
+		{name: "hubspot occurredAt in 2099", provider: "hubspot",
+			post: func(e *env) int {
+				b := hsBody(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+				s, _, _ := e.post(t, HubSpotPath, "application/json", b, signV3("", b, testNow))
+				return s
+			},
+			want: testNow.Add(DefaultMaxSourceSkew), clamped: 1},
+		{name: "hubspot in the past is kept", provider: "hubspot",
+			post: func(e *env) int {
+				b := hsBody(testNow.Add(-time.Hour))
+				s, _, _ := e.post(t, HubSpotPath, "application/json", b, signV3("", b, testNow))
+				return s
+			},
+			want: testNow.Add(-time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			e := newEnv(t, func(c *Config) {
+				c.MaxSourceSkew = tt.skew
+				c.Logger = newTextLogger(&logs)
+			})
+			if status := tt.post(e); status != http.StatusOK {
+				t.Fatalf("status %d", status)
+			}
+			if got := occurredOfOnly(t, e); !got.Equal(tt.want) {
+				t.Errorf("occurred_at = %s, want %s", got, tt.want)
+			}
+			key := "ownersync.ingress.source_time_clamped{provider=" + tt.provider + "}"
+			if got := e.meter.get(key); got != tt.clamped {
+				t.Errorf("%s = %v, want %v", key, got, tt.clamped)
+			}
+			if logged := strings.Contains(logs.String(), "source time in the future"); logged != (tt.clamped > 0) {
+				t.Errorf("clamp logged = %v, want %v:\n%s", logged, tt.clamped > 0, logs.String())
+			}
+		})
+	}
+}
