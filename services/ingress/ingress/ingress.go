@@ -38,6 +38,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer stopFollow()
 	meter := base.Tel.Meter("github.com/ownersync/ownersync/services/ingress")
 	platformapi.New(platformapi.Config{
+		Tenants:        tenants,
 		Token:          cfg.PlatformToken,
 		BodyLimit:      cfg.PlatformBodyLimit,
 		PublishTimeout: cfg.PublishTimeout,

@@ -1,6 +1,8 @@
 // Package platformapi is the HTTP bridge for platform services that do not publish to NATS:
 // POST /v1/platform/events takes a PlatformEventBatch in protojson, validates every event, and
-// publishes each to the PLATFORM stream, answering only after JetStream stored all of them.
+// publishes each to the PLATFORM stream, answering only after JetStream stored all of them. Events
+// of tenants that do not exist are refused one by one, with the reason in the answer; the message
+// id of every event is scoped by its tenant (MsgID).
 package platformapi
 
 import (
@@ -26,6 +28,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/echoserver"
 	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 )
 
@@ -36,8 +39,17 @@ type publisher interface {
 	Publish(ctx context.Context, subject, msgID string, m proto.Message) (duplicate bool, err error)
 }
 
+// Tenants finds a tenant by id; it returns tenant.ErrNotFound for an id no tenant has.
+// tenantstore.Cache satisfies it.
+type Tenants interface {
+	Get(ctx context.Context, id string) (*tenant.Tenant, error)
+}
+
 // Config configures the handler.
 type Config struct {
+	// Tenants finds a tenant by id (required); events for tenants it does not know are refused
+	// per event.
+	Tenants        Tenants
 	Token          string
 	BodyLimit      int64
 	PublishTimeout time.Duration
@@ -62,6 +74,9 @@ func New(cfg Config, pub publisher) *API {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 5 << 20
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = 4 * time.Second
 	}
@@ -76,16 +91,35 @@ func New(cfg Config, pub publisher) *API {
 // Register adds the route.
 func (a *API) Register(e *echo.Echo) { e.POST("/v1/platform/events", a.post) }
 
-// Response is the success body.
+// Response is the answer to a valid batch: how many events were stored (duplicates included) and
+// which were refused, each with its reason. It is sent with 200 when at least one event was
+// accepted, and with 422 when every event was refused.
 type Response struct {
-	Accepted   int `json:"accepted"`
-	Duplicates int `json:"duplicates"`
+	Accepted   int        `json:"accepted"`
+	Duplicates int        `json:"duplicates"`
+	Rejected   []Rejected `json:"rejected,omitempty"`
 }
 
-type item struct {
-	subject, id string
-	msg         proto.Message
+// Rejected is one refused event: where it is in the batch, its ids and a stable reason.
+type Rejected struct {
+	Event    string `json:"event"`
+	EventID  string `json:"event_id"`
+	TenantID string `json:"tenant_id"`
+	Reason   string `json:"reason"`
 }
+
+// ReasonUnknownTenant refuses an event whose tenant does not exist.
+const ReasonUnknownTenant = "unknown_tenant"
+
+type item struct {
+	where, tenant, eventID string
+	subject, id            string
+	msg                    proto.Message
+}
+
+// MsgID is the Nats-Msg-Id of a platform event: scoped by tenant, so one tenant's event id can
+// never make JetStream drop another tenant's event as a duplicate.
+func MsgID(tenantID, eventID string) string { return "platform:" + tenantID + ":" + eventID }
 
 func (a *API) post(c echo.Context) error {
 	if !a.authorized(c.Request()) {
@@ -112,6 +146,16 @@ func (a *API) post(c echo.Context) error {
 		a.count(c.Request().Context(), "rejected", len(batch.GetUserChanges())+len(batch.GetOwnerChanges()))
 		return echoserver.Errorf(http.StatusBadRequest, "invalid_events", "%s", strings.Join(problems, "; "))
 	}
+	items, rejected, err := a.known(c.Request().Context(), items)
+	if err != nil {
+		a.cfg.Logger.WarnContext(c.Request().Context(), "tenant lookup failed; client must retry", "error", err)
+		c.Response().Header().Set("Retry-After", "1")
+		return echoserver.Errorf(http.StatusServiceUnavailable, "unavailable", "tenants could not be looked up; retry the whole batch")
+	}
+	a.count(c.Request().Context(), "rejected", len(rejected))
+	if len(items) == 0 {
+		return c.JSON(http.StatusUnprocessableEntity, Response{Rejected: rejected})
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), a.cfg.PublishTimeout)
 	defer cancel()
 	dups := make([]bool, len(items))
@@ -130,7 +174,7 @@ func (a *API) post(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", "1")
 		return echoserver.Errorf(http.StatusServiceUnavailable, "unavailable", "events could not be stored; retry the whole batch (it is idempotent by event_id)")
 	}
-	resp := Response{Accepted: len(items)}
+	resp := Response{Accepted: len(items), Rejected: rejected}
 	for _, d := range dups {
 		if d {
 			resp.Duplicates++
@@ -139,6 +183,35 @@ func (a *API) post(c echo.Context) error {
 	a.count(ctx, "published", len(items)-resp.Duplicates)
 	a.count(ctx, "duplicate", resp.Duplicates)
 	return c.JSON(http.StatusOK, resp)
+}
+
+// known splits items into those whose tenant exists and a refusal for each other one. Each
+// distinct tenant is looked up once; the tenant cache refreshes on a miss at most once a second, so
+// a batch of made-up tenants cannot hammer MongoDB.
+func (a *API) known(ctx context.Context, items []item) ([]item, []Rejected, error) {
+	exists := map[string]bool{}
+	var ok []item
+	var rejected []Rejected
+	for _, it := range items {
+		e, seen := exists[it.tenant]
+		if !seen {
+			_, err := a.cfg.Tenants.Get(ctx, it.tenant)
+			switch {
+			case err == nil:
+				e = true
+			case errors.Is(err, tenant.ErrNotFound):
+			default:
+				return nil, nil, err
+			}
+			exists[it.tenant] = e
+		}
+		if e {
+			ok = append(ok, it)
+		} else {
+			rejected = append(rejected, Rejected{Event: it.where, EventID: it.eventID, TenantID: it.tenant, Reason: ReasonUnknownTenant})
+		}
+	}
+	return ok, rejected, nil
 }
 
 func (a *API) authorized(r *http.Request) bool {
@@ -197,7 +270,7 @@ func (a *API) validate(b *ownersyncv1.PlatformEventBatch) ([]item, []string) {
 			problems = append(problems, where+": user.kind is required")
 		default:
 			if ok {
-				items = append(items, item{streams.PlatformUserChanged(ev.Meta.TenantId), ev.Meta.EventId, ev})
+				items = append(items, newItem(where, streams.PlatformUserChanged(ev.Meta.TenantId), ev.Meta, ev))
 			}
 		}
 	}
@@ -211,11 +284,15 @@ func (a *API) validate(b *ownersyncv1.PlatformEventBatch) ([]item, []string) {
 			problems = append(problems, where+": record_type is required")
 		default:
 			if ok {
-				items = append(items, item{streams.PlatformOwnerChanged(ev.Meta.TenantId), ev.Meta.EventId, ev})
+				items = append(items, newItem(where, streams.PlatformOwnerChanged(ev.Meta.TenantId), ev.Meta, ev))
 			}
 		}
 	}
 	return items, problems
+}
+
+func newItem(where, subject string, m *ownersyncv1.EventMeta, msg proto.Message) item {
+	return item{where: where, tenant: m.TenantId, eventID: m.EventId, subject: subject, id: MsgID(m.TenantId, m.EventId), msg: msg}
 }
 
 func (a *API) count(ctx context.Context, outcome string, n int) {
