@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,7 +19,12 @@ import (
 
 func startStack(t *testing.T, dir string) *devstack.Stack {
 	t.Helper()
-	o := devstack.Options{DataDir: dir, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
+	// ingress refuses platform events of tenants that do not exist: seed acme.
+	seed := filepath.Join(t.TempDir(), "tenants.yaml")
+	if err := os.WriteFile(seed, []byte("tenants:\n  - id: acme\n    name: Acme\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := devstack.Options{DataDir: dir, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken, TenantsFile: seed}
 	s, err := devstack.Start(context.Background(), o, nil)
 	if err != nil {
 		t.Fatal(err)
