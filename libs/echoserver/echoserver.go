@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"go.opentelemetry.io/contrib/instrumentation/github.com/labstack/echo/otelecho"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ownersync/ownersync/libs/health"
@@ -32,8 +34,10 @@ type Options struct {
 	ShutdownTimeout   time.Duration
 	Logger            *slog.Logger
 	TracerProvider    trace.TracerProvider
-	Health            *health.Checker
-	Metrics           http.Handler
+	// MeterProvider records http.server.request.duration by route and status (nil: not recorded).
+	MeterProvider metric.MeterProvider
+	Health        *health.Checker
+	Metrics       http.Handler
 }
 
 // Server is a service's HTTP server.
@@ -91,11 +95,7 @@ func New(o Options) *Server {
 	s := &Server{E: e, o: o, up: make(chan struct{})}
 	e.HTTPErrorHandler = s.errorHandler
 	if o.TracerProvider != nil {
-		e.Use(otelecho.Middleware(o.Service, otelecho.WithTracerProvider(o.TracerProvider),
-			otelecho.WithSkipper(func(c echo.Context) bool {
-				p := c.Path()
-				return p == "/healthz" || p == "/readyz" || p == "/metrics"
-			})))
+		e.Use(tracing(o))
 	}
 	e.GET("/healthz", echo.WrapHandler(http.HandlerFunc(health.Healthz)))
 	if o.Health != nil {
@@ -105,6 +105,44 @@ func New(o Options) *Server {
 		e.GET("/metrics", echo.WrapHandler(o.Metrics))
 	}
 	return s
+}
+
+// tracing is the server span of each request: otelhttp (otelecho, its Echo wrapper, was
+// deprecated and removed upstream) extracts an incoming traceparent with the global propagator,
+// and the inner middleware names the span after the matched route ("POST /v1/webhooks/hubspot"),
+// which otelhttp cannot see, and adds http.route to the duration metric. Probes are not traced.
+func tracing(o Options) echo.MiddlewareFunc {
+	opts := []otelhttp.Option{
+		otelhttp.WithTracerProvider(o.TracerProvider),
+		otelhttp.WithFilter(func(r *http.Request) bool {
+			p := r.URL.Path
+			return p != "/healthz" && p != "/readyz" && p != "/metrics"
+		}),
+	}
+	if o.MeterProvider != nil {
+		opts = append(opts, otelhttp.WithMeterProvider(o.MeterProvider))
+	}
+	outer := echo.WrapMiddleware(otelhttp.NewMiddleware(o.Service, opts...))
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return outer(func(c echo.Context) error {
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			trace.SpanFromContext(c.Request().Context()).SetName(c.Request().Method + " " + route)
+			trace.SpanFromContext(c.Request().Context()).SetAttributes(attribute.String("http.route", route))
+			if l, ok := otelhttp.LabelerFromContext(c.Request().Context()); ok {
+				l.Add(attribute.String("http.route", route))
+			}
+			err := next(c)
+			if err != nil {
+				// The error handler runs after this middleware returns; render here so otelhttp
+				// sees the final status.
+				c.Error(err)
+			}
+			return nil
+		})
+	}
 }
 
 // errorHandler is the one place errors become HTTP responses.

@@ -34,6 +34,11 @@ type Config struct {
 	HTTPAddr        string
 	ShutdownTimeout time.Duration
 	Streams         streams.Options
+	// LogLevel is OWNERSYNC_LOG_LEVEL (debug, info, warn, error).
+	LogLevel slog.Level
+	// TenantLabel keeps the tenant label on metrics (OWNERSYNC_METRICS_TENANT_LABEL); turn it off
+	// when there are so many tenants that a series per tenant is too many.
+	TenantLabel bool
 }
 
 // ReadConfig reads the shared variables; service-specific ones are read by the caller on the same
@@ -53,6 +58,10 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 			CRMDuplicates:      r.Duration("OWNERSYNC_CRM_DUPLICATE_WINDOW", 24*time.Hour),
 			PlatformDuplicates: r.Duration("OWNERSYNC_PLATFORM_DUPLICATE_WINDOW", 10*time.Minute),
 		},
+		TenantLabel: r.Bool("OWNERSYNC_METRICS_TENANT_LABEL", true),
+	}
+	if v := r.String("OWNERSYNC_LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
+		r.Problem("OWNERSYNC_LOG_LEVEL=%q must be debug, info, warn or error", v)
 	}
 	return c
 }
@@ -73,7 +82,8 @@ type Base struct {
 // On error everything opened so far is closed.
 func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) (_ *Base, err error) {
 	b := &Base{Config: cfg, Health: health.New()}
-	b.Tel, err = telemetry.Setup(ctx, telemetry.Options{Service: cfg.Service, Version: Version, Getenv: getenv, LogOutput: stdout})
+	b.Tel, err = telemetry.Setup(ctx, telemetry.Options{Service: cfg.Service, Version: Version,
+		Getenv: getenv, LogOutput: stdout, LogLevel: cfg.LogLevel, DropTenantLabel: !cfg.TenantLabel})
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +113,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          b.Log,
 		TracerProvider:  b.Tel.TracerProvider,
+		MeterProvider:   b.Tel.MeterProvider,
 		Health:          b.Health,
 		Metrics:         b.Tel.MetricsHandler(),
 	})

@@ -3,6 +3,7 @@ package servicekit
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,5 +34,22 @@ func TestStartFailureClosesWhatOpened(t *testing.T) {
 			t.Fatalf("%d NATS clients left connected", ns.NumClients())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConfigProblemsAtOnce: a bad log level is reported with the other problems, at start, not
+// later by telemetry after NATS connected.
+func TestConfigProblemsAtOnce(t *testing.T) {
+	env := map[string]string{"OWNERSYNC_LOG_LEVEL": "loud", "OWNERSYNC_METRICS_TENANT_LABEL": "maybe"}
+	r := envconfig.New(func(k string) string { return env[k] })
+	ReadConfig(r, "test", ":0")
+	err := r.Err()
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"NATS_URL is required", "MONGODB_URI is required", "OWNERSYNC_LOG_LEVEL=\"loud\"", "OWNERSYNC_METRICS_TENANT_LABEL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
 	}
 }
