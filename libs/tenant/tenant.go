@@ -132,6 +132,20 @@ type HSConfig struct {
 	// LegacySignatures accepts v1 signatures for an app that cannot send v3.
 	LegacySignatures bool   `json:"legacy_signatures,omitempty" yaml:"legacy_signatures,omitempty" bson:"legacy_signatures,omitempty"`
 	Auth             HSAuth `json:"auth" yaml:"auth" bson:"auth"`
+	// TimeZone is the account's time zone (an IANA name, e.g. "America/New_York"): HubSpot's daily
+	// API limit resets at its midnight. Empty: read from the account info API
+	// (GET /account-info/v3/details, timeZone) when ownersync connects.
+	TimeZone string `json:"time_zone,omitempty" yaml:"time_zone,omitempty" bson:"time_zone,omitempty"`
+}
+
+// Location returns the account's configured time zone; false when none is configured or the name
+// is unknown.
+func (h *HSConfig) Location() (*time.Location, bool) {
+	if h == nil || h.TimeZone == "" {
+		return nil, false
+	}
+	loc, err := time.LoadLocation(h.TimeZone)
+	return loc, err == nil
 }
 
 // HSAuth is how ownersync calls HubSpot's APIs.
@@ -288,6 +302,11 @@ func (t *Tenant) Validate() error {
 			add("hubspot.portal_id must be a positive number")
 		}
 		checkRef("hubspot.client_secret_ref", hs.ClientSecretRef, hs.Enabled)
+		if hs.TimeZone != "" {
+			if _, err := time.LoadLocation(hs.TimeZone); err != nil {
+				add("hubspot.time_zone %q is not a known time zone (an IANA name such as America/New_York)", hs.TimeZone)
+			}
+		}
 		switch hs.Auth.Kind {
 		case "private_app":
 			checkRef("hubspot.auth.token_ref", hs.Auth.TokenRef, hs.Enabled)

@@ -230,6 +230,7 @@ func (a *Account) routes() http.Handler {
 	api.HandleFunc("GET /crm/v3/objects/contacts/{contactId}", a.handleGetContact)
 	api.HandleFunc("PATCH /crm/v3/objects/contacts/{contactId}", a.handleUpdateContact)
 	api.HandleFunc("POST /crm/v3/objects/contacts/batch/update", a.handleBatchUpdate)
+	api.HandleFunc("GET /account-info/v3/details", a.handleAccountDetails)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "Resource not found", nil)
 	})
@@ -240,6 +241,25 @@ func (a *Account) routes() http.Handler {
 	mux.Handle("/_crmsim/", a.adminRoutes())
 	mux.Handle("/", guarded)
 	return mux
+}
+
+// handleAccountDetails serves GET /account-info/v3/details: the account's id, time zone (whose
+// midnight resets the daily limit) and UTC offset now, currency and hosting.
+func (a *Account) handleAccountDetails(w http.ResponseWriter, r *http.Request) {
+	loc := a.cfg.TimeZone
+	if loc == nil {
+		loc = time.UTC
+	}
+	_, off := a.now().In(loc).Zone()
+	sign, abs := "+", off
+	if off < 0 {
+		sign, abs = "-", -off
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"portalId": a.cfg.PortalID, "accountType": "STANDARD", "timeZone": loc.String(),
+		"utcOffset": fmt.Sprintf("%s%02d:%02d", sign, abs/3600, abs%3600/60), "utcOffsetMilliseconds": int64(off) * 1000,
+		"companyCurrency": "USD", "additionalCurrencies": []string{}, "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1",
+	})
 }
 
 // ErrorBody is HubSpot's general error body (crm-protocols §4.4).

@@ -392,6 +392,34 @@ func TestBurstLimitChangesAtRunTime(t *testing.T) {
 	}
 }
 
+// The account info API reports the account's time zone and its UTC offset now.
+func TestAccountDetails(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, Config{TimeZone: ny}, baseSeed) // fixedNow is in January: EST
+	resp, body := e.do(t, "GET", "/account-info/v3/details", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /account-info/v3/details: %d %s", resp.StatusCode, body)
+	}
+	var got struct {
+		PortalID    int64  `json:"portalId"`
+		TimeZone    string `json:"timeZone"`
+		UTCOffset   string `json:"utcOffset"`
+		UTCOffsetMs int64  `json:"utcOffsetMilliseconds"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.PortalID != 4412345 || got.TimeZone != "America/New_York" || got.UTCOffset != "-05:00" || got.UTCOffsetMs != -18000000 {
+		t.Errorf("details %+v", got)
+	}
+	if resp.Header.Get("X-HubSpot-RateLimit-Max") == "" {
+		t.Error("the account info API is not rate limited like the others")
+	}
+}
+
 // hookReceiver records webhook requests and answers from a script of statuses (then 204).
 type hookReceiver struct {
 	mu     sync.Mutex

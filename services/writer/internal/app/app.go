@@ -131,7 +131,16 @@ func New(ctx context.Context, o Options) (*App, error) {
 			o.Log.Error("raise quota alert", "tenant", n.Key.Tenant, "provider", n.Key.Provider, "error", err)
 		}
 	}
-	wcfg := crmwrite.Config{Limiter: limiter, OnNotice: onNotice}
+	wcfg := crmwrite.Config{Limiter: limiter, OnNotice: onNotice,
+		// A time zone in the tenant's HubSpot connection wins; without one the adapter reads the
+		// account's from the account info API when it first uses the tenant's client.
+		HubSpotZone: func(ctx context.Context, tenantID string) (*time.Location, bool) {
+			t, err := o.Tenants.Get(ctx, tenantID)
+			if err != nil {
+				return nil, false
+			}
+			return t.HubSpot.Location()
+		}}
 	sfw := crmwrite.NewSalesforce(wcfg, clients.SalesforceWriter)
 	hsw := crmwrite.NewHubSpot(wcfg, clients.HubSpotWriter)
 	flush := func(ctx context.Context, k crmwrite.BatchKey, b []batcher.Item[crmwrite.Write]) ([]batcher.Result[crmwrite.Written], error) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/retry"
@@ -17,6 +19,7 @@ import (
 // HubSpotAPI is the part of *hubspot.Client a flush uses.
 type HubSpotAPI interface {
 	BatchUpdateOwners(ctx context.Context, updates []hubspot.OwnerUpdate) (hubspot.BatchResult, error)
+	AccountDetails(ctx context.Context) (hubspot.AccountDetails, error)
 	RateLimitInfo() (hubspot.RateLimit, bool)
 }
 
@@ -26,6 +29,16 @@ var _ HubSpotAPI = (*hubspot.Client)(nil)
 type HubSpot struct {
 	cfg    Config
 	client func(ctx context.Context, tenant string) (HubSpotAPI, error)
+
+	mu    sync.Mutex
+	zones map[string]zone // per tenant
+}
+
+// zone is a tenant's account time zone, as known for one client (a new client, built after the
+// tenant's configuration changed, reads it again).
+type zone struct {
+	client HubSpotAPI
+	loc    *time.Location
 }
 
 // NewHubSpot returns the HubSpot adapter; client returns a tenant's API client (its error is
@@ -39,7 +52,39 @@ func NewHubSpot(cfg Config, client func(ctx context.Context, tenant string) (Hub
 		// A locked record stays locked for 2 s.
 		cfg.RecordRetryWait = hubspot.LockWait
 	}
-	return &HubSpot{cfg: cfg, client: client}
+	return &HubSpot{cfg: cfg, client: client, zones: map[string]zone{}}
+}
+
+// accountZone makes sure the limiter resets the tenant's daily quota at midnight in the account's
+// time zone: the configured one (Config.HubSpotZone), else the one the account info API names,
+// read once per client through the limiter. A failed read is tried again at the next flush;
+// meanwhile the limiter's default zone applies.
+func (h *HubSpot) accountZone(ctx context.Context, key BatchKey, client HubSpotAPI) {
+	h.mu.Lock()
+	z, ok := h.zones[key.Tenant]
+	h.mu.Unlock()
+	if ok && z.client == client {
+		return
+	}
+	loc, configured := (*time.Location)(nil), false
+	if h.cfg.HubSpotZone != nil {
+		loc, configured = h.cfg.HubSpotZone(ctx, key.Tenant)
+	}
+	if !configured {
+		if err := h.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
+			return
+		}
+		d, err := client.AccountDetails(ctx)
+		h.observe(key, client)
+		if err != nil {
+			return
+		}
+		loc = d.Location()
+	}
+	h.cfg.Limiter.SetLocation(key.limitKey(), loc)
+	h.mu.Lock()
+	h.zones[key.Tenant] = zone{client: client, loc: loc}
+	h.mu.Unlock()
 }
 
 var _ batcher.FlushFunc[BatchKey, Write, Written] = (*HubSpot)(nil).Flush
@@ -60,6 +105,7 @@ func (h *HubSpot) Flush(ctx context.Context, key BatchKey, batch []batcher.Item[
 		}
 		return nil, &Error{Provider: ownership.HubSpot, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
 	}
+	h.accountZone(ctx, key, client)
 	traces := traceIDs(batch)
 	results := make([]batcher.Result[Written], len(batch))
 	pending := make([]int, len(batch))

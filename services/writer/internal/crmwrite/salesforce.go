@@ -42,6 +42,10 @@ type Config struct {
 	// limits clear quickly; an exhausted daily quota is held separately), HubSpot 10 s (its rolling
 	// window, used when the 429 has no Interval header).
 	RateLimitPause time.Duration
+	// HubSpotZone returns a tenant's configured HubSpot account time zone (tenant.HSConfig.TimeZone),
+	// false when none is configured: the HubSpot adapter then reads it from the account info API.
+	// Optional.
+	HubSpotZone func(ctx context.Context, tenant string) (*time.Location, bool)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

@@ -61,7 +61,10 @@ func TestHubSpotAgainstSandbox(t *testing.T) {
 		Limits:  func(ratelimit.Key) ratelimit.Limits { return ratelimit.Limits{Rate: 100, Burst: 10} },
 		MaxWait: 500 * time.Millisecond,
 	})
-	h := NewHubSpot(Config{Limiter: limiter, Retry: retryFast}, func(context.Context, string) (HubSpotAPI, error) { return client, nil })
+	// The account's zone is configured, so no call goes to the account info API and the window's
+	// two calls are the flushes'.
+	h := NewHubSpot(Config{Limiter: limiter, Retry: retryFast, HubSpotZone: func(context.Context, string) (*time.Location, bool) { return time.UTC, true }},
+		func(context.Context, string) (HubSpotAPI, error) { return client, nil })
 	h.cfg.RecordRetryWait = 5 * time.Millisecond
 	ctx := context.Background()
 	res, err := h.Flush(ctx, hsContacts, items(
@@ -125,6 +128,60 @@ func TestHubSpotLimiterRecoversOnSandbox(t *testing.T) {
 	}
 	if got := acct.Log().Counters().RateLimited; got != 0 {
 		t.Errorf("%d answers were 429, want none", got)
+	}
+}
+
+// HubSpot's daily limit resets at midnight in the account's time zone (issue 14 item 9): the
+// adapter reads the zone from the account info API when it first uses a tenant's client (or takes
+// the configured one), and a 429 DAILY holds the key until that midnight, not UTC's.
+func TestHubSpotDailyResetAtAccountMidnight(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 10, 20, 0, 0, 0, time.UTC) // 05:00 on the 11th in Tokyo
+	tokyoMidnight := time.Date(2026, 3, 12, 0, 0, 0, 0, tokyo)
+	for _, tt := range []struct {
+		name       string
+		configured *time.Location // tenant.HSConfig.TimeZone; nil: read from the API
+		want       time.Time
+		apiReads   int
+	}{
+		{name: "read from the account info API", want: tokyoMidnight, apiReads: 1},
+		{name: "configured", configured: tokyo, want: tokyoMidnight, apiReads: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			acct, client := newHSSandbox(t, hssim.Config{TimeZone: tokyo, Now: func() time.Time { return now }})
+			limiter := ratelimit.New(ratelimit.Config{
+				Limits: func(ratelimit.Key) ratelimit.Limits { return ratelimit.ForWindow(190, 10*time.Second, 5) },
+				Now:    func() time.Time { return now },
+			})
+			var notices []ratelimit.Notice
+			cfg := Config{Limiter: limiter, Retry: retryFast, Now: func() time.Time { return now },
+				OnNotice: func(n ratelimit.Notice) { notices = append(notices, n) }}
+			if tt.configured != nil {
+				cfg.HubSpotZone = func(context.Context, string) (*time.Location, bool) { return tt.configured, true }
+			}
+			h := NewHubSpot(cfg, func(context.Context, string) (HubSpotAPI, error) { return client, nil })
+			ctx := context.Background()
+			if _, err := h.Flush(ctx, hsContacts, items(Write{RecordID: "101", OwnerID: "7001"})); err != nil {
+				t.Fatalf("first Flush: %v", err)
+			}
+			acct.SetDailyLimit(1)
+			acct.SetDailyUsage(1)
+			if _, err := h.Flush(ctx, hsContacts, items(Write{RecordID: "102", OwnerID: "7001"})); err == nil {
+				t.Fatal("Flush over the daily limit succeeded")
+			}
+			if len(notices) != 1 || notices[0].Kind != ratelimit.QuotaNearExhaustion || !notices[0].Until.Equal(tt.want) {
+				t.Fatalf("notices %+v, want one near exhaustion until %s (midnight in Tokyo)", notices, tt.want.UTC())
+			}
+			if got := limiter.PausedUntil(ratelimit.Key{Tenant: "acme", Provider: "hubspot"}); !got.Equal(tt.want) {
+				t.Errorf("held until %s, want %s", got.UTC(), tt.want.UTC())
+			}
+			if n := len(acct.Log().Matching("GET", "/account-info/v3/details")); n != tt.apiReads {
+				t.Errorf("%d account info reads, want %d", n, tt.apiReads)
+			}
+		})
 	}
 }
 

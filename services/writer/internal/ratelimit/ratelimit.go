@@ -44,7 +44,8 @@ type Config struct {
 	// QuotaThreshold is the share of the daily quota that must remain for writes to go on; under it
 	// the key is held. Default 0.02 (2 %).
 	QuotaThreshold float64
-	// Location is the time zone whose midnight resets a HubSpot account's daily quota. Default UTC.
+	// Location is the time zone whose midnight resets a HubSpot account's daily quota, for keys
+	// whose account zone was not set with SetLocation. Default UTC.
 	Location func(Key) *time.Location
 	// Recheck is how long a Salesforce key is held before a call probes the rolling quota again.
 	// Default 15 minutes.
@@ -108,6 +109,8 @@ type bucket struct {
 	pausedUntil time.Time
 	heldUntil   time.Time
 	exhausted   bool // a QuotaNearExhaustion episode is open
+
+	loc *time.Location // the account's time zone (SetLocation); nil: Config.Location
 }
 
 // New returns a Limiter.
@@ -219,6 +222,25 @@ func (l *Limiter) Pause(key Key, until time.Time) {
 	if until.After(b.pausedUntil) {
 		b.pausedUntil = until
 	}
+}
+
+// SetLocation sets the time zone whose midnight resets key's daily quota (a HubSpot account's own
+// time zone, read when connecting); it overrides Config.Location for key.
+func (l *Limiter) SetLocation(key Key, loc *time.Location) {
+	if loc == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.get(key, l.cfg.Now()).loc = loc
+}
+
+// location is the time zone of key's daily reset. l.mu is held.
+func (l *Limiter) location(key Key, b *bucket) *time.Location {
+	if b.loc != nil {
+		return b.loc
+	}
+	return l.cfg.Location(key)
 }
 
 // Limits returns the rate and burst key's bucket runs at now: the configured limits, or less while
@@ -340,7 +362,7 @@ func (l *Limiter) ObserveHubSpotReading(key Key, r HubSpotReading) *Notice {
 		return nil
 	}
 	used := r.Daily - r.DailyRemaining
-	return l.quota(key, now, used, r.Daily, l.near(used, r.Daily), func() time.Time { return nextMidnight(now, l.cfg.Location(key)) })
+	return l.quota(key, now, used, r.Daily, l.near(used, r.Daily), func() time.Time { return nextMidnight(now, l.location(key, b)) })
 }
 
 // ExhaustedDaily holds key until its daily quota resets after the CRM refused a call for it
@@ -351,7 +373,8 @@ func (l *Limiter) ExhaustedDaily(key Key) *Notice {
 	now := l.cfg.Now()
 	reset := func() time.Time { return now.Add(l.cfg.Recheck) }
 	if key.Provider == "hubspot" {
-		reset = func() time.Time { return nextMidnight(now, l.cfg.Location(key)) }
+		b := l.get(key, now)
+		reset = func() time.Time { return nextMidnight(now, l.location(key, b)) }
 	}
 	return l.quota(key, now, 0, 0, true, reset)
 }
