@@ -1,6 +1,7 @@
 // Package echoserver is the HTTP server every ownersync service runs: Echo with timeouts, tracing,
 // /healthz, /readyz and /metrics, one JSON error shape ({"error":{"code","message"}}) and graceful
-// shutdown.
+// shutdown. With an internal address the three operational routes move to a second listener, so
+// the public port (webhooks, admin API) never exposes metrics or dependency state.
 package echoserver
 
 import (
@@ -25,8 +26,13 @@ import (
 
 // Options configure the server.
 type Options struct {
-	Service           string
-	Addr              string
+	Service string
+	// Addr is the public listen address: the service's own routes.
+	Addr string
+	// InternalAddr, when set, is a second listen address that alone serves /healthz, /readyz and
+	// /metrics (for probes and scrapers inside the cluster); the public address then serves none of
+	// them. Empty keeps all routes on Addr.
+	InternalAddr      string
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -42,11 +48,13 @@ type Options struct {
 
 // Server is a service's HTTP server.
 type Server struct {
-	E    *echo.Echo
-	o    Options
-	mu   sync.Mutex
-	addr net.Addr
-	up   chan struct{}
+	E        *echo.Echo
+	o        Options
+	internal *http.Server // nil without Options.InternalAddr
+	mu       sync.Mutex
+	addr     net.Addr
+	intAddr  net.Addr
+	up       chan struct{}
 }
 
 // APIError is an error with an HTTP status and a stable code, rendered as
@@ -97,12 +105,31 @@ func New(o Options) *Server {
 	if o.TracerProvider != nil {
 		e.Use(tracing(o))
 	}
-	e.GET("/healthz", echo.WrapHandler(http.HandlerFunc(health.Healthz)))
+	if o.InternalAddr == "" {
+		e.GET("/healthz", echo.WrapHandler(http.HandlerFunc(health.Healthz)))
+		if o.Health != nil {
+			e.GET("/readyz", echo.WrapHandler(http.HandlerFunc(o.Health.Readyz)))
+		}
+		if o.Metrics != nil {
+			e.GET("/metrics", echo.WrapHandler(o.Metrics))
+		}
+		return s
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", health.Healthz)
 	if o.Health != nil {
-		e.GET("/readyz", echo.WrapHandler(http.HandlerFunc(o.Health.Readyz)))
+		mux.HandleFunc("GET /readyz", o.Health.Readyz)
 	}
 	if o.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(o.Metrics))
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	s.internal = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		ReadTimeout:       o.ReadTimeout,
+		WriteTimeout:      o.WriteTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 	}
 	return s
 }
@@ -172,33 +199,54 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	_ = c.JSON(ae.Status, map[string]*APIError{"error": ae})
 }
 
-// Run listens and serves until ctx is cancelled, then shuts down gracefully.
+// Run listens and serves until ctx is cancelled, then shuts down gracefully. With an internal
+// address both listeners are bound before either serves, and a failure of one stops both.
 func (s *Server) Run(ctx context.Context) error {
 	l, err := net.Listen("tcp", s.o.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.o.Addr, err)
 	}
+	var il net.Listener
+	if s.internal != nil {
+		il, err = net.Listen("tcp", s.o.InternalAddr)
+		if err != nil {
+			_ = l.Close()
+			return fmt.Errorf("listen internal %s: %w", s.o.InternalAddr, err)
+		}
+	}
 	s.mu.Lock()
 	s.addr = l.Addr()
+	if il != nil {
+		s.intAddr = il.Addr()
+	}
 	s.mu.Unlock()
 	close(s.up)
 	s.E.Listener = l
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.E.Server.Serve(l) }()
+	if il != nil {
+		go func() { errc <- s.internal.Serve(il) }()
+	}
+	var serveErr error
 	select {
 	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
+		if !errors.Is(err, http.ErrServerClosed) {
+			serveErr = err
 		}
-		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.ShutdownTimeout)
 	defer cancel()
-	if err := s.E.Server.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown http: %w", err)
+	// The public server drains first; the internal one keeps answering probes and scrapes meanwhile.
+	if err := s.E.Server.Shutdown(sctx); err != nil && serveErr == nil {
+		serveErr = fmt.Errorf("shutdown http: %w", err)
 	}
-	return nil
+	if s.internal != nil {
+		if err := s.internal.Shutdown(sctx); err != nil && serveErr == nil {
+			serveErr = fmt.Errorf("shutdown internal http: %w", err)
+		}
+	}
+	return serveErr
 }
 
 // Addr waits until the server listens and returns its address (useful with port 0).
@@ -208,6 +256,19 @@ func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.addr, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// InternalAddr waits until the server listens and returns the internal listener's address, or nil
+// when the server has no internal address.
+func (s *Server) InternalAddr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-s.up:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.intAddr, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

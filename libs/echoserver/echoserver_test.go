@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -59,5 +60,88 @@ func TestServeErrorsAndShutdown(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no shutdown")
+	}
+}
+
+// TestInternalAddrSeparatesOperationalRoutes: with an internal address, /healthz, /readyz and
+// /metrics answer only there, and the public port answers only the service's own routes.
+func TestInternalAddrSeparatesOperationalRoutes(t *testing.T) {
+	h := health.New()
+	h.Add("dep", func(context.Context) error { return nil })
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "up 1\n") })
+	s := New(Options{Service: "t", Addr: "127.0.0.1:0", InternalAddr: "127.0.0.1:0", Health: h, Metrics: metrics})
+	s.E.POST("/webhook", func(c echo.Context) error { return c.String(200, "accepted") })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	pub, err := s.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	internal, err := s.InternalAddr(ctx)
+	if err != nil || internal == nil {
+		t.Fatalf("InternalAddr = %v, %v", internal, err)
+	}
+	if internal.String() == pub.String() {
+		t.Fatalf("internal and public listen on the same address %s", pub)
+	}
+	do := func(method, addr, p string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+addr+p, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tt := range []struct {
+		name, method, addr, path, want string
+		code                           int
+	}{
+		{"internal healthz", "GET", internal.String(), "/healthz", `"ok"`, 200},
+		{"internal readyz", "GET", internal.String(), "/readyz", `"dep":"ok"`, 200},
+		{"internal metrics", "GET", internal.String(), "/metrics", "up 1", 200},
+		{"internal has no service routes", "POST", internal.String(), "/webhook", "", 404},
+		{"public has no healthz", "GET", pub.String(), "/healthz", `"code":"not_found"`, 404},
+		{"public has no readyz", "GET", pub.String(), "/readyz", `"code":"not_found"`, 404},
+		{"public has no metrics", "GET", pub.String(), "/metrics", `"code":"not_found"`, 404},
+		{"public serves the service", "POST", pub.String(), "/webhook", "accepted", 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := do(tt.method, tt.addr, tt.path)
+			if code != tt.code || !strings.Contains(body, tt.want) {
+				t.Errorf("%s %s = %d %s, want %d containing %q", tt.method, tt.path, code, body, tt.code, tt.want)
+			}
+		})
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no shutdown")
+	}
+	if _, err := net.Dial("tcp", internal.String()); err == nil {
+		t.Error("internal listener still accepts after shutdown")
+	}
+}
+
+// TestInternalAddrInUseFailsRun: an internal address already taken fails Run with its address
+// instead of serving the public port alone.
+func TestInternalAddrInUseFailsRun(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	s := New(Options{Service: "t", Addr: "127.0.0.1:0", InternalAddr: taken.Addr().String()})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = s.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "listen internal "+taken.Addr().String()) {
+		t.Fatalf("Run = %v, want a listen internal error naming %s", err, taken.Addr())
 	}
 }

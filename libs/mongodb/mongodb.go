@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -13,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 // Options configure a connection.
@@ -28,8 +30,27 @@ type Options struct {
 	// OperationTimeout bounds each operation that has no earlier context deadline (default 2 min:
 	// a bulk Sync Users write on FerretDB's SQLite backend can scan for tens of seconds).
 	OperationTimeout time.Duration
+	// WriteConcern is the write concern of every write: "majority" (the default) or a number of
+	// nodes of at least 1. It overrides a w= in the URI. An event is acknowledged to JetStream only
+	// after its MongoDB writes returned, so they must survive a primary failover; a write
+	// acknowledged by the old primary alone is rolled back when a secondary that lacks it is
+	// elected. FerretDB accepts and ignores write concerns.
+	WriteConcern string
 	// Logger logs retries.
 	Logger *slog.Logger
+}
+
+// ParseWriteConcern reads a write concern: "majority" or a number of nodes (at least 1; 0 would
+// not acknowledge writes at all). Empty means "majority".
+func ParseWriteConcern(s string) (*writeconcern.WriteConcern, error) {
+	if s == "" || s == writeconcern.WCMajority {
+		return writeconcern.Majority(), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return nil, fmt.Errorf("write concern %q: want \"majority\" or a number of nodes of at least 1", s)
+	}
+	return &writeconcern.WriteConcern{W: n}, nil
 }
 
 // Conn is a connected client and its database.
@@ -49,11 +70,16 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	if o.OperationTimeout == 0 {
 		o.OperationTimeout = 2 * time.Minute
 	}
+	wc, err := ParseWriteConcern(o.WriteConcern)
+	if err != nil {
+		return nil, err
+	}
 	opts := options.Client().ApplyURI(o.URI).
 		SetAppName(o.AppName).
 		SetServerSelectionTimeout(min(5*time.Second, o.ConnectTimeout)).
 		SetConnectTimeout(5 * time.Second).
-		SetTimeout(o.OperationTimeout)
+		SetTimeout(o.OperationTimeout).
+		SetWriteConcern(wc)
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect mongodb: %w", err)

@@ -39,6 +39,12 @@ type Config struct {
 	// TenantLabel keeps the tenant label on metrics (OWNERSYNC_METRICS_TENANT_LABEL); turn it off
 	// when there are so many tenants that a series per tenant is too many.
 	TenantLabel bool
+	// InternalAddr, when set, serves /healthz, /readyz and /metrics on their own listener, off the
+	// public port (Kubernetes probes and Prometheus use it; the webhook port faces the internet).
+	InternalAddr string
+	// MongoWriteConcern is the write concern of every MongoDB write ("majority", or a number of
+	// nodes): acknowledged work must survive a primary failover.
+	MongoWriteConcern string
 }
 
 // ReadConfig reads the shared variables; service-specific ones are read by the caller on the same
@@ -58,7 +64,12 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 			CRMDuplicates:      r.Duration("OWNERSYNC_CRM_DUPLICATE_WINDOW", 24*time.Hour),
 			PlatformDuplicates: r.Duration("OWNERSYNC_PLATFORM_DUPLICATE_WINDOW", 10*time.Minute),
 		},
-		TenantLabel: r.Bool("OWNERSYNC_METRICS_TENANT_LABEL", true),
+		TenantLabel:       r.Bool("OWNERSYNC_METRICS_TENANT_LABEL", true),
+		InternalAddr:      r.String("OWNERSYNC_INTERNAL_ADDR", ""),
+		MongoWriteConcern: r.String("OWNERSYNC_MONGODB_WRITE_CONCERN", "majority"),
+	}
+	if _, err := mongodb.ParseWriteConcern(c.MongoWriteConcern); err != nil {
+		r.Problem("OWNERSYNC_MONGODB_WRITE_CONCERN must be \"majority\" or a number of nodes of at least 1")
 	}
 	if v := r.String("OWNERSYNC_LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
 		r.Problem("OWNERSYNC_LOG_LEVEL=%q must be debug, info, warn or error", v)
@@ -102,7 +113,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	}
 	b.Pub = natsbus.NewPublisher(b.Bus.JS, b.Tel.TracerProvider, 5*time.Second)
 	b.Health.Add("nats", b.Bus.Ping)
-	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, OperationTimeout: cfg.MongoTimeout, AppName: "ownersync-" + cfg.Service, Logger: b.Log})
+	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, OperationTimeout: cfg.MongoTimeout, WriteConcern: cfg.MongoWriteConcern, AppName: "ownersync-" + cfg.Service, Logger: b.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +121,7 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	b.HTTP = echoserver.New(echoserver.Options{
 		Service:         cfg.Service,
 		Addr:            cfg.HTTPAddr,
+		InternalAddr:    cfg.InternalAddr,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          b.Log,
 		TracerProvider:  b.Tel.TracerProvider,
@@ -149,7 +161,12 @@ func (b *Base) ConsumerOptions(o natsbus.ConsumerOptions) natsbus.ConsumerOption
 // Ready logs that the service is ready with its address.
 func (b *Base) Ready(ctx context.Context) {
 	addr, err := b.HTTP.Addr(ctx)
-	if err == nil {
-		b.Log.Info("service ready", "http", fmt.Sprintf("http://%s", addr))
+	if err != nil {
+		return
 	}
+	attrs := []any{"http", fmt.Sprintf("http://%s", addr)}
+	if internal, err := b.HTTP.InternalAddr(ctx); err == nil && internal != nil {
+		attrs = append(attrs, "internal", fmt.Sprintf("http://%s", internal))
+	}
+	b.Log.Info("service ready", attrs...)
 }

@@ -53,3 +53,43 @@ func TestConfigProblemsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestReadConfigInternalAddrAndWriteConcern: the internal listener is off unless configured; writes
+// default to w: majority, and a write concern that would not survive a failover is refused at start.
+func TestReadConfigInternalAddrAndWriteConcern(t *testing.T) {
+	base := map[string]string{"NATS_URL": "nats://127.0.0.1:4222", "MONGODB_URI": "mongodb://127.0.0.1:27017/"}
+	for _, tt := range []struct {
+		name             string
+		env              map[string]string
+		wantInternal, wc string
+		wantErr          string
+	}{
+		{name: "defaults", wc: "majority"},
+		{name: "internal addr", env: map[string]string{"OWNERSYNC_INTERNAL_ADDR": ":9090"}, wantInternal: ":9090", wc: "majority"},
+		{name: "w 2", env: map[string]string{"OWNERSYNC_MONGODB_WRITE_CONCERN": "2"}, wc: "2"},
+		{name: "w 0 refused", env: map[string]string{"OWNERSYNC_MONGODB_WRITE_CONCERN": "0"}, wantErr: "OWNERSYNC_MONGODB_WRITE_CONCERN"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := envconfig.New(func(k string) string {
+				if v, ok := tt.env[k]; ok {
+					return v
+				}
+				return base[k]
+			})
+			c := ReadConfig(r, "test", ":8080")
+			err := r.Err()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.InternalAddr != tt.wantInternal || c.MongoWriteConcern != tt.wc {
+				t.Errorf("InternalAddr, MongoWriteConcern = %q, %q; want %q, %q", c.InternalAddr, c.MongoWriteConcern, tt.wantInternal, tt.wc)
+			}
+		})
+	}
+}

@@ -143,3 +143,19 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// NotFound fails t unless every path answers GET http://addr<path> with 404 (routes a listener
+// must not serve, such as /metrics on a public port).
+func NotFound(t testing.TB, addr string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		resp, err := http.Get("http://" + addr + p)
+		if err != nil {
+			t.Fatalf("GET %s: %v", p, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET http://%s%s = %d, want 404", addr, p, resp.StatusCode)
+		}
+	}
+}
