@@ -54,6 +54,25 @@ type Options struct {
 	Verbose bool
 	// Getenv passes other variables (OTEL_*, OWNERSYNC_LOG_LEVEL) to the services.
 	Getenv func(string) string
+	// ExposeUnsafe allows a Host that is not loopback. The dev stack's NATS and FerretDB have no
+	// authentication, and the sandboxes' admin APIs and the demo tokens are public knowledge, so
+	// binding them beyond this machine must be asked for explicitly (--expose-unsafe).
+	ExposeUnsafe bool
+}
+
+// ErrNotLoopback is returned by Start for a non-loopback host without ExposeUnsafe.
+var ErrNotLoopback = errors.New("the dev stack has no authentication on NATS and FerretDB and publishes " +
+	"well-known tokens; it listens on loopback only unless --expose-unsafe is given")
+
+// checkHost refuses a listen host that other machines could reach, unless expose is set.
+func checkHost(host string, expose bool) error {
+	if expose || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--host %s: %w", host, ErrNotLoopback)
 }
 
 // Default development tokens; they only ever guard loopback ports of a developer machine.
@@ -105,6 +124,9 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 	}
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
+	}
+	if err := checkHost(o.Host, o.ExposeUnsafe); err != nil {
+		return nil, err
 	}
 	s := &Stack{Opts: o, URLs: map[string]string{}, Started: time.Now(), held: map[int]net.Listener{}}
 	defer func() {
@@ -212,6 +234,9 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			if k == "OWNERSYNC_HTTP_ADDR" {
 				return a
 			}
+			if k == "OWNERSYNC_INTERNAL_ADDR" {
+				return "" // one port per service here: the stack waits for /readyz on it
+			}
 			if v, ok := env[k]; ok {
 				return v
 			}
@@ -297,7 +322,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.StringVar(&o.DataDir, "data", o.DataDir, "data directory (NATS store, FerretDB files, outbox, logs)")
-	fs.StringVar(&o.Host, "host", o.Host, "listen host")
+	fs.StringVar(&o.Host, "host", o.Host, "listen host (loopback unless --expose-unsafe)")
+	fs.BoolVar(&o.ExposeUnsafe, "expose-unsafe", false, "allow a non-loopback --host: exposes NATS and FerretDB without authentication, the sandbox admin APIs and the dev tokens")
 	fs.IntVar(&o.NATSPort, "nats-port", o.NATSPort, "NATS client port (0: any free port)")
 	fs.IntVar(&o.MongoPort, "mongo-port", o.MongoPort, "FerretDB (MongoDB wire protocol) port")
 	fs.IntVar(&o.SMTPPort, "smtp-port", o.SMTPPort, "SMTP sink port")
