@@ -236,3 +236,48 @@ func matchBatch(items []ItemResult, status int, resp batchResponse) {
 		}
 	}
 }
+
+// batchReadRequest is BatchReadInputSimplePublicObjectId.
+type batchReadRequest struct {
+	Properties            []string         `json:"properties"`
+	PropertiesWithHistory []string         `json:"propertiesWithHistory"`
+	IDProperty            string           `json:"idProperty,omitempty"`
+	Inputs                []batchReadInput `json:"inputs"`
+}
+
+type batchReadInput struct {
+	ID string `json:"id"`
+}
+
+// BatchReadContacts reads contacts with POST /crm/v3/objects/contacts/batch/read (archived=false),
+// at most MaxBatchInputs ids a request: by record id when idProperty is "", or by a unique
+// property such as "email" (ids are then its values). It returns the contacts found, with their
+// email and owner, in no particular order; an id no live contact has is simply absent (HubSpot
+// answers 207 with an OBJECT_NOT_FOUND error naming it). Any other error is returned.
+func (c *Client) BatchReadContacts(ctx context.Context, idProperty string, ids []string) ([]Contact, error) {
+	var out []Contact
+	for start := 0; start < len(ids); start += MaxBatchInputs {
+		chunk := ids[start:min(start+MaxBatchInputs, len(ids))]
+		req := batchReadRequest{Properties: []string{"email", OwnerProperty}, PropertiesWithHistory: []string{},
+			IDProperty: idProperty, Inputs: make([]batchReadInput, len(chunk))}
+		for i, id := range chunk {
+			req.Inputs[i] = batchReadInput{ID: id}
+		}
+		var resp batchResponse
+		status, err := c.do(ctx, http.MethodPost, "/crm/v3/objects/contacts/batch/read", url.Values{"archived": {"false"}}, req, &resp)
+		if err != nil {
+			return out, fmt.Errorf("batch read hubspot contacts (%d of %d): %w", len(chunk), len(ids), err)
+		}
+		for k := range resp.Errors {
+			if e := resp.Errors[k]; e.Category != "OBJECT_NOT_FOUND" {
+				e.HTTPStatus = status
+				return out, fmt.Errorf("batch read hubspot contacts: %w", &e)
+			}
+		}
+		for _, o := range resp.Results {
+			out = append(out, Contact{ID: o.ID, Email: o.prop("email"), OwnerID: o.prop(OwnerProperty), Archived: o.Archived,
+				CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt})
+		}
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -280,5 +281,70 @@ func TestBatchUpdateOwnersRejectsBadInput(t *testing.T) {
 				t.Errorf("err = %v after %d requests, want an error and none", err, len(a.recorded()))
 			}
 		})
+	}
+}
+
+func TestBatchReadContacts(t *testing.T) {
+	a := newAccount(t)
+	var bodies []map[string]any
+	a.mux.HandleFunc("POST /crm/v3/objects/contacts/batch/read", func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, req)
+		inputs := req["inputs"].([]any)
+		if len(inputs) > 100 {
+			writeJSON(w, 400, []byte(`{"status":"error","category":"VALIDATION_ERROR","message":"too many inputs"}`))
+			return
+		}
+		var results []string
+		var missing []string
+		for _, in := range inputs {
+			id := in.(map[string]any)["id"].(string)
+			if id == "nobody@example.org" {
+				missing = append(missing, `"`+id+`"`)
+				continue
+			}
+			results = append(results, fmt.Sprintf(`{"id":"5%03d","properties":{"email":%q,"hubspot_owner_id":"71234567","hs_object_id":"5%03d"},
+				"createdAt":"2025-05-02T09:00:00.000Z","updatedAt":"2026-01-01T00:00:05.000Z","archived":false}`, len(results), id, len(results)))
+		}
+		status, errs := 200, ""
+		if len(missing) > 0 {
+			status = 207
+			errs = fmt.Sprintf(`,"numErrors":1,"errors":[{"status":"error","category":"OBJECT_NOT_FOUND","message":"Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.","context":{"ids":[%s]},"errors":[],"links":{}}]`, strings.Join(missing, ","))
+		}
+		writeJSON(w, status, []byte(`{"status":"COMPLETE","results":[`+strings.Join(results, ",")+`]`+errs+`,"startedAt":"2026-01-01T00:00:05.000Z","completedAt":"2026-01-01T00:00:05.100Z"}`))
+	})
+	c := a.client(t)
+	emails := []string{"ada@example.org", "nobody@example.org"}
+	for i := range 150 {
+		emails = append(emails, fmt.Sprintf("c%d@example.org", i))
+	}
+	got, err := c.BatchReadContacts(context.Background(), "email", emails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 151 || got[0].Email != "ada@example.org" || got[0].OwnerID != "71234567" || got[0].ID != "5000" {
+		t.Errorf("got %d contacts, first %+v; want 151, ada's first", len(got), got[0])
+	}
+	if len(bodies) != 2 {
+		t.Fatalf("%d requests, want 2 (100 inputs each at most)", len(bodies))
+	}
+	if bodies[0]["idProperty"] != "email" || len(bodies[0]["inputs"].([]any)) != 100 || len(bodies[1]["inputs"].([]any)) != 52 {
+		t.Errorf("requests %v / %d inputs", bodies[0]["idProperty"], len(bodies[1]["inputs"].([]any)))
+	}
+	if diff := cmp.Diff([]any{"email", "hubspot_owner_id"}, bodies[0]["properties"]); diff != "" {
+		t.Errorf("properties (-want +got):\n%s", diff)
+	}
+	if q := a.recorded()[0].Query; q["archived"][0] != "false" {
+		t.Errorf("query %v, want archived=false", q)
+	}
+	// By record id: no idProperty sent.
+	if _, err := c.BatchReadContacts(context.Background(), "", []string{"51234"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, has := bodies[2]["idProperty"]; has {
+		t.Errorf("read by id sent idProperty %v", bodies[2]["idProperty"])
 	}
 }

@@ -75,25 +75,63 @@ func (c *Client) GetUser(ctx context.Context, id string) (User, error) {
 	return found[0], nil
 }
 
-// maxINClause bounds the characters of one IN (…) list, keeping each query URL well under the
-// limits of Salesforce and proxies; maxINValues bounds its values.
+// Salesforce refuses a request whose URI and headers exceed 16,384 bytes (414 URI Too Long, 431);
+// a query's SOQL travels URL-encoded in the URI. MaxQueryURI keeps the query part of one lookup
+// under 12,000 bytes, leaving room for the path and headers (authorization, trace context);
+// MaxQueryEmails bounds the values of one IN (…) list, one sObject Collections batch's worth. SOQL's
+// own limits (100,000 characters a statement, 4,000 a string) are far above these.
 const (
-	maxINClause = 4000
-	maxINValues = 200
+	MaxQueryURI    = 12000
+	MaxQueryEmails = 200
 )
 
+// emailQuery is the SOQL that finds the objectType records with one of the quoted emails.
+func emailQuery(objectType string, quoted []string) string {
+	return "SELECT Id, Email, OwnerId FROM " + objectType + " WHERE Email IN (" + strings.Join(quoted, ", ") + ") ORDER BY Id"
+}
+
+// SplitEmails groups emails (duplicates, ignoring case as SOQL compares, and empty values
+// dropped) so that each group is one FindRecordsByEmail query within MaxQueryEmails values and
+// MaxQueryURI bytes; a caller that paces its calls queries group by group.
+func SplitEmails(emails []string) [][]string {
+	fixed := len(url.QueryEscape(emailQuery(Contact, nil))) // Lead is no longer than Contact
+	sep := len(url.QueryEscape(", "))
+	var out [][]string
+	var cur []string
+	size := fixed
+	for _, e := range uniqueFold(emails) {
+		n := len(url.QueryEscape(Quote(e)))
+		if len(cur) > 0 && (len(cur) == MaxQueryEmails || size+sep+n > MaxQueryURI) {
+			out = append(out, cur)
+			cur, size = nil, fixed
+		}
+		if len(cur) > 0 {
+			size += sep
+		}
+		cur = append(cur, e)
+		size += n
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
 // FindRecordsByEmail returns the Contacts or Leads (objectType Contact or Lead) whose Email is one
-// of emails, ordered by Id within each query. Long lists are split over several queries;
-// duplicate emails (ignoring case, as SOQL compares) are queried once. Several records may share
-// an email.
+// of emails, ordered by Id within each query. Lists longer than one query takes (SplitEmails) are
+// split over several queries; duplicate emails are queried once. Several records may share an
+// email.
 func (c *Client) FindRecordsByEmail(ctx context.Context, objectType string, emails []string) ([]Record, error) {
 	if objectType != Contact && objectType != Lead {
 		return nil, fmt.Errorf("find records by email: object type %q: want Contact or Lead", objectType)
 	}
 	var out []Record
-	for _, chunk := range chunkQuoted(uniqueFold(emails), maxINValues, maxINClause) {
-		soql := "SELECT Id, Email, OwnerId FROM " + objectType + " WHERE Email IN (" + strings.Join(chunk, ", ") + ") ORDER BY Id"
-		err := query(ctx, c, soql, func(recs []Record) error {
+	for _, group := range SplitEmails(emails) {
+		quoted := make([]string, len(group))
+		for i, e := range group {
+			quoted[i] = Quote(e)
+		}
+		err := query(ctx, c, emailQuery(objectType, quoted), func(recs []Record) error {
 			for _, r := range recs {
 				r.Type = objectType
 				out = append(out, r)
@@ -188,26 +226,3 @@ func uniqueFold(vs []string) []string {
 	return out
 }
 
-// chunkQuoted quotes vs and groups them into lists of at most maxN values whose joined length
-// stays under maxLen (a single longer value gets a list of its own).
-func chunkQuoted(vs []string, maxN, maxLen int) [][]string {
-	var out [][]string
-	var cur []string
-	size := 0
-	for _, v := range vs {
-		q := Quote(v)
-		if len(cur) > 0 && (len(cur) == maxN || size+2+len(q) > maxLen) {
-			out = append(out, cur)
-			cur, size = nil, 0
-		}
-		if len(cur) > 0 {
-			size += 2
-		}
-		cur = append(cur, q)
-		size += len(q)
-	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
-}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -245,15 +246,38 @@ func TestFindRecordsByEmailChunks(t *testing.T) {
 	if len(got) != 450 {
 		t.Errorf("got %d records, want 450", len(got))
 	}
-	total := 0
+	var sizes []int
 	for _, l := range inLists {
-		if len(l) > 200 || len(strings.Join(l, ", ")) > 4000 {
-			t.Errorf("IN list of %d values, %d chars: over the chunk limits", len(l), len(strings.Join(l, ", ")))
-		}
-		total += len(l)
+		sizes = append(sizes, len(l))
 	}
-	if total != 450 || len(inLists) < 3 {
-		t.Errorf("%d values over %d queries, want 450 over ≥ 3", total, len(inLists))
+	if diff := cmp.Diff([]int{200, 200, 50}, sizes); diff != "" {
+		t.Errorf("values per query (-want +got):\n%s", diff)
+	}
+}
+
+// Long emails split a query before 200 values, so the URI stays under Salesforce's 16,384-byte
+// limit of URI and headers (414 URI Too Long otherwise).
+func TestSplitEmailsKeepsTheQueryURIShort(t *testing.T) {
+	var emails []string
+	for i := range 200 {
+		emails = append(emails, fmt.Sprintf("%s.%03d@sales-department.example-corporation.com", strings.Repeat("very.long.name", 2), i))
+	}
+	emails = append(emails, "DUP@example.com", "dup@example.com", "")
+	groups := salesforce.SplitEmails(emails)
+	total := 0
+	for _, g := range groups {
+		quoted := make([]string, len(g))
+		for i, e := range g {
+			quoted[i] = salesforce.Quote(e)
+		}
+		soql := "SELECT Id, Email, OwnerId FROM Contact WHERE Email IN (" + strings.Join(quoted, ", ") + ") ORDER BY Id"
+		if n := len(url.QueryEscape(soql)); n > salesforce.MaxQueryURI || len(g) > salesforce.MaxQueryEmails {
+			t.Errorf("group of %d emails: query %d bytes encoded, over the limits", len(g), n)
+		}
+		total += len(g)
+	}
+	if total != 201 || len(groups) < 2 {
+		t.Errorf("%d emails in %d groups, want 201 (duplicates and empties dropped) in ≥ 2", total, len(groups))
 	}
 }
 

@@ -230,6 +230,7 @@ func (a *Account) routes() http.Handler {
 	api.HandleFunc("GET /crm/v3/objects/contacts/{contactId}", a.handleGetContact)
 	api.HandleFunc("PATCH /crm/v3/objects/contacts/{contactId}", a.handleUpdateContact)
 	api.HandleFunc("POST /crm/v3/objects/contacts/batch/update", a.handleBatchUpdate)
+	api.HandleFunc("POST /crm/v3/objects/contacts/batch/read", a.handleBatchRead)
 	api.HandleFunc("GET /account-info/v3/details", a.handleAccountDetails)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "Resource not found", nil)

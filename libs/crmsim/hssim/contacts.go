@@ -344,3 +344,63 @@ func (a *Account) handleBatchUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, status, resp)
 }
+
+// handleBatchRead serves POST /crm/v3/objects/contacts/batch/read: up to BatchLimit inputs, by
+// record id or by idProperty email, archived=false (default) or true. Inputs no contact matches are
+// named in one OBJECT_NOT_FOUND error of a 207 answer; a contact named twice is returned once.
+func (a *Account) handleBatchRead(w http.ResponseWriter, r *http.Request) {
+	requested := a.now()
+	archived, ok := parseArchived(r.URL.Query())
+	if !ok {
+		a.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "archived must be true or false", nil)
+		return
+	}
+	var req struct {
+		Properties []string `json:"properties"`
+		IDProperty string   `json:"idProperty"`
+		Inputs     []struct {
+			ID string `json:"id"`
+		} `json:"inputs"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		a.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON on line 1: "+err.Error(), nil)
+		return
+	}
+	switch {
+	case req.Inputs == nil:
+		a.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "inputs is required", nil)
+		return
+	case len(req.Inputs) > BatchLimit:
+		a.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("Batch input limit exceeded: %d inputs given, at most %d allowed.", len(req.Inputs), BatchLimit), nil)
+		return
+	case req.IDProperty != "" && !strings.EqualFold(req.IDProperty, "email") && req.IDProperty != "hs_object_id":
+		a.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("Property %s is not a unique identifier", req.IDProperty), nil)
+		return
+	}
+	a.mu.RLock()
+	resp := BatchResponse{Status: "COMPLETE", Results: []SimplePublicObject{}, RequestedAt: fmtTime(requested), StartedAt: fmtTime(requested)}
+	seen := map[string]bool{}
+	var missing []string
+	for _, in := range req.Inputs {
+		c, found := a.findContact(in.ID, req.IDProperty)
+		if !found || c.Archived != archived {
+			missing = append(missing, in.ID)
+			continue
+		}
+		if !seen[c.ID] {
+			seen[c.ID] = true
+			resp.Results = append(resp.Results, contactView(c, req.Properties))
+		}
+	}
+	a.mu.RUnlock()
+	resp.CompletedAt = fmtTime(a.now())
+	status := http.StatusOK
+	if len(missing) > 0 {
+		status = http.StatusMultiStatus
+		resp.NumErrors = 1
+		resp.Errors = []StandardError{{Status: "error", Category: "OBJECT_NOT_FOUND",
+			Message: "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
+			Context: map[string][]string{"ids": missing}, Errors: []ErrorDetail{}, Links: map[string]string{}}}
+	}
+	writeJSON(w, status, resp)
+}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -417,6 +419,42 @@ func TestAccountDetails(t *testing.T) {
 	}
 	if resp.Header.Get("X-HubSpot-RateLimit-Max") == "" {
 		t.Error("the account info API is not rate limited like the others")
+	}
+}
+
+// Batch read finds contacts by email or by id, 100 inputs at most, and names the ones it did not
+// find in a 207.
+func TestBatchRead(t *testing.T) {
+	e := newEnv(t, Config{}, baseSeed)
+	var emails []map[string]string
+	for _, c := range e.acct.Contacts() {
+		emails = append(emails, map[string]string{"id": strings.ToUpper(c.Properties["email"])})
+	}
+	emails = append(emails, map[string]string{"id": "nobody@example.org"})
+	resp, body := e.do(t, "POST", "/crm/v3/objects/contacts/batch/read",
+		map[string]any{"idProperty": "email", "properties": []string{"email", OwnerProperty}, "inputs": emails})
+	var got BatchResponse
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusMultiStatus || len(got.Results) != len(emails)-1 || got.NumErrors != 1 ||
+		got.Errors[0].Category != "OBJECT_NOT_FOUND" || !slices.Equal(got.Errors[0].Context["ids"], []string{"nobody@example.org"}) {
+		t.Fatalf("by email: %d %s", resp.StatusCode, body)
+	}
+	first := e.acct.Contacts()[0]
+	if r := got.Results[0]; r.ID != first.ID || r.Properties["email"] == nil || *r.Properties["email"] != first.Properties["email"] {
+		t.Errorf("first result %+v, want contact %s with its email", r, first.ID)
+	}
+	resp, body = e.do(t, "POST", "/crm/v3/objects/contacts/batch/read", map[string]any{"inputs": []map[string]string{{"id": first.ID}}})
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"id":"`+first.ID+`"`) {
+		t.Errorf("by id: %d %s", resp.StatusCode, body)
+	}
+	many := make([]map[string]string, 101)
+	for i := range many {
+		many[i] = map[string]string{"id": strconv.Itoa(i)}
+	}
+	if resp, body := e.do(t, "POST", "/crm/v3/objects/contacts/batch/read", map[string]any{"inputs": many}); resp.StatusCode != 400 {
+		t.Errorf("101 inputs: %d %s, want 400", resp.StatusCode, body)
 	}
 }
 

@@ -228,10 +228,35 @@ var dataPath = regexp.MustCompile(`^/services/data/(v\d{2,3}\.\d)(/.*)?$`)
 func (o *Org) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/services/oauth2/token", o.handleToken)
-	mux.HandleFunc("/services/data/", o.handleData)
-	mux.HandleFunc("/services/data", o.handleData)
+	mux.Handle("/services/data/", limitURI(http.HandlerFunc(o.handleData)))
+	mux.Handle("/services/data", limitURI(http.HandlerFunc(o.handleData)))
 	mux.Handle("/_crmsim/", o.adminRoutes())
 	return mux
+}
+
+// MaxURIAndHeaders is Salesforce's limit on a REST request's URI and headers together: a longer
+// URI gets 414 URI Too Long, a URI and headers longer together 431 Request Header Fields Too Large
+// (a long SOQL query in ?q= is what reaches it).
+const MaxURIAndHeaders = 16384
+
+func limitURI(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.RequestURI)
+		if n > MaxURIAndHeaders {
+			writeErr(w, http.StatusRequestURITooLong, "URI_TOO_LONG", "The request URI is too long")
+			return
+		}
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4
+			}
+		}
+		if n > MaxURIAndHeaders {
+			writeErr(w, http.StatusRequestHeaderFieldsTooLarge, "REQUEST_HEADER_FIELDS_TOO_LARGE", "The request URI and headers are too large")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // baseURL is the instance URL, or the request's own origin when none is known.

@@ -164,6 +164,28 @@ func TestQueryWireShape(t *testing.T) {
 	}
 }
 
+// A query whose URI, or URI and headers, exceed 16,384 bytes is refused as Salesforce refuses it.
+func TestQueryURILimit(t *testing.T) {
+	e := newEnv(t, Config{}, baseSeed)
+	in := func(n int) string {
+		var vs []string
+		for i := range n {
+			vs = append(vs, fmt.Sprintf("'someone.with.a.long.name.%04d@example.org'", i))
+		}
+		return "SELECT Id, Email, OwnerId FROM Contact WHERE Email IN (" + strings.Join(vs, ", ") + ")"
+	}
+	if resp, body := e.do(t, "GET", queryPath(in(200)), nil); resp.StatusCode != 200 {
+		t.Errorf("200 emails: %d %s, want 200", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, "GET", queryPath(in(400)), nil); resp.StatusCode != http.StatusRequestURITooLong {
+		t.Errorf("400 emails: %d %s, want 414", resp.StatusCode, body)
+	}
+	path := queryPath(in(300)) // about 15,500 bytes: the URI alone fits, not with a large header
+	if resp, body := e.do(t, "GET", path, nil, "X-Padding", strings.Repeat("x", 2000)); resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("URI %d bytes and a 2 KB header: %d %s, want 431", len(path), resp.StatusCode, body)
+	}
+}
+
 func TestQueryPagingPast2000Users(t *testing.T) {
 	var seed Seed
 	for i := range 2450 {
