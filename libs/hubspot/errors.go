@@ -1,19 +1,14 @@
 package hubspot
 
 import (
-	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ownersync/ownersync/libs/retry"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
+	"github.com/ownersync/ownersync/libs/retry"
 )
 
 // Sentinels matched with errors.Is against an *APIError.
@@ -154,26 +149,7 @@ func Transient(err error) bool {
 	if errors.Is(err, ErrNoResult) {
 		return true
 	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return re.Response != nil && (re.Response.StatusCode >= 500 || re.Response.StatusCode == http.StatusTooManyRequests)
-	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) {
-		return false // a certificate that fails verification will fail again
-	}
-	var ue *url.Error
-	return errors.As(err, &ue)
+	return retry.Classify(err) == retry.TransientError
 }
 
 // parseErrorResponse builds the APIError of a failed response.

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
 )
 
 // PermanentError marks a handler error that redelivery cannot fix (bad payload, unknown tenant,
@@ -346,11 +347,11 @@ func (c *Consumer) keepInProgress(m jetstream.Msg) (stop func()) {
 }
 
 func (c *Consumer) deadLetter(ctx context.Context, m *Message, cause error) error {
-	tenant := m.Tenant()
-	if tenant == "" || !streams.ValidTenant(tenant) {
-		tenant = "_unknown"
+	tid := m.Tenant()
+	if tid == "" || !tenant.ValidID(tid) {
+		tid = "_unknown"
 	}
-	dl := nats.NewMsg(streams.DeadLetter(c.o.Service, tenant))
+	dl := nats.NewMsg(streams.DeadLetter(c.o.Service, tid))
 	dl.Data = m.Data()
 	for k, v := range m.Headers() {
 		if k == jetstream.MsgIDHeader {

@@ -1,19 +1,14 @@
 package salesforce
 
 import (
-	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ownersync/ownersync/libs/retry"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
+	"github.com/ownersync/ownersync/libs/retry"
 )
 
 // Status and error codes the writer branches on (crm-protocols §2.7, §2.8). Whole-request errors
@@ -155,26 +150,7 @@ func Transient(err error) bool {
 		}
 		return ae.HTTPStatus >= 500 || ae.HTTPStatus == http.StatusTooManyRequests
 	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return re.Response != nil && (re.Response.StatusCode >= 500 || re.Response.StatusCode == http.StatusTooManyRequests)
-	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) {
-		return false // a certificate that fails verification will fail again
-	}
-	var ue *url.Error // the transport failed: connection refused or reset, EOF mid-response, …
-	return errors.As(err, &ue)
+	return retry.Classify(err) == retry.TransientError
 }
 
 // parseErrorResponse builds the APIError of a failed response body.

@@ -5,11 +5,12 @@ package streams
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ownersync/ownersync/libs/provider"
 )
 
 // Stream names.
@@ -42,22 +43,17 @@ const (
 	HeaderDLQTime     = "Ownersync-Dlq-Time"
 )
 
-var tenantRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
-// ValidTenant reports whether id is a valid tenant id ([a-z0-9][a-z0-9_-]{0,62}); tenant ids are
-// subject tokens, so anything else could break subject routing.
-func ValidTenant(id string) bool { return tenantRE.MatchString(id) }
-
-// Subject builders. Tenant ids are validated before use; provider is "salesforce" or "hubspot".
+// Subject builders. Tenant ids are validated before use (tenant.ValidID); provider is a
+// provider.Provider's name.
 
 // CrmOwnerChanged is crm.owner.changed.<tenant>.<provider>.
-func CrmOwnerChanged(tenant, provider string) string {
-	return "crm.owner.changed." + tenant + "." + provider
+func CrmOwnerChanged(tenant string, p provider.Provider) string {
+	return "crm.owner.changed." + tenant + "." + string(p)
 }
 
 // CrmUserChanged is crm.user.changed.<tenant>.<provider>.
-func CrmUserChanged(tenant, provider string) string {
-	return "crm.user.changed." + tenant + "." + provider
+func CrmUserChanged(tenant string, p provider.Provider) string {
+	return "crm.user.changed." + tenant + "." + string(p)
 }
 
 // PlatformOwnerChanged is platform.owner.changed.<tenant>.
@@ -70,8 +66,8 @@ func PlatformUserChanged(tenant string) string { return "platform.user.changed."
 func PlatformUserProvision(tenant string) string { return "platform.user.provision." + tenant }
 
 // MappingChanged is mapping.changed.<tenant>.<provider>.
-func MappingChanged(tenant, provider string) string {
-	return "mapping.changed." + tenant + "." + provider
+func MappingChanged(tenant string, p provider.Provider) string {
+	return "mapping.changed." + tenant + "." + string(p)
 }
 
 // OwnerAssign is owner.assign.<tenant>.
@@ -84,8 +80,8 @@ func ReportSync(tenant string) string { return "report.sync." + tenant }
 func Alert(tenant string) string { return "alert." + tenant }
 
 // UserRefresh is user.refresh.<tenant>.<provider>.
-func UserRefresh(tenant, provider string) string {
-	return "user.refresh." + tenant + "." + provider
+func UserRefresh(tenant string, p provider.Provider) string {
+	return "user.refresh." + tenant + "." + string(p)
 }
 
 // DeadLetter is dlq.<service>.<tenant>.
@@ -110,13 +106,13 @@ func TenantOf(subject string) string {
 }
 
 // ProviderOf returns the provider token of a subject that carries one (crm.*, mapping.*, user.*), or "".
-func ProviderOf(subject string) string {
+func ProviderOf(subject string) provider.Provider {
 	p := strings.Split(subject, ".")
 	switch {
 	case len(p) >= 5 && p[0] == "crm":
-		return p[4]
+		return provider.Provider(p[4])
 	case len(p) >= 4 && (p[0] == "mapping" || p[0] == "user"):
-		return p[3]
+		return provider.Provider(p[3])
 	}
 	return ""
 }

@@ -7,20 +7,18 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/provider"
 )
 
-// Provider names as they appear in subjects, URLs and configuration.
-const (
-	Salesforce = "salesforce"
-	HubSpot    = "hubspot"
-)
+var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// Providers lists every provider in a stable order.
-var Providers = []string{Salesforce, HubSpot}
+// ValidID reports whether id is a valid tenant id ([a-z0-9][a-z0-9_-]{0,62}). Tenant ids are
+// subject tokens and KV key tokens, so anything else could break subject routing.
+func ValidID(id string) bool { return idRE.MatchString(id) }
 
 // Direction says which way owners flow between the platform and one CRM.
 type Direction string
@@ -159,14 +157,15 @@ type HSAuth struct {
 	TokenURL        string `json:"token_url,omitempty" yaml:"token_url,omitempty" bson:"token_url,omitempty"`
 }
 
-// ProviderSettings returns the common settings of a connected provider, or false.
-func (t *Tenant) ProviderSettings(provider string) (Settings, bool) {
-	switch provider {
-	case Salesforce:
+// ProviderSettings returns the common settings of a connected provider, or false. name is a
+// provider.Provider's name (services that carry providers as strings pass them unconverted).
+func (t *Tenant) ProviderSettings(name string) (Settings, bool) {
+	switch provider.Provider(name) {
+	case provider.Salesforce:
 		if t.Salesforce != nil {
 			return t.Salesforce.Settings, true
 		}
-	case HubSpot:
+	case provider.HubSpot:
 		if t.HubSpot != nil {
 			return t.HubSpot.Settings, true
 		}
@@ -177,9 +176,9 @@ func (t *Tenant) ProviderSettings(provider string) (Settings, bool) {
 // Connected lists the enabled providers in a stable order.
 func (t *Tenant) Connected() []string {
 	var out []string
-	for _, p := range Providers {
-		if s, ok := t.ProviderSettings(p); ok && s.Enabled {
-			out = append(out, p)
+	for _, p := range provider.All {
+		if s, ok := t.ProviderSettings(string(p)); ok && s.Enabled {
+			out = append(out, string(p))
 		}
 	}
 	return out
@@ -230,7 +229,7 @@ func (t *Tenant) Normalize() {
 func (t *Tenant) Validate() error {
 	var p []string
 	add := func(f string, a ...any) { p = append(p, fmt.Sprintf(f, a...)) }
-	if !streams.ValidTenant(t.ID) {
+	if !ValidID(t.ID) {
 		add("id %q must match [a-z0-9][a-z0-9_-]{0,62}", t.ID)
 	}
 	for _, r := range t.ReportRecipients {

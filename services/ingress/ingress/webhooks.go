@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenantstore"
@@ -54,9 +55,9 @@ func newUnknownSourceAlerts(log *slog.Logger, meter metric.Meter) *unknownSource
 	return &unknownSourceAlerts{log: log, count: c, last: map[string]time.Time{}}
 }
 
-func (a *unknownSourceAlerts) UnknownSource(ctx context.Context, provider, sourceID string) {
-	a.count.Add(ctx, 1, metric.WithAttributes(attribute.String("provider", provider)))
-	key := provider + ":" + sourceID
+func (a *unknownSourceAlerts) UnknownSource(ctx context.Context, p provider.Provider, sourceID string) {
+	a.count.Add(ctx, 1, metric.WithAttributes(attribute.String("provider", string(p))))
+	key := string(p) + ":" + sourceID
 	a.mu.Lock()
 	due := time.Since(a.last[key]) > 10*time.Minute
 	if due {
@@ -65,7 +66,7 @@ func (a *unknownSourceAlerts) UnknownSource(ctx context.Context, provider, sourc
 	a.mu.Unlock()
 	if due {
 		a.log.ErrorContext(ctx, "webhook from a source no tenant is configured for; the CRM will retry for 24 h",
-			"provider", provider, "source", sourceID,
+			"provider", p, "source", sourceID,
 			"fix", "configure the tenant's org id / portal id, or remove the outbound message or app subscription")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/streams"
+	libtenant "github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/mapper/internal/app"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
@@ -66,7 +67,7 @@ func (h *handlers) platformUserChanged(ctx context.Context, m *natsbus.Message) 
 		return err
 	}
 	tenant := ev.GetMeta().GetTenantId()
-	if tenant != m.Tenant() || !streams.ValidTenant(tenant) || ev.GetUser().GetId() == "" {
+	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || ev.GetUser().GetId() == "" {
 		return natsbus.Permanent(fmt.Errorf("%w: tenant %q on subject %s, user %q", errBadEvent, tenant, m.Subject(), ev.GetUser().GetId()))
 	}
 	u := ev.GetUser()
@@ -90,7 +91,7 @@ func (h *handlers) crmUserChanged(ctx context.Context, m *natsbus.Message) error
 		return err
 	}
 	tenant, provider := ev.GetMeta().GetTenantId(), changes.ProviderName(ev.GetProvider())
-	if tenant != m.Tenant() || !streams.ValidTenant(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) || ev.GetUser().GetId() == "" {
+	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != string(streams.ProviderOf(m.Subject())) || ev.GetUser().GetId() == "" {
 		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s, user %q", errBadEvent, tenant, provider, m.Subject(), ev.GetUser().GetId()))
 	}
 	u := ev.GetUser()
@@ -114,7 +115,7 @@ func (h *handlers) userRefresh(ctx context.Context, m *natsbus.Message) error {
 		return err
 	}
 	tenant, provider := ev.GetMeta().GetTenantId(), changes.ProviderName(ev.GetProvider())
-	if tenant != m.Tenant() || !streams.ValidTenant(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) || ev.GetCrmUserId() == "" {
+	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != string(streams.ProviderOf(m.Subject())) || ev.GetCrmUserId() == "" {
 		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s, user %q", errBadEvent, tenant, provider, m.Subject(), ev.GetCrmUserId()))
 	}
 	return classify(h.svc.RefreshCRMUser(ctx, tenant, provider, ev.GetCrmUserId(), eventID(ev.GetMeta(), m)))
@@ -127,7 +128,7 @@ func (h *handlers) ownerChanged(ctx context.Context, m *natsbus.Message) error {
 		return err
 	}
 	tenant, provider := ev.GetMeta().GetTenantId(), changes.ProviderName(ev.GetProvider())
-	if tenant != m.Tenant() || !streams.ValidTenant(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) {
+	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != string(streams.ProviderOf(m.Subject())) {
 		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s", errBadEvent, tenant, provider, m.Subject()))
 	}
 	if ev.GetOwnerId() == "" || ev.GetOwnerKind() == ownersyncv1.CrmUserKind_CRM_USER_KIND_QUEUE {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
+	libprovider "github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
@@ -27,7 +28,7 @@ func (s *stack) ownerChange(provider, id, owner string) {
 		Provider: p, RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, RecordId: "rec-" + id,
 		OwnerId: owner, OwnerKind: ownersyncv1.CrmUserKind_CRM_USER_KIND_USER,
 	}
-	if _, err := s.pub.Publish(context.Background(), streams.CrmOwnerChanged("acme", provider), id, ev); err != nil {
+	if _, err := s.pub.Publish(context.Background(), streams.CrmOwnerChanged("acme", libprovider.Provider(provider)), id, ev); err != nil {
 		s.t.Fatal(err)
 	}
 }

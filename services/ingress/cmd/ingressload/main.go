@@ -36,6 +36,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
@@ -168,8 +169,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	e.HideBanner, e.HidePort = true, true
 	h.Register(e)
 	var bareSeq atomic.Int64
-	bare := func(provider string) echo.HandlerFunc {
-		subject := streams.CrmOwnerChanged(loadTenant, provider)
+	bare := func(p provider.Provider) echo.HandlerFunc {
+		subject := streams.CrmOwnerChanged(loadTenant, p)
 		return func(c echo.Context) error {
 			body, err := io.ReadAll(c.Request().Body)
 			if err != nil {
@@ -185,8 +186,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return c.NoContent(http.StatusOK)
 		}
 	}
-	e.POST("/bare/salesforce", bare(tenant.Salesforce))
-	e.POST("/bare/hubspot", bare(tenant.HubSpot))
+	e.POST("/bare/salesforce", bare(provider.Salesforce))
+	e.POST("/bare/hubspot", bare(provider.HubSpot))
 	hs := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(l) }()
 	defer hs.Close()

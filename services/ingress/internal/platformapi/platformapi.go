@@ -236,7 +236,7 @@ func (a *API) validate(b *ownersyncv1.PlatformEventBatch) ([]item, []string) {
 	var items []item
 	var problems []string
 	meta := func(where string, m *ownersyncv1.EventMeta) bool {
-		if m == nil || !streams.ValidTenant(m.GetTenantId()) {
+		if m == nil || !tenant.ValidID(m.GetTenantId()) {
 			problems = append(problems, where+": meta.tenant_id must match [a-z0-9][a-z0-9_-]{0,62}")
 			return false
 		}

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/tenant"
 )
 
@@ -108,10 +109,10 @@ type fakeAlerts struct {
 	sources []string
 }
 
-func (a *fakeAlerts) UnknownSource(_ context.Context, provider, id string) {
+func (a *fakeAlerts) UnknownSource(_ context.Context, p provider.Provider, id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.sources = append(a.sources, provider+":"+id)
+	a.sources = append(a.sources, string(p)+":"+id)
 }
 
 // fakeMeter records counter sums and histogram counts by "name{k=v,…}".

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
@@ -24,7 +25,7 @@ import (
 func (h *Handler) HubSpot(c echo.Context) error {
 	start := time.Now()
 	r := h.hubspot(c)
-	h.finish(c.Request().Context(), tenant.HubSpot, start, r)
+	h.finish(c.Request().Context(), provider.HubSpot, start, r)
 	if r.outcome == outcomeAcked {
 		return c.NoContent(http.StatusOK)
 	}
@@ -61,14 +62,14 @@ func (h *Handler) hubspot(c echo.Context) result {
 			switch {
 			case errors.Is(err, tenant.ErrNotFound):
 				if h.cfg.Alerts != nil {
-					h.cfg.Alerts.UnknownSource(ctx, tenant.HubSpot, strconv.FormatInt(pid, 10))
+					h.cfg.Alerts.UnknownSource(ctx, provider.HubSpot, strconv.FormatInt(pid, 10))
 				}
 				return result{status: http.StatusNotFound, outcome: outcomeRejected, reason: "unknown_portal",
 					err: fmt.Errorf("no tenant for portal %d", pid)}
 			case err != nil:
 				return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "tenant_lookup", err: err}
 			}
-			if !streams.ValidTenant(t.ID) {
+			if !tenant.ValidID(t.ID) {
 				return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "invalid_tenant",
 					err: fmt.Errorf("tenant id %q of portal %d is not a valid subject token", t.ID, pid)}
 			}
@@ -76,7 +77,7 @@ func (h *Handler) hubspot(c echo.Context) result {
 		}
 		if t.HubSpot.AppID != 0 && e.AppID != 0 && int64(e.AppID) != t.HubSpot.AppID {
 			if h.cfg.Alerts != nil {
-				h.cfg.Alerts.UnknownSource(ctx, tenant.HubSpot, fmt.Sprintf("%d/app %d", pid, e.AppID))
+				h.cfg.Alerts.UnknownSource(ctx, provider.HubSpot, fmt.Sprintf("%d/app %d", pid, e.AppID))
 			}
 			return result{status: http.StatusNotFound, outcome: outcomeRejected, reason: "unknown_app",
 				err: fmt.Errorf("portal %d is configured for app %d, not app %d", pid, t.HubSpot.AppID, e.AppID)}
@@ -106,21 +107,21 @@ func (h *Handler) hubspot(c echo.Context) result {
 	ignored := 0
 	for _, e := range events {
 		if !e.IsOwnerChange() {
-			h.ignore(ctx, tenant.HubSpot, e.Type(), 1)
+			h.ignore(ctx, provider.HubSpot, e.Type(), 1)
 			ignored++
 			continue
 		}
 		if e.IsSensitive || e.OwnerID() == "REDACTED" {
 			// A redacted value names no owner; publishing it would assign a bogus one.
-			h.ignore(ctx, tenant.HubSpot, "redacted_owner", 1)
+			h.ignore(ctx, provider.HubSpot, "redacted_owner", 1)
 			ignored++
 			continue
 		}
 		tid := tenants[int64(e.PortalID)].ID
-		occurred := h.sourceTime(ctx, tenant.HubSpot, tid, e.EventKey(), time.UnixMilli(int64(e.OccurredAt)), now)
+		occurred := h.sourceTime(ctx, provider.HubSpot, tid, e.EventKey(), time.UnixMilli(int64(e.OccurredAt)), now)
 		out = append(out, hubspotOwnerEvent(tid, e, occurred, now))
 	}
-	if err := h.publishAll(ctx, tenant.HubSpot, out); err != nil {
+	if err := h.publishAll(ctx, provider.HubSpot, out); err != nil {
 		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "publish", err: err}
 	}
 	h.log.DebugContext(ctx, "webhook batch acknowledged", "events", len(events), "published", len(out), "ignored", ignored)
@@ -157,7 +158,7 @@ func hubspotOwnerEvent(tenantID string, e hubspot.Event, occurred, received time
 			TenantId:      tenantID,
 			OccurredAt:    timestamppb.New(occurred),
 			ReceivedAt:    timestamppb.New(received),
-			Source:        tenant.HubSpot,
+			Source:        provider.HubSpot.String(),
 			SourceEventId: e.EventID.String(),
 		},
 		Provider:     ownersyncv1.Provider_PROVIDER_HUBSPOT,
@@ -171,5 +172,5 @@ func hubspotOwnerEvent(tenantID string, e hubspot.Event, occurred, received time
 		// HubSpot owners are people unless the owners list says otherwise (mapper knows queues).
 		ev.OwnerKind = ownersyncv1.CrmUserKind_CRM_USER_KIND_USER
 	}
-	return event{subject: streams.CrmOwnerChanged(tenantID, tenant.HubSpot), id: id, kind: "owner_changed", msg: ev}
+	return event{subject: streams.CrmOwnerChanged(tenantID, provider.HubSpot), id: id, kind: "owner_changed", msg: ev}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
@@ -40,7 +41,7 @@ func (h *Handler) Salesforce(c echo.Context) error {
 	start := time.Now()
 	ctx := c.Request().Context()
 	r := h.salesforce(c)
-	h.finish(ctx, tenant.Salesforce, start, r)
+	h.finish(ctx, provider.Salesforce, start, r)
 	if r.outcome == outcomeAcked {
 		return c.Blob(http.StatusOK, soap.ContentType, soap.Ack())
 	}
@@ -77,14 +78,14 @@ func (h *Handler) salesforce(c echo.Context) result {
 	switch {
 	case errors.Is(err, tenant.ErrNotFound):
 		if h.cfg.Alerts != nil {
-			h.cfg.Alerts.UnknownSource(ctx, tenant.Salesforce, msg.OrganizationID)
+			h.cfg.Alerts.UnknownSource(ctx, provider.Salesforce, msg.OrganizationID)
 		}
 		return result{status: http.StatusForbidden, outcome: outcomeRejected, reason: "unknown_org",
 			err: fmt.Errorf("no tenant for organization %s", msg.OrganizationID)}
 	case err != nil:
 		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "tenant_lookup", err: err}
 	}
-	if !streams.ValidTenant(t.ID) {
+	if !tenant.ValidID(t.ID) {
 		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "invalid_tenant",
 			err: fmt.Errorf("tenant id %q of organization %s is not a valid subject token", t.ID, msg.OrganizationID)}
 	}
@@ -100,15 +101,15 @@ func (h *Handler) salesforce(c echo.Context) result {
 		}
 	}
 	events, ignored, err := salesforceEvents(t.ID, msg, received, func(id string, at time.Time) time.Time {
-		return h.sourceTime(ctx, tenant.Salesforce, t.ID, id, at, received)
+		return h.sourceTime(ctx, provider.Salesforce, t.ID, id, at, received)
 	})
 	if err != nil {
 		return result{status: http.StatusBadRequest, outcome: outcomeRejected, reason: "malformed", err: err}
 	}
 	for kind, n := range ignored {
-		h.ignore(ctx, tenant.Salesforce, kind, n)
+		h.ignore(ctx, provider.Salesforce, kind, n)
 	}
-	if err := h.publishAll(ctx, tenant.Salesforce, events); err != nil {
+	if err := h.publishAll(ctx, provider.Salesforce, events); err != nil {
 		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "publish", err: err}
 	}
 	h.log.DebugContext(ctx, "outbound message acknowledged", "tenant", t.ID, "org", msg.OrganizationID,
@@ -145,7 +146,7 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clam
 			TenantId:      tenantID,
 			OccurredAt:    timestamppb.New(clamp(id, occurredAt(o, received))),
 			ReceivedAt:    timestamppb.New(received),
-			Source:        tenant.Salesforce,
+			Source:        provider.Salesforce.String(),
 			SourceEventId: n.ID,
 		}
 		switch o.Type {
@@ -160,7 +161,7 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clam
 				Provider:     ownersyncv1.Provider_PROVIDER_SALESFORCE,
 				RecordType:   ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
 				RecordId:     o.ID,
-				ChangeSource: tenant.Salesforce,
+				ChangeSource: provider.Salesforce.String(),
 			}
 			if o.Type == soap.Lead {
 				ev.RecordType = ownersyncv1.RecordType_RECORD_TYPE_LEAD
@@ -184,7 +185,7 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clam
 					ev.ActorId = id
 				}
 			}
-			events = append(events, event{subject: streams.CrmOwnerChanged(tenantID, tenant.Salesforce), id: meta.EventId, kind: "owner_changed", msg: ev})
+			events = append(events, event{subject: streams.CrmOwnerChanged(tenantID, provider.Salesforce), id: meta.EventId, kind: "owner_changed", msg: ev})
 		case soap.User:
 			u := &ownersyncv1.CrmUser{Id: o.ID, Kind: ownersyncv1.CrmUserKind_CRM_USER_KIND_USER}
 			var fields []string
@@ -213,7 +214,7 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clam
 				fields = append(fields, FieldActive)
 			}
 			ev := &ownersyncv1.CrmUserChanged{Meta: meta, Provider: ownersyncv1.Provider_PROVIDER_SALESFORCE, User: u, Fields: fields}
-			events = append(events, event{subject: streams.CrmUserChanged(tenantID, tenant.Salesforce), id: meta.EventId, kind: "user_changed", msg: ev})
+			events = append(events, event{subject: streams.CrmUserChanged(tenantID, provider.Salesforce), id: meta.EventId, kind: "user_changed", msg: ev})
 		}
 	}
 	return events, ignored, nil

@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/tenant"
 )
 
@@ -70,7 +71,7 @@ type SecretResolver interface {
 // configured for. The CRM keeps retrying for 24 hours, so an operator who reacts in time loses
 // nothing. Implementations must be fast and must not block the request.
 type Alerter interface {
-	UnknownSource(ctx context.Context, provider, sourceID string)
+	UnknownSource(ctx context.Context, p provider.Provider, sourceID string)
 }
 
 // Config configures the handlers.
@@ -254,17 +255,17 @@ type result struct {
 	err     error // logged, never sent to the CRM
 }
 
-func (h *Handler) finish(ctx context.Context, provider string, start time.Time, r result) {
-	byOutcome := h.attrs("provider", provider, "outcome", r.outcome)
+func (h *Handler) finish(ctx context.Context, p provider.Provider, start time.Time, r result) {
+	byOutcome := h.attrs("provider", string(p), "outcome", r.outcome)
 	h.m.requests.Add(ctx, 1, byOutcome)
 	h.m.duration.Record(ctx, time.Since(start).Seconds(), byOutcome)
 	switch r.outcome {
 	case outcomeRejected:
-		h.m.rejected.Add(ctx, 1, h.attrs("provider", provider, "reason", r.reason))
-		h.log.WarnContext(ctx, "webhook rejected", "provider", provider, "status", r.status, "reason", r.reason, "error", errString(r.err))
+		h.m.rejected.Add(ctx, 1, h.attrs("provider", string(p), "reason", r.reason))
+		h.log.WarnContext(ctx, "webhook rejected", "provider", p, "status", r.status, "reason", r.reason, "error", errString(r.err))
 	case outcomeFailed:
-		h.m.failed.Add(ctx, 1, h.attrs("provider", provider, "reason", r.reason))
-		h.log.ErrorContext(ctx, "webhook not acknowledged, the CRM will retry", "provider", provider, "status", r.status, "reason", r.reason, "error", errString(r.err))
+		h.m.failed.Add(ctx, 1, h.attrs("provider", string(p), "reason", r.reason))
+		h.log.ErrorContext(ctx, "webhook not acknowledged, the CRM will retry", "provider", p, "status", r.status, "reason", r.reason, "error", errString(r.err))
 	}
 }
 
@@ -354,14 +355,14 @@ type event struct {
 
 // publishAll publishes every event concurrently within the publish timeout and returns the first
 // error; on error the CRM is not acknowledged, and the events already stored deduplicate on retry.
-func (h *Handler) publishAll(ctx context.Context, provider string, events []event) error {
+func (h *Handler) publishAll(ctx context.Context, p provider.Provider, events []event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
 	defer cancel()
 	count := func(ev *event, dup bool) {
-		attrs := h.attrs("provider", provider, "type", ev.kind)
+		attrs := h.attrs("provider", string(p), "type", ev.kind)
 		if dup {
 			h.m.duplicates.Add(ctx, 1, attrs)
 		} else {
@@ -405,19 +406,19 @@ func (h *Handler) publishAll(ctx context.Context, provider string, events []even
 // sourceTime returns the time a source says a change happened, clamped to received +
 // MaxSourceSkew: a time further ahead would make every later real change of the record look stale
 // (issue 13 item 4). A clamp is counted and logged.
-func (h *Handler) sourceTime(ctx context.Context, provider, tenantID, eventID string, t, received time.Time) time.Time {
+func (h *Handler) sourceTime(ctx context.Context, p provider.Provider, tenantID, eventID string, t, received time.Time) time.Time {
 	limit := received.Add(h.cfg.MaxSourceSkew)
 	if !t.After(limit) {
 		return t
 	}
-	h.m.clamped.Add(ctx, 1, h.attrs("provider", provider, "", ""))
+	h.m.clamped.Add(ctx, 1, h.attrs("provider", string(p), "", ""))
 	h.log.WarnContext(ctx, "source time in the future; clamped to receipt plus the allowed skew",
-		"provider", provider, "tenant", tenantID, "event", eventID, "source_time", t, "clamped_to", limit)
+		"provider", p, "tenant", tenantID, "event", eventID, "source_time", t, "clamped_to", limit)
 	return limit
 }
 
-func (h *Handler) ignore(ctx context.Context, provider, kind string, n int) {
+func (h *Handler) ignore(ctx context.Context, p provider.Provider, kind string, n int) {
 	if n > 0 {
-		h.m.ignored.Add(ctx, int64(n), h.attrs("provider", provider, "kind", kind))
+		h.m.ignored.Add(ctx, int64(n), h.attrs("provider", string(p), "kind", kind))
 	}
 }

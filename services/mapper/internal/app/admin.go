@@ -86,7 +86,7 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overvi
 			break
 		}
 	}
-	for _, p := range tenant.Providers {
+	for _, p := range mapping.Providers {
 		po := httpapi.ProviderOverview{Provider: p, PlatformUsers: len(platform)}
 		if _, ok := t.ProviderSettings(p); !ok {
 			out.Providers = append(out.Providers, po)

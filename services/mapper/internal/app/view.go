@@ -14,7 +14,7 @@ import (
 func (s *Service) RebuildViewIfBehind(ctx context.Context, tenants []tenant.Tenant) ([]string, error) {
 	var rebuilt []string
 	for _, t := range tenants {
-		for _, p := range tenant.Providers {
+		for _, p := range mapping.Providers {
 			gen, err := s.store.Generation(ctx, t.ID, p)
 			if err != nil {
 				return rebuilt, err

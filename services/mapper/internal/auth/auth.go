@@ -26,7 +26,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
 )
 
 // Collection holds minted tenant tokens (hashes only).
@@ -116,7 +116,7 @@ func New(o Options) (*Store, error) {
 		s.static = append(s.static, entry{hash: h, principal: Principal{Operator: true, TokenID: tokenID(h)}})
 	}
 	for t, tok := range o.TenantTokens {
-		if !streams.ValidTenant(t) {
+		if !tenant.ValidID(t) {
 			return nil, fmt.Errorf("tenant token for invalid tenant id %q", t)
 		}
 		if len(tok) < MinTokenLength {
@@ -170,7 +170,7 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 		return Principal{}, fmt.Errorf("look up token: %w", err)
 	}
 	stored, err := hex.DecodeString(d.Hash)
-	if err != nil || subtle.ConstantTimeCompare(stored, h[:]) != 1 || !streams.ValidTenant(d.Tenant) {
+	if err != nil || subtle.ConstantTimeCompare(stored, h[:]) != 1 || !tenant.ValidID(d.Tenant) {
 		return Principal{}, ErrUnauthenticated
 	}
 	p = Principal{Tenant: d.Tenant, TokenID: tokenID(h)}
@@ -182,12 +182,12 @@ func (s *Store) Authenticate(ctx context.Context, token string) (Principal, erro
 
 // MintTenantToken creates a random token for tenant, stores its hash and returns the token (the
 // only time it is ever visible).
-func (s *Store) MintTenantToken(ctx context.Context, tenant, createdBy string) (string, error) {
+func (s *Store) MintTenantToken(ctx context.Context, tenantID, createdBy string) (string, error) {
 	if s.coll == nil {
 		return "", errors.New("minting tokens needs a database")
 	}
-	if !streams.ValidTenant(tenant) {
-		return "", fmt.Errorf("invalid tenant id %q", tenant)
+	if !tenant.ValidID(tenantID) {
+		return "", fmt.Errorf("invalid tenant id %q", tenantID)
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -195,7 +195,7 @@ func (s *Store) MintTenantToken(ctx context.Context, tenant, createdBy string) (
 	}
 	token := "ost_" + base64.RawURLEncoding.EncodeToString(b[:])
 	h := Hash(token)
-	_, err := s.coll.InsertOne(ctx, tokenDoc{Hash: hex.EncodeToString(h[:]), Tenant: tenant,
+	_, err := s.coll.InsertOne(ctx, tokenDoc{Hash: hex.EncodeToString(h[:]), Tenant: tenantID,
 		CreatedAt: s.now().UTC().Truncate(time.Millisecond), CreatedBy: createdBy})
 	if err != nil {
 		return "", fmt.Errorf("store token: %w", err)

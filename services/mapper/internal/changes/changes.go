@@ -16,6 +16,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ownersync/ownersync/libs/provider"
+	"github.com/ownersync/ownersync/libs/provider/providerpb"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
@@ -179,7 +181,7 @@ const publishConcurrency = 64
 // Publish publishes c's changes as mapping.changed events. The changes of one platform user keep
 // their order; different users' changes are published concurrently.
 func (w *Writer) Publish(ctx context.Context, c Commit) error {
-	subject := streams.MappingChanged(c.Tenant, c.Provider)
+	subject := streams.MappingChanged(c.Tenant, provider.Provider(c.Provider))
 	now := timestamppb.New(w.now())
 	publish := func(ctx context.Context, i int) error {
 		ch := c.Changes[i]
@@ -233,25 +235,12 @@ func MappingChanged(ch mapping.Change) *ownersyncv1.MappingChanged {
 }
 
 // Provider converts a provider name.
-func Provider(p string) ownersyncv1.Provider {
-	switch p {
-	case mapping.Salesforce:
-		return ownersyncv1.Provider_PROVIDER_SALESFORCE
-	case mapping.HubSpot:
-		return ownersyncv1.Provider_PROVIDER_HUBSPOT
-	}
-	return ownersyncv1.Provider_PROVIDER_UNSPECIFIED
-}
+func Provider(p string) ownersyncv1.Provider { return providerpb.ToProto(provider.Provider(p)) }
 
-// ProviderName converts a provider enum.
+// ProviderName converts a provider enum ("" for an unknown one).
 func ProviderName(p ownersyncv1.Provider) string {
-	switch p {
-	case ownersyncv1.Provider_PROVIDER_SALESFORCE:
-		return mapping.Salesforce
-	case ownersyncv1.Provider_PROVIDER_HUBSPOT:
-		return mapping.HubSpot
-	}
-	return ""
+	name, _ := providerpb.FromProto(p)
+	return string(name)
 }
 
 // Status converts a mapping status.

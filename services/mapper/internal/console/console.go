@@ -40,6 +40,7 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
 //go:embed templates/*.html
@@ -196,9 +197,9 @@ func parsePages() map[string]*template.Template {
 
 func providerName(p string) string {
 	switch p {
-	case tenant.Salesforce:
+	case mapping.Salesforce:
 		return "Salesforce"
-	case tenant.HubSpot:
+	case mapping.HubSpot:
 		return "HubSpot"
 	}
 	return p
@@ -402,7 +403,7 @@ func (c *Console) inTenant(h handler) handler {
 		}
 		r.tenant = t
 		if p := r.ec.Param("provider"); p != "" || strings.Contains(r.ec.Path(), ":provider") {
-			if p != tenant.Salesforce && p != tenant.HubSpot {
+			if p != mapping.Salesforce && p != mapping.HubSpot {
 				return pageError(http.StatusNotFound, "Unknown provider %q.", p)
 			}
 			if _, ok := t.ProviderSettings(p); !ok {
@@ -503,7 +504,7 @@ func (c *Console) render(r *req, status int, name, title string, data any) error
 		p.Principal, p.Signed, p.CSRF = r.sess.principal, true, r.sess.csrf
 	}
 	if r.tenant != nil {
-		for _, pr := range tenant.Providers {
+		for _, pr := range mapping.Providers {
 			if _, ok := r.tenant.ProviderSettings(pr); ok {
 				p.Providers = append(p.Providers, pr)
 			}

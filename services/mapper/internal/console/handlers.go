@@ -14,6 +14,7 @@ import (
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
 const (
@@ -453,7 +454,7 @@ func (c *Console) settingsPage(r *req) error {
 
 func (c *Console) renderSettings(r *req, status int, t *tenant.Tenant, problems []string) error {
 	var forms []providerForm
-	for _, p := range tenant.Providers {
+	for _, p := range mapping.Providers {
 		s, ok := t.ProviderSettings(p)
 		if !ok {
 			continue
@@ -467,12 +468,12 @@ func (c *Console) renderSettings(r *req, status int, t *tenant.Tenant, problems 
 			f.Options = append([]crmOption{{ID: s.FallbackOwnerID, Label: s.FallbackOwnerID + " (current; not among the active users)"}}, f.Options...)
 		}
 		switch p {
-		case tenant.Salesforce:
+		case mapping.Salesforce:
 			sf := t.Salesforce
 			f.Modules = []string{"contact", "lead"}
 			f.Facts = [][2]string{{"Org id", sf.OrgID}, {"Instance URL", sf.InstanceURL}, {"API version", sf.APIVersion}, {"Auth flow", sf.Auth.Flow}, {"Client id", sf.Auth.ClientID}}
 			f.Secrets = refs("Client secret", sf.Auth.ClientSecretRef, "Private key", sf.Auth.PrivateKeyRef, "Outbound message key", sf.SharedKeyRef)
-		case tenant.HubSpot:
+		case mapping.HubSpot:
 			hs := t.HubSpot
 			f.Facts = [][2]string{{"Portal id", strconv.FormatInt(hs.PortalID, 10)}, {"App id", strconv.FormatInt(hs.AppID, 10)}, {"Auth kind", hs.Auth.Kind}}
 			f.Secrets = refs("App client secret", hs.ClientSecretRef, "Access token", hs.Auth.TokenRef, "OAuth client secret", hs.Auth.ClientSecretRef, "Refresh token", hs.Auth.RefreshTokenRef)
@@ -550,12 +551,12 @@ func (c *Console) settingsPost(r *req) error {
 	}
 	if t.Salesforce != nil {
 		sf := *t.Salesforce
-		apply(tenant.Salesforce, &sf.Settings)
+		apply(mapping.Salesforce, &sf.Settings)
 		t.Salesforce = &sf
 	}
 	if t.HubSpot != nil {
 		hs := *t.HubSpot
-		apply(tenant.HubSpot, &hs.Settings)
+		apply(mapping.HubSpot, &hs.Settings)
 		t.HubSpot = &hs
 	}
 	if len(problems) == 0 {
@@ -588,11 +589,11 @@ func (c *Console) historyPage(r *req) error {
 	problem := ""
 	var prefix string
 	switch {
-	case provider != tenant.Salesforce && provider != tenant.HubSpot:
+	case provider != mapping.Salesforce && provider != mapping.HubSpot:
 		problem = "Choose Salesforce or HubSpot."
 	case rt == "contact":
 		prefix = sfid.PrefixContact
-	case rt == "lead" && provider == tenant.Salesforce:
+	case rt == "lead" && provider == mapping.Salesforce:
 		prefix = sfid.PrefixLead
 	default:
 		problem = "The record type must be contact, or lead for Salesforce."
@@ -681,14 +682,14 @@ func (c *Console) providerRedirect(view string) handler {
 		p := q.Get("provider")
 		q.Del("provider")
 		if p == "" {
-			for _, pr := range tenant.Providers {
+			for _, pr := range mapping.Providers {
 				if _, ok := r.tenant.ProviderSettings(pr); ok {
 					p = pr
 					break
 				}
 			}
 		}
-		if _, ok := r.tenant.ProviderSettings(p); !ok || (p != tenant.Salesforce && p != tenant.HubSpot) {
+		if _, ok := r.tenant.ProviderSettings(p); !ok || (p != mapping.Salesforce && p != mapping.HubSpot) {
 			return pageError(http.StatusNotFound, "No such CRM is connected for this tenant.")
 		}
 		u := c.tenantURL(r, "p/"+p+"/"+view)
@@ -737,7 +738,7 @@ func platformUserID(v string) (string, error) {
 func crmUserID(provider, v string) (string, error) { return crmID(provider, v, sfid.PrefixUser) }
 
 func crmID(provider, v, prefix string) (string, error) {
-	if provider == tenant.Salesforce {
+	if provider == mapping.Salesforce {
 		id, err := sfid.To18(v)
 		if err != nil || sfid.Prefix(id) != prefix {
 			return "", userError(fmt.Sprintf("Enter a 15- or 18-character Salesforce id starting with %s.", prefix))

@@ -52,12 +52,12 @@ type Factory struct {
 // Directory returns the directory of a tenant's connected provider.
 func (f Factory) Directory(t *tenant.Tenant, provider string) (Directory, error) {
 	switch provider {
-	case tenant.Salesforce:
+	case mapping.Salesforce:
 		if t.Salesforce == nil || !t.Salesforce.Enabled {
 			return nil, fmt.Errorf("%s %s: %w", t.ID, provider, ErrNotConnected)
 		}
 		return f.salesforce(t.Salesforce)
-	case tenant.HubSpot:
+	case mapping.HubSpot:
 		if t.HubSpot == nil || !t.HubSpot.Enabled {
 			return nil, fmt.Errorf("%s %s: %w", t.ID, provider, ErrNotConnected)
 		}

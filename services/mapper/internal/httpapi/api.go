@@ -18,10 +18,10 @@ import (
 
 	"github.com/ownersync/ownersync/libs/echoserver"
 	"github.com/ownersync/ownersync/libs/sfid"
-	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	mapperapi "github.com/ownersync/ownersync/services/mapper/api"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
 // Config tunes the API; zero values take the defaults.
@@ -148,7 +148,7 @@ func (a *API) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if p.TokenID != "" {
 			attrs = append(attrs, "actor", p.Actor())
 		}
-		if tn := c.Param("tenant"); tn != "" && streams.ValidTenant(tn) {
+		if tn := c.Param("tenant"); tn != "" && tenant.ValidID(tn) {
 			attrs = append(attrs, "tenant", tn)
 		}
 		a.log.InfoContext(c.Request().Context(), "admin request", attrs...)
@@ -189,7 +189,7 @@ func (a *API) operatorOnly(next echo.HandlerFunc) echo.HandlerFunc {
 func (a *API) tenantScope(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		t := c.Param("tenant")
-		if !streams.ValidTenant(t) {
+		if !tenant.ValidID(t) {
 			return echoserver.Errorf(http.StatusBadRequest, "invalid_tenant", "tenant id must match [a-z0-9][a-z0-9_-]{0,62}")
 		}
 		if !principal(c).CanAccess(t) {
@@ -305,7 +305,7 @@ func jsonProblem(err error) string {
 
 func providerParam(v string, optional bool) (string, error) {
 	switch v {
-	case tenant.Salesforce, tenant.HubSpot:
+	case mapping.Salesforce, mapping.HubSpot:
 		return v, nil
 	case "":
 		if optional {
@@ -331,7 +331,7 @@ var digitsRE = regexp.MustCompile(`^[0-9]{1,20}$`)
 // characters) or a HubSpot numeric id.
 func crmIDParam(provider, v, what string, prefixes ...string) (string, error) {
 	switch provider {
-	case tenant.Salesforce:
+	case mapping.Salesforce:
 		id, err := sfid.To18(v)
 		ok := err == nil
 		if ok {
@@ -692,7 +692,7 @@ func (a *API) recordHistory(c echo.Context) error {
 	switch {
 	case rt == "contact":
 		prefix = sfid.PrefixContact
-	case rt == "lead" && provider == tenant.Salesforce:
+	case rt == "lead" && provider == mapping.Salesforce:
 		prefix = sfid.PrefixLead
 	default:
 		return badRequest("invalid_record_type", "record type must be contact or lead (lead only for salesforce)")

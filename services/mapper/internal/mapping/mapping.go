@@ -38,13 +38,18 @@ package mapping
 import (
 	"strings"
 	"time"
+
+	"github.com/ownersync/ownersync/libs/provider"
 )
 
-// Provider names, as in subjects, URLs and tenant configuration.
+// Provider names as mapper's records carry them (strings); the names are provider.Provider's.
 const (
-	Salesforce = "salesforce"
-	HubSpot    = "hubspot"
+	Salesforce = string(provider.Salesforce)
+	HubSpot    = string(provider.HubSpot)
 )
+
+// Providers lists every provider name in provider.All's order.
+var Providers = []string{Salesforce, HubSpot}
 
 // PlatformStatus is the lifecycle state of a platform user.
 type PlatformStatus string

@@ -30,7 +30,7 @@ type SyncRun struct {
 	Phase      string    `bson:"phase" json:"phase"`
 	StartedAt  time.Time `bson:"started_at" json:"started_at"`
 	FinishedAt time.Time `bson:"finished_at,omitempty" json:"finished_at,omitzero"`
-	// Providers holds each provider's progress and outcome, in tenant.Providers order.
+	// Providers holds each provider's progress and outcome, in mapping.Providers order.
 	Providers []RunProvider `bson:"providers" json:"providers"`
 	Error     string        `bson:"error,omitempty" json:"error,omitempty"`
 	// ReportID is the event id of the SyncReport published for the run.

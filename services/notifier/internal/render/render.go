@@ -23,6 +23,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider/providerpb"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 )
 
@@ -404,13 +405,8 @@ func alertTime(a *ownersyncv1.Alert) time.Time {
 }
 
 func providerKey(p ownersyncv1.Provider) string {
-	switch p {
-	case ownersyncv1.Provider_PROVIDER_SALESFORCE:
-		return "salesforce"
-	case ownersyncv1.Provider_PROVIDER_HUBSPOT:
-		return "hubspot"
-	}
-	return ""
+	name, _ := providerpb.FromProto(p)
+	return string(name)
 }
 
 func triggerLabel(t ownersyncv1.SyncTrigger) string {

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ownersync/ownersync/libs/provider"
 )
 
 // The view model below is what the templates see. It holds only plain Go values, already cleaned
@@ -277,10 +279,10 @@ func plural(n int, one, many string) string {
 }
 
 func providerName(key string) string {
-	switch key {
-	case "salesforce":
+	switch provider.Provider(key) {
+	case provider.Salesforce:
 		return "Salesforce"
-	case "hubspot":
+	case provider.HubSpot:
 		return "HubSpot"
 	case "":
 		return "Unknown provider"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
@@ -109,7 +110,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	sfPerSecond := max(int(o.SalesforceCallsPerSecond), 1)
 	limiter := ratelimit.New(ratelimit.Config{
 		Limits: func(k ratelimit.Key) ratelimit.Limits {
-			if k.Provider == string(ownership.Salesforce) {
+			if k.Provider == provider.Salesforce {
 				return ratelimit.ForWindow(sfPerSecond, time.Second, 1)
 			}
 			return ratelimit.ForWindow(o.HubSpotCallsPer10s, 10*time.Second, 5)
@@ -145,9 +146,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	hsw := crmwrite.NewHubSpot(wcfg, clients.HubSpotWriter)
 	flush := func(ctx context.Context, k crmwrite.BatchKey, b []batcher.Item[crmwrite.Write]) ([]batcher.Result[crmwrite.Written], error) {
 		switch k.Provider {
-		case ownership.Salesforce:
+		case provider.Salesforce:
 			return sfw.Flush(ctx, k, b)
-		case ownership.HubSpot:
+		case provider.HubSpot:
 			return hsw.Flush(ctx, k, b)
 		}
 		return nil, &crmwrite.Error{Provider: k.Provider, Class: ownership.Classification{Class: ownership.Permanent},
@@ -155,7 +156,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	bt := batcher.New(flush, batcher.Options[crmwrite.BatchKey, crmwrite.Write]{
 		MaxSize: func(k crmwrite.BatchKey) int {
-			if k.Provider == ownership.Salesforce {
+			if k.Provider == provider.Salesforce {
 				return salesforce.MaxCollectionRecords
 			}
 			return hubspot.MaxBatchInputs

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ownersync/ownersync/libs/hubspot"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/tenant"
@@ -65,7 +66,7 @@ func New(cfg Config) *Clients {
 }
 
 // permanent marks a configuration problem: writes for the tenant fail until an admin fixes it.
-func permanent(p ownership.Provider, err error) error {
+func permanent(p provider.Provider, err error) error {
 	return &crmwrite.Error{Provider: p, Class: ownership.Classification{Class: ownership.Permanent}, Err: err}
 }
 
@@ -73,12 +74,12 @@ func permanent(p ownership.Provider, err error) error {
 // Salesforce not enabled, a secret that does not resolve, an invalid key) are permanent
 // *crmwrite.Errors; a tenant store failure is returned as is.
 func (c *Clients) Salesforce(ctx context.Context, tenantID string) (*salesforce.Client, error) {
-	t, err := c.tenant(ctx, tenantID, ownership.Salesforce)
+	t, err := c.tenant(ctx, tenantID, provider.Salesforce)
 	if err != nil {
 		return nil, err
 	}
 	if t.Salesforce == nil || !t.Salesforce.Enabled {
-		return nil, permanent(ownership.Salesforce, fmt.Errorf("tenant %s has no enabled salesforce connection", tenantID))
+		return nil, permanent(provider.Salesforce, fmt.Errorf("tenant %s has no enabled salesforce connection", tenantID))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -87,7 +88,7 @@ func (c *Clients) Salesforce(ctx context.Context, tenantID string) (*salesforce.
 	}
 	cl, err := c.newSalesforce(t.Salesforce)
 	if err != nil {
-		return nil, permanent(ownership.Salesforce, fmt.Errorf("tenant %s: %w", tenantID, err))
+		return nil, permanent(provider.Salesforce, fmt.Errorf("tenant %s: %w", tenantID, err))
 	}
 	c.sf[tenantID] = cached[*salesforce.Client]{version: t.UpdatedAt, client: cl}
 	return cl, nil
@@ -95,12 +96,12 @@ func (c *Clients) Salesforce(ctx context.Context, tenantID string) (*salesforce.
 
 // HubSpot returns the tenant's HubSpot client, with the same error rules as Salesforce.
 func (c *Clients) HubSpot(ctx context.Context, tenantID string) (*hubspot.Client, error) {
-	t, err := c.tenant(ctx, tenantID, ownership.HubSpot)
+	t, err := c.tenant(ctx, tenantID, provider.HubSpot)
 	if err != nil {
 		return nil, err
 	}
 	if t.HubSpot == nil || !t.HubSpot.Enabled {
-		return nil, permanent(ownership.HubSpot, fmt.Errorf("tenant %s has no enabled hubspot connection", tenantID))
+		return nil, permanent(provider.HubSpot, fmt.Errorf("tenant %s has no enabled hubspot connection", tenantID))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -109,13 +110,13 @@ func (c *Clients) HubSpot(ctx context.Context, tenantID string) (*hubspot.Client
 	}
 	cl, err := c.newHubSpot(t.HubSpot)
 	if err != nil {
-		return nil, permanent(ownership.HubSpot, fmt.Errorf("tenant %s: %w", tenantID, err))
+		return nil, permanent(provider.HubSpot, fmt.Errorf("tenant %s: %w", tenantID, err))
 	}
 	c.hs[tenantID] = cached[*hubspot.Client]{version: t.UpdatedAt, client: cl}
 	return cl, nil
 }
 
-func (c *Clients) tenant(ctx context.Context, id string, p ownership.Provider) (*tenant.Tenant, error) {
+func (c *Clients) tenant(ctx context.Context, id string, p provider.Provider) (*tenant.Tenant, error) {
 	t, err := c.cfg.Tenants.Get(ctx, id)
 	if errors.Is(err, tenant.ErrNotFound) {
 		return nil, permanent(p, fmt.Errorf("tenant %s: %w", id, err))

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
 )
@@ -19,13 +20,13 @@ import (
 // BatchKey groups writes that can share one CRM call.
 type BatchKey struct {
 	Tenant     string
-	Provider   ownership.Provider
+	Provider   provider.Provider
 	RecordType ownership.RecordType
 }
 
 // limitKey is the rate-limit key of a batch.
 func (k BatchKey) limitKey() ratelimit.Key {
-	return ratelimit.Key{Tenant: k.Tenant, Provider: string(k.Provider)}
+	return ratelimit.Key{Tenant: k.Tenant, Provider: k.Provider}
 }
 
 // Write sets the owner of one CRM record.
@@ -52,7 +53,7 @@ type Written struct {
 
 // Error is a failed write of one record, or of a whole batch, with what to do about it.
 type Error struct {
-	Provider ownership.Provider
+	Provider provider.Provider
 	// RecordID is empty for a failure of the whole batch.
 	RecordID string
 	// HTTPStatus is the answer's status (0 when none came; 200 for a Salesforce per-record error).
@@ -98,7 +99,7 @@ func AsError(err error) (*Error, bool) {
 }
 
 // heldError turns a limiter hold into a batch error.
-func heldError(p ownership.Provider, h *ratelimit.HeldError, now time.Time) *Error {
+func heldError(p provider.Provider, h *ratelimit.HeldError, now time.Time) *Error {
 	return &Error{Provider: p, Class: ownership.Classification{Class: ownership.RateLimited},
 		Message: h.Reason, RetryAfter: max(h.Until.Sub(now), 0), Err: h}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ownersync/ownersync/libs/hubspot"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 )
@@ -38,9 +39,9 @@ type Finder struct {
 // FindRecord returns the id of the one record of type rt with email, false when there is none, or
 // ErrAmbiguousEmail when there are several (Salesforce; HubSpot contact emails are unique). Archived
 // HubSpot contacts and deleted Salesforce records do not count.
-func (f *Finder) FindRecord(ctx context.Context, tenant string, p ownership.Provider, rt ownership.RecordType, email string) (string, bool, error) {
+func (f *Finder) FindRecord(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, email string) (string, bool, error) {
 	switch p {
-	case ownership.Salesforce:
+	case provider.Salesforce:
 		if f.Salesforce == nil {
 			return "", false, fmt.Errorf("no salesforce client for tenant %s", tenant)
 		}
@@ -59,7 +60,7 @@ func (f *Finder) FindRecord(ctx context.Context, tenant string, p ownership.Prov
 			return recs[0].ID, true, nil
 		}
 		return "", false, fmt.Errorf("%d salesforce %ss with email %s: %w", len(recs), rt, email, ErrAmbiguousEmail)
-	case ownership.HubSpot:
+	case provider.HubSpot:
 		if f.HubSpot == nil {
 			return "", false, fmt.Errorf("no hubspot client for tenant %s", tenant)
 		}

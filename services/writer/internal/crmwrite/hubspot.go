@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/libs/hubspot"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/retry"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
@@ -95,7 +96,7 @@ var _ batcher.FlushFunc[BatchKey, Write, Written] = (*HubSpot)(nil).Flush
 // otherwise each result is the record's own.
 func (h *HubSpot) Flush(ctx context.Context, key BatchKey, batch []batcher.Item[Write]) ([]batcher.Result[Written], error) {
 	if key.RecordType != ownership.Contact {
-		return nil, &Error{Provider: ownership.HubSpot, Class: ownership.Classification{Class: ownership.Permanent},
+		return nil, &Error{Provider: provider.HubSpot, Class: ownership.Classification{Class: ownership.Permanent},
 			Message: fmt.Sprintf("hubspot owner writeback supports contacts, not %s", key.RecordType)}
 	}
 	client, err := h.client(ctx, key.Tenant)
@@ -103,7 +104,7 @@ func (h *HubSpot) Flush(ctx context.Context, key BatchKey, batch []batcher.Item[
 		if e, ok := AsError(err); ok {
 			return nil, e
 		}
-		return nil, &Error{Provider: ownership.HubSpot, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
+		return nil, &Error{Provider: provider.HubSpot, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
 	}
 	h.accountZone(ctx, key, client)
 	traces := traceIDs(batch)
@@ -188,7 +189,7 @@ func (h *HubSpot) send(ctx context.Context, key BatchKey, client HubSpotAPI, upd
 			return err
 		}
 		if len(res.Items) != len(updates) {
-			return retry.Permanent(&Error{Provider: ownership.HubSpot, Class: ownership.Classification{Class: ownership.Transient},
+			return retry.Permanent(&Error{Provider: provider.HubSpot, Class: ownership.Classification{Class: ownership.Transient},
 				Message: "hubspot answered a different number of results than inputs sent"})
 		}
 		out = res
@@ -235,7 +236,7 @@ func (h *HubSpot) rateLimited(key BatchKey, ae *hubspot.APIError) {
 func (h *HubSpot) batchError(key BatchKey, err error) *Error {
 	var held *ratelimit.HeldError
 	if errors.As(err, &held) {
-		return heldError(ownership.HubSpot, held, h.cfg.Now())
+		return heldError(provider.HubSpot, held, h.cfg.Now())
 	}
 	if e, ok := AsError(err); ok {
 		return e
@@ -252,7 +253,7 @@ func (h *HubSpot) batchError(key BatchKey, err error) *Error {
 // hsError classifies a HubSpot error: a whole-request error by status, a 207 per-input error by
 // category and sub-error code.
 func hsError(err error, recordID string) *Error {
-	e := &Error{Provider: ownership.HubSpot, RecordID: recordID, Err: err}
+	e := &Error{Provider: provider.HubSpot, RecordID: recordID, Err: err}
 	var ae *hubspot.APIError
 	switch {
 	case errors.As(err, &ae):

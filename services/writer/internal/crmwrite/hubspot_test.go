@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ownersync/ownersync/libs/hubspot"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/retry"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
@@ -145,7 +146,7 @@ func newHSEnv(t *testing.T) *hsEnv {
 // retryFast keeps whole-request retries quick in tests.
 var retryFast = retry.Policy{InitialInterval: 10 * time.Millisecond}
 
-var hsContacts = BatchKey{Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Contact}
+var hsContacts = BatchKey{Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact}
 
 func TestHubSpotFlushPerRecordResults(t *testing.T) {
 	e := newHSEnv(t)
@@ -269,7 +270,7 @@ func TestHubSpotWholeRequestErrors(t *testing.T) {
 	if be, ok := AsError(err); !ok || be.Class.Class != ownership.Permanent || be.HTTPStatus != 400 || be.Code != "VALIDATION_ERROR" {
 		t.Errorf("Flush after a 400 = %#v, want a permanent VALIDATION_ERROR", err)
 	}
-	_, err = e.adapter.Flush(context.Background(), BatchKey{Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Lead}, items(Write{RecordID: "1"}))
+	_, err = e.adapter.Flush(context.Background(), BatchKey{Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Lead}, items(Write{RecordID: "1"}))
 	if be, ok := AsError(err); !ok || be.Class.Class != ownership.Permanent {
 		t.Errorf("Flush of leads = %v, want a permanent error", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/retry"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
@@ -105,7 +106,7 @@ func (s *Salesforce) Flush(ctx context.Context, key BatchKey, batch []batcher.It
 		if e, ok := AsError(err); ok {
 			return nil, e
 		}
-		return nil, &Error{Provider: ownership.Salesforce, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
+		return nil, &Error{Provider: provider.Salesforce, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
 	}
 	results := make([]batcher.Result[Written], len(batch))
 	pending := make([]int, len(batch))
@@ -170,7 +171,7 @@ func (s *Salesforce) send(ctx context.Context, key BatchKey, client SalesforceAP
 			return err
 		}
 		if len(res) != len(updates) {
-			return retry.Permanent(&Error{Provider: ownership.Salesforce, Class: ownership.Classification{Class: ownership.Transient},
+			return retry.Permanent(&Error{Provider: provider.Salesforce, Class: ownership.Classification{Class: ownership.Transient},
 				Message: "salesforce answered a different number of results than records sent"})
 		}
 		out = res
@@ -213,7 +214,7 @@ func (s *Salesforce) rateLimited(key BatchKey, client SalesforceAPI, ae *salesfo
 func (s *Salesforce) batchError(key BatchKey, err error) *Error {
 	var held *ratelimit.HeldError
 	if errors.As(err, &held) {
-		return heldError(ownership.Salesforce, held, s.cfg.Now())
+		return heldError(provider.Salesforce, held, s.cfg.Now())
 	}
 	if e, ok := AsError(err); ok {
 		return e
@@ -229,7 +230,7 @@ func (s *Salesforce) batchError(key BatchKey, err error) *Error {
 
 // sfError classifies a Salesforce error.
 func sfError(err error, recordID string) *Error {
-	e := &Error{Provider: ownership.Salesforce, RecordID: recordID, Err: err}
+	e := &Error{Provider: provider.Salesforce, RecordID: recordID, Err: err}
 	var ae *salesforce.APIError
 	if errors.As(err, &ae) {
 		e.HTTPStatus, e.Code, e.Message, e.RetryAfter = ae.HTTPStatus, ae.Code, ae.Message, ae.RetryAfter()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/crmsim"
 	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
@@ -113,7 +114,7 @@ func (e *sfEnv) owner(t *testing.T, id string) string {
 	return r.OwnerID
 }
 
-var contacts = BatchKey{Tenant: "acme", Provider: ownership.Salesforce, RecordType: ownership.Contact}
+var contacts = BatchKey{Tenant: "acme", Provider: provider.Salesforce, RecordType: ownership.Contact}
 
 func items(ws ...Write) []batcher.Item[Write] {
 	out := make([]batcher.Item[Write], len(ws))
@@ -241,7 +242,7 @@ func TestSalesforceWholeRequestRetried(t *testing.T) {
 	if be, ok := AsError(err); !ok || be.Class.Class != ownership.Transient || be.HTTPStatus != 500 || be.RecordID != "" {
 		t.Errorf("Flush error = %#v, want a transient whole-batch error with status 500", err)
 	}
-	if _, err := s.Flush(context.Background(), BatchKey{Tenant: "nobody", Provider: ownership.Salesforce}, items(Write{RecordID: sfC1})); err == nil {
+	if _, err := s.Flush(context.Background(), BatchKey{Tenant: "nobody", Provider: provider.Salesforce}, items(Write{RecordID: sfC1})); err == nil {
 		t.Error("Flush for a tenant without a client succeeded")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/hubspot"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
 )
@@ -111,7 +112,7 @@ func TestHubSpotLimiterRecoversOnSandbox(t *testing.T) {
 	configured := ratelimit.ForWindow(190, 10*time.Second, 5)
 	limiter := ratelimit.New(ratelimit.Config{Limits: func(ratelimit.Key) ratelimit.Limits { return configured }})
 	h := NewHubSpot(Config{Limiter: limiter, Retry: retryFast}, func(context.Context, string) (HubSpotAPI, error) { return client, nil })
-	key := ratelimit.Key{Tenant: hsContacts.Tenant, Provider: string(ownership.HubSpot)}
+	key := ratelimit.Key{Tenant: hsContacts.Tenant, Provider: provider.HubSpot}
 	ctx := context.Background()
 	if _, err := h.Flush(ctx, hsContacts, items(Write{RecordID: "101", OwnerID: "7001"})); err != nil {
 		t.Fatalf("Flush under the low window: %v", err)
@@ -216,17 +217,17 @@ func TestFinderAgainstSandboxes(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name  string
-		p     ownership.Provider
+		p     provider.Provider
 		email string
 		id    string
 		found bool
 		err   error
 	}{
-		{"salesforce one", ownership.Salesforce, "one@example.org", sfC1, true, nil},
-		{"salesforce none", ownership.Salesforce, "nobody@example.org", "", false, nil},
-		{"salesforce several", ownership.Salesforce, "twice@example.org", "", false, ErrAmbiguousEmail},
-		{"hubspot one", ownership.HubSpot, "b@example.org", "102", true, nil},
-		{"hubspot none", ownership.HubSpot, "nobody@example.org", "", false, nil},
+		{"salesforce one", provider.Salesforce, "one@example.org", sfC1, true, nil},
+		{"salesforce none", provider.Salesforce, "nobody@example.org", "", false, nil},
+		{"salesforce several", provider.Salesforce, "twice@example.org", "", false, ErrAmbiguousEmail},
+		{"hubspot one", provider.HubSpot, "b@example.org", "102", true, nil},
+		{"hubspot none", provider.HubSpot, "nobody@example.org", "", false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

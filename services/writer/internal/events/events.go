@@ -12,8 +12,10 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ownersync/ownersync/libs/provider"
+	"github.com/ownersync/ownersync/libs/provider/providerpb"
 	"github.com/ownersync/ownersync/libs/sfid"
-	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
@@ -27,28 +29,6 @@ const Source = "writer"
 
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
-}
-
-// Provider converts a proto provider.
-func Provider(p ownersyncv1.Provider) (ownership.Provider, bool) {
-	switch p {
-	case ownersyncv1.Provider_PROVIDER_SALESFORCE:
-		return ownership.Salesforce, true
-	case ownersyncv1.Provider_PROVIDER_HUBSPOT:
-		return ownership.HubSpot, true
-	}
-	return "", false
-}
-
-// ProviderProto converts a provider to proto.
-func ProviderProto(p ownership.Provider) ownersyncv1.Provider {
-	switch p {
-	case ownership.Salesforce:
-		return ownersyncv1.Provider_PROVIDER_SALESFORCE
-	case ownership.HubSpot:
-		return ownersyncv1.Provider_PROVIDER_HUBSPOT
-	}
-	return ownersyncv1.Provider_PROVIDER_UNSPECIFIED
 }
 
 func recordType(t ownersyncv1.RecordType) (ownership.RecordType, bool) {
@@ -69,13 +49,13 @@ func recordTypeProto(t ownership.RecordType) ownersyncv1.RecordType {
 }
 
 // meta checks an incoming EventMeta: an event id, a valid tenant and the source time.
-func meta(m *ownersyncv1.EventMeta) (id, tenant string, at time.Time, err error) {
+func meta(m *ownersyncv1.EventMeta) (id, tenantID string, at time.Time, err error) {
 	switch {
 	case m == nil:
 		return "", "", time.Time{}, invalid("no meta")
 	case m.GetEventId() == "":
 		return "", "", time.Time{}, invalid("no event id")
-	case !streams.ValidTenant(m.GetTenantId()):
+	case !tenant.ValidID(m.GetTenantId()):
 		return "", "", time.Time{}, invalid("tenant id %q", m.GetTenantId())
 	case m.GetOccurredAt() == nil || !m.GetOccurredAt().IsValid():
 		return "", "", time.Time{}, invalid("event %s has no valid occurred_at", m.GetEventId())
@@ -90,7 +70,7 @@ func CRMChange(m *ownersyncv1.CrmOwnerChanged) (ownership.CRMOwnerChange, error)
 	if err != nil {
 		return ownership.CRMOwnerChange{}, err
 	}
-	p, ok := Provider(m.GetProvider())
+	p, ok := providerpb.FromProto(m.GetProvider())
 	if !ok {
 		return ownership.CRMOwnerChange{}, invalid("event %s: provider %s", id, m.GetProvider())
 	}
@@ -109,7 +89,7 @@ func CRMChange(m *ownersyncv1.CrmOwnerChanged) (ownership.CRMOwnerChange, error)
 	if m.GetOwnerKind() == ownersyncv1.CrmUserKind_CRM_USER_KIND_QUEUE {
 		ch.OwnerKind = ownership.KindQueue
 	}
-	if p == ownership.Salesforce {
+	if p == provider.Salesforce {
 		if ch.RecordID, err = sfid.To18(ch.RecordID); err != nil {
 			return ownership.CRMOwnerChange{}, invalid("event %s: record id %q: %v", id, m.GetRecordId(), err)
 		}
@@ -141,17 +121,17 @@ func PlatformChange(m *ownersyncv1.PlatformOwnerChanged) (ownership.PlatformOwne
 		Email: strings.TrimSpace(m.GetRecordEmail()), OwnerUserID: m.GetOwnerUserId(), OccurredAt: at,
 	}
 	for name, rid := range m.GetCrmRecordIds() {
-		p := ownership.Provider(strings.ToLower(name))
-		if rid == "" || p != ownership.Salesforce && p != ownership.HubSpot {
+		p, ok := provider.Parse(strings.ToLower(name))
+		if rid == "" || !ok {
 			continue
 		}
-		if p == ownership.Salesforce {
+		if p == provider.Salesforce {
 			if rid, err = sfid.To18(rid); err != nil {
 				return ownership.PlatformOwnerChange{}, invalid("event %s: salesforce record id %q: %v", id, m.GetCrmRecordIds()[name], err)
 			}
 		}
 		if ch.CRMRecordIDs == nil {
-			ch.CRMRecordIDs = map[ownership.Provider]string{}
+			ch.CRMRecordIDs = map[provider.Provider]string{}
 		}
 		ch.CRMRecordIDs[p] = rid
 	}
@@ -174,7 +154,7 @@ func OwnerAssign(ch ownership.CRMOwnerChange, a ownership.Assignment, now time.T
 	return &ownersyncv1.OwnerAssign{
 		Meta: &ownersyncv1.EventMeta{EventId: AssignID(ch.EventID), TenantId: ch.Tenant, OccurredAt: timestamppb.New(ch.OccurredAt),
 			ReceivedAt: timestamppb.New(now), Source: Source, SourceEventId: ch.EventID},
-		SourceProvider:   ProviderProto(ch.Provider),
+		SourceProvider:   providerpb.ToProto(ch.Provider),
 		RecordType:       recordTypeProto(ch.RecordType),
 		CrmRecordId:      ch.RecordID,
 		RecordEmail:      ch.Email,
@@ -188,11 +168,11 @@ func OwnerAssign(ch ownership.CRMOwnerChange, a ownership.Assignment, now time.T
 
 // UserRefresh builds the request that asks mapper to re-read a CRM user, for publishing on
 // streams.UserRefresh(tenant, provider). sourceEventID is the change whose write was refused.
-func UserRefresh(tenant string, p ownership.Provider, crmUserID, reason, sourceEventID string, now time.Time) *ownersyncv1.UserRefresh {
+func UserRefresh(tenant string, p provider.Provider, crmUserID, reason, sourceEventID string, now time.Time) *ownersyncv1.UserRefresh {
 	return &ownersyncv1.UserRefresh{
 		Meta: &ownersyncv1.EventMeta{EventId: "refresh:" + string(p) + ":" + crmUserID + ":" + sourceEventID, TenantId: tenant,
 			OccurredAt: timestamppb.New(now), ReceivedAt: timestamppb.New(now), Source: Source, SourceEventId: sourceEventID},
-		Provider:  ProviderProto(p),
+		Provider:  providerpb.ToProto(p),
 		CrmUserId: crmUserID,
 		Reason:    reason,
 	}
@@ -214,7 +194,7 @@ func Alert(a writeback.Alert, now time.Time) *ownersyncv1.Alert {
 			Source: Source, SourceEventId: a.EventID},
 		Severity: severity,
 		Kind:     kind,
-		Provider: ProviderProto(a.Provider),
+		Provider: providerpb.ToProto(a.Provider),
 		Summary:  a.Summary,
 		Details:  a.Details,
 		Record:   a.Record,

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
@@ -32,7 +33,7 @@ func TestCRMChange(t *testing.T) {
 			in: &ownersyncv1.CrmOwnerChanged{Meta: testMeta("sf:00D:04l", "acme"), Provider: ownersyncv1.Provider_PROVIDER_SALESFORCE,
 				RecordType: ownersyncv1.RecordType_RECORD_TYPE_LEAD, RecordId: "00Q5g00000ZxCvB", RecordEmail: "grace@example.org",
 				OwnerId: "00G5g000003LkJh", OwnerKind: ownersyncv1.CrmUserKind_CRM_USER_KIND_QUEUE, ChangeSource: "salesforce", ActorId: "0055g00000AsDfGAAV"},
-			want: ownership.CRMOwnerChange{EventID: "sf:00D:04l", Tenant: "acme", Provider: ownership.Salesforce, RecordType: ownership.Lead,
+			want: ownership.CRMOwnerChange{EventID: "sf:00D:04l", Tenant: "acme", Provider: provider.Salesforce, RecordType: ownership.Lead,
 				RecordID: "00Q5g00000ZxCvBEAV", Email: "grace@example.org", OwnerID: "00G5g000003LkJhEAK", OwnerKind: ownership.KindQueue,
 				OccurredAt: t0, ChangeSource: "salesforce", ActorID: "0055g00000AsDfGAAV"},
 		},
@@ -40,7 +41,7 @@ func TestCRMChange(t *testing.T) {
 			name: "hubspot cleared owner",
 			in: &ownersyncv1.CrmOwnerChanged{Meta: testMeta("hs:1", "acme"), Provider: ownersyncv1.Provider_PROVIDER_HUBSPOT,
 				RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, RecordId: "51240", ChangeSource: "API", ActorId: "3100456"},
-			want: ownership.CRMOwnerChange{EventID: "hs:1", Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Contact,
+			want: ownership.CRMOwnerChange{EventID: "hs:1", Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact,
 				RecordID: "51240", OwnerKind: ownership.KindUser, OccurredAt: t0, ChangeSource: "API", ActorID: "3100456"},
 		},
 		{name: "no meta", in: &ownersyncv1.CrmOwnerChanged{}, invalid: true},
@@ -82,7 +83,7 @@ func TestPlatformChange(t *testing.T) {
 	}
 	want := ownership.PlatformOwnerChange{EventID: "p-1", Tenant: "acme", RecordType: ownership.Contact, PlatformRecordID: "pr-1",
 		Email: "ada@example.org", OwnerUserID: "pu-ada", OccurredAt: t0,
-		CRMRecordIDs: map[ownership.Provider]string{ownership.Salesforce: "0035g00000QwErTAAV", ownership.HubSpot: "51234"}}
+		CRMRecordIDs: map[provider.Provider]string{provider.Salesforce: "0035g00000QwErTAAV", provider.HubSpot: "51234"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("PlatformChange (-want +got):\n%s", diff)
 	}
@@ -100,7 +101,7 @@ func TestPlatformChange(t *testing.T) {
 
 func TestOwnerAssign(t *testing.T) {
 	now := t0.Add(time.Second)
-	ch := ownership.CRMOwnerChange{EventID: "hs:1", Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Contact,
+	ch := ownership.CRMOwnerChange{EventID: "hs:1", Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact,
 		RecordID: "51234", Email: "ada@example.org", OwnerID: "71234567", OccurredAt: t0}
 	a := ownership.Assignment{Outcome: ownership.Assigned, OwnerUserID: "pu-ada", CRMOwnerID: "71234567", Reason: "mapped", PlatformRecordID: "pr-1"}
 	want := &ownersyncv1.OwnerAssign{
@@ -126,17 +127,17 @@ func TestOwnerAssign(t *testing.T) {
 
 func TestAlertAndRefresh(t *testing.T) {
 	now := t0
-	a := Alert(writeback.Alert{Tenant: "acme", Provider: ownership.Salesforce, Kind: writeback.AlertWritebackFailed,
+	a := Alert(writeback.Alert{Tenant: "acme", Provider: provider.Salesforce, Kind: writeback.AlertWritebackFailed,
 		Summary: "s", Details: "d", Record: "salesforce/contact/0035g00000QwErTAAV", EventID: "p-1"}, now)
 	if a.GetMeta().GetEventId() != "alert:writeback_failed:p-1" || a.GetSeverity() != ownersyncv1.AlertSeverity_ALERT_SEVERITY_WARNING ||
 		a.GetKind() != ownersyncv1.AlertKind_ALERT_KIND_WRITEBACK_FAILED || a.GetRecord() != "salesforce/contact/0035g00000QwErTAAV" {
 		t.Errorf("Alert = %v", a)
 	}
-	q := Alert(writeback.Alert{Tenant: "acme", Provider: ownership.HubSpot, Kind: writeback.AlertQuotaExhausted, EventID: "quota:acme:hubspot:1"}, now)
+	q := Alert(writeback.Alert{Tenant: "acme", Provider: provider.HubSpot, Kind: writeback.AlertQuotaExhausted, EventID: "quota:acme:hubspot:1"}, now)
 	if q.GetKind() != ownersyncv1.AlertKind_ALERT_KIND_QUOTA_EXHAUSTED || q.GetSeverity() != ownersyncv1.AlertSeverity_ALERT_SEVERITY_CRITICAL {
 		t.Errorf("quota Alert = %v", q)
 	}
-	r := UserRefresh("acme", ownership.Salesforce, "0055g00000AsDfGAAV", "INACTIVE_OWNER_OR_USER", "p-1", now)
+	r := UserRefresh("acme", provider.Salesforce, "0055g00000AsDfGAAV", "INACTIVE_OWNER_OR_USER", "p-1", now)
 	if r.GetMeta().GetEventId() != "refresh:salesforce:0055g00000AsDfGAAV:p-1" || r.GetProvider() != ownersyncv1.Provider_PROVIDER_SALESFORCE ||
 		r.GetCrmUserId() != "0055g00000AsDfGAAV" || r.GetMeta().GetTenantId() != "acme" {
 		t.Errorf("UserRefresh = %v", r)

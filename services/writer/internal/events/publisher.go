@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
@@ -49,10 +50,10 @@ func (p *Publisher) Assign(ctx context.Context, ch ownership.CRMOwnerChange, a o
 
 // RefreshUser asks mapper to re-read a CRM user. Requests for one user within the same minute share
 // a message id, so a burst of refused writes asks once.
-func (p *Publisher) RefreshUser(ctx context.Context, tenant string, pr ownership.Provider, crmUserID, reason string) error {
+func (p *Publisher) RefreshUser(ctx context.Context, tenant string, pr provider.Provider, crmUserID, reason string) error {
 	now := p.now()
 	m := UserRefresh(tenant, pr, crmUserID, reason, now.UTC().Truncate(time.Minute).Format("200601021504"), now)
-	if _, err := p.pub.Publish(ctx, streams.UserRefresh(tenant, string(pr)), m.GetMeta().GetEventId(), m); err != nil {
+	if _, err := p.pub.Publish(ctx, streams.UserRefresh(tenant, pr), m.GetMeta().GetEventId(), m); err != nil {
 		return fmt.Errorf("publish user refresh %s: %w", m.GetMeta().GetEventId(), err)
 	}
 	return nil

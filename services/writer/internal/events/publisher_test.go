@@ -11,6 +11,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
@@ -38,17 +39,17 @@ func TestPublisherOnJetStream(t *testing.T) {
 	}
 	now := time.Date(2026, 1, 1, 12, 0, 30, 0, time.UTC)
 	p := NewPublisher(natsbus.NewPublisher(js, nil, 5*time.Second), func() time.Time { return now })
-	ch := ownership.CRMOwnerChange{EventID: "hs:1", Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Contact,
+	ch := ownership.CRMOwnerChange{EventID: "hs:1", Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact,
 		RecordID: "51234", OwnerID: "7001", OccurredAt: now}
 	a := ownership.Assignment{Outcome: ownership.Assigned, OwnerUserID: "pu-ada", Reason: "mapped"}
 	for range 2 { // a redelivered change publishes again; the stream keeps one
 		if err := p.Assign(ctx, ch, a); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.RefreshUser(ctx, "acme", ownership.Salesforce, "0055g00000AsDfGAAV", "INACTIVE_OWNER_OR_USER"); err != nil {
+		if err := p.RefreshUser(ctx, "acme", provider.Salesforce, "0055g00000AsDfGAAV", "INACTIVE_OWNER_OR_USER"); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.Alert(ctx, writeback.Alert{Tenant: "acme", Provider: ownership.Salesforce, Kind: writeback.AlertWritebackFailed, EventID: "p-1"}); err != nil {
+		if err := p.Alert(ctx, writeback.Alert{Tenant: "acme", Provider: provider.Salesforce, Kind: writeback.AlertWritebackFailed, EventID: "p-1"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
 )
@@ -45,7 +46,7 @@ func BenchmarkRecord(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				e := writeback.Entry{Tenant: "acme", Provider: ownership.Salesforce, RecordType: ownership.Contact,
+				e := writeback.Entry{Tenant: "acme", Provider: provider.Salesforce, RecordType: ownership.Contact,
 					CRMRecordID: "0035g00000" + strconv.Itoa(100000+i), EventID: "bench-" + strconv.Itoa(i), Origin: ownership.FromPlatform,
 					Outcome: writeback.Applied, OwnerID: "0055g00000AsDfGAAV", PlatformUserID: "pu-ada", At: time.Now(), OccurredAt: time.Now()}
 				if err := s.Record(ctx, e); err != nil {

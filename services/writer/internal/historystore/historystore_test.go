@@ -12,6 +12,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
 )
@@ -26,7 +27,7 @@ func TestFromEntry(t *testing.T) {
 	}{
 		{
 			name: "crm change assigned",
-			in: writeback.Entry{Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Contact, CRMRecordID: "51234",
+			in: writeback.Entry{Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact, CRMRecordID: "51234",
 				EventID: "hs:1", Origin: ownership.FromCRM, Outcome: writeback.Applied, OwnerBefore: "7003", OwnerID: "7001",
 				PlatformUserID: "pu-ada", Assign: ownership.Assigned, Reason: "mapped", OccurredAt: t0, At: t0.Add(time.Second)},
 			want: Doc{ID: "acme|hubspot|contact|51234|hs:1|crm_to_platform|assigned", Tenant: "acme", Provider: "hubspot",
@@ -35,7 +36,7 @@ func TestFromEntry(t *testing.T) {
 		},
 		{
 			name: "crm change to a queue",
-			in: writeback.Entry{Tenant: "acme", Provider: ownership.Salesforce, RecordType: ownership.Lead, CRMRecordID: "00Q5g00000ZxCvBEAV",
+			in: writeback.Entry{Tenant: "acme", Provider: provider.Salesforce, RecordType: ownership.Lead, CRMRecordID: "00Q5g00000ZxCvBEAV",
 				EventID: "sf:1", Origin: ownership.FromCRM, Outcome: writeback.Applied, OwnerID: "00G5g000003LkJhEAK",
 				Assign: ownership.UnassignedQueue, Reason: "a queue", OccurredAt: t0, At: t0},
 			want: Doc{ID: "acme|salesforce|lead|00Q5g00000ZxCvBEAV|sf:1|crm_to_platform|unassigned", Tenant: "acme", Provider: "salesforce",
@@ -44,7 +45,7 @@ func TestFromEntry(t *testing.T) {
 		},
 		{
 			name: "platform change with the fallback owner",
-			in: writeback.Entry{Tenant: "acme", Provider: ownership.Salesforce, RecordType: ownership.Contact, CRMRecordID: "0035g00000QwErTAAV",
+			in: writeback.Entry{Tenant: "acme", Provider: provider.Salesforce, RecordType: ownership.Contact, CRMRecordID: "0035g00000QwErTAAV",
 				PlatformRecordID: "pr-1", EventID: "p-1", Origin: ownership.FromPlatform, Outcome: writeback.Fallback,
 				OwnerID: "0055g00000FbFbFAAV", PlatformUserID: "pu-x", Reason: "no mapping; fallback", OccurredAt: t0, At: t0},
 			want: Doc{ID: "acme|salesforce|contact|0035g00000QwErTAAV|p-1|platform_to_crm|fallback", Tenant: "acme", Provider: "salesforce",
@@ -79,7 +80,7 @@ func TestStoreOnFerretDB(t *testing.T) {
 	}
 	s := New(conn.DB, Options{Linger: 10 * time.Millisecond})
 	entry := func(i int, outcome writeback.Outcome) writeback.Entry {
-		return writeback.Entry{Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Contact, CRMRecordID: "51234",
+		return writeback.Entry{Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact, CRMRecordID: "51234",
 			EventID: "p-" + string(rune('a'+i)), Origin: ownership.FromPlatform, Outcome: outcome, OwnerID: "7001",
 			At: t0.Add(time.Duration(i) * time.Second), OccurredAt: t0}
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
@@ -130,7 +131,7 @@ var _ ownership.View = (*View)(nil)
 // still counts. A pending_team mapping (an auto-provisioned platform user without a team, rule 7)
 // keeps its platform user: the assignment is sent, and the platform holds it until the user has a
 // team.
-func (v *View) ByCRMUser(ctx context.Context, tenant string, p ownership.Provider, crmUserID string) (ownership.Mapping, bool, error) {
+func (v *View) ByCRMUser(ctx context.Context, tenant string, p provider.Provider, crmUserID string) (ownership.Mapping, bool, error) {
 	e, found, err := v.get(ctx, streams.KVKey(tenant, string(p), "crm", normID(p, crmUserID)))
 	if err != nil || !found {
 		return ownership.Mapping{}, false, err
@@ -145,7 +146,7 @@ func (v *View) ByCRMUser(ctx context.Context, tenant string, p ownership.Provide
 // ByPlatformUser looks up the CRM user of a platform user. A mapping that cannot carry owners now is
 // no mapping, unless its CRM user is inactive: then it is returned as inactive, so the decision says
 // why the fallback owner was used.
-func (v *View) ByPlatformUser(ctx context.Context, tenant string, p ownership.Provider, platformUserID string) (ownership.Mapping, bool, error) {
+func (v *View) ByPlatformUser(ctx context.Context, tenant string, p provider.Provider, platformUserID string) (ownership.Mapping, bool, error) {
 	e, found, err := v.get(ctx, streams.KVKey(tenant, string(p), "platform", platformUserID))
 	if err != nil || !found {
 		return ownership.Mapping{}, false, err
@@ -185,8 +186,8 @@ func (v *View) get(ctx context.Context, key string) (entry, bool, error) {
 }
 
 // normID puts a Salesforce id in the 18-character form the keys use.
-func normID(p ownership.Provider, id string) string {
-	if p == ownership.Salesforce {
+func normID(p provider.Provider, id string) string {
+	if p == provider.Salesforce {
 		if id18, err := sfid.To18(id); err == nil {
 			return id18
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 )
@@ -88,18 +89,18 @@ func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
 	}
 	crm := []struct {
 		name string
-		p    ownership.Provider
+		p    provider.Provider
 		id   string
 		want result
 	}{
-		{"synced", ownership.Salesforce, "0055g00000AsDfGAAV", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
-		{"15-character id", ownership.Salesforce, "0055g00000AsDfG", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
-		{"inactive, mapping in error", ownership.Salesforce, "0055g00000HjKlMAAV", result{ownership.Mapping{CRMUserID: "0055g00000HjKlMAAV"}, true}},
-		{"conflict carries no owner", ownership.HubSpot, "71234567", result{ownership.Mapping{CRMUserID: "71234567", CRMUserActive: true}, true}},
-		{"pending team keeps its platform user (the platform holds the assignment)", ownership.HubSpot, "71239999", result{ownership.Mapping{PlatformUserID: "pu_prov", CRMUserID: "71239999", CRMUserActive: true}, true}},
-		{"queue", ownership.Salesforce, "00G5g000003LkJhEAK", result{ownership.Mapping{PlatformUserID: "pu_q", CRMUserID: "00G5g000003LkJhEAK", CRMUserActive: true, CRMUserKind: ownership.KindQueue}, true}},
-		{"unknown", ownership.HubSpot, "1", result{}},
-		{"other tenant's provider", ownership.HubSpot, "0055g00000AsDfGAAV", result{}},
+		{"synced", provider.Salesforce, "0055g00000AsDfGAAV", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
+		{"15-character id", provider.Salesforce, "0055g00000AsDfG", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
+		{"inactive, mapping in error", provider.Salesforce, "0055g00000HjKlMAAV", result{ownership.Mapping{CRMUserID: "0055g00000HjKlMAAV"}, true}},
+		{"conflict carries no owner", provider.HubSpot, "71234567", result{ownership.Mapping{CRMUserID: "71234567", CRMUserActive: true}, true}},
+		{"pending team keeps its platform user (the platform holds the assignment)", provider.HubSpot, "71239999", result{ownership.Mapping{PlatformUserID: "pu_prov", CRMUserID: "71239999", CRMUserActive: true}, true}},
+		{"queue", provider.Salesforce, "00G5g000003LkJhEAK", result{ownership.Mapping{PlatformUserID: "pu_q", CRMUserID: "00G5g000003LkJhEAK", CRMUserActive: true, CRMUserKind: ownership.KindQueue}, true}},
+		{"unknown", provider.HubSpot, "1", result{}},
+		{"other tenant's provider", provider.HubSpot, "0055g00000AsDfGAAV", result{}},
 	}
 	for _, tt := range crm {
 		t.Run("crm "+tt.name, func(t *testing.T) {
@@ -114,15 +115,15 @@ func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
 	}
 	platform := []struct {
 		name string
-		p    ownership.Provider
+		p    provider.Provider
 		id   string
 		want result
 	}{
-		{"synced", ownership.Salesforce, "pu_ada", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
-		{"inactive CRM user", ownership.Salesforce, "pu_old", result{ownership.Mapping{PlatformUserID: "pu_old", CRMUserID: "0055g00000HjKlMAAV"}, true}},
-		{"conflict is no mapping", ownership.HubSpot, "pu_dup", result{}},
-		{"pending team is no mapping towards the CRM", ownership.HubSpot, "pu_prov", result{}},
-		{"deleted", ownership.HubSpot, "pu_gone", result{}},
+		{"synced", provider.Salesforce, "pu_ada", result{ownership.Mapping{PlatformUserID: "pu_ada", CRMUserID: "0055g00000AsDfGAAV", CRMUserActive: true}, true}},
+		{"inactive CRM user", provider.Salesforce, "pu_old", result{ownership.Mapping{PlatformUserID: "pu_old", CRMUserID: "0055g00000HjKlMAAV"}, true}},
+		{"conflict is no mapping", provider.HubSpot, "pu_dup", result{}},
+		{"pending team is no mapping towards the CRM", provider.HubSpot, "pu_prov", result{}},
+		{"deleted", provider.HubSpot, "pu_gone", result{}},
 	}
 	for _, tt := range platform {
 		t.Run("platform "+tt.name, func(t *testing.T) {
@@ -138,7 +139,7 @@ func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
 	if _, err := kv.PutString(ctx, streams.KVKey("acme", "hubspot", "platform", "bad"), "{"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := v.ByPlatformUser(ctx, "acme", ownership.HubSpot, "bad"); err == nil {
+	if _, _, err := v.ByPlatformUser(ctx, "acme", provider.HubSpot, "bad"); err == nil {
 		t.Error("a corrupt entry gave no error")
 	}
 }
@@ -160,7 +161,7 @@ func TestWatchedFollowsChanges(t *testing.T) {
 	}
 	lookup := func() (ownership.Mapping, bool) {
 		t.Helper()
-		m, found, err := v.ByPlatformUser(ctx, "acme", ownership.HubSpot, "pu_ada")
+		m, found, err := v.ByPlatformUser(ctx, "acme", provider.HubSpot, "pu_ada")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +192,7 @@ func TestWatchedFollowsChanges(t *testing.T) {
 	if _, err := kv.PutString(ctx, streams.KVKey("acme", "hubspot", "crm", "7009"), `{"platform_user_id":"pu_new","crm_user_id":"7009","status":"synced","usable":true,"active":true,"kind":"user"}`); err != nil {
 		t.Fatal(err)
 	}
-	if m, found, err := v.ByCRMUser(ctx, "acme", ownership.HubSpot, "7009"); err != nil || !found || m.PlatformUserID != "pu_new" {
+	if m, found, err := v.ByCRMUser(ctx, "acme", provider.HubSpot, "7009"); err != nil || !found || m.PlatformUserID != "pu_new" {
 		t.Fatalf("new mapping: %+v %v %v", m, found, err)
 	}
 

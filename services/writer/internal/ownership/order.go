@@ -3,6 +3,7 @@ package ownership
 import (
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
 )
 
@@ -40,7 +41,7 @@ const (
 // platform change, the translated owner) and its source time.
 type Observation struct {
 	Origin   Origin
-	Provider Provider
+	Provider provider.Provider
 	EventID  string
 	Owner    string
 	At       time.Time
@@ -151,8 +152,8 @@ func (s RecordState) Confirm(eventID string, at time.Time) (RecordState, bool) {
 
 // SameOwner compares two CRM owner ids of provider p: Salesforce ids in their 18-character form,
 // HubSpot ids exactly.
-func SameOwner(p Provider, a, b string) bool {
-	if p == Salesforce {
+func SameOwner(p provider.Provider, a, b string) bool {
+	if p == provider.Salesforce {
 		return sfid.Equal(a, b)
 	}
 	return a == b

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ownersync/ownersync/libs/provider"
 )
 
 func TestJudge(t *testing.T) {
@@ -14,9 +16,9 @@ func TestJudge(t *testing.T) {
 	wrote := RecordState{AppliedOwner: sfGrace, AppliedAt: t0.Add(-time.Second), AppliedEventID: "p-1",
 		WrittenOwner: sfGrace, WrittenAt: t0}
 	// moved: after our write a real CRM change to sfAda was applied.
-	moved := wrote.Apply(Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)})
+	moved := wrote.Apply(Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)})
 	// claimed: a platform change to sfAda claimed its write, not yet confirmed.
-	claimed := wrote.Claim(Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-7", Owner: sfAda, At: t0.Add(time.Minute)}, t0.Add(time.Minute))
+	claimed := wrote.Claim(Observation{Origin: FromPlatform, Provider: provider.Salesforce, EventID: "p-7", Owner: sfAda, At: t0.Add(time.Minute)}, t0.Add(time.Minute))
 	tests := []struct {
 		name  string
 		state RecordState
@@ -24,43 +26,43 @@ func TestJudge(t *testing.T) {
 		want  Verdict
 	}{
 		{"first change for a record applies", RecordState{},
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-1", Owner: sfAda, At: t0}, Apply},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-1", Owner: sfAda, At: t0}, Apply},
 		{"our write coming back is an echo", wrote,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(3 * time.Second)}, Echo},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(3 * time.Second)}, Echo},
 		{"echo matches the 15-character form of the id", wrote,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-9", Owner: sfGrace[:15], At: t0.Add(time.Second)}, Echo},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-9", Owner: sfGrace[:15], At: t0.Add(time.Second)}, Echo},
 		{"echo stamped slightly before our clock", wrote,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(-500 * time.Millisecond)}, Echo},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(-500 * time.Millisecond)}, Echo},
 		{"same owner after the echo window is only unchanged", wrote,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(window + time.Second)}, Unchanged},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-9", Owner: sfGrace, At: t0.Add(window + time.Second)}, Unchanged},
 		{"platform change is never an echo", wrote,
-			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-2", Owner: sfGrace, At: t0.Add(time.Second)}, Unchanged},
+			Observation{Origin: FromPlatform, Provider: provider.Salesforce, EventID: "p-2", Owner: sfGrace, At: t0.Add(time.Second)}, Unchanged},
 		{"another owner within the window applies", wrote,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-3", Owner: sfAda, At: t0.Add(time.Second)}, Apply},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-3", Owner: sfAda, At: t0.Add(time.Second)}, Apply},
 		{"our owner again after a real change is not an echo", moved,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-4", Owner: sfGrace, At: t0.Add(20 * time.Second)}, Apply},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-4", Owner: sfGrace, At: t0.Add(20 * time.Second)}, Apply},
 		{"older than the last applied is stale", moved,
-			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-0", Owner: sfFallback, At: t0.Add(5 * time.Second)}, Stale},
+			Observation{Origin: FromPlatform, Provider: provider.Salesforce, EventID: "p-0", Owner: sfFallback, At: t0.Add(5 * time.Second)}, Stale},
 		{"older crm change is stale", moved,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-1", Owner: sfFallback, At: t0}, Stale},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-1", Owner: sfFallback, At: t0}, Stale},
 		{"redelivered crm event is redone (its OwnerAssign is republished)", moved,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)}, Redo},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-2", Owner: sfAda, At: t0.Add(10 * time.Second)}, Redo},
 		{"redelivered platform event after its write is a duplicate", wrote,
-			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-1", Owner: sfGrace, At: t0.Add(-time.Second)}, Duplicate},
+			Observation{Origin: FromPlatform, Provider: provider.Salesforce, EventID: "p-1", Owner: sfGrace, At: t0.Add(-time.Second)}, Duplicate},
 		{"redelivered platform event with its write pending is redone", claimed,
-			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-7", Owner: sfAda, At: t0.Add(time.Minute)}, Redo},
+			Observation{Origin: FromPlatform, Provider: provider.Salesforce, EventID: "p-7", Owner: sfAda, At: t0.Add(time.Minute)}, Redo},
 		{"same owner while a write is pending is written again", claimed,
-			Observation{Origin: FromPlatform, Provider: Salesforce, EventID: "p-8", Owner: sfAda, At: t0.Add(2 * time.Minute)}, Apply},
+			Observation{Origin: FromPlatform, Provider: provider.Salesforce, EventID: "p-8", Owner: sfAda, At: t0.Add(2 * time.Minute)}, Apply},
 		{"echo of a pending write", claimed,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-8", Owner: sfAda, At: t0.Add(time.Minute + time.Second)}, Echo},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-8", Owner: sfAda, At: t0.Add(time.Minute + time.Second)}, Echo},
 		{"same instant and owner under another id is a duplicate", moved,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-2b", Owner: sfAda, At: t0.Add(10 * time.Second)}, Duplicate},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-2b", Owner: sfAda, At: t0.Add(10 * time.Second)}, Duplicate},
 		{"same instant, greater owner id wins", moved,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-5", Owner: sfGrace, At: t0.Add(10 * time.Second)}, Apply},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-5", Owner: sfGrace, At: t0.Add(10 * time.Second)}, Apply},
 		{"same instant, smaller owner id loses", moved,
-			Observation{Origin: FromCRM, Provider: Salesforce, EventID: "c-6", Owner: "0055g00000AaAaAAAV", At: t0.Add(10 * time.Second)}, Stale},
+			Observation{Origin: FromCRM, Provider: provider.Salesforce, EventID: "c-6", Owner: "0055g00000AaAaAAAV", At: t0.Add(10 * time.Second)}, Stale},
 		{"hubspot ids compare exactly", RecordState{AppliedOwner: "100000000000000001", AppliedAt: t0},
-			Observation{Origin: FromCRM, Provider: HubSpot, EventID: "h-1", Owner: "100000000000000002", At: t0.Add(time.Second)}, Apply},
+			Observation{Origin: FromCRM, Provider: provider.HubSpot, EventID: "h-1", Owner: "100000000000000002", At: t0.Add(time.Second)}, Apply},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,10 +78,10 @@ func TestJudge(t *testing.T) {
 func TestJudgeConverges(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	changes := []Observation{
-		{Origin: FromCRM, Provider: HubSpot, EventID: "a", Owner: "1", At: t0},
-		{Origin: FromPlatform, Provider: HubSpot, EventID: "b", Owner: "2", At: t0.Add(time.Second)},
-		{Origin: FromCRM, Provider: HubSpot, EventID: "c", Owner: "3", At: t0.Add(2 * time.Second)},
-		{Origin: FromPlatform, Provider: HubSpot, EventID: "d", Owner: "1", At: t0.Add(3 * time.Second)},
+		{Origin: FromCRM, Provider: provider.HubSpot, EventID: "a", Owner: "1", At: t0},
+		{Origin: FromPlatform, Provider: provider.HubSpot, EventID: "b", Owner: "2", At: t0.Add(time.Second)},
+		{Origin: FromCRM, Provider: provider.HubSpot, EventID: "c", Owner: "3", At: t0.Add(2 * time.Second)},
+		{Origin: FromPlatform, Provider: provider.HubSpot, EventID: "d", Owner: "1", At: t0.Add(3 * time.Second)},
 	}
 	var permute func([]Observation, int, func([]Observation))
 	permute = func(a []Observation, k int, f func([]Observation)) {
@@ -116,7 +118,7 @@ func TestJudgeConverges(t *testing.T) {
 
 func TestClaimConfirm(t *testing.T) {
 	at := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	o := Observation{Origin: FromPlatform, Provider: HubSpot, EventID: "p1", Owner: "7", At: at}
+	o := Observation{Origin: FromPlatform, Provider: provider.HubSpot, EventID: "p1", Owner: "7", At: at}
 	claimed := RecordState{AppliedOwner: "1", AppliedAt: at.Add(-time.Hour)}.Claim(o, at.Add(time.Second))
 	want := RecordState{AppliedOwner: "7", AppliedAt: at, AppliedEventID: "p1", WrittenOwner: "7", WrittenAt: at.Add(time.Second), Pending: true}
 	if diff := cmp.Diff(want, claimed); diff != "" {
@@ -134,7 +136,7 @@ func TestClaimConfirm(t *testing.T) {
 		t.Error("second Confirm succeeded")
 	}
 	// A CRM change applied while the write is in flight takes the record over.
-	moved := claimed.Apply(Observation{Origin: FromCRM, Provider: HubSpot, EventID: "c1", Owner: "9", At: at.Add(time.Second)})
+	moved := claimed.Apply(Observation{Origin: FromCRM, Provider: provider.HubSpot, EventID: "c1", Owner: "9", At: at.Add(time.Second)})
 	if moved.Pending {
 		t.Error("a newer applied change left the earlier write pending")
 	}

@@ -10,15 +10,8 @@ package ownership
 import (
 	"context"
 	"time"
-)
 
-// Provider is a CRM: "salesforce" or "hubspot".
-type Provider string
-
-// Providers.
-const (
-	Salesforce Provider = "salesforce"
-	HubSpot    Provider = "hubspot"
+	"github.com/ownersync/ownersync/libs/provider"
 )
 
 // RecordType is the kind of record whose owner changed.
@@ -65,7 +58,7 @@ func (d Direction) AllowsPlatformToCRM() bool {
 type CRMOwnerChange struct {
 	EventID    string
 	Tenant     string
-	Provider   Provider
+	Provider   provider.Provider
 	RecordType RecordType
 	// RecordID is the CRM record id (Salesforce 18-character form, HubSpot object id).
 	RecordID string
@@ -90,7 +83,7 @@ type PlatformOwnerChange struct {
 	// OwnerUserID is the new owner's platform user id; empty when the record was unassigned.
 	OwnerUserID string
 	// CRMRecordIDs holds the CRM record id per provider when the platform knows it.
-	CRMRecordIDs map[Provider]string
+	CRMRecordIDs map[provider.Provider]string
 	OccurredAt   time.Time
 }
 
@@ -109,8 +102,8 @@ type Mapping struct {
 // ownersync_mappings KV bucket that mapper maintains. found is false when there is no mapping;
 // err is for lookups that failed and may succeed later.
 type View interface {
-	ByCRMUser(ctx context.Context, tenant string, provider Provider, crmUserID string) (m Mapping, found bool, err error)
-	ByPlatformUser(ctx context.Context, tenant string, provider Provider, platformUserID string) (m Mapping, found bool, err error)
+	ByCRMUser(ctx context.Context, tenant string, provider provider.Provider, crmUserID string) (m Mapping, found bool, err error)
+	ByPlatformUser(ctx context.Context, tenant string, provider provider.Provider, platformUserID string) (m Mapping, found bool, err error)
 }
 
 // ProviderPolicy is the part of a tenant's configuration for one CRM that owner writeback obeys.
@@ -144,13 +137,13 @@ func (p ProviderPolicy) Syncs(t RecordType) bool {
 // Policy is a tenant's writeback configuration: one ProviderPolicy per connected CRM.
 type Policy struct {
 	Tenant    string
-	Providers map[Provider]ProviderPolicy
+	Providers map[provider.Provider]ProviderPolicy
 }
 
 // connected lists the enabled providers in a stable order.
-func (p Policy) connected() []Provider {
-	var out []Provider
-	for _, pr := range []Provider{Salesforce, HubSpot} {
+func (p Policy) connected() []provider.Provider {
+	var out []provider.Provider
+	for _, pr := range provider.All {
 		if pp, ok := p.Providers[pr]; ok && pp.Enabled {
 			out = append(out, pr)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
 )
 
@@ -53,7 +54,7 @@ const (
 
 // Target is the decision for one CRM for a platform owner change.
 type Target struct {
-	Provider Provider
+	Provider provider.Provider
 	Outcome  WriteOutcome
 	// CRMRecordID is the record id the event carried for this provider; empty means the caller finds
 	// the record by a stored link or by email.
@@ -183,9 +184,9 @@ func (t *Translator) ToCRM(ctx context.Context, pol Policy, ch PlatformOwnerChan
 }
 
 // needsFallback reports whether Decide will look at the fallback owner.
-func needsFallback(p Provider, ch PlatformOwnerChange, m Mapping, found bool) bool {
+func needsFallback(p provider.Provider, ch PlatformOwnerChange, m Mapping, found bool) bool {
 	if ch.OwnerUserID == "" {
-		return p != HubSpot
+		return p != provider.HubSpot
 	}
 	if !found || m.CRMUserID == "" {
 		return true
@@ -202,11 +203,11 @@ func needsFallback(p Provider, ch PlatformOwnerChange, m Mapping, found bool) bo
 // An owner cleared on the platform clears hubspot_owner_id; Salesforce cannot leave a record without
 // an owner (INVALID_EMPTY_KEY_OWNER), so it gets the fallback owner, or keeps its owner when none is
 // configured.
-func Decide(p Provider, pp ProviderPolicy, ch PlatformOwnerChange, m Mapping, found bool, fb Mapping, fbFound bool) Target {
+func Decide(p provider.Provider, pp ProviderPolicy, ch PlatformOwnerChange, m Mapping, found bool, fb Mapping, fbFound bool) Target {
 	tg := Target{Provider: p, CRMRecordID: ch.CRMRecordIDs[p]}
 	var why string
 	switch {
-	case ch.OwnerUserID == "" && p == HubSpot:
+	case ch.OwnerUserID == "" && p == provider.HubSpot:
 		tg.Outcome = Write
 		tg.Reason = "the owner was cleared on the platform"
 		return tg
@@ -251,20 +252,20 @@ func Decide(p Provider, pp ProviderPolicy, ch PlatformOwnerChange, m Mapping, fo
 
 // usableOwner reports whether a CRM user may own a record of type rt, and if not, why (a phrase
 // that follows "who"). Inactive and archived users never own; a queue owns only a Salesforce Lead.
-func usableOwner(p Provider, rt RecordType, id string, kind OwnerKind, active bool) (string, bool) {
+func usableOwner(p provider.Provider, rt RecordType, id string, kind OwnerKind, active bool) (string, bool) {
 	queue := isQueue(p, id, kind)
 	switch {
-	case p == Salesforce && !queue && sfid.Prefix(id) != sfid.PrefixUser:
+	case p == provider.Salesforce && !queue && sfid.Prefix(id) != sfid.PrefixUser:
 		return "is not a Salesforce user or queue id", false
 	case !active:
 		return "is inactive or archived", false
-	case queue && !(p == Salesforce && rt == Lead):
+	case queue && !(p == provider.Salesforce && rt == Lead):
 		return fmt.Sprintf("is a queue, and a %s %s must be owned by a user", p, rt), false
 	}
 	return "", true
 }
 
 // isQueue reports whether a CRM owner is a queue: by its kind, or by the Salesforce 00G prefix.
-func isQueue(p Provider, id string, kind OwnerKind) bool {
-	return kind == KindQueue || p == Salesforce && sfid.Prefix(id) == sfid.PrefixQueue
+func isQueue(p provider.Provider, id string, kind OwnerKind) bool {
+	return kind == KindQueue || p == provider.Salesforce && sfid.Prefix(id) == sfid.PrefixQueue
 }

@@ -18,15 +18,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ownersync/ownersync/libs/provider"
 )
 
 // Key names one rate-limited connection: a tenant's account at one CRM.
 type Key struct {
 	Tenant   string
-	Provider string
+	Provider provider.Provider
 }
 
-func (k Key) String() string { return k.Tenant + "/" + k.Provider }
+func (k Key) String() string { return k.Tenant + "/" + string(k.Provider) }
 
 // Limits size one key's token bucket.
 type Limits struct {
@@ -372,7 +374,7 @@ func (l *Limiter) ExhaustedDaily(key Key) *Notice {
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
 	reset := func() time.Time { return now.Add(l.cfg.Recheck) }
-	if key.Provider == "hubspot" {
+	if key.Provider == provider.HubSpot {
 		b := l.get(key, now)
 		reset = func() time.Time { return nextMidnight(now, l.location(key, b)) }
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 )
@@ -52,7 +53,7 @@ func recordsBucket(t *testing.T) jetstream.KeyValue {
 func TestJetStreamKVErrors(t *testing.T) {
 	kv := NewJetStreamKV(recordsBucket(t))
 	ctx := context.Background()
-	key := Key("acme", ownership.HubSpot, ownership.Contact, "51234")
+	key := Key("acme", provider.HubSpot, ownership.Contact, "51234")
 	if _, _, err := kv.Get(ctx, key); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get of a new key = %v, want ErrNotFound", err)
 	}
@@ -90,7 +91,7 @@ func TestStoreOnJetStream(t *testing.T) {
 	s := NewStore(NewJetStreamKV(recordsBucket(t)))
 	s.maxAttempts = 1000
 	ctx := context.Background()
-	key := Key("acme", ownership.Salesforce, ownership.Lead, "00Q5g00000ZxCvBEAV")
+	key := Key("acme", provider.Salesforce, ownership.Lead, "00Q5g00000ZxCvBEAV")
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -100,7 +101,7 @@ func TestStoreOnJetStream(t *testing.T) {
 			defer wg.Done()
 			_, err := s.Update(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
 				cur.PlatformRecordID += "x"
-				o := ownership.Observation{Origin: ownership.FromCRM, Provider: ownership.Salesforce, EventID: fmt.Sprint(i),
+				o := ownership.Observation{Origin: ownership.FromCRM, Provider: provider.Salesforce, EventID: fmt.Sprint(i),
 					Owner: fmt.Sprint(i), At: t0.Add(time.Duration(i) * time.Second)}
 				if ownership.Judge(cur, o, time.Minute) == ownership.Apply {
 					cur = cur.Apply(o)

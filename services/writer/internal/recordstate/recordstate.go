@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
@@ -41,13 +42,13 @@ type KV interface {
 // Key returns the bucket key of a record: <tenant>.<provider>.<record type>.<record id>, with each
 // token escaped for KV keys and Salesforce ids in their 18-character form, so that the 15- and
 // 18-character ids of one record share a key.
-func Key(tenant string, provider ownership.Provider, recordType ownership.RecordType, recordID string) string {
-	if provider == ownership.Salesforce {
+func Key(tenant string, p provider.Provider, recordType ownership.RecordType, recordID string) string {
+	if p == provider.Salesforce {
 		if id, err := sfid.To18(recordID); err == nil {
 			recordID = id
 		}
 	}
-	return streams.KVKey(tenant, string(provider), string(recordType), recordID)
+	return streams.KVKey(tenant, string(p), string(recordType), recordID)
 }
 
 // value is the JSON form of a RecordState in the bucket. V is the format version.
@@ -270,12 +271,12 @@ type Links struct {
 func NewLinks(kv KV) *Links { return &Links{kv: kv} }
 
 // LinkKey is the bucket key of a platform record's link.
-func LinkKey(tenant string, provider ownership.Provider, recordType ownership.RecordType, platformRecordID string) string {
+func LinkKey(tenant string, provider provider.Provider, recordType ownership.RecordType, platformRecordID string) string {
 	return streams.KVKey(tenant, string(provider), string(recordType), "link", platformRecordID)
 }
 
 // Link returns the CRM record id linked to a platform record, and whether there is one.
-func (l *Links) Link(ctx context.Context, tenant string, provider ownership.Provider, recordType ownership.RecordType, platformRecordID string) (string, bool, error) {
+func (l *Links) Link(ctx context.Context, tenant string, provider provider.Provider, recordType ownership.RecordType, platformRecordID string) (string, bool, error) {
 	key := LinkKey(tenant, provider, recordType, platformRecordID)
 	b, _, err := l.kv.Get(ctx, key)
 	if errors.Is(err, ErrNotFound) || err == nil && len(b) == 0 {
@@ -289,7 +290,7 @@ func (l *Links) Link(ctx context.Context, tenant string, provider ownership.Prov
 
 // SaveLink links a platform record to a CRM record, replacing an older link; saving the link that
 // is already there writes nothing.
-func (l *Links) SaveLink(ctx context.Context, tenant string, provider ownership.Provider, recordType ownership.RecordType, platformRecordID, crmRecordID string) error {
+func (l *Links) SaveLink(ctx context.Context, tenant string, provider provider.Provider, recordType ownership.RecordType, platformRecordID, crmRecordID string) error {
 	key := LinkKey(tenant, provider, recordType, platformRecordID)
 	for attempt := 0; attempt < DefaultMaxAttempts; attempt++ {
 		b, rev, err := l.kv.Get(ctx, key)

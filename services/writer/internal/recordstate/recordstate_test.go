@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 )
 
@@ -132,15 +133,15 @@ func TestDecodeFixedValue(t *testing.T) {
 }
 
 func TestKey(t *testing.T) {
-	a := Key("acme", ownership.Salesforce, ownership.Contact, "0035g00000QwErT")
-	b := Key("acme", ownership.Salesforce, ownership.Contact, "0035g00000QwErTAAV")
+	a := Key("acme", provider.Salesforce, ownership.Contact, "0035g00000QwErT")
+	b := Key("acme", provider.Salesforce, ownership.Contact, "0035g00000QwErTAAV")
 	if a != b {
 		t.Errorf("15- and 18-character ids give %q and %q, want one key", a, b)
 	}
-	if got, want := Key("acme", ownership.HubSpot, ownership.Contact, "51234"), "acme.hubspot.contact.51234"; got != want {
+	if got, want := Key("acme", provider.HubSpot, ownership.Contact, "51234"), "acme.hubspot.contact.51234"; got != want {
 		t.Errorf("Key = %q, want %q", got, want)
 	}
-	if got := Key("acme", ownership.HubSpot, ownership.Contact, "a.b*>"); strings.ContainsAny(got[len("acme.hubspot.contact."):], ".*>") {
+	if got := Key("acme", provider.HubSpot, ownership.Contact, "a.b*>"); strings.ContainsAny(got[len("acme.hubspot.contact."):], ".*>") {
 		t.Errorf("Key = %q: record id not escaped", got)
 	}
 	if !strings.HasPrefix(a, Prefix("acme")) {
@@ -163,16 +164,16 @@ func TestUpdateCreatesThenUpdates(t *testing.T) {
 	kv := newMemKV()
 	s := NewStore(kv)
 	ctx := context.Background()
-	key := Key("acme", ownership.HubSpot, ownership.Contact, "51234")
+	key := Key("acme", provider.HubSpot, ownership.Contact, "51234")
 	if _, ok, err := s.Get(ctx, key); ok || err != nil {
 		t.Fatalf("Get of a new key = %v, %v; want not found", ok, err)
 	}
 	var v ownership.Verdict
-	o1 := ownership.Observation{Origin: ownership.FromCRM, Provider: ownership.HubSpot, EventID: "e1", Owner: "1", At: t0}
+	o1 := ownership.Observation{Origin: ownership.FromCRM, Provider: provider.HubSpot, EventID: "e1", Owner: "1", At: t0}
 	if _, err := s.Update(ctx, key, apply(o1, &v)); err != nil || v != ownership.Apply {
 		t.Fatalf("first update: %v, verdict %s", err, v)
 	}
-	o0 := ownership.Observation{Origin: ownership.FromCRM, Provider: ownership.HubSpot, EventID: "e0", Owner: "0", At: t0.Add(-time.Second)}
+	o0 := ownership.Observation{Origin: ownership.FromCRM, Provider: provider.HubSpot, EventID: "e0", Owner: "0", At: t0.Add(-time.Second)}
 	got, err := s.Update(ctx, key, apply(o0, &v))
 	if err != nil || v != ownership.Stale {
 		t.Fatalf("older update: %v, verdict %s; want stale", err, v)
@@ -206,7 +207,7 @@ func TestUpdateRetriesLostRace(t *testing.T) {
 		kv.mu.Unlock()
 	}
 	var v ownership.Verdict
-	o := ownership.Observation{Origin: ownership.FromPlatform, Provider: ownership.HubSpot, EventID: "p1", Owner: "mine", At: t0}
+	o := ownership.Observation{Origin: ownership.FromPlatform, Provider: provider.HubSpot, EventID: "p1", Owner: "mine", At: t0}
 	got, err := s.Update(ctx, key, apply(o, &v))
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +242,7 @@ func TestUpdateConcurrentWriters(t *testing.T) {
 		go func(i int) { // owner changes with distinct source times
 			defer wg.Done()
 			var v ownership.Verdict
-			o := ownership.Observation{Origin: ownership.FromCRM, Provider: ownership.HubSpot,
+			o := ownership.Observation{Origin: ownership.FromCRM, Provider: provider.HubSpot,
 				EventID: fmt.Sprint(i), Owner: fmt.Sprint(i), At: t0.Add(time.Duration(i) * time.Second)}
 			_, err := s.Update(ctx, key, apply(o, &v))
 			errs <- err
@@ -301,22 +302,22 @@ func TestLinks(t *testing.T) {
 	kv := newMemKV()
 	l := NewLinks(kv)
 	ctx := context.Background()
-	if _, ok, err := l.Link(ctx, "acme", ownership.HubSpot, ownership.Contact, "pr-1"); ok || err != nil {
+	if _, ok, err := l.Link(ctx, "acme", provider.HubSpot, ownership.Contact, "pr-1"); ok || err != nil {
 		t.Fatalf("Link before save = %v, %v; want none", ok, err)
 	}
 	for _, id := range []string{"51234", "51234", "51240"} {
-		if err := l.SaveLink(ctx, "acme", ownership.HubSpot, ownership.Contact, "pr-1", id); err != nil {
+		if err := l.SaveLink(ctx, "acme", provider.HubSpot, ownership.Contact, "pr-1", id); err != nil {
 			t.Fatalf("SaveLink(%s): %v", id, err)
 		}
 	}
-	got, ok, err := l.Link(ctx, "acme", ownership.HubSpot, ownership.Contact, "pr-1")
+	got, ok, err := l.Link(ctx, "acme", provider.HubSpot, ownership.Contact, "pr-1")
 	if err != nil || !ok || got != "51240" {
 		t.Errorf("Link = %q, %v, %v; want the latest link 51240", got, ok, err)
 	}
 	if kv.writes != 2 {
 		t.Errorf("%d writes, want 2 (saving the same link again writes nothing)", kv.writes)
 	}
-	if lk, rk := LinkKey("acme", ownership.HubSpot, ownership.Contact, "x"), Key("acme", ownership.HubSpot, ownership.Contact, "x"); lk == rk {
+	if lk, rk := LinkKey("acme", provider.HubSpot, ownership.Contact, "x"), Key("acme", provider.HubSpot, ownership.Contact, "x"); lk == rk {
 		t.Errorf("link key %q equals record key", lk)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/hubspot"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
@@ -43,7 +44,7 @@ func (r *recorder) Assign(_ context.Context, _ ownership.CRMOwnerChange, a owner
 	r.assigns = append(r.assigns, a)
 	return nil
 }
-func (r *recorder) RefreshUser(context.Context, string, ownership.Provider, string, string) error {
+func (r *recorder) RefreshUser(context.Context, string, provider.Provider, string, string) error {
 	return nil
 }
 func (r *recorder) Alert(context.Context, writeback.Alert) error { return nil }
@@ -163,14 +164,14 @@ func TestWiredWithSandboxes(t *testing.T) {
 	sfw := crmwrite.NewSalesforce(cfg, func(context.Context, string) (crmwrite.SalesforceAPI, error) { return sfClient, nil })
 	hsw := crmwrite.NewHubSpot(cfg, func(context.Context, string) (crmwrite.HubSpotAPI, error) { return hsClient, nil })
 	flush := func(ctx context.Context, k crmwrite.BatchKey, b []batcher.Item[crmwrite.Write]) ([]batcher.Result[crmwrite.Written], error) {
-		if k.Provider == ownership.Salesforce {
+		if k.Provider == provider.Salesforce {
 			return sfw.Flush(ctx, k, b)
 		}
 		return hsw.Flush(ctx, k, b)
 	}
 	bt := batcher.New(flush, batcher.Options[crmwrite.BatchKey, crmwrite.Write]{
 		MaxSize: func(k crmwrite.BatchKey) int {
-			if k.Provider == ownership.Salesforce {
+			if k.Provider == provider.Salesforce {
 				return salesforce.MaxCollectionRecords
 			}
 			return hubspot.MaxBatchInputs
@@ -182,9 +183,9 @@ func TestWiredWithSandboxes(t *testing.T) {
 	records := recordstate.NewJetStreamKV(buckets[streams.RecordsBucket])
 	rec := &recorder{}
 	engine := writeback.New(writeback.Config{EchoWindow: 10 * time.Minute}, writeback.Deps{
-		Policies: staticPolicies{Tenant: "acme", Providers: map[ownership.Provider]ownership.ProviderPolicy{
-			ownership.Salesforce: {Enabled: true, Direction: ownership.Bidirectional, RecordTypes: []ownership.RecordType{ownership.Contact}},
-			ownership.HubSpot:    {Enabled: true, Direction: ownership.Bidirectional},
+		Policies: staticPolicies{Tenant: "acme", Providers: map[provider.Provider]ownership.ProviderPolicy{
+			provider.Salesforce: {Enabled: true, Direction: ownership.Bidirectional, RecordTypes: []ownership.RecordType{ownership.Contact}},
+			provider.HubSpot:    {Enabled: true, Direction: ownership.Bidirectional},
 		}},
 		View:   mappingview.New(buckets[streams.MappingsBucket]),
 		States: recordstate.NewStore(records),
@@ -221,9 +222,9 @@ func TestWiredWithSandboxes(t *testing.T) {
 	// 2. Both CRMs report the change we made: echoes, nothing reaches the platform.
 	sfRec, _ := org.Record(sfContact)
 	for _, echo := range []ownership.CRMOwnerChange{
-		{EventID: "sf:1", Tenant: "acme", Provider: ownership.Salesforce, RecordType: ownership.Contact, RecordID: sfContact,
+		{EventID: "sf:1", Tenant: "acme", Provider: provider.Salesforce, RecordType: ownership.Contact, RecordID: sfContact,
 			OwnerID: sfRec.OwnerID, OwnerKind: ownership.KindUser, OccurredAt: sfRec.LastModifiedDate},
-		{EventID: "hs:1", Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Contact, RecordID: "101",
+		{EventID: "hs:1", Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact, RecordID: "101",
 			OwnerID: "7001", OwnerKind: ownership.KindUser, OccurredAt: time.Now()},
 	} {
 		if err := engine.CRMChange(ctx, echo); err != nil {
@@ -245,7 +246,7 @@ func TestWiredWithSandboxes(t *testing.T) {
 	if err := acct.SetContactOwner("101", "7003", 9988776); err != nil {
 		t.Fatal(err)
 	}
-	change := ownership.CRMOwnerChange{EventID: "hs:2", Tenant: "acme", Provider: ownership.HubSpot, RecordType: ownership.Contact,
+	change := ownership.CRMOwnerChange{EventID: "hs:2", Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact,
 		RecordID: "101", OwnerID: "7003", OwnerKind: ownership.KindUser, OccurredAt: time.Now().Add(time.Second), ChangeSource: "CRM_UI"}
 	if err := engine.CRMChange(ctx, change); err != nil {
 		t.Fatal(err)

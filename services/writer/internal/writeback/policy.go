@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 )
@@ -33,9 +34,9 @@ func (p TenantPolicies) Policy(ctx context.Context, id string) (ownership.Policy
 
 // PolicyOf converts a tenant's configuration (DESIGN §8) into its writeback policy.
 func PolicyOf(t *tenant.Tenant) ownership.Policy {
-	pol := ownership.Policy{Tenant: t.ID, Providers: map[ownership.Provider]ownership.ProviderPolicy{}}
-	for _, p := range tenant.Providers {
-		s, ok := t.ProviderSettings(p)
+	pol := ownership.Policy{Tenant: t.ID, Providers: map[provider.Provider]ownership.ProviderPolicy{}}
+	for _, p := range provider.All {
+		s, ok := t.ProviderSettings(string(p))
 		if !ok {
 			continue
 		}
@@ -44,7 +45,7 @@ func PolicyOf(t *tenant.Tenant) ownership.Policy {
 		for _, m := range s.ObjectModules {
 			pp.RecordTypes = append(pp.RecordTypes, ownership.RecordType(m))
 		}
-		pol.Providers[ownership.Provider(p)] = pp
+		pol.Providers[p] = pp
 	}
 	return pol
 }

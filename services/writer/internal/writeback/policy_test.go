@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 )
@@ -31,10 +32,10 @@ func TestTenantPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ownership.Policy{Tenant: "acme", Providers: map[ownership.Provider]ownership.ProviderPolicy{
-		ownership.Salesforce: {Enabled: true, Direction: ownership.PlatformToCRM, RecordTypes: []ownership.RecordType{ownership.Contact, ownership.Lead},
+	want := ownership.Policy{Tenant: "acme", Providers: map[provider.Provider]ownership.ProviderPolicy{
+		provider.Salesforce: {Enabled: true, Direction: ownership.PlatformToCRM, RecordTypes: []ownership.RecordType{ownership.Contact, ownership.Lead},
 			FallbackOwnerID: "0055g00000FbFbFAAV"},
-		ownership.HubSpot: {Direction: ownership.Bidirectional},
+		provider.HubSpot: {Direction: ownership.Bidirectional},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Policy (-want +got):\n%s", diff)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/crmwrite"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
@@ -47,14 +48,14 @@ type Writes interface {
 
 // Links remembers which CRM record a platform record is; *recordstate.Links implements it.
 type Links interface {
-	Link(ctx context.Context, tenant string, p ownership.Provider, rt ownership.RecordType, platformRecordID string) (string, bool, error)
-	SaveLink(ctx context.Context, tenant string, p ownership.Provider, rt ownership.RecordType, platformRecordID, crmRecordID string) error
+	Link(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, platformRecordID string) (string, bool, error)
+	SaveLink(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, platformRecordID, crmRecordID string) error
 }
 
 // Finder finds a CRM record by email; *crmwrite.Finder implements it. crmwrite.ErrAmbiguousEmail
 // means several records have the email.
 type Finder interface {
-	FindRecord(ctx context.Context, tenant string, p ownership.Provider, rt ownership.RecordType, email string) (string, bool, error)
+	FindRecord(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, email string) (string, bool, error)
 }
 
 // Publisher publishes what the writer tells the rest of the system.
@@ -64,7 +65,7 @@ type Publisher interface {
 	// drops the repeat).
 	Assign(ctx context.Context, ch ownership.CRMOwnerChange, a ownership.Assignment) error
 	// RefreshUser asks mapper to re-read a CRM user (user.refresh.<tenant>.<provider>).
-	RefreshUser(ctx context.Context, tenant string, p ownership.Provider, crmUserID, reason string) error
+	RefreshUser(ctx context.Context, tenant string, p provider.Provider, crmUserID, reason string) error
 	// Alert publishes an Alert on alert.<tenant>.
 	Alert(ctx context.Context, a Alert) error
 }
@@ -95,7 +96,7 @@ const (
 // Entry is one line of a record's ownership history.
 type Entry struct {
 	Tenant           string
-	Provider         ownership.Provider
+	Provider         provider.Provider
 	RecordType       ownership.RecordType
 	CRMRecordID      string
 	PlatformRecordID string
@@ -127,7 +128,7 @@ const (
 // Alert is something a tenant admin must see.
 type Alert struct {
 	Tenant   string
-	Provider ownership.Provider
+	Provider provider.Provider
 	Kind     AlertKind
 	Summary  string
 	Details  string
@@ -146,7 +147,7 @@ func QuotaAlert(n ratelimit.Notice) (Alert, bool) {
 	}
 	return Alert{
 		Tenant:   n.Key.Tenant,
-		Provider: ownership.Provider(n.Key.Provider),
+		Provider: n.Key.Provider,
 		Kind:     AlertQuotaExhausted,
 		Summary:  fmt.Sprintf("%s daily API quota nearly used up: owner writes are held", n.Key.Provider),
 		Details: fmt.Sprintf("%d of %d daily API requests used, %d left; owner writes to %s resume at %s, and nothing is lost meanwhile",

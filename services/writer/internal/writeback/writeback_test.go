@@ -15,6 +15,7 @@ import (
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/crmwrite"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
@@ -81,8 +82,8 @@ func (m *memKV) Update(_ context.Context, key string, val []byte, last uint64) (
 // records as told.
 type fakeCRM struct {
 	mu     sync.Mutex
-	owners map[ownership.Provider]map[string]string
-	calls  map[ownership.Provider]int
+	owners map[provider.Provider]map[string]string
+	calls  map[provider.Provider]int
 	// fail: record id → the error of its next writes; times left (< 0: always).
 	fail map[string]*failure
 }
@@ -93,8 +94,8 @@ type failure struct {
 }
 
 func newFakeCRM() *fakeCRM {
-	return &fakeCRM{owners: map[ownership.Provider]map[string]string{ownership.Salesforce: {}, ownership.HubSpot: {}},
-		calls: map[ownership.Provider]int{}, fail: map[string]*failure{}}
+	return &fakeCRM{owners: map[provider.Provider]map[string]string{provider.Salesforce: {}, provider.HubSpot: {}},
+		calls: map[provider.Provider]int{}, fail: map[string]*failure{}}
 }
 
 func (c *fakeCRM) flush(_ context.Context, key crmwrite.BatchKey, batch []batcher.Item[crmwrite.Write]) ([]batcher.Result[crmwrite.Written], error) {
@@ -116,38 +117,38 @@ func (c *fakeCRM) flush(_ context.Context, key crmwrite.BatchKey, batch []batche
 	return out, nil
 }
 
-func (c *fakeCRM) owner(p ownership.Provider, id string) string {
+func (c *fakeCRM) owner(p provider.Provider, id string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.owners[p][id]
 }
 
-func (c *fakeCRM) callCount(p ownership.Provider) int {
+func (c *fakeCRM) callCount(p provider.Provider) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.calls[p]
 }
 
 type view struct {
-	byCRM, byPlatform map[ownership.Provider]map[string]ownership.Mapping
+	byCRM, byPlatform map[provider.Provider]map[string]ownership.Mapping
 }
 
-func (v view) ByCRMUser(_ context.Context, _ string, p ownership.Provider, id string) (ownership.Mapping, bool, error) {
+func (v view) ByCRMUser(_ context.Context, _ string, p provider.Provider, id string) (ownership.Mapping, bool, error) {
 	m, ok := v.byCRM[p][id]
 	return m, ok, nil
 }
 
-func (v view) ByPlatformUser(_ context.Context, _ string, p ownership.Provider, id string) (ownership.Mapping, bool, error) {
+func (v view) ByPlatformUser(_ context.Context, _ string, p provider.Provider, id string) (ownership.Mapping, bool, error) {
 	m, ok := v.byPlatform[p][id]
 	return m, ok, nil
 }
 
 func testView() view {
-	ada := map[ownership.Provider]ownership.Mapping{
-		ownership.Salesforce: {PlatformUserID: "pu-ada", CRMUserID: sfAda, CRMUserActive: true},
-		ownership.HubSpot:    {PlatformUserID: "pu-ada", CRMUserID: hsAda, CRMUserActive: true},
+	ada := map[provider.Provider]ownership.Mapping{
+		provider.Salesforce: {PlatformUserID: "pu-ada", CRMUserID: sfAda, CRMUserActive: true},
+		provider.HubSpot:    {PlatformUserID: "pu-ada", CRMUserID: hsAda, CRMUserActive: true},
 	}
-	v := view{byCRM: map[ownership.Provider]map[string]ownership.Mapping{}, byPlatform: map[ownership.Provider]map[string]ownership.Mapping{}}
+	v := view{byCRM: map[provider.Provider]map[string]ownership.Mapping{}, byPlatform: map[provider.Provider]map[string]ownership.Mapping{}}
 	for p, m := range ada {
 		v.byCRM[p] = map[string]ownership.Mapping{m.CRMUserID: m}
 		v.byPlatform[p] = map[string]ownership.Mapping{m.PlatformUserID: m}
@@ -189,7 +190,7 @@ func (s *sink) Assign(_ context.Context, _ ownership.CRMOwnerChange, a ownership
 	return nil
 }
 
-func (s *sink) RefreshUser(_ context.Context, tenant string, p ownership.Provider, id, _ string) error {
+func (s *sink) RefreshUser(_ context.Context, tenant string, p provider.Provider, id, _ string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refresh = append(s.refresh, tenant+"/"+string(p)+"/"+id)
@@ -210,21 +211,21 @@ func (s *sink) Record(_ context.Context, e Entry) error {
 	return nil
 }
 
-func (s *sink) Link(_ context.Context, tenant string, p ownership.Provider, rt ownership.RecordType, id string) (string, bool, error) {
+func (s *sink) Link(_ context.Context, tenant string, p provider.Provider, rt ownership.RecordType, id string) (string, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.links[string(p)+"/"+id]
 	return v, ok, nil
 }
 
-func (s *sink) SaveLink(_ context.Context, _ string, p ownership.Provider, _ ownership.RecordType, id, crmID string) error {
+func (s *sink) SaveLink(_ context.Context, _ string, p provider.Provider, _ ownership.RecordType, id, crmID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.links[string(p)+"/"+id] = crmID
 	return nil
 }
 
-func (s *sink) FindRecord(_ context.Context, _ string, p ownership.Provider, _ ownership.RecordType, email string) (string, bool, error) {
+func (s *sink) FindRecord(_ context.Context, _ string, p provider.Provider, _ ownership.RecordType, email string) (string, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finds++
@@ -272,9 +273,9 @@ func newEnv(t *testing.T, dir ownership.Direction, linger time.Duration) *env {
 		sink: &sink{links: map[string]string{}, byEmail: map[string]string{}}}
 	e.batch = batcher.New(e.crm.flush, batcher.Options[crmwrite.BatchKey, crmwrite.Write]{Linger: linger, Supersedes: crmwrite.Supersedes})
 	t.Cleanup(func() { e.batch.Close(context.Background()) })
-	pol := policies{"acme": {Tenant: "acme", Providers: map[ownership.Provider]ownership.ProviderPolicy{
-		ownership.Salesforce: {Enabled: true, Direction: dir, RecordTypes: []ownership.RecordType{ownership.Contact, ownership.Lead}, FallbackOwnerID: sfFallback},
-		ownership.HubSpot:    {Enabled: true, Direction: dir, FallbackOwnerID: hsFallback},
+	pol := policies{"acme": {Tenant: "acme", Providers: map[provider.Provider]ownership.ProviderPolicy{
+		provider.Salesforce: {Enabled: true, Direction: dir, RecordTypes: []ownership.RecordType{ownership.Contact, ownership.Lead}, FallbackOwnerID: sfFallback},
+		provider.HubSpot:    {Enabled: true, Direction: dir, FallbackOwnerID: hsFallback},
 	}}}
 	kv := &memKV{data: map[string]memEntry{}}
 	e.kv = kv
@@ -285,7 +286,7 @@ func newEnv(t *testing.T, dir ownership.Direction, linger time.Duration) *env {
 	return e
 }
 
-func crmChange(p ownership.Provider, id, owner, event string, at time.Time) ownership.CRMOwnerChange {
+func crmChange(p provider.Provider, id, owner, event string, at time.Time) ownership.CRMOwnerChange {
 	return ownership.CRMOwnerChange{EventID: event, Tenant: "acme", Provider: p, RecordType: ownership.Contact,
 		RecordID: id, OwnerID: owner, OwnerKind: ownership.KindUser, OccurredAt: at}
 }
@@ -293,19 +294,19 @@ func crmChange(p ownership.Provider, id, owner, event string, at time.Time) owne
 func platformChange(owner, event string, at time.Time) ownership.PlatformOwnerChange {
 	return ownership.PlatformOwnerChange{EventID: event, Tenant: "acme", RecordType: ownership.Contact, PlatformRecordID: "pr-1",
 		Email: "c1@example.org", OwnerUserID: owner, OccurredAt: at,
-		CRMRecordIDs: map[ownership.Provider]string{ownership.Salesforce: sfC1, ownership.HubSpot: hsC1}}
+		CRMRecordIDs: map[provider.Provider]string{provider.Salesforce: sfC1, provider.HubSpot: hsC1}}
 }
 
 func TestCRMChangeAssignsOnceAndRejectsStale(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	ctx := context.Background()
-	ch := crmChange(ownership.HubSpot, hsC1, hsAda, "hs-1", t0)
+	ch := crmChange(provider.HubSpot, hsC1, hsAda, "hs-1", t0)
 	for i := 0; i < 2; i++ { // delivered twice
 		if err := e.engine.CRMChange(ctx, ch); err != nil {
 			t.Fatalf("CRMChange: %v", err)
 		}
 	}
-	older := crmChange(ownership.HubSpot, hsC1, "555", "hs-0", t0.Add(-time.Minute))
+	older := crmChange(provider.HubSpot, hsC1, "555", "hs-0", t0.Add(-time.Minute))
 	if err := e.engine.CRMChange(ctx, older); err != nil {
 		t.Fatalf("CRMChange(older): %v", err)
 	}
@@ -323,7 +324,7 @@ func TestCRMChangeAssignsOnceAndRejectsStale(t *testing.T) {
 func TestCRMChangePublishFailureIsRedone(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	e.sink.failNext = errors.New("nats down")
-	ch := crmChange(ownership.Salesforce, sfC1, sfAda, "sf-1", t0)
+	ch := crmChange(provider.Salesforce, sfC1, sfAda, "sf-1", t0)
 	if err := e.engine.CRMChange(context.Background(), ch); err == nil || natsbus.IsPermanent(err) {
 		t.Fatalf("CRMChange with NATS down = %v, want a transient error", err)
 	}
@@ -337,16 +338,16 @@ func TestCRMChangePublishFailureIsRedone(t *testing.T) {
 
 func TestDirectionSkips(t *testing.T) {
 	e := newEnv(t, ownership.PlatformToCRM, 5*time.Millisecond)
-	if err := e.engine.CRMChange(context.Background(), crmChange(ownership.HubSpot, hsC1, hsAda, "hs-1", t0)); err != nil {
+	if err := e.engine.CRMChange(context.Background(), crmChange(provider.HubSpot, hsC1, hsAda, "hs-1", t0)); err != nil {
 		t.Fatal(err)
 	}
 	e2 := newEnv(t, ownership.CRMToPlatform, 5*time.Millisecond)
 	if err := e2.engine.PlatformChange(context.Background(), platformChange("pu-ada", "p-1", t0)); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.sink.assigns) != 0 || e2.crm.callCount(ownership.Salesforce)+e2.crm.callCount(ownership.HubSpot) != 0 {
+	if len(e.sink.assigns) != 0 || e2.crm.callCount(provider.Salesforce)+e2.crm.callCount(provider.HubSpot) != 0 {
 		t.Errorf("a change the direction does not allow had an effect: %d assigns, %d CRM calls", len(e.sink.assigns),
-			e2.crm.callCount(ownership.Salesforce)+e2.crm.callCount(ownership.HubSpot))
+			e2.crm.callCount(provider.Salesforce)+e2.crm.callCount(provider.HubSpot))
 	}
 	if diff := cmp.Diff([]string{"hubspot skipped"}, e.sink.outcomes()); diff != "" {
 		t.Errorf("history (-want +got):\n%s", diff)
@@ -366,13 +367,13 @@ func TestPlatformChangeWritesOnceAndStopsTheEcho(t *testing.T) {
 	if err := e.engine.PlatformChange(ctx, ch); err != nil {
 		t.Fatalf("PlatformChange: %v", err)
 	}
-	if e.crm.owner(ownership.Salesforce, sfC1) != sfAda || e.crm.owner(ownership.HubSpot, hsC1) != hsAda {
-		t.Fatalf("CRM owners %q, %q; want the mapped users", e.crm.owner(ownership.Salesforce, sfC1), e.crm.owner(ownership.HubSpot, hsC1))
+	if e.crm.owner(provider.Salesforce, sfC1) != sfAda || e.crm.owner(provider.HubSpot, hsC1) != hsAda {
+		t.Fatalf("CRM owners %q, %q; want the mapped users", e.crm.owner(provider.Salesforce, sfC1), e.crm.owner(provider.HubSpot, hsC1))
 	}
 	e.advance(2 * time.Second)
 	for _, echo := range []ownership.CRMOwnerChange{
-		crmChange(ownership.Salesforce, sfC1[:15], sfAda, "sf-echo", t0.Add(time.Hour+time.Second)),
-		crmChange(ownership.HubSpot, hsC1, hsAda, "hs-echo", t0.Add(time.Hour+time.Second)),
+		crmChange(provider.Salesforce, sfC1[:15], sfAda, "sf-echo", t0.Add(time.Hour+time.Second)),
+		crmChange(provider.HubSpot, hsC1, hsAda, "hs-echo", t0.Add(time.Hour+time.Second)),
 	} {
 		if err := e.engine.CRMChange(ctx, echo); err != nil {
 			t.Fatalf("CRMChange(echo): %v", err)
@@ -381,7 +382,7 @@ func TestPlatformChangeWritesOnceAndStopsTheEcho(t *testing.T) {
 	if err := e.engine.PlatformChange(ctx, ch); err != nil { // redelivered
 		t.Fatalf("PlatformChange again: %v", err)
 	}
-	if got := []int{e.crm.callCount(ownership.Salesforce), e.crm.callCount(ownership.HubSpot)}; !cmp.Equal(got, []int{1, 1}) {
+	if got := []int{e.crm.callCount(provider.Salesforce), e.crm.callCount(provider.HubSpot)}; !cmp.Equal(got, []int{1, 1}) {
 		t.Errorf("CRM calls (salesforce, hubspot) = %v, want one each", got)
 	}
 	if len(e.sink.assigns) != 0 {
@@ -403,8 +404,8 @@ func TestPlatformChangesOutOfOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if e.crm.owner(ownership.Salesforce, sfC1) != sfAda || e.crm.owner(ownership.HubSpot, hsC1) != hsAda {
-		t.Errorf("CRM owners %q, %q; want the newer change's", e.crm.owner(ownership.Salesforce, sfC1), e.crm.owner(ownership.HubSpot, hsC1))
+	if e.crm.owner(provider.Salesforce, sfC1) != sfAda || e.crm.owner(provider.HubSpot, hsC1) != hsAda {
+		t.Errorf("CRM owners %q, %q; want the newer change's", e.crm.owner(provider.Salesforce, sfC1), e.crm.owner(provider.HubSpot, hsC1))
 	}
 	want := []string{"hubspot applied", "hubspot duplicate", "hubspot stale", "salesforce applied", "salesforce duplicate", "salesforce stale"}
 	if diff := cmp.Diff(want, e.sink.outcomes(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
@@ -418,8 +419,8 @@ func TestFallbackAndNoValidOwner(t *testing.T) {
 	if err := e.engine.PlatformChange(ctx, platformChange("pu-nobody", "p-1", t0)); err != nil {
 		t.Fatal(err)
 	}
-	if e.crm.owner(ownership.Salesforce, sfC1) != sfFallback || e.crm.owner(ownership.HubSpot, hsC1) != hsFallback {
-		t.Errorf("CRM owners %q, %q; want the fallback owners", e.crm.owner(ownership.Salesforce, sfC1), e.crm.owner(ownership.HubSpot, hsC1))
+	if e.crm.owner(provider.Salesforce, sfC1) != sfFallback || e.crm.owner(provider.HubSpot, hsC1) != hsFallback {
+		t.Errorf("CRM owners %q, %q; want the fallback owners", e.crm.owner(provider.Salesforce, sfC1), e.crm.owner(provider.HubSpot, hsC1))
 	}
 	if diff := cmp.Diff([]string{"hubspot fallback", "salesforce fallback"}, e.sink.outcomes(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("history (-want +got):\n%s", diff)
@@ -428,9 +429,9 @@ func TestFallbackAndNoValidOwner(t *testing.T) {
 	// Without a fallback owner: an error the admin sees, and a dead letter.
 	e2 := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	pol := e2.engine.d.Policies.(policies)["acme"]
-	hs := pol.Providers[ownership.HubSpot]
+	hs := pol.Providers[provider.HubSpot]
 	hs.FallbackOwnerID = ""
-	pol.Providers = map[ownership.Provider]ownership.ProviderPolicy{ownership.HubSpot: hs}
+	pol.Providers = map[provider.Provider]ownership.ProviderPolicy{provider.HubSpot: hs}
 	e2.engine.d.Policies = policies{"acme": pol}
 	err := e2.engine.PlatformChange(ctx, platformChange("pu-nobody", "p-1", t0))
 	if !natsbus.IsPermanent(err) {
@@ -447,7 +448,7 @@ func TestFallbackAndNoValidOwner(t *testing.T) {
 func TestPermanentCRMErrorReleasesTheClaim(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	ctx := context.Background()
-	e.crm.fail[sfC1] = &failure{times: 1, err: &crmwrite.Error{Provider: ownership.Salesforce, Code: "INACTIVE_OWNER_OR_USER",
+	e.crm.fail[sfC1] = &failure{times: 1, err: &crmwrite.Error{Provider: provider.Salesforce, Code: "INACTIVE_OWNER_OR_USER",
 		Class: ownership.ClassifySalesforce(200, "INACTIVE_OWNER_OR_USER")}}
 	err := e.engine.PlatformChange(ctx, platformChange("pu-ada", "p-1", t0))
 	if !natsbus.IsPermanent(err) {
@@ -468,8 +469,8 @@ func TestPermanentCRMErrorReleasesTheClaim(t *testing.T) {
 	if err := e.engine.PlatformChange(ctx, platformChange("pu-ada", "p-1", t0)); err != nil {
 		t.Fatalf("replay: %v", err)
 	}
-	if e.crm.owner(ownership.Salesforce, sfC1) != sfAda {
-		t.Errorf("salesforce owner after replay %q, want %s", e.crm.owner(ownership.Salesforce, sfC1), sfAda)
+	if e.crm.owner(provider.Salesforce, sfC1) != sfAda {
+		t.Errorf("salesforce owner after replay %q, want %s", e.crm.owner(provider.Salesforce, sfC1), sfAda)
 	}
 	if diff := cmp.Diff([]string{"hubspot duplicate", "salesforce applied"}, e.sink.outcomes(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("history after replay (-want +got):\n%s", diff)
@@ -479,7 +480,7 @@ func TestPermanentCRMErrorReleasesTheClaim(t *testing.T) {
 func TestTransientCRMErrorComesBackAndIsRedone(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	ctx := context.Background()
-	e.crm.fail[hsC1] = &failure{times: 1, err: &crmwrite.Error{Provider: ownership.HubSpot,
+	e.crm.fail[hsC1] = &failure{times: 1, err: &crmwrite.Error{Provider: provider.HubSpot,
 		Class: ownership.Classification{Class: ownership.RateLimited}, RetryAfter: 7 * time.Second}}
 	err := e.engine.PlatformChange(ctx, platformChange("pu-ada", "p-1", t0))
 	var re *natsbus.RetryError
@@ -489,10 +490,10 @@ func TestTransientCRMErrorComesBackAndIsRedone(t *testing.T) {
 	if err := e.engine.PlatformChange(ctx, platformChange("pu-ada", "p-1", t0)); err != nil {
 		t.Fatalf("redelivery: %v", err)
 	}
-	if e.crm.owner(ownership.HubSpot, hsC1) != hsAda {
-		t.Errorf("hubspot owner %q, want %s", e.crm.owner(ownership.HubSpot, hsC1), hsAda)
+	if e.crm.owner(provider.HubSpot, hsC1) != hsAda {
+		t.Errorf("hubspot owner %q, want %s", e.crm.owner(provider.HubSpot, hsC1), hsAda)
 	}
-	if got := e.crm.callCount(ownership.Salesforce); got != 1 {
+	if got := e.crm.callCount(provider.Salesforce); got != 1 {
 		t.Errorf("%d salesforce calls, want 1: the redelivery must not write Salesforce again", got)
 	}
 	if diff := cmp.Diff([]string{"hubspot redelivered", "salesforce applied", "salesforce duplicate"}, e.sink.outcomes(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
@@ -517,8 +518,8 @@ func TestRecordFoundByLinkOrEmail(t *testing.T) {
 	if e.sink.finds != 2 { // p-1: salesforce (none) and hubspot (found); p-2 uses the link
 		t.Errorf("%d email searches, want 2", e.sink.finds)
 	}
-	if e.crm.owner(ownership.HubSpot, hsC1) != hsFallback {
-		t.Errorf("hubspot owner %q, want the second change's fallback %s", e.crm.owner(ownership.HubSpot, hsC1), hsFallback)
+	if e.crm.owner(provider.HubSpot, hsC1) != hsFallback {
+		t.Errorf("hubspot owner %q, want the second change's fallback %s", e.crm.owner(provider.HubSpot, hsC1), hsFallback)
 	}
 	want := []string{"hubspot applied", "hubspot fallback", "salesforce not_found", "salesforce not_found"}
 	if diff := cmp.Diff(want, e.sink.outcomes(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
@@ -531,17 +532,17 @@ func TestCoalescedChangeIsSuperseded(t *testing.T) {
 	ctx := context.Background()
 	first := platformChange("pu-nobody", "p-1", t0)
 	second := platformChange("pu-ada", "p-2", t0.Add(time.Second))
-	first.CRMRecordIDs = map[ownership.Provider]string{ownership.HubSpot: hsC1}
+	first.CRMRecordIDs = map[provider.Provider]string{provider.HubSpot: hsC1}
 	second.CRMRecordIDs = first.CRMRecordIDs
 	pol := e.engine.d.Policies.(policies)["acme"]
-	pol.Providers = map[ownership.Provider]ownership.ProviderPolicy{ownership.HubSpot: pol.Providers[ownership.HubSpot]}
+	pol.Providers = map[provider.Provider]ownership.ProviderPolicy{provider.HubSpot: pol.Providers[provider.HubSpot]}
 	e.engine.d.Policies = policies{"acme": pol}
 	errs := make(chan error, 2)
 	go func() { errs <- e.engine.PlatformChange(ctx, first) }()
 	// Wait until the first change is in the batcher before the second arrives.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		st, _, _ := recordstate.NewStore(e.kv).Get(ctx, recordstate.Key("acme", ownership.HubSpot, ownership.Contact, hsC1))
+		st, _, _ := recordstate.NewStore(e.kv).Get(ctx, recordstate.Key("acme", provider.HubSpot, ownership.Contact, hsC1))
 		if st.Pending || time.Now().After(deadline) {
 			break
 		}
@@ -553,11 +554,11 @@ func TestCoalescedChangeIsSuperseded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := e.crm.callCount(ownership.HubSpot); got != 1 {
+	if got := e.crm.callCount(provider.HubSpot); got != 1 {
 		t.Errorf("%d hubspot calls, want 1", got)
 	}
-	if e.crm.owner(ownership.HubSpot, hsC1) != hsAda {
-		t.Errorf("hubspot owner %q, want the later change's %s", e.crm.owner(ownership.HubSpot, hsC1), hsAda)
+	if e.crm.owner(provider.HubSpot, hsC1) != hsAda {
+		t.Errorf("hubspot owner %q, want the later change's %s", e.crm.owner(provider.HubSpot, hsC1), hsAda)
 	}
 	if diff := cmp.Diff([]string{"hubspot applied", "hubspot superseded"}, e.sink.outcomes(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("history (-want +got):\n%s", diff)
@@ -566,7 +567,7 @@ func TestCoalescedChangeIsSuperseded(t *testing.T) {
 
 func TestUnknownTenantIsPermanent(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
-	ch := crmChange(ownership.HubSpot, hsC1, hsAda, "hs-1", t0)
+	ch := crmChange(provider.HubSpot, hsC1, hsAda, "hs-1", t0)
 	ch.Tenant = "nobody"
 	if err := e.engine.CRMChange(context.Background(), ch); !natsbus.IsPermanent(err) || !errors.Is(err, ErrUnknownTenant) {
 		t.Errorf("CRMChange for an unknown tenant = %v, want permanent ErrUnknownTenant", err)
@@ -582,7 +583,7 @@ func TestQuotaAlert(t *testing.T) {
 	n := ratelimit.Notice{Kind: ratelimit.QuotaNearExhaustion, Key: ratelimit.Key{Tenant: "acme", Provider: "hubspot"},
 		Used: 245000, Limit: 250000, Remaining: 5000, Until: t0}
 	a, ok := QuotaAlert(n)
-	if !ok || a.Kind != AlertQuotaExhausted || a.Tenant != "acme" || a.Provider != ownership.HubSpot {
+	if !ok || a.Kind != AlertQuotaExhausted || a.Tenant != "acme" || a.Provider != provider.HubSpot {
 		t.Errorf("QuotaAlert = %+v, %v", a, ok)
 	}
 	if _, ok := QuotaAlert(ratelimit.Notice{Kind: ratelimit.QuotaResumed}); ok {
@@ -603,7 +604,7 @@ func TestPermanentErrorTextSaysSoOnce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 			for _, id := range tt.failed {
-				e.crm.fail[id] = &failure{times: 1, err: &crmwrite.Error{Provider: ownership.Salesforce, Code: "INVALID_CROSS_REFERENCE_KEY",
+				e.crm.fail[id] = &failure{times: 1, err: &crmwrite.Error{Provider: provider.Salesforce, Code: "INVALID_CROSS_REFERENCE_KEY",
 					Class: ownership.ClassifySalesforce(200, "INVALID_CROSS_REFERENCE_KEY")}}
 			}
 			err := e.engine.PlatformChange(context.Background(), platformChange("pu-ada", "p-1", t0))
@@ -674,7 +675,7 @@ func TestOlderChangeNeverWrittenAfterNewerAcrossBatches(t *testing.T) {
 	gate := &gatedWrites{Writes: e.batch, event: "p-old", claimed: make(chan struct{}), released: make(chan struct{})}
 	e.engine.d.Writes = gate
 	pol := e.engine.d.Policies.(policies)["acme"]
-	pol.Providers = map[ownership.Provider]ownership.ProviderPolicy{ownership.HubSpot: pol.Providers[ownership.HubSpot]}
+	pol.Providers = map[provider.Provider]ownership.ProviderPolicy{provider.HubSpot: pol.Providers[provider.HubSpot]}
 	e.engine.d.Policies = policies{"acme": pol}
 	ctx := context.Background()
 

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ownersync/ownersync/libs/streams"
+	libtenant "github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 )
 
@@ -60,7 +61,7 @@ func (d *DLQ) List(ctx context.Context, tenant string, f httpapi.DLQFilter) ([]h
 
 // find returns the raw dead letters selected by f.
 func (d *DLQ) find(ctx context.Context, tenant string, f httpapi.DLQFilter) ([]*jetstream.RawStreamMsg, error) {
-	if !streams.ValidTenant(tenant) {
+	if !libtenant.ValidID(tenant) {
 		return nil, httpapi.Invalid("invalid tenant id")
 	}
 	limit := f.Limit

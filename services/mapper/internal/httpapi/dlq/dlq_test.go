@@ -14,6 +14,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
@@ -124,7 +125,7 @@ func TestListAndReplay(t *testing.T) {
 		{"acme", "salesforce", "e1"}, {"globex", "salesforce", "g1"}, {"acme", "hubspot", "e2"}, {"acme", "salesforce", "e3"},
 	}
 	for _, ev := range events {
-		if _, err := pub.Publish(ctx, streams.CrmOwnerChanged(ev.tenant, ev.provider), ev.id, ownerChange(ev.tenant, ev.id)); err != nil {
+		if _, err := pub.Publish(ctx, streams.CrmOwnerChanged(ev.tenant, provider.Provider(ev.provider)), ev.id, ownerChange(ev.tenant, ev.id)); err != nil {
 			t.Fatal(err)
 		}
 	}
