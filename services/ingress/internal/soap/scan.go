@@ -32,6 +32,11 @@ type scanner struct {
 	// of ns before each one's declarations.
 	open []openElem
 	ns   []nsBinding
+	// byPrefix indexes ns once it holds more than a few bindings: the innermost binding of each
+	// prefix, with nsPrev[i] the binding ns[i] shadows (-1 for none), so a lookup costs the same
+	// however many declarations are in scope (issue 13 item 6).
+	byPrefix map[string]int
+	nsPrev   []int
 	// pendingEnd is set after a self-closing tag: its end token comes next.
 	pendingEnd bool
 	attr       []xml.Attr
@@ -124,7 +129,64 @@ func (s *scanner) next() (token, error) {
 func (s *scanner) pop() {
 	top := s.open[len(s.open)-1]
 	s.open = s.open[:len(s.open)-1]
+	if s.byPrefix != nil {
+		for i := len(s.ns) - 1; i >= top.nsLen; i-- {
+			if p := s.nsPrev[i]; p >= 0 {
+				s.byPrefix[s.ns[i].prefix] = p
+			} else {
+				delete(s.byPrefix, s.ns[i].prefix)
+			}
+		}
+		s.nsPrev = s.nsPrev[:top.nsLen]
+	}
 	s.ns = s.ns[:top.nsLen]
+}
+
+// linearScope is how many bindings a lookup scans before the scanner indexes them by prefix.
+const linearScope = 8
+
+// declare brings a namespace binding into scope.
+func (s *scanner) declare(prefix, uri string) {
+	s.ns = append(s.ns, nsBinding{prefix, uri})
+	if s.byPrefix == nil {
+		if len(s.ns) <= linearScope {
+			return
+		}
+		s.byPrefix = make(map[string]int, 2*linearScope)
+		s.nsPrev = s.nsPrev[:0]
+		for i, b := range s.ns {
+			p, ok := s.byPrefix[b.prefix]
+			if !ok {
+				p = -1
+			}
+			s.nsPrev = append(s.nsPrev, p)
+			s.byPrefix[b.prefix] = i
+		}
+		return
+	}
+	p, ok := s.byPrefix[prefix]
+	if !ok {
+		p = -1
+	}
+	s.nsPrev = append(s.nsPrev, p)
+	s.byPrefix[prefix] = len(s.ns) - 1
+}
+
+// lookup returns the URI bound to prefix in scope.
+func (s *scanner) lookup(prefix []byte) (string, bool) {
+	if s.byPrefix != nil {
+		i, ok := s.byPrefix[string(prefix)]
+		if !ok {
+			return "", false
+		}
+		return s.ns[i].uri, true
+	}
+	for i := len(s.ns) - 1; i >= 0; i-- {
+		if s.ns[i].prefix == string(prefix) {
+			return s.ns[i].uri, true
+		}
+	}
+	return "", false
 }
 
 // name reads a name at s.i the way encoding/xml does (name bytes, then the first-character rule),
@@ -275,6 +337,9 @@ func (s *scanner) startTag() (token, error) {
 	}
 	var raws [8]rawAttr
 	attrs := raws[:0]
+	// Over the caps, the rest of the tag is still scanned (so that a syntax error is the
+	// reference decoder's to report) but nothing more is kept.
+	count, decls := 0, 0
 	empty := false
 	for {
 		s.space()
@@ -317,15 +382,24 @@ func (s *scanner) startTag() (token, error) {
 		if err != nil {
 			return token{}, err
 		}
-		attrs = append(attrs, rawAttr{prefix: ap, local: al, value: intern(v)})
+		count++
+		if string(ap) == "xmlns" || ap == nil && string(al) == "xmlns" {
+			decls++
+		}
+		if count <= MaxAttributes && decls <= MaxNamespaceDeclarations {
+			attrs = append(attrs, rawAttr{prefix: ap, local: al, value: intern(v)})
+		}
+	}
+	if err := checkAttributes(count, decls); err != nil {
+		return token{}, err
 	}
 	// Declarations first: they apply to the element's own name and attributes.
 	s.open = append(s.open, openElem{raw: raw, nsLen: len(s.ns)})
 	for _, a := range attrs {
 		if string(a.prefix) == "xmlns" {
-			s.ns = append(s.ns, nsBinding{intern(a.local), a.value})
+			s.declare(intern(a.local), a.value)
 		} else if a.prefix == nil && string(a.local) == "xmlns" {
-			s.ns = append(s.ns, nsBinding{"", a.value})
+			s.declare("", a.value)
 		}
 	}
 	s.attr = s.attr[:0]
@@ -349,10 +423,8 @@ func (s *scanner) translate(prefix, local []byte, isElementName bool) string {
 	case prefix == nil && string(local) == "xmlns":
 		return ""
 	}
-	for i := len(s.ns) - 1; i >= 0; i-- {
-		if s.ns[i].prefix == string(prefix) {
-			return s.ns[i].uri
-		}
+	if uri, ok := s.lookup(prefix); ok {
+		return uri
 	}
 	if prefix == nil {
 		return ""

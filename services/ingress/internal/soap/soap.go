@@ -34,6 +34,15 @@ const MaxNotifications = 100
 // (Envelope/Body/notifications/Notification/sObject/field); the cap leaves room for headers.
 const MaxDepth = 16
 
+// MaxAttributes caps the attributes of one element, namespace declarations included, and
+// MaxNamespaceDeclarations the declarations among them. A real message has at most four on an
+// element (the envelope's); the caps keep one hostile element from costing more than an ordinary
+// one (issue 13 item 6).
+const (
+	MaxAttributes            = 32
+	MaxNamespaceDeclarations = 16
+)
+
 // Object types ownersync publishes events for. Notifications of other types are returned in
 // Message.Ignored.
 const (
@@ -54,6 +63,8 @@ var (
 	ErrNoNotifications      = errors.New("message carries no notifications")
 	ErrTooManyNotifications = errors.New("message carries more than 100 notifications")
 	ErrInvalid              = errors.New("invalid outbound message")
+	ErrTooManyAttributes    = errors.New("element with too many attributes")
+	ErrTooManyNamespaces    = errors.New("element with too many namespace declarations")
 )
 
 // Reason returns a short, stable label for a Parse error ("doctype", "too_deep", …), or "malformed"
@@ -74,6 +85,10 @@ func Reason(err error) string {
 		return "no_notifications"
 	case errors.Is(err, ErrTooManyNotifications):
 		return "too_many_notifications"
+	case errors.Is(err, ErrTooManyAttributes):
+		return "too_many_attributes"
+	case errors.Is(err, ErrTooManyNamespaces):
+		return "too_many_namespaces"
 	}
 	return "malformed"
 }
@@ -163,10 +178,30 @@ func Parse(body []byte) (*Message, error) {
 	if err := precheck(body); err != nil {
 		return nil, err
 	}
-	if m, err := newFastParser(body).message(); err == nil {
-		return m, nil
+	m, err := newFastParser(body).message()
+	if err == nil || isLimit(err) {
+		// The caps are checked alike on both paths (checkAttributes), so the reference would
+		// refuse the same element with the same error, after more work.
+		return m, err
 	}
 	return (&parser{src: newXMLSource(body)}).message()
+}
+
+// isLimit reports the per-element caps' errors, which the fast scanner decides for itself.
+func isLimit(err error) bool {
+	return errors.Is(err, ErrTooManyAttributes) || errors.Is(err, ErrTooManyNamespaces)
+}
+
+// checkAttributes applies the per-element caps to an element's attribute count and, among them,
+// its namespace declarations. Both token sources go through it, so they refuse alike.
+func checkAttributes(attrs, decls int) error {
+	if attrs > MaxAttributes {
+		return fmt.Errorf("%w: %d, more than %d", ErrTooManyAttributes, attrs, MaxAttributes)
+	}
+	if decls > MaxNamespaceDeclarations {
+		return fmt.Errorf("%w: %d, more than %d", ErrTooManyNamespaces, decls, MaxNamespaceDeclarations)
+	}
+	return nil
 }
 
 // parseReference parses with encoding/xml only: the reference implementation.
@@ -274,6 +309,16 @@ func (p *parser) next() (token, error) {
 	}
 	switch t.kind {
 	case tokStart:
+		// The caps first: the fast scanner refuses an element over them before the depth counts.
+		decls := 0
+		for _, a := range t.attr {
+			if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
+				decls++
+			}
+		}
+		if err := checkAttributes(len(t.attr), decls); err != nil {
+			return token{}, err
+		}
 		p.depth++
 		if p.depth > MaxDepth {
 			return token{}, ErrTooDeep
