@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ownersync/ownersync/libs/redact"
 )
 
 // Reader reads variables through getenv and collects problems.
@@ -94,7 +96,7 @@ func (r *Reader) URL(name, def string, schemes ...string) string {
 		}
 	}
 	if !ok {
-		r.problems = append(r.problems, fmt.Sprintf("%s=%q must be a URL with scheme %s", name, redactURL(v), strings.Join(schemes, " or ")))
+		r.problems = append(r.problems, fmt.Sprintf("%s=%q must be a URL with scheme %s", name, redact.URL(v), strings.Join(schemes, " or ")))
 	}
 	return v
 }
@@ -121,13 +123,4 @@ func (r *Reader) Err() error {
 		return nil
 	}
 	return errors.New("invalid configuration:\n  - " + strings.Join(r.problems, "\n  - "))
-}
-
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	u.User = url.User(u.User.Username())
-	return u.String()
 }

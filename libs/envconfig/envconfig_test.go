@@ -26,3 +26,29 @@ func TestReportsEveryProblemAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestURLProblemsAreRedacted covers issue 13 item 11: a URL named in a problem never carries its
+// credentials, also when it does not parse.
+func TestURLProblemsAreRedacted(t *testing.T) {
+	env := map[string]string{
+		"SMTP_URL": "smtp://mailer:hunter2%zz@smtp.example.com:587",
+		"NATS_URL": "ftp://ops:natspw@nats.internal:4222",
+	}
+	r := New(func(k string) string { return env[k] })
+	r.URL("SMTP_URL", "", "smtp", "smtps")
+	r.URL("NATS_URL", "", "nats")
+	err := r.Err()
+	if err == nil {
+		t.Fatal("want error")
+	}
+	for _, secret := range []string{"hunter2", "natspw"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("problem list holds %q:\n%v", secret, err)
+		}
+	}
+	for _, name := range []string{"SMTP_URL", "NATS_URL", "smtp.example.com"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("problem list does not name %q:\n%v", name, err)
+		}
+	}
+}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ownersync/ownersync/libs/redact"
 )
 
 // Options configure a connection.
@@ -67,13 +69,13 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 	}
 	nc, err := nats.Connect(o.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", o.URL, err)
+		return nil, fmt.Errorf("connect nats %s: %w", redact.URL(o.URL), redact.Error(err, o.URL))
 	}
 	deadline := time.Now().Add(o.ConnectTimeout)
 	for !nc.IsConnected() {
 		if time.Now().After(deadline) {
 			nc.Close()
-			return nil, fmt.Errorf("connect nats %s: not connected after %s", o.URL, o.ConnectTimeout)
+			return nil, fmt.Errorf("connect nats %s: not connected after %s", redact.URL(o.URL), o.ConnectTimeout)
 		}
 		select {
 		case <-ctx.Done():

@@ -17,6 +17,7 @@ import (
 	"github.com/ownersync/ownersync/libs/health"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/redact"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/telemetry"
 )
@@ -115,7 +116,8 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 	b.Health.Add("nats", b.Bus.Ping)
 	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, OperationTimeout: cfg.MongoTimeout, WriteConcern: cfg.MongoWriteConcern, AppName: "ownersync-" + cfg.Service, Logger: b.Log})
 	if err != nil {
-		return nil, err
+		// The driver's errors may quote the URI; it never reaches a log with its credentials.
+		return nil, redact.Error(err, cfg.MongoURI)
 	}
 	b.Health.Add("mongodb", b.Mongo.Ping)
 	b.HTTP = echoserver.New(echoserver.Options{

@@ -1,6 +1,8 @@
 package notifier_test
 
 import (
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/ownersync/ownersync/libs/stacktest"
@@ -18,4 +20,27 @@ func TestRunServesReadyz(t *testing.T) {
 		"SMTP_URL":                "smtp://127.0.0.1:2525",
 	}))
 	stacktest.NotFound(t, addr, "/healthz", "/readyz", "/metrics")
+}
+
+// TestStartupErrorsRedactURLs covers issue 13 item 11 for notifier: an unparseable SMTP_URL and a
+// NATS_URL with user:password are named in the start-up error without their credentials.
+func TestStartupErrorsRedactURLs(t *testing.T) {
+	env := map[string]string{
+		"SMTP_URL":            "smtp://mailer:hunter2%zz@smtp.example.com:587",
+		"NATS_URL":            "nats://ops:natspw@127.0.0.1:1",
+		"MONGODB_URI":         "mongodb://root:mongopw@127.0.0.1:1/",
+		"OWNERSYNC_ADMIN_URL": "ftp://admin:adminpw@console.example.com",
+	}
+	err := notifier.Run(t.Context(), nil, func(k string) string { return env[k] }, io.Discard)
+	if err == nil {
+		t.Fatal("Run with an unparseable SMTP_URL succeeded")
+	}
+	for _, secret := range []string{"hunter2", "natspw", "mongopw", "adminpw"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("start-up error holds %q:\n%v", secret, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "SMTP_URL") {
+		t.Errorf("start-up error does not name SMTP_URL:\n%v", err)
+	}
 }

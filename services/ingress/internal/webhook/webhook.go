@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ownersync/ownersync/libs/provider"
+	"github.com/ownersync/ownersync/libs/redact"
 	"github.com/ownersync/ownersync/libs/tenant"
 )
 
@@ -149,7 +150,7 @@ func New(cfg Config, pub Publisher, tenants Tenants, secrets SecretResolver) (*H
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("webhook: public URL %q must be an absolute http(s) URL without query", cfg.PublicURL)
+		return nil, fmt.Errorf("webhook: public URL %q must be an absolute http(s) URL without query", redact.URL(cfg.PublicURL))
 	}
 	if cfg.SalesforceBodyLimit <= 0 {
 		cfg.SalesforceBodyLimit = DefaultSalesforceBodyLimit

@@ -23,6 +23,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	gomail "github.com/wneessen/go-mail"
 
+	"github.com/ownersync/ownersync/libs/redact"
 	"github.com/ownersync/ownersync/services/notifier/internal/render"
 )
 
@@ -308,9 +309,9 @@ func (s Server) Redacted() string {
 		u.Scheme = "smtps"
 	}
 	if s.Username != "" {
-		u.User = url.UserPassword(s.Username, "xxxxx")
+		u.User = url.UserPassword(s.Username, s.Password)
 	}
-	return u.String()
+	return redact.URL(u.String())
 }
 
 // String is Redacted, so a Server can be logged.
@@ -334,12 +335,18 @@ func ParseURL(raw string) (Server, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		// url.Error quotes the URL, password included; report only the kind of problem.
+		// url.Error quotes the URL, password included, and its inner errors quote the part that
+		// failed (an escape or a "port" out of a password); report the redacted URL and the kind
+		// of problem only.
+		kind := "malformed"
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			return fail("%v", ue.Err)
+			kind = ue.Err.Error()
+			if i := strings.IndexByte(kind, '"'); i >= 0 {
+				kind = strings.TrimSpace(kind[:i])
+			}
 		}
-		return fail("malformed")
+		return fail("%s: %s", redact.URL(raw), kind)
 	}
 	var s Server
 	switch u.Scheme {

@@ -481,6 +481,9 @@ func TestParseURL(t *testing.T) {
 		{url: "smtp://h?auth=magic", wantErr: `auth="magic"`},
 		{url: "smtp://h?tls=1", wantErr: `unknown option "tls"`},
 		{url: "smtp://user:se cret@h\x7f", wantErr: "invalid control character"},
+		// Issue 13 item 11: no part of a password in the error, whatever the URL's fault.
+		{url: "smtp://user:se%zzcret@smtp.example.com:587", wantErr: "smtp://xxxxx@smtp.example.com:587"},
+		{url: "smtp://user:se cret/x@h:587", wantErr: "invalid port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -489,7 +492,7 @@ func TestParseURL(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("ParseURL error = %v, want one mentioning %q", err, tt.wantErr)
 				}
-				if strings.Contains(err.Error(), "se cret") {
+				if strings.Contains(err.Error(), "se cret") || strings.Contains(err.Error(), "%zz") || strings.Contains(err.Error(), "cret") {
 					t.Errorf("error reveals the password: %v", err)
 				}
 				return
