@@ -1,21 +1,19 @@
-// Package deploytest checks the deployment files against the services' configuration code: no
-// Docker engine or cluster runs here, so the YAML is parsed and every variable it sets must be one
-// the service reads, and every variable a service requires must be set.
+// Package deploytest checks the deployment files against the services' configuration code. No
+// Docker engine or cluster runs here, so the files are parsed — docker-compose.yml with the Compose
+// Specification's own loader (schema, anchors, interpolation), the Kubernetes manifests strictly
+// into the API's Go types — and checked against the code: every variable set is one the service
+// reads, every required one is set, ports and probes match the listeners, and every replica count
+// above one is backed by shared state (replicas_test.go).
 package deploytest
 
 import (
-	"bytes"
-	"errors"
-	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
 
 var services = []string{"ingress", "mapper", "writer", "notifier"}
@@ -69,184 +67,35 @@ func readsVar(read map[string]bool, name string) bool {
 	return read[name] || strings.HasPrefix(name, "OTEL_")
 }
 
-func TestComposeMatchesServiceConfig(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+// portOf returns the port of a listen address such as ":8080" or "0.0.0.0:9090".
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("listen address %q: %v", addr, err)
+	}
+	return port
+}
+
+// sourceContains reports whether any non-test Go file under dir contains s.
+func sourceContains(t *testing.T, dir, s string) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d os.DirEntry, err error) error {
+		if err != nil || found || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		found = strings.Contains(string(b), s)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Services map[string]struct {
-			Build *struct {
-				Dockerfile string            `yaml:"dockerfile"`
-				Args       map[string]string `yaml:"args"`
-			} `yaml:"build"`
-			Environment map[string]string `yaml:"environment"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, svc := range services {
-		t.Run(svc, func(t *testing.T) {
-			s, ok := doc.Services[svc]
-			if !ok {
-				t.Fatalf("compose has no service %s", svc)
-			}
-			if s.Build == nil || s.Build.Args["SERVICE"] != svc {
-				t.Errorf("compose builds %s without SERVICE=%s", svc, svc)
-			} else if _, err := os.Stat(filepath.Join(root, "services", s.Build.Args["SERVICE"])); err != nil {
-				t.Errorf("SERVICE build arg names no service directory: %v", err)
-			}
-			read, required := envOf(t, svc)
-			for name := range s.Environment {
-				if !readsVar(read, name) {
-					t.Errorf("compose sets %s for %s, which it does not read", name, svc)
-				}
-			}
-			for name := range required {
-				if _, ok := s.Environment[name]; !ok {
-					t.Errorf("compose does not set %s, which %s requires", name, svc)
-				}
-			}
-		})
-	}
-}
-
-type k8sObject struct {
-	Kind     string `yaml:"kind"`
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Data       map[string]string `yaml:"data"`
-	StringData map[string]string `yaml:"stringData"`
-	Spec       struct {
-		Template struct {
-			Spec struct {
-				Containers []struct {
-					Name  string `yaml:"name"`
-					Ports []struct {
-						ContainerPort int `yaml:"containerPort"`
-					} `yaml:"ports"`
-					Env []struct {
-						Name      string `yaml:"name"`
-						ValueFrom *struct {
-							SecretKeyRef *struct {
-								Name string `yaml:"name"`
-								Key  string `yaml:"key"`
-							} `yaml:"secretKeyRef"`
-						} `yaml:"valueFrom"`
-					} `yaml:"env"`
-					EnvFrom []struct {
-						ConfigMapRef *struct {
-							Name string `yaml:"name"`
-						} `yaml:"configMapRef"`
-					} `yaml:"envFrom"`
-					ReadinessProbe *probe `yaml:"readinessProbe"`
-					LivenessProbe  *probe `yaml:"livenessProbe"`
-				} `yaml:"containers"`
-			} `yaml:"spec"`
-		} `yaml:"template"`
-	} `yaml:"spec"`
-}
-
-type probe struct {
-	HTTPGet struct {
-		Path string `yaml:"path"`
-		Port int    `yaml:"port"`
-	} `yaml:"httpGet"`
-}
-
-func loadK8s(t *testing.T) map[string]k8sObject {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(root, "deployments/k8s/*.yaml"))
-	objs := map[string]k8sObject{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		for {
-			var o k8sObject
-			err := dec.Decode(&o)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if o.Kind != "" && o.Kind != "Kustomization" {
-				objs[o.Kind+"/"+o.Metadata.Name] = o
-			}
-		}
-	}
-	return objs
-}
-
-func TestKubernetesMatchesServiceConfig(t *testing.T) {
-	objs := loadK8s(t)
-	cm, ok := objs["ConfigMap/ownersync-config"]
-	if !ok {
-		t.Fatal("no ConfigMap ownersync-config")
-	}
-	secret, ok := objs["Secret/ownersync-secrets"]
-	if !ok {
-		t.Fatal("no Secret ownersync-secrets (secret.example.yaml)")
-	}
-	for _, svc := range services {
-		t.Run(svc, func(t *testing.T) {
-			d, ok := objs["Deployment/ownersync-"+svc]
-			if !ok {
-				t.Fatalf("no Deployment ownersync-%s", svc)
-			}
-			if _, ok := objs["Service/ownersync-"+svc]; !ok {
-				t.Errorf("no Service ownersync-%s", svc)
-			}
-			c := d.Spec.Template.Spec.Containers[0]
-			set := map[string]bool{}
-			for _, e := range c.Env {
-				set[e.Name] = true
-				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-					if _, ok := secret.StringData[e.ValueFrom.SecretKeyRef.Key]; !ok {
-						t.Errorf("%s reads secret key %s that the example Secret lacks", svc, e.ValueFrom.SecretKeyRef.Key)
-					}
-				}
-			}
-			for _, ef := range c.EnvFrom {
-				if ef.ConfigMapRef != nil && ef.ConfigMapRef.Name == "ownersync-config" {
-					for k := range cm.Data {
-						set[k] = true
-					}
-				}
-			}
-			read, required := envOf(t, svc)
-			var names []string
-			for k := range set {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			for _, name := range names {
-				if !readsVar(read, name) {
-					t.Errorf("k8s sets %s for %s, which it does not read", name, svc)
-				}
-			}
-			for name := range required {
-				if !set[name] {
-					t.Errorf("k8s does not set %s, which %s requires", name, svc)
-				}
-			}
-			if len(c.Ports) == 0 {
-				t.Fatal("no container port")
-			}
-			port := c.Ports[0].ContainerPort
-			if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.ReadinessProbe.HTTPGet.Port != port {
-				t.Errorf("readiness probe must GET /readyz on %d", port)
-			}
-			if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" || c.LivenessProbe.HTTPGet.Port != port {
-				t.Errorf("liveness probe must GET /healthz on %d", port)
-			}
-		})
-	}
+	return found
 }
 
 func TestDockerfileBuildsAnyService(t *testing.T) {
@@ -255,10 +104,14 @@ func TestDockerfileBuildsAnyService(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, want := range []string{"ARG SERVICE", "CGO_ENABLED=0", `./services/${SERVICE}`, "FROM scratch", "USER 65532"} {
+	for _, want := range []string{"ARG SERVICE", "CGO_ENABLED=0", `./services/${SERVICE}`, "FROM scratch", "USER 65532",
+		"./libs/cmd/healthcheck", "/out/healthcheck /healthcheck"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "libs/cmd/healthcheck/main.go")); err != nil {
+		t.Errorf("the health check the Dockerfile builds: %v", err)
 	}
 	for _, svc := range services {
 		if _, err := os.Stat(filepath.Join(root, "services", svc, "main.go")); err != nil {
