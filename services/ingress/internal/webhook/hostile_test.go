@@ -96,3 +96,52 @@ func TestFutureSourceTimesAreClamped(t *testing.T) {
 		})
 	}
 }
+
+// TestJunkGrowsNoLabelsAndFewLogLines covers issue 13 item 12 in the handlers: metric label values
+// come from a fixed set (an attacker's xsi:type or subscription type is "other"), and the log
+// lines of junk requests are rate-limited per class.
+func TestJunkGrowsNoLabelsAndFewLogLines(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, func(c *Config) { c.Logger = newTextLogger(&logs) })
+	ref := readFile(t, "salesforce/account_ignored.xml")
+	for i := range 50 {
+		b := bytes.Replace(ref, []byte("sf:Account"), []byte("sf:Junk"+itoa(int64(i))), 1)
+		if status, _, resp := e.post(t, SalesforcePath, "text/xml", b, nil); status != http.StatusOK {
+			t.Fatalf("status %d: %s", status, resp)
+		}
+	}
+	hs := readFile(t, "hubspot/owner_change_single.json")
+	for i := range 50 {
+		b := bytes.Replace(hs, []byte("contact.propertyChange"), []byte("junk.type"+itoa(int64(i))), 1)
+		if status, _, resp := e.post(t, HubSpotPath, "application/json", b, signV3("", b, testNow)); status != http.StatusOK {
+			t.Fatalf("status %d: %s", status, resp)
+		}
+	}
+	if got := e.meter.get("ownersync.ingress.events.ignored{kind=object_other,provider=salesforce}"); got != 50 {
+		t.Errorf("salesforce object_other = %v, want 50", got)
+	}
+	if got := e.meter.get("ownersync.ingress.events.ignored{kind=other,provider=hubspot}"); got != 50 {
+		t.Errorf("hubspot other = %v, want 50", got)
+	}
+	e.meter.mu.Lock()
+	for key := range e.meter.sums {
+		if strings.Contains(strings.ToLower(key), "junk") {
+			t.Errorf("attacker-chosen label value: %s", key)
+		}
+	}
+	e.meter.mu.Unlock()
+
+	// 300 junk requests of three classes: a few lines per class, not one per request.
+	logs.Reset()
+	for i := range 100 {
+		e.post(t, SalesforcePath, "text/xml", nil, nil)
+		e.post(t, HubSpotPath, "application/json", []byte("[{"+itoa(int64(i))), nil)
+		e.post(t, HubSpotPath, "text/plain", []byte("x"), nil)
+	}
+	if n := strings.Count(logs.String(), "\n"); n > 3*LogBurst+3 {
+		t.Errorf("300 junk requests logged %d lines, want at most %d:\n%s", n, 3*LogBurst+3, logs.String())
+	}
+	if !strings.Contains(logs.String(), "webhook rejected") {
+		t.Errorf("no rejection logged at all:\n%s", logs.String())
+	}
+}

@@ -107,7 +107,7 @@ func (h *Handler) hubspot(c echo.Context) result {
 	ignored := 0
 	for _, e := range events {
 		if !e.IsOwnerChange() {
-			h.ignore(ctx, provider.HubSpot, e.Type(), 1)
+			h.ignore(ctx, provider.HubSpot, ignoredEventKind(e.Type()), 1)
 			ignored++
 			continue
 		}
@@ -136,6 +136,26 @@ func (h *Handler) signedURI(c echo.Context) string {
 		u += "?" + q
 	}
 	return u
+}
+
+// knownSubscriptionTypes are HubSpot's webhook subscription types (crm-protocols §2) as metric
+// labels; any other is "other", so that a label value is never chosen by the sender (issue 13
+// item 12).
+var knownSubscriptionTypes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, object := range []string{"contact", "company", "deal", "ticket", "product", "line_item", "conversation", "object"} {
+		for _, change := range []string{"creation", "deletion", "propertyChange", "associationChange", "merge", "restore", "privacyDeletion"} {
+			m[object+"."+change] = true
+		}
+	}
+	return m
+}()
+
+func ignoredEventKind(subscriptionType string) string {
+	if knownSubscriptionTypes[subscriptionType] {
+		return subscriptionType
+	}
+	return "other"
 }
 
 func signatureReason(err error) string {

@@ -135,7 +135,7 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clam
 		ignored[kind]++
 	}
 	for _, n := range m.Ignored {
-		ignore("object_" + strings.ToLower(n.Object.Type))
+		ignore(ignoredObjectKind(n.Object.Type))
 	}
 	events = make([]event, 0, len(m.Notifications))
 	for _, n := range m.Notifications {
@@ -218,6 +218,21 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clam
 		}
 	}
 	return events, ignored, nil
+}
+
+// ignoredObjectKinds are the metric labels of standard objects an outbound message may be defined
+// on; any other xsi:type (custom objects, or whatever a forged message names) is "object_other",
+// so that a label value is never chosen by the sender (issue 13 item 12).
+var ignoredObjectKinds = map[string]string{
+	"Account": "object_account", "Opportunity": "object_opportunity", "Case": "object_case",
+	"Task": "object_task", "Event": "object_event", "Campaign": "object_campaign", "Order": "object_order",
+}
+
+func ignoredObjectKind(objectType string) string {
+	if k, ok := ignoredObjectKinds[objectType]; ok {
+		return k
+	}
+	return "object_other"
 }
 
 // occurredAt is the record's LastModifiedDate or SystemModstamp when the message carries one,

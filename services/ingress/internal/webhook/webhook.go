@@ -30,12 +30,20 @@ import (
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/redact"
 	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/ingress/internal/lograte"
 )
 
 // Route paths.
 const (
 	SalesforcePath = "/webhooks/salesforce"
 	HubSpotPath    = "/webhooks/hubspot"
+)
+
+// LogBurst is how many lines one class of log line (provider, outcome, reason) may write per
+// LogWindow; the rest are counted and reported with the next line of the class.
+const (
+	LogBurst  = 5
+	LogWindow = time.Minute
 )
 
 // Defaults of Config.
@@ -110,6 +118,8 @@ type Handler struct {
 	secrets SecretResolver
 	log     *slog.Logger
 	m       instruments
+	// logs rate-limits the log lines requests cause, per class (provider, outcome, reason).
+	logs *lograte.Limiter
 	// attrSets caches measurement options by their key/value pairs: building an attribute set per
 	// measurement costs more than the rest of a small request's bookkeeping. The key is a struct,
 	// not a concatenated string, so a lookup allocates nothing.
@@ -185,6 +195,7 @@ func New(cfg Config, pub Publisher, tenants Tenants, secrets SecretResolver) (*H
 		secrets: secrets,
 		log:     cfg.Logger.With("component", "webhook"),
 		m:       m,
+		logs:    lograte.New(LogBurst, LogWindow, nil),
 	}, nil
 }
 
@@ -263,10 +274,16 @@ func (h *Handler) finish(ctx context.Context, p provider.Provider, start time.Ti
 	switch r.outcome {
 	case outcomeRejected:
 		h.m.rejected.Add(ctx, 1, h.attrs("provider", string(p), "reason", r.reason))
-		h.log.WarnContext(ctx, "webhook rejected", "provider", p, "status", r.status, "reason", r.reason, "error", errString(r.err))
+		if ok, dropped := h.logs.Allow(string(p) + ":rejected:" + r.reason); ok {
+			h.log.WarnContext(ctx, "webhook rejected", "provider", p, "status", r.status, "reason", r.reason, "error", errString(r.err),
+				"suppressed", dropped)
+		}
 	case outcomeFailed:
 		h.m.failed.Add(ctx, 1, h.attrs("provider", string(p), "reason", r.reason))
-		h.log.ErrorContext(ctx, "webhook not acknowledged, the CRM will retry", "provider", p, "status", r.status, "reason", r.reason, "error", errString(r.err))
+		if ok, dropped := h.logs.Allow(string(p) + ":failed:" + r.reason); ok {
+			h.log.ErrorContext(ctx, "webhook not acknowledged, the CRM will retry", "provider", p, "status", r.status, "reason", r.reason, "error", errString(r.err),
+				"suppressed", dropped)
+		}
 	}
 }
 
@@ -413,8 +430,10 @@ func (h *Handler) sourceTime(ctx context.Context, p provider.Provider, tenantID,
 		return t
 	}
 	h.m.clamped.Add(ctx, 1, h.attrs("provider", string(p), "", ""))
-	h.log.WarnContext(ctx, "source time in the future; clamped to receipt plus the allowed skew",
-		"provider", p, "tenant", tenantID, "event", eventID, "source_time", t, "clamped_to", limit)
+	if ok, dropped := h.logs.Allow(string(p) + ":clamped"); ok {
+		h.log.WarnContext(ctx, "source time in the future; clamped to receipt plus the allowed skew",
+			"provider", p, "tenant", tenantID, "event", eventID, "source_time", t, "clamped_to", limit, "suppressed", dropped)
+	}
 	return limit
 }
 
