@@ -145,3 +145,35 @@ func TestJunkGrowsNoLabelsAndFewLogLines(t *testing.T) {
 		t.Errorf("no rejection logged at all:\n%s", logs.String())
 	}
 }
+
+// TestDisabledProviderPublishesNothing covers issue 13 item 14 (ingress part): a webhook for a
+// provider the tenant has turned off is verified, acknowledged (so the CRM stops retrying),
+// counted, and publishes nothing.
+func TestDisabledProviderPublishesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	e.acme.Salesforce.Enabled = false
+	e.acme.HubSpot.Enabled = false
+	status, _, body := e.post(t, SalesforcePath, "text/xml", readFile(t, "salesforce/contact_and_queue_lead.xml"), nil)
+	if status != http.StatusOK || !bytes.Contains(body, []byte("<Ack>true</Ack>")) {
+		t.Errorf("salesforce: status %d: %s", status, body)
+	}
+	hs := readFile(t, "hubspot/owner_changes_reference.json")
+	if status, _, body := e.post(t, HubSpotPath, "application/json", hs, signV3("", hs, testNow)); status != http.StatusOK {
+		t.Errorf("hubspot: status %d: %s", status, body)
+	}
+	if n := len(e.pub.stored()); n != 0 {
+		t.Errorf("%d events published for disabled providers", n)
+	}
+	for key, want := range map[string]float64{
+		"ownersync.ingress.events.ignored{kind=provider_disabled,provider=salesforce}": 2,
+		"ownersync.ingress.events.ignored{kind=provider_disabled,provider=hubspot}":    2,
+	} {
+		if got := e.meter.get(key); got != want {
+			t.Errorf("%s = %v, want %v", key, got, want)
+		}
+	}
+	// Still verified: a bad signature is refused, not acknowledged.
+	if status, _, _ := e.post(t, HubSpotPath, "application/json", hs, signV3("", []byte("other"), testNow)); status != http.StatusUnauthorized {
+		t.Errorf("bad signature for a disabled provider: status %d, want 401", status)
+	}
+}

@@ -106,6 +106,12 @@ func (h *Handler) hubspot(c echo.Context) result {
 	out := make([]event, 0, len(events))
 	ignored := 0
 	for _, e := range events {
+		if !tenants[int64(e.PortalID)].HubSpot.Enabled {
+			// The tenant turned HubSpot off: acknowledged (HubSpot would retry), not published.
+			h.ignore(ctx, provider.HubSpot, "provider_disabled", 1)
+			ignored++
+			continue
+		}
 		if !e.IsOwnerChange() {
 			h.ignore(ctx, provider.HubSpot, ignoredEventKind(e.Type()), 1)
 			ignored++

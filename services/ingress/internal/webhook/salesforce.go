@@ -100,6 +100,12 @@ func (h *Handler) salesforce(c echo.Context) result {
 				err: fmt.Errorf("tenant %s: wrong or missing shared key", t.ID)}
 		}
 	}
+	if !t.Salesforce.Enabled {
+		// The tenant turned Salesforce off: acknowledge (the org would retry for 24 hours) and
+		// publish nothing.
+		h.ignore(ctx, provider.Salesforce, "provider_disabled", len(msg.Notifications)+len(msg.Ignored))
+		return result{status: http.StatusOK, outcome: outcomeAcked}
+	}
 	events, ignored, err := salesforceEvents(t.ID, msg, received, func(id string, at time.Time) time.Time {
 		return h.sourceTime(ctx, provider.Salesforce, t.ID, id, at, received)
 	})
