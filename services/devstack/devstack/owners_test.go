@@ -73,6 +73,8 @@ func TestOwnerChangesBothWays(t *testing.T) {
 			alanHS = ow.ID
 		}
 	}
+	// The mapping view contract across services: the writer finds Alan's CRM users through the
+	// entries mapper wrote to the mappings bucket (libs/mappingkv).
 	stacktest.Eventually(t, 20*time.Second, "owner written to both CRMs", func() bool {
 		r, _ := crm.Salesforce.Record(sfContact)
 		c, _ := crm.HubSpot.Contact(contact.ID)
@@ -106,6 +108,40 @@ func TestOwnerChangesBothWays(t *testing.T) {
 	}
 	if r, _ := plat.Record("pr-demo-1"); r.OwnerUserID != "pu-alan-turing" {
 		t.Errorf("platform record owner = %s after the echoes, want pu-alan-turing", r.OwnerUserID)
+	}
+
+	// The ownership_history contract across services: the document the writer stored for the
+	// platform change (libs/ownerhistory.Doc) comes back whole through mapper's API, including the
+	// platform record id and the source time that mapper's own copy of the shape used to drop.
+	var h struct {
+		Items []struct {
+			Tenant           string    `json:"tenant"`
+			Provider         string    `json:"provider"`
+			RecordType       string    `json:"record_type"`
+			RecordID         string    `json:"record_id"`
+			Direction        string    `json:"direction"`
+			Outcome          string    `json:"outcome"`
+			OwnerAfter       string    `json:"owner_after"`
+			PlatformUserID   string    `json:"platform_user_id"`
+			PlatformRecordID string    `json:"platform_record_id"`
+			OccurredAt       time.Time `json:"occurred_at"`
+		} `json:"items"`
+	}
+	getJSON(t, s, "/v1/tenants/acme/records/salesforce/contact/"+sfContact+"/history", &h)
+	found := false
+	for _, e := range h.Items {
+		if e.Direction != "platform_to_crm" || e.Outcome != "applied" {
+			continue
+		}
+		found = true
+		if e.Tenant != "acme" || e.Provider != "salesforce" || e.RecordType != "contact" || e.RecordID != sfContact ||
+			e.OwnerAfter != alanSF || e.PlatformUserID != "pu-alan-turing" || e.PlatformRecordID != "pr-demo-1" || e.OccurredAt.IsZero() {
+			t.Errorf("history entry of the platform change as mapper reads it = %+v; want record %s, owner %s, platform user pu-alan-turing, platform record pr-demo-1 and a source time",
+				e, sfContact, alanSF)
+		}
+	}
+	if !found {
+		t.Errorf("mapper's history of %s has no applied platform_to_crm entry: %+v", sfContact, h.Items)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/ownersync/ownersync/libs/crmsim"
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
+	"github.com/ownersync/ownersync/libs/mappingkv"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
@@ -338,11 +339,11 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 
 	// The KV view matches the mappings in both directions.
 	ctx := context.Background()
-	e, ok, err := s.view.Get(ctx, kvview.CRMKey("acme", "salesforce", sfAlice.ID))
+	e, ok, err := s.view.Get(ctx, mappingkv.CRMKey("acme", "salesforce", sfAlice.ID))
 	if err != nil || !ok || e.PlatformUserID != "p-alice" || !e.Active || !e.Usable || e.Kind != "user" {
 		t.Fatalf("KV crm entry = %+v %v %v", e, ok, err)
 	}
-	e2, ok, _ := s.view.Get(ctx, kvview.PlatformKey("acme", "salesforce", "p-alice"))
+	e2, ok, _ := s.view.Get(ctx, mappingkv.PlatformKey("acme", "salesforce", "p-alice"))
 	if !ok || e2 != e {
 		t.Fatalf("KV platform entry = %+v, want %+v", e2, e)
 	}
@@ -362,7 +363,7 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	stacktest.Eventually(t, 10*time.Second, "KV shows the deactivated CRM user", func() bool {
-		e, ok, _ := s.view.Get(ctx, kvview.PlatformKey("acme", "salesforce", "p-alice"))
+		e, ok, _ := s.view.Get(ctx, mappingkv.PlatformKey("acme", "salesforce", "p-alice"))
 		return ok && !e.Active && e.Status == "error" && !e.Usable
 	})
 	s.api(http.MethodGet, "/v1/tenants/acme/mappings?provider=salesforce", &page)
@@ -407,7 +408,7 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	stacktest.Eventually(t, 10*time.Second, "refreshed Carol is mapped", func() bool {
-		e, ok, _ := s.view.Get(ctx, kvview.CRMKey("acme", "salesforce", sfCarol.ID))
+		e, ok, _ := s.view.Get(ctx, mappingkv.CRMKey("acme", "salesforce", sfCarol.ID))
 		return ok && e.PlatformUserID == "p-carol" && e.Usable
 	})
 
@@ -431,7 +432,7 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 	if !hasCRMError {
 		t.Errorf("hubspot errors %+v lack crm_api_error", problems)
 	}
-	if _, ok, _ := s.view.Get(ctx, kvview.PlatformKey("acme", "salesforce", "p-alice")); ok {
+	if _, ok, _ := s.view.Get(ctx, mappingkv.PlatformKey("acme", "salesforce", "p-alice")); ok {
 		t.Error("KV still has the removed Salesforce mapping")
 	}
 	reports = s.messages("report.sync.acme", func() proto.Message { return &ownersyncv1.SyncReport{} })

@@ -13,13 +13,13 @@ import (
 
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/ownerhistory"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/writer/internal/app"
 	"github.com/ownersync/ownersync/services/writer/internal/config"
-	"github.com/ownersync/ownersync/services/writer/internal/historystore"
 )
 
 // Run starts writer and blocks until ctx is cancelled or a part fails; it then stops the consumers,
@@ -35,7 +35,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer base.Close(context.WithoutCancel(ctx))
 
-	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, historystore.Indexes()); err != nil {
+	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, ownerhistory.Indexes()); err != nil {
 		return err
 	}
 	buckets, err := natsbus.DeclareKV(ctx, base.Bus.JS, streams.KVConfigs(cfg.Base.Streams))

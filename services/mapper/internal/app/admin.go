@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/ownerhistory"
+	libprovider "github.com/ownersync/ownersync/libs/provider"
+
 	"github.com/google/uuid"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
@@ -21,9 +22,6 @@ import (
 )
 
 var _ httpapi.Service = (*Service)(nil)
-
-// HistoryCollection is writer's ownership_history collection, read for record history.
-const HistoryCollection = "ownership_history"
 
 // snapshot is one provider's users and mappings read whole (the admin lists and counts).
 type snapshot struct {
@@ -572,17 +570,19 @@ func toRun(r *mongostore.SyncRun) httpapi.Run {
 	return out
 }
 
-// RecordHistory implements httpapi.Service over writer's ownership_history collection.
+// RecordHistory implements httpapi.Service over writer's ownership_history collection
+// (libs/ownerhistory).
 func (s *Service) RecordHistory(ctx context.Context, tenantID, provider, recordType, recordID string) ([]httpapi.HistoryEntry, error) {
-	cur, err := s.store.DB().Collection(HistoryCollection).Find(ctx,
-		bson.D{{Key: "tenant", Value: tenantID}, {Key: "provider", Value: provider}, {Key: "record_type", Value: recordType}, {Key: "record_id", Value: recordID}},
-		options.Find().SetSort(bson.D{{Key: "at", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(1000))
+	docs, err := ownerhistory.Read(ctx, s.store.DB(), ownerhistory.Record{Tenant: tenantID, Provider: libprovider.Provider(provider), RecordType: recordType, RecordID: recordID})
 	if err != nil {
-		return nil, fmt.Errorf("record history: %w", err)
+		return nil, err
 	}
-	out := []httpapi.HistoryEntry{}
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("record history: %w", err)
+	out := make([]httpapi.HistoryEntry, len(docs))
+	for i, d := range docs {
+		out[i] = httpapi.HistoryEntry{ID: d.ID, Tenant: d.Tenant, Provider: string(d.Provider), RecordType: d.RecordType,
+			RecordID: d.RecordID, At: d.At, Direction: d.Direction, Outcome: d.Outcome, OwnerBefore: d.OwnerBefore,
+			OwnerAfter: d.OwnerAfter, PlatformUserID: d.PlatformUserID, EventID: d.EventID, Reason: d.Reason,
+			PlatformRecordID: d.PlatformRecordID, OccurredAt: d.OccurredAt}
 	}
 	return out, nil
 }

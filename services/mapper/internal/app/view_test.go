@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ownersync/ownersync/libs/mappingkv"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/stacktest"
@@ -72,10 +73,10 @@ func TestRebuildViewIfBehind(t *testing.T) {
 	if _, err := store.BumpGeneration(ctx, "acme", "salesforce"); err != nil {
 		t.Fatal(err)
 	}
-	if err := kv.Delete(ctx, kvview.CRMKey("acme", "salesforce", "005A")); err != nil {
+	if err := kv.Delete(ctx, mappingkv.CRMKey("acme", "salesforce", "005A")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kv.Put(ctx, kvview.CRMKey("acme", "salesforce", "005Z"), []byte(`{}`)); err != nil {
+	if _, err := kv.Put(ctx, mappingkv.CRMKey("acme", "salesforce", "005Z"), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	rebuilt, err := svc.RebuildViewIfBehind(ctx, tenants)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ownersync/ownersync/libs/mappingkv"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/provider/providerpb"
 	"github.com/ownersync/ownersync/libs/streams"
@@ -144,7 +145,7 @@ func (w *Writer) Commit(ctx context.Context, c Commit) error {
 
 // Entries returns the view entries of the stored mappings before and after the upserts and
 // deletes.
-func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefore, crmAfter func(string) (mapping.CRMUser, bool)) (before, after []kvview.Entry) {
+func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefore, crmAfter func(string) (mapping.CRMUser, bool)) (before, after []mappingkv.Entry) {
 	look := func(f func(string) (mapping.CRMUser, bool), id string) mapping.CRMUser {
 		if f == nil {
 			return mapping.CRMUser{}
@@ -156,7 +157,7 @@ func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefor
 		crmBefore = crmAfter
 	}
 	next := make(map[string]mapping.Mapping, len(stored))
-	before = make([]kvview.Entry, 0, len(stored))
+	before = make([]mappingkv.Entry, 0, len(stored))
 	for _, m := range stored {
 		before = append(before, kvview.NewEntry(tenant, m, look(crmBefore, m.CRMUserID)))
 		next[m.PlatformUserID] = m
@@ -167,7 +168,7 @@ func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefor
 	for _, m := range upserts {
 		next[m.PlatformUserID] = m
 	}
-	after = make([]kvview.Entry, 0, len(next))
+	after = make([]mappingkv.Entry, 0, len(next))
 	for _, m := range next {
 		after = append(after, kvview.NewEntry(tenant, m, look(crmAfter, m.CRMUserID)))
 	}

@@ -253,28 +253,24 @@ type Change struct {
 	Reason            string `json:"reason,omitempty"`
 }
 
-// HistoryEntry is one document of the ownership_history collection written by writer:
-//
-//	{_id, tenant, provider, record_type ("contact"|"lead"), record_id, at (date),
-//	 direction ("crm_to_platform"|"platform_to_crm"),
-//	 outcome ("applied"|"assigned"|"unassigned"|"skipped"|"echo"|"stale"|"fallback"|"failed"),
-//	 owner_before, owner_after, platform_user_id, event_id, reason}
-//
-// Query: {tenant, provider, record_type, record_id} sorted by at, then _id.
+// HistoryEntry is the API's form of one ownership_history document (libs/ownerhistory.Doc, written
+// by writer). Outcome is one of ownerhistory.Outcomes; clients show unknown ones as text.
 type HistoryEntry struct {
-	ID             string    `json:"id" bson:"_id"`
-	Tenant         string    `json:"tenant" bson:"tenant"`
-	Provider       string    `json:"provider" bson:"provider"`
-	RecordType     string    `json:"record_type" bson:"record_type"`
-	RecordID       string    `json:"record_id" bson:"record_id"`
-	At             time.Time `json:"at" bson:"at"`
-	Direction      string    `json:"direction" bson:"direction"`
-	Outcome        string    `json:"outcome" bson:"outcome"`
-	OwnerBefore    string    `json:"owner_before,omitempty" bson:"owner_before"`
-	OwnerAfter     string    `json:"owner_after,omitempty" bson:"owner_after"`
-	PlatformUserID string    `json:"platform_user_id,omitempty" bson:"platform_user_id"`
-	EventID        string    `json:"event_id,omitempty" bson:"event_id"`
-	Reason         string    `json:"reason,omitempty" bson:"reason"`
+	ID               string    `json:"id"`
+	Tenant           string    `json:"tenant"`
+	Provider         string    `json:"provider"`
+	RecordType       string    `json:"record_type"`
+	RecordID         string    `json:"record_id"`
+	At               time.Time `json:"at"`
+	Direction        string    `json:"direction"`
+	Outcome          string    `json:"outcome"`
+	OwnerBefore      string    `json:"owner_before,omitempty"`
+	OwnerAfter       string    `json:"owner_after,omitempty"`
+	PlatformUserID   string    `json:"platform_user_id,omitempty"`
+	EventID          string    `json:"event_id,omitempty"`
+	Reason           string    `json:"reason,omitempty"`
+	PlatformRecordID string    `json:"platform_record_id,omitempty"`
+	OccurredAt       time.Time `json:"occurred_at,omitzero"`
 }
 
 // DLQFilter selects dead letters of one tenant. Empty fields do not filter.

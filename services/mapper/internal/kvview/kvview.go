@@ -2,25 +2,7 @@
 // mapping per tenant and provider in both directions, so that writer and platform services resolve
 // owners without querying MongoDB.
 //
-// # Keys
-//
-// Every key is built with streams.KVKey, which keeps [A-Za-z0-9-=] and escapes any other byte as
-// _xx (so "_" in a tenant id becomes "_5f", "." in an id becomes "_2e"):
-//
-//	<tenant>.<provider>.crm.<crmUserId>            → Entry (CRM user → platform user)
-//	<tenant>.<provider>.platform.<platformUserId>  → Entry (platform user → CRM user)
-//	<tenant>.<provider>.meta                        → Meta  (the view's write generation)
-//
-// provider is "salesforce" or "hubspot"; Salesforce user ids are the 18-character form. A key is
-// deleted (a KV delete marker) when its mapping is removed. Both keys of one mapping hold the same
-// Entry. Watch "<tenant>.<provider>.>" and skip the meta key to follow one connection.
-//
-// # Values
-//
-// Entry and Meta are JSON objects; see their doc comments for the fields. A reader must check
-// Usable (status synced) before moving owners through a mapping, and Active/Kind before writing a
-// CRM owner: an entry may name a deactivated CRM user while its mapping waits for the next Sync
-// Users (status error).
+// The keys and values are the contract in libs/mappingkv (the writer reads them through it).
 //
 // # Consistency
 //
@@ -39,55 +21,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/mappingkv"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
-// Entry is the value of both keys of one mapping.
-type Entry struct {
-	Tenant         string `json:"tenant"`
-	Provider       string `json:"provider"`
-	PlatformUserID string `json:"platform_user_id"`
-	CRMUserID      string `json:"crm_user_id"`
-	// Status is synced, conflict, error or pending_team (mapping.Status).
-	Status string `json:"status"`
-	// Usable is true when owners may flow through the mapping now (Status synced).
-	Usable bool `json:"usable"`
-	// Active is the CRM user's active flag (Salesforce IsActive, HubSpot not archived).
-	Active bool `json:"active"`
-	// Kind is the CRM user's kind: user or queue.
-	Kind string `json:"kind"`
-	// MadeBy is email, manual, remap_inactive or auto_provisioned.
-	MadeBy string `json:"made_by"`
-	// Email is the platform user's email.
-	Email     string    `json:"email,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
-// Meta is the value of a tenant's provider meta key.
-type Meta struct {
-	// Generation is the MongoDB write generation the view reflects.
-	Generation int64     `json:"generation"`
-	UpdatedAt  time.Time `json:"updated_at"`
-}
-
-// CRMKey is the key of a CRM user's entry.
-func CRMKey(tenant, provider, crmUserID string) string {
-	return streams.KVKey(tenant, provider, "crm", crmUserID)
-}
-
-// PlatformKey is the key of a platform user's entry.
-func PlatformKey(tenant, provider, platformUserID string) string {
-	return streams.KVKey(tenant, provider, "platform", platformUserID)
-}
-
-// MetaKey is the key of a tenant's provider meta value.
-func MetaKey(tenant, provider string) string { return streams.KVKey(tenant, provider, "meta") }
-
 // NewEntry builds the entry of a mapping; crm is the mapped CRM user (the zero value when unknown).
-func NewEntry(tenant string, m mapping.Mapping, crm mapping.CRMUser) Entry {
-	return Entry{
-		Tenant: tenant, Provider: m.Provider, PlatformUserID: m.PlatformUserID, CRMUserID: m.CRMUserID,
+func NewEntry(tenant string, m mapping.Mapping, crm mapping.CRMUser) mappingkv.Entry {
+	return mappingkv.Entry{
+		Tenant: tenant, Provider: provider.Provider(m.Provider), PlatformUserID: m.PlatformUserID, CRMUserID: m.CRMUserID,
 		Status: string(m.Status), Usable: m.Usable(), Active: crm.Active, Kind: string(crm.Kind),
 		MadeBy: string(m.MadeBy), Email: m.Email, UpdatedAt: m.UpdatedAt.UTC(),
 	}
@@ -112,16 +54,16 @@ func New(js jetstream.JetStream, kv jetstream.KeyValue) *View {
 // generation. The entries may be all of the provider's (Sync Users) or one event's
 // neighbourhood. Writes are asynchronous publishes to the bucket's stream, awaited in windows, so
 // a 100k-mapping run takes seconds, not a round trip per key.
-func (v *View) Sync(ctx context.Context, tenant, provider string, before, after []Entry, generation int64) error {
-	want := make(map[string]Entry, 2*len(after))
+func (v *View) Sync(ctx context.Context, tenant, prov string, before, after []mappingkv.Entry, generation int64) error {
+	want := make(map[string]mappingkv.Entry, 2*len(after))
 	for _, e := range after {
-		want[CRMKey(tenant, provider, e.CRMUserID)] = e
-		want[PlatformKey(tenant, provider, e.PlatformUserID)] = e
+		want[mappingkv.CRMKey(tenant, provider.Provider(prov), e.CRMUserID)] = e
+		want[mappingkv.PlatformKey(tenant, provider.Provider(prov), e.PlatformUserID)] = e
 	}
-	had := make(map[string]Entry, 2*len(before))
+	had := make(map[string]mappingkv.Entry, 2*len(before))
 	for _, e := range before {
-		had[CRMKey(tenant, provider, e.CRMUserID)] = e
-		had[PlatformKey(tenant, provider, e.PlatformUserID)] = e
+		had[mappingkv.CRMKey(tenant, provider.Provider(prov), e.CRMUserID)] = e
+		had[mappingkv.PlatformKey(tenant, provider.Provider(prov), e.PlatformUserID)] = e
 	}
 	var ops []op
 	for k := range had {
@@ -135,28 +77,28 @@ func (v *View) Sync(ctx context.Context, tenant, provider string, before, after 
 		}
 	}
 	if err := v.write(ctx, ops); err != nil {
-		return fmt.Errorf("update mappings view %s/%s: %w", tenant, provider, err)
+		return fmt.Errorf("update mappings view %s/%s: %w", tenant, prov, err)
 	}
-	return v.putMeta(ctx, tenant, provider, generation)
+	return v.putMeta(ctx, tenant, prov, generation)
 }
 
 // Rebuild replaces the view of a tenant's provider with entries (every mapping), deleting any
 // other key of the provider, and sets the meta generation.
-func (v *View) Rebuild(ctx context.Context, tenant, provider string, entries []Entry, generation int64) error {
-	prefix := streams.KVKey(tenant, provider) + "."
+func (v *View) Rebuild(ctx context.Context, tenant, prov string, entries []mappingkv.Entry, generation int64) error {
+	prefix := mappingkv.Prefix(tenant, provider.Provider(prov))
 	lister, err := v.kv.ListKeysFiltered(ctx, prefix+">")
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		return fmt.Errorf("list mappings view %s/%s: %w", tenant, provider, err)
+		return fmt.Errorf("list mappings view %s/%s: %w", tenant, prov, err)
 	}
-	want := make(map[string]Entry, 2*len(entries))
+	want := make(map[string]mappingkv.Entry, 2*len(entries))
 	for _, e := range entries {
-		want[CRMKey(tenant, provider, e.CRMUserID)] = e
-		want[PlatformKey(tenant, provider, e.PlatformUserID)] = e
+		want[mappingkv.CRMKey(tenant, provider.Provider(prov), e.CRMUserID)] = e
+		want[mappingkv.PlatformKey(tenant, provider.Provider(prov), e.PlatformUserID)] = e
 	}
 	var ops []op
 	if lister != nil {
 		for k := range lister.Keys() {
-			if _, ok := want[k]; !ok && k != MetaKey(tenant, provider) {
+			if _, ok := want[k]; !ok && k != mappingkv.MetaKey(tenant, provider.Provider(prov)) {
 				ops = append(ops, op{key: k, del: true})
 			}
 		}
@@ -166,21 +108,21 @@ func (v *View) Rebuild(ctx context.Context, tenant, provider string, entries []E
 		ops = append(ops, op{key: k, entry: e})
 	}
 	if err := v.write(ctx, ops); err != nil {
-		return fmt.Errorf("rebuild mappings view %s/%s: %w", tenant, provider, err)
+		return fmt.Errorf("rebuild mappings view %s/%s: %w", tenant, prov, err)
 	}
-	return v.putMeta(ctx, tenant, provider, generation)
+	return v.putMeta(ctx, tenant, prov, generation)
 }
 
 // Generation returns the generation the view of a tenant's provider reflects, 0 when it has none.
-func (v *View) Generation(ctx context.Context, tenant, provider string) (int64, error) {
-	e, err := v.kv.Get(ctx, MetaKey(tenant, provider))
+func (v *View) Generation(ctx context.Context, tenant, prov string) (int64, error) {
+	e, err := v.kv.Get(ctx, mappingkv.MetaKey(tenant, provider.Provider(prov)))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read mappings view meta %s/%s: %w", tenant, provider, err)
+		return 0, fmt.Errorf("read mappings view meta %s/%s: %w", tenant, prov, err)
 	}
-	var m Meta
+	var m mappingkv.Meta
 	if err := json.Unmarshal(e.Value(), &m); err != nil {
 		return 0, nil // an unreadable meta is as good as none: rebuild
 	}
@@ -188,35 +130,24 @@ func (v *View) Generation(ctx context.Context, tenant, provider string) (int64, 
 }
 
 // Get returns the entry under a key.
-func (v *View) Get(ctx context.Context, key string) (Entry, bool, error) {
-	e, err := v.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
-		return Entry{}, false, err
-	}
-	var out Entry
-	if err := json.Unmarshal(e.Value(), &out); err != nil {
-		return Entry{}, false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return out, true, nil
+func (v *View) Get(ctx context.Context, key string) (mappingkv.Entry, bool, error) {
+	return mappingkv.Get(ctx, v.kv, key)
 }
 
 // Entries returns every entry of a tenant's provider by key (tests and checks).
-func (v *View) Entries(ctx context.Context, tenant, provider string) (map[string]Entry, error) {
-	prefix := streams.KVKey(tenant, provider) + "."
+func (v *View) Entries(ctx context.Context, tenant, prov string) (map[string]mappingkv.Entry, error) {
+	prefix := mappingkv.Prefix(tenant, provider.Provider(prov))
 	lister, err := v.kv.ListKeysFiltered(ctx, prefix+">")
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return map[string]Entry{}, nil
+		return map[string]mappingkv.Entry{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer lister.Stop()
-	out := map[string]Entry{}
+	out := map[string]mappingkv.Entry{}
 	for k := range lister.Keys() {
-		if k == MetaKey(tenant, provider) {
+		if k == mappingkv.MetaKey(tenant, provider.Provider(prov)) {
 			continue
 		}
 		e, ok, err := v.Get(ctx, k)
@@ -230,10 +161,10 @@ func (v *View) Entries(ctx context.Context, tenant, provider string) (map[string
 	return out, nil
 }
 
-func (v *View) putMeta(ctx context.Context, tenant, provider string, generation int64) error {
-	b, _ := json.Marshal(Meta{Generation: generation, UpdatedAt: v.now().UTC()})
-	if _, err := v.kv.Put(ctx, MetaKey(tenant, provider), b); err != nil {
-		return fmt.Errorf("put mappings view meta %s/%s: %w", tenant, provider, err)
+func (v *View) putMeta(ctx context.Context, tenant, prov string, generation int64) error {
+	b, _ := json.Marshal(mappingkv.Meta{Generation: generation, UpdatedAt: v.now().UTC()})
+	if _, err := v.kv.Put(ctx, mappingkv.MetaKey(tenant, provider.Provider(prov)), b); err != nil {
+		return fmt.Errorf("put mappings view meta %s/%s: %w", tenant, prov, err)
 	}
 	return nil
 }
@@ -241,7 +172,7 @@ func (v *View) putMeta(ctx context.Context, tenant, provider string, generation 
 type op struct {
 	key   string
 	del   bool
-	entry Entry
+	entry mappingkv.Entry
 }
 
 // write publishes ops to the bucket's stream ($KV.<bucket>.<key>; deletes carry KV-Operation: DEL,
@@ -267,7 +198,7 @@ func (v *View) write(ctx context.Context, ops []op) error {
 		if o.del {
 			msg.Header.Set("KV-Operation", "DEL")
 		} else {
-			b, err := json.Marshal(o.entry)
+			b, err := mappingkv.Encode(o.entry)
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,7 @@ import (
 type Options struct {
 	// Records and Mappings are the ownersync_records and ownersync_mappings buckets.
 	Records, Mappings jetstream.KeyValue
-	// DB holds the ownership_history collection (its indexes: historystore.Indexes()).
+	// DB holds the ownership_history collection (its indexes: ownerhistory.Indexes()).
 	DB *mongo.Database
 	// Tenants returns tenant configuration; *tenantstore.Cache implements it.
 	Tenants crmclients.Tenants

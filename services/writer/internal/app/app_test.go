@@ -12,10 +12,10 @@ import (
 
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/ownerhistory"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
-	"github.com/ownersync/ownersync/services/writer/internal/historystore"
 )
 
 const (
@@ -87,7 +87,7 @@ func TestCoreEndToEnd(t *testing.T) {
 		Provider: ownersyncv1.Provider_PROVIDER_HUBSPOT, RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, RecordId: "101",
 		OwnerId: "7001", OwnerKind: ownersyncv1.CrmUserKind_CRM_USER_KIND_USER})
 
-	hist := mc.DB.Collection(historystore.Collection)
+	hist := mc.DB.Collection(ownerhistory.Collection)
 	historyOf := func(recordID string) int64 {
 		n, err := hist.CountDocuments(ctx, bson.D{{Key: "tenant", Value: "acme"}, {Key: "record_id", Value: recordID}})
 		if err != nil {
@@ -135,7 +135,7 @@ func TestCoreEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var docs []historystore.Doc
+	var docs []ownerhistory.Doc
 	if err := cur.All(ctx, &docs); err != nil {
 		t.Fatal(err)
 	}

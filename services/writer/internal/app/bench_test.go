@@ -15,9 +15,9 @@ import (
 
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/ownerhistory"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
-	"github.com/ownersync/ownersync/services/writer/internal/historystore"
 )
 
 // The full-path benchmarks publish platform owner changes to JetStream (the burst before the writer
@@ -204,8 +204,8 @@ func BenchmarkFullPathLowLoad(b *testing.B) {
 			}
 		}
 		tick.Stop()
-		hist := st.mongo.DB.Collection(historystore.Collection)
-		var docs []historystore.Doc
+		hist := st.mongo.DB.Collection(ownerhistory.Collection)
+		var docs []ownerhistory.Doc
 		deadline := time.Now().Add(time.Minute)
 		for {
 			cur, err := hist.Find(context.Background(), bson.D{{Key: "outcome", Value: "applied"}})

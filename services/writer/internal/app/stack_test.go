@@ -17,10 +17,10 @@ import (
 	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/ownerhistory"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
-	"github.com/ownersync/ownersync/services/writer/internal/historystore"
 )
 
 // stackOptions shape a test stack.
@@ -106,7 +106,7 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.mongo.Close(context.Background()) })
-	if err := mongodb.EnsureIndexes(ctx, st.mongo.DB, historystore.Indexes()); err != nil {
+	if err := mongodb.EnsureIndexes(ctx, st.mongo.DB, ownerhistory.Indexes()); err != nil {
 		tb.Fatal(err)
 	}
 

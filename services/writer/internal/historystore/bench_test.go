@@ -11,6 +11,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/ownerhistory"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
@@ -30,7 +31,7 @@ func BenchmarkRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if err := mongodb.EnsureIndexes(ctx, conn.DB, Indexes()); err != nil {
+	if err := mongodb.EnsureIndexes(ctx, conn.DB, ownerhistory.Indexes()); err != nil {
 		b.Fatal(err)
 	}
 	o := Options{}

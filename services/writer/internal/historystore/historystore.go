@@ -1,82 +1,43 @@
-// Package historystore appends the writer's ownership history to MongoDB (the ownership_history
-// collection, DESIGN §5), in batched unordered inserts. mapper's admin API reads the collection for
-// GET /v1/tenants/{t}/records/{provider}/{type}/{id}/history, so the document shape is a contract:
-//
-//	{_id, tenant, provider, record_type, record_id, at, direction ("crm_to_platform" |
-//	 "platform_to_crm"), outcome, owner_before, owner_after, platform_user_id, event_id, reason,
-//	 platform_record_id, occurred_at}
-//
-// The _id derives from the record, the event and the outcome, so a redelivered change that comes to
-// the same outcome adds nothing.
+// Package historystore appends the writer's ownership history to MongoDB in batched unordered
+// inserts. The collection, its document, indexes, append and read are the contract in
+// libs/ownerhistory (mapper's admin API reads it); this package converts writeback entries to
+// documents and batches them.
 package historystore
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/ownerhistory"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
 )
 
-// Collection is the history collection.
-const Collection = "ownership_history"
-
-// Indexes are the collection's indexes: one record's history in time order.
-func Indexes() []mongodb.Index {
-	return []mongodb.Index{{Collection: Collection, Name: "record_at",
-		Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}, {Key: "record_type", Value: 1}, {Key: "record_id", Value: 1}, {Key: "at", Value: 1}}}}
-}
-
-// Doc is one history document.
-type Doc struct {
-	ID               string    `bson:"_id"`
-	Tenant           string    `bson:"tenant"`
-	Provider         string    `bson:"provider"`
-	RecordType       string    `bson:"record_type"`
-	RecordID         string    `bson:"record_id"`
-	At               time.Time `bson:"at"`
-	Direction        string    `bson:"direction"`
-	Outcome          string    `bson:"outcome"`
-	OwnerBefore      string    `bson:"owner_before"`
-	OwnerAfter       string    `bson:"owner_after"`
-	PlatformUserID   string    `bson:"platform_user_id"`
-	EventID          string    `bson:"event_id"`
-	Reason           string    `bson:"reason"`
-	PlatformRecordID string    `bson:"platform_record_id,omitempty"`
-	OccurredAt       time.Time `bson:"occurred_at"`
-}
-
 // FromEntry converts a history entry. A CRM change published to the platform is "assigned" or
 // "unassigned" (its OwnerAssign outcome is in the reason); every other outcome keeps its name.
-func FromEntry(e writeback.Entry) Doc {
-	d := Doc{
-		Tenant: e.Tenant, Provider: string(e.Provider), RecordType: string(e.RecordType), RecordID: e.CRMRecordID,
-		At: e.At.UTC(), Direction: "platform_to_crm", Outcome: string(e.Outcome), OwnerBefore: e.OwnerBefore,
+func FromEntry(e writeback.Entry) ownerhistory.Doc {
+	d := ownerhistory.Doc{
+		Tenant: e.Tenant, Provider: e.Provider, RecordType: string(e.RecordType), RecordID: e.CRMRecordID,
+		At: e.At.UTC(), Direction: ownerhistory.PlatformToCRM, Outcome: string(e.Outcome), OwnerBefore: e.OwnerBefore,
 		OwnerAfter: e.OwnerID, PlatformUserID: e.PlatformUserID, EventID: e.EventID, Reason: e.Reason,
 		PlatformRecordID: e.PlatformRecordID, OccurredAt: e.OccurredAt.UTC(),
 	}
 	if e.Origin == ownership.FromCRM {
-		d.Direction = "crm_to_platform"
+		d.Direction = ownerhistory.CRMToPlatform
 		if e.Outcome == writeback.Applied {
-			d.Outcome = "unassigned"
+			d.Outcome = ownerhistory.Unassigned
 			if e.Assign == ownership.Assigned {
-				d.Outcome = "assigned"
+				d.Outcome = ownerhistory.Assigned
 			}
 			if e.Assign != "" {
 				d.Reason = string(e.Assign) + ": " + e.Reason
 			}
 		}
 	}
-	d.ID = strings.Join([]string{d.Tenant, d.Provider, d.RecordType, d.RecordID, d.EventID, d.Direction, d.Outcome}, "|")
+	d.ID = ownerhistory.DocID(d)
 	return d
 }
 
@@ -100,8 +61,8 @@ type Options struct {
 
 // Store appends history entries in batches; Record returns once its entry is stored.
 type Store struct {
-	coll     *mongo.Collection
-	b        *batcher.Batcher[struct{}, Doc, struct{}]
+	db       *mongo.Database
+	b        *batcher.Batcher[struct{}, ownerhistory.Doc, struct{}]
 	detached bool
 	onError  func(error)
 }
@@ -115,8 +76,8 @@ func New(db *mongo.Database, o Options) *Store {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 1
 	}
-	s := &Store{coll: db.Collection(Collection), detached: o.Detached, onError: o.OnError}
-	s.b = batcher.New(s.insert, batcher.Options[struct{}, Doc]{
+	s := &Store{db: db, detached: o.Detached, onError: o.OnError}
+	s.b = batcher.New(s.insert, batcher.Options[struct{}, ownerhistory.Doc]{
 		MaxSize: func(struct{}) int { return o.MaxBatch }, Linger: o.Linger, MaxInFlight: o.MaxInFlight,
 	})
 	return s
@@ -148,12 +109,12 @@ func (s *Store) Close(ctx context.Context) error { return s.b.Close(ctx) }
 
 // insert writes one batch unordered; a document already there (the same entry recorded by an
 // earlier delivery) counts as stored.
-func (s *Store) insert(ctx context.Context, _ struct{}, items []batcher.Item[Doc]) ([]batcher.Result[struct{}], error) {
-	docs := make([]any, len(items))
+func (s *Store) insert(ctx context.Context, _ struct{}, items []batcher.Item[ownerhistory.Doc]) ([]batcher.Result[struct{}], error) {
+	docs := make([]ownerhistory.Doc, len(items))
 	for i, it := range items {
 		docs[i] = it.Value
 	}
-	out, err := s.insertMany(ctx, items, docs)
+	out, err := s.insertMany(ctx, docs)
 	if s.detached && s.onError != nil {
 		if err != nil {
 			s.onError(err)
@@ -167,23 +128,14 @@ func (s *Store) insert(ctx context.Context, _ struct{}, items []batcher.Item[Doc
 	return out, err
 }
 
-func (s *Store) insertMany(ctx context.Context, items []batcher.Item[Doc], docs []any) ([]batcher.Result[struct{}], error) {
-	out := make([]batcher.Result[struct{}], len(items))
-	_, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	if err == nil {
-		return out, nil
+func (s *Store) insertMany(ctx context.Context, docs []ownerhistory.Doc) ([]batcher.Result[struct{}], error) {
+	errs, err := ownerhistory.Append(ctx, s.db, docs)
+	if err != nil {
+		return nil, err
 	}
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-		return nil, fmt.Errorf("insert %d history entries: %w", len(items), err)
-	}
-	for _, we := range bwe.WriteErrors {
-		if we.Index < 0 || we.Index >= len(out) {
-			return nil, fmt.Errorf("insert %d history entries: %w", len(items), err)
-		}
-		if we.Code != 11000 { // duplicate key: stored by an earlier delivery
-			out[we.Index].Err = fmt.Errorf("insert history entry %s: %w", items[we.Index].RecordID, we)
-		}
+	out := make([]batcher.Result[struct{}], len(docs))
+	for i, e := range errs {
+		out[i].Err = e
 	}
 	return out, nil
 }

@@ -1,11 +1,6 @@
-// Package mappingview reads the ownersync_mappings KV bucket that mapper maintains (DESIGN §4.4) as
-// the writer's ownership.View. Keys and values are mapper's contract (services/mapper kvview):
-//
-//	<tenant>.<provider>.crm.<crmUserId>            → entry (CRM user → platform user)
-//	<tenant>.<provider>.platform.<platformUserId>  → entry (platform user → CRM user)
-//
-// built with streams.KVKey, Salesforce ids in their 18-character form, a JSON entry per key and a
-// delete marker for a removed mapping.
+// Package mappingview reads the ownersync_mappings KV bucket that mapper maintains as the writer's
+// ownership.View. The keys and values are the contract in libs/mappingkv; lookups put Salesforce
+// ids in the 18-character form the keys use.
 //
 // New reads the bucket on every lookup (one KV Get). NewWatched keeps a copy of the bucket in
 // memory, current through a watch, and answers from it: a change costs no round trip for its
@@ -16,56 +11,32 @@ package mappingview
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ownersync/ownersync/libs/mappingkv"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
-	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 )
 
-// Getter is the part of jetstream.KeyValue the view reads.
-type Getter interface {
-	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
-}
-
-var _ Getter = (jetstream.KeyValue)(nil)
-
-// statusPendingTeam is mapper's status of a mapping whose provisioned platform user has no team yet.
-const statusPendingTeam = "pending_team"
-
-// entry is the JSON value of one key: the fields of mapper's kvview.Entry the writer uses.
-type entry struct {
-	PlatformUserID string `json:"platform_user_id"`
-	CRMUserID      string `json:"crm_user_id"`
-	Status         string `json:"status"`
-	// Usable: owners may flow through the mapping now (status synced).
-	Usable bool `json:"usable"`
-	// Active is the CRM user's active flag; Kind is user or queue.
-	Active bool   `json:"active"`
-	Kind   string `json:"kind"`
-}
-
 // View implements ownership.View over the bucket.
 type View struct {
-	kv Getter
+	kv mappingkv.Getter
 
 	mu      sync.RWMutex
-	copy    map[string]entry // nil: not watching, read the bucket
-	stopped chan struct{}    // closed when the watch has ended (NewWatched)
+	copy    map[string]mappingkv.Entry // nil: not watching, read the bucket
+	stopped chan struct{}              // closed when the watch has ended (NewWatched)
 }
 
 // New returns a View over the ownersync_mappings bucket that reads the bucket on every lookup.
-func New(kv Getter) *View { return &View{kv: kv} }
+func New(kv mappingkv.Getter) *View { return &View{kv: kv} }
 
 // Watcher is the part of jetstream.KeyValue a watched view needs.
 type Watcher interface {
-	Getter
+	mappingkv.Getter
 	WatchAll(ctx context.Context, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error)
 }
 
@@ -77,7 +48,7 @@ func NewWatched(ctx context.Context, kv Watcher) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("watch mappings: %w", err)
 	}
-	v := &View{kv: kv, copy: map[string]entry{}, stopped: make(chan struct{})}
+	v := &View{kv: kv, copy: map[string]mappingkv.Entry{}, stopped: make(chan struct{})}
 	loaded := make(chan struct{})
 	go v.follow(w, loaded)
 	select {
@@ -111,8 +82,8 @@ func (v *View) follow(w jetstream.KeyWatcher, loaded chan struct{}) {
 			}
 			continue
 		}
-		var e entry
-		keep := u.Operation() == jetstream.KeyValuePut && json.Unmarshal(u.Value(), &e) == nil
+		e, err := mappingkv.Decode(u.Value())
+		keep := u.Operation() == jetstream.KeyValuePut && err == nil
 		v.mu.Lock()
 		if keep {
 			v.copy[u.Key()] = e
@@ -132,12 +103,12 @@ var _ ownership.View = (*View)(nil)
 // keeps its platform user: the assignment is sent, and the platform holds it until the user has a
 // team.
 func (v *View) ByCRMUser(ctx context.Context, tenant string, p provider.Provider, crmUserID string) (ownership.Mapping, bool, error) {
-	e, found, err := v.get(ctx, streams.KVKey(tenant, string(p), "crm", normID(p, crmUserID)))
+	e, found, err := v.get(ctx, mappingkv.CRMKey(tenant, p, normID(p, crmUserID)))
 	if err != nil || !found {
 		return ownership.Mapping{}, false, err
 	}
-	m := e.mapping()
-	if !e.Usable && e.Status != statusPendingTeam {
+	m := mapping(e)
+	if !e.Usable && e.Status != mappingkv.StatusPendingTeam {
 		m.PlatformUserID = ""
 	}
 	return m, true, nil
@@ -147,42 +118,32 @@ func (v *View) ByCRMUser(ctx context.Context, tenant string, p provider.Provider
 // no mapping, unless its CRM user is inactive: then it is returned as inactive, so the decision says
 // why the fallback owner was used.
 func (v *View) ByPlatformUser(ctx context.Context, tenant string, p provider.Provider, platformUserID string) (ownership.Mapping, bool, error) {
-	e, found, err := v.get(ctx, streams.KVKey(tenant, string(p), "platform", platformUserID))
+	e, found, err := v.get(ctx, mappingkv.PlatformKey(tenant, p, platformUserID))
 	if err != nil || !found {
 		return ownership.Mapping{}, false, err
 	}
 	if !e.Usable && e.Active {
 		return ownership.Mapping{}, false, nil
 	}
-	return e.mapping(), true, nil
+	return mapping(e), true, nil
 }
 
-func (e entry) mapping() ownership.Mapping {
+func mapping(e mappingkv.Entry) ownership.Mapping {
 	m := ownership.Mapping{PlatformUserID: e.PlatformUserID, CRMUserID: e.CRMUserID, CRMUserActive: e.Active}
-	if e.Kind == string(ownership.KindQueue) {
+	if e.Kind == mappingkv.KindQueue {
 		m.CRMUserKind = ownership.KindQueue
 	}
 	return m
 }
 
-func (v *View) get(ctx context.Context, key string) (entry, bool, error) {
+func (v *View) get(ctx context.Context, key string) (mappingkv.Entry, bool, error) {
 	v.mu.RLock()
 	e, ok := v.copy[key]
 	v.mu.RUnlock()
 	if ok {
 		return e, true, nil
 	}
-	kve, err := v.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return entry{}, false, nil
-	}
-	if err != nil {
-		return entry{}, false, fmt.Errorf("read mapping %s: %w", key, err)
-	}
-	if err := json.Unmarshal(kve.Value(), &e); err != nil {
-		return entry{}, false, fmt.Errorf("decode mapping %s: %w", key, err)
-	}
-	return e, true, nil
+	return mappingkv.Get(ctx, v.kv, key)
 }
 
 // normID puts a Salesforce id in the 18-character form the keys use.
