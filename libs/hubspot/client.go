@@ -25,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/oauth2"
+
+	"github.com/ownersync/ownersync/libs/crmcall"
 )
 
 // DefaultBaseURL is HubSpot's API host.
@@ -72,6 +74,10 @@ type Config struct {
 	OnRateLimit func(RateLimit)
 	// Now is the clock for token expiry (default time.Now).
 	Now func() time.Time
+	// Metrics, when set, counts and times every call and records the account's limits; Tenant
+	// labels them.
+	Metrics *crmcall.Metrics
+	Tenant  string
 }
 
 // Client talks to one account. It is safe for concurrent use.
@@ -82,6 +88,8 @@ type Client struct {
 	pageSize  int
 	onLimit   func(RateLimit)
 	token     func(ctx context.Context) (string, error)
+	metrics   *crmcall.Metrics
+	tenant    string
 	mu        sync.Mutex
 	lastLimit RateLimit
 	hasLimit  bool
@@ -126,7 +134,7 @@ func New(cfg Config) (*Client, error) {
 		transport = cfg.HTTPClient.Transport
 	}
 	hc := &http.Client{
-		Transport: otelhttp.NewTransport(transport,
+		Transport: otelhttp.NewTransport(cfg.Metrics.Transport(transport, "hubspot", cfg.Tenant, operation),
 			otelhttp.WithTracerProvider(tp),
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "hubspot " + r.Method }),
 		),
@@ -136,7 +144,8 @@ func New(cfg Config) (*Client, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Client{base: base, hc: hc, timeout: cfg.Timeout, pageSize: cfg.OwnersPageSize, onLimit: cfg.OnRateLimit}
+	c := &Client{base: base, hc: hc, timeout: cfg.Timeout, pageSize: cfg.OwnersPageSize, onLimit: cfg.OnRateLimit,
+		metrics: cfg.Metrics, tenant: cfg.Tenant}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -160,6 +169,24 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// operation names a request for metrics, from a fixed set.
+func operation(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case strings.HasSuffix(p, "/token"):
+		return "token"
+	case strings.HasSuffix(p, "/batch/update"):
+		return "batch_update"
+	case p == "/crm/v3/owners" || strings.HasSuffix(p, "/crm/v3/owners/"):
+		return "owners_list"
+	case strings.Contains(p, "/crm/v3/owners/"):
+		return "owner_get"
+	case strings.Contains(p, "/crm/v3/objects/"):
+		return "object_get"
+	}
+	return "other"
 }
 
 // refresher keeps an OAuth access token fresh with the refresh token, using the caller's context
@@ -262,6 +289,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	defer resp.Body.Close()
 	limit, hasLimit := ParseRateLimit(resp.Header)
 	if hasLimit {
+		c.metrics.Window(ctx, "hubspot", c.tenant, limit.Remaining, limit.Max)
+		if limit.HasDaily {
+			c.metrics.Quota(ctx, "hubspot", c.tenant, limit.Daily-limit.DailyRemaining, limit.Daily)
+		}
 		c.mu.Lock()
 		c.lastLimit, c.hasLimit = limit, true
 		c.mu.Unlock()

@@ -161,6 +161,7 @@ func (c *Client) BatchUpdateOwners(ctx context.Context, updates []OwnerUpdate) (
 			req.Inputs[j] = batchInput{ID: u.ContactID, ObjectWriteTraceID: u.TraceID, Properties: map[string]string{OwnerProperty: u.OwnerID}}
 		}
 		var resp batchResponse
+		c.metrics.Records(ctx, "hubspot", c.tenant, "batch_update", len(chunk))
 		status, err := c.do(ctx, http.MethodPost, "/crm/v3/objects/contacts/batch/update", nil, req, &resp)
 		if err != nil {
 			err = fmt.Errorf("batch update hubspot contact owners (inputs %d–%d of %d): %w", start+1, end, len(updates), err)

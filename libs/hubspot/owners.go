@@ -67,6 +67,7 @@ func (c *Client) ListOwners(ctx context.Context, archived bool, fn func(page []O
 		if _, err := c.do(ctx, http.MethodGet, "/crm/v3/owners", q, nil, &page); err != nil {
 			return fmt.Errorf("list hubspot owners (archived=%t): %w", archived, err)
 		}
+		c.metrics.Records(ctx, "hubspot", c.tenant, "owners_list", len(page.Results))
 		if len(page.Results) > 0 {
 			if err := fn(page.Results); err != nil {
 				return err

@@ -156,6 +156,9 @@ func NewConsumer(ctx context.Context, c *Conn, o ConsumerOptions) (*Consumer, er
 		metric.WithDescription("messages handled by outcome (ack, term, nak, dead_letter)"))
 	duration, _ := meter.Float64Histogram("ownersync_message_handle_seconds",
 		metric.WithDescription("time spent in the handler"), metric.WithUnit("s"))
+	if err := observeConsumer(meter, cons, o.Stream, o.Config.Durable); err != nil {
+		return nil, err
+	}
 	return &Consumer{
 		o:        o,
 		cons:     cons,
@@ -236,6 +239,9 @@ func (c *Consumer) handle(ctx context.Context, raw jetstream.Msg, h Handler) {
 	m := &Message{Msg: raw, Meta: meta}
 	ctx = context.WithValue(ctx, deliveriesKey{}, meta.NumDelivered)
 	ctx = Propagator.Extract(ctx, propagation.HeaderCarrier(raw.Headers()))
+	// Every line about this message says which tenant, provider and event it is; the trace id
+	// comes from ctx.
+	log := c.log.With("tenant", m.Tenant(), "provider", streams.ProviderOf(raw.Subject()), "event_id", raw.Headers().Get(nats.MsgIdHdr))
 	ctx, span := c.tracer.Start(ctx, "process "+raw.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", raw.Subject()),
@@ -253,7 +259,7 @@ func (c *Consumer) handle(ctx context.Context, raw jetstream.Msg, h Handler) {
 	switch {
 	case herr == nil:
 		if err := raw.Ack(); err != nil {
-			c.log.Warn("ack failed; the message will be redelivered", "subject", raw.Subject(), "error", err)
+			log.WarnContext(ctx, "ack failed; the message will be redelivered", "subject", raw.Subject(), "error", err)
 		}
 	case IsPermanent(herr) || c.lastDelivery(meta):
 		outcome = "dead_letter"
@@ -265,12 +271,12 @@ func (c *Consumer) handle(ctx context.Context, raw jetstream.Msg, h Handler) {
 		if err := c.deadLetter(ctx, m, herr); err != nil {
 			// Keep the message rather than lose it: redeliver once the DLQ is reachable.
 			outcome = "nak"
-			c.log.Error("dead-letter copy failed; message kept for redelivery", "subject", raw.Subject(), "error", err, "cause", herr)
+			log.ErrorContext(ctx, "dead-letter copy failed; message kept for redelivery", "subject", raw.Subject(), "error", err, "cause", herr)
 			_ = raw.NakWithDelay(c.o.NakBase)
 			break
 		}
 		_ = raw.TermWithReason(truncate(herr.Error(), 200))
-		c.log.Error("message dead-lettered", "subject", raw.Subject(), "stream_seq", meta.Sequence.Stream,
+		log.ErrorContext(ctx, "message dead-lettered", "subject", raw.Subject(), "stream_seq", meta.Sequence.Stream,
 			"deliveries", meta.NumDelivered, "error", herr)
 		if c.o.OnDeadLetter != nil {
 			c.o.OnDeadLetter(ctx, m, herr)
@@ -282,7 +288,7 @@ func (c *Consumer) handle(ctx context.Context, raw jetstream.Msg, h Handler) {
 		if errors.As(herr, &re) && re.Delay > 0 {
 			delay = re.Delay
 		}
-		c.log.Warn("handler failed; redelivering", "subject", raw.Subject(), "deliveries", meta.NumDelivered,
+		log.WarnContext(ctx, "handler failed; redelivering", "subject", raw.Subject(), "deliveries", meta.NumDelivered,
 			"delay", delay.String(), "error", herr)
 		_ = raw.NakWithDelay(delay)
 	}

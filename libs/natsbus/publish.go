@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
@@ -26,6 +28,18 @@ type Publisher struct {
 	js      jetstream.JetStream
 	tracer  trace.Tracer
 	timeout time.Duration
+	latency metric.Float64Histogram
+}
+
+// PublishDuration is the metric name of Observe's histogram.
+const PublishDuration = "ownersync_publish_duration_seconds"
+
+// Observe records the time each publish waits for JetStream's acknowledgement, by the subject's
+// first token (crm, platform, owner, alert, dlq …) and result (stored, duplicate, error). Call it
+// before the publisher is used.
+func (p *Publisher) Observe(mp metric.MeterProvider) {
+	p.latency, _ = mp.Meter("github.com/ownersync/ownersync/libs/natsbus").Float64Histogram(PublishDuration, metric.WithUnit("s"),
+		metric.WithDescription("Publish to JetStream until the stream acknowledged it."))
 }
 
 // NewPublisher returns a publisher; timeout bounds each publish (default 5 s).
@@ -73,7 +87,19 @@ func (p *Publisher) PublishMsg(ctx context.Context, msg *nats.Msg, msgID string)
 	Propagator.Inject(ctx, propagation.HeaderCarrier(msg.Header))
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
+	start := time.Now()
 	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
+	if p.latency != nil {
+		result := "stored"
+		switch {
+		case err != nil:
+			result = "error"
+		case ack.Duplicate:
+			result = "duplicate"
+		}
+		root, _, _ := strings.Cut(msg.Subject, ".")
+		p.latency.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("subject", root), attribute.String("result", result)))
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())

@@ -25,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/oauth2"
+
+	"github.com/ownersync/ownersync/libs/crmcall"
 )
 
 // Config connects a Client to one org.
@@ -58,6 +60,10 @@ type Config struct {
 	OnLimitInfo func(LimitInfo)
 	// Now is the clock for JWT claims (default time.Now).
 	Now func() time.Time
+	// Metrics, when set, counts and times every call and records the org's quota; Tenant labels
+	// them.
+	Metrics *crmcall.Metrics
+	Tenant  string
 }
 
 // DefaultTimeout bounds one HTTP exchange when Config.Timeout is zero.
@@ -72,6 +78,8 @@ type Client struct {
 	batchSize   int
 	onLimit     func(LimitInfo)
 	tokens      *tokenCache
+	metrics     *crmcall.Metrics
+	tenant      string
 
 	mu        sync.Mutex
 	lastLimit LimitInfo
@@ -136,7 +144,7 @@ func New(cfg Config) (*Client, error) {
 		jar = cfg.HTTPClient.Jar
 	}
 	hc := &http.Client{
-		Transport: otelhttp.NewTransport(base,
+		Transport: otelhttp.NewTransport(cfg.Metrics.Transport(base, "salesforce", cfg.Tenant, operation),
 			otelhttp.WithTracerProvider(tp),
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "salesforce " + r.Method }),
 		),
@@ -170,7 +178,27 @@ func New(cfg Config) (*Client, error) {
 		batchSize:   cfg.QueryBatchSize,
 		onLimit:     cfg.OnLimitInfo,
 		tokens:      &tokenCache{fetch: fetch, timeout: timeout},
+		metrics:     cfg.Metrics,
+		tenant:      cfg.Tenant,
 	}, nil
+}
+
+// operation names a request for metrics, from a fixed set.
+func operation(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case strings.HasSuffix(p, tokenPath):
+		return "token"
+	case strings.Contains(p, "/composite/sobjects"):
+		return "composite_update"
+	case strings.Contains(p, "/query"):
+		return "query"
+	case strings.Contains(p, "/sobjects/") && r.Method == http.MethodPatch:
+		return "update"
+	case strings.Contains(p, "/sobjects/"):
+		return "get"
+	}
+	return "other"
 }
 
 // LimitInfo returns the API usage of the latest response that reported it, and whether any did.
@@ -257,7 +285,7 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 		return 0, fmt.Errorf("salesforce %s %s: %w", r.method, r.path, err)
 	}
 	defer resp.Body.Close()
-	c.noteLimit(resp.Header)
+	c.noteLimit(ctx, resp.Header)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("salesforce %s %s: read response: %w", r.method, r.path, err)
@@ -273,11 +301,12 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 	return resp.StatusCode, nil
 }
 
-func (c *Client) noteLimit(h http.Header) {
+func (c *Client) noteLimit(ctx context.Context, h http.Header) {
 	info, ok := ParseLimitInfo(h.Get(LimitHeader))
 	if !ok {
 		return
 	}
+	c.metrics.Quota(ctx, "salesforce", c.tenant, info.Used, info.Max)
 	c.mu.Lock()
 	c.lastLimit, c.hasLimit = info, true
 	c.mu.Unlock()

@@ -158,6 +158,7 @@ func query[T any](ctx context.Context, c *Client, soql string, fn func([]T) erro
 		if _, err := c.do(ctx, r, &page); err != nil {
 			return err
 		}
+		c.metrics.Records(ctx, "salesforce", c.tenant, "query", len(page.Records))
 		if len(page.Records) > 0 {
 			if err := fn(page.Records); err != nil {
 				return err

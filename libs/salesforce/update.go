@@ -118,6 +118,7 @@ func (c *Client) UpdateOwners(ctx context.Context, updates []OwnerUpdate) ([]Res
 		}
 		var got []Result
 		r := request{method: http.MethodPatch, path: c.dataPath("/composite/sobjects"), body: body}
+		c.metrics.Records(ctx, "salesforce", c.tenant, "composite_update", len(idx))
 		if _, err := c.do(ctx, r, &got); err != nil {
 			return results, fmt.Errorf("update owners (records %d–%d of %d): %w", start+1, start+len(idx), len(updates), err)
 		}

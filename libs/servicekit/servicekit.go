@@ -113,6 +113,10 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 		return nil, err
 	}
 	b.Pub = natsbus.NewPublisher(b.Bus.JS, b.Tel.TracerProvider, 5*time.Second)
+	b.Pub.Observe(b.Tel.MeterProvider)
+	if err = natsbus.ObserveDLQ(b.Tel.MeterProvider, b.Bus.JS, cfg.Service); err != nil {
+		return nil, err
+	}
 	b.Health.Add("nats", b.Bus.Ping)
 	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, OperationTimeout: cfg.MongoTimeout, WriteConcern: cfg.MongoWriteConcern, AppName: "ownersync-" + cfg.Service, Logger: b.Log})
 	if err != nil {

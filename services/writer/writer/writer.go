@@ -59,6 +59,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Publisher:                base.Pub,
 		Secrets:                  &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile},
 		TracerProvider:           base.Tel.TracerProvider,
+		MeterProvider:            base.Tel.MeterProvider,
 		CRMTimeout:               cfg.CRMTimeout,
 		EchoWindow:               cfg.EchoWindow,
 		Linger:                   cfg.Linger,

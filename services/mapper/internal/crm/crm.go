@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ownersync/ownersync/libs/crmcall"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/secretref"
@@ -47,6 +48,8 @@ type Factory struct {
 	HTTPClient *http.Client
 	// Tracer makes the request spans (nil: no-op).
 	Tracer trace.TracerProvider
+	// Metrics counts and times the calls (nil: not recorded).
+	Metrics *crmcall.Metrics
 }
 
 // Directory returns the directory of a tenant's connected provider.
@@ -56,20 +59,21 @@ func (f Factory) Directory(t *tenant.Tenant, provider string) (Directory, error)
 		if t.Salesforce == nil || !t.Salesforce.Enabled {
 			return nil, fmt.Errorf("%s %s: %w", t.ID, provider, ErrNotConnected)
 		}
-		return f.salesforce(t.Salesforce)
+		return f.salesforce(t.ID, t.Salesforce)
 	case mapping.HubSpot:
 		if t.HubSpot == nil || !t.HubSpot.Enabled {
 			return nil, fmt.Errorf("%s %s: %w", t.ID, provider, ErrNotConnected)
 		}
-		return f.hubspot(t.HubSpot)
+		return f.hubspot(t.ID, t.HubSpot)
 	}
 	return nil, fmt.Errorf("%s %q: %w", t.ID, provider, ErrNotConnected)
 }
 
-func (f Factory) salesforce(c *tenant.SFConfig) (Directory, error) {
+func (f Factory) salesforce(tenantID string, c *tenant.SFConfig) (Directory, error) {
 	cfg := salesforce.Config{
 		InstanceURL: c.InstanceURL, TokenURL: c.Auth.TokenURL, APIVersion: c.APIVersion,
 		HTTPClient: f.HTTPClient, Timeout: f.Timeout, TracerProvider: f.Tracer,
+		Metrics: f.Metrics, Tenant: tenantID,
 	}
 	if c.APIBaseURL != "" {
 		cfg.InstanceURL = c.APIBaseURL
@@ -118,8 +122,9 @@ func parseRSAKey(b []byte) (*rsa.PrivateKey, error) {
 	return rk, nil
 }
 
-func (f Factory) hubspot(c *tenant.HSConfig) (Directory, error) {
-	cfg := hubspot.Config{BaseURL: c.APIBaseURL, HTTPClient: f.HTTPClient, Timeout: f.Timeout, TracerProvider: f.Tracer, OwnersPageSize: 500}
+func (f Factory) hubspot(tenantID string, c *tenant.HSConfig) (Directory, error) {
+	cfg := hubspot.Config{BaseURL: c.APIBaseURL, HTTPClient: f.HTTPClient, Timeout: f.Timeout, TracerProvider: f.Tracer, OwnersPageSize: 500,
+		Metrics: f.Metrics, Tenant: tenantID}
 	switch c.Auth.Kind {
 	case "oauth":
 		secret, err := f.Secrets.Resolve(c.Auth.ClientSecretRef)

@@ -14,8 +14,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/ownersync/ownersync/libs/crmcall"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/provider"
@@ -48,6 +51,8 @@ type Options struct {
 	// HTTPClient and TracerProvider are the CRM clients' transport and tracing.
 	HTTPClient     *http.Client
 	TracerProvider trace.TracerProvider
+	// MeterProvider records the CRM call, verdict and batch metrics (nil: not recorded).
+	MeterProvider metric.MeterProvider
 	// CRMTimeout bounds each CRM call (default 30 s).
 	CRMTimeout time.Duration
 	// EchoWindow (default 10 min) and Linger (default 50 ms, at most 100 ms).
@@ -117,8 +122,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 		},
 		QuotaThreshold: o.QuotaReserve,
 	})
+	if o.TracerProvider == nil {
+		o.TracerProvider = tracenoop.NewTracerProvider()
+	}
+	obs := newObserved(o.MeterProvider, o.TracerProvider, o.Log)
 	clients := crmclients.New(crmclients.Config{Tenants: o.Tenants, Secrets: o.Secrets, Timeout: o.CRMTimeout,
-		HTTPClient: o.HTTPClient, TracerProvider: o.TracerProvider})
+		HTTPClient: o.HTTPClient, TracerProvider: o.TracerProvider, Metrics: crmcall.NewMetrics(o.MeterProvider)})
 	pub := events.NewPublisher(o.Publisher, nil)
 	onNotice := func(n ratelimit.Notice) {
 		a, ok := writeback.QuotaAlert(n)
@@ -154,7 +163,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, &crmwrite.Error{Provider: k.Provider, Class: ownership.Classification{Class: ownership.Permanent},
 			Message: fmt.Sprintf("unknown provider %q", k.Provider)}
 	}
-	bt := batcher.New(flush, batcher.Options[crmwrite.BatchKey, crmwrite.Write]{
+	bt := batcher.New(obs.flush(flush), batcher.Options[crmwrite.BatchKey, crmwrite.Write]{
 		MaxSize: func(k crmwrite.BatchKey) int {
 			if k.Provider == provider.Salesforce {
 				return salesforce.MaxCollectionRecords
@@ -163,6 +172,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		},
 		Linger: o.Linger, MaxInFlight: o.MaxInFlight, Supersedes: crmwrite.Supersedes,
 	})
+	obs.bt = bt
 	history := historystore.New(o.DB, historystore.Options{Detached: o.DetachedHistory, OnError: func(err error) {
 		o.Log.Error("ownership history insert failed", "error", err)
 	}})
@@ -181,11 +191,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Policies:  writeback.TenantPolicies{Tenants: o.Tenants},
 		View:      view,
 		States:    recordstate.NewStore(records),
-		Writes:    bt,
+		Writes:    obs,
 		Links:     recordstate.NewLinks(records),
 		Finder:    &crmwrite.Finder{Salesforce: clients.SalesforceFinder, HubSpot: clients.HubSpotFinder},
 		Publisher: pub,
-		History:   history,
+		History:   obs.history(history),
 	})
 	return &App{Engine: engine, Limiter: limiter, Clients: clients,
 		CRMHandler: events.CRMHandler(engine), PlatformHandler: events.PlatformHandler(engine),

@@ -17,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ownersync/ownersync/libs/crmcall"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
@@ -42,6 +43,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// TracerProvider makes the request spans (nil: no-op).
 	TracerProvider trace.TracerProvider
+	// Metrics counts and times the calls (nil: not recorded).
+	Metrics *crmcall.Metrics
 }
 
 // Clients hands out the clients of each tenant. It is safe for concurrent use.
@@ -86,7 +89,7 @@ func (c *Clients) Salesforce(ctx context.Context, tenantID string) (*salesforce.
 	if e, ok := c.sf[tenantID]; ok && e.version.Equal(t.UpdatedAt) {
 		return e.client, nil
 	}
-	cl, err := c.newSalesforce(t.Salesforce)
+	cl, err := c.newSalesforce(tenantID, t.Salesforce)
 	if err != nil {
 		return nil, permanent(provider.Salesforce, fmt.Errorf("tenant %s: %w", tenantID, err))
 	}
@@ -108,7 +111,7 @@ func (c *Clients) HubSpot(ctx context.Context, tenantID string) (*hubspot.Client
 	if e, ok := c.hs[tenantID]; ok && e.version.Equal(t.UpdatedAt) {
 		return e.client, nil
 	}
-	cl, err := c.newHubSpot(t.HubSpot)
+	cl, err := c.newHubSpot(tenantID, t.HubSpot)
 	if err != nil {
 		return nil, permanent(provider.HubSpot, fmt.Errorf("tenant %s: %w", tenantID, err))
 	}
@@ -149,9 +152,10 @@ func (c *Clients) HubSpotFinder(ctx context.Context, tenantID string) (crmwrite.
 	return c.HubSpot(ctx, tenantID)
 }
 
-func (c *Clients) newSalesforce(s *tenant.SFConfig) (*salesforce.Client, error) {
+func (c *Clients) newSalesforce(tenantID string, s *tenant.SFConfig) (*salesforce.Client, error) {
 	cfg := salesforce.Config{InstanceURL: s.InstanceURL, TokenURL: s.Auth.TokenURL, APIVersion: s.APIVersion,
-		HTTPClient: c.cfg.HTTPClient, Timeout: c.cfg.Timeout, TracerProvider: c.cfg.TracerProvider}
+		HTTPClient: c.cfg.HTTPClient, Timeout: c.cfg.Timeout, TracerProvider: c.cfg.TracerProvider,
+		Metrics: c.cfg.Metrics, Tenant: tenantID}
 	if cfg.APIVersion == "" {
 		cfg.APIVersion = "62.0"
 	}
@@ -179,8 +183,9 @@ func (c *Clients) newSalesforce(s *tenant.SFConfig) (*salesforce.Client, error) 
 	return salesforce.New(cfg)
 }
 
-func (c *Clients) newHubSpot(h *tenant.HSConfig) (*hubspot.Client, error) {
-	cfg := hubspot.Config{BaseURL: h.APIBaseURL, HTTPClient: c.cfg.HTTPClient, Timeout: c.cfg.Timeout, TracerProvider: c.cfg.TracerProvider}
+func (c *Clients) newHubSpot(tenantID string, h *tenant.HSConfig) (*hubspot.Client, error) {
+	cfg := hubspot.Config{BaseURL: h.APIBaseURL, HTTPClient: c.cfg.HTTPClient, Timeout: c.cfg.Timeout, TracerProvider: c.cfg.TracerProvider,
+		Metrics: c.cfg.Metrics, Tenant: tenantID}
 	switch h.Auth.Kind {
 	case "oauth":
 		secret, err := c.cfg.Secrets.Resolve(h.Auth.ClientSecretRef)
