@@ -60,5 +60,8 @@ section "Writer full path: JetStream → writer → records KV → CRM sandbox �
 section "CRM clients against their wire shapes (issue 4)" \
   go test -run '^$' -bench . -benchmem -count 1 ./libs/salesforce ./libs/hubspot
 
+section "JetStream publish with sync_interval: always vs the default fsync (issue 15, deployments/README.md Durability)" \
+  go test -run '^$' -bench PublishFsync -benchtime 2s -count "$rounds" ./libs/natsbus
+
 mv "$report.tmp" "$report"
 echo "wrote $report" >&2

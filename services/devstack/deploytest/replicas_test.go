@@ -32,10 +32,11 @@ var state = map[string]replicaState{
 			"announcement); duplicate webhooks are dropped by JetStream's Nats-Msg-Id window, on the stream, not in the process",
 	},
 	"mapper": {
-		shared: "mappings in MongoDB (unique indexes), the ownersync_mappings KV view, JetStream consumers",
+		shared: "mappings in MongoDB (unique indexes), one Sync Users run per tenant (the sync_locks collection), " +
+			"the ownersync_mappings KV view, JetStream consumers",
 		perProcess: []perProcessState{
 			{"console sessions (a cookie of one replica is unknown to another; a restart signs every admin out)", "sessions map[string]*session"},
-			{"the per-(tenant, provider) rule lock of Sync Users, events and manual mappings", "locks sync.Map // tenant/provider"},
+			{"the per-(tenant, provider) rule lock between a Sync Users run, user events and manual mappings", "locks sync.Map // tenant/provider"},
 			{"the Sync Users scheduler's last firing per tenant (every replica would fire a due schedule)", "last := map[string]time.Time{}"},
 		},
 	},
