@@ -194,6 +194,11 @@ func (e *ValidationError) Error() string {
 // ErrNotFound is returned by stores when no tenant matches.
 var ErrNotFound = errors.New("tenant not found")
 
+// ErrSourceConflict is returned by lookups by source (Salesforce org id, HubSpot portal) when more
+// than one tenant claims the source: its webhooks belong to none of them until an operator
+// resolves the conflict (DESIGN §12, one tenant per source).
+var ErrSourceConflict = errors.New("source claimed by more than one tenant")
+
 // Normalize fills defaults (direction, modules, API version, remap) in place.
 func (t *Tenant) Normalize() {
 	t.ID = strings.TrimSpace(t.ID)

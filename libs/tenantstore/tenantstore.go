@@ -7,8 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -147,13 +151,19 @@ type Cache struct {
 	s          *Store
 	Interval   time.Duration
 	MinRefresh time.Duration
+	// Logger, when set, is told of every source that more than one tenant claims, once each time
+	// the set of such conflicts changes.
+	Logger *slog.Logger
 
 	mu       sync.RWMutex
 	byID     map[string]*tenant.Tenant
 	byOrg    map[string]*tenant.Tenant
 	byPortal map[int64]*tenant.Tenant
-	loadedAt time.Time
-	refresh  sync.Mutex
+	// conflicts names the tenants of every source more than one tenant claims ("salesforce org
+	// 00D…", "hubspot portal 123"); lookups of those sources answer tenant.ErrSourceConflict.
+	conflicts map[string][]string
+	loadedAt  time.Time
+	refresh   sync.Mutex
 }
 
 // NewCache returns a cache over s.
@@ -172,21 +182,52 @@ func (c *Cache) Refresh(ctx context.Context) error {
 	byID := make(map[string]*tenant.Tenant, len(ts))
 	byOrg := map[string]*tenant.Tenant{}
 	byPortal := map[int64]*tenant.Tenant{}
+	conflicts := map[string][]string{}
+	// A source claimed twice is held by neither tenant: last-write-wins would hand one tenant's
+	// webhooks to whoever wrote the other configuration last (issue 13 item 2).
+	claim := func(key string, t *tenant.Tenant, held *tenant.Tenant) bool {
+		if held == nil && conflicts[key] == nil {
+			return true
+		}
+		if conflicts[key] == nil {
+			conflicts[key] = []string{held.ID}
+		}
+		conflicts[key] = append(conflicts[key], t.ID)
+		return false
+	}
 	for i := range ts {
 		t := &ts[i]
 		byID[t.ID] = t
 		if t.Salesforce != nil && t.Salesforce.OrgID != "" {
 			if id, err := sfid.To18(t.Salesforce.OrgID); err == nil {
-				byOrg[id] = t
+				if key := "salesforce org " + id; claim(key, t, byOrg[id]) {
+					byOrg[id] = t
+				} else {
+					delete(byOrg, id)
+				}
 			}
 		}
 		if t.HubSpot != nil && t.HubSpot.PortalID != 0 {
-			byPortal[t.HubSpot.PortalID] = t
+			if key := fmt.Sprintf("hubspot portal %d", t.HubSpot.PortalID); claim(key, t, byPortal[t.HubSpot.PortalID]) {
+				byPortal[t.HubSpot.PortalID] = t
+			} else {
+				delete(byPortal, t.HubSpot.PortalID)
+			}
 		}
 	}
+	for _, ids := range conflicts {
+		sort.Strings(ids)
+	}
 	c.mu.Lock()
-	c.byID, c.byOrg, c.byPortal, c.loadedAt = byID, byOrg, byPortal, time.Now()
+	changed := !maps.EqualFunc(c.conflicts, conflicts, slices.Equal)
+	c.byID, c.byOrg, c.byPortal, c.conflicts, c.loadedAt = byID, byOrg, byPortal, conflicts, time.Now()
 	c.mu.Unlock()
+	if changed && c.Logger != nil {
+		for _, key := range slices.Sorted(maps.Keys(conflicts)) {
+			c.Logger.ErrorContext(ctx, "a source is claimed by more than one tenant; its webhooks are refused until an operator resolves it",
+				"source", key, "tenants", conflicts[key])
+		}
+	}
 	return nil
 }
 
@@ -207,6 +248,12 @@ func (c *Cache) Run(ctx context.Context) error {
 func (c *Cache) lookup(ctx context.Context, find func() *tenant.Tenant, what string) (*tenant.Tenant, error) {
 	c.mu.RLock()
 	t := find()
+	if t == nil {
+		if ids, ok := c.conflicts[what]; ok {
+			c.mu.RUnlock()
+			return nil, fmt.Errorf("%s claimed by tenants %s: %w", what, strings.Join(ids, ", "), tenant.ErrSourceConflict)
+		}
+	}
 	stale := time.Since(c.loadedAt) > c.MinRefresh
 	c.mu.RUnlock()
 	if t == nil && stale {
@@ -215,7 +262,11 @@ func (c *Cache) lookup(ctx context.Context, find func() *tenant.Tenant, what str
 		}
 		c.mu.RLock()
 		t = find()
+		ids, conflict := c.conflicts[what]
 		c.mu.RUnlock()
+		if t == nil && conflict {
+			return nil, fmt.Errorf("%s claimed by tenants %s: %w", what, strings.Join(ids, ", "), tenant.ErrSourceConflict)
+		}
 	}
 	if t == nil {
 		return nil, fmt.Errorf("%s: %w", what, tenant.ErrNotFound)

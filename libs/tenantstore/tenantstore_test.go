@@ -124,3 +124,58 @@ func TestFollowRefreshesOnAnnouncement(t *testing.T) {
 		return len(cache.All()) == 1
 	})
 }
+
+// TestCacheNeverHoldsTwoTenantsForOneSource covers issue 13 item 2 (ingress part): when two
+// tenants claim one Salesforce org or HubSpot portal, the cache answers for neither — the same
+// whichever was written last — instead of handing the source to the last writer.
+func TestCacheNeverHoldsTwoTenantsForOneSource(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: srv.URI(), Database: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	st := tenantstore.New(conn.DB, nil)
+	mk := func(id, org string, portal int64) *tenant.Tenant {
+		return &tenant.Tenant{ID: id,
+			Salesforce: &tenant.SFConfig{OrgID: org, Auth: tenant.SFAuth{Flow: "client_credentials"}},
+			HubSpot:    &tenant.HSConfig{PortalID: portal, Auth: tenant.HSAuth{Kind: "private_app"}}}
+	}
+	for _, order := range [][]string{{"victim", "attacker"}, {"attacker", "victim"}} {
+		t.Run(order[0]+" first", func(t *testing.T) {
+			if _, err := conn.DB.Collection(tenantstore.Collection).DeleteMany(ctx, map[string]any{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range order {
+				if err := st.Put(ctx, mk(id, "00D5g000004XyZa", 4412345)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.Put(ctx, mk("bystander", "00D5g000004XyZb", 99)); err != nil {
+				t.Fatal(err)
+			}
+			c := tenantstore.NewCache(st)
+			if err := c.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tt, err := c.BySalesforceOrg(ctx, "00D5g000004XyZaEAK"); !errors.Is(err, tenant.ErrSourceConflict) {
+				t.Errorf("BySalesforceOrg = %v, %v; want ErrSourceConflict", tt, err)
+			}
+			if tt, err := c.ByHubSpotPortal(ctx, 4412345); !errors.Is(err, tenant.ErrSourceConflict) {
+				t.Errorf("ByHubSpotPortal = %v, %v; want ErrSourceConflict", tt, err)
+			}
+			if tt, err := c.ByHubSpotPortal(ctx, 99); err != nil || tt.ID != "bystander" {
+				t.Errorf("the bystander's portal: %v, %v", tt, err)
+			}
+			if tt, err := c.Get(ctx, "victim"); err != nil || tt.ID != "victim" {
+				t.Errorf("Get(victim) = %v, %v", tt, err)
+			}
+		})
+	}
+}

@@ -28,6 +28,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer base.Close(context.WithoutCancel(ctx))
 
 	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil))
+	tenants.Logger = base.Log
 	if err := tenants.Refresh(ctx); err != nil {
 		return err
 	}

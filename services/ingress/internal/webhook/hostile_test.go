@@ -2,11 +2,13 @@ package webhook
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 )
 
@@ -175,5 +177,32 @@ func TestDisabledProviderPublishesNothing(t *testing.T) {
 	// Still verified: a bad signature is refused, not acknowledged.
 	if status, _, _ := e.post(t, HubSpotPath, "application/json", hs, signV3("", []byte("other"), testNow)); status != http.StatusUnauthorized {
 		t.Errorf("bad signature for a disabled provider: status %d, want 401", status)
+	}
+}
+
+// TestSourceConflictPublishesNothing covers issue 13 item 2 in the handlers: a source that two
+// tenants claim is answered 503 (the CRM retries for 24 hours, so nothing is lost once an operator
+// resolves it) and nothing is published to either tenant.
+func TestSourceConflictPublishesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	e.ten.err = fmt.Errorf("salesforce org %s claimed by tenants acme, evil: %w", testOrg, tenant.ErrSourceConflict)
+	status, _, body := e.post(t, SalesforcePath, "text/xml", readFile(t, "salesforce/contact_and_queue_lead.xml"), nil)
+	if status != http.StatusServiceUnavailable {
+		t.Errorf("salesforce: status %d: %s", status, body)
+	}
+	hs := readFile(t, "hubspot/owner_changes_reference.json")
+	if status, _, body := e.post(t, HubSpotPath, "application/json", hs, signV3("", hs, testNow)); status != http.StatusServiceUnavailable {
+		t.Errorf("hubspot: status %d: %s", status, body)
+	}
+	if n := len(e.pub.stored()); n != 0 {
+		t.Errorf("%d events published for a conflicted source", n)
+	}
+	for _, key := range []string{
+		"ownersync.ingress.failed{provider=salesforce,reason=source_conflict}",
+		"ownersync.ingress.failed{provider=hubspot,reason=source_conflict}",
+	} {
+		if got := e.meter.get(key); got != 1 {
+			t.Errorf("%s = %v, want 1", key, got)
+		}
 	}
 }

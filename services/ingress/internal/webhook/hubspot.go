@@ -66,6 +66,9 @@ func (h *Handler) hubspot(c echo.Context) result {
 				}
 				return result{status: http.StatusNotFound, outcome: outcomeRejected, reason: "unknown_portal",
 					err: fmt.Errorf("no tenant for portal %d", pid)}
+			case errors.Is(err, tenant.ErrSourceConflict):
+				// Two tenants claim the portal: neither gets its events; HubSpot retries for 24 hours.
+				return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "source_conflict", err: err}
 			case err != nil:
 				return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "tenant_lookup", err: err}
 			}

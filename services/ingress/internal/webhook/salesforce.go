@@ -82,6 +82,9 @@ func (h *Handler) salesforce(c echo.Context) result {
 		}
 		return result{status: http.StatusForbidden, outcome: outcomeRejected, reason: "unknown_org",
 			err: fmt.Errorf("no tenant for organization %s", msg.OrganizationID)}
+	case errors.Is(err, tenant.ErrSourceConflict):
+		// Two tenants claim the org: neither gets its messages; Salesforce retries for 24 hours.
+		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "source_conflict", err: err}
 	case err != nil:
 		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "tenant_lookup", err: err}
 	}
