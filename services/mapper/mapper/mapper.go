@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/crmcall"
+	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
@@ -73,7 +73,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	dirs := crm.Factory{Secrets: secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}, Timeout: cfg.CRMTimeout, Tracer: base.Tel.TracerProvider,
 		Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)}
 	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Tenants: tenants, Directories: dirs, Publisher: base.Pub,
-		AdminURL: cfg.AdminURL, Log: base.Log})
+		AdminURL: cfg.AdminURL, Log: base.Log, Meter: base.Tel.MeterProvider, Tracer: base.Tel.TracerProvider})
 	defer runner.Wait()
 	svc := app.New(writer, tenants, dirs, runner, base.Log, nil)
 	svc.Provisions = base.Pub

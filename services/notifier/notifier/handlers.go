@@ -31,6 +31,7 @@ type notifier struct {
 	tenants *tenantstore.Cache
 	digests *digest.Digester[*ownersyncv1.Alert]
 	now     func() time.Time
+	metrics *metrics
 }
 
 func (n *notifier) handle(ctx context.Context, m *natsbus.Message) error {
@@ -82,7 +83,7 @@ func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
 		if err != nil {
 			return natsbus.Permanent(fmt.Errorf("render report %s: %w", r.GetRunId(), err))
 		}
-		if err := n.send(ctx, email); err != nil {
+		if err := n.send(ctx, tid, email); err != nil {
 			return err
 		}
 		rec.Status, rec.MessageID, rec.To, rec.Subject = "sent", email.MessageID, email.To, email.Subject
@@ -94,8 +95,8 @@ func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
 }
 
 // send maps mailer errors to the consume loop's classes.
-func (n *notifier) send(ctx context.Context, e render.Email) error {
-	err := n.mail.Send(ctx, e)
+func (n *notifier) send(ctx context.Context, tenantID string, e render.Email) error {
+	err := n.metrics.send(ctx, n.mail, "report", tenantID, e)
 	if err != nil && mailer.IsPermanent(err) {
 		return natsbus.Permanent(err)
 	}
@@ -163,7 +164,8 @@ func (n *notifier) sendDigest(ctx context.Context, b digest.Batch[*ownersyncv1.A
 	if err != nil {
 		return fmt.Errorf("render alerts: %w", err)
 	}
-	if err := n.mail.Send(ctx, email); err != nil {
+	n.metrics.digest.Record(ctx, int64(len(b.Items)))
+	if err := n.metrics.send(ctx, n.mail, "alerts", b.Tenant, email); err != nil {
 		if mailer.IsPermanent(err) {
 			n.log.Error("alert digest refused by the SMTP server; dropped", "tenant", b.Tenant, "alerts", len(b.Items), "error", err)
 			return n.store.Dequeue(ctx, b.Keys)

@@ -52,6 +52,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer stopFollow()
 	n := &notifier{
 		cfg: cfg, log: base.Log, mail: m, store: store.New(base.Mongo.DB), tenants: tenants, now: time.Now,
+		metrics: newMetrics(base.Tel.MeterProvider),
 		digests: digest.New[*ownersyncv1.Alert](digest.Options{Interval: cfg.AlertDigestInterval, Settle: cfg.AlertSettle}),
 	}
 	if err := n.restoreDigests(ctx); err != nil {

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ownersync/ownersync/libs/streams"
@@ -77,6 +80,9 @@ type Options struct {
 	ListCap int
 	// LockTTL is how long a run's lock lives without a refresh (default 2 min).
 	LockTTL time.Duration
+	// Meter and Tracer record the runs' metrics and spans (nil: not recorded).
+	Meter  metric.MeterProvider
+	Tracer trace.TracerProvider
 }
 
 // Runner runs Sync Users.
@@ -86,6 +92,7 @@ type Runner struct {
 	// base is the context background runs live in (Start returns before the run ends).
 	base context.Context
 	wg   sync.WaitGroup
+	obs  observer
 }
 
 // New returns a runner; background runs started with Start stop when ctx ends.
@@ -102,7 +109,7 @@ func New(ctx context.Context, o Options) *Runner {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{o: o, store: o.Writer.Store(), base: ctx}
+	return &Runner{o: o, store: o.Writer.Store(), base: ctx, obs: newObserver(o.Meter, o.Tracer)}
 }
 
 // Request asks for a run.
@@ -130,8 +137,10 @@ func (r *Runner) Start(ctx context.Context, req Request) (run *mongostore.SyncRu
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		if _, err := r.execute(r.base, t, run); err != nil {
-			r.o.Log.Error("sync users failed", "tenant", t.ID, "run", run.ID, "err", err)
+		// The background run keeps the request's span as a link, not its deadline.
+		ctx := trace.ContextWithSpanContext(r.base, trace.SpanContextFromContext(ctx))
+		if _, err := r.execute(ctx, t, run); err != nil {
+			r.o.Log.ErrorContext(ctx, "sync users failed", "tenant", t.ID, "run", run.ID, "err", err)
 		}
 	}()
 	return &first, true, nil
@@ -211,6 +220,8 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.
 	// The outcome is decided into final while the record still says running; the lock is freed
 	// before the record shows the outcome, so whoever sees a finished run can start the next one.
 	final := mongostore.SyncRun{}
+	ctx, span := r.obs.startRun(ctx, run)
+	defer func() { r.obs.endRun(ctx, span, run, err) }()
 	defer func() {
 		// The lock must go even when ctx ended.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -305,7 +316,10 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 	start := time.Now()
 	var pulled []mongostore.CRMUser
 	seen := map[string]bool{}
-	err = dir.Pull(ctx, func(page []mongostore.CRMUser) error {
+	// Each CRM page is a client span (salesforce GET, hubspot GET) under the pull span.
+	pullCtx, pullSpan := r.obs.startPhase(ctx, rp.Provider, PhasePull)
+	err = dir.Pull(pullCtx, func(page []mongostore.CRMUser) error {
+		pullSpan.AddEvent("page", trace.WithAttributes(attribute.Int("ownersync.sync.page_users", len(page))))
 		for _, u := range page {
 			if !seen[u.ID] { // an owner listed in both passes counts once, active wins (first pass)
 				seen[u.ID] = true
@@ -317,6 +331,7 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 	})
 	seen = nil
 	rp.PullMS = time.Since(start).Milliseconds()
+	r.obs.endPhase(ctx, pullSpan, t.ID, rp.Provider, PhasePull, rp.PullMS, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -359,8 +374,10 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 		after[u.ID] = u.CRMUser
 	}
 	start = time.Now()
+	_, matchSpan := r.obs.startPhase(ctx, rp.Provider, PhaseMatch)
 	res := mapping.Reconcile(in)
 	rp.RulesMS = time.Since(start).Milliseconds()
+	r.obs.endPhase(ctx, matchSpan, t.ID, rp.Provider, PhaseMatch, rp.RulesMS, nil)
 	rp.Processed = len(pulled)
 
 	if !run.DryRun {
@@ -369,6 +386,8 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 			return nil, err
 		}
 		start = time.Now()
+		ctx, writeSpan := r.obs.startPhase(ctx, rp.Provider, PhaseWrite)
+		defer writeSpan.End() // on an early return; endPhase ends it otherwise
 		if err := r.store.WriteCRMUsers(ctx, t.ID, rp.Provider, mongostore.DiffCRMUsers(storedCRM, pulled)); err != nil {
 			return nil, err
 		}
@@ -400,6 +419,7 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 		}
 		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "problems written", "ms", time.Since(start).Milliseconds())
 		rp.WriteMS = time.Since(start).Milliseconds()
+		r.obs.endPhase(ctx, writeSpan, t.ID, rp.Provider, PhaseWrite, rp.WriteMS, nil)
 	}
 	c := res.Counts
 	rp.Counts = &mongostore.RunCounts{Mapped: c.Mapped, Created: c.Created, Remapped: c.Remapped, Removed: c.Removed,
@@ -426,6 +446,7 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 			Email: p.Email, Message: p.Message, Fix: p.Fix})
 	}
 	rp.Phase = PhaseDone
+	r.obs.providerDone(ctx, t.ID, rp.Provider, rp.Counts)
 	return prep, pr.save(ctx, true)
 }
 
