@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,6 +29,8 @@ type manifests struct {
 	configMaps  map[string]*corev1.ConfigMap
 	secrets     map[string]*corev1.Secret
 	policies    []*networkingv1.NetworkPolicy
+	ingresses   map[string]*networkingv1.Ingress
+	namespaces  map[string]*corev1.Namespace
 	// files maps each object ("Kind/name") to the file that holds it.
 	files map[string]string
 }
@@ -58,7 +61,8 @@ func loadManifests(t *testing.T) *manifests {
 	t.Helper()
 	m := &manifests{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
 		pdbs: map[string]*policyv1.PodDisruptionBudget{}, configMaps: map[string]*corev1.ConfigMap{},
-		secrets: map[string]*corev1.Secret{}, files: map[string]string{}}
+		secrets: map[string]*corev1.Secret{}, files: map[string]string{},
+		ingresses: map[string]*networkingv1.Ingress{}, namespaces: map[string]*corev1.Namespace{}}
 	files, _ := filepath.Glob(filepath.Join(root, "deployments/k8s/*.yaml"))
 	for _, f := range files {
 		if filepath.Base(f) == "kustomization.yaml" {
@@ -91,6 +95,12 @@ func loadManifests(t *testing.T) *manifests {
 			case "Secret":
 				o := &corev1.Secret{}
 				m.secrets[head.Metadata.Name], obj = o, o
+			case "Ingress":
+				o := &networkingv1.Ingress{}
+				m.ingresses[head.Metadata.Name], obj = o, o
+			case "Namespace":
+				o := &corev1.Namespace{}
+				m.namespaces[head.Metadata.Name], obj = o, o
 			case "NetworkPolicy":
 				o := &networkingv1.NetworkPolicy{}
 				m.policies, obj = append(m.policies, o), o
@@ -110,6 +120,7 @@ func loadManifests(t *testing.T) *manifests {
 type kustomization struct {
 	APIVersion string   `json:"apiVersion"`
 	Kind       string   `json:"kind"`
+	Namespace  string   `json:"namespace"`
 	Resources  []string `json:"resources"`
 	Images     []struct {
 		Name    string `json:"name"`
@@ -378,3 +389,80 @@ func selects(selector, labels map[string]string) bool {
 
 func itoa32(n int32) string { return strconv.Itoa(int(n)) }
 
+
+// TestNamespaceEnforcesRestricted: the namespace the kustomization deploys into refuses pods that
+// do not meet Pod Security "restricted" at admission.
+func TestNamespaceEnforcesRestricted(t *testing.T) {
+	k := loadKustomization(t)
+	m := loadManifests(t)
+	ns, ok := m.namespaces[k.Namespace]
+	if k.Namespace == "" || !ok {
+		t.Fatalf("kustomization namespace %q has no Namespace manifest", k.Namespace)
+	}
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Errorf("Namespace %s labels %v: want pod-security.kubernetes.io/enforce: restricted", ns.Name, ns.Labels)
+	}
+}
+
+// TestRoutesMatchPublicURLs: the hosts the CRMs and admins reach are those of OWNERSYNC_PUBLIC_URL
+// (HubSpot signs over it) and OWNERSYNC_ADMIN_URL, routed to named ports of existing Services, and
+// the webhook route accepts the Salesforce body limit.
+func TestRoutesMatchPublicURLs(t *testing.T) {
+	m := loadManifests(t)
+	routed := map[string]string{} // host → Service
+	for name, ing := range m.ingresses {
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			for _, p := range r.HTTP.Paths {
+				b := p.Backend.Service
+				if b == nil {
+					t.Errorf("Ingress %s: a path without a Service backend", name)
+					continue
+				}
+				s, ok := m.services[b.Name]
+				if !ok {
+					t.Errorf("Ingress %s routes to unknown Service %s", name, b.Name)
+					continue
+				}
+				if !slices.ContainsFunc(s.Spec.Ports, func(sp corev1.ServicePort) bool { return sp.Name == b.Port.Name }) {
+					t.Errorf("Ingress %s routes to port %q, which Service %s does not name", name, b.Port.Name, b.Name)
+				}
+				if b.Port.Name == "internal" {
+					t.Errorf("Ingress %s exposes the internal port of %s", name, b.Name)
+				}
+				routed[r.Host] = b.Name
+			}
+		}
+	}
+	for _, tt := range []struct{ svc, env string }{{"ingress", "OWNERSYNC_PUBLIC_URL"}, {"mapper", "OWNERSYNC_ADMIN_URL"}} {
+		d := m.deployments["ownersync-"+tt.svc]
+		if d == nil {
+			t.Fatalf("no Deployment ownersync-%s", tt.svc)
+		}
+		var raw string
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == tt.env {
+				raw = e.Value
+			}
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			t.Errorf("%s %s = %q", tt.svc, tt.env, raw)
+			continue
+		}
+		if routed[u.Hostname()] != "ownersync-"+tt.svc {
+			t.Errorf("%s's host %s is routed to %q, want ownersync-%s", tt.env, u.Hostname(), routed[u.Hostname()], tt.svc)
+		}
+	}
+	hooks := m.ingresses["ownersync-webhooks"]
+	if hooks == nil {
+		t.Fatal("no Ingress ownersync-webhooks")
+	}
+	size := hooks.Annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+	mb, err := strconv.Atoi(strings.TrimSuffix(size, "m"))
+	if err != nil || !strings.HasSuffix(size, "m") || mb < 5 {
+		t.Errorf("webhook route proxy-body-size %q: want at least 5m (Salesforce messages up to OWNERSYNC_SALESFORCE_BODY_LIMIT, 5 MB)", size)
+	}
+}
