@@ -10,6 +10,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/ingress/internal/bodybudget"
 	"github.com/ownersync/ownersync/services/ingress/internal/config"
 	"github.com/ownersync/ownersync/services/ingress/internal/platformapi"
 )
@@ -38,7 +39,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer stopFollow()
 	meter := base.Tel.Meter("github.com/ownersync/ownersync/services/ingress")
+	// One cap of in-flight body bytes for every endpoint of the process.
+	bodies := bodybudget.New(cfg.MaxInflightBodyBytes, meter)
 	platformapi.New(platformapi.Config{
+		Bodies:         bodies,
 		Tenants:        tenants,
 		Token:          cfg.PlatformToken,
 		BodyLimit:      cfg.PlatformBodyLimit,
@@ -46,7 +50,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Logger:         base.Log,
 		Meter:          meter,
 	}, base.Pub).Register(base.HTTP.E)
-	if err := registerWebhooks(cfg, base, tenants, getenv); err != nil {
+	if err := registerWebhooks(cfg, base, tenants, bodies, getenv); err != nil {
 		return err
 	}
 

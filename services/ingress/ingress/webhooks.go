@@ -14,13 +14,14 @@ import (
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/ingress/internal/bodybudget"
 	"github.com/ownersync/ownersync/services/ingress/internal/config"
 	"github.com/ownersync/ownersync/services/ingress/internal/lograte"
 	"github.com/ownersync/ownersync/services/ingress/internal/webhook"
 )
 
 // registerWebhooks wires the Salesforce and HubSpot webhook handlers.
-func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenantstore.Cache, getenv func(string) string) error {
+func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenantstore.Cache, bodies *bodybudget.Budget, getenv func(string) string) error {
 	meter := base.Tel.Meter("github.com/ownersync/ownersync/services/ingress")
 	h, err := webhook.New(webhook.Config{
 		PublicURL:           cfg.PublicURL,
@@ -28,6 +29,7 @@ func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenants
 		HubSpotBodyLimit:    cfg.HubSpotBodyLimit,
 		PublishTimeout:      cfg.PublishTimeout,
 		MaxSourceSkew:       cfg.MaxSourceSkew,
+		Bodies:              bodies,
 		Logger:              base.Log,
 		Meter:               meter,
 		Alerts:              newUnknownSourceAlerts(base.Log, meter),

@@ -24,6 +24,9 @@ type Config struct {
 	SalesforceBodyLimit int64
 	HubSpotBodyLimit    int64
 	PlatformBodyLimit   int64
+	// MaxInflightBodyBytes caps the request body bytes the process holds at once; beyond it
+	// requests are answered 503 with Retry-After.
+	MaxInflightBodyBytes int64
 	// MaxSourceSkew is how far a CRM's source time may lie past receipt before it is clamped.
 	MaxSourceSkew time.Duration
 }
@@ -32,14 +35,15 @@ type Config struct {
 func Load(getenv func(string) string) (Config, error) {
 	r := envconfig.New(getenv)
 	c := Config{
-		Base:                servicekit.ReadConfig(r, "ingress", ":8080"),
-		PublicURL:           strings.TrimRight(r.URL("OWNERSYNC_PUBLIC_URL", "", "http", "https"), "/"),
-		PlatformToken:       r.Required("OWNERSYNC_PLATFORM_TOKEN"),
-		PublishTimeout:      r.Duration("OWNERSYNC_PUBLISH_TIMEOUT", 4*time.Second),
-		SalesforceBodyLimit: int64(r.Int("OWNERSYNC_SALESFORCE_BODY_LIMIT", 5<<20, 1<<10, 64<<20)),
-		HubSpotBodyLimit:    int64(r.Int("OWNERSYNC_HUBSPOT_BODY_LIMIT", 1<<20, 1<<10, 64<<20)),
-		PlatformBodyLimit:   int64(r.Int("OWNERSYNC_PLATFORM_BODY_LIMIT", 5<<20, 1<<10, 64<<20)),
-		MaxSourceSkew:       r.Duration("OWNERSYNC_MAX_SOURCE_SKEW", 5*time.Minute),
+		Base:                 servicekit.ReadConfig(r, "ingress", ":8080"),
+		PublicURL:            strings.TrimRight(r.URL("OWNERSYNC_PUBLIC_URL", "", "http", "https"), "/"),
+		PlatformToken:        r.Required("OWNERSYNC_PLATFORM_TOKEN"),
+		PublishTimeout:       r.Duration("OWNERSYNC_PUBLISH_TIMEOUT", 4*time.Second),
+		SalesforceBodyLimit:  int64(r.Int("OWNERSYNC_SALESFORCE_BODY_LIMIT", 5<<20, 1<<10, 64<<20)),
+		HubSpotBodyLimit:     int64(r.Int("OWNERSYNC_HUBSPOT_BODY_LIMIT", 1<<20, 1<<10, 64<<20)),
+		PlatformBodyLimit:    int64(r.Int("OWNERSYNC_PLATFORM_BODY_LIMIT", 5<<20, 1<<10, 64<<20)),
+		MaxSourceSkew:        r.Duration("OWNERSYNC_MAX_SOURCE_SKEW", 5*time.Minute),
+		MaxInflightBodyBytes: int64(r.Int("OWNERSYNC_MAX_INFLIGHT_BODY_BYTES", 128<<20, 64<<10, 1<<40)),
 	}
 	if c.MaxSourceSkew <= 0 {
 		r.Problem("OWNERSYNC_MAX_SOURCE_SKEW must be a positive duration")

@@ -11,7 +11,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/services/ingress/internal/bodybudget"
 )
 
 // MaxEvents is the largest batch accepted in one request.
@@ -49,8 +49,11 @@ type Tenants interface {
 type Config struct {
 	// Tenants finds a tenant by id (required); events for tenants it does not know are refused
 	// per event.
-	Tenants        Tenants
-	Token          string
+	Tenants Tenants
+	Token   string
+	// Bodies caps the body bytes the process holds at once (shared with the webhooks); a budget
+	// of bodybudget.DefaultMax when nil.
+	Bodies         *bodybudget.Budget
 	BodyLimit      int64
 	PublishTimeout time.Duration
 	Now            func() time.Time
@@ -76,6 +79,9 @@ func New(cfg Config, pub publisher) *API {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Bodies == nil {
+		cfg.Bodies = bodybudget.New(0, nil)
 	}
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = 4 * time.Second
@@ -129,9 +135,14 @@ func (a *API) post(c echo.Context) error {
 	if ct := c.Request().Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		return echoserver.Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, a.cfg.BodyLimit))
+	body, release, err := a.cfg.Bodies.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, a.cfg.BodyLimit))
+	defer release()
 	if err != nil {
 		var mbe *http.MaxBytesError
+		if errors.Is(err, bodybudget.ErrBusy) {
+			c.Response().Header().Set("Retry-After", "5")
+			return echoserver.Errorf(http.StatusServiceUnavailable, "busy", "%v", err)
+		}
 		if errors.As(err, &mbe) {
 			return echoserver.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds %d bytes", a.cfg.BodyLimit)
 		}

@@ -38,7 +38,8 @@ func (h *Handler) hubspot(c echo.Context) result {
 	if r := checkContentType(c, "application/json"); r != nil {
 		return *r
 	}
-	body, rr := readBody(c, h.cfg.HubSpotBodyLimit)
+	body, release, rr := h.readBody(c, h.cfg.HubSpotBodyLimit)
+	defer release()
 	if rr != nil {
 		return *rr
 	}

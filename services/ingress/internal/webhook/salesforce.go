@@ -62,7 +62,8 @@ func (h *Handler) salesforce(c echo.Context) result {
 	if r := checkContentType(c, "text/xml", "application/xml", "application/soap+xml"); r != nil {
 		return *r
 	}
-	body, rr := readBody(c, h.cfg.SalesforceBodyLimit)
+	body, release, rr := h.readBody(c, h.cfg.SalesforceBodyLimit)
+	defer release()
 	if rr != nil {
 		return *rr
 	}

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -30,6 +29,7 @@ import (
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/redact"
 	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/ingress/internal/bodybudget"
 	"github.com/ownersync/ownersync/services/ingress/internal/lograte"
 )
 
@@ -107,6 +107,9 @@ type Config struct {
 	Meter metric.Meter
 	// Alerts is told about unknown orgs and portals; optional.
 	Alerts Alerter
+	// Bodies caps the request body bytes held at once by the process; a budget of
+	// bodybudget.DefaultMax when nil. Share one between every handler of the process.
+	Bodies *bodybudget.Budget
 }
 
 // Handler serves both webhook endpoints.
@@ -120,6 +123,8 @@ type Handler struct {
 	m       instruments
 	// logs rate-limits the log lines requests cause, per class (provider, outcome, reason).
 	logs *lograte.Limiter
+	// bodies is the per-process cap of body bytes in flight.
+	bodies *bodybudget.Budget
 	// attrSets caches measurement options by their key/value pairs: building an attribute set per
 	// measurement costs more than the rest of a small request's bookkeeping. The key is a struct,
 	// not a concatenated string, so a lookup allocates nothing.
@@ -183,6 +188,9 @@ func New(cfg Config, pub Publisher, tenants Tenants, secrets SecretResolver) (*H
 	if cfg.Meter == nil {
 		cfg.Meter = noop.NewMeterProvider().Meter("")
 	}
+	if cfg.Bodies == nil {
+		cfg.Bodies = bodybudget.New(0, cfg.Meter)
+	}
 	m, err := newInstruments(cfg.Meter)
 	if err != nil {
 		return nil, err
@@ -196,6 +204,7 @@ func New(cfg Config, pub Publisher, tenants Tenants, secrets SecretResolver) (*H
 		log:     cfg.Logger.With("component", "webhook"),
 		m:       m,
 		logs:    lograte.New(LogBurst, LogWindow, nil),
+		bodies:  cfg.Bodies,
 	}, nil
 }
 
@@ -294,45 +303,29 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// readBody reads at most limit bytes; a longer body is a 413.
-func readBody(c echo.Context, limit int64) ([]byte, *result) {
+// readBody reads at most limit bytes; a longer body is a 413, and a body past the process's
+// in-flight cap a 503 with Retry-After. The buffer grows with the bytes that arrive, never with the
+// declared length (issue 13 item 5). The caller calls release when it no longer needs the body.
+func (h *Handler) readBody(c echo.Context, limit int64) (body []byte, release func(), _ *result) {
 	req := c.Request()
 	if req.ContentLength > limit {
-		return nil, &result{status: http.StatusRequestEntityTooLarge, outcome: outcomeRejected, reason: "too_large",
+		return nil, func() {}, &result{status: http.StatusRequestEntityTooLarge, outcome: outcomeRejected, reason: "too_large",
 			err: fmt.Errorf("content length %d over the %d-byte limit", req.ContentLength, limit)}
 	}
-	b, err := readAll(http.MaxBytesReader(c.Response(), req.Body, limit), req.ContentLength)
+	b, release, err := h.bodies.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, &result{status: http.StatusRequestEntityTooLarge, outcome: outcomeRejected, reason: "too_large",
+		switch {
+		case errors.As(err, &tooBig):
+			return nil, release, &result{status: http.StatusRequestEntityTooLarge, outcome: outcomeRejected, reason: "too_large",
 				err: fmt.Errorf("body over the %d-byte limit", limit)}
+		case errors.Is(err, bodybudget.ErrBusy):
+			c.Response().Header().Set("Retry-After", "5")
+			return nil, release, &result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "busy", err: err}
 		}
-		return nil, &result{status: http.StatusBadRequest, outcome: outcomeRejected, reason: "read_failed", err: err}
+		return nil, release, &result{status: http.StatusBadRequest, outcome: outcomeRejected, reason: "read_failed", err: err}
 	}
-	return b, nil
-}
-
-// readAll is io.ReadAll with the buffer sized from the declared length (already checked against
-// the limit), so a body is read without regrowing; a wrong or absent length only costs growth.
-func readAll(r io.Reader, declared int64) ([]byte, error) {
-	if declared <= 0 {
-		return io.ReadAll(r)
-	}
-	b := make([]byte, 0, declared+1) // +1: EOF is seen without growing
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-	}
+	return b, release, nil
 }
 
 // checkContentType accepts one of the media types, with no charset or a UTF-8 charset.
