@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ownersync/ownersync/libs/crmcall"
+	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/secretref"
@@ -70,8 +71,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	store := mongostore.New(base.Mongo.DB, nil)
 	view := kvview.New(base.Bus.JS, buckets[streams.MappingsBucket])
 	writer := changes.New(store, view, base.Pub, nil)
-	dirs := crm.Factory{Secrets: secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}, Timeout: cfg.CRMTimeout, Tracer: base.Tel.TracerProvider,
-		Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)}
+	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile},
+		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})}
 	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Tenants: tenants, Directories: dirs, Publisher: base.Pub,
 		AdminURL: cfg.AdminURL, Log: base.Log, Meter: base.Tel.MeterProvider, Tracer: base.Tel.TracerProvider})
 	defer runner.Wait()

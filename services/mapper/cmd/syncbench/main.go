@@ -29,6 +29,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/embedmongo"
@@ -213,7 +214,7 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 	pub := natsbus.NewPublisher(bus.JS, nil, 30*time.Second)
 	w := changes.New(store, kvview.New(bus.JS, kvs[streams.MappingsBucket]), pub, nil)
 	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Tenants: tenants, Publisher: pub, Log: benchLog(),
-		Directories: crm.Factory{Secrets: secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute}})
+		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute})}})
 	res := &result{Platform: platformN, CRM: crmN, SetupSeconds: time.Since(setup).Seconds()}
 
 	for _, name := range []string{"first (all created)", "second (changes mixed in)"} {

@@ -1,23 +1,15 @@
-// Package crm reads CRM users for mapper: Salesforce users and HubSpot owners, with clients built
-// from a tenant's configuration (secrets resolved through secretref at the moment of use).
+// Package crm reads CRM users for mapper: Salesforce users and HubSpot owners, through the
+// per-tenant clients of libs/crmconn (secrets resolved when a client is built).
 package crm
 
 import (
 	"context"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/http"
-	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/ownersync/ownersync/libs/crmcall"
+	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/salesforce"
-	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
@@ -27,8 +19,8 @@ import (
 // ErrNotFound is returned by Directory.Get when the CRM has no such user.
 var ErrNotFound = errors.New("CRM user not found")
 
-// ErrNotConnected is returned for a provider the tenant has not enabled.
-var ErrNotConnected = errors.New("provider not connected")
+// ErrNotConnected is returned for a provider the tenant has not enabled (crmconn.ErrNotConnected).
+var ErrNotConnected = crmconn.ErrNotConnected
 
 // Directory is one tenant's user directory in one CRM.
 type Directory interface {
@@ -40,114 +32,27 @@ type Directory interface {
 
 // Factory builds directories from tenant configuration.
 type Factory struct {
-	// Secrets resolves the configuration's secret references.
-	Secrets secretref.Resolver
-	// Timeout bounds each CRM API call (0: the client's default).
-	Timeout time.Duration
-	// HTTPClient is the transport (nil: http.DefaultTransport).
-	HTTPClient *http.Client
-	// Tracer makes the request spans (nil: no-op).
-	Tracer trace.TracerProvider
-	// Metrics counts and times the calls (nil: not recorded).
-	Metrics *crmcall.Metrics
+	// Clients builds and keeps each tenant's CRM clients.
+	Clients *crmconn.Clients
 }
 
 // Directory returns the directory of a tenant's connected provider.
 func (f Factory) Directory(t *tenant.Tenant, provider string) (Directory, error) {
 	switch provider {
 	case mapping.Salesforce:
-		if t.Salesforce == nil || !t.Salesforce.Enabled {
-			return nil, fmt.Errorf("%s %s: %w", t.ID, provider, ErrNotConnected)
+		cl, err := f.Clients.SalesforceFor(t)
+		if err != nil {
+			return nil, err
 		}
-		return f.salesforce(t.ID, t.Salesforce)
+		return &sfDirectory{c: cl}, nil
 	case mapping.HubSpot:
-		if t.HubSpot == nil || !t.HubSpot.Enabled {
-			return nil, fmt.Errorf("%s %s: %w", t.ID, provider, ErrNotConnected)
+		cl, err := f.Clients.HubSpotFor(t)
+		if err != nil {
+			return nil, err
 		}
-		return f.hubspot(t.ID, t.HubSpot)
+		return &hsDirectory{c: cl}, nil
 	}
 	return nil, fmt.Errorf("%s %q: %w", t.ID, provider, ErrNotConnected)
-}
-
-func (f Factory) salesforce(tenantID string, c *tenant.SFConfig) (Directory, error) {
-	cfg := salesforce.Config{
-		InstanceURL: c.InstanceURL, TokenURL: c.Auth.TokenURL, APIVersion: c.APIVersion,
-		HTTPClient: f.HTTPClient, Timeout: f.Timeout, TracerProvider: f.Tracer,
-		Metrics: f.Metrics, Tenant: tenantID,
-	}
-	if c.APIBaseURL != "" {
-		cfg.InstanceURL = c.APIBaseURL
-	}
-	switch c.Auth.Flow {
-	case "jwt_bearer":
-		pemKey, err := f.Secrets.Resolve(c.Auth.PrivateKeyRef)
-		if err != nil {
-			return nil, fmt.Errorf("salesforce private key: %w", err)
-		}
-		key, err := parseRSAKey([]byte(pemKey))
-		if err != nil {
-			return nil, fmt.Errorf("salesforce private key %s: %w", c.Auth.PrivateKeyRef, err)
-		}
-		cfg.JWTBearer = &salesforce.JWTBearer{ClientID: c.Auth.ClientID, Username: c.Auth.Username, PrivateKey: key, Audience: c.Auth.Audience}
-	default:
-		secret, err := f.Secrets.Resolve(c.Auth.ClientSecretRef)
-		if err != nil {
-			return nil, fmt.Errorf("salesforce client secret: %w", err)
-		}
-		cfg.ClientCredentials = &salesforce.ClientCredentials{ClientID: c.Auth.ClientID, ClientSecret: secret}
-	}
-	cl, err := salesforce.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("salesforce client: %w", err)
-	}
-	return &sfDirectory{c: cl}, nil
-}
-
-func parseRSAKey(b []byte) (*rsa.PrivateKey, error) {
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, errors.New("not PEM")
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, errors.New("not an RSA private key")
-	}
-	rk, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("not an RSA private key")
-	}
-	return rk, nil
-}
-
-func (f Factory) hubspot(tenantID string, c *tenant.HSConfig) (Directory, error) {
-	cfg := hubspot.Config{BaseURL: c.APIBaseURL, HTTPClient: f.HTTPClient, Timeout: f.Timeout, TracerProvider: f.Tracer, OwnersPageSize: 500,
-		Metrics: f.Metrics, Tenant: tenantID}
-	switch c.Auth.Kind {
-	case "oauth":
-		secret, err := f.Secrets.Resolve(c.Auth.ClientSecretRef)
-		if err != nil {
-			return nil, fmt.Errorf("hubspot client secret: %w", err)
-		}
-		refresh, err := f.Secrets.Resolve(c.Auth.RefreshTokenRef)
-		if err != nil {
-			return nil, fmt.Errorf("hubspot refresh token: %w", err)
-		}
-		cfg.OAuth = &hubspot.OAuth{ClientID: c.Auth.ClientID, ClientSecret: secret, RefreshToken: refresh, TokenURL: c.Auth.TokenURL}
-	default:
-		tok, err := f.Secrets.Resolve(c.Auth.TokenRef)
-		if err != nil {
-			return nil, fmt.Errorf("hubspot access token: %w", err)
-		}
-		cfg.AccessToken = tok
-	}
-	cl, err := hubspot.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("hubspot client: %w", err)
-	}
-	return &hsDirectory{c: cl}, nil
 }
 
 type sfDirectory struct{ c *salesforce.Client }

@@ -19,6 +19,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ownersync/ownersync/libs/crmcall"
+	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/provider"
@@ -43,7 +44,7 @@ type Options struct {
 	// DB holds the ownership_history collection (its indexes: ownerhistory.Indexes()).
 	DB *mongo.Database
 	// Tenants returns tenant configuration; *tenantstore.Cache implements it.
-	Tenants crmclients.Tenants
+	Tenants crmconn.Tenants
 	// Publisher publishes to JetStream; *natsbus.Publisher implements it.
 	Publisher events.ProtoPublisher
 	// Secrets resolves secret references (default secretref.Default).
@@ -126,7 +127,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		o.TracerProvider = tracenoop.NewTracerProvider()
 	}
 	obs := newObserved(o.MeterProvider, o.TracerProvider, o.Log)
-	clients := crmclients.New(crmclients.Config{Tenants: o.Tenants, Secrets: o.Secrets, Timeout: o.CRMTimeout,
+	clients := crmclients.New(crmconn.Config{Tenants: o.Tenants, Secrets: o.Secrets, Timeout: o.CRMTimeout,
 		HTTPClient: o.HTTPClient, TracerProvider: o.TracerProvider, Metrics: crmcall.NewMetrics(o.MeterProvider)})
 	pub := events.NewPublisher(o.Publisher, nil)
 	onNotice := func(n ratelimit.Notice) {
