@@ -10,9 +10,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
@@ -32,7 +36,13 @@ type notifier struct {
 	digests *digest.Digester[*ownersyncv1.Alert]
 	now     func() time.Time
 	metrics *metrics
+	pub     *natsbus.Publisher
 }
+
+// HeaderEmailReport on a SyncReport message asks for a dry run's report to be emailed ("true");
+// without it a dry run's report is recorded, not emailed (issue 13 item 10: one email per dry run
+// let anyone with a tenant token mail the report list at will).
+const HeaderEmailReport = "Ownersync-Email-Report"
 
 func (n *notifier) handle(ctx context.Context, m *natsbus.Message) error {
 	switch {
@@ -72,13 +82,15 @@ func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
 	}
 	rec := store.Notification{ID: id, Tenant: tid, Kind: "report", At: n.now().UTC()}
 	switch {
+	case r.GetDryRun() && m.Headers().Get(HeaderEmailReport) != "true":
+		rec.Status, rec.Reason = "skipped", "dry runs are emailed only when the run asks for it"
 	case !t.ReportsEnabled:
 		rec.Status, rec.Reason = "skipped", "integration reports are turned off for the tenant"
 	case len(t.ReportRecipients) == 0:
 		rec.Status, rec.Reason = "skipped", "the tenant has no report recipients"
 	}
 	if rec.Status == "" {
-		email, err := render.Report(&r, render.Options{To: t.ReportRecipients, AdminURL: n.cfg.AdminURL, TenantName: t.Name,
+		email, err := render.Report(&r, render.Options{To: n.capRecipients(ctx, tid, t.ReportRecipients), AdminURL: n.cfg.AdminURL, TenantName: t.Name,
 			MessageIDDomain: n.mail.FromDomain()})
 		if err != nil {
 			return natsbus.Permanent(fmt.Errorf("render report %s: %w", r.GetRunId(), err))
@@ -160,15 +172,15 @@ func (n *notifier) sendDigest(ctx context.Context, b digest.Batch[*ownersyncv1.A
 		return n.store.Dequeue(ctx, b.Keys)
 	}
 	email, err := render.Alerts(b.Tenant, b.Items, render.Window{Since: b.Since, Until: b.Until},
-		render.Options{To: t.ReportRecipients, AdminURL: n.cfg.AdminURL, TenantName: t.Name, MessageIDDomain: n.mail.FromDomain()})
+		render.Options{To: n.capRecipients(ctx, b.Tenant, t.ReportRecipients), AdminURL: n.cfg.AdminURL, TenantName: t.Name, MessageIDDomain: n.mail.FromDomain()})
 	if err != nil {
 		return fmt.Errorf("render alerts: %w", err)
 	}
 	n.metrics.digest.Record(ctx, int64(len(b.Items)))
 	if err := n.metrics.send(ctx, n.mail, "alerts", b.Tenant, email); err != nil {
 		if mailer.IsPermanent(err) {
-			n.log.Error("alert digest refused by the SMTP server; dropped", "tenant", b.Tenant, "alerts", len(b.Items), "error", err)
-			return n.store.Dequeue(ctx, b.Keys)
+			// No retry fixes it: the digester hands the batch to deadLetterDigest at once.
+			return digest.Permanent(err)
 		}
 		return err
 	}
@@ -178,6 +190,47 @@ func (n *notifier) sendDigest(ctx context.Context, b digest.Batch[*ownersyncv1.A
 	}
 	n.log.Info("alert digest sent", "tenant", b.Tenant, "alerts", len(b.Items))
 	return n.store.Dequeue(ctx, b.Keys)
+}
+
+// capRecipients cuts a report list to the recipient cap (the mailer refuses longer ones).
+func (n *notifier) capRecipients(ctx context.Context, tenantID string, to []string) []string {
+	if len(to) <= n.cfg.MaxRecipients {
+		return to
+	}
+	n.log.WarnContext(ctx, "report list longer than the recipient cap; the rest get no email",
+		"tenant", tenantID, "recipients", len(to), "cap", n.cfg.MaxRecipients)
+	return to[:n.cfg.MaxRecipients]
+}
+
+// deadLetterDigest puts the alerts of a digest the digester gave up on (an SMTP 5xx, or temporary
+// failures such as 452 past the attempts) into the DLQ, where the admin sees and replays them, and
+// takes them off the queue; the error log line and the dead-letter metric are the operator's alert.
+func (n *notifier) deadLetterDigest(ctx context.Context, b digest.Batch[*ownersyncv1.Alert], cause error) {
+	n.metrics.deadLetters.Add(ctx, int64(len(b.Items)), metric.WithAttributes(attribute.String("kind", "alerts")))
+	for i, a := range b.Items {
+		data, err := proto.Marshal(a)
+		if err != nil {
+			continue
+		}
+		dl := nats.NewMsg(streams.DeadLetter("notifier", b.Tenant))
+		dl.Data = data
+		dl.Header.Set(streams.HeaderDLQSubject, streams.Alert(b.Tenant))
+		dl.Header.Set(streams.HeaderDLQStream, streams.Sync)
+		dl.Header.Set(streams.HeaderDLQError, cause.Error())
+		dl.Header.Set(streams.HeaderDLQService, "notifier")
+		dl.Header.Set(streams.HeaderDLQMsgID, b.Keys[i])
+		dl.Header.Set(streams.HeaderDLQTime, n.now().UTC().Format(time.RFC3339Nano))
+		if _, err := n.pub.PublishMsg(ctx, dl, "dlq:notifier:alert:"+b.Keys[i]); err != nil {
+			// Kept in the alert queue: the next start restores and retries it.
+			n.log.ErrorContext(ctx, "alert could not be dead-lettered; kept in the queue", "tenant", b.Tenant, "alert", b.Keys[i], "error", err)
+			return
+		}
+	}
+	n.log.ErrorContext(ctx, "alert digest given up and dead-lettered; fix the SMTP relay or the recipients, then replay from the DLQ",
+		"tenant", b.Tenant, "alerts", len(b.Items), "error", cause)
+	if err := n.store.Dequeue(ctx, b.Keys); err != nil {
+		n.log.WarnContext(ctx, "dead-lettered alerts not taken off the queue", "tenant", b.Tenant, "error", err)
+	}
 }
 
 // previewReport renders a sample report email as HTML, for admins and developers.

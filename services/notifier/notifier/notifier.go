@@ -37,7 +37,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, store.Indexes); err != nil {
 		return err
 	}
-	m, err := mailer.New(mailer.Config{URL: cfg.SMTPURL, From: cfg.From, Logger: base.Log})
+	m, err := mailer.New(mailer.Config{URL: cfg.SMTPURL, From: cfg.From, Logger: base.Log, MaxRecipients: cfg.MaxRecipients})
 	if err != nil {
 		return err
 	}
@@ -51,10 +51,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer stopFollow()
 	n := &notifier{
-		cfg: cfg, log: base.Log, mail: m, store: store.New(base.Mongo.DB), tenants: tenants, now: time.Now,
+		cfg: cfg, log: base.Log, mail: m, store: store.New(base.Mongo.DB), tenants: tenants, now: time.Now, pub: base.Pub,
 		metrics: newMetrics(base.Tel.MeterProvider),
-		digests: digest.New[*ownersyncv1.Alert](digest.Options{Interval: cfg.AlertDigestInterval, Settle: cfg.AlertSettle}),
+		digests: digest.New[*ownersyncv1.Alert](digest.Options{Interval: cfg.AlertDigestInterval, Settle: cfg.AlertSettle,
+			MaxAttempts: cfg.DigestMaxAttempts}),
 	}
+	n.digests.OnGiveUp(n.deadLetterDigest)
 	if err := n.restoreDigests(ctx); err != nil {
 		return err
 	}

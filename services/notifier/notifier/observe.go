@@ -25,6 +25,8 @@ type metrics struct {
 	emails metric.Int64Counter
 	smtp   metric.Float64Histogram
 	digest metric.Int64Histogram
+	// deadLetters counts emails given up; with the error log line it is the operator's alert.
+	deadLetters metric.Int64Counter
 }
 
 func newMetrics(mp metric.MeterProvider) *metrics {
@@ -33,6 +35,7 @@ func newMetrics(mp metric.MeterProvider) *metrics {
 	}
 	m := mp.Meter("github.com/ownersync/ownersync/services/notifier")
 	var x metrics
+	x.deadLetters, _ = m.Int64Counter("ownersync.notifier.dead_letters", metric.WithDescription("Emails given up and dead-lettered (SMTP 5xx, or temporary failures past the attempts), by kind."))
 	x.emails, _ = m.Int64Counter(EmailsTotal, metric.WithDescription("Emails by kind (report, alerts) and result (sent, failed: will be retried, refused: permanent)."))
 	x.smtp, _ = m.Float64Histogram(SMTPSeconds, metric.WithUnit("s"), metric.WithDescription("Time to hand one email to the SMTP server, retries included."))
 	x.digest, _ = m.Int64Histogram(DigestSize, metric.WithUnit("{alert}"), metric.WithDescription("Alerts per digest email."),

@@ -24,6 +24,10 @@ type Config struct {
 	DigestTick time.Duration
 	// AdminURL is the admin console's public base URL for links.
 	AdminURL string
+	// MaxRecipients caps the recipients of one email; a longer report list is cut to it.
+	MaxRecipients int
+	// DigestMaxAttempts is how many times an alert digest is tried before it goes to the DLQ.
+	DigestMaxAttempts int
 }
 
 // Load reads the configuration and reports every problem at once.
@@ -37,6 +41,8 @@ func Load(getenv func(string) string) (Config, error) {
 		AlertSettle:         r.Duration("OWNERSYNC_ALERT_SETTLE", 30*time.Second),
 		DigestTick:          r.Duration("OWNERSYNC_DIGEST_TICK", time.Second),
 		AdminURL:            strings.TrimRight(r.URL("OWNERSYNC_ADMIN_URL", "http://localhost:8081", "http", "https"), "/"),
+		MaxRecipients:       r.Int("OWNERSYNC_MAX_RECIPIENTS", 50, 1, 1000),
+		DigestMaxAttempts:   r.Int("OWNERSYNC_ALERT_DIGEST_MAX_ATTEMPTS", 5, 1, 100),
 	}
 	if c.SMTPURL == "" {
 		r.Problem("SMTP_URL is required (smtp://host:port or smtps://host:port)")

@@ -18,6 +18,8 @@
 package digest
 
 import (
+	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
@@ -31,6 +33,24 @@ type Options struct {
 	Settle time.Duration
 	// Remember is how long the keys of sent items are kept to drop redeliveries; 24 h when zero.
 	Remember time.Duration
+	// MaxAttempts is how many times Flush tries one batch before it gives up (see OnGiveUp); 5
+	// when zero.
+	MaxAttempts int
+}
+
+// permanentError marks a failure that no retry will fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a failure no retry fixes (an SMTP 5xx): Flush gives the batch up at once.
+func Permanent(err error) error { return permanentError{err} }
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
 }
 
 // Batch is what one digest email lists.
@@ -50,7 +70,8 @@ type Batch[T any] struct {
 // Digester collects items per tenant. It is safe for concurrent use: a consumer adds items while a
 // ticker takes due batches.
 type Digester[T any] struct {
-	opts Options
+	opts   Options
+	giveUp func(ctx context.Context, b Batch[T], err error)
 
 	mu      sync.Mutex
 	tenants map[string]*tenant[T]
@@ -66,6 +87,7 @@ type tenant[T any] struct {
 	pending  []entry[T]
 	inFlight []entry[T]
 	sending  bool
+	attempts int // failed sends of the batch in flight or, after Failed, at the front of pending
 	lastSent time.Time
 	keys     map[string]struct{}  // pending and in flight
 	sent     map[string]time.Time // key -> when its batch was sent
@@ -75,6 +97,9 @@ type tenant[T any] struct {
 func New[T any](opts Options) *Digester[T] {
 	if opts.Remember <= 0 {
 		opts.Remember = 24 * time.Hour
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
 	}
 	return &Digester[T]{opts: opts, tenants: map[string]*tenant[T]{}}
 }
@@ -116,6 +141,11 @@ func (d *Digester[T]) SetLastSent(tenantID string, at time.Time) {
 		t.lastSent = at
 	}
 }
+
+// OnGiveUp sets what receives a batch Flush gave up on (after MaxAttempts failures, or one
+// permanent failure) with the last error, so that it ends in the dead-letter queue with an alert
+// instead of being retried forever (issue 13 item 10). Call it before Run.
+func (d *Digester[T]) OnGiveUp(f func(ctx context.Context, b Batch[T], err error)) { d.giveUp = f }
 
 // dueAt is when tenant t's pending items may be sent; false when nothing is pending or a batch is
 // in flight.
@@ -174,19 +204,33 @@ func (d *Digester[T]) Sent(b Batch[T], at time.Time) {
 			delete(t.sent, k)
 		}
 	}
-	t.inFlight, t.sending = nil, false
+	t.inFlight, t.sending, t.attempts = nil, false, 0
 	if at.After(t.lastSent) {
 		t.lastSent = at
 	}
 }
 
-// Failed returns b's items to the front of the tenant's queue; the next Due retries them.
-func (d *Digester[T]) Failed(b Batch[T]) {
+// Failed returns b's items to the front of the tenant's queue so that the next Due retries them,
+// unless the failure is permanent or the batch has failed MaxAttempts times: then its items are
+// dropped (their keys remembered, as if sent) and Failed reports exhausted.
+func (d *Digester[T]) Failed(b Batch[T], err error) (exhausted bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := d.tenant(b.Tenant)
+	t.attempts++
+	if IsPermanent(err) || t.attempts >= d.opts.MaxAttempts {
+		for _, e := range t.inFlight {
+			if e.key != "" {
+				delete(t.keys, e.key)
+				t.sent[e.key] = b.Until
+			}
+		}
+		t.inFlight, t.sending, t.attempts = nil, false, 0
+		return true
+	}
 	t.pending = append(t.inFlight, t.pending...)
 	t.inFlight, t.sending = nil, false
+	return false
 }
 
 // NextDue returns the earliest time a batch becomes due, for a timer; false when nothing waits.

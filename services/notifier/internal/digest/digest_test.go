@@ -144,7 +144,7 @@ func TestDigestTimeline(t *testing.T) {
 							}
 						}
 						if s.fail {
-							d.Failed(b)
+							d.Failed(b, errors.New("smtp down"))
 						} else {
 							d.Sent(b, now)
 						}
@@ -273,5 +273,56 @@ func TestFlushAndRun(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+}
+
+// TestFlushGivesUp covers issue 13 item 10 for alert digests: a digest whose send keeps failing
+// (SMTP 452 again and again) is retried MaxAttempts times and then handed to GiveUp once and
+// dropped, never retried forever; a permanent failure (5xx) is handed over at once.
+func TestFlushGivesUp(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		wantSends int
+	}{
+		{name: "temporary failures", err: errors.New("452 4.5.3 too many recipients"), wantSends: 3},
+		{name: "permanent failure", err: Permanent(errors.New("550 5.1.1 mailbox unavailable")), wantSends: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var gaveUp []Batch[string]
+			var gaveUpErr error
+			d := New[string](Options{Interval: time.Hour, MaxAttempts: 3})
+			d.OnGiveUp(func(_ context.Context, b Batch[string], err error) {
+				gaveUp, gaveUpErr = append(gaveUp, b), err
+			})
+			clock := t0
+			d.Add("acme", "a1", "one", clock)
+			sends := 0
+			for range 10 {
+				clock = clock.Add(time.Second)
+				d.Flush(context.Background(), func() time.Time { return clock }, nil, func(context.Context, Batch[string]) error {
+					sends++
+					return tt.err
+				})
+			}
+			if sends != tt.wantSends {
+				t.Errorf("%d sends, want %d", sends, tt.wantSends)
+			}
+			if len(gaveUp) != 1 || !cmp.Equal(gaveUp[0].Items, []string{"one"}) || !errors.Is(gaveUpErr, tt.err) {
+				t.Errorf("gave up %+v with %v", gaveUp, gaveUpErr)
+			}
+			if d.Pending("acme") != 0 {
+				t.Errorf("%d alerts still pending", d.Pending("acme"))
+			}
+			// A new alert starts a fresh count.
+			d.Add("acme", "a2", "two", clock)
+			clock = clock.Add(2 * time.Hour)
+			ok := false
+			d.Flush(context.Background(), func() time.Time { return clock }, nil, func(context.Context, Batch[string]) error { ok = true; return nil })
+			if !ok {
+				t.Error("the next alert was not sent")
+			}
+		})
 	}
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // SendFunc delivers one batch (renders and mails the digest). A nil error marks the batch sent; an
-// error puts its items back for the next tick.
+// error puts its items back for the next tick, up to Options.MaxAttempts times (an error marked
+// Permanent not at all), after which the batch goes to Options.GiveUp.
 type SendFunc[T any] func(ctx context.Context, b Batch[T]) error
 
 // Run takes due batches every tick until ctx ends and hands each to send, then records the result
@@ -38,7 +39,13 @@ func (d *Digester[T]) Flush(ctx context.Context, now func() time.Time, logger *s
 	}
 	for _, b := range d.Due(now()) {
 		if err := send(ctx, b); err != nil {
-			d.Failed(b)
+			if d.Failed(b, err) {
+				logger.Error("alert digest given up; dead-lettered", "tenant", b.Tenant, "alerts", len(b.Items), "error", err)
+				if d.giveUp != nil {
+					d.giveUp(ctx, b, err)
+				}
+				continue
+			}
 			logger.Warn("alert digest not sent, will retry", "tenant", b.Tenant, "alerts", len(b.Items), "error", err)
 			continue
 		}

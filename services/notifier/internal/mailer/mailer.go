@@ -44,6 +44,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now stamps the Date header; time.Now when nil.
 	Now func() time.Time
+	// MaxRecipients caps the recipients of one email; DefaultMaxRecipients when zero.
+	MaxRecipients int
 }
 
 // Retry is the backoff between attempts of one Send.
@@ -77,6 +79,13 @@ type Mailer struct {
 // ErrNoRecipients is returned (as a permanent *Error) for an email without recipients.
 var ErrNoRecipients = errors.New("email has no recipients")
 
+// ErrTooManyRecipients is returned (as a permanent *Error) for an email to more recipients than
+// Config.MaxRecipients: a tenant's report list must not turn ownersync into a mass mailer.
+var ErrTooManyRecipients = errors.New("email has more recipients than allowed")
+
+// DefaultMaxRecipients is the default of Config.MaxRecipients.
+const DefaultMaxRecipients = 50
+
 // New validates the configuration and returns a Mailer. It does not connect.
 func New(cfg Config) (*Mailer, error) {
 	srv, err := ParseURL(cfg.URL)
@@ -92,6 +101,9 @@ func New(cfg Config) (*Mailer, error) {
 	}
 	if cfg.Retry == (Retry{}) {
 		cfg.Retry = DefaultRetry
+	}
+	if cfg.MaxRecipients <= 0 {
+		cfg.MaxRecipients = DefaultMaxRecipients
 	}
 	if cfg.Retry.MaxAttempts <= 0 {
 		cfg.Retry.MaxAttempts = 1
@@ -217,6 +229,9 @@ func (m *Mailer) backoff(ctx context.Context) backoff.BackOff {
 func (m *Mailer) message(e render.Email) (*gomail.Msg, error) {
 	if len(e.To) == 0 {
 		return nil, ErrNoRecipients
+	}
+	if len(e.To) > m.cfg.MaxRecipients {
+		return nil, fmt.Errorf("%w: %d, at most %d", ErrTooManyRecipients, len(e.To), m.cfg.MaxRecipients)
 	}
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8),
 		gomail.WithEncoding(gomail.EncodingQP))

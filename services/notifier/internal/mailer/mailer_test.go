@@ -631,3 +631,26 @@ func TestSendAuthWithoutTLSToLoopback(t *testing.T) {
 		t.Fatalf("messages = %+v", msgs)
 	}
 }
+
+// TestSendCapsRecipients covers issue 13 item 10: an email to more recipients than the cap (50 by
+// default) is refused as a permanent failure before anything is sent.
+func TestSendCapsRecipients(t *testing.T) {
+	sink := startSink(t, smtpsink.Config{})
+	m := newMailer(t, Config{URL: sink.URL()})
+	e := sampleEmail(t)
+	e.To = nil
+	for i := range DefaultMaxRecipients + 1 {
+		e.To = append(e.To, fmt.Sprintf("r%d@demo.example", i))
+	}
+	err := m.Send(ctx(t), e)
+	if !IsPermanent(err) || !errors.Is(err, ErrTooManyRecipients) {
+		t.Fatalf("Send to %d recipients = %v, want a permanent ErrTooManyRecipients", len(e.To), err)
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Errorf("%d messages reached the server", n)
+	}
+	e.To = e.To[:DefaultMaxRecipients]
+	if err := m.Send(ctx(t), e); err != nil {
+		t.Fatalf("Send to %d recipients: %v", len(e.To), err)
+	}
+}
