@@ -226,4 +226,3 @@ func uniqueFold(vs []string) []string {
 	}
 	return out
 }
-

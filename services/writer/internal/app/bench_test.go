@@ -14,8 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
+	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/ownerhistory"
+	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 )
@@ -34,8 +36,8 @@ func benchRecords() int {
 }
 
 // publishChanges publishes one PlatformOwnerChanged per record from 32 goroutines and returns when
-// JetStream has them all.
-func publishChanges(b *testing.B, st *stack, n int, ids func(i int) map[string]string) {
+// JetStream has them all; set fills in how the change names its record.
+func publishChanges(b *testing.B, st *stack, n int, set func(i int, m *ownersyncv1.PlatformOwnerChanged)) {
 	b.Helper()
 	pub := natsbus.NewPublisher(st.bus.JS, nil, 30*time.Second)
 	var wg sync.WaitGroup
@@ -49,8 +51,9 @@ func publishChanges(b *testing.B, st *stack, n int, ids func(i int) map[string]s
 				m := &ownersyncv1.PlatformOwnerChanged{
 					Meta:       &ownersyncv1.EventMeta{EventId: id, TenantId: "acme", OccurredAt: timestamppb.Now(), Source: "bench"},
 					RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, PlatformRecordId: "pr-" + strconv.Itoa(i),
-					OwnerUserId: "pu-ada", CrmRecordIds: ids(i),
+					OwnerUserId: "pu-ada",
 				}
+				set(i, m)
 				if _, err := pub.Publish(st.ctx, streams.PlatformOwnerChanged("acme"), id, m); err != nil {
 					errs <- err
 					return
@@ -133,7 +136,7 @@ func BenchmarkFullPathBurst(b *testing.B) {
 				st.acct.Log().Reset()
 				// The burst is waiting in the stream when the writer starts, as after an import.
 				pubStart := time.Now()
-				publishChanges(b, st, n, func(i int) map[string]string { return c.ids(st, i) })
+				publishChanges(b, st, n, func(i int, m *ownersyncv1.PlatformOwnerChanged) { m.CrmRecordIds = c.ids(st, i) })
 				published := time.Since(pubStart)
 				b.StartTimer()
 				cpu0 := processCPU(b)
@@ -172,6 +175,97 @@ func BenchmarkFullPathBurst(b *testing.B) {
 				// regardless of how much of the machine it got.
 				b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/change")
 				b.ReportMetric(cpu.Seconds()/time.Since(start).Seconds(), "cores-used")
+			}
+		})
+	}
+}
+
+// BenchmarkFullPathEmailOnly is the burst of platform changes that name their record only by email
+// (issue 14 item 2): the writer finds each record with batched lookups through the tenant's limiter
+// and then writes it. It reports the lookup and write calls, their sum against the lower bound of
+// the id-only path (records ÷ batch size, for each of lookup and write), and the share of 429s.
+// OWNERSYNC_BENCH_EMAIL_RECORDS sets the burst (default 1,000). Run with -benchtime=1x.
+func BenchmarkFullPathEmailOnly(b *testing.B) {
+	n := 1000
+	if v, err := strconv.Atoi(os.Getenv("OWNERSYNC_BENCH_EMAIL_RECORDS")); err == nil && v > 0 {
+		n = v
+	}
+	cases := []struct {
+		name                     string
+		lookupBatch, writeBatch  int
+		lookups, writes, account func(st *stack) int
+		limited                  func(st *stack) int64
+		done                     func(st *stack) int
+	}{
+		{
+			name: "salesforce", lookupBatch: salesforce.MaxQueryEmails, writeBatch: salesforce.MaxCollectionRecords,
+			lookups: func(st *stack) int { return len(st.org.Log().Matching("GET", "/services/data/v62.0/query")) },
+			writes: func(st *stack) int {
+				return len(st.org.Log().Matching("PATCH", "/services/data/v62.0/composite/sobjects"))
+			},
+			account: func(*stack) int { return 0 },
+			limited: func(st *stack) int64 { return st.org.Log().Counters().RateLimited },
+			done: func(st *stack) int {
+				count := 0
+				for _, r := range st.org.Records("Contact") {
+					if r.OwnerID == sfAda && r.ID != sfContact {
+						count++
+					}
+				}
+				return count
+			},
+		},
+		{
+			name: "hubspot", lookupBatch: hubspot.MaxBatchInputs, writeBatch: hubspot.MaxBatchInputs,
+			lookups: func(st *stack) int { return len(st.acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/read")) },
+			writes: func(st *stack) int {
+				return len(st.acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/update"))
+			},
+			account: func(st *stack) int { return len(st.acct.Log().Matching("GET", "/account-info/v3/details")) },
+			limited: func(st *stack) int64 { return st.acct.Log().Counters().RateLimited },
+			done: func(st *stack) int {
+				count := 0
+				for i := range n {
+					if c, ok := st.acct.Contact(strconv.Itoa(1000 + i)); ok && c.Properties[hssim.OwnerProperty] == "7001" {
+						count++
+					}
+				}
+				return count
+			},
+		},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				st := newStack(b, stackOptions{providers: []string{c.name}, contacts: n, sfPerSecond: 25, hsPer10s: 190,
+					concurrency: 4096, maxAckPending: 8192, startLater: true})
+				st.org.Log().Reset()
+				st.acct.Log().Reset()
+				publishChanges(b, st, n, func(i int, m *ownersyncv1.PlatformOwnerChanged) {
+					m.RecordEmail = "c" + strconv.Itoa(i) + "@bench.example.org"
+				})
+				b.StartTimer()
+				start := time.Now()
+				st.start()
+				deadline := time.Now().Add(5 * time.Minute)
+				for c.writes(st)*c.writeBatch < n || c.done(st) < n {
+					if time.Now().After(deadline) {
+						b.Fatalf("%d of %d records written after 5 minutes", c.done(st), n)
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				b.StopTimer()
+				elapsed := time.Since(start)
+				lookups, writes := c.lookups(st), c.writes(st)
+				bound := (n+c.lookupBatch-1)/c.lookupBatch + (n+c.writeBatch-1)/c.writeBatch
+				calls := lookups + writes + c.account(st)
+				b.ReportMetric(float64(lookups), "lookup-calls")
+				b.ReportMetric(float64(writes), "write-calls")
+				b.ReportMetric(float64(c.account(st)), "account-info-calls")
+				b.ReportMetric(float64(lookups+writes)/float64(bound), "calls/lower-bound")
+				b.ReportMetric(float64(c.limited(st))/float64(calls), "429-share")
+				b.ReportMetric(elapsed.Seconds(), "write-s")
 			}
 		})
 	}

@@ -47,6 +47,14 @@ type Options[K comparable, T any] struct {
 	MaxSize func(K) int
 	// Linger is how long the oldest pending item of a key may wait for company. Default 50 ms.
 	Linger time.Duration
+	// Idle, when set, flushes a partial batch as soon as no item has arrived for its key for that
+	// long, while Linger stays the longest any item waits: during a burst the batch keeps filling
+	// up to its maximum size, and a lone item goes after Idle. Zero: only Linger and the size count.
+	Idle time.Duration
+	// HoldPartial keeps a partial batch while another flush of its key is in flight (Nagle's rule):
+	// items keep joining it until that call returns, so a steady stream shares fewer, fuller calls.
+	// Full batches still go up to MaxInFlight at once.
+	HoldPartial bool
 	// MaxInFlight bounds the concurrent flushes per key. Default 1. A record is never in two
 	// concurrent flushes, so per-record order holds at any value.
 	MaxInFlight int
@@ -135,6 +143,7 @@ type queue[T, R any] struct {
 	flushing int
 	timer    *time.Timer
 	timerAt  time.Time // when timer fires
+	lastIn   time.Time // when the latest item arrived (Idle)
 }
 
 // New returns a Batcher that writes batches with flush.
@@ -195,7 +204,9 @@ func (b *Batcher[K, T, R]) Submit(ctx context.Context, key K, recordID string, v
 		e.fut = fut
 		return fut
 	}
-	e := &entry[T, R]{item: Item[T]{RecordID: recordID, Value: value}, fut: fut, arrived: time.Now()}
+	now := time.Now()
+	q.lastIn = now
+	e := &entry[T, R]{item: Item[T]{RecordID: recordID, Value: value}, fut: fut, arrived: now}
 	q.pending = append(q.pending, e)
 	q.byRecord[recordID] = e
 	if !q.inFlight[recordID] {
@@ -249,9 +260,18 @@ func (b *Batcher[K, T, R]) dispatch(key K, q *queue[T, R]) {
 				break
 			}
 		}
-		if q.eligible < max && !b.closing && time.Since(oldest) < b.opts.Linger {
-			b.arm(key, q, oldest.Add(b.opts.Linger))
-			return
+		if q.eligible < max && !b.closing && b.opts.HoldPartial && q.flushing > 0 {
+			return // looked at again when the flush in flight returns
+		}
+		if q.eligible < max && !b.closing {
+			due := oldest.Add(b.opts.Linger)
+			if b.opts.Idle > 0 {
+				due = earliest(due, q.lastIn.Add(b.opts.Idle))
+			}
+			if time.Now().Before(due) {
+				b.arm(key, q, due)
+				return
+			}
 		}
 		b.start(key, q, max)
 	}
@@ -261,6 +281,13 @@ func (b *Batcher[K, T, R]) dispatch(key K, q *queue[T, R]) {
 		}
 		delete(b.queues, key)
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // arm makes sure the queue is looked at again at time at.

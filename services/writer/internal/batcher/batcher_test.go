@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,6 +260,62 @@ func TestLatestWinsAcrossBatches(t *testing.T) {
 			t.Errorf("older after the memory expired: %+v, want written (stale rejection is the record state's job then)", r)
 		}
 	})
+}
+
+// With Idle, a batch keeps filling while items keep coming (here one every few milliseconds, for
+// far longer than Idle in all), and goes once they stop — long before Linger.
+func TestIdleFlushesWhenItemsStopComing(t *testing.T) {
+	rec := newRecorder()
+	b := New(rec.flush, Options[key, string]{MaxSize: maxSize, Linger: time.Hour, Idle: 40 * time.Millisecond})
+	defer b.Close(context.Background())
+	ctx := context.Background()
+	var fs []*Future[string]
+	for i := range 20 {
+		fs = append(fs, b.Submit(ctx, hs, strconv.Itoa(i), "v"))
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, f := range fs {
+		wait(t, f)
+	}
+	if diff := cmp.Diff([]int{20}, rec.sizes(hs)); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
+}
+
+// With HoldPartial, a partial batch waits while a flush of its key is in flight and goes when it
+// returns, carrying everything that arrived meanwhile; a full batch does not wait.
+func TestHoldPartialWhileInFlight(t *testing.T) {
+	rec := newRecorder()
+	rec.block = make(chan struct{})
+	b := New(rec.flush, Options[key, string]{MaxSize: func(key) int { return 3 }, Linger: time.Millisecond, HoldPartial: true, MaxInFlight: 2})
+	defer b.Close(context.Background())
+	ctx := context.Background()
+	first := b.Submit(ctx, hs, "a", "v")
+	deadline := time.Now().Add(5 * time.Second)
+	for rec.active.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	var held []*Future[string]
+	for _, id := range []string{"b", "c"} {
+		held = append(held, b.Submit(ctx, hs, id, "v"))
+		time.Sleep(10 * time.Millisecond) // far past Linger
+	}
+	full := []*Future[string]{b.Submit(ctx, hs, "d", "v"), b.Submit(ctx, hs, "e", "v"), b.Submit(ctx, hs, "f", "v")}
+	for rec.active.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := rec.active.Load(); got != 2 {
+		t.Fatalf("%d flushes in flight, want 2 (the first and the full batch)", got)
+	}
+	close(rec.block)
+	for _, f := range append(append([]*Future[string]{first}, held...), full...) {
+		wait(t, f)
+	}
+	got := rec.sizes(hs)
+	slices.Sort(got)
+	if diff := cmp.Diff([]int{1, 2, 3}, got); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
 }
 
 func TestPerItemResultsAndBatchError(t *testing.T) {

@@ -58,17 +58,7 @@ func (c *Clients) SalesforceWriter(ctx context.Context, tenantID string) (crmwri
 	return c.Salesforce(ctx, tenantID)
 }
 
-// SalesforceFinder returns the tenant's Salesforce client for crmwrite.Finder.
-func (c *Clients) SalesforceFinder(ctx context.Context, tenantID string) (crmwrite.SalesforceFinderAPI, error) {
-	return c.Salesforce(ctx, tenantID)
-}
-
 // HubSpotWriter returns the tenant's HubSpot client for crmwrite.HubSpot.
 func (c *Clients) HubSpotWriter(ctx context.Context, tenantID string) (crmwrite.HubSpotAPI, error) {
-	return c.HubSpot(ctx, tenantID)
-}
-
-// HubSpotFinder returns the tenant's HubSpot client for crmwrite.Finder.
-func (c *Clients) HubSpotFinder(ctx context.Context, tenantID string) (crmwrite.HubSpotFinderAPI, error) {
 	return c.HubSpot(ctx, tenantID)
 }

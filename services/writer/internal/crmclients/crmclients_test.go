@@ -46,8 +46,8 @@ func TestPermanence(t *testing.T) {
 	}{
 		{"unknown tenant", func() error { _, err := c.HubSpotWriter(ctx, "nobody"); return err }, true},
 		{"disabled", func() error { _, err := c.HubSpotWriter(ctx, "off"); return err }, true},
-		{"no salesforce", func() error { _, err := c.SalesforceFinder(ctx, "off"); return err }, true},
-		{"missing secret", func() error { _, err := c.HubSpotFinder(ctx, "nosecret"); return err }, true},
+		{"no salesforce", func() error { _, err := c.SalesforceWriter(ctx, "off"); return err }, true},
+		{"missing secret", func() error { _, err := c.HubSpotWriter(ctx, "nosecret"); return err }, true},
 		{"bad key", func() error { _, err := c.SalesforceWriter(ctx, "badkey"); return err }, true},
 		{"tenant store down", func() error { _, err := c.SalesforceWriter(ctx, "down"); return err }, false},
 	} {

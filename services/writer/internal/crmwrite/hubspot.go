@@ -20,6 +20,7 @@ import (
 // HubSpotAPI is the part of *hubspot.Client a flush uses.
 type HubSpotAPI interface {
 	BatchUpdateOwners(ctx context.Context, updates []hubspot.OwnerUpdate) (hubspot.BatchResult, error)
+	BatchReadContacts(ctx context.Context, idProperty string, ids []string) ([]hubspot.Contact, error)
 	AccountDetails(ctx context.Context) (hubspot.AccountDetails, error)
 	RateLimitInfo() (hubspot.RateLimit, bool)
 }
@@ -31,8 +32,9 @@ type HubSpot struct {
 	cfg    Config
 	client func(ctx context.Context, tenant string) (HubSpotAPI, error)
 
-	mu    sync.Mutex
-	zones map[string]zone // per tenant
+	mu        sync.Mutex
+	zones     map[string]zone        // per tenant
+	zoneLocks map[string]*sync.Mutex // per tenant: one reader of the account's zone at a time
 }
 
 // zone is a tenant's account time zone, as known for one client (a new client, built after the
@@ -53,7 +55,7 @@ func NewHubSpot(cfg Config, client func(ctx context.Context, tenant string) (Hub
 		// A locked record stays locked for 2 s.
 		cfg.RecordRetryWait = hubspot.LockWait
 	}
-	return &HubSpot{cfg: cfg, client: client, zones: map[string]zone{}}
+	return &HubSpot{cfg: cfg, client: client, zones: map[string]zone{}, zoneLocks: map[string]*sync.Mutex{}}
 }
 
 // accountZone makes sure the limiter resets the tenant's daily quota at midnight in the account's
@@ -63,6 +65,21 @@ func NewHubSpot(cfg Config, client func(ctx context.Context, tenant string) (Hub
 func (h *HubSpot) accountZone(ctx context.Context, key BatchKey, client HubSpotAPI) {
 	h.mu.Lock()
 	z, ok := h.zones[key.Tenant]
+	if ok && z.client == client {
+		h.mu.Unlock()
+		return
+	}
+	// One flush per tenant reads the zone; the tenant's other flushes wait for it.
+	lock := h.zoneLocks[key.Tenant]
+	if lock == nil {
+		lock = &sync.Mutex{}
+		h.zoneLocks[key.Tenant] = lock
+	}
+	h.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	h.mu.Lock()
+	z, ok = h.zones[key.Tenant]
 	h.mu.Unlock()
 	if ok && z.client == client {
 		return
@@ -172,19 +189,9 @@ func traceIDs(batch []batcher.Item[Write]) []string {
 // send makes one batch update call, paced by the limiter and retried when the whole request failed
 // transiently.
 func (h *HubSpot) send(ctx context.Context, key BatchKey, client HubSpotAPI, updates []hubspot.OwnerUpdate) (hubspot.BatchResult, error) {
-	p := h.cfg.Retry
-	p.Retryable = hubspot.Transient
 	var out hubspot.BatchResult
-	err := retry.Do(ctx, p, func(ctx context.Context) error {
-		if err := h.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
-			return retry.Permanent(err)
-		}
+	err := h.call(ctx, key, client, func(ctx context.Context) error {
 		res, err := client.BatchUpdateOwners(ctx, updates)
-		h.observe(key, client)
-		var ae *hubspot.APIError
-		if errors.As(err, &ae) && ae.HTTPStatus == http.StatusTooManyRequests {
-			h.rateLimited(key, ae)
-		}
 		if err != nil {
 			return err
 		}
@@ -195,10 +202,31 @@ func (h *HubSpot) send(ctx context.Context, key BatchKey, client HubSpotAPI, upd
 		out = res
 		return nil
 	})
+	return out, err
+}
+
+// call makes one API call with fn — owner writes and record lookups alike: it waits for the
+// key's limiter, feeds the answer's rate-limit headers back to it, pauses or holds the key on a
+// 429, and retries whole-request transient failures. The error is an *Error.
+func (h *HubSpot) call(ctx context.Context, key BatchKey, client HubSpotAPI, fn func(ctx context.Context) error) error {
+	p := h.cfg.Retry
+	p.Retryable = hubspot.Transient
+	err := retry.Do(ctx, p, func(ctx context.Context) error {
+		if err := h.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
+			return retry.Permanent(err)
+		}
+		err := fn(ctx)
+		h.observe(key, client)
+		var ae *hubspot.APIError
+		if errors.As(err, &ae) && ae.HTTPStatus == http.StatusTooManyRequests {
+			h.rateLimited(key, ae)
+		}
+		return err
+	})
 	if err != nil {
-		return hubspot.BatchResult{}, h.batchError(key, err)
+		return h.batchError(key, err)
 	}
-	return out, nil
+	return nil
 }
 
 // observe feeds the latest rate-limit headers to the limiter.

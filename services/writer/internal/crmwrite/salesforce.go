@@ -17,6 +17,7 @@ import (
 // SalesforceAPI is the part of *salesforce.Client a flush uses.
 type SalesforceAPI interface {
 	UpdateOwners(ctx context.Context, updates []salesforce.OwnerUpdate) ([]salesforce.Result, error)
+	FindRecordsByEmail(ctx context.Context, objectType string, emails []string) ([]salesforce.Record, error)
 	LimitInfo() (salesforce.LimitInfo, bool)
 }
 
@@ -154,19 +155,9 @@ func (s *Salesforce) Flush(ctx context.Context, key BatchKey, batch []batcher.It
 // send makes one Collections call, paced by the limiter and retried when the whole request failed
 // transiently.
 func (s *Salesforce) send(ctx context.Context, key BatchKey, client SalesforceAPI, updates []salesforce.OwnerUpdate) ([]salesforce.Result, error) {
-	p := s.cfg.Retry
-	p.Retryable = salesforce.Transient
 	var out []salesforce.Result
-	err := retry.Do(ctx, p, func(ctx context.Context) error {
-		if err := s.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
-			return retry.Permanent(err)
-		}
+	err := s.call(ctx, key, client, func(ctx context.Context) error {
 		res, err := client.UpdateOwners(ctx, updates)
-		s.observe(key, client)
-		var ae *salesforce.APIError
-		if errors.As(err, &ae) && ae.Code == salesforce.CodeRequestLimitExceeded {
-			s.rateLimited(key, client, ae)
-		}
 		if err != nil {
 			return err
 		}
@@ -177,10 +168,31 @@ func (s *Salesforce) send(ctx context.Context, key BatchKey, client SalesforceAP
 		out = res
 		return nil
 	})
+	return out, err
+}
+
+// call makes one API call with fn — owner writes and record lookups alike: it waits for the
+// key's limiter, feeds the answer's API usage back to it, pauses the key on REQUEST_LIMIT_EXCEEDED,
+// and retries whole-request transient failures. The error is an *Error.
+func (s *Salesforce) call(ctx context.Context, key BatchKey, client SalesforceAPI, fn func(ctx context.Context) error) error {
+	p := s.cfg.Retry
+	p.Retryable = salesforce.Transient
+	err := retry.Do(ctx, p, func(ctx context.Context) error {
+		if err := s.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
+			return retry.Permanent(err)
+		}
+		err := fn(ctx)
+		s.observe(key, client)
+		var ae *salesforce.APIError
+		if errors.As(err, &ae) && ae.Code == salesforce.CodeRequestLimitExceeded {
+			s.rateLimited(key, client, ae)
+		}
+		return err
+	})
 	if err != nil {
-		return nil, s.batchError(key, err)
+		return s.batchError(key, err)
 	}
-	return out, nil
+	return nil
 }
 
 // observe feeds the org's API usage to the limiter.

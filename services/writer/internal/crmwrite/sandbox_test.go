@@ -3,11 +3,15 @@ package crmwrite
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ownersync/ownersync/libs/crmsim"
 	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/hubspot"
@@ -186,6 +190,102 @@ func TestHubSpotDailyResetAtAccountMidnight(t *testing.T) {
 	}
 }
 
+// Record lookups by email are batched and paced like writes (issue 14 item 2: 300 changes naming
+// only emails cost 300 HubSpot GET-by-email calls outside the limiter and drew 429s; Salesforce ran
+// one SOQL query per record): 400 concurrent lookups cost two Salesforce queries with Email IN (…),
+// 300 cost three HubSpot batch reads with idProperty=email, and a 429 on a lookup pauses the
+// tenant's HubSpot key for writes too. (Idle and Linger are an hour, so that only full batches go
+// and the counts do not depend on how fast the goroutines start.)
+func TestLookupsAreBatchedAndRateLimited(t *testing.T) {
+	const n = 400
+	var sfSeed []sfsim.SeedRecord
+	var hsSeed []hssim.SeedContact
+	for i := range n {
+		sfSeed = append(sfSeed, sfsim.SeedRecord{Email: fmt.Sprintf("contact%03d@example.org", i), LastName: "C", Owner: sfAda})
+		hsSeed = append(hsSeed, hssim.SeedContact{ID: strconv.Itoa(1000 + i), Email: fmt.Sprintf("contact%03d@example.org", i)})
+	}
+	org, err := sfsim.New(sfsim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := org.Load(sfsim.Seed{Users: []sfsim.SeedUser{{ID: sfAda, Username: "ada@acme.test", Email: "ada@example.com", LastName: "Lovelace"}}, Contacts: sfSeed}); err != nil {
+		t.Fatal(err)
+	}
+	sfURL, err := org.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { org.Close() })
+	sfClient := mustSFClient(t, sfURL)
+	acct, hsClient := newHSSandbox(t, hssim.Config{})
+	for _, c := range hsSeed {
+		if _, err := acct.CreateContact(hssim.Contact{ID: c.ID, Properties: map[string]string{"email": c.Email}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limiter := ratelimit.New(ratelimit.Config{
+		Limits:  func(ratelimit.Key) ratelimit.Limits { return ratelimit.ForWindow(190, 10*time.Second, 5) },
+		MaxWait: 500 * time.Millisecond,
+	})
+	sf := NewSalesforce(Config{Limiter: limiter, Retry: retryFast}, func(context.Context, string) (SalesforceAPI, error) { return sfClient, nil })
+	hs := NewHubSpot(Config{Limiter: limiter, Retry: retryFast, HubSpotZone: func(context.Context, string) (*time.Location, bool) { return time.UTC, true }},
+		func(context.Context, string) (HubSpotAPI, error) { return hsClient, nil })
+	f := NewFinder(sf, hs, FinderOptions{Idle: time.Hour, Linger: time.Hour})
+	t.Cleanup(func() { f.Close(context.Background()) })
+	ctx := context.Background()
+
+	for p, n := range map[provider.Provider]int{provider.Salesforce: 400, provider.HubSpot: 300} {
+		var wg sync.WaitGroup
+		ids := make([]string, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ids[i], _, errs[i] = f.FindRecord(ctx, "acme", p, ownership.Contact, fmt.Sprintf("Contact%03d@example.org", i))
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil || ids[i] == "" {
+				t.Fatalf("%s lookup %d: %q, %v", p, i, ids[i], errs[i])
+			}
+		}
+		if p == provider.HubSpot && ids[7] != "1007" {
+			t.Errorf("hubspot contact007 found as %s, want 1007", ids[7])
+		}
+	}
+	queries := org.Log().Matching("GET", "/services/data/v62.0/query")
+	if len(queries) != 2 {
+		t.Errorf("%d salesforce queries for 400 lookups, want 2 (200 emails a query)", len(queries))
+	}
+	if reads := acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/read"); len(reads) != 3 {
+		t.Errorf("%d hubspot batch reads for 300 lookups, want 3 (100 a call)", len(reads))
+	}
+	if gets := acct.Log().Matching("GET", "/crm/v3/objects/contacts/"); len(gets) != 0 {
+		t.Errorf("%d hubspot single-contact reads, want none", len(gets))
+	}
+
+	// A 429 on a lookup pauses the tenant's HubSpot key: the lookup and the next write are held.
+	acct.Faults().Add(crmsim.Rule{Method: "POST", Path: "/crm/v3/objects/contacts/batch/read", Action: crmsim.ActionRateLimit, Count: 1})
+	lone := NewFinder(sf, hs, FinderOptions{Idle: 5 * time.Millisecond})
+	t.Cleanup(func() { lone.Close(context.Background()) })
+	_, _, err = lone.FindRecord(ctx, "acme", provider.HubSpot, ownership.Contact, "contact001@example.org")
+	if e, ok := AsError(err); !ok || e.Class.Class != ownership.RateLimited || e.RetryAfter <= 0 {
+		t.Fatalf("lookup answered 429: %v, want a rate-limited error with a delay", err)
+	}
+	if until := limiter.PausedUntil(ratelimit.Key{Tenant: "acme", Provider: "hubspot"}); until.IsZero() {
+		t.Error("the 429 did not pause the tenant's hubspot key")
+	}
+	_, err = hs.Flush(ctx, hsContacts, items(Write{RecordID: "1001", OwnerID: "7001"}))
+	if e, ok := AsError(err); !ok || e.Class.Class != ownership.RateLimited {
+		t.Errorf("write during the pause: %v, want held by the limiter", err)
+	}
+	if got := acct.Log().Counters().RateLimited; got != 1 {
+		t.Errorf("%d answers were 429, want only the injected one", got)
+	}
+}
+
 func TestFinderAgainstSandboxes(t *testing.T) {
 	org, err := sfsim.New(sfsim.Config{})
 	if err != nil {
@@ -210,10 +310,12 @@ func TestFinderAgainstSandboxes(t *testing.T) {
 	env := &sfEnv{org: org}
 	env.client = mustSFClient(t, url)
 	_, hsClient := newHSSandbox(t, hssim.Config{})
-	f := &Finder{
-		Salesforce: func(context.Context, string) (SalesforceFinderAPI, error) { return env.client, nil },
-		HubSpot:    func(context.Context, string) (HubSpotFinderAPI, error) { return hsClient, nil },
-	}
+	limiter := ratelimit.New(ratelimit.Config{Limits: func(ratelimit.Key) ratelimit.Limits { return ratelimit.Limits{Rate: 100, Burst: 10} }})
+	f := NewFinder(
+		NewSalesforce(Config{Limiter: limiter, Retry: retryFast}, func(context.Context, string) (SalesforceAPI, error) { return env.client, nil }),
+		NewHubSpot(Config{Limiter: limiter, Retry: retryFast}, func(context.Context, string) (HubSpotAPI, error) { return hsClient, nil }),
+		FinderOptions{Idle: 5 * time.Millisecond})
+	t.Cleanup(func() { f.Close(context.Background()) })
 	ctx := context.Background()
 	tests := []struct {
 		name  string

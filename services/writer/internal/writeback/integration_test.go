@@ -163,6 +163,8 @@ func TestWiredWithSandboxes(t *testing.T) {
 	cfg := crmwrite.Config{Limiter: limiter}
 	sfw := crmwrite.NewSalesforce(cfg, func(context.Context, string) (crmwrite.SalesforceAPI, error) { return sfClient, nil })
 	hsw := crmwrite.NewHubSpot(cfg, func(context.Context, string) (crmwrite.HubSpotAPI, error) { return hsClient, nil })
+	finder := crmwrite.NewFinder(sfw, hsw, crmwrite.FinderOptions{Idle: 5 * time.Millisecond})
+	t.Cleanup(func() { finder.Close(context.Background()) })
 	flush := func(ctx context.Context, k crmwrite.BatchKey, b []batcher.Item[crmwrite.Write]) ([]batcher.Result[crmwrite.Written], error) {
 		if k.Provider == provider.Salesforce {
 			return sfw.Flush(ctx, k, b)
@@ -187,14 +189,11 @@ func TestWiredWithSandboxes(t *testing.T) {
 			provider.Salesforce: {Enabled: true, Direction: ownership.Bidirectional, RecordTypes: []ownership.RecordType{ownership.Contact}},
 			provider.HubSpot:    {Enabled: true, Direction: ownership.Bidirectional},
 		}},
-		View:   mappingview.New(buckets[streams.MappingsBucket]),
-		States: recordstate.NewStore(records),
-		Writes: bt,
-		Links:  recordstate.NewLinks(records),
-		Finder: &crmwrite.Finder{
-			Salesforce: func(context.Context, string) (crmwrite.SalesforceFinderAPI, error) { return sfClient, nil },
-			HubSpot:    func(context.Context, string) (crmwrite.HubSpotFinderAPI, error) { return hsClient, nil },
-		},
+		View:      mappingview.New(buckets[streams.MappingsBucket]),
+		States:    recordstate.NewStore(records),
+		Writes:    bt,
+		Links:     recordstate.NewLinks(records),
+		Finder:    finder,
 		Publisher: rec,
 		History:   rec,
 	})

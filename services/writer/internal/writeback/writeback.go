@@ -52,8 +52,9 @@ type Links interface {
 	SaveLink(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, platformRecordID, crmRecordID string) error
 }
 
-// Finder finds a CRM record by email; *crmwrite.Finder implements it. crmwrite.ErrAmbiguousEmail
-// means several records have the email.
+// Finder finds a CRM record by email; *crmwrite.Finder implements it, batching the lookups of
+// concurrent changes through the per-tenant limiter. crmwrite.ErrAmbiguousEmail means several
+// records have the email.
 type Finder interface {
 	FindRecord(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, email string) (string, bool, error)
 }
@@ -532,7 +533,12 @@ func (e *Engine) resolve(ctx context.Context, ch ownership.PlatformOwnerChange, 
 		return "", fmt.Sprintf("several %s %ss have email %s", tg.Provider, ch.RecordType, ch.Email), nil
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("find %s %s by email: %w", tg.Provider, ch.RecordType, err)
+		err = fmt.Errorf("find %s %s by email: %w", tg.Provider, ch.RecordType, err)
+		if ce, ok := crmwrite.AsError(err); ok && ce.RetryAfter > 0 {
+			// The tenant's CRM key is paused or held: come back when it takes calls again.
+			return "", "", natsbus.RetryAfter(err, ce.RetryAfter)
+		}
+		return "", "", err
 	}
 	if !ok {
 		return "", fmt.Sprintf("no %s %s has email %s", tg.Provider, ch.RecordType, ch.Email), nil
