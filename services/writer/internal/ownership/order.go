@@ -26,6 +26,9 @@ type RecordState struct {
 	Pending bool
 	// PlatformRecordID links the CRM record to the platform record, once known.
 	PlatformRecordID string
+	// RecordEmail is the CRM record's email, once known (from a change that carried it, or read
+	// from the CRM), so that an OwnerAssign for a record the platform knows by email can name it.
+	RecordEmail string
 }
 
 // Origin is the side an owner change comes from.

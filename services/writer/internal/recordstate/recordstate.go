@@ -61,6 +61,7 @@ type value struct {
 	WrittenAt        time.Time `json:"written_at,omitzero"`
 	Pending          bool      `json:"pending,omitempty"`
 	PlatformRecordID string    `json:"platform_record_id,omitempty"`
+	RecordEmail      string    `json:"record_email,omitempty"`
 }
 
 const version = 1
@@ -76,6 +77,7 @@ func Encode(s ownership.RecordState) ([]byte, error) {
 		WrittenAt:        s.WrittenAt.UTC(),
 		Pending:          s.Pending,
 		PlatformRecordID: s.PlatformRecordID,
+		RecordEmail:      s.RecordEmail,
 	})
 }
 
@@ -97,6 +99,7 @@ func Decode(b []byte) (ownership.RecordState, error) {
 		WrittenAt:        v.WrittenAt,
 		Pending:          v.Pending,
 		PlatformRecordID: v.PlatformRecordID,
+		RecordEmail:      v.RecordEmail,
 	}, nil
 }
 

@@ -52,11 +52,12 @@ type Links interface {
 	SaveLink(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, platformRecordID, crmRecordID string) error
 }
 
-// Finder finds a CRM record by email; *crmwrite.Finder implements it, batching the lookups of
-// concurrent changes through the per-tenant limiter. crmwrite.ErrAmbiguousEmail means several
-// records have the email.
+// Finder finds a CRM record by email, and reads a CRM record's email; *crmwrite.Finder implements
+// it, batching the lookups of concurrent changes through the per-tenant limiter.
+// crmwrite.ErrAmbiguousEmail means several records have the email.
 type Finder interface {
 	FindRecord(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, email string) (string, bool, error)
+	RecordEmail(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, id string) (string, bool, error)
 }
 
 // Publisher publishes what the writer tells the rest of the system.
@@ -245,7 +246,11 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) err
 			en.OwnerBefore = cur.AppliedOwner
 			verdict = ownership.Judge(cur, obs, e.cfg.EchoWindow)
 			if verdict == ownership.Apply || verdict == ownership.Unchanged {
-				return cur.Apply(obs), true, nil
+				next := cur.Apply(obs)
+				if ch.Email != "" {
+					next.RecordEmail = ch.Email
+				}
+				return next, true, nil
 			}
 			return cur, false, nil
 		})
@@ -268,6 +273,9 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) err
 			provisionWaitStep)
 	}
 	a.PlatformRecordID = st.PlatformRecordID
+	if ch.Email, err = e.recordEmail(ctx, ch, st); err != nil {
+		return err
+	}
 	if err := e.d.Publisher.Assign(ctx, ch, a); err != nil {
 		return fmt.Errorf("publish owner assignment for %s %s %s: %w", ch.Provider, ch.RecordType, ch.RecordID, err)
 	}
@@ -276,6 +284,44 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) err
 		en.Outcome = Redelivered
 	}
 	return e.record(ctx, en)
+}
+
+// recordEmail returns the email the OwnerAssign of a CRM change names its record by: the change's
+// own, else the one stored with the record's state, else — for a HubSpot contact the platform has
+// no link for, whose webhook carries only the contact id — the contact's email read from HubSpot
+// (batched with other changes' reads, through the tenant's limiter) and stored with the state, so
+// that a platform that does not store HubSpot ids can apply the assignment.
+func (e *Engine) recordEmail(ctx context.Context, ch ownership.CRMOwnerChange, st ownership.RecordState) (string, error) {
+	switch {
+	case ch.Email != "":
+		return ch.Email, nil
+	case st.RecordEmail != "":
+		return st.RecordEmail, nil
+	case st.PlatformRecordID != "" || ch.Provider != provider.HubSpot || ch.RecordType != ownership.Contact || e.d.Finder == nil:
+		return "", nil
+	}
+	email, ok, err := e.d.Finder.RecordEmail(ctx, ch.Tenant, ch.Provider, ch.RecordType, ch.RecordID)
+	if err != nil {
+		err = fmt.Errorf("read email of %s %s %s: %w", ch.Provider, ch.RecordType, ch.RecordID, err)
+		if ce, isCRM := crmwrite.AsError(err); isCRM && ce.RetryAfter > 0 {
+			return "", natsbus.RetryAfter(err, ce.RetryAfter)
+		}
+		return "", err
+	}
+	if !ok {
+		return "", nil
+	}
+	if _, err := e.d.States.Update(ctx, recordstate.Key(ch.Tenant, ch.Provider, ch.RecordType, ch.RecordID),
+		func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
+			if cur.RecordEmail == email {
+				return cur, false, nil
+			}
+			cur.RecordEmail = email
+			return cur, true, nil
+		}); err != nil {
+		return "", err
+	}
+	return email, nil
 }
 
 // Auto-provisioning (DESIGN §7 rule 7) takes mapper a moment: it publishes the request, the platform
@@ -417,6 +463,9 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 		}
 		if ch.PlatformRecordID != "" {
 			next.PlatformRecordID = ch.PlatformRecordID
+		}
+		if ch.Email != "" {
+			next.RecordEmail = ch.Email
 		}
 		return next, true, nil
 	})

@@ -177,9 +177,11 @@ type sink struct {
 	finds    int
 	byEmail  map[string]string
 	failNext error
+	// assignEmails are the record emails the published assignments named, by CRM record id.
+	assignEmails map[string]string
 }
 
-func (s *sink) Assign(_ context.Context, _ ownership.CRMOwnerChange, a ownership.Assignment) error {
+func (s *sink) Assign(_ context.Context, ch ownership.CRMOwnerChange, a ownership.Assignment) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failNext; err != nil {
@@ -187,6 +189,10 @@ func (s *sink) Assign(_ context.Context, _ ownership.CRMOwnerChange, a ownership
 		return err
 	}
 	s.assigns = append(s.assigns, a)
+	if s.assignEmails == nil {
+		s.assignEmails = map[string]string{}
+	}
+	s.assignEmails[ch.RecordID] = ch.Email
 	return nil
 }
 
@@ -223,6 +229,17 @@ func (s *sink) SaveLink(_ context.Context, _ string, p provider.Provider, _ owne
 	defer s.mu.Unlock()
 	s.links[string(p)+"/"+id] = crmID
 	return nil
+}
+
+func (s *sink) RecordEmail(_ context.Context, _ string, p provider.Provider, _ ownership.RecordType, id string) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.byEmail {
+		if v == id && strings.HasPrefix(k, string(p)+"/") {
+			return strings.TrimPrefix(k, string(p)+"/"), true, nil
+		}
+	}
+	return "", false, nil
 }
 
 func (s *sink) FindRecord(_ context.Context, _ string, p provider.Provider, _ ownership.RecordType, email string) (string, bool, error) {
@@ -710,4 +727,78 @@ func contactOwner(t *testing.T, acct *hssim.Account, id string) string {
 		t.Fatalf("contact %s not in the sandbox", id)
 	}
 	return c.Properties[hssim.OwnerProperty]
+}
+
+// An OwnerAssign for a HubSpot change that carries only the contact id, for a record ownersync has
+// no link for, names the contact's email, read from HubSpot before publishing — the reads of
+// concurrent changes in one batch read — and stored, so the next change of the contact needs no
+// read (issue 14 item 6: the platform got only the HubSpot id and could not apply it).
+func TestHubSpotAssignmentNamesTheContactEmail(t *testing.T) {
+	acct, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contacts := map[string]string{"51234": "c1@example.org", "51235": "c2@example.org", "51236": "c3@example.org"}
+	seed := hssim.Seed{Owners: []hssim.Owner{{ID: hsAda, Email: "ada@example.com", Type: "PERSON", FirstName: "Ada", UserID: 1}}}
+	for id, email := range contacts {
+		seed.Contacts = append(seed.Contacts, hssim.SeedContact{ID: id, Email: email})
+	}
+	if err := acct.Load(seed); err != nil {
+		t.Fatal(err)
+	}
+	url, err := acct.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { acct.Close() })
+	client, err := hubspot.New(hubspot.Config{BaseURL: url, AccessToken: "pat-test", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter := ratelimit.New(ratelimit.Config{Limits: func(ratelimit.Key) ratelimit.Limits { return ratelimit.ForWindow(190, 10*time.Second, 5) }})
+	hsw := crmwrite.NewHubSpot(crmwrite.Config{Limiter: limiter, HubSpotZone: func(context.Context, string) (*time.Location, bool) { return time.UTC, true }},
+		func(context.Context, string) (crmwrite.HubSpotAPI, error) { return client, nil })
+	finder := crmwrite.NewFinder(nil, hsw, crmwrite.FinderOptions{Idle: 500 * time.Millisecond})
+	t.Cleanup(func() { finder.Close(context.Background()) })
+
+	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
+	e.engine.d.Finder = finder
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(contacts))
+	for id := range contacts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- e.engine.CRMChange(ctx, crmChange(provider.HubSpot, id, hsAda, "hs-"+id, t0))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("CRMChange: %v", err)
+		}
+	}
+	if diff := cmp.Diff(contacts, e.sink.assignEmails); diff != "" {
+		t.Errorf("record emails of the assignments (-want +got):\n%s", diff)
+	}
+	if n := len(acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/read")); n != 1 {
+		t.Errorf("%d batch reads for three changes, want 1", n)
+	}
+	st, err := recordstate.NewStore(e.kv).Update(ctx, recordstate.Key("acme", provider.HubSpot, ownership.Contact, "51234"),
+		func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) { return cur, false, nil })
+	if err != nil || st.RecordEmail != "c1@example.org" {
+		t.Errorf("stored state %+v, %v; want the email stored", st, err)
+	}
+	// The next change of the contact uses the stored email: no read.
+	if err := e.engine.CRMChange(ctx, crmChange(provider.HubSpot, "51234", hsAda+"0", "hs-later", t0.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if e.sink.assignEmails["51234"] != "c1@example.org" {
+		t.Errorf("second assignment named %q, want c1@example.org", e.sink.assignEmails["51234"])
+	}
+	if n := len(acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/read")); n != 1 {
+		t.Errorf("%d batch reads after a change of a known contact, want still 1", n)
+	}
 }
