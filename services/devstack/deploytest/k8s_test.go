@@ -389,7 +389,6 @@ func selects(selector, labels map[string]string) bool {
 
 func itoa32(n int32) string { return strconv.Itoa(int(n)) }
 
-
 // TestNamespaceEnforcesRestricted: the namespace the kustomization deploys into refuses pods that
 // do not meet Pod Security "restricted" at admission.
 func TestNamespaceEnforcesRestricted(t *testing.T) {
