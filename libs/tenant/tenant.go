@@ -103,6 +103,11 @@ type SFConfig struct {
 	Auth        SFAuth `json:"auth" yaml:"auth" bson:"auth"`
 	// SharedKeyRef, when set, must match the "key" query parameter of Outbound Messages.
 	SharedKeyRef string `json:"shared_key_ref,omitempty" yaml:"shared_key_ref,omitempty" bson:"shared_key_ref,omitempty"`
+	// PreviousSharedKeyRef is the key being rotated out: Outbound Messages carrying it are still
+	// accepted until PreviousSharedKeyUntil, so that the URLs of the org's outbound messages can be
+	// updated one by one (issue 13 item 3).
+	PreviousSharedKeyRef   string    `json:"previous_shared_key_ref,omitempty" yaml:"previous_shared_key_ref,omitempty" bson:"previous_shared_key_ref,omitempty"`
+	PreviousSharedKeyUntil time.Time `json:"previous_shared_key_until,omitempty" yaml:"previous_shared_key_until,omitempty" bson:"previous_shared_key_until,omitempty"`
 }
 
 // SFAuth is the OAuth flow ownersync uses against Salesforce.
@@ -299,6 +304,7 @@ func (t *Tenant) Validate() error {
 			add("salesforce.auth.flow %q must be client_credentials or jwt_bearer", sf.Auth.Flow)
 		}
 		checkRef("salesforce.shared_key_ref", sf.SharedKeyRef, false)
+		checkRef("salesforce.previous_shared_key_ref", sf.PreviousSharedKeyRef, false)
 	}
 	if hs := t.HubSpot; hs != nil {
 		checkSettings("hubspot", hs.Settings, "contact")

@@ -205,6 +205,8 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		"OWNERSYNC_PLATFORM_TOKEN":   o.PlatformToken,
 		"OWNERSYNC_OPERATOR_TOKEN":   o.OperatorToken,
 		"OWNERSYNC_TENANTS_FILE":     o.TenantsFile,
+		// The sandbox org's outbound messages carry no shared key; production requires one.
+		"OWNERSYNC_REQUIRE_SHARED_KEY": "false",
 	}
 	if o.Demo {
 		for k, v := range demoSecrets {

@@ -188,6 +188,7 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 		"OWNERSYNC_TENANTS_FILE": tenantsFile, "OWNERSYNC_STREAM_REPLICAS": replicas,
 		"OWNERSYNC_DEMO_SF_CLIENT_SECRET": "ownersync-demo-secret", "OWNERSYNC_DEMO_HS_TOKEN": "pat-na1-ownersync-demo",
 		"OWNERSYNC_DEMO_HS_CLIENT_SECRET": "ownersync-demo-client-secret",
+		"OWNERSYNC_REQUIRE_SHARED_KEY":    "false", // the sandbox org sends no shared key
 	}
 	if processes {
 		st.bins = t.TempDir()

@@ -29,6 +29,7 @@ func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenants
 		HubSpotBodyLimit:    cfg.HubSpotBodyLimit,
 		PublishTimeout:      cfg.PublishTimeout,
 		MaxSourceSkew:       cfg.MaxSourceSkew,
+		RequireSharedKey:    cfg.RequireSharedKey,
 		Bodies:              bodies,
 		Logger:              base.Log,
 		Meter:               meter,

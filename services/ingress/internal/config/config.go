@@ -27,6 +27,8 @@ type Config struct {
 	// MaxInflightBodyBytes caps the request body bytes the process holds at once; beyond it
 	// requests are answered 503 with Retry-After.
 	MaxInflightBodyBytes int64
+	// RequireSharedKey refuses Outbound Messages of Salesforce connections without a shared key.
+	RequireSharedKey bool
 	// MaxSourceSkew is how far a CRM's source time may lie past receipt before it is clamped.
 	MaxSourceSkew time.Duration
 }

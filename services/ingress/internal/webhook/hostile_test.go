@@ -206,3 +206,46 @@ func TestSourceConflictPublishesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboundMessageSharedKey covers issue 13 item 3 (ingress part): with shared keys required,
+// an Outbound Message gets 403 and publishes nothing unless its URL carries the tenant's key — the
+// current one, or the previous one while the rotation overlap lasts; a connection without a key
+// accepts nothing.
+func TestOutboundMessageSharedKey(t *testing.T) {
+	body := readFile(t, "salesforce/contact_and_queue_lead.xml")
+	tests := []struct {
+		name       string
+		current    string
+		previous   string
+		until      time.Time
+		query      string
+		wantStatus int
+	}{
+		{name: "no key configured", query: "?key=anything", wantStatus: 403},
+		{name: "current key", current: "env:SF_KEY", query: "?key=s3cret-key", wantStatus: 200},
+		{name: "no key sent", current: "env:SF_KEY", wantStatus: 403},
+		{name: "wrong key", current: "env:SF_KEY", query: "?key=s3cret-kez", wantStatus: 403},
+		{name: "previous key during the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(time.Hour), query: "?key=s3cret-key", wantStatus: 200},
+		{name: "new key during the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(time.Hour), query: "?key=n3w-key-0123", wantStatus: 200},
+		{name: "previous key after the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(-time.Second), query: "?key=s3cret-key", wantStatus: 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.RequireSharedKey = true })
+			e.acme.Salesforce.SharedKeyRef = tt.current
+			e.acme.Salesforce.PreviousSharedKeyRef = tt.previous
+			e.acme.Salesforce.PreviousSharedKeyUntil = tt.until
+			status, _, resp := e.post(t, SalesforcePath+tt.query, "text/xml", body, nil)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", status, tt.wantStatus, resp)
+			}
+			want := 0
+			if tt.wantStatus == 200 {
+				want = 2
+			}
+			if n := len(e.pub.stored()); n != want {
+				t.Errorf("%d events published, want %d", n, want)
+			}
+		})
+	}
+}

@@ -93,16 +93,8 @@ func (h *Handler) salesforce(c echo.Context) result {
 		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "invalid_tenant",
 			err: fmt.Errorf("tenant id %q of organization %s is not a valid subject token", t.ID, msg.OrganizationID)}
 	}
-	if ref := t.Salesforce.SharedKeyRef; ref != "" {
-		want, err := h.secrets.Resolve(ref)
-		if err != nil {
-			return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "secret_unavailable",
-				err: fmt.Errorf("tenant %s shared key: %w", t.ID, err)}
-		}
-		if !equalSecret(c.QueryParam(SharedKeyParam), want) {
-			return result{status: http.StatusForbidden, outcome: outcomeRejected, reason: "bad_shared_key",
-				err: fmt.Errorf("tenant %s: wrong or missing shared key", t.ID)}
-		}
+	if r := h.checkSharedKey(c, t, received); r != nil {
+		return *r
 	}
 	if !t.Salesforce.Enabled {
 		// The tenant turned Salesforce off: acknowledge (the org would retry for 24 hours) and
@@ -125,6 +117,43 @@ func (h *Handler) salesforce(c echo.Context) result {
 	h.log.DebugContext(ctx, "outbound message acknowledged", "tenant", t.ID, "org", msg.OrganizationID,
 		"events", len(events), "notifications", len(msg.Notifications)+len(msg.Ignored))
 	return result{status: http.StatusOK, outcome: outcomeAcked}
+}
+
+// checkSharedKey verifies the shared key in the Outbound Message URL (query parameter "key",
+// DESIGN §6.1): the connection's current key, or its previous one until the rotation overlap ends.
+// Every configured key is compared, in constant time, whatever matched first. A connection with no
+// key accepts messages only when keys are not required (issue 13 item 3).
+func (h *Handler) checkSharedKey(c echo.Context, t *tenant.Tenant, now time.Time) *result {
+	sf := t.Salesforce
+	refs := make([]string, 0, 2)
+	if sf.SharedKeyRef != "" {
+		refs = append(refs, sf.SharedKeyRef)
+	}
+	if sf.PreviousSharedKeyRef != "" && now.Before(sf.PreviousSharedKeyUntil) {
+		refs = append(refs, sf.PreviousSharedKeyRef)
+	}
+	if len(refs) == 0 {
+		if h.cfg.RequireSharedKey {
+			return &result{status: http.StatusForbidden, outcome: outcomeRejected, reason: "no_shared_key",
+				err: fmt.Errorf("tenant %s: the Salesforce connection has no shared key; refused", t.ID)}
+		}
+		return nil
+	}
+	got := c.QueryParam(SharedKeyParam)
+	ok := false
+	for _, ref := range refs {
+		want, err := h.secrets.Resolve(ref)
+		if err != nil {
+			return &result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "secret_unavailable",
+				err: fmt.Errorf("tenant %s shared key: %w", t.ID, err)}
+		}
+		ok = equalSecret(got, want) || ok
+	}
+	if !ok {
+		return &result{status: http.StatusForbidden, outcome: outcomeRejected, reason: "bad_shared_key",
+			err: fmt.Errorf("tenant %s: wrong or missing shared key", t.ID)}
+	}
+	return nil
 }
 
 // equalSecret compares in constant time, also for different lengths.

@@ -67,7 +67,7 @@ func newEnv(t *testing.T, mutate func(*Config)) *env {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	h, err := New(cfg, e.pub, e.ten, envSecrets{"HS_SECRET": "test-client-secret", "SF_KEY": "s3cret-key"})
+	h, err := New(cfg, e.pub, e.ten, envSecrets{"HS_SECRET": "test-client-secret", "SF_KEY": "s3cret-key", "SF_KEY_NEW": "n3w-key-0123"})
 	if err != nil {
 		t.Fatal(err)
 	}

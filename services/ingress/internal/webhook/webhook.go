@@ -107,6 +107,9 @@ type Config struct {
 	Meter metric.Meter
 	// Alerts is told about unknown orgs and portals; optional.
 	Alerts Alerter
+	// RequireSharedKey refuses (403) every Outbound Message of a Salesforce connection that has no
+	// shared key configured; without it such a connection accepts messages without a key.
+	RequireSharedKey bool
 	// Bodies caps the request body bytes held at once by the process; a budget of
 	// bodybudget.DefaultMax when nil. Share one between every handler of the process.
 	Bodies *bodybudget.Budget
