@@ -98,6 +98,15 @@ func AsError(err error) (*Error, bool) {
 	return e, ok
 }
 
+// clientError is the batch error when no client could be had for the tenant: the *Error the client
+// func returned (a configuration problem), or a transient failure.
+func clientError(p provider.Provider, err error) *Error {
+	if e, ok := AsError(err); ok {
+		return e
+	}
+	return &Error{Provider: p, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
+}
+
 // heldError turns a limiter hold into a batch error.
 func heldError(p provider.Provider, h *ratelimit.HeldError, now time.Time) *Error {
 	return &Error{Provider: p, Class: ownership.Classification{Class: ownership.RateLimited},

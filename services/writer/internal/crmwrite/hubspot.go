@@ -118,10 +118,7 @@ func (h *HubSpot) Flush(ctx context.Context, key BatchKey, batch []batcher.Item[
 	}
 	client, err := h.client(ctx, key.Tenant)
 	if err != nil {
-		if e, ok := AsError(err); ok {
-			return nil, e
-		}
-		return nil, &Error{Provider: provider.HubSpot, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
+		return nil, clientError(provider.HubSpot, err)
 	}
 	h.accountZone(ctx, key, client)
 	traces := traceIDs(batch)

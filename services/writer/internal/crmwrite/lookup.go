@@ -58,10 +58,7 @@ func (s *Salesforce) Lookup(ctx context.Context, key LookupKey, batch []batcher.
 	}
 	client, err := s.client(ctx, key.Tenant)
 	if err != nil {
-		if e, ok := AsError(err); ok {
-			return nil, e
-		}
-		return nil, &Error{Provider: provider.Salesforce, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
+		return nil, clientError(provider.Salesforce, err)
 	}
 	emails := make([]string, len(batch))
 	for i, it := range batch {
@@ -96,10 +93,7 @@ func (h *HubSpot) Lookup(ctx context.Context, key LookupKey, batch []batcher.Ite
 	}
 	client, err := h.client(ctx, key.Tenant)
 	if err != nil {
-		if e, ok := AsError(err); ok {
-			return nil, e
-		}
-		return nil, &Error{Provider: provider.HubSpot, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
+		return nil, clientError(provider.HubSpot, err)
 	}
 	h.accountZone(ctx, key.BatchKey, client)
 	var ids []string

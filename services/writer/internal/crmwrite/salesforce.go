@@ -104,10 +104,7 @@ func sfObject(t ownership.RecordType) string {
 func (s *Salesforce) Flush(ctx context.Context, key BatchKey, batch []batcher.Item[Write]) ([]batcher.Result[Written], error) {
 	client, err := s.client(ctx, key.Tenant)
 	if err != nil {
-		if e, ok := AsError(err); ok {
-			return nil, e
-		}
-		return nil, &Error{Provider: provider.Salesforce, Class: ownership.Classification{Class: ownership.Transient}, Err: err}
+		return nil, clientError(provider.Salesforce, err)
 	}
 	results := make([]batcher.Result[Written], len(batch))
 	pending := make([]int, len(batch))

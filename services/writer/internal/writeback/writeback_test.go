@@ -661,31 +661,13 @@ func (g *gatedWrites) Submit(ctx context.Context, key crmwrite.BatchKey, recordI
 // the newer one's batch was flushed, is not written after it (issue 14 item 8): the HubSpot
 // sandbox keeps the newer owner and saw one write, and the older change is recorded as superseded.
 func TestOlderChangeNeverWrittenAfterNewerAcrossBatches(t *testing.T) {
-	acct, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := acct.Load(hssim.Seed{
+	acct, hsw := hsSandbox(t, hssim.Seed{
 		Owners: []hssim.Owner{
 			{ID: hsAda, Email: "ada@example.com", Type: "PERSON", FirstName: "Ada", UserID: 1},
 			{ID: hsFallback, Email: "team@example.com", Type: "PERSON", FirstName: "Team", UserID: 2},
 		},
 		Contacts: []hssim.SeedContact{{ID: hsC1, Email: "c1@example.org"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	url, err := acct.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { acct.Close() })
-	client, err := hubspot.New(hubspot.Config{BaseURL: url, AccessToken: "pat-test", Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	limiter := ratelimit.New(ratelimit.Config{Limits: func(ratelimit.Key) ratelimit.Limits { return ratelimit.ForWindow(190, 10*time.Second, 5) }})
-	hsw := crmwrite.NewHubSpot(crmwrite.Config{Limiter: limiter}, func(context.Context, string) (crmwrite.HubSpotAPI, error) { return client, nil })
-
+	})
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	e.batch = batcher.New(hsw.Flush, batcher.Options[crmwrite.BatchKey, crmwrite.Write]{Linger: 5 * time.Millisecond, Supersedes: crmwrite.Supersedes})
 	t.Cleanup(func() { e.batch.Close(context.Background()) })
@@ -734,30 +716,12 @@ func contactOwner(t *testing.T, acct *hssim.Account, id string) string {
 // concurrent changes in one batch read — and stored, so the next change of the contact needs no
 // read (issue 14 item 6: the platform got only the HubSpot id and could not apply it).
 func TestHubSpotAssignmentNamesTheContactEmail(t *testing.T) {
-	acct, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	contacts := map[string]string{"51234": "c1@example.org", "51235": "c2@example.org", "51236": "c3@example.org"}
 	seed := hssim.Seed{Owners: []hssim.Owner{{ID: hsAda, Email: "ada@example.com", Type: "PERSON", FirstName: "Ada", UserID: 1}}}
 	for id, email := range contacts {
 		seed.Contacts = append(seed.Contacts, hssim.SeedContact{ID: id, Email: email})
 	}
-	if err := acct.Load(seed); err != nil {
-		t.Fatal(err)
-	}
-	url, err := acct.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { acct.Close() })
-	client, err := hubspot.New(hubspot.Config{BaseURL: url, AccessToken: "pat-test", Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	limiter := ratelimit.New(ratelimit.Config{Limits: func(ratelimit.Key) ratelimit.Limits { return ratelimit.ForWindow(190, 10*time.Second, 5) }})
-	hsw := crmwrite.NewHubSpot(crmwrite.Config{Limiter: limiter, HubSpotZone: func(context.Context, string) (*time.Location, bool) { return time.UTC, true }},
-		func(context.Context, string) (crmwrite.HubSpotAPI, error) { return client, nil })
+	acct, hsw := hsSandbox(t, seed)
 	finder := crmwrite.NewFinder(nil, hsw, crmwrite.FinderOptions{Idle: 500 * time.Millisecond})
 	t.Cleanup(func() { finder.Close(context.Background()) })
 
@@ -801,4 +765,30 @@ func TestHubSpotAssignmentNamesTheContactEmail(t *testing.T) {
 	if n := len(acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/read")); n != 1 {
 		t.Errorf("%d batch reads after a change of a known contact, want still 1", n)
 	}
+}
+
+// hsSandbox starts a HubSpot sandbox with seed and returns it with the writer's HubSpot adapter on
+// a real client (the account's zone configured as UTC, so no account info call is made).
+func hsSandbox(t *testing.T, seed hssim.Seed) (*hssim.Account, *crmwrite.HubSpot) {
+	t.Helper()
+	acct, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.Load(seed); err != nil {
+		t.Fatal(err)
+	}
+	url, err := acct.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { acct.Close() })
+	client, err := hubspot.New(hubspot.Config{BaseURL: url, AccessToken: "pat-test", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter := ratelimit.New(ratelimit.Config{Limits: func(ratelimit.Key) ratelimit.Limits { return ratelimit.ForWindow(190, 10*time.Second, 5) }})
+	hsw := crmwrite.NewHubSpot(crmwrite.Config{Limiter: limiter, HubSpotZone: func(context.Context, string) (*time.Location, bool) { return time.UTC, true }},
+		func(context.Context, string) (crmwrite.HubSpotAPI, error) { return client, nil })
+	return acct, hsw
 }
