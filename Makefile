@@ -4,7 +4,7 @@ STATICCHECK_VERSION := v0.8.2
 GO                  ?= go
 FUZZTIME            ?= 30s
 
-.PHONY: run test test-go chromium proto proto-check gowork-off lint fuzz fuzz-ci bench soak up down
+.PHONY: run test test-go monitoring-check chromium proto proto-check gowork-off lint fuzz fuzz-ci bench soak up down
 
 ## run: the whole stack on embedded NATS + FerretDB with the CRM sandboxes and a demo tenant
 run:
@@ -12,7 +12,7 @@ run:
 	./bin/devstack $(ARGS)
 
 ## test: the full suite (proto freshness, GOWORK=off builds, vet, every module's tests, brief fuzzing)
-test: proto-check gowork-off test-go fuzz-ci
+test: proto-check gowork-off monitoring-check test-go fuzz-ci
 
 test-go: chromium
 	$(GO) vet work
@@ -31,6 +31,10 @@ proto-check:
 
 gowork-off:
 	scripts/gowork-off.sh
+
+## monitoring-check: promtool check rules (installs Debian's prometheus package when missing)
+monitoring-check:
+	scripts/check-monitoring.sh
 
 ## lint: gofmt, go vet, staticcheck
 lint:
