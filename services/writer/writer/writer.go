@@ -52,21 +52,16 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer stopFollow()
 	core, err := app.New(ctx, app.Options{
-		Records:                  buckets[streams.RecordsBucket],
-		Mappings:                 buckets[streams.MappingsBucket],
-		DB:                       base.Mongo.DB,
-		Tenants:                  tenants,
-		Publisher:                base.Pub,
-		Secrets:                  &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile},
-		TracerProvider:           base.Tel.TracerProvider,
-		MeterProvider:            base.Tel.MeterProvider,
-		CRMTimeout:               cfg.CRMTimeout,
-		EchoWindow:               cfg.EchoWindow,
-		Linger:                   cfg.Linger,
-		SalesforceCallsPerSecond: cfg.SalesforceCallsPerSecond,
-		HubSpotCallsPer10s:       cfg.HubSpotCallsPer10s,
-		QuotaReserve:             cfg.QuotaReserve,
-		Log:                      base.Log,
+		Records:        buckets[streams.RecordsBucket],
+		Mappings:       buckets[streams.MappingsBucket],
+		DB:             base.Mongo.DB,
+		Tenants:        tenants,
+		Publisher:      base.Pub,
+		Secrets:        &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile},
+		TracerProvider: base.Tel.TracerProvider,
+		MeterProvider:  base.Tel.MeterProvider,
+		Tuning:         cfg.Tuning,
+		Log:            base.Log,
 	})
 	if err != nil {
 		return err

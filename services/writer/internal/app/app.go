@@ -26,6 +26,7 @@ import (
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
+	"github.com/ownersync/ownersync/services/writer/internal/config"
 	"github.com/ownersync/ownersync/services/writer/internal/crmclients"
 	"github.com/ownersync/ownersync/services/writer/internal/crmwrite"
 	"github.com/ownersync/ownersync/services/writer/internal/events"
@@ -37,7 +38,7 @@ import (
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
 )
 
-// Options are the writer core's collaborators and tuning. Zero tuning values take the defaults.
+// Options are the writer core's collaborators and tuning.
 type Options struct {
 	// Records and Mappings are the ownersync_records and ownersync_mappings buckets.
 	Records, Mappings jetstream.KeyValue
@@ -54,23 +55,8 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// MeterProvider records the CRM call, verdict and batch metrics (nil: not recorded).
 	MeterProvider metric.MeterProvider
-	// CRMTimeout bounds each CRM call (default 30 s).
-	CRMTimeout time.Duration
-	// EchoWindow (default 10 min) and Linger (default 50 ms, at most 100 ms): a partial batch of
-	// writes goes once no write joined it for Linger.
-	EchoWindow, Linger time.Duration
-	// MaxLinger is the longest a write waits for its batch to fill while writes keep joining it
-	// (default 300 ms; at least Linger). Measured with BenchmarkFullPathEmailOnly: at 100 ms the
-	// 200 writes that follow one Salesforce lookup, claimed one by one, went out in two to four
-	// calls on a loaded machine; at 300 ms in one.
-	MaxLinger time.Duration
-	// SalesforceCallsPerSecond (default 25) and HubSpotCallsPer10s (default 190) size the limiters.
-	SalesforceCallsPerSecond float64
-	HubSpotCallsPer10s       int
-	// QuotaReserve is the share of a daily quota kept in reserve (default 0.05).
-	QuotaReserve float64
-	// MaxInFlight is the concurrent CRM calls per (tenant, provider, record type) (default 4).
-	MaxInFlight int
+	// Tuning is the configuration's (config.Load holds the defaults); it is used as it is.
+	Tuning config.Tuning
 	// DetachedHistory lets handlers go on without waiting for their history inserts (see
 	// historystore.Options.Detached): faster on FerretDB/SQLite, at the risk of losing the newest
 	// entries in a crash. Insert failures are logged.
@@ -105,40 +91,26 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.SalesforceCallsPerSecond <= 0 {
-		o.SalesforceCallsPerSecond = 25
+	if tn := o.Tuning; tn.SalesforceCallsPerSecond < 1 || tn.HubSpotCallsPer10s < 1 || tn.MaxInFlight < 1 || tn.Linger <= 0 || tn.MaxLinger < tn.Linger ||
+		tn.EchoWindow <= 0 || tn.QuotaReserve < 0 || tn.QuotaReserve >= 1 {
+		return nil, fmt.Errorf("writer app: tuning out of range (take it from config.Load): %+v", tn)
 	}
-	if o.HubSpotCallsPer10s <= 0 {
-		o.HubSpotCallsPer10s = 190
-	}
-	if o.QuotaReserve <= 0 {
-		o.QuotaReserve = 0.05
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 4
-	}
-	if o.Linger <= 0 || o.Linger > 100*time.Millisecond {
-		o.Linger = 50 * time.Millisecond
-	}
-	if o.MaxLinger <= 0 {
-		o.MaxLinger = 300 * time.Millisecond
-	}
-	o.MaxLinger = max(o.MaxLinger, o.Linger)
-	sfPerSecond := max(int(o.SalesforceCallsPerSecond), 1)
+	tn := o.Tuning
+	sfPerSecond := max(int(tn.SalesforceCallsPerSecond), 1)
 	limiter := ratelimit.New(ratelimit.Config{
 		Limits: func(k ratelimit.Key) ratelimit.Limits {
 			if k.Provider == provider.Salesforce {
 				return ratelimit.ForWindow(sfPerSecond, time.Second, 1)
 			}
-			return ratelimit.ForWindow(o.HubSpotCallsPer10s, 10*time.Second, 5)
+			return ratelimit.ForWindow(tn.HubSpotCallsPer10s, 10*time.Second, 5)
 		},
-		QuotaThreshold: o.QuotaReserve,
+		QuotaThreshold: tn.QuotaReserve,
 	})
 	if o.TracerProvider == nil {
 		o.TracerProvider = tracenoop.NewTracerProvider()
 	}
 	obs := newObserved(o.MeterProvider, o.TracerProvider, o.Log)
-	clients := crmclients.New(crmconn.Config{Tenants: o.Tenants, Secrets: o.Secrets, Timeout: o.CRMTimeout,
+	clients := crmclients.New(crmconn.Config{Tenants: o.Tenants, Secrets: o.Secrets, Timeout: tn.CRMTimeout,
 		HTTPClient: o.HTTPClient, TracerProvider: o.TracerProvider, Metrics: crmcall.NewMetrics(o.MeterProvider)})
 	pub := events.NewPublisher(o.Publisher, nil)
 	onNotice := func(n ratelimit.Notice) {
@@ -186,11 +158,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 		// and at the latest MaxLinger after its first write, and waits while a call of its key is
 		// in flight: a burst, whose writes trickle in as their records are claimed, fills whole
 		// batches, and a lone write still goes after Linger.
-		Idle: o.Linger, Linger: o.MaxLinger, HoldPartial: true, MaxInFlight: o.MaxInFlight, Supersedes: crmwrite.Supersedes,
+		Idle: tn.Linger, Linger: tn.MaxLinger, HoldPartial: true, MaxInFlight: tn.MaxInFlight, Supersedes: crmwrite.Supersedes,
 	})
 	obs.bt = bt
 	// Record lookups by email share the writes' adapters, so the same limiter paces them.
-	finder := crmwrite.NewFinder(sfw, hsw, crmwrite.FinderOptions{MaxInFlight: o.MaxInFlight})
+	finder := crmwrite.NewFinder(sfw, hsw, crmwrite.FinderOptions{MaxInFlight: tn.MaxInFlight})
 	history := historystore.New(o.DB, historystore.Options{Detached: o.DetachedHistory, OnError: func(err error) {
 		o.Log.Error("ownership history insert failed", "error", err)
 	}})
@@ -205,7 +177,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, fmt.Errorf("writer app: %w", err)
 	}
 	records := recordstate.NewJetStreamKV(o.Records)
-	engine := writeback.New(writeback.Config{EchoWindow: o.EchoWindow}, writeback.Deps{
+	engine := writeback.New(writeback.Config{EchoWindow: tn.EchoWindow}, writeback.Deps{
 		Policies:  writeback.TenantPolicies{Tenants: o.Tenants},
 		View:      view,
 		States:    recordstate.NewStore(records),

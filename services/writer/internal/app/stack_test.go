@@ -21,6 +21,7 @@ import (
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/writer/internal/config"
 )
 
 // stackOptions shape a test stack.
@@ -185,7 +186,7 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 		Tenants:         tenants{"acme": acme},
 		Publisher:       natsbus.NewPublisher(st.bus.JS, nil, 5*time.Second),
 		Secrets:         &secretref.Resolver{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile},
-		Linger:          50 * time.Millisecond,
+		Tuning:          defaultTuning(tb),
 		DetachedHistory: o.detachedHistory,
 	})
 	if err != nil {
@@ -223,4 +224,15 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 		}
 	})
 	return st
+}
+
+// defaultTuning is the configuration's tuning with no variable set.
+func defaultTuning(tb testing.TB) config.Tuning {
+	tb.Helper()
+	env := map[string]string{"NATS_URL": "nats://127.0.0.1:1", "MONGODB_URI": "mongodb://127.0.0.1:1"}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg.Tuning
 }

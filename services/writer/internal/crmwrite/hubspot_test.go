@@ -133,6 +133,8 @@ func newHSEnv(t *testing.T) *hsEnv {
 	e.limiter = ratelimit.New(ratelimit.Config{
 		Limits:  func(ratelimit.Key) ratelimit.Limits { return ratelimit.Limits{Rate: 1000, Burst: 100} },
 		MaxWait: time.Second,
+		// 2 % of the daily quota in reserve.
+		QuotaThreshold: 0.02,
 	})
 	e.adapter = NewHubSpot(Config{
 		Limiter:  e.limiter,

@@ -68,7 +68,9 @@ func newSFEnv(t *testing.T, orgCfg sfsim.Config) *sfEnv {
 	return &sfEnv{org: org, client: mustSFClient(t, url), limiter: ratelimit.New(ratelimit.Config{
 		Limits:  func(ratelimit.Key) ratelimit.Limits { return ratelimit.Limits{Rate: 1000, Burst: 100} },
 		MaxWait: time.Second,
-		Recheck: time.Hour,
+		// 2 % of the daily quota in reserve.
+		QuotaThreshold: 0.02,
+		Recheck:        time.Hour,
 	})}
 }
 

@@ -44,7 +44,7 @@ type Config struct {
 	// Limits gives the configured limits of a key when it is first used. Required.
 	Limits func(Key) Limits
 	// QuotaThreshold is the share of the daily quota that must remain for writes to go on; under it
-	// the key is held. Default 0.02 (2 %).
+	// the key is held. 0 holds it only when the quota is spent.
 	QuotaThreshold float64
 	// Location is the time zone whose midnight resets a HubSpot account's daily quota, for keys
 	// whose account zone was not set with SetLocation. Default UTC.
@@ -117,9 +117,7 @@ type bucket struct {
 
 // New returns a Limiter.
 func New(cfg Config) *Limiter {
-	if cfg.QuotaThreshold <= 0 {
-		cfg.QuotaThreshold = 0.02
-	}
+	cfg.QuotaThreshold = max(cfg.QuotaThreshold, 0)
 	if cfg.Location == nil {
 		cfg.Location = func(Key) *time.Location { return time.UTC }
 	}
