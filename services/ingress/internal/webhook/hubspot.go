@@ -128,7 +128,11 @@ func (h *Handler) hubspot(c echo.Context) result {
 			continue
 		}
 		tid := tenants[int64(e.PortalID)].ID
-		occurred := h.sourceTime(ctx, provider.HubSpot, tid, e.EventKey(), time.UnixMilli(int64(e.OccurredAt)), now)
+		occurred := time.UnixMilli(int64(e.OccurredAt))
+		if occurred.After(now.Add(h.cfg.MaxSourceSkew)) {
+			// Only then the event key (it allocates) for the log line.
+			occurred = h.sourceTime(ctx, provider.HubSpot, tid, e.EventKey(), occurred, now)
+		}
 		out = append(out, hubspotOwnerEvent(tid, e, occurred, now))
 	}
 	if err := h.publishAll(ctx, provider.HubSpot, out); err != nil {
