@@ -14,7 +14,7 @@ import (
 
 // Engine handles owner changes; *writeback.Engine implements it.
 type Engine interface {
-	CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) error
+	CRMChange(ctx context.Context, ch ownership.CRMOwnerChange, deliveries uint64) error
 	PlatformChange(ctx context.Context, ch ownership.PlatformOwnerChange) error
 }
 
@@ -25,7 +25,7 @@ var _ Engine = (*writeback.Engine)(nil)
 // from its subject's, is permanent (dead-lettered).
 func CRMHandler(e Engine) natsbus.Handler {
 	return func(ctx context.Context, m *natsbus.Message) error {
-		return HandleCRM(ctx, e, m.Tenant(), m.Data())
+		return HandleCRM(ctx, e, m.Tenant(), m.Data(), m.Meta.NumDelivered)
 	}
 }
 
@@ -36,8 +36,9 @@ func PlatformHandler(e Engine) natsbus.Handler {
 	}
 }
 
-// HandleCRM handles the payload of one crm.owner.changed.<tenant>.<provider> message.
-func HandleCRM(ctx context.Context, e Engine, subjectTenant string, data []byte) error {
+// HandleCRM handles the payload of one crm.owner.changed.<tenant>.<provider> message, delivered
+// for the deliveries-th time.
+func HandleCRM(ctx context.Context, e Engine, subjectTenant string, data []byte, deliveries uint64) error {
 	var pb ownersyncv1.CrmOwnerChanged
 	if err := proto.Unmarshal(data, &pb); err != nil {
 		return natsbus.Permanent(fmt.Errorf("decode CrmOwnerChanged: %w", err))
@@ -49,7 +50,7 @@ func HandleCRM(ctx context.Context, e Engine, subjectTenant string, data []byte)
 	if ch.Tenant != subjectTenant {
 		return natsbus.Permanent(fmt.Errorf("%w: event %s names tenant %q on a subject of tenant %q", ErrInvalid, ch.EventID, ch.Tenant, subjectTenant))
 	}
-	return e.CRMChange(ctx, ch)
+	return e.CRMChange(ctx, ch, deliveries)
 }
 
 // HandlePlatform handles the payload of one platform.owner.changed.<tenant> message.

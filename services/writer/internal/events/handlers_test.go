@@ -18,7 +18,7 @@ type fakeEngine struct {
 	err      error
 }
 
-func (f *fakeEngine) CRMChange(_ context.Context, ch ownership.CRMOwnerChange) error {
+func (f *fakeEngine) CRMChange(_ context.Context, ch ownership.CRMOwnerChange, _ uint64) error {
 	f.crm = append(f.crm, ch)
 	return f.err
 }
@@ -35,15 +35,15 @@ func TestHandlers(t *testing.T) {
 	plat, _ := proto.Marshal(&ownersyncv1.PlatformOwnerChanged{Meta: testMeta("p-1", "acme"), RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
 		PlatformRecordId: "pr-1", OwnerUserId: "pu-ada"})
 	e := &fakeEngine{}
-	if err := HandleCRM(ctx, e, "acme", crm); err != nil || len(e.crm) != 1 || e.crm[0].OwnerID != "7001" {
+	if err := HandleCRM(ctx, e, "acme", crm, 1); err != nil || len(e.crm) != 1 || e.crm[0].OwnerID != "7001" {
 		t.Errorf("HandleCRM = %v, engine saw %+v", err, e.crm)
 	}
 	if err := HandlePlatform(ctx, e, "acme", plat); err != nil || len(e.platform) != 1 || e.platform[0].OwnerUserID != "pu-ada" {
 		t.Errorf("HandlePlatform = %v, engine saw %+v", err, e.platform)
 	}
 	for name, err := range map[string]error{
-		"garbage":               HandleCRM(ctx, e, "acme", []byte{0xff, 0x01}),
-		"wrong tenant":          HandleCRM(ctx, e, "other", crm),
+		"garbage":               HandleCRM(ctx, e, "acme", []byte{0xff, 0x01}, 1),
+		"wrong tenant":          HandleCRM(ctx, e, "other", crm, 1),
 		"invalid change":        HandlePlatform(ctx, e, "acme", []byte{}),
 		"platform wrong tenant": HandlePlatform(ctx, e, "other", plat),
 	} {
@@ -55,7 +55,7 @@ func TestHandlers(t *testing.T) {
 		t.Errorf("bad messages reached the engine: %d, %d", len(e.crm), len(e.platform))
 	}
 	e.err = errors.New("kv down")
-	if err := HandleCRM(ctx, e, "acme", crm); !errors.Is(err, e.err) || natsbus.IsPermanent(err) {
+	if err := HandleCRM(ctx, e, "acme", crm, 1); !errors.Is(err, e.err) || natsbus.IsPermanent(err) {
 		t.Errorf("engine error = %v, want it passed through as is", err)
 	}
 }

@@ -226,7 +226,7 @@ func TestWiredWithSandboxes(t *testing.T) {
 		{EventID: "hs:1", Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact, RecordID: "101",
 			OwnerID: "7001", OwnerKind: ownership.KindUser, OccurredAt: time.Now()},
 	} {
-		if err := engine.CRMChange(ctx, echo); err != nil {
+		if err := engine.CRMChange(ctx, echo, 1); err != nil {
 			t.Fatalf("CRMChange(echo): %v", err)
 		}
 		if got := rec.last().Outcome; got != writeback.Echo {
@@ -247,7 +247,7 @@ func TestWiredWithSandboxes(t *testing.T) {
 	}
 	change := ownership.CRMOwnerChange{EventID: "hs:2", Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact,
 		RecordID: "101", OwnerID: "7003", OwnerKind: ownership.KindUser, OccurredAt: time.Now().Add(time.Second), ChangeSource: "CRM_UI"}
-	if err := engine.CRMChange(ctx, change); err != nil {
+	if err := engine.CRMChange(ctx, change, 1); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.assigns) != 1 || rec.assigns[0].Outcome != ownership.Assigned || rec.assigns[0].OwnerUserID != "pu-grace" ||

@@ -227,8 +227,8 @@ var verdictOutcome = map[ownership.Verdict]Outcome{
 
 // CRMChange handles an owner change made in a CRM: unless the tenant's direction keeps it from the
 // platform, or it is our own echo, stale or a duplicate, it publishes the OwnerAssign the platform
-// must apply.
-func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) error {
+// must apply. deliveries is how many times the change has been delivered (1 the first time).
+func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange, deliveries uint64) error {
 	pol, err := e.policy(ctx, ch.Tenant)
 	if err != nil {
 		return err
@@ -266,7 +266,7 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange) err
 	if err != nil {
 		return err
 	}
-	if awaitsProvisioning(ctx, pol, ch, a) {
+	if awaitsProvisioning(pol, ch, a, deliveries) {
 		// Redelivery re-judges the change as Redo and translates it again once mapper's mapping for
 		// the provisioned user (pending_team) is in the view, so the platform can hold the assignment.
 		return natsbus.RetryAfter(fmt.Errorf("%s owner %s of %s %s awaits auto-provisioning", ch.Provider, ch.OwnerID, ch.RecordType, ch.RecordID),
@@ -333,9 +333,9 @@ const (
 	provisionWaitDeliveries = 8
 )
 
-func awaitsProvisioning(ctx context.Context, pol ownership.Policy, ch ownership.CRMOwnerChange, a ownership.Assignment) bool {
+func awaitsProvisioning(pol ownership.Policy, ch ownership.CRMOwnerChange, a ownership.Assignment, deliveries uint64) bool {
 	return a.Outcome == ownership.UnassignedNoMapping && ch.OwnerID != "" && ch.OwnerKind != ownership.KindQueue &&
-		pol.Providers[ch.Provider].AutoProvisioning && natsbus.Deliveries(ctx) < provisionWaitDeliveries
+		pol.Providers[ch.Provider].AutoProvisioning && deliveries < provisionWaitDeliveries
 }
 
 // verdictReason says in words why a change was not acted on.

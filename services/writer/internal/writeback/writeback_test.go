@@ -319,12 +319,12 @@ func TestCRMChangeAssignsOnceAndRejectsStale(t *testing.T) {
 	ctx := context.Background()
 	ch := crmChange(provider.HubSpot, hsC1, hsAda, "hs-1", t0)
 	for i := 0; i < 2; i++ { // delivered twice
-		if err := e.engine.CRMChange(ctx, ch); err != nil {
+		if err := e.engine.CRMChange(ctx, ch, 1); err != nil {
 			t.Fatalf("CRMChange: %v", err)
 		}
 	}
 	older := crmChange(provider.HubSpot, hsC1, "555", "hs-0", t0.Add(-time.Minute))
-	if err := e.engine.CRMChange(ctx, older); err != nil {
+	if err := e.engine.CRMChange(ctx, older, 1); err != nil {
 		t.Fatalf("CRMChange(older): %v", err)
 	}
 	wantAssign := ownership.Assignment{Outcome: ownership.Assigned, OwnerUserID: "pu-ada", CRMOwnerID: hsAda,
@@ -342,10 +342,10 @@ func TestCRMChangePublishFailureIsRedone(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	e.sink.failNext = errors.New("nats down")
 	ch := crmChange(provider.Salesforce, sfC1, sfAda, "sf-1", t0)
-	if err := e.engine.CRMChange(context.Background(), ch); err == nil || natsbus.IsPermanent(err) {
+	if err := e.engine.CRMChange(context.Background(), ch, 1); err == nil || natsbus.IsPermanent(err) {
 		t.Fatalf("CRMChange with NATS down = %v, want a transient error", err)
 	}
-	if err := e.engine.CRMChange(context.Background(), ch); err != nil {
+	if err := e.engine.CRMChange(context.Background(), ch, 1); err != nil {
 		t.Fatalf("redelivered CRMChange: %v", err)
 	}
 	if len(e.sink.assigns) != 1 || e.sink.assigns[0].OwnerUserID != "pu-ada" {
@@ -355,7 +355,7 @@ func TestCRMChangePublishFailureIsRedone(t *testing.T) {
 
 func TestDirectionSkips(t *testing.T) {
 	e := newEnv(t, ownership.PlatformToCRM, 5*time.Millisecond)
-	if err := e.engine.CRMChange(context.Background(), crmChange(provider.HubSpot, hsC1, hsAda, "hs-1", t0)); err != nil {
+	if err := e.engine.CRMChange(context.Background(), crmChange(provider.HubSpot, hsC1, hsAda, "hs-1", t0), 1); err != nil {
 		t.Fatal(err)
 	}
 	e2 := newEnv(t, ownership.CRMToPlatform, 5*time.Millisecond)
@@ -392,7 +392,7 @@ func TestPlatformChangeWritesOnceAndStopsTheEcho(t *testing.T) {
 		crmChange(provider.Salesforce, sfC1[:15], sfAda, "sf-echo", t0.Add(time.Hour+time.Second)),
 		crmChange(provider.HubSpot, hsC1, hsAda, "hs-echo", t0.Add(time.Hour+time.Second)),
 	} {
-		if err := e.engine.CRMChange(ctx, echo); err != nil {
+		if err := e.engine.CRMChange(ctx, echo, 1); err != nil {
 			t.Fatalf("CRMChange(echo): %v", err)
 		}
 	}
@@ -586,7 +586,7 @@ func TestUnknownTenantIsPermanent(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	ch := crmChange(provider.HubSpot, hsC1, hsAda, "hs-1", t0)
 	ch.Tenant = "nobody"
-	if err := e.engine.CRMChange(context.Background(), ch); !natsbus.IsPermanent(err) || !errors.Is(err, ErrUnknownTenant) {
+	if err := e.engine.CRMChange(context.Background(), ch, 1); !natsbus.IsPermanent(err) || !errors.Is(err, ErrUnknownTenant) {
 		t.Errorf("CRMChange for an unknown tenant = %v, want permanent ErrUnknownTenant", err)
 	}
 	pc := platformChange("pu-ada", "p-1", t0)
@@ -734,7 +734,7 @@ func TestHubSpotAssignmentNamesTheContactEmail(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- e.engine.CRMChange(ctx, crmChange(provider.HubSpot, id, hsAda, "hs-"+id, t0))
+			errs <- e.engine.CRMChange(ctx, crmChange(provider.HubSpot, id, hsAda, "hs-"+id, t0), 1)
 		}()
 	}
 	wg.Wait()
@@ -756,7 +756,7 @@ func TestHubSpotAssignmentNamesTheContactEmail(t *testing.T) {
 		t.Errorf("stored state %+v, %v; want the email stored", st, err)
 	}
 	// The next change of the contact uses the stored email: no read.
-	if err := e.engine.CRMChange(ctx, crmChange(provider.HubSpot, "51234", hsAda+"0", "hs-later", t0.Add(time.Minute))); err != nil {
+	if err := e.engine.CRMChange(ctx, crmChange(provider.HubSpot, "51234", hsAda+"0", "hs-later", t0.Add(time.Minute)), 1); err != nil {
 		t.Fatal(err)
 	}
 	if e.sink.assignEmails["51234"] != "c1@example.org" {
@@ -791,4 +791,31 @@ func hsSandbox(t *testing.T, seed hssim.Seed) (*hssim.Account, *crmwrite.HubSpot
 	hsw := crmwrite.NewHubSpot(crmwrite.Config{Limiter: limiter, HubSpotZone: func(context.Context, string) (*time.Location, bool) { return time.UTC, true }},
 		func(context.Context, string) (crmwrite.HubSpotAPI, error) { return client, nil })
 	return acct, hsw
+}
+
+// TestProvisioningWaitCountsDeliveries: an unmapped user-owner of a tenant with auto-provisioning
+// comes back while the delivery count (an argument of CRMChange, given by the events edge) is
+// under provisionWaitDeliveries, then is reported unassigned.
+func TestProvisioningWaitCountsDeliveries(t *testing.T) {
+	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
+	pol := e.engine.d.Policies.(policies)["acme"]
+	hs := pol.Providers[provider.HubSpot]
+	hs.AutoProvisioning = true
+	pol.Providers = map[provider.Provider]ownership.ProviderPolicy{provider.HubSpot: hs}
+	e.engine.d.Policies = policies{"acme": pol}
+	ctx := context.Background()
+	ch := crmChange(provider.HubSpot, hsC1, "99999999", "hs-prov", t0)
+	var re *natsbus.RetryError
+	if err := e.engine.CRMChange(ctx, ch, provisionWaitDeliveries-1); !errors.As(err, &re) {
+		t.Fatalf("delivery %d: %v, want a retry while provisioning", provisionWaitDeliveries-1, err)
+	}
+	if got := e.sink.outcomes(); len(got) != 0 {
+		t.Errorf("history while waiting %v, want none", got)
+	}
+	if err := e.engine.CRMChange(ctx, ch, provisionWaitDeliveries); err != nil {
+		t.Fatalf("delivery %d: %v, want the change reported unassigned", provisionWaitDeliveries, err)
+	}
+	if got := e.sink.outcomes(); len(got) != 1 {
+		t.Errorf("history after the wait %v, want one entry", got)
+	}
 }
