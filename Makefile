@@ -4,7 +4,15 @@ STATICCHECK_VERSION := v0.8.2
 GO                  ?= go
 FUZZTIME            ?= 30s
 
-.PHONY: run test test-go monitoring-check chromium proto proto-check gowork-off lint fuzz fuzz-ci bench soak up down
+.PHONY: build run test test-go monitoring-check chromium proto proto-check gowork-off lint fuzz fuzz-ci bench soak up down
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/ownersync/ownersync/libs/servicekit.Version=$(VERSION) -X github.com/ownersync/ownersync/libs/servicekit.Commit=$(COMMIT)
+
+## build: the four service binaries in bin/, with -version reporting VERSION and COMMIT
+build:
+	for s in ingress mapper writer notifier; do $(GO) build -ldflags "$(LDFLAGS)" -o bin/$$s ./services/$$s || exit 1; done
 
 ## run: the whole stack on embedded NATS + FerretDB with the CRM sandboxes and a demo tenant
 run:

@@ -3,7 +3,6 @@
 package envconfig
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -17,6 +16,35 @@ import (
 type Reader struct {
 	getenv   func(string) string
 	problems []string
+	vars     []Var
+	seen     map[string]bool
+}
+
+// Var is a variable a Reader was asked for: what `-h` lists.
+type Var struct {
+	Name     string
+	Default  string
+	Required bool
+}
+
+// Error is every configuration problem at once, with the variables the configuration reads.
+type Error struct {
+	Problems []string
+	Vars     []Var
+}
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+func (r *Reader) note(name, def string, required bool) {
+	if r.seen == nil {
+		r.seen = map[string]bool{}
+	}
+	if !r.seen[name] {
+		r.seen[name] = true
+		r.vars = append(r.vars, Var{Name: name, Default: def, Required: required})
+	}
 }
 
 // New returns a reader over getenv.
@@ -24,6 +52,7 @@ func New(getenv func(string) string) *Reader { return &Reader{getenv: getenv} }
 
 // String returns the variable or def when unset.
 func (r *Reader) String(name, def string) string {
+	r.note(name, def, false)
 	if v := strings.TrimSpace(r.getenv(name)); v != "" {
 		return v
 	}
@@ -32,6 +61,7 @@ func (r *Reader) String(name, def string) string {
 
 // Required returns the variable or records that it is missing.
 func (r *Reader) Required(name string) string {
+	r.note(name, "", true)
 	v := strings.TrimSpace(r.getenv(name))
 	if v == "" {
 		r.problems = append(r.problems, name+" is required")
@@ -41,6 +71,7 @@ func (r *Reader) Required(name string) string {
 
 // Duration parses a Go duration ("250ms", "5s").
 func (r *Reader) Duration(name string, def time.Duration) time.Duration {
+	r.note(name, def.String(), false)
 	v := strings.TrimSpace(r.getenv(name))
 	if v == "" {
 		return def
@@ -55,6 +86,7 @@ func (r *Reader) Duration(name string, def time.Duration) time.Duration {
 
 // Int parses an integer within [min, max].
 func (r *Reader) Int(name string, def, min, max int) int {
+	r.note(name, strconv.Itoa(def), false)
 	v := strings.TrimSpace(r.getenv(name))
 	if v == "" {
 		return def
@@ -69,6 +101,7 @@ func (r *Reader) Int(name string, def, min, max int) int {
 
 // Bool parses true/false/1/0.
 func (r *Reader) Bool(name string, def bool) bool {
+	r.note(name, strconv.FormatBool(def), false)
 	v := strings.TrimSpace(r.getenv(name))
 	if v == "" {
 		return def
@@ -103,6 +136,7 @@ func (r *Reader) URL(name, def string, schemes ...string) string {
 
 // List splits a comma-separated variable.
 func (r *Reader) List(name string) []string {
+	r.note(name, "", false)
 	var out []string
 	for _, p := range strings.Split(r.getenv(name), ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -122,5 +156,5 @@ func (r *Reader) Err() error {
 	if len(r.problems) == 0 {
 		return nil
 	}
-	return errors.New("invalid configuration:\n  - " + strings.Join(r.problems, "\n  - "))
+	return &Error{Problems: append([]string(nil), r.problems...), Vars: append([]Var(nil), r.vars...)}
 }

@@ -3,20 +3,12 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/services/ingress/ingress"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := ingress.Run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "ingress:", err)
-		os.Exit(1)
-	}
+	os.Exit(servicekit.Main("ingress", ingress.Run, os.Args, os.Getenv, os.Stdout, os.Stderr))
 }

@@ -2,20 +2,12 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/services/mapper/mapper"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := mapper.Run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "mapper:", err)
-		os.Exit(1)
-	}
+	os.Exit(servicekit.Main("mapper", mapper.Run, os.Args, os.Getenv, os.Stdout, os.Stderr))
 }
