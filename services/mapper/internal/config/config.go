@@ -7,6 +7,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/envconfig"
 	"github.com/ownersync/ownersync/libs/servicekit"
+	"github.com/ownersync/ownersync/libs/tenantstore"
 )
 
 // Config is mapper's configuration.
@@ -52,6 +53,13 @@ func Load(getenv func(string) string) (Config, error) {
 			continue
 		}
 		c.TenantTokens[t] = tok
+	}
+	if c.TenantsFile != "" {
+		// Read now, so a wrong path or bad file is reported with every other problem, before any
+		// connection is made.
+		if _, err := tenantstore.LoadSeed(c.TenantsFile); err != nil {
+			r.Problem("OWNERSYNC_TENANTS_FILE=%q: %v", c.TenantsFile, err)
+		}
 	}
 	return c, r.Err()
 }

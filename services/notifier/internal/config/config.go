@@ -2,6 +2,7 @@
 package config
 
 import (
+	"net/mail"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ func Load(getenv func(string) string) (Config, error) {
 		AdminURL:            strings.TrimRight(r.URL("OWNERSYNC_ADMIN_URL", "http://localhost:8081", "http", "https"), "/"),
 		MaxRecipients:       r.Int("OWNERSYNC_MAX_RECIPIENTS", 50, 1, 1000),
 		DigestMaxAttempts:   r.Int("OWNERSYNC_ALERT_DIGEST_MAX_ATTEMPTS", 5, 1, 100),
+	}
+	if _, err := mail.ParseAddress(c.From); err != nil {
+		r.Problem("OWNERSYNC_MAIL_FROM=%q is not an email address like \"ownersync <noreply@example.com>\": %v", c.From, err)
 	}
 	if c.SMTPURL == "" {
 		r.Problem("SMTP_URL is required (smtp://host:port or smtps://host:port)")
