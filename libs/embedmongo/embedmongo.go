@@ -1,6 +1,7 @@
 // Package embedmongo runs FerretDB v1 in process with its SQLite backend: a real MongoDB
-// wire-protocol server for the dev stack and tests (DESIGN §5). Services reach it through the
-// ordinary driver and a mongodb:// URI, exactly as they reach MongoDB.
+// wire-protocol server for the dev stack and tests (docs/architecture.md#embedded-ferretdb).
+// Services reach it through the ordinary driver and a mongodb:// URI, exactly as they reach
+// MongoDB.
 package embedmongo
 
 import (

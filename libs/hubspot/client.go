@@ -1,6 +1,6 @@
 // Package hubspot is a client for the parts of one HubSpot account's CRM APIs that ownersync uses
-// (crm-protocols §4): the Owners API (both passes, archived and not), contact lookup by email and
-// the contacts batch update of hubspot_owner_id.
+// (docs/crm-protocols.md#hubspot): the Owners API (both passes, archived and not), contact lookup
+// by email and the contacts batch update of hubspot_owner_id.
 //
 // Every call has a timeout and a context, runs inside an OpenTelemetry span (otelhttp), reports the
 // X-HubSpot-RateLimit-* headers, and returns errors that Transient classifies; a 429 says which
@@ -32,7 +32,8 @@ import (
 // DefaultBaseURL is HubSpot's API host.
 const DefaultBaseURL = "https://api.hubapi.com"
 
-// DefaultTokenURL is the OAuth token endpoint of legacy public apps (crm-protocols §4.1).
+// DefaultTokenURL is the OAuth token endpoint of legacy public apps
+// (docs/crm-protocols.md#hubspot-authentication).
 const DefaultTokenURL = "https://api.hubapi.com/oauth/v1/token"
 
 // DefaultTimeout bounds one HTTP exchange when Config.Timeout is zero.

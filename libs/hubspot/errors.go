@@ -24,7 +24,7 @@ var (
 	ErrNoResult = errors.New("hubspot: no result for input")
 )
 
-// 429 policy names (crm-protocols §4.5).
+// 429 policy names (docs/crm-protocols.md#hubspot-rate-limits).
 const (
 	PolicyTenSecondlyRolling = "TEN_SECONDLY_ROLLING"
 	PolicyDaily              = "DAILY"
@@ -44,9 +44,9 @@ const LockWait = 2 * time.Second
 // X-HubSpot-RateLimit-Interval-Milliseconds header.
 const DefaultRateWindow = 10 * time.Second
 
-// APIError is HubSpot's error body (crm-protocols §4.4; every field optional), for a whole request
-// (HTTPStatus ≥ 400) or for one input of a 207 batch response (HTTPStatus 207, Context names the
-// input).
+// APIError is HubSpot's error body (docs/crm-protocols.md#hubspot-errors; every field optional),
+// for a whole request (HTTPStatus ≥ 400) or for one input of a 207 batch response (HTTPStatus 207,
+// Context names the input).
 type APIError struct {
 	HTTPStatus    int                 `json:"-"`
 	Status        string              `json:"status,omitempty"`
@@ -106,7 +106,8 @@ func (e *APIError) Is(target error) bool {
 }
 
 // RetryAfter implements retry.RetryAfterer: the Retry-After header when present; at least LockWait
-// for 423; the rate window for a TEN_SECONDLY_ROLLING 429 (crm-protocols §4.4, §4.5).
+// for 423; the rate window for a TEN_SECONDLY_ROLLING 429 (docs/crm-protocols.md#hubspot-errors and
+// docs/crm-protocols.md#hubspot-rate-limits).
 func (e *APIError) RetryAfter() time.Duration {
 	d := e.RetryAfterHint
 	switch {
@@ -124,12 +125,13 @@ func (e *APIError) RetryAfter() time.Duration {
 // TraceIDs returns the objectWriteTraceId values of the error's context.
 func (e *APIError) TraceIDs() []string { return e.Context["objectWriteTraceId"] }
 
-// Transient reports whether err may go away on a retry with backoff (crm-protocols §4.4, §4.5):
-// 429 TEN_SECONDLY_ROLLING, 423 (after ≥ 2 s), 477 (after Retry-After), 500, 502, 503, 504, 521,
-// 523, 524, token endpoint 5xx, ErrNoResult, timeouts and network failures. A 429 DAILY is not:
-// the account is out of quota until its reset. 522, 525 and 526 need HubSpot support, and other
-// 4xx (401, 403, 404, validation errors, per-input batch errors) will not change either. A
-// cancelled context is not transient.
+// Transient reports whether err may go away on a retry with backoff
+// (docs/crm-protocols.md#hubspot-errors and docs/crm-protocols.md#hubspot-rate-limits): 429
+// TEN_SECONDLY_ROLLING, 423 (after ≥ 2 s), 477 (after Retry-After), 500, 502, 503, 504, 521, 523,
+// 524, token endpoint 5xx, ErrNoResult, timeouts and network failures. A 429 DAILY is not: the
+// account is out of quota until its reset. 522, 525 and 526 need HubSpot support, and other 4xx
+// (401, 403, 404, validation errors, per-input batch errors) will not change either. A cancelled
+// context is not transient.
 func Transient(err error) bool {
 	if err == nil {
 		return false

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Owner is a PublicOwner of the Owners API v3 (crm-protocols §4.2, §5.3).
+// Owner is a PublicOwner of the Owners API v3 (docs/crm-protocols.md#hubspot-owners-api and
+// docs/crm-protocols.md#identity-edge-cases).
 type Owner struct {
 	// ID is the owner ID, the value of hubspot_owner_id. It survives archiving.
 	ID        string `json:"id"`

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// RateLimit is what the X-HubSpot-RateLimit-* response headers say (crm-protocols §4.5).
+// RateLimit is what the X-HubSpot-RateLimit-* response headers say
+// (docs/crm-protocols.md#hubspot-rate-limits).
 type RateLimit struct {
 	// Max and Remaining are the requests allowed in, and left in, the rolling window (per app).
 	Max, Remaining int64

@@ -1,7 +1,8 @@
-// Package platformsim is the platform sandbox (DESIGN §9): an in-memory stand-in for the sales
-// platform with users (kinds, statuses, teams) and contacts/leads with owners. Changes made through
-// its small HTTP API are published as platform.user.changed / platform.owner.changed events; it
-// consumes owner.assign and platform.user.provision and applies them.
+// Package platformsim is the platform sandbox (docs/architecture.md#dev-stack-and-sandboxes): an
+// in-memory stand-in for the sales platform with users (kinds, statuses, teams) and contacts/leads
+// with owners. Changes made through its small HTTP API are published as platform.user.changed /
+// platform.owner.changed events; it consumes owner.assign and platform.user.provision and applies
+// them.
 //
 // It uses only the published protobuf contract (proto/ownersync/v1) and NATS JetStream, so it is
 // also the worked example for internal services of the platform: publish with Nats-Msg-Id = a stable
@@ -80,7 +81,8 @@ type Platform struct {
 	users       map[string]*User
 	records     map[string]*Record
 	assignments []Assignment
-	// held are owner assignments to provisioned users without a team (DESIGN §7 rule 7).
+	// held are owner assignments to provisioned users without a team
+	// (docs/architecture.md#rule-7-auto-provisioning).
 	held []*ownersyncv1.OwnerAssign
 }
 

@@ -19,14 +19,16 @@ import (
 )
 
 // ClientCredentials is the OAuth 2.0 client credentials flow of an External Client App with a
-// run-as integration user (crm-protocols §2.2). The token endpoint must be the org's My Domain.
+// run-as integration user (docs/crm-protocols.md#salesforce-oauth). The token endpoint must be the
+// org's My Domain.
 type ClientCredentials struct {
 	ClientID     string // consumer key
 	ClientSecret string // consumer secret; never logged
 }
 
-// JWTBearer is the OAuth 2.0 JWT bearer flow (crm-protocols §2.2): an RS256 assertion signed with
-// the private key whose certificate was uploaded to the app. No client secret is involved.
+// JWTBearer is the OAuth 2.0 JWT bearer flow (docs/crm-protocols.md#salesforce-oauth): an RS256
+// assertion signed with the private key whose certificate was uploaded to the app. No client secret
+// is involved.
 type JWTBearer struct {
 	ClientID   string          // consumer key, the iss claim
 	Username   string          // the user to act as, the sub claim
@@ -140,7 +142,7 @@ func (jb JWTBearer) assertion(now time.Time) (string, error) {
 	return s, nil
 }
 
-// tokenResponse is Salesforce's token endpoint JSON (crm-protocols §2.2).
+// tokenResponse is Salesforce's token endpoint JSON (docs/crm-protocols.md#salesforce-oauth).
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`

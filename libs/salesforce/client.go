@@ -1,6 +1,7 @@
 // Package salesforce is a client for the parts of one Salesforce org's REST API that ownersync uses
-// (crm-protocols §2): OAuth 2.0 server-to-server tokens, SOQL queries of User, Contact and Lead with
-// nextRecordsUrl paging, single-record owner PATCH and sObject Collections updates.
+// (docs/crm-protocols.md#salesforce): OAuth 2.0 server-to-server tokens, SOQL queries of User,
+// Contact and Lead with nextRecordsUrl paging, single-record owner PATCH and sObject Collections
+// updates.
 //
 // Every call has a timeout and a context, runs inside an OpenTelemetry span (otelhttp), reports the
 // org's API usage from Sforce-Limit-Info, and returns errors that Transient classifies. A 401 makes

@@ -11,8 +11,9 @@ import (
 	"github.com/ownersync/ownersync/libs/retry"
 )
 
-// Status and error codes the writer branches on (crm-protocols §2.7, §2.8). Whole-request errors
-// carry them as errorCode, per-record SaveResult errors as statusCode; both end up in APIError.Code.
+// Status and error codes the writer branches on (docs/crm-protocols.md#salesforce-errors).
+// Whole-request errors carry them as errorCode, per-record SaveResult errors as statusCode; both
+// end up in APIError.Code.
 const (
 	CodeInactiveOwnerOrUser                      = "INACTIVE_OWNER_OR_USER"
 	CodeInvalidCrossReferenceKey                 = "INVALID_CROSS_REFERENCE_KEY"
@@ -105,8 +106,9 @@ func (e *APIError) Is(target error) bool {
 // RetryAfter implements retry.RetryAfterer with the response's Retry-After header.
 func (e *APIError) RetryAfter() time.Duration { return e.RetryAfterHint }
 
-// transientCodes are retried with backoff (crm-protocols §2.8). ALL_OR_NONE_OPERATION_ROLLED_BACK is
-// here because the record itself did not fail: sent again (alone, allOrNone false) it can succeed.
+// transientCodes are retried with backoff (docs/crm-protocols.md#salesforce-errors).
+// ALL_OR_NONE_OPERATION_ROLLED_BACK is here because the record itself did not fail: sent again
+// (alone, allOrNone false) it can succeed.
 var transientCodes = map[string]bool{
 	CodeUnableToLockRow:              true,
 	CodeRequestLimitExceeded:         true,
@@ -130,12 +132,13 @@ var permanentCodes = map[string]bool{
 	CodeMalformedQuery:                           true,
 }
 
-// Transient reports whether err may go away on a retry with backoff, per crm-protocols §2.8:
-// UNABLE_TO_LOCK_ROW, REQUEST_LIMIT_EXCEEDED, INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE,
-// ALL_OR_NONE_OPERATION_ROLLED_BACK (retry the record alone), HTTP 5xx and 429, token endpoint 5xx,
-// timeouts and network failures are transient. Everything else Salesforce answered
-// (INACTIVE_OWNER_OR_USER, INVALID_CROSS_REFERENCE_KEY, ENTITY_IS_DELETED, MALFORMED_ID, other 4xx,
-// a 401 that persisted after a new token) is permanent, as is a cancelled context.
+// Transient reports whether err may go away on a retry with backoff, per
+// docs/crm-protocols.md#salesforce-errors: UNABLE_TO_LOCK_ROW, REQUEST_LIMIT_EXCEEDED,
+// INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE, ALL_OR_NONE_OPERATION_ROLLED_BACK (retry the
+// record alone), HTTP 5xx and 429, token endpoint 5xx, timeouts and network failures are transient.
+// Everything else Salesforce answered (INACTIVE_OWNER_OR_USER, INVALID_CROSS_REFERENCE_KEY,
+// ENTITY_IS_DELETED, MALFORMED_ID, other 4xx, a 401 that persisted after a new token) is permanent,
+// as is a cancelled context.
 func Transient(err error) bool {
 	if err == nil {
 		return false

@@ -6,7 +6,7 @@ import (
 )
 
 // LimitInfo is the org's API usage as reported by the Sforce-Limit-Info response header
-// (crm-protocols §2.9), e.g. "api-usage=10018/100000".
+// (docs/crm-protocols.md#sforce-limit-info), e.g. "api-usage=10018/100000".
 type LimitInfo struct {
 	// Used and Max are api-usage=<used>/<limit>: requests used in the rolling 24 h and the org's limit.
 	Used, Max int64

@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// User is a row of the User object, as the reconciliation reads it (crm-protocols §2.3, §5.1).
+// User is a row of the User object, as the reconciliation reads it
+// (docs/crm-protocols.md#soql-queries and docs/crm-protocols.md#identity-edge-cases).
 type User struct {
 	ID        string `json:"Id"`
 	Email     string `json:"Email"`
@@ -40,8 +41,8 @@ const (
 // userFields are the User columns selected, in this order.
 const userFields = "Id, Email, IsActive, FirstName, LastName, UserType, Username"
 
-// queryResponse is one page of a SOQL query (crm-protocols §2.3); each record's attributes
-// object is ignored.
+// queryResponse is one page of a SOQL query (docs/crm-protocols.md#soql-queries); each record's
+// attributes object is ignored.
 type queryResponse[T any] struct {
 	TotalSize      int    `json:"totalSize"`
 	Done           bool   `json:"done"`

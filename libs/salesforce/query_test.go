@@ -37,7 +37,7 @@ func makeUsers(t testing.TB, n int) []salesforce.User {
 }
 
 // serveUserQuery answers the User query and its nextRecordsUrl pages in pages of pageSize (or the
-// batchSize the client asked for), as crm-protocols §2.3 shows.
+// batchSize the client asked for), as docs/crm-protocols.md#soql-queries shows.
 func serveUserQuery(t *testing.T, o *org, users []salesforce.User, pageSize int) {
 	page := func(w http.ResponseWriter, r *http.Request, offset int) {
 		size := pageSize

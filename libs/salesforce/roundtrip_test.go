@@ -443,7 +443,8 @@ type omRecorder struct {
 	bodies [][]byte
 }
 
-// rtAck is the notificationsResponse with Ack true of crm-protocols §1.5.
+// rtAck is the notificationsResponse with Ack true of
+// docs/crm-protocols.md#outbound-message-acknowledgement.
 const rtAck = `<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>` +
 	`<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse>` +
@@ -808,7 +809,8 @@ func TestRoundTripDailyLimitExhausted(t *testing.T) {
 	if ae.HTTPStatus != http.StatusForbidden || ae.Code != salesforce.CodeRequestLimitExceeded {
 		t.Errorf("error = %d %s, want 403 REQUEST_LIMIT_EXCEEDED", ae.HTTPStatus, ae.Code)
 	}
-	// crm-protocols §2.8 lists REQUEST_LIMIT_EXCEEDED as transient (with backoff).
+	// docs/crm-protocols.md#salesforce-errors lists REQUEST_LIMIT_EXCEEDED as transient (with
+	// backoff).
 	if !salesforce.Transient(err) {
 		t.Errorf("REQUEST_LIMIT_EXCEEDED classified permanent")
 	}

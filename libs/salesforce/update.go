@@ -19,8 +19,8 @@ type OwnerUpdate struct {
 	OwnerID    string // a User (005…), or for a Lead also a Queue (00G…)
 }
 
-// Result is the outcome of one OwnerUpdate: a SaveResult of sObject Collections (crm-protocols
-// §2.5). A failed record may have no ID.
+// Result is the outcome of one OwnerUpdate: a SaveResult of sObject Collections
+// (docs/crm-protocols.md#sobject-collections). A failed record may have no ID.
 type Result struct {
 	ID      string      `json:"id,omitempty"`
 	Success bool        `json:"success"`
@@ -180,10 +180,10 @@ func checkUpdate(u OwnerUpdate) error {
 // ErrOwnerNotAllowed is returned by CheckOwner for an owner id the object cannot take.
 var ErrOwnerNotAllowed = errors.New("salesforce: owner id not allowed for this object")
 
-// CheckOwner applies the writer rule of crm-protocols §2.10 before a write: a User (005…) may own
-// a Contact or a Lead, a Queue (00G…) only a Lead (contacts cannot be assigned to queues), and
-// nothing else may own either. The client does not call it itself; the writer does, so that it
-// can report such a mapping instead of spending an API call on it.
+// CheckOwner applies the writer rule of docs/crm-protocols.md#salesforce-ids before a write: a User
+// (005…) may own a Contact or a Lead, a Queue (00G…) only a Lead (contacts cannot be assigned to
+// queues), and nothing else may own either. The client does not call it itself; the writer does, so
+// that it can report such a mapping instead of spending an API call on it.
 func CheckOwner(objectType, ownerID string) error {
 	switch p := sfid.Prefix(ownerID); {
 	case p == sfid.PrefixUser && (objectType == Contact || objectType == Lead):

@@ -1,8 +1,8 @@
 // Package servicekit is the common start-up of an ownersync service (STYLE "a service is a small
 // house"): read the shared configuration, set up telemetry, connect NATS, declare the streams,
 // connect MongoDB, and build the HTTP server with /healthz, /readyz and /metrics. Close tears it
-// down in the order DESIGN §10 asks: NATS, then MongoDB, then telemetry (the caller stops HTTP and
-// consumers first by cancelling their context).
+// down in the order docs/architecture.md#operations asks: NATS, then MongoDB, then telemetry (the
+// caller stops HTTP and consumers first by cancelling their context).
 package servicekit
 
 import (

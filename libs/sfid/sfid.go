@@ -1,6 +1,6 @@
 // Package sfid normalises Salesforce record ids. 15-character ids are case-sensitive; the
 // 18-character form appends a 3-character checksum that makes them case-insensitive, so ownersync
-// always stores and compares the 18-character form (crm-protocols §2.10).
+// always stores and compares the 18-character form (docs/crm-protocols.md#salesforce-ids).
 package sfid
 
 import (

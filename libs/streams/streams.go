@@ -1,6 +1,7 @@
 // Package streams names the JetStream streams, subjects, consumers and KV buckets of ownersync
-// (DESIGN §4.2–4.4) and builds their configurations from data, so that every service declares the
-// same topology and one embedded server and an R3 cluster run the same code.
+// (docs/architecture.md#events-and-subjects) and builds their configurations from data, so that
+// every service declares the same topology and one embedded server and an R3 cluster run the same
+// code.
 package streams
 
 import (
@@ -88,7 +89,7 @@ func UserRefresh(tenant string, p provider.Provider) string {
 func DeadLetter(service, tenant string) string { return "dlq." + service + "." + tenant }
 
 // TenantOf returns the tenant token of an ownersync subject, or "" when the subject has none.
-// It knows every subject family of DESIGN §4.2.
+// It knows every subject family of docs/architecture.md#subjects-and-streams.
 func TenantOf(subject string) string {
 	p := strings.Split(subject, ".")
 	var i int
@@ -117,7 +118,8 @@ func ProviderOf(subject string) provider.Provider {
 	return ""
 }
 
-// Options size the streams and buckets; zero values take the defaults of DESIGN §4.2.
+// Options size the streams and buckets; zero values take the defaults of
+// docs/architecture.md#subjects-and-streams.
 type Options struct {
 	// Replicas is the stream and bucket replica count (1 embedded, 3 in production).
 	Replicas int
@@ -182,7 +184,7 @@ func Configs(o Options) []jetstream.StreamConfig {
 	}
 }
 
-// KVConfigs returns the KV bucket configurations of DESIGN §4.4.
+// KVConfigs returns the KV bucket configurations of docs/architecture.md#kv-buckets.
 func KVConfigs(o Options) []jetstream.KeyValueConfig {
 	o = o.withDefaults()
 	storage := jetstream.FileStorage

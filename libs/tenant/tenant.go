@@ -1,4 +1,5 @@
-// Package tenant holds a tenant's configuration (DESIGN §8): who it is, who gets its reports and how
+// Package tenant holds a tenant's configuration
+// (docs/architecture.md#tenant-configuration-and-secrets): who it is, who gets its reports and how
 // each CRM is connected. Secrets are references ("env:NAME", "file:/path"), never values.
 package tenant
 
@@ -200,8 +201,8 @@ func (e *ValidationError) Error() string {
 var ErrNotFound = errors.New("tenant not found")
 
 // ErrSourceConflict is returned by lookups by source (Salesforce org id, HubSpot portal) when more
-// than one tenant claims the source: its webhooks belong to none of them until an operator
-// resolves the conflict (DESIGN §12, one tenant per source).
+// than one tenant claims the source: its webhooks belong to none of them until an operator resolves
+// the conflict (docs/architecture.md#tenant-configuration-and-secrets, one tenant per source).
 var ErrSourceConflict = errors.New("source claimed by more than one tenant")
 
 // Normalize fills defaults (direction, modules, API version, remap) in place.

@@ -1,9 +1,9 @@
 // Package hssim is an in-memory HubSpot account that speaks the parts of the CRM API ownersync
-// uses, in HubSpot's wire formats (crm-protocols §4): the Owners API with after-cursor paging and
-// the archived pass, contact reads (by id or email), contacts batch update with 200/207 and
-// single-record PATCH, private-app and OAuth bearer tokens (with the /oauth/v1/token refresh
-// grant), the rolling ten-second and daily rate limits with X-HubSpot-RateLimit-* headers and
-// 429 bodies. It also sends what HubSpot sends when a contact's owner changes: v3-signed
+// uses, in HubSpot's wire formats (docs/crm-protocols.md#hubspot): the Owners API with after-cursor
+// paging and the archived pass, contact reads (by id or email), contacts batch update with 200/207
+// and single-record PATCH, private-app and OAuth bearer tokens (with the /oauth/v1/token refresh
+// grant), the rolling ten-second and daily rate limits with X-HubSpot-RateLimit-* headers and 429
+// bodies. It also sends what HubSpot sends when a contact's owner changes: v3-signed
 // contact.propertyChange webhooks (§3), retried on failure.
 //
 // An Account is an http.Handler; Start serves it on a loopback port. Tests drive it through the
@@ -31,7 +31,7 @@ import (
 	"github.com/ownersync/ownersync/libs/crmsim"
 )
 
-// Rate-limit policies named in 429 bodies (crm-protocols §4.5).
+// Rate-limit policies named in 429 bodies (docs/crm-protocols.md#hubspot-rate-limits).
 const (
 	PolicyTenSecondly = "TEN_SECONDLY_ROLLING"
 	PolicyDaily       = "DAILY"
@@ -65,8 +65,9 @@ type Config struct {
 	// Latency is added to every API request.
 	Latency time.Duration
 
-	// AcceptArchivedOwners lets hubspot_owner_id take an archived owner's id (crm-protocols §7
-	// item 15). Default false: rejected with VALIDATION_ERROR like an unknown owner.
+	// AcceptArchivedOwners lets hubspot_owner_id take an archived owner's id
+	// (docs/crm-protocols.md#unconfirmed-facts item 15). Default false: rejected with
+	// VALIDATION_ERROR like an unknown owner.
 	AcceptArchivedOwners bool
 	// PartialWithoutTraceID gives 207 partial success even for failed inputs without an
 	// objectWriteTraceId (item 16). Default false: such a failure fails the whole batch (400/404)
@@ -263,7 +264,7 @@ func (a *Account) handleAccountDetails(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// ErrorBody is HubSpot's general error body (crm-protocols §4.4).
+// ErrorBody is HubSpot's general error body (docs/crm-protocols.md#hubspot-errors).
 type ErrorBody struct {
 	Status        string              `json:"status"`
 	Message       string              `json:"message"`

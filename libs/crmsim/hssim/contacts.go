@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// BatchLimit is the most inputs one batch request may carry (crm-protocols §4.3).
+// BatchLimit is the most inputs one batch request may carry
+// (docs/crm-protocols.md#hubspot-contacts).
 const BatchLimit = 100
 
 // OwnerProperty is the contact property holding the owner id.
@@ -310,8 +311,8 @@ func (a *Account) handleBatchUpdate(w http.ResponseWriter, r *http.Request) {
 		se.Links = map[string]string{}
 		errs = append(errs, *se)
 	}
-	// Assumption (crm-protocols §7 item 16): a failed input without objectWriteTraceId fails the
-	// whole batch unless PartialWithoutTraceID is set.
+	// Assumption (docs/crm-protocols.md#unconfirmed-facts item 16): a failed input without
+	// objectWriteTraceId fails the whole batch unless PartialWithoutTraceID is set.
 	if !a.cfg.PartialWithoutTraceID {
 		for _, se := range errs {
 			if !se.hasTraceID {

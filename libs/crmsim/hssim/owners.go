@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// Owners API paging (crm-protocols §4.2; the maximum is §7 item 14).
+// Owners API paging (docs/crm-protocols.md#hubspot-owners-api; the maximum is
+// docs/crm-protocols.md#unconfirmed-facts item 14).
 const (
 	DefaultOwnersLimit = 100
 	MaxOwnersLimit     = 500

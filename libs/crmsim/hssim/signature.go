@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// v3Decoder undoes the escapes HubSpot decodes before signing a v3 URI (crm-protocols §3.5),
-// in upper and lower case.
+// v3Decoder undoes the escapes HubSpot decodes before signing a v3 URI
+// (docs/crm-protocols.md#hubspot-signatures), in upper and lower case.
 var v3Decoder = strings.NewReplacer(
 	"%3A", ":", "%2F", "/", "%3F", "?", "%40", "@", "%21", "!", "%24", "$", "%27", "'", "%28", "(", "%29", ")",
 	"%2A", "*", "%2C", ",", "%3B", ";",

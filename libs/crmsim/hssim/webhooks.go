@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// MaxEventsPerRequest is the most events one webhook request carries (crm-protocols §3.1).
+// MaxEventsPerRequest is the most events one webhook request carries
+// (docs/crm-protocols.md#hubspot-webhook-batches).
 const MaxEventsPerRequest = 100
 
 // WebhookConfig configures webhook delivery. With no TargetURL nothing is sent.

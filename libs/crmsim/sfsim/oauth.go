@@ -13,7 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Grant types the token endpoint accepts (crm-protocols §2.2).
+// Grant types the token endpoint accepts (docs/crm-protocols.md#salesforce-oauth).
 const (
 	GrantClientCredentials = "client_credentials"
 	GrantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -1,9 +1,9 @@
 // Package sfsim is an in-memory Salesforce org that speaks the parts of the REST API ownersync
-// uses, in Salesforce's wire formats (crm-protocols §2): the OAuth token endpoint (client
-// credentials and JWT bearer), SOQL queries of User/Contact/Lead with nextRecordsUrl paging,
-// single-record and sObject Collections updates of OwnerId with Salesforce's owner validation,
-// Sforce-Limit-Info, daily and burst limits. It also sends what a real org sends when its data
-// changes: SOAP Outbound Messages (§1) with redelivery until acknowledged.
+// uses, in Salesforce's wire formats (docs/crm-protocols.md#salesforce): the OAuth token endpoint
+// (client credentials and JWT bearer), SOQL queries of User/Contact/Lead with nextRecordsUrl
+// paging, single-record and sObject Collections updates of OwnerId with Salesforce's owner
+// validation, Sforce-Limit-Info, daily and burst limits. It also sends what a real org sends when
+// its data changes: SOAP Outbound Messages (§1) with redelivery until acknowledged.
 //
 // An Org is an http.Handler; Start serves it on a loopback port. Tests drive it through the Go
 // methods (CreateUser, SetOwner, …), the admin HTTP API under /_crmsim/, fault rules and the

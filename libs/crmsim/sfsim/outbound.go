@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// SOAP namespaces of Outbound Messages (crm-protocols §1.2).
+// SOAP namespaces of Outbound Messages (docs/crm-protocols.md#outbound-message-format).
 const (
 	NSSoapEnv  = "http://schemas.xmlsoap.org/soap/envelope/"
 	NSOutbound = "http://soap.sforce.com/2005/09/outbound"

@@ -13,7 +13,7 @@ import (
 	"github.com/ownersync/ownersync/libs/sfid"
 )
 
-// Query paging limits (crm-protocols §2.3).
+// Query paging limits (docs/crm-protocols.md#soql-queries).
 const (
 	DefaultBatchSize = 2000
 	MinBatchSize     = 200
@@ -546,8 +546,9 @@ func (o *Org) validateOwner(typ, owner string) (string, *saveError) {
 			supported = supported || strings.EqualFold(t, typ)
 		}
 		if typ == ObjectContact || !supported {
-			// Assumption (crm-protocols §7 item 8): a queue that cannot own this object is
-			// refused with INVALID_CROSS_REFERENCE_TYPE_FOR_FIELD. Contacts cannot be queue-owned.
+			// Assumption (docs/crm-protocols.md#unconfirmed-facts item 8): a queue that cannot own
+			// this object is refused with INVALID_CROSS_REFERENCE_TYPE_FOR_FIELD. Contacts cannot
+			// be queue-owned.
 			return "", newSaveError(http.StatusBadRequest, "INVALID_CROSS_REFERENCE_TYPE_FOR_FIELD", "Owner ID: id value of incorrect type: "+n, "OwnerId")
 		}
 	default:

@@ -1,6 +1,7 @@
-// Package devstack runs the whole of ownersync in one process (DESIGN §9): embedded nats-server
-// with JetStream and FerretDB (SQLite) under one data directory, an SMTP sink writing .eml files to
-// an outbox, and the four services, each started through its own exported Run.
+// Package devstack runs the whole of ownersync in one process
+// (docs/architecture.md#dev-stack-and-sandboxes): embedded nats-server with JetStream and FerretDB
+// (SQLite) under one data directory, an SMTP sink writing .eml files to an outbox, and the four
+// services, each started through its own exported Run.
 package devstack
 
 import (

@@ -13,11 +13,12 @@ import (
 	"github.com/ownersync/ownersync/services/devstack/devstack"
 )
 
-// TestAutoProvisioningEndToEnd drives DESIGN §7 rule 7 on the dev stack: with auto-provisioning on
-// for HubSpot, a contact given to a new HubSpot owner whom no platform user matches makes mapper
-// ask the platform for a user; the platform creates it without a team, mapper maps it
-// auto_provisioned and pending_team, the writer's assignments to it are held by the platform, and
-// once the user has a team the held assignment is applied and the mapping is synced.
+// TestAutoProvisioningEndToEnd drives docs/architecture.md#rule-7-auto-provisioning on the dev
+// stack: with auto-provisioning on for HubSpot, a contact given to a new HubSpot owner whom no
+// platform user matches makes mapper ask the platform for a user; the platform creates it without a
+// team, mapper maps it auto_provisioned and pending_team, the writer's assignments to it are held
+// by the platform, and once the user has a team the held assignment is applied and the mapping is
+// synced.
 func TestAutoProvisioningEndToEnd(t *testing.T) {
 	o := devstack.Options{DataDir: t.TempDir(), Demo: true, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
 	s, err := devstack.Start(context.Background(), o, nil)

@@ -319,9 +319,9 @@ func TestFallbackOwner(t *testing.T) {
 
 // TestRemapOnSalesforceDeactivation is story 5: the mapped Salesforce user is deactivated and a new
 // active user with the same email appears. When the replacement exists before the deactivation
-// arrives, the User Outbound Messages alone move the mapping (remap_inactive). When the deactivation
-// arrives first, the mapping turns to error at once and the next Sync Users remaps it (DESIGN §7 rule
-// 5). Either way owner writes then go to the new user.
+// arrives, the User Outbound Messages alone move the mapping (remap_inactive). When the
+// deactivation arrives first, the mapping turns to error at once and the next Sync Users remaps it
+// (docs/architecture.md#rule-5-clean-up). Either way owner writes then go to the new user.
 func TestRemapOnSalesforceDeactivation(t *testing.T) {
 	e := start(t)
 	const sf = "salesforce"

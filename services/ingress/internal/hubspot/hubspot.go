@@ -1,5 +1,5 @@
-// Package hubspot decodes HubSpot webhook batches (crm-protocols §3.2) and tells owner changes
-// apart from the other events an app may be subscribed to.
+// Package hubspot decodes HubSpot webhook batches (docs/crm-protocols.md#hubspot-webhook-events)
+// and tells owner changes apart from the other events an app may be subscribed to.
 package hubspot
 
 import (
@@ -12,7 +12,8 @@ import (
 	"unicode/utf8"
 )
 
-// MaxEvents is the most events HubSpot puts in one request (crm-protocols §3.1).
+// MaxEvents is the most events HubSpot puts in one request
+// (docs/crm-protocols.md#hubspot-webhook-batches).
 const MaxEvents = 100
 
 // OwnerProperty is the record property that holds the owner id.
@@ -70,8 +71,8 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 // String formats the id in decimal.
 func (id ID) String() string { return strconv.FormatInt(int64(id), 10) }
 
-// Event is one webhook event with every field of crm-protocols §3.2. Fields an event type does not
-// carry stay zero.
+// Event is one webhook event with every field of docs/crm-protocols.md#hubspot-webhook-events.
+// Fields an event type does not carry stay zero.
 type Event struct {
 	EventID        ID `json:"eventId"`
 	SubscriptionID ID `json:"subscriptionId"`
@@ -143,7 +144,7 @@ func (e Event) OwnerID() string {
 	return *e.PropertyValue
 }
 
-// EventKey is the deterministic event id of DESIGN §4.1:
+// EventKey is the deterministic event id of docs/architecture.md#event-ids:
 // hs:<portalId>:<eventId>:<objectId>:<occurredAt>:<propertyName>. eventId alone is not unique.
 func (e Event) EventKey() string {
 	b := make([]byte, 0, 64+len(e.PropertyName))

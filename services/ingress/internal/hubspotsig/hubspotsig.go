@@ -1,4 +1,5 @@
-// Package hubspotsig verifies the signatures HubSpot puts on webhook requests (crm-protocols §3.5).
+// Package hubspotsig verifies the signatures HubSpot puts on webhook requests
+// (docs/crm-protocols.md#hubspot-signatures).
 //
 // v3 (X-HubSpot-Signature-v3) is HMAC-SHA256 keyed with the app's client secret over
 // METHOD + decoded URI + raw body + X-HubSpot-Request-Timestamp, base64-encoded, with a replay window.
@@ -38,9 +39,9 @@ var (
 	ErrMismatch     = errors.New("signature mismatch")
 )
 
-// v3Escapes are the only escapes v3 URI decoding undoes (crm-protocols §3.5). Lowercase hex forms
-// are decoded too: the reference marks that choice unconfirmed but safe, since a URI HubSpot signed
-// with a lowercase escape would otherwise never verify.
+// v3Escapes are the only escapes v3 URI decoding undoes (docs/crm-protocols.md#hubspot-signatures).
+// Lowercase hex forms are decoded too: the reference marks that choice unconfirmed but safe, since
+// a URI HubSpot signed with a lowercase escape would otherwise never verify.
 var v3Escapes = map[string]byte{
 	"3A": ':', "2F": '/', "3F": '?', "40": '@', "21": '!', "24": '$',
 	"27": '\'', "28": '(', "29": ')', "2A": '*', "2C": ',', "3B": ';',

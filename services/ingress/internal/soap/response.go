@@ -5,11 +5,12 @@ import (
 	"encoding/xml"
 )
 
-// ContentType is the Content-Type of every response envelope (SOAP 1.1; crm-protocols §1.5).
+// ContentType is the Content-Type of every response envelope (SOAP 1.1;
+// docs/crm-protocols.md#outbound-message-acknowledgement).
 const ContentType = "text/xml; charset=utf-8"
 
-// ack is the exact acknowledgement of crm-protocols §1.5. One Ack covers every notification of the
-// message, so it is sent only when all of them were stored.
+// ack is the exact acknowledgement of docs/crm-protocols.md#outbound-message-acknowledgement. One
+// Ack covers every notification of the message, so it is sent only when all of them were stored.
 const ack = `<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
  <soapenv:Body>

@@ -1,5 +1,5 @@
 // Package soap parses Salesforce Outbound Messages (SOAP 1.1 notifications() calls) and builds the
-// acknowledgement and fault envelopes Salesforce expects (crm-protocols §1).
+// acknowledgement and fault envelopes Salesforce expects (docs/crm-protocols.md#outbound-messages).
 //
 // Elements are matched by namespace URI and local name, never by prefix: senders choose their
 // prefixes. The parser is hardened for a public endpoint: it refuses DOCTYPE and entity declarations,
@@ -19,7 +19,7 @@ import (
 	"github.com/ownersync/ownersync/libs/sfid"
 )
 
-// Namespace URIs of an Outbound Message (crm-protocols §1.2).
+// Namespace URIs of an Outbound Message (docs/crm-protocols.md#outbound-message-format).
 const (
 	NSEnvelope = "http://schemas.xmlsoap.org/soap/envelope/"
 	NSOutbound = "http://soap.sforce.com/2005/09/outbound"
@@ -27,7 +27,8 @@ const (
 	NSXSI      = "http://www.w3.org/2001/XMLSchema-instance"
 )
 
-// MaxNotifications is the most notifications one message may carry (crm-protocols §1.6).
+// MaxNotifications is the most notifications one message may carry
+// (docs/crm-protocols.md#outbound-message-delivery).
 const MaxNotifications = 100
 
 // MaxDepth caps element nesting. A real message nests five levels deep

@@ -152,9 +152,9 @@ func (h *Handler) signedURI(c echo.Context) string {
 	return u
 }
 
-// knownSubscriptionTypes are HubSpot's webhook subscription types (crm-protocols §2) as metric
-// labels; any other is "other", so that a label value is never chosen by the sender (issue 13
-// item 12).
+// knownSubscriptionTypes are HubSpot's webhook subscription types
+// (docs/crm-protocols.md#salesforce) as metric labels; any other is "other", so that a label value
+// is never chosen by the sender (issue 13 item 12).
 var knownSubscriptionTypes = func() map[string]bool {
 	m := map[string]bool{}
 	for _, object := range []string{"contact", "company", "deal", "ticket", "product", "line_item", "conversation", "object"} {

@@ -120,9 +120,10 @@ func (h *Handler) salesforce(c echo.Context) result {
 }
 
 // checkSharedKey verifies the shared key in the Outbound Message URL (query parameter "key",
-// DESIGN §6.1): the connection's current key, or its previous one until the rotation overlap ends.
-// Every configured key is compared, in constant time, whatever matched first. A connection with no
-// key accepts messages only when keys are not required (issue 13 item 3).
+// docs/architecture.md#ingress): the connection's current key, or its previous one until the
+// rotation overlap ends. Every configured key is compared, in constant time, whatever matched
+// first. A connection with no key accepts messages only when keys are not required (issue 13 item
+// 3).
 func (h *Handler) checkSharedKey(c echo.Context, t *tenant.Tenant, now time.Time) *result {
 	sf := t.Salesforce
 	refs := make([]string, 0, 2)

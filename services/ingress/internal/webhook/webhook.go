@@ -1,11 +1,13 @@
-// Package webhook serves the CRM webhook endpoints of ingress (DESIGN §6.1): Salesforce Outbound
-// Messages on POST /webhooks/salesforce and HubSpot webhooks on POST /webhooks/hubspot.
+// Package webhook serves the CRM webhook endpoints of ingress (docs/architecture.md#ingress):
+// Salesforce Outbound Messages on POST /webhooks/salesforce and HubSpot webhooks on POST
+// /webhooks/hubspot.
 //
 // Every request is verified, normalised into one event per notification or owner change, and
-// published to JetStream with the event id of DESIGN §4.1 as Nats-Msg-Id. The CRM gets its
-// acknowledgement only after JetStream acknowledged every event of the request; any failure answers
-// 503 (a SOAP fault for Salesforce) so that the CRM delivers again, and a redelivery publishes
-// nothing new because JetStream drops the duplicate ids. Nothing is acknowledged that was not stored.
+// published to JetStream with the event id of docs/architecture.md#event-ids as Nats-Msg-Id. The
+// CRM gets its acknowledgement only after JetStream acknowledged every event of the request; any
+// failure answers 503 (a SOAP fault for Salesforce) so that the CRM delivers again, and a
+// redelivery publishes nothing new because JetStream drops the duplicate ids. Nothing is
+// acknowledged that was not stored.
 package webhook
 
 import (
@@ -53,7 +55,7 @@ const (
 	// DefaultPublishTimeout leaves a second of HubSpot's 5-second delivery timeout for the rest.
 	DefaultPublishTimeout = 4 * time.Second
 	// DefaultMaxSourceSkew is how far a CRM's clock may run ahead of ours before a source time is
-	// clamped (DESIGN §12: source times are not trusted beyond the clock).
+	// clamped (docs/architecture.md#event-ids: source times are not trusted beyond the clock).
 	DefaultMaxSourceSkew = 5 * time.Minute
 )
 

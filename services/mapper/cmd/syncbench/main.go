@@ -1,8 +1,9 @@
-// Command syncbench measures Sync Users (DESIGN §6.2) end to end: N platform users against
-// Salesforce and HubSpot sandboxes holding M users each, with duplicates, deactivations and email
-// changes mixed in. Each size runs in its own child process (so peak RSS is per size) on embedded
-// NATS and FerretDB, in two runs: the first creates every mapping, the second applies a round of
-// CRM changes (deactivations with and without a namesake, email changes, new duplicates).
+// Command syncbench measures Sync Users (docs/architecture.md#sync-users) end to end: N platform
+// users against Salesforce and HubSpot sandboxes holding M users each, with duplicates,
+// deactivations and email changes mixed in. Each size runs in its own child process (so peak RSS is
+// per size) on embedded NATS and FerretDB, in two runs: the first creates every mapping, the second
+// applies a round of CRM changes (deactivations with and without a namesake, email changes, new
+// duplicates).
 //
 //	go run ./services/mapper/cmd/syncbench -sizes 10000,50000,100000 -crm 100000 > report.md
 //

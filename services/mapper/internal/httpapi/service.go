@@ -1,6 +1,7 @@
-// Package httpapi is mapper's admin API (DESIGN §6.2): overview, mappings, unmapped users, errors,
-// manual mapping, tenant configuration, Sync Users runs, record history and the DLQ, behind
-// operator and per-tenant bearer tokens, described by the OpenAPI document in services/mapper/api.
+// Package httpapi is mapper's admin API (docs/architecture.md#admin-api): overview, mappings,
+// unmapped users, errors, manual mapping, tenant configuration, Sync Users runs, record history and
+// the DLQ, behind operator and per-tenant bearer tokens, described by the OpenAPI document in
+// services/mapper/api.
 //
 // Wiring (mapper.Run):
 //
@@ -38,7 +39,8 @@ type Service interface {
 	UnmappedPlatformUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
 	// UnmappedCRMUsers lists active CRM users (kind user) mapped to nobody.
 	UnmappedCRMUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
-	// Errors lists the problems the admin must see (DESIGN §7 rule 6), with details and the fix.
+	// Errors lists the problems the admin must see
+	// (docs/architecture.md#rule-6-errors-the-admin-sees), with details and the fix.
 	Errors(ctx context.Context, tenant, provider string) ([]Problem, error)
 	// MapManually pins platformUserID to crmUserID (rule 3). ErrNotFound when either user is
 	// unknown; ErrConflict when the CRM user is manually pinned to another platform user;

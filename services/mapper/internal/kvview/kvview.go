@@ -1,6 +1,6 @@
-// Package kvview maintains the ownersync_mappings JetStream KV bucket (DESIGN §4.4): the current
-// mapping per tenant and provider in both directions, so that writer and platform services resolve
-// owners without querying MongoDB.
+// Package kvview maintains the ownersync_mappings JetStream KV bucket
+// (docs/architecture.md#kv-buckets): the current mapping per tenant and provider in both
+// directions, so that writer and platform services resolve owners without querying MongoDB.
 //
 // The keys and values are the contract in libs/mappingkv (the writer reads them through it).
 //

@@ -1,5 +1,5 @@
-// Package mapping holds the user mapping rules of DESIGN §7: which platform user is linked to which
-// CRM user, for one tenant and one provider, and why.
+// Package mapping holds the user mapping rules of docs/architecture.md#mapping-rules: which
+// platform user is linked to which CRM user, for one tenant and one provider, and why.
 //
 // The package is pure: it takes users, existing mappings and settings as values and returns the new
 // mappings, every change with its reason, and the problems the admin must see. Storage, events and
@@ -10,7 +10,7 @@
 // looks only at the users touched and marks a mapping the event broke as conflict or error at once,
 // leaving its removal to the next Sync Users (rule 5).
 //
-// Decisions where DESIGN §7 is silent:
+// Decisions where docs/architecture.md#mapping-rules is silent:
 //   - Conflicts are problems, not mappings. Two mappable platform users or two active CRM users
 //     with one email leave the users unmapped, each listed with code email_conflict or
 //     ambiguous_email. Only a mapping an event broke carries the status conflict, until the next

@@ -39,12 +39,12 @@ type Result struct {
 	Counts  Counts
 }
 
-// Reconcile runs the full rule set (DESIGN §7 rules 1–6, 8) over every user of one tenant and
-// provider, as Sync Users does. Existing mappings are checked and kept, remapped (rule 4) or removed
-// with the reason (rule 5); manual pins are kept and turn to error when invalid (rule 3); then every
-// mappable platform user left without a mapping is matched by email (rules 1 and 2). Reconcile never
-// creates platform users and never maps a user twice. The output does not depend on the order of
-// the input slices.
+// Reconcile runs the full rule set (docs/architecture.md#mapping-rules, rules 1–6 and 8) over every
+// user of one tenant and provider, as Sync Users does. Existing mappings are checked and kept,
+// remapped (rule 4) or removed with the reason (rule 5); manual pins are kept and turn to error
+// when invalid (rule 3); then every mappable platform user left without a mapping is matched by
+// email (rules 1 and 2). Reconcile never creates platform users and never maps a user twice. The
+// output does not depend on the order of the input slices.
 func Reconcile(in Input) Result {
 	e := newEngine(&in, nil)
 	e.run()

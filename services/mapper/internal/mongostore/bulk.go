@@ -38,11 +38,11 @@ type keyed struct {
 var ferretOnce sync.Map // *mongo.Database → bool
 
 // scanWrites reports whether the server is FerretDB v1, where every filtered write, even by _id,
-// scans the collection (DESIGN §5: 8–55 ms each at 50k documents). There, bulk writes replace
-// documents by one DeleteMany {_id: {$in}} per 20k ids followed by InsertMany, instead of one
-// scan per document. The price is a window, between the two calls, in which the replaced
-// documents are absent; a crash inside it loses them until the next Sync Users. MongoDB keeps the
-// per-document path, where each replacement is atomic.
+// scans the collection (docs/architecture.md#embedded-ferretdb: 8–55 ms each at 50k documents).
+// There, bulk writes replace documents by one DeleteMany {_id: {$in}} per 20k ids followed by
+// InsertMany, instead of one scan per document. The price is a window, between the two calls, in
+// which the replaced documents are absent; a crash inside it loses them until the next Sync Users.
+// MongoDB keeps the per-document path, where each replacement is atomic.
 func (s *Store) scanWrites(ctx context.Context) bool {
 	if v, ok := ferretOnce.Load(s.db); ok {
 		return v.(bool)

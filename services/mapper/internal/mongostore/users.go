@@ -1,7 +1,7 @@
 // Package mongostore keeps mapper's data in MongoDB: platform users, CRM users, mappings, sync runs
 // and failures. Writes are single-document, idempotent and keyed on natural ids (no transactions,
-// DESIGN §5); a change older than what is stored is ignored, so redeliveries and out-of-order
-// events never roll a user back.
+// docs/architecture.md#storage); a change older than what is stored is ignored, so redeliveries and
+// out-of-order events never roll a user back.
 package mongostore
 
 import (

@@ -1,7 +1,7 @@
-// Package syncusers runs Sync Users (DESIGN §6.2): for each connected provider of a tenant it pulls
-// every CRM user, stores them, runs the full mapping rules, writes what changed, updates the KV
-// view, publishes mapping.changed per change and one report.sync per run, and records the run with
-// live progress in sync_runs.
+// Package syncusers runs Sync Users (docs/architecture.md#sync-users): for each connected provider
+// of a tenant it pulls every CRM user, stores them, runs the full mapping rules, writes what
+// changed, updates the KV view, publishes mapping.changed per change and one report.sync per run,
+// and records the run with live progress in sync_runs.
 //
 // One run per tenant at a time: a lock document in MongoDB (refreshed while the run lives, taken
 // over when its holder died) makes a second request return the running run. A provider whose CRM

@@ -154,10 +154,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 			}
 			return hubspot.MaxBatchInputs
 		},
-		// A partial batch goes once no write joined it for Linger (the short linger of DESIGN §6.3)
-		// and at the latest MaxLinger after its first write, and waits while a call of its key is
-		// in flight: a burst, whose writes trickle in as their records are claimed, fills whole
-		// batches, and a lone write still goes after Linger.
+		// A partial batch goes once no write joined it for Linger (the short linger of
+		// docs/architecture.md#owner-writeback) and at the latest MaxLinger after its first write,
+		// and waits while a call of its key is in flight: a burst, whose writes trickle in as their
+		// records are claimed, fills whole batches, and a lone write still goes after Linger.
 		Idle: tn.Linger, Linger: tn.MaxLinger, HoldPartial: true, MaxInFlight: tn.MaxInFlight, Supersedes: crmwrite.Supersedes,
 	})
 	obs.bt = bt

@@ -1,5 +1,6 @@
-// Package batcher coalesces writes into batches per key (for the writer: tenant, provider and record
-// type) so that each CRM call carries as many records as the API takes (DESIGN §6.3).
+// Package batcher coalesces writes into batches per key (for the writer: tenant, provider and
+// record type) so that each CRM call carries as many records as the API takes
+// (docs/architecture.md#owner-writeback).
 //
 // A batch is flushed when it reaches the key's maximum size or when its oldest item has waited for
 // the linger time, whichever comes first. Within a key, only the latest item per record is written:

@@ -1,8 +1,8 @@
 // Package crmwrite flushes batches of owner writes through the Salesforce and HubSpot clients
-// (DESIGN §6.3): one sObject Collections call or one HubSpot batch update per batch, paced by the
-// per-(tenant, provider) limiter, fed back with the limits the CRM reports, with short in-process
-// retries of transient failures, and with each record's own outcome classified so that the caller
-// can acknowledge, redeliver or dead-letter each message.
+// (docs/architecture.md#owner-writeback): one sObject Collections call or one HubSpot batch update
+// per batch, paced by the per-(tenant, provider) limiter, fed back with the limits the CRM reports,
+// with short in-process retries of transient failures, and with each record's own outcome
+// classified so that the caller can acknowledge, redeliver or dead-letter each message.
 //
 // The flush functions fit batcher.FlushFunc[BatchKey, Write, Written].
 package crmwrite

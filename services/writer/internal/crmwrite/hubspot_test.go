@@ -19,9 +19,10 @@ import (
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
 )
 
-// hsServer speaks HubSpot's contacts batch update (crm-protocols §4.3–4.5): 200 when every input
-// applied, 207 with errors matched by objectWriteTraceId otherwise, rate-limit headers on every
-// answer, and scripted whole-request answers (status + body) consumed one per call.
+// hsServer speaks HubSpot's contacts batch update (docs/crm-protocols.md#hubspot-contacts): 200
+// when every input applied, 207 with errors matched by objectWriteTraceId otherwise, rate-limit
+// headers on every answer, and scripted whole-request answers (status + body) consumed one per
+// call.
 type hsServer struct {
 	mu      sync.Mutex
 	srv     *httptest.Server

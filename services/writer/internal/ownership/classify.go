@@ -30,7 +30,7 @@ type Classification struct {
 // Retryable reports whether the write may succeed if tried again.
 func (c Classification) Retryable() bool { return c.Class != Permanent }
 
-// Salesforce status codes (crm-protocols §2.7, §2.8).
+// Salesforce status codes (docs/crm-protocols.md#salesforce-errors).
 var salesforceCodes = map[string]Classification{
 	"INACTIVE_OWNER_OR_USER":                              {Class: Permanent, RefreshUser: true},
 	"INVALID_CROSS_REFERENCE_KEY":                         {Class: Permanent},
@@ -77,7 +77,7 @@ var hubspotOwnerCodes = map[string]bool{
 
 // ClassifyHubSpot classifies a HubSpot error by HTTP status (0 for a per-record error inside a 207
 // answer), category (RATE_LIMITS, VALIDATION_ERROR, OBJECT_NOT_FOUND, …) and, when present, the code
-// of its first sub-error (crm-protocols §4.4).
+// of its first sub-error (docs/crm-protocols.md#hubspot-errors).
 func ClassifyHubSpot(httpStatus int, category, code string) Classification {
 	switch {
 	case hubspotOwnerCodes[code]:

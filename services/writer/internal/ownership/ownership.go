@@ -1,7 +1,8 @@
 // Package ownership is the writer's domain: it decides what an owner change on one side means for
-// the other side (DESIGN §6.3). It translates a CRM owner to a platform user and a platform user to
-// each connected CRM's user, applies the tenant's direction, object modules and fallback owner,
-// tells our own echoes and stale deliveries from real changes, and classifies CRM errors.
+// the other side (docs/architecture.md#owner-writeback). It translates a CRM owner to a platform
+// user and a platform user to each connected CRM's user, applies the tenant's direction, object
+// modules and fallback owner, tells our own echoes and stale deliveries from real changes, and
+// classifies CRM errors.
 //
 // The package is pure: no NATS, Mongo, HTTP framework or generated proto types. Adapters convert
 // events and tenant configuration into the types here and act on the decisions.
@@ -116,8 +117,8 @@ type ProviderPolicy struct {
 	// FallbackOwnerID is the CRM user that owns records whose platform owner has no valid mapping.
 	FallbackOwnerID string
 	// AutoProvisioning is on when mapper provisions platform users for unmatched CRM owners
-	// (DESIGN §7 rule 7); the writer then waits a little for the mapping before it reports a change
-	// as unassigned.
+	// (docs/architecture.md#rule-7-auto-provisioning); the writer then waits a little for the
+	// mapping before it reports a change as unassigned.
 	AutoProvisioning bool
 }
 

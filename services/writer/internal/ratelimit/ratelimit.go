@@ -1,5 +1,6 @@
 // Package ratelimit paces CRM calls per (tenant, provider) so that the writer stays close to, and
-// under, each CRM's limits (DESIGN §6.3, crm-protocols §2.9 and §4.5).
+// under, each CRM's limits (docs/architecture.md#owner-writeback,
+// docs/crm-protocols.md#sforce-limit-info and docs/crm-protocols.md#hubspot-rate-limits).
 //
 // Each key has a token bucket sized from configuration and corrected from the limits the CRM reports
 // in its responses (X-HubSpot-RateLimit-*). A 429 or REQUEST_LIMIT_EXCEEDED pauses only its key. A

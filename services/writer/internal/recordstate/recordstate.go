@@ -1,7 +1,7 @@
 // Package recordstate stores the writer's per-record state (ownership.RecordState) in the
-// ownersync_records KV bucket (DESIGN §4.4): one JSON value per (tenant, provider, record type,
-// record id), changed only with compare-and-set on the revision so that concurrent writers (replicas,
-// redeliveries) never lose each other's updates.
+// ownersync_records KV bucket (docs/architecture.md#kv-buckets): one JSON value per (tenant,
+// provider, record type, record id), changed only with compare-and-set on the revision so that
+// concurrent writers (replicas, redeliveries) never lose each other's updates.
 package recordstate
 
 import (

@@ -32,7 +32,8 @@ func (p TenantPolicies) Policy(ctx context.Context, id string) (ownership.Policy
 	return PolicyOf(t), nil
 }
 
-// PolicyOf converts a tenant's configuration (DESIGN §8) into its writeback policy.
+// PolicyOf converts a tenant's configuration
+// (docs/architecture.md#tenant-configuration-and-secrets) into its writeback policy.
 func PolicyOf(t *tenant.Tenant) ownership.Policy {
 	pol := ownership.Policy{Tenant: t.ID, Providers: map[provider.Provider]ownership.ProviderPolicy{}}
 	for _, p := range provider.All {

@@ -1,8 +1,8 @@
-// Package writeback is what the writer does with one owner change (DESIGN §6.3): it checks the
-// tenant's direction, tells our own echoes and stale or duplicated deliveries from real changes
-// (compare-and-set on the record's state), translates the owner to the other side, publishes the
-// platform's OwnerAssign or pushes the owner to every connected CRM through the batcher, and records
-// every outcome in the ownership history.
+// Package writeback is what the writer does with one owner change
+// (docs/architecture.md#owner-writeback): it checks the tenant's direction, tells our own echoes
+// and stale or duplicated deliveries from real changes (compare-and-set on the record's state),
+// translates the owner to the other side, publishes the platform's OwnerAssign or pushes the owner
+// to every connected CRM through the batcher, and records every outcome in the ownership history.
 //
 // The handlers return nil when the message is done (acknowledge it), a natsbus.Permanent error when
 // redelivery cannot help (dead-letter it) and any other error, possibly a natsbus.RetryAfter, when it
@@ -324,10 +324,10 @@ func (e *Engine) recordEmail(ctx context.Context, ch ownership.CRMOwnerChange, s
 	return email, nil
 }
 
-// Auto-provisioning (DESIGN §7 rule 7) takes mapper a moment: it publishes the request, the platform
-// creates the user, mapper maps it. An unmapped user-owner of a tenant with auto-provisioning on is
-// therefore retried every provisionWaitStep, for at most provisionWaitDeliveries deliveries, before
-// the change is reported unassigned.
+// Auto-provisioning (docs/architecture.md#rule-7-auto-provisioning) takes mapper a moment: it
+// publishes the request, the platform creates the user, mapper maps it. An unmapped user-owner of a
+// tenant with auto-provisioning on is therefore retried every provisionWaitStep, for at most
+// provisionWaitDeliveries deliveries, before the change is reported unassigned.
 const (
 	provisionWaitStep       = 2 * time.Second
 	provisionWaitDeliveries = 8

@@ -538,7 +538,7 @@ func (x *PlatformUserChanged) GetUser() *PlatformUser {
 }
 
 // PlatformUserProvision asks the platform to create a user for an active CRM user who owns records
-// but has no platform user (auto-provisioning, DESIGN §7 rule 7).
+// but has no platform user (auto-provisioning, docs/architecture.md#rule-7-auto-provisioning).
 // Subject: platform.user.provision.<tenant> on stream PLATFORM.
 type PlatformUserProvision struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
