@@ -4,7 +4,7 @@ STATICCHECK_VERSION := v0.8.2
 GO                  ?= go
 FUZZTIME            ?= 30s
 
-.PHONY: build run test test-go monitoring-check chromium proto proto-check gowork-off doc-links lint fuzz fuzz-ci bench soak up down
+.PHONY: build run test test-go monitoring-check chromium proto proto-check gowork-off check-deps doc-links lint fuzz fuzz-ci bench soak up down
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -19,8 +19,8 @@ run:
 	$(GO) build -o bin/devstack ./services/devstack
 	./bin/devstack $(ARGS)
 
-## test: the full suite (proto freshness, GOWORK=off builds, doc links, vet, every module's tests, brief fuzzing)
-test: proto-check gowork-off doc-links monitoring-check test-go fuzz-ci
+## test: the full suite (proto freshness, GOWORK=off builds, dependency rules, doc links, vet, every module's tests, brief fuzzing)
+test: proto-check gowork-off check-deps doc-links monitoring-check test-go fuzz-ci
 
 test-go: chromium
 	$(GO) vet work
@@ -39,6 +39,10 @@ proto-check:
 
 gowork-off:
 	scripts/gowork-off.sh
+
+## check-deps: the devstack binary and the services do not link package testing
+check-deps:
+	scripts/check-deps.sh
 
 ## doc-links: code and docs cite docs/*.md anchors that exist, never design files outside the repository
 doc-links:

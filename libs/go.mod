@@ -5,17 +5,13 @@ go 1.26.0
 replace github.com/ownersync/ownersync/proto => ../proto
 
 require (
-	github.com/FerretDB/FerretDB v1.24.0
 	github.com/cenkalti/backoff/v4 v4.3.0
-	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
-	github.com/emersion/go-smtp v0.25.1
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/go-cmp v0.7.0
-	github.com/google/uuid v1.6.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
-	github.com/ownersync/ownersync/proto v0.0.0-00010101000000-000000000000
+	github.com/ownersync/ownersync/proto v0.0.0
 	github.com/prometheus/client_golang v1.24.1
 	go.mongodb.org/mongo-driver/v2 v2.9.3
 	go.opentelemetry.io/contrib/exporters/autoexport v0.72.0
@@ -30,6 +26,11 @@ require (
 	golang.org/x/oauth2 v0.37.0
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/FerretDB/FerretDB v1.24.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
 )
 
 require (
@@ -66,6 +67,7 @@ require (
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/ncruces/go-strftime v0.1.9 // indirect
+	github.com/ownersync/ownersync/workbench v0.0.0
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
@@ -111,3 +113,5 @@ require (
 	modernc.org/strutil v1.2.0 // indirect
 	modernc.org/token v1.1.0 // indirect
 )
+
+replace github.com/ownersync/ownersync/workbench => ../workbench

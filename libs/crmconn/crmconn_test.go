@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/libs/crmconn"
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 )
 
 type tenants map[string]*tenant.Tenant

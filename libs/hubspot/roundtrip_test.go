@@ -1,6 +1,6 @@
 package hubspot_test
 
-// Round trips of the real client against the real HubSpot sandbox (libs/crmsim/hssim) served over
+// Round trips of the real client against the real HubSpot sandbox (workbench/crmsim/hssim) served over
 // HTTP: every call of the client, with the sandbox's paging, validation, faults, rate limits and
 // OAuth (issue 4, "Tests").
 
@@ -25,10 +25,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/retry"
+	"github.com/ownersync/ownersync/workbench/crmsim"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 )
 
 var updateRoundtrip = flag.Bool("roundtrip.update", false, "rewrite testdata/roundtrip golden files")

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )

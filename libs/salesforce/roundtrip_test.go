@@ -1,6 +1,6 @@
 package salesforce_test
 
-// Round trips of the real client against the real Salesforce sandbox (libs/crmsim/sfsim) served
+// Round trips of the real client against the real Salesforce sandbox (workbench/crmsim/sfsim) served
 // over HTTP: every call of the client, with the sandbox's validation, faults, limits and
 // Outbound Messages (issue 4, "Tests").
 
@@ -29,11 +29,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/retry"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/workbench/crmsim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 )
 
 var updateRoundtrip = flag.Bool("roundtrip.update", false, "rewrite testdata/roundtrip golden files")

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/envconfig"
+	"github.com/ownersync/ownersync/workbench/embednats"
 )
 
 // TestStartFailureClosesWhatOpened: a failure after NATS connected (MongoDB unreachable) returns an

@@ -10,11 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 const seed = `
@@ -90,7 +90,7 @@ func TestSeedStoreAndCache(t *testing.T) {
 // TestFollowRefreshesOnAnnouncement: a tenant written through a store that announces changes is
 // visible in another service's cache at once, not at the next periodic refresh.
 func TestFollowRefreshesOnAnnouncement(t *testing.T) {
-	infra := stacktest.Start(t)
+	infra := harness.Start(t)
 	ctx := context.Background()
 	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: infra.MongoURI, Database: "t"})
 	if err != nil {
@@ -120,7 +120,7 @@ func TestFollowRefreshesOnAnnouncement(t *testing.T) {
 	if err := writer.Put(ctx, &tenant.Tenant{ID: "beta", Name: "Beta"}); err != nil {
 		t.Fatal(err)
 	}
-	stacktest.Eventually(t, 5*time.Second, "cache sees the new tenant", func() bool {
+	harness.Eventually(t, 5*time.Second, "cache sees the new tenant", func() bool {
 		return len(cache.All()) == 1
 	})
 }

@@ -163,6 +163,7 @@ require (
 	github.com/ownersync/ownersync/services/mapper v0.0.0
 	github.com/ownersync/ownersync/services/notifier v0.0.0
 	github.com/ownersync/ownersync/services/writer v0.0.0
+	github.com/ownersync/ownersync/workbench v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.9.3
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
@@ -179,3 +180,5 @@ replace (
 	github.com/ownersync/ownersync/services/notifier => ../notifier
 	github.com/ownersync/ownersync/services/writer => ../writer
 )
+
+replace github.com/ownersync/ownersync/workbench => ../../workbench

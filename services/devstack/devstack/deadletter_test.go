@@ -13,12 +13,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
-	"github.com/ownersync/ownersync/libs/platformsim"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/devstack/devstack"
+	"github.com/ownersync/ownersync/workbench/crmsim"
+	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
 // TestPermanentWriteErrorDeadLettersAndReplays: Salesforce refuses an owner write with
@@ -59,7 +59,7 @@ func TestPermanentWriteErrorDeadLettersAndReplays(t *testing.T) {
 		} `json:"items"`
 	}
 	var dl letters
-	stacktest.Eventually(t, 30*time.Second, "dead letter listed", func() bool {
+	harness.Eventually(t, 30*time.Second, "dead letter listed", func() bool {
 		dl = letters{}
 		getJSON(t, s, "/v1/tenants/acme/dlq?service=writer", &dl)
 		return len(dl.Items) > 0
@@ -115,7 +115,7 @@ func TestPermanentWriteErrorDeadLettersAndReplays(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("replay: HTTP %d", resp.StatusCode)
 	}
-	stacktest.Eventually(t, 30*time.Second, "owner written after replay", func() bool {
+	harness.Eventually(t, 30*time.Second, "owner written after replay", func() bool {
 		r, _ := crm.Salesforce.Record(target.ID)
 		return r.OwnerID == linus
 	})

@@ -16,12 +16,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"gopkg.in/yaml.v3"
 
-	"github.com/ownersync/ownersync/libs/crmsim/sandbox"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/platformsim"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/workbench/crmsim/sandbox"
+	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
 // DemoTenant is the demo tenant's id.

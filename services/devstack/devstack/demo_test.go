@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/devstack/devstack"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // getJSON calls the admin API with the operator token.
@@ -52,7 +52,7 @@ func TestDemoStartsSynced(t *testing.T) {
 		} `json:"last_sync"`
 	}
 	var ov overview
-	stacktest.Eventually(t, 30*time.Second, "first Sync Users finished", func() bool {
+	harness.Eventually(t, 30*time.Second, "first Sync Users finished", func() bool {
 		ov = overview{}
 		getJSON(t, s, "/v1/tenants/acme/users/overview", &ov)
 		return ov.LastSync != nil && ov.LastSync.State == "succeeded"

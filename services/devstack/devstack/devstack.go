@@ -18,14 +18,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/embedmongo"
-	"github.com/ownersync/ownersync/libs/embednats"
-	"github.com/ownersync/ownersync/libs/smtpsink"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/ingress/ingress"
 	"github.com/ownersync/ownersync/services/mapper/mapper"
 	"github.com/ownersync/ownersync/services/notifier/notifier"
 	"github.com/ownersync/ownersync/services/writer/writer"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/readiness"
+	"github.com/ownersync/ownersync/workbench/smtpsink"
 )
 
 // Options configure the stack. A port of 0 picks a free one.
@@ -218,7 +218,7 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 	s.cancel = cancel
 	services := []struct {
 		name string
-		run  stacktest.RunFunc
+		run  func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
 		port int
 	}{
 		{"mapper", mapper.Run, o.MapperPort},
@@ -255,7 +255,7 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			}
 			done <- err
 		}()
-		if err := stacktest.WaitReady(ctx, "http://"+a+"/readyz", 60*time.Second, done); err != nil {
+		if err := readiness.Wait(ctx, "http://"+a+"/readyz", 60*time.Second, done); err != nil {
 			return nil, fmt.Errorf("%s: %w (log: %s)", svc.name, err, filepath.Join(o.DataDir, "logs", svc.name+".log"))
 		}
 		s.URLs[svc.name] = "http://" + a

@@ -13,8 +13,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/devstack/devstack"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func startStack(t *testing.T, dir string) *devstack.Stack {
@@ -73,7 +73,7 @@ func TestPlatformUserEndToEnd(t *testing.T) {
 		n, _ := users.CountDocuments(ctx, bson.D{{Key: "tenant", Value: "acme"}})
 		return n
 	}
-	stacktest.Eventually(t, 10*time.Second, "both users stored", func() bool { return count() == 2 })
+	harness.Eventually(t, 10*time.Second, "both users stored", func() bool { return count() == 2 })
 	var u bson.M
 	if err := users.FindOne(ctx, bson.D{{Key: "_id", Value: "acme/pu-2"}}).Decode(&u); err != nil {
 		t.Fatal(err)

@@ -18,10 +18,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/smtpsink"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/devstack/devstack"
+	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/workbench/smtpsink"
 )
 
 // textPart returns the decoded text/plain part of a multipart/alternative mail.
@@ -115,7 +115,7 @@ func TestReportEmailEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cons, _ := js.Consumer(ctx, streams.Sync, "notifier")
-	stacktest.Eventually(t, 20*time.Second, "redelivered report consumed", func() bool {
+	harness.Eventually(t, 20*time.Second, "redelivered report consumed", func() bool {
 		info, err := cons.Info(ctx)
 		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 	})
@@ -134,7 +134,7 @@ func TestReportEmailEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	stacktest.Eventually(t, 30*time.Second, "second report published", func() bool {
+	harness.Eventually(t, 30*time.Second, "second report published", func() bool {
 		info, err := cons.Info(ctx)
 		return err == nil && info.NumAckPending+int(info.NumPending) > 0 || len(s.SMTP.Messages()) > 1
 	})

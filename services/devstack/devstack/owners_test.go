@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/platformsim"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/devstack/devstack"
+	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
 // TestOwnerChangesBothWays drives the writer on the dev stack: a HubSpot owner change becomes an
@@ -37,7 +37,7 @@ func TestOwnerChangesBothWays(t *testing.T) {
 	if err := crm.HubSpot.SetContactOwner(contact.ID, grace, 9001); err != nil {
 		t.Fatal(err)
 	}
-	stacktest.Eventually(t, 20*time.Second, "owner assignment applied on the platform", func() bool {
+	harness.Eventually(t, 20*time.Second, "owner assignment applied on the platform", func() bool {
 		for _, a := range plat.Assignments() {
 			if a.CRMRecordID == contact.ID && a.OwnerUserID == "pu-grace-hopper" {
 				return true
@@ -75,7 +75,7 @@ func TestOwnerChangesBothWays(t *testing.T) {
 	}
 	// The mapping view contract across services: the writer finds Alan's CRM users through the
 	// entries mapper wrote to the mappings bucket (libs/mappingkv).
-	stacktest.Eventually(t, 20*time.Second, "owner written to both CRMs", func() bool {
+	harness.Eventually(t, 20*time.Second, "owner written to both CRMs", func() bool {
 		r, _ := crm.Salesforce.Record(sfContact)
 		c, _ := crm.HubSpot.Contact(contact.ID)
 		return r.OwnerID == alanSF && c.Properties["hubspot_owner_id"] == alanHS
@@ -98,8 +98,8 @@ func TestOwnerChangesBothWays(t *testing.T) {
 			return false
 		}
 	}
-	stacktest.Eventually(t, 20*time.Second, "Salesforce echo recorded", echoed("salesforce", sfContact))
-	stacktest.Eventually(t, 20*time.Second, "HubSpot echo recorded", echoed("hubspot", contact.ID))
+	harness.Eventually(t, 20*time.Second, "Salesforce echo recorded", echoed("salesforce", sfContact))
+	harness.Eventually(t, 20*time.Second, "HubSpot echo recorded", echoed("hubspot", contact.ID))
 	if n := len(crm.Salesforce.Log().Matching("PATCH", "/services/data/")) - sfCalls; n != 1 {
 		t.Errorf("Salesforce write calls = %d, want exactly 1", n)
 	}
@@ -147,7 +147,7 @@ func TestOwnerChangesBothWays(t *testing.T) {
 
 func waitFirstSync(t *testing.T, s *devstack.Stack) {
 	t.Helper()
-	stacktest.Eventually(t, 30*time.Second, "first Sync Users finished", func() bool {
+	harness.Eventually(t, 30*time.Second, "first Sync Users finished", func() bool {
 		var ov struct {
 			LastSync *struct {
 				State string `json:"state"`

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/devstack/devstack"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // TestAutoProvisioningEndToEnd drives docs/architecture.md#rule-7-auto-provisioning on the dev
@@ -69,7 +69,7 @@ func TestAutoProvisioningEndToEnd(t *testing.T) {
 
 	// The platform consumed the provisioning request: the user exists, without a team.
 	puID := "prov-hubspot-" + owner.ID
-	stacktest.Eventually(t, 20*time.Second, "platform user provisioned", func() bool {
+	harness.Eventually(t, 20*time.Second, "platform user provisioned", func() bool {
 		_, ok := plat.User(puID)
 		return ok
 	})
@@ -95,7 +95,7 @@ func TestAutoProvisioningEndToEnd(t *testing.T) {
 		}
 		return "", ""
 	}
-	stacktest.Eventually(t, 20*time.Second, "mapping pending_team", func() bool {
+	harness.Eventually(t, 20*time.Second, "mapping pending_team", func() bool {
 		st, by := mappingOf()
 		return st == "pending_team" && by == "auto_provisioned"
 	})
@@ -112,7 +112,7 @@ func TestAutoProvisioningEndToEnd(t *testing.T) {
 		}
 		return false
 	}
-	stacktest.Eventually(t, 20*time.Second, "assignment held for the user without a team", held)
+	harness.Eventually(t, 20*time.Second, "assignment held for the user without a team", held)
 	for _, r := range plat.Records() {
 		if r.CRMRecordIDs["hubspot"] == contacts[1].ID && r.OwnerUserID == puID {
 			t.Fatalf("record %s got the owner before the user had a team", r.ID)
@@ -125,7 +125,7 @@ func TestAutoProvisioningEndToEnd(t *testing.T) {
 	if err := plat.PutUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	stacktest.Eventually(t, 20*time.Second, "record owned by the provisioned user", func() bool {
+	harness.Eventually(t, 20*time.Second, "record owned by the provisioned user", func() bool {
 		for _, r := range plat.Records() {
 			if r.CRMRecordIDs["hubspot"] == contacts[1].ID && r.OwnerUserID == puID {
 				return true
@@ -133,7 +133,7 @@ func TestAutoProvisioningEndToEnd(t *testing.T) {
 		}
 		return false
 	})
-	stacktest.Eventually(t, 20*time.Second, "mapping synced once the user has a team", func() bool {
+	harness.Eventually(t, 20*time.Second, "mapping synced once the user has a team", func() bool {
 		st, by := mappingOf()
 		return st == "synced" && by == "auto_provisioned"
 	})

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
-	"github.com/ownersync/ownersync/libs/platformsim"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
 // TestRecordLookups is issue 14 items 2 and 6 on the dev stack. Platform changes that name their

@@ -17,14 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ownersync/ownersync/libs/crmsim/sandbox"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
-	"github.com/ownersync/ownersync/libs/embedmongo"
-	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/platformsim"
-	"github.com/ownersync/ownersync/libs/smtpsink"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
@@ -32,6 +25,14 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/mapper"
 	"github.com/ownersync/ownersync/services/notifier/notifier"
 	"github.com/ownersync/ownersync/services/writer/writer"
+	"github.com/ownersync/ownersync/workbench/crmsim/sandbox"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/workbench/platformsim"
+	"github.com/ownersync/ownersync/workbench/readiness"
+	"github.com/ownersync/ownersync/workbench/smtpsink"
 )
 
 // soakStack is the dev stack rebuilt for fault runs the in-process devstack cannot do: services as
@@ -54,7 +55,7 @@ type soakStack struct {
 
 var serviceNames = []string{"mapper", "ingress", "writer", "notifier"}
 
-func freeAddr(t *testing.T) string { return stacktest.FreeAddr(t) }
+func freeAddr(t *testing.T) string { return harness.FreeAddr(t) }
 
 func port(t *testing.T, addr string) int {
 	_, p, _ := net.SplitHostPort(addr)
@@ -199,13 +200,13 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 			}
 		}
 	}
-	runs := map[string]stacktest.RunFunc{"mapper": mapper.Run, "ingress": ingress.Run, "writer": writer.Run, "notifier": notifier.Run}
+	runs := map[string]harness.RunFunc{"mapper": mapper.Run, "ingress": ingress.Run, "writer": writer.Run, "notifier": notifier.Run}
 	for _, n := range serviceNames {
 		if processes {
 			st.startProcess(n)
 		} else {
 			addr := st.addrs[n]
-			stacktest.Service(t, n, runs[n], addr, func(k string) string {
+			harness.Service(t, n, runs[n], addr, func(k string) string {
 				if k == "OWNERSYNC_HTTP_ADDR" {
 					return addr
 				}
@@ -282,7 +283,7 @@ func (st *soakStack) startProcess(name string) {
 			_ = cmd.Process.Kill()
 		}
 	})
-	if err := stacktest.WaitReady(context.Background(), "http://"+st.addrs[name]+"/readyz", 60*time.Second, done); err != nil {
+	if err := readiness.Wait(context.Background(), "http://"+st.addrs[name]+"/readyz", 60*time.Second, done); err != nil {
 		b, _ := os.ReadFile(filepath.Join(st.dir, name+".log"))
 		t.Fatalf("%s not ready: %v\n%s", name, err, lastLines(b, 20))
 	}

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
-	"github.com/ownersync/ownersync/libs/platformsim"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/devstack/devstack"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
 const tenantID = devstack.DemoTenant
@@ -43,7 +43,7 @@ func start(t *testing.T) *env {
 	t.Cleanup(s.Stop)
 	e := &env{t: t, s: s, sf: s.Sandboxes().Salesforce, hs: s.Sandboxes().HubSpot, p: s.Platform(),
 		mapperURL: s.URLs["mapper"], token: s.Opts.OperatorToken}
-	stacktest.Eventually(t, 30*time.Second, "first Sync Users succeeded", func() bool {
+	harness.Eventually(t, 30*time.Second, "first Sync Users succeeded", func() bool {
 		var ov overview
 		e.api("GET", "/v1/tenants/"+tenantID+"/users/overview", nil, &ov)
 		return ov.LastSync != nil && ov.LastSync.State == "succeeded"
@@ -265,7 +265,7 @@ func (e *env) syncUsers() run {
 		e.t.Fatalf("sync-users: HTTP %d", st)
 	}
 	id := r.ID
-	stacktest.Eventually(e.t, 30*time.Second, "Sync Users run "+id+" finished", func() bool {
+	harness.Eventually(e.t, 30*time.Second, "Sync Users run "+id+" finished", func() bool {
 		r = run{}
 		e.api("GET", "/v1/tenants/"+tenantID+"/sync-runs/"+id, nil, &r)
 		return r.State == "succeeded" || r.State == "failed"

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/platformsim"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
 // TestHubSpotUserMapping is story 2: the admin's view of HubSpot user mapping on the demo tenant,

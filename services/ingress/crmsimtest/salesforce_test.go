@@ -10,10 +10,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/services/ingress/internal/soap"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 )
 
 // ackAll answers every Outbound Message with ingress's acknowledgement envelope.

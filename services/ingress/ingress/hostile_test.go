@@ -15,12 +15,12 @@ import (
 
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/ingress/ingress"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // TestHostileInputsAgainstRunningIngress runs issue 13's ingress cases against ingress.Run with
@@ -30,7 +30,7 @@ import (
 func TestHostileInputsAgainstRunningIngress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	infra := stacktest.Start(t)
+	infra := harness.Start(t)
 	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: infra.MongoURI, Database: "ownersync"})
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +44,8 @@ func TestHostileInputsAgainstRunningIngress(t *testing.T) {
 	if err := tenantstore.New(conn.DB, nil).Put(ctx, acme); err != nil {
 		t.Fatal(err)
 	}
-	addr := stacktest.FreeAddr(t)
-	stacktest.Service(t, "ingress", ingress.Run, addr, infra.Env(map[string]string{
+	addr := harness.FreeAddr(t)
+	harness.Service(t, "ingress", ingress.Run, addr, infra.Env(map[string]string{
 		"OWNERSYNC_HTTP_ADDR":        addr,
 		"OWNERSYNC_PUBLIC_URL":       "https://hooks.example.com",
 		"OWNERSYNC_PLATFORM_TOKEN":   "platform-token-0123456789",

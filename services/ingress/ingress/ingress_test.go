@@ -4,22 +4,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/ingress/ingress"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // TestRunServesReadyz runs the service with an internal address: probes and scrapes are served
 // there (stacktest waits for its /readyz), the public port serves none of them.
 func TestRunServesReadyz(t *testing.T) {
-	infra := stacktest.Start(t)
-	addr, internal := stacktest.FreeAddr(t), stacktest.FreeAddr(t)
-	stacktest.Service(t, "ingress", ingress.Run, internal, infra.Env(map[string]string{
+	infra := harness.Start(t)
+	addr, internal := harness.FreeAddr(t), harness.FreeAddr(t)
+	harness.Service(t, "ingress", ingress.Run, internal, infra.Env(map[string]string{
 		"OWNERSYNC_INTERNAL_ADDR":  internal,
 		"OWNERSYNC_HTTP_ADDR":      addr,
 		"OWNERSYNC_PUBLIC_URL":     "https://hooks.example.com",
 		"OWNERSYNC_PLATFORM_TOKEN": "platform-token-0123456789",
 	}))
-	stacktest.NotFound(t, addr, "/healthz", "/readyz", "/metrics")
+	harness.NotFound(t, addr, "/healthz", "/readyz", "/metrics")
 }
 
 func TestRunReportsEveryConfigProblem(t *testing.T) {

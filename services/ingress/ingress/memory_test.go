@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/ingress/ingress"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // heapInUse is the live heap after a collection.
@@ -65,9 +65,9 @@ func openBody(t *testing.T, addr, path string, length int, first []byte) net.Con
 // heap before, measured in the test), and the bytes of bodies in flight are capped per process
 // with 503 and Retry-After beyond the cap.
 func TestIdleBodiesCostNoMemory(t *testing.T) {
-	infra := stacktest.Start(t)
-	addr := stacktest.FreeAddr(t)
-	stacktest.Service(t, "ingress", ingress.Run, addr, infra.Env(map[string]string{
+	infra := harness.Start(t)
+	addr := harness.FreeAddr(t)
+	harness.Service(t, "ingress", ingress.Run, addr, infra.Env(map[string]string{
 		"OWNERSYNC_HTTP_ADDR":               addr,
 		"OWNERSYNC_PUBLIC_URL":              "https://hooks.example.com",
 		"OWNERSYNC_PLATFORM_TOKEN":          "platform-token-0123456789",
@@ -115,7 +115,7 @@ func TestIdleBodiesCostNoMemory(t *testing.T) {
 	}
 	held.Close()
 	// Once the held body is gone, a body fits again (refused for its signature, not for memory).
-	stacktest.Eventually(t, 5*time.Second, "the held body released", func() bool { return inflightBodyBytes(addr) < 1<<20 })
+	harness.Eventually(t, 5*time.Second, "the held body released", func() bool { return inflightBodyBytes(addr) < 1<<20 })
 	resp, err = http.Post("http://"+addr+"/webhooks/hubspot", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

@@ -15,10 +15,10 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
 )
 
 var (

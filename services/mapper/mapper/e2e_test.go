@@ -16,16 +16,16 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/mappingkv"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/mapper"
+	"github.com/ownersync/ownersync/workbench/crmsim"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 const operatorToken = "operator-token-0123456789"
@@ -45,7 +45,7 @@ type stack struct {
 // section (e.g. "auto_provisioning: true").
 func startStack(t *testing.T, hubspotSettings ...string) *stack {
 	t.Helper()
-	infra := stacktest.Start(t)
+	infra := harness.Start(t)
 	ptrue, pfalse := true, false
 	sf, err := sfsim.New(sfsim.Config{})
 	if err != nil {
@@ -104,8 +104,8 @@ func startStack(t *testing.T, hubspotSettings ...string) *stack {
 	if err := os.WriteFile(file, []byte(seed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := stacktest.FreeAddr(t)
-	stacktest.Service(t, "mapper", mapper.Run, addr, infra.Env(map[string]string{
+	addr := harness.FreeAddr(t)
+	harness.Service(t, "mapper", mapper.Run, addr, infra.Env(map[string]string{
 		"OWNERSYNC_HTTP_ADDR":      addr,
 		"OWNERSYNC_OPERATOR_TOKEN": operatorToken,
 		"OWNERSYNC_TENANTS_FILE":   file,
@@ -178,7 +178,7 @@ func (s *stack) sync(query string) run {
 	if code := s.api(http.MethodPost, "/v1/tenants/acme/sync-users"+query, &r); code != http.StatusAccepted {
 		s.t.Fatalf("start sync: %d", code)
 	}
-	stacktest.Eventually(s.t, 20*time.Second, "sync run finishes", func() bool {
+	harness.Eventually(s.t, 20*time.Second, "sync run finishes", func() bool {
 		s.api(http.MethodGet, "/v1/tenants/acme/sync-runs/"+r.ID, &r)
 		return r.State != "running"
 	})
@@ -236,7 +236,7 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 	s.platformUser("p-carol", "carol@acme.test", "Carol", ownersyncv1.PlatformUserKind_PLATFORM_USER_KIND_USER)
 	s.platformUser("p-erin", "erin@acme.test", "Erin", ownersyncv1.PlatformUserKind_PLATFORM_USER_KIND_USER)
 	s.platformUser("p-ivr", "alice@acme.test", "IVR", ownersyncv1.PlatformUserKind_PLATFORM_USER_KIND_EXTENSION)
-	stacktest.Eventually(t, 10*time.Second, "platform users stored", func() bool {
+	harness.Eventually(t, 10*time.Second, "platform users stored", func() bool {
 		var o struct {
 			Providers []struct {
 				PlatformUsers int `json:"platform_users"`
@@ -362,7 +362,7 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 	if _, err := s.pub.Publish(ctx, streams.CrmUserChanged("acme", "salesforce"), ev.Meta.EventId, ev); err != nil {
 		t.Fatal(err)
 	}
-	stacktest.Eventually(t, 10*time.Second, "KV shows the deactivated CRM user", func() bool {
+	harness.Eventually(t, 10*time.Second, "KV shows the deactivated CRM user", func() bool {
 		e, ok, _ := s.view.Get(ctx, mappingkv.PlatformKey("acme", "salesforce", "p-alice"))
 		return ok && !e.Active && e.Status == "error" && !e.Usable
 	})
@@ -377,7 +377,7 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 	if err != nil || ack {
 		t.Fatalf("republish: dup %v err %v", ack, err)
 	}
-	stacktest.Eventually(t, 10*time.Second, "mapper-crm-users acked everything", func() bool {
+	harness.Eventually(t, 10*time.Second, "mapper-crm-users acked everything", func() bool {
 		c, err := s.bus.JS.Consumer(ctx, streams.CRM, "mapper-crm-users")
 		if err != nil {
 			return false
@@ -407,7 +407,7 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 	if _, err := s.pub.Publish(ctx, streams.UserRefresh("acme", "salesforce"), refresh.Meta.EventId, refresh); err != nil {
 		t.Fatal(err)
 	}
-	stacktest.Eventually(t, 10*time.Second, "refreshed Carol is mapped", func() bool {
+	harness.Eventually(t, 10*time.Second, "refreshed Carol is mapped", func() bool {
 		e, ok, _ := s.view.Get(ctx, mappingkv.CRMKey("acme", "salesforce", sfCarol.ID))
 		return ok && e.PlatformUserID == "p-carol" && e.Usable
 	})

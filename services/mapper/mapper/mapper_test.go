@@ -4,21 +4,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/mapper/mapper"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // TestRunServesReadyz runs the service with an internal address: probes and scrapes are served
 // there (stacktest waits for its /readyz), the public port serves none of them.
 func TestRunServesReadyz(t *testing.T) {
-	infra := stacktest.Start(t)
-	addr, internal := stacktest.FreeAddr(t), stacktest.FreeAddr(t)
-	stacktest.Service(t, "mapper", mapper.Run, internal, infra.Env(map[string]string{
+	infra := harness.Start(t)
+	addr, internal := harness.FreeAddr(t), harness.FreeAddr(t)
+	harness.Service(t, "mapper", mapper.Run, internal, infra.Env(map[string]string{
 		"OWNERSYNC_INTERNAL_ADDR":  internal,
 		"OWNERSYNC_HTTP_ADDR":      addr,
 		"OWNERSYNC_OPERATOR_TOKEN": "operator-token-0123456789",
 	}))
-	stacktest.NotFound(t, addr, "/healthz", "/readyz", "/metrics")
+	harness.NotFound(t, addr, "/healthz", "/readyz", "/metrics")
 }
 
 func TestRunReportsEveryConfigProblem(t *testing.T) {

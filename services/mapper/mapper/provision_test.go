@@ -9,11 +9,11 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	libprovider "github.com/ownersync/ownersync/libs/provider"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // ownerChange publishes a CRM owner change naming owner.
@@ -37,7 +37,7 @@ func (s *stack) ownerChange(provider, id, owner string) {
 func (s *stack) ownerActivityDone() {
 	s.t.Helper()
 	ctx := context.Background()
-	stacktest.Eventually(s.t, 10*time.Second, "mapper-owner-activity acked everything", func() bool {
+	harness.Eventually(s.t, 10*time.Second, "mapper-owner-activity acked everything", func() bool {
 		c, err := s.bus.JS.Consumer(ctx, streams.CRM, "mapper-owner-activity")
 		if err != nil {
 			return false
@@ -96,7 +96,7 @@ func TestAutoProvisioning(t *testing.T) {
 
 	// Mapper has never seen Dana: it reads her from HubSpot, then asks for a platform user.
 	s.ownerChange("hubspot", "oc-1", dana.ID)
-	stacktest.Eventually(t, 10*time.Second, "provisioning request published", func() bool { return len(s.provisions()) > 0 })
+	harness.Eventually(t, 10*time.Second, "provisioning request published", func() bool { return len(s.provisions()) > 0 })
 	s.ownerActivityDone()
 	got := s.provisions()
 	if len(got) != 1 {
@@ -142,13 +142,13 @@ func TestAutoProvisioning(t *testing.T) {
 
 	// The platform reports the provisioned user without a team: mapped auto_provisioned, pending_team.
 	s.platformUserWithTeam("pu_dana", "dana@acme.test", "", 1)
-	stacktest.Eventually(t, 10*time.Second, "provisioned user mapped pending_team", func() bool {
+	harness.Eventually(t, 10*time.Second, "provisioned user mapped pending_team", func() bool {
 		m, ok := s.hubspotMapping("pu_dana")
 		return ok && m.CRMUserID == dana.ID && m.MadeBy == "auto_provisioned" && m.Status == "pending_team"
 	})
 	// Then with a team: synced, still auto_provisioned.
 	s.platformUserWithTeam("pu_dana", "dana@acme.test", "team-1", 2)
-	stacktest.Eventually(t, 10*time.Second, "provisioned user synced once it has a team", func() bool {
+	harness.Eventually(t, 10*time.Second, "provisioned user synced once it has a team", func() bool {
 		m, ok := s.hubspotMapping("pu_dana")
 		return ok && m.MadeBy == "auto_provisioned" && m.Status == "synced"
 	})

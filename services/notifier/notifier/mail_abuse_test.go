@@ -13,13 +13,13 @@ import (
 
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/smtpsink"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/notifier/internal/render"
 	"github.com/ownersync/ownersync/services/notifier/notifier"
+	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/workbench/smtpsink"
 )
 
 // TestReportMailIsBounded covers issue 13 item 10 for reports against the running notifier: a dry
@@ -28,7 +28,7 @@ import (
 func TestReportMailIsBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	infra := stacktest.Start(t)
+	infra := harness.Start(t)
 	sink, err := smtpsink.Start(smtpsink.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +48,8 @@ func TestReportMailIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := stacktest.FreeAddr(t)
-	stacktest.Service(t, "notifier", notifier.Run, addr, infra.Env(map[string]string{
+	addr := harness.FreeAddr(t)
+	harness.Service(t, "notifier", notifier.Run, addr, infra.Env(map[string]string{
 		"OWNERSYNC_HTTP_ADDR":      addr,
 		"SMTP_URL":                 sink.URL(),
 		"OWNERSYNC_MAX_RECIPIENTS": "25",
@@ -90,7 +90,7 @@ func TestReportMailIsBounded(t *testing.T) {
 	publish("dry-unasked", true, nil)
 	publish("dry-asked", true, nats.Header{notifier.HeaderEmailReport: {"true"}})
 	publish("real", false, nil)
-	stacktest.Eventually(t, 20*time.Second, "three reports handled", func() bool {
+	harness.Eventually(t, 20*time.Second, "three reports handled", func() bool {
 		return status("dry-unasked") != "" && status("dry-asked") != "" && status("real") != ""
 	})
 	if got := status("dry-unasked"); !strings.HasPrefix(got, "skipped") {

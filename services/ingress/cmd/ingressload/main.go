@@ -34,7 +34,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 
-	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
@@ -42,6 +41,7 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/ingress/internal/hubspotsig"
 	"github.com/ownersync/ownersync/services/ingress/internal/webhook"
+	"github.com/ownersync/ownersync/workbench/embednats"
 )
 
 func main() {

@@ -10,7 +10,6 @@ import (
 	"github.com/ownersync/ownersync/libs/mappingkv"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/app"
@@ -18,11 +17,12 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func TestRebuildViewIfBehind(t *testing.T) {
 	ctx := context.Background()
-	infra := stacktest.Start(t)
+	infra := harness.Start(t)
 	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: infra.NATSURL, Name: "test"})
 	if err != nil {
 		t.Fatal(err)

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
 )
 
 var mongoURI string

@@ -20,12 +20,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/ownersync/ownersync/libs/echoserver"
-	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
 )
 
 // Tokens of the tests; the operator reaches every tenant, the others one each.

@@ -13,9 +13,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // statements records the largest number of statements one write command carried, per command.
@@ -45,7 +45,7 @@ func (s *statements) started(_ context.Context, e *event.CommandStartedEvent) {
 // statements waits forever (issue 18): every update and delete command must stay small.
 func TestBulkWritesFinishOnFerretDB(t *testing.T) {
 	const users = 2000
-	infra := stacktest.Start(t)
+	infra := harness.Start(t)
 	mon := &statements{max: map[string]int{}}
 	client, err := mongo.Connect(options.Client().ApplyURI(infra.MongoURI).SetMonitor(&event.CommandMonitor{Started: mon.started}))
 	if err != nil {

@@ -10,14 +10,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func newStore(t *testing.T, now func() time.Time) *mongostore.Store {
 	t.Helper()
-	infra := stacktest.Start(t)
+	infra := harness.Start(t)
 	conn, err := mongodb.Connect(context.Background(), mongodb.Options{URI: infra.MongoURI, Database: "test"})
 	if err != nil {
 		t.Fatal(err)

@@ -24,8 +24,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	gomail "github.com/wneessen/go-mail"
 
-	"github.com/ownersync/ownersync/libs/smtpsink"
 	"github.com/ownersync/ownersync/services/notifier/internal/render"
+	"github.com/ownersync/ownersync/workbench/smtpsink"
 )
 
 var fastRetry = Retry{MaxAttempts: 4, InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond, MaxElapsed: 5 * time.Second}

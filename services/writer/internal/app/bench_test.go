@@ -13,13 +13,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/ownerhistory"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 )
 
 // The full-path benchmarks publish platform owner changes to JetStream (the burst before the writer

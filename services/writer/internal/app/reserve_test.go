@@ -10,12 +10,12 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/config"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
+	"github.com/ownersync/ownersync/workbench/embednats"
 )
 
 // TestConfiguredQuotaReserveIsHonoured: OWNERSYNC_QUOTA_RESERVE_PERCENT is the share of the daily

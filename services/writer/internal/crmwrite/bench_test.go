@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 )
 
 // The burst benchmarks push a burst of owner changes through the writer's write path — batcher,

@@ -9,13 +9,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
+	"github.com/ownersync/ownersync/workbench/crmsim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 )
 
 const (

@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/ownerhistory"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
 )
 
 // BenchmarkRecord records b.N history entries from 1,000 concurrent handlers into FerretDB (SQLite),

@@ -11,10 +11,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
+	"github.com/ownersync/ownersync/workbench/embednats"
 )
 
 // recordsBucket starts an in-process JetStream server and declares the records bucket.

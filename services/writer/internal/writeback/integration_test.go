@@ -9,9 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
-	"github.com/ownersync/ownersync/libs/crmsim/sfsim"
-	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
@@ -23,6 +20,9 @@ import (
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
 	"github.com/ownersync/ownersync/services/writer/internal/recordstate"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/embednats"
 )
 
 const (

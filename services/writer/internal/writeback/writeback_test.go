@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/ownersync/ownersync/libs/crmsim/hssim"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/provider"
@@ -21,6 +20,7 @@ import (
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
 	"github.com/ownersync/ownersync/services/writer/internal/recordstate"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 )
 
 const (

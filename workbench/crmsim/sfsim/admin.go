@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
 	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/workbench/crmsim"
 )
 
 // Seed is the org's initial data. Ids are optional (generated deterministically when empty);

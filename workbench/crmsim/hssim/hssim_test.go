@@ -21,7 +21,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
+	"github.com/ownersync/ownersync/workbench/crmsim"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")

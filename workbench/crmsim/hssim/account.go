@@ -28,7 +28,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
+	"github.com/ownersync/ownersync/workbench/crmsim"
 )
 
 // Rate-limit policies named in 429 bodies (docs/crm-protocols.md#hubspot-rate-limits).

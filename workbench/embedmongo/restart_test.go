@@ -9,8 +9,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/ownersync/ownersync/libs/embedmongo"
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
 )
 
 // TestRestartKeepsDataAndIndexes restarts FerretDB on the same directory, as `make run` does.

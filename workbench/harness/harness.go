@@ -1,10 +1,9 @@
-// Package stacktest starts the embedded infrastructure (nats-server with JetStream, FerretDB) for
+// Package harness starts the embedded infrastructure (nats-server with JetStream, FerretDB) for
 // tests and runs services in process until they answer /readyz.
-package stacktest
+package harness
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/embedmongo"
-	"github.com/ownersync/ownersync/libs/embednats"
+	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/readiness"
 )
 
 // Infra is the embedded infrastructure of one test.
@@ -81,39 +81,9 @@ func Service(t testing.TB, name string, run RunFunc, addr string, getenv func(st
 			t.Errorf("%s did not stop within 10 s", name)
 		}
 	})
-	if err := WaitReady(ctx, "http://"+addr+"/readyz", 30*time.Second, done); err != nil {
+	if err := readiness.Wait(ctx, "http://"+addr+"/readyz", 30*time.Second, done); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-}
-
-// WaitReady polls url until it answers 200, the deadline passes, or done yields (the service exited).
-func WaitReady(ctx context.Context, url string, within time.Duration, done <-chan error) error {
-	deadline := time.Now().Add(within)
-	var last string
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			return fmt.Errorf("exited before ready: %v", err)
-		default:
-		}
-		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("not ready after %s: %s", within, last)
 }
 
 // Eventually polls cond until it holds or the timeout passes.

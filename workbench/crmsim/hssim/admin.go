@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
+	"github.com/ownersync/ownersync/workbench/crmsim"
 )
 
 // Seed is the account's initial data. Ids are optional (generated when empty); a contact's owner

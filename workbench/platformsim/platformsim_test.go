@@ -8,12 +8,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ownersync/ownersync/libs/embednats"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/platformsim"
-	"github.com/ownersync/ownersync/libs/stacktest"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
+	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
 func TestPlatformPublishesAndApplies(t *testing.T) {
@@ -61,7 +61,7 @@ func TestPlatformPublishesAndApplies(t *testing.T) {
 	if _, err := pub.Publish(ctx, streams.PlatformUserProvision("demo"), "prov:hubspot:77", prov); err != nil {
 		t.Fatal(err)
 	}
-	stacktest.Eventually(t, 5*time.Second, "user provisioned", func() bool { _, ok := p.User("prov-hubspot-77"); return ok })
+	harness.Eventually(t, 5*time.Second, "user provisioned", func() bool { _, ok := p.User("prov-hubspot-77"); return ok })
 	assign := &ownersyncv1.OwnerAssign{Meta: &ownersyncv1.EventMeta{EventId: "as-1", TenantId: "demo", OccurredAt: timestamppb.Now()},
 		SourceProvider: ownersyncv1.Provider_PROVIDER_HUBSPOT, RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
 		CrmRecordId: "5001", RecordEmail: "c@example.com", OwnerUserId: "prov-hubspot-77",
@@ -69,7 +69,7 @@ func TestPlatformPublishesAndApplies(t *testing.T) {
 	if _, err := pub.Publish(ctx, streams.OwnerAssign("demo"), "as-1", assign); err != nil {
 		t.Fatal(err)
 	}
-	stacktest.Eventually(t, 5*time.Second, "assignment held", func() bool {
+	harness.Eventually(t, 5*time.Second, "assignment held", func() bool {
 		a := p.Assignments()
 		return len(a) == 1 && a[0].Held
 	})

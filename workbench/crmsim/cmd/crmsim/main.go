@@ -15,7 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ownersync/ownersync/libs/crmsim/sandbox"
+	"github.com/ownersync/ownersync/workbench/crmsim/sandbox"
 )
 
 func main() {

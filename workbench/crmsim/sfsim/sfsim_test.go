@@ -22,8 +22,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
 	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/workbench/crmsim"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")

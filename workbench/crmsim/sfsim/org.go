@@ -27,8 +27,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/crmsim"
 	"github.com/ownersync/ownersync/libs/sfid"
+	"github.com/ownersync/ownersync/workbench/crmsim"
 )
 
 // Config configures an Org. The zero value works: a generated org id, any client id/secret,
