@@ -40,7 +40,7 @@ proto-check:
 gowork-off:
 	scripts/gowork-off.sh
 
-## check-deps: the devstack binary and the services do not link package testing
+## check-deps: the devstack binary and the services do not link package testing; mapper's domain and core import no Echo, MongoDB driver, nats.go or proto
 check-deps:
 	scripts/check-deps.sh
 
@@ -51,6 +51,7 @@ doc-links:
 ## monitoring-check: promtool check rules (installs Debian's prometheus package when missing)
 monitoring-check:
 	scripts/check-monitoring.sh
+
 
 ## lint: gofmt, go vet, staticcheck
 lint:

@@ -27,6 +27,7 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/config"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
 	"github.com/ownersync/ownersync/services/mapper/internal/crm"
+	"github.com/ownersync/ownersync/services/mapper/internal/events"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi/dlq"
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
@@ -51,7 +52,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	tenants := tenantstore.New(base.Mongo.DB, nil)
-	tenants.OnChange = tenantstore.Announce(base.Bus.NC)
+	// The core reads tenants through a cache, refreshed here at once when mapper itself saves a
+	// tenant (so a change is visible to the next request) and announced to the other services'
+	// caches (and other mapper replicas, which follow the announcements).
+	cache := tenantstore.NewCache(tenants)
+	announce := tenantstore.Announce(base.Bus.NC)
+	tenants.OnChange = func(ctx context.Context, id string) {
+		if err := cache.Refresh(ctx); err != nil {
+			base.Log.Warn("refresh tenant cache", "tenant", id, "err", err)
+		}
+		announce(ctx, id)
+	}
 	if cfg.TenantsFile != "" {
 		seed, err := tenantstore.LoadSeed(cfg.TenantsFile)
 		if err != nil {
@@ -64,20 +75,29 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		base.Log.Info("tenants seeded", "file", cfg.TenantsFile, "count", len(seed))
 	}
+	if err := cache.Refresh(ctx); err != nil {
+		return err
+	}
+	stopFollow, err := cache.Follow(base.Bus.NC)
+	if err != nil {
+		return err
+	}
+	defer stopFollow()
 	buckets, err := natsbus.DeclareKV(ctx, base.Bus.JS, streams.KVConfigs(cfg.Base.Streams))
 	if err != nil {
 		return err
 	}
 	store := mongostore.New(base.Mongo.DB, nil)
 	view := kvview.New(base.Bus.JS, buckets[streams.MappingsBucket])
-	writer := changes.New(store, view, base.Pub, nil)
+	pub := events.NewPublisher(base.Pub, nil)
+	writer := changes.New(store, view, pub, nil)
 	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile},
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})}
-	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Tenants: tenants, Directories: dirs, Publisher: base.Pub,
+	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, Reports: pub,
 		AdminURL: cfg.AdminURL, Log: base.Log, Meter: base.Tel.MeterProvider, Tracer: base.Tel.TracerProvider})
 	defer runner.Wait()
-	svc := app.New(writer, tenants, dirs, runner, base.Log, nil)
-	svc.Provisions = base.Pub
+	svc := app.New(app.Options{Writer: writer, Store: store, View: view, Tenants: cache, Directories: dirs, Runner: runner,
+		Provisions: pub, Log: base.Log})
 
 	all, err := tenants.List(ctx)
 	if err != nil {
@@ -96,12 +116,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	dlqs := dlq.New(base.Bus.JS)
-	httpapi.New(httpapi.Config{}, svc, tenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
+	admin := httpapi.FromCore(svc)
+	readTenants := cachedTenants{Store: tenants, cache: cache}
+	httpapi.New(httpapi.Config{}, admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
 	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL},
-		svc, tenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
+		admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
 
-	h := &handlers{svc: svc, store: store, log: base.Log}
-	onDead := func(ctx context.Context, m *natsbus.Message, err error) { h.deadLetter(ctx, m, err) }
+	h := events.NewHandlers(svc, store, base.Log)
+	onDead := func(ctx context.Context, m *natsbus.Message, err error) { h.DeadLetter(ctx, m, err) }
 
 	// Two consumer contracts. No consumer sets BackOff: with BackOff the server uses its first step
 	// as the first delivery's AckWait, which would redeliver a message still being handled. Failed
@@ -164,10 +186,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return base.HTTP.Run(gctx) })
-	g.Go(func() error { return platformUsers.Run(gctx, h.platformUserChanged) })
-	g.Go(func() error { return crmUsers.Run(gctx, h.crmUserChanged) })
-	g.Go(func() error { return refresh.Run(gctx, h.userRefresh) })
-	g.Go(func() error { return ownerActivity.Run(gctx, h.ownerChanged) })
+	g.Go(func() error { return cache.Run(gctx) })
+	g.Go(func() error { return platformUsers.Run(gctx, h.PlatformUserChanged) })
+	g.Go(func() error { return crmUsers.Run(gctx, h.CRMUserChanged) })
+	g.Go(func() error { return refresh.Run(gctx, h.UserRefresh) })
+	g.Go(func() error { return ownerActivity.Run(gctx, h.OwnerChanged) })
 	g.Go(func() error {
 		return runner.Schedule(gctx, cfg.SchedulerInterval, func(ctx context.Context) ([]tenant.Tenant, error) { return tenants.List(ctx) })
 	})

@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 )
@@ -21,8 +21,8 @@ func newDataset(platformN, crmN int) *dataset { return &dataset{platformN: platf
 
 func email(i int) string { return fmt.Sprintf("u%d@bench.test", i) }
 
-func (d *dataset) platformUsers() []mongostore.PlatformUser {
-	out := make([]mongostore.PlatformUser, d.platformN)
+func (d *dataset) platformUsers() []domain.PlatformUser {
+	out := make([]domain.PlatformUser, d.platformN)
 	for i := range out {
 		e := email(i)
 		if i%97 == 96 {
@@ -35,7 +35,7 @@ func (d *dataset) platformUsers() []mongostore.PlatformUser {
 		if i%101 == 100 {
 			kind = "extension"
 		}
-		out[i] = mongostore.PlatformUser{Tenant: "bench", ID: fmt.Sprintf("p%07d", i), Email: e, FirstName: "User", LastName: fmt.Sprint(i), Status: status, Kind: kind}
+		out[i] = domain.PlatformUser{Tenant: "bench", ID: fmt.Sprintf("p%07d", i), Email: e, FirstName: "User", LastName: fmt.Sprint(i), Status: status, Kind: kind}
 	}
 	return out
 }

@@ -39,6 +39,8 @@ import (
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
 	"github.com/ownersync/ownersync/services/mapper/internal/crm"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
+	"github.com/ownersync/ownersync/services/mapper/internal/events"
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
@@ -68,7 +70,7 @@ type result struct {
 type runResult struct {
 	Name      string
 	TotalMS   int64
-	Providers []mongostore.RunProvider
+	Providers []domain.RunProvider
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -122,8 +124,8 @@ func report(w io.Writer, rs []result) {
 		for _, run := range r.Runs {
 			for _, p := range run.Providers {
 				changes := 0
-				if p.Counts != nil {
-					changes = p.Counts.ChangesTotal
+				if p.Outcome != nil {
+					changes = p.Outcome.ChangesTotal
 				}
 				fmt.Fprintf(w, "| %d | %d | %s | %s | %d | %d ms | %d ms | %d ms | %.2f s | %d | %.0f MB | %s |\n", r.Platform, r.CRM, run.Name, p.Provider,
 					p.Pulled, p.RulesMS, p.PullMS, p.WriteMS, float64(run.TotalMS)/1000, changes, r.PeakRSSMB, r.LoadAvg)
@@ -213,8 +215,9 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 	}
 	env := map[string]string{"SF_SECRET": "s", "HS_SECRET": "s", "HS_TOKEN": "pat-bench"}
 	pub := natsbus.NewPublisher(bus.JS, nil, 30*time.Second)
-	w := changes.New(store, kvview.New(bus.JS, kvs[streams.MappingsBucket]), pub, nil)
-	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Tenants: tenants, Publisher: pub, Log: benchLog(),
+	evs := events.NewPublisher(pub, nil)
+	w := changes.New(store, kvview.New(bus.JS, kvs[streams.MappingsBucket]), evs, nil)
+	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs, Log: benchLog(),
 		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute})}})
 	res := &result{Platform: platformN, CRM: crmN, SetupSeconds: time.Since(setup).Seconds()}
 
@@ -225,11 +228,11 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 			}
 		}
 		start := time.Now()
-		rec, _, err := runner.Run(ctx, syncusers.Request{Tenant: "bench", Trigger: syncusers.TriggerAPI})
+		rec, _, err := runner.Run(ctx, domain.SyncRequest{Tenant: "bench", Trigger: domain.TriggerAPI})
 		if err != nil {
 			return nil, err
 		}
-		if rec.Status != mongostore.RunSucceeded {
+		if rec.Status != domain.RunSucceeded {
 			return nil, fmt.Errorf("run %s: %s %s %+v", name, rec.Status, rec.Error, rec.Providers)
 		}
 		res.Runs = append(res.Runs, runResult{Name: name, TotalMS: time.Since(start).Milliseconds(), Providers: rec.Providers})

@@ -8,29 +8,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/ownerhistory"
-	libprovider "github.com/ownersync/ownersync/libs/provider"
-
 	"github.com/google/uuid"
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
-	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
-	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
 )
-
-var _ httpapi.Service = (*Service)(nil)
 
 // snapshot is one provider's users and mappings read whole (the admin lists and counts).
 type snapshot struct {
-	platform []mongostore.PlatformUser
-	crm      map[string]mongostore.CRMUser
+	platform []domain.PlatformUser
+	crm      map[string]domain.CRMUser
 	mappings []mapping.Mapping
 }
 
-func (s *Service) snapshot(ctx context.Context, tenantID, provider string, platform []mongostore.PlatformUser) (*snapshot, error) {
+func (s *Service) snapshot(ctx context.Context, tenantID, provider string, platform []domain.PlatformUser) (*snapshot, error) {
 	crm, err := s.store.CRMUsers(ctx, tenantID, provider)
 	if err != nil {
 		return nil, err
@@ -44,9 +37,6 @@ func (s *Service) snapshot(ctx context.Context, tenantID, provider string, platf
 
 func (s *Service) connected(ctx context.Context, tenantID, provider string) (*tenant.Tenant, []string, error) {
 	t, err := s.tenant(ctx, tenantID)
-	if errors.Is(err, ErrUnknownTenant) {
-		return nil, nil, httpapi.NotFound("tenant %s not found", tenantID)
-	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,38 +44,34 @@ func (s *Service) connected(ctx context.Context, tenantID, provider string) (*te
 		return t, t.Connected(), nil
 	}
 	if _, ok := t.ProviderSettings(provider); !ok {
-		return nil, nil, httpapi.Invalid("provider %s is not connected for tenant %s", provider, tenantID)
+		return nil, nil, &domain.Error{Code: domain.CodeInvalid, Message: fmt.Sprintf("provider %s is not connected for tenant %s", provider, tenantID), Err: domain.ErrNotConnected}
 	}
 	return t, []string{provider}, nil
 }
 
-// Overview implements httpapi.Service.
-func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overview, error) {
+// Overview implements httpapi.Core.
+func (s *Service) Overview(ctx context.Context, tenantID string) (domain.Overview, error) {
 	t, err := s.tenant(ctx, tenantID)
-	if errors.Is(err, ErrUnknownTenant) {
-		return httpapi.Overview{}, httpapi.NotFound("tenant %s not found", tenantID)
-	}
 	if err != nil {
-		return httpapi.Overview{}, err
+		return domain.Overview{}, err
 	}
 	platform, err := s.store.PlatformUsers(ctx, tenantID)
 	if err != nil {
-		return httpapi.Overview{}, err
+		return domain.Overview{}, err
 	}
 	runs, err := s.store.Runs(ctx, tenantID, 20)
 	if err != nil {
-		return httpapi.Overview{}, err
+		return domain.Overview{}, err
 	}
-	out := httpapi.Overview{Tenant: tenantID}
+	out := domain.Overview{Tenant: tenantID}
 	for i := range runs {
-		if runs[i].Status != mongostore.RunRunning {
-			r := toRun(&runs[i])
-			out.LastSync = &r
+		if runs[i].Status != domain.RunRunning {
+			out.LastSync = &runs[i]
 			break
 		}
 	}
 	for _, p := range mapping.Providers {
-		po := httpapi.ProviderOverview{Provider: p, PlatformUsers: len(platform)}
+		po := domain.ProviderOverview{Provider: p, PlatformUsers: len(platform)}
 		if _, ok := t.ProviderSettings(p); !ok {
 			out.Providers = append(out.Providers, po)
 			continue
@@ -93,7 +79,7 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overvi
 		po.Connected = true
 		sn, err := s.snapshot(ctx, tenantID, p, platform)
 		if err != nil {
-			return httpapi.Overview{}, err
+			return domain.Overview{}, err
 		}
 		po.CRMUsers = len(sn.crm)
 		mappedP := map[string]bool{}
@@ -114,7 +100,7 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overvi
 		}
 		problems, err := s.store.Problems(ctx, tenantID, p)
 		if err != nil {
-			return httpapi.Overview{}, err
+			return domain.Overview{}, err
 		}
 		for _, pr := range problems {
 			if pr.Conflict() {
@@ -130,7 +116,7 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overvi
 		}
 		pending, err := s.pendingProvisions(ctx, tenantID, p)
 		if err != nil {
-			return httpapi.Overview{}, err
+			return domain.Overview{}, err
 		}
 		for id, u := range sn.crm {
 			if !u.Mappable() || mappedC[id] {
@@ -143,7 +129,7 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overvi
 			po.UnmappedCRM++
 		}
 		for i := range runs {
-			if at := providerSyncedAt(&runs[i], p); at != nil {
+			if at := runs[i].SyncedAt(p); at != nil {
 				po.LastSyncAt = at
 				break
 			}
@@ -153,41 +139,28 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (httpapi.Overvi
 	return out, nil
 }
 
-func providerSyncedAt(r *mongostore.SyncRun, provider string) *time.Time {
-	if r.Status == mongostore.RunRunning || r.DryRun {
-		return nil
-	}
-	for _, p := range r.Providers {
-		if p.Provider == provider && p.Failure == "" && p.Counts != nil {
-			at := r.FinishedAt
-			return &at
-		}
-	}
-	return nil
-}
-
-// ListMappings implements httpapi.Service. It reads the provider's mappings and users whole and
+// ListMappings implements httpapi.Core. It reads the provider's mappings and users whole and
 // filters in memory: FerretDB scans for any filter but _id equality, so one read of each set is
 // the cheapest plan, and the joined names make the search by name possible.
-func (s *Service) ListMappings(ctx context.Context, tenantID string, q httpapi.MappingQuery) (httpapi.MappingPage, error) {
+func (s *Service) ListMappings(ctx context.Context, tenantID string, q domain.MappingQuery) (domain.MappingPage, error) {
 	_, providers, err := s.connected(ctx, tenantID, q.Provider)
 	if err != nil {
-		return httpapi.MappingPage{}, err
+		return domain.MappingPage{}, err
 	}
 	platform, err := s.store.PlatformUsers(ctx, tenantID)
 	if err != nil {
-		return httpapi.MappingPage{}, err
+		return domain.MappingPage{}, err
 	}
-	byID := make(map[string]mongostore.PlatformUser, len(platform))
+	byID := make(map[string]domain.PlatformUser, len(platform))
 	for _, u := range platform {
 		byID[u.ID] = u
 	}
 	needle := strings.ToLower(strings.TrimSpace(q.Q))
-	var items []httpapi.Mapping
+	var items []domain.MappedUsers
 	for _, p := range providers {
 		sn, err := s.snapshot(ctx, tenantID, p, nil)
 		if err != nil {
-			return httpapi.MappingPage{}, err
+			return domain.MappingPage{}, err
 		}
 		for _, m := range sn.mappings {
 			if q.Status != "" && string(m.Status) != q.Status {
@@ -213,16 +186,16 @@ func (s *Service) ListMappings(ctx context.Context, tenantID string, q httpapi.M
 	})
 	page, per := max(q.Page, 1), q.PerPage
 	if per <= 0 {
-		per = httpapi.DefaultPerPage
+		per = domain.DefaultPerPage
 	}
-	out := httpapi.MappingPage{Total: len(items), Page: page, PerPage: per, Items: []httpapi.Mapping{}}
+	out := domain.MappingPage{Total: len(items), Page: page, PerPage: per, Items: []domain.MappedUsers{}}
 	if start := (page - 1) * per; start < len(items) {
 		out.Items = items[start:min(start+per, len(items))]
 	}
 	return out, nil
 }
 
-func matches(m httpapi.Mapping, lower, exact string) bool {
+func matches(m domain.MappedUsers, lower, exact string) bool {
 	if m.PlatformUserID == exact || m.CRMUserID == exact {
 		return true
 	}
@@ -234,12 +207,12 @@ func matches(m httpapi.Mapping, lower, exact string) bool {
 	return false
 }
 
-func toMapping(m mapping.Mapping, p mongostore.PlatformUser, c mongostore.CRMUser) httpapi.Mapping {
+func toMapping(m mapping.Mapping, p domain.PlatformUser, c domain.CRMUser) domain.MappedUsers {
 	email := p.Email
 	if email == "" {
 		email = m.Email
 	}
-	return httpapi.Mapping{
+	return domain.MappedUsers{
 		Provider: m.Provider, PlatformUserID: m.PlatformUserID, PlatformUserName: p.Rules().Name(), PlatformUserEmail: email,
 		CRMUserID: m.CRMUserID, CRMUserName: c.Name(), CRMUserEmail: c.Email, CRMUserActive: c.Active,
 		PreviousCRMUserID: m.PreviousCRMUserID, Status: string(m.Status), MadeBy: string(m.MadeBy), Reason: m.Reason,
@@ -265,8 +238,8 @@ func (s *Service) problemReasons(ctx context.Context, tenantID, provider string)
 	return platform, crm, nil
 }
 
-// UnmappedPlatformUsers implements httpapi.Service.
-func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, provider string) ([]httpapi.UnmappedUser, error) {
+// UnmappedPlatformUsers implements httpapi.Core.
+func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, provider string) ([]domain.UnmappedUser, error) {
 	_, providers, err := s.connected(ctx, tenantID, provider)
 	if err != nil {
 		return nil, err
@@ -275,7 +248,7 @@ func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, provider 
 	if err != nil {
 		return nil, err
 	}
-	out := []httpapi.UnmappedUser{}
+	out := []domain.UnmappedUser{}
 	for _, p := range providers {
 		ms, err := s.store.Mappings(ctx, tenantID, p)
 		if err != nil {
@@ -294,20 +267,20 @@ func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, provider 
 			if !r.Mappable() || mapped[u.ID] {
 				continue
 			}
-			out = append(out, httpapi.UnmappedUser{Provider: p, ID: u.ID, Name: r.Name(), Email: u.Email, Status: u.Status, Reason: reasons[u.ID]})
+			out = append(out, domain.UnmappedUser{Provider: p, ID: u.ID, Name: r.Name(), Email: u.Email, Status: u.Status, Reason: reasons[u.ID]})
 		}
 	}
 	sortUnmapped(out)
 	return out, nil
 }
 
-// UnmappedCRMUsers implements httpapi.Service.
-func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, provider string) ([]httpapi.UnmappedUser, error) {
+// UnmappedCRMUsers implements httpapi.Core.
+func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, provider string) ([]domain.UnmappedUser, error) {
 	_, providers, err := s.connected(ctx, tenantID, provider)
 	if err != nil {
 		return nil, err
 	}
-	out := []httpapi.UnmappedUser{}
+	out := []domain.UnmappedUser{}
 	for _, p := range providers {
 		sn, err := s.snapshot(ctx, tenantID, p, nil)
 		if err != nil {
@@ -329,7 +302,7 @@ func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, provider strin
 			if !u.Mappable() || mapped[id] {
 				continue
 			}
-			uu := httpapi.UnmappedUser{Provider: p, ID: id, Name: u.Name(), Email: u.Email, Status: "active", Reason: reasons[id]}
+			uu := domain.UnmappedUser{Provider: p, ID: id, Name: u.Name(), Email: u.Email, Status: "active", Reason: reasons[id]}
 			if pending[id] {
 				uu.Status, uu.Reason = string(mapping.StatusPendingTeam), "a platform user was requested for this CRM user (auto-provisioning)"
 			}
@@ -340,7 +313,7 @@ func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, provider strin
 	return out, nil
 }
 
-func sortUnmapped(us []httpapi.UnmappedUser) {
+func sortUnmapped(us []domain.UnmappedUser) {
 	sort.Slice(us, func(i, j int) bool {
 		a, b := us[i], us[j]
 		if a.Provider != b.Provider {
@@ -353,35 +326,27 @@ func sortUnmapped(us []httpapi.UnmappedUser) {
 	})
 }
 
-// Errors implements httpapi.Service: the stored problems (rules and CRM API errors), errors before
-// conflicts, then by code and users.
-func (s *Service) Errors(ctx context.Context, tenantID, provider string) ([]httpapi.Problem, error) {
+// Errors implements httpapi.Core: the stored problems (rules and CRM API errors), errors before
+// conflicts, then by provider, code and users.
+func (s *Service) Errors(ctx context.Context, tenantID, provider string) ([]domain.Problem, error) {
 	_, providers, err := s.connected(ctx, tenantID, provider)
 	if err != nil {
 		return nil, err
 	}
-	out := []httpapi.Problem{}
+	out := []domain.Problem{}
 	for _, p := range providers {
 		ps, err := s.store.Problems(ctx, tenantID, p)
 		if err != nil {
 			return nil, err
 		}
 		for _, pr := range ps {
-			since := pr.Since
-			hp := httpapi.Problem{Provider: p, Code: pr.Code, PlatformUserID: pr.PlatformUserID, CRMUserID: pr.CRMUserID,
-				Email: pr.Email, Message: pr.Message, Fix: pr.Fix, Since: &since}
-			if pr.CRMUserID != "" {
-				hp.CRMUserIDs = []string{pr.CRMUserID}
-			}
-			if pr.PlatformUserID != "" {
-				hp.PlatformUserIDs = []string{pr.PlatformUserID}
-			}
-			out = append(out, hp)
+			pr.Provider = p
+			out = append(out, pr)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		ca, cb := isConflict(a.Code), isConflict(b.Code)
+		ca, cb := a.Conflict(), b.Conflict()
 		if ca != cb {
 			return !ca
 		}
@@ -399,55 +364,53 @@ func (s *Service) Errors(ctx context.Context, tenantID, provider string) ([]http
 	return out, nil
 }
 
-func isConflict(code string) bool { return mapping.Problem{Code: code}.Conflict() }
-
-// MapManually implements httpapi.Service.
-func (s *Service) MapManually(ctx context.Context, tenantID, provider, platformUserID, crmUserID, actor string) (httpapi.Mapping, error) {
+// MapManually implements httpapi.Core.
+func (s *Service) MapManually(ctx context.Context, tenantID, provider, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
 	t, _, err := s.connected(ctx, tenantID, provider)
 	if err != nil {
-		return httpapi.Mapping{}, err
+		return domain.MappedUsers{}, err
 	}
 	unlock := s.w.Lock(tenantID, provider)
 	defer unlock()
 	n, err := s.loadNeighbourhood(ctx, tenantID, provider, []string{platformUserID}, []string{crmUserID}, nil)
 	if err != nil {
-		return httpapi.Mapping{}, err
+		return domain.MappedUsers{}, err
 	}
 	d, err := mapping.Pin(n.input(provider, settingsOf(t, provider), s.now().UTC().Truncate(time.Millisecond)), platformUserID, crmUserID)
 	switch {
 	case errors.Is(err, mapping.ErrPlatformUserNotFound), errors.Is(err, mapping.ErrCRMUserNotFound):
-		return httpapi.Mapping{}, httpapi.NotFound("%v", err)
+		return domain.MappedUsers{}, domain.Errorf(domain.CodeNotFound, "%v", err)
 	case errors.Is(err, mapping.ErrCRMUserPinned):
-		return httpapi.Mapping{}, httpapi.Conflict("%v", err)
+		return domain.MappedUsers{}, domain.Errorf(domain.CodeConflict, "%v", err)
 	case errors.Is(err, mapping.ErrPlatformUserInvalid), errors.Is(err, mapping.ErrCRMUserInvalid):
-		return httpapi.Mapping{}, httpapi.Invalid("%v", err)
+		return domain.MappedUsers{}, domain.Errorf(domain.CodeInvalid, "%v", err)
 	case err != nil:
-		return httpapi.Mapping{}, err
+		return domain.MappedUsers{}, err
 	}
 	if err := s.commitAdmin(ctx, tenantID, provider, n, d); err != nil {
-		return httpapi.Mapping{}, err
+		return domain.MappedUsers{}, err
 	}
 	for _, m := range d.Upserts {
 		if m.PlatformUserID == platformUserID {
 			p, _ := s.store.PlatformUser(ctx, tenantID, platformUserID)
-			var pu mongostore.PlatformUser
+			var pu domain.PlatformUser
 			if p != nil {
 				pu = *p
 			}
-			return toMapping(m, pu, mongostore.CRMUser{CRMUser: n.crm[m.CRMUserID]}), nil
+			return toMapping(m, pu, domain.CRMUser{CRMUser: n.crm[m.CRMUserID]}), nil
 		}
 	}
 	for _, m := range n.mappings { // already pinned exactly so: nothing to write
 		if m.PlatformUserID == platformUserID {
 			p, _ := s.store.PlatformUser(ctx, tenantID, platformUserID)
-			var pu mongostore.PlatformUser
+			var pu domain.PlatformUser
 			if p != nil {
 				pu = *p
 			}
-			return toMapping(m, pu, mongostore.CRMUser{CRMUser: n.crm[m.CRMUserID]}), nil
+			return toMapping(m, pu, domain.CRMUser{CRMUser: n.crm[m.CRMUserID]}), nil
 		}
 	}
-	return httpapi.Mapping{}, fmt.Errorf("pin %s → %s produced no mapping", platformUserID, crmUserID)
+	return domain.MappedUsers{}, fmt.Errorf("pin %s → %s produced no mapping", platformUserID, crmUserID)
 }
 
 func (s *Service) commitAdmin(ctx context.Context, tenantID, provider string, n *neighbourhood, d mapping.Delta) error {
@@ -466,7 +429,7 @@ func (s *Service) commitAdmin(ctx context.Context, tenantID, provider string, n 
 	return nil
 }
 
-// Unmap implements httpapi.Service.
+// Unmap implements httpapi.Core.
 func (s *Service) Unmap(ctx context.Context, tenantID, provider, platformUserID, actor string) error {
 	t, _, err := s.connected(ctx, tenantID, provider)
 	if err != nil {
@@ -483,108 +446,41 @@ func (s *Service) Unmap(ctx context.Context, tenantID, provider, platformUserID,
 		found = found || m.PlatformUserID == platformUserID
 	}
 	if !found {
-		return httpapi.NotFound("platform user %s has no %s mapping", platformUserID, provider)
+		return domain.Errorf(domain.CodeNotFound, "platform user %s has no %s mapping", platformUserID, provider)
 	}
 	d := mapping.Unpin(n.input(provider, settingsOf(t, provider), s.now().UTC().Truncate(time.Millisecond)), platformUserID)
 	return s.commitAdmin(ctx, tenantID, provider, n, d)
 }
 
-// StartSync implements httpapi.Service.
-func (s *Service) StartSync(ctx context.Context, tenantID string, r httpapi.SyncRequest) (httpapi.Run, bool, error) {
+// StartSync implements httpapi.Core.
+func (s *Service) StartSync(ctx context.Context, tenantID string, r domain.SyncRequest) (*domain.SyncRun, bool, error) {
 	if _, _, err := s.connected(ctx, tenantID, ""); err != nil {
-		return httpapi.Run{}, false, err
+		return nil, false, err
 	}
-	trigger := r.Trigger
-	if trigger == "" {
-		trigger = syncusers.TriggerAPI
+	r.Tenant = tenantID
+	if r.Trigger == "" {
+		r.Trigger = domain.TriggerAPI
 	}
-	run, started, err := s.runner.Start(ctx, syncusers.Request{Tenant: tenantID, Trigger: trigger, DryRun: r.DryRun})
-	if err != nil {
-		return httpapi.Run{}, false, err
-	}
-	return toRun(run), started, nil
+	return s.runner.Start(ctx, r)
 }
 
-// Runs implements httpapi.Service.
-func (s *Service) Runs(ctx context.Context, tenantID string, limit int) ([]httpapi.Run, error) {
-	runs, err := s.store.Runs(ctx, tenantID, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]httpapi.Run, len(runs))
-	for i := range runs {
-		out[i] = toRun(&runs[i])
-	}
-	return out, nil
+// Runs implements httpapi.Core.
+func (s *Service) Runs(ctx context.Context, tenantID string, limit int) ([]domain.SyncRun, error) {
+	return s.store.Runs(ctx, tenantID, limit)
 }
 
-// Run implements httpapi.Service.
-func (s *Service) Run(ctx context.Context, tenantID, id string) (httpapi.Run, error) {
+// Run implements httpapi.Core.
+func (s *Service) Run(ctx context.Context, tenantID, id string) (*domain.SyncRun, error) {
 	r, err := s.store.Run(ctx, tenantID, id)
-	if errors.Is(err, mongostore.ErrNotFound) {
-		return httpapi.Run{}, httpapi.NotFound("sync run %s not found", id)
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil, domain.Errorf(domain.CodeNotFound, "sync run %s not found", id)
 	}
-	if err != nil {
-		return httpapi.Run{}, err
-	}
-	return toRun(r), nil
+	return r, err
 }
 
-func toRun(r *mongostore.SyncRun) httpapi.Run {
-	out := httpapi.Run{ID: r.ID, Tenant: r.Tenant, Trigger: r.Trigger, DryRun: r.DryRun, State: r.Status, Phase: r.Phase,
-		StartedAt: r.StartedAt.UTC(), Error: r.Error}
-	if r.Status == mongostore.RunPartial {
-		// The API knows running, succeeded and failed; a partial run failed for some provider,
-		// which the provider entries say.
-		out.State = mongostore.RunFailed
-		if out.Error == "" {
-			out.Error = "a provider failed; see providers"
-		}
-	}
-	if !r.FinishedAt.IsZero() && r.Status != mongostore.RunRunning {
-		f := r.FinishedAt.UTC()
-		out.FinishedAt = &f
-	}
-	for _, p := range r.Providers {
-		out.Pulled += p.Pulled
-		out.Processed += p.Processed
-		rp := httpapi.RunProvider{Provider: p.Provider, Error: p.Failure}
-		if c := p.Counts; c != nil {
-			rp.Mapped, rp.Created, rp.Remapped, rp.Removed = c.Mapped, c.Created, c.Remapped, c.Removed
-			rp.Conflicts, rp.Errors, rp.UnmappedPlatform, rp.UnmappedCRM = c.Conflicts, c.Errors, c.UnmappedPlatform, c.UnmappedCRM
-			rp.ChangesTotal = c.ChangesTotal
-		}
-		for _, ch := range p.Changes {
-			rp.Changes = append(rp.Changes, httpapi.Change{Kind: ch.Change, PlatformUserID: ch.PlatformUserID, CRMUserID: ch.CRMUserID,
-				PreviousCRMUserID: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})
-		}
-		out.Providers = append(out.Providers, rp)
-	}
-	if r.Status == mongostore.RunRunning {
-		for _, p := range r.Providers {
-			if p.Phase != syncusers.PhaseWaiting && p.Phase != syncusers.PhaseDone && p.Phase != syncusers.PhaseFailed {
-				out.Phase = p.Provider + ":" + p.Phase
-			}
-		}
-	}
-	return out
-}
-
-// RecordHistory implements httpapi.Service over writer's ownership_history collection
-// (libs/ownerhistory).
-func (s *Service) RecordHistory(ctx context.Context, tenantID, provider, recordType, recordID string) ([]httpapi.HistoryEntry, error) {
-	docs, err := ownerhistory.Read(ctx, s.store.DB(), ownerhistory.Record{Tenant: tenantID, Provider: libprovider.Provider(provider), RecordType: recordType, RecordID: recordID})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]httpapi.HistoryEntry, len(docs))
-	for i, d := range docs {
-		out[i] = httpapi.HistoryEntry{ID: d.ID, Tenant: d.Tenant, Provider: string(d.Provider), RecordType: d.RecordType,
-			RecordID: d.RecordID, At: d.At, Direction: d.Direction, Outcome: d.Outcome, OwnerBefore: d.OwnerBefore,
-			OwnerAfter: d.OwnerAfter, PlatformUserID: d.PlatformUserID, EventID: d.EventID, Reason: d.Reason,
-			PlatformRecordID: d.PlatformRecordID, OccurredAt: d.OccurredAt}
-	}
-	return out, nil
+// RecordHistory implements httpapi.Core over writer's ownership_history.
+func (s *Service) RecordHistory(ctx context.Context, tenantID, provider, recordType, recordID string) ([]domain.HistoryEntry, error) {
+	return s.store.RecordHistory(ctx, tenantID, provider, recordType, recordID)
 }
 
 // pendingProvisions returns the CRM users of a provider with an outstanding provisioning request.

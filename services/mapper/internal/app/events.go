@@ -1,6 +1,8 @@
-// Package app is mapper's core: it applies user-changed events and CRM user refreshes to the
-// mappings, and serves the admin API (it implements httpapi.Service) over the store, the rules,
-// the KV view and Sync Users.
+// Package app is mapper's core: it applies user-changed events, CRM user refreshes and owner
+// changes (auto-provisioning) to the mappings, and serves the admin API and console (it implements
+// httpapi.Core) over the store, the rules, the mappings view and Sync Users. It works in domain
+// types; the store, the view, the CRM directories and the event publisher are interfaces declared
+// here and implemented by the edges (mongostore, kvview, crm, events).
 package app
 
 import (
@@ -13,17 +15,9 @@ import (
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
-	"github.com/ownersync/ownersync/services/mapper/internal/crm"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
-	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
 )
-
-// ErrUnknownTenant is returned for an event of a tenant that is not configured.
-var ErrUnknownTenant = errors.New("unknown tenant")
-
-// ErrNotConnected is returned for an event of a provider the tenant has not enabled.
-var ErrNotConnected = errors.New("provider not connected")
 
 // Fields a partial CrmUserChanged may carry (CrmUserChanged.fields).
 const (
@@ -36,44 +30,112 @@ const (
 	FieldKind      = "kind"
 )
 
-// Tenants finds tenant configurations (tenantstore.Store).
+// Tenants finds tenant configurations (tenantstore.Cache).
 type Tenants interface {
 	Get(ctx context.Context, id string) (*tenant.Tenant, error)
 }
 
-// Service is mapper's core.
-type Service struct {
-	w       *changes.Writer
-	store   *mongostore.Store
-	tenants Tenants
-	dirs    syncusers.Directories
-	runner  *syncusers.Runner
-	log     *slog.Logger
-	now     func() time.Time
-	// LockWait bounds how long an event waits for a Sync Users run (or another event) of the same
-	// tenant and provider; then it fails with changes.ErrBusy and the consumer redelivers it later.
-	// It must stay below the consumers' AckWait (default 20 s).
-	LockWait time.Duration
+// Store keeps the users, mappings, problems, provisioning requests and runs (mongostore.Store).
+// Missing documents are errors wrapping domain.ErrNotFound.
+type Store interface {
+	PlatformUser(ctx context.Context, tenant, id string) (*domain.PlatformUser, error)
+	PlatformUsers(ctx context.Context, tenant string) ([]domain.PlatformUser, error)
+	PlatformUsersByEmail(ctx context.Context, tenant string, emails []string) ([]domain.PlatformUser, error)
+	UpsertPlatformUser(ctx context.Context, u domain.PlatformUser) (applied bool, err error)
+	CRMUser(ctx context.Context, tenant, provider, id string) (domain.CRMUser, error)
+	CRMUsers(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error)
+	CRMUsersByEmail(ctx context.Context, tenant, provider string, emails []string) ([]domain.CRMUser, error)
+	PutCRMUser(ctx context.Context, tenant, provider string, u domain.CRMUser) (stored domain.CRMUser, changed bool, err error)
+	DeleteCRMUser(ctx context.Context, tenant, provider, id string) error
+	Mappings(ctx context.Context, tenant, provider string) ([]mapping.Mapping, error)
+	MappingsNaming(ctx context.Context, tenant, provider string, platformUserIDs, crmUserIDs []string) ([]mapping.Mapping, error)
+	Generation(ctx context.Context, tenant, provider string) (int64, error)
+	Problems(ctx context.Context, tenant, provider string) ([]domain.Problem, error)
+	ReplaceUserProblems(ctx context.Context, tenant, provider string, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error
+	Provision(ctx context.Context, tenant, provider, crmUserID string) (mapping.Provision, error)
+	Provisions(ctx context.Context, tenant, provider string, crmUserIDs ...string) ([]mapping.Provision, error)
+	PutProvision(ctx context.Context, tenant string, p mapping.Provision) (created bool, err error)
+	DeleteProvision(ctx context.Context, tenant, provider, crmUserID string) error
+	Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error)
+	Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error)
+	RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]domain.HistoryEntry, error)
+}
+
+// View is the mappings view as far as the core rebuilds it (kvview.View).
+type View interface {
+	Generation(ctx context.Context, tenant, provider string) (int64, error)
+	RebuildMappings(ctx context.Context, tenant, provider string, entries []domain.ViewEntry, generation int64) error
+}
+
+// Directories builds a tenant's CRM user directories (crm.Factory).
+type Directories interface {
+	Directory(t *tenant.Tenant, provider string) (domain.Directory, error)
+}
+
+// Runner starts Sync Users runs (syncusers.Runner).
+type Runner interface {
+	Start(ctx context.Context, r domain.SyncRequest) (run *domain.SyncRun, started bool, err error)
+}
+
+// Provisions publishes auto-provisioning requests (events.Publisher).
+type Provisions interface {
+	ProvisionRequested(ctx context.Context, r domain.ProvisionRequest) error
+}
+
+// Options are the core's dependencies.
+type Options struct {
+	Writer      *changes.Writer
+	Store       Store
+	View        View
+	Tenants     Tenants
+	Directories Directories
+	Runner      Runner
 	// Provisions publishes auto-provisioning requests (rule 7); OwnerChanged fails without it
 	// when a request is due.
-	Provisions Publisher
+	Provisions Provisions
+	Log        *slog.Logger
+	Now        func() time.Time
+	// LockWait bounds how long an event waits for a Sync Users run (or another event) of the same
+	// tenant and provider; then it fails with domain.ErrBusy and the consumer redelivers it later.
+	// It must stay below the consumers' AckWait (30 s). Default 20 s.
+	LockWait time.Duration
+}
+
+// Service is mapper's core.
+type Service struct {
+	w          *changes.Writer
+	store      Store
+	view       View
+	tenants    Tenants
+	dirs       Directories
+	runner     Runner
+	provisions Provisions
+	log        *slog.Logger
+	now        func() time.Time
+	lockWait   time.Duration
 }
 
 // New returns the core.
-func New(w *changes.Writer, tenants Tenants, dirs syncusers.Directories, runner *syncusers.Runner, log *slog.Logger, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
+func New(o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{w: w, store: w.Store(), tenants: tenants, dirs: dirs, runner: runner, log: log, now: now, LockWait: 20 * time.Second}
+	if o.LockWait <= 0 {
+		o.LockWait = 20 * time.Second
+	}
+	return &Service{w: o.Writer, store: o.Store, view: o.View, tenants: o.Tenants, dirs: o.Directories, runner: o.Runner,
+		provisions: o.Provisions, log: o.Log, now: o.Now, lockWait: o.LockWait}
 }
 
+// tenant returns a configured tenant; an unknown one is a not-found error wrapping
+// domain.ErrUnknownTenant.
 func (s *Service) tenant(ctx context.Context, id string) (*tenant.Tenant, error) {
 	t, err := s.tenants.Get(ctx, id)
 	if errors.Is(err, tenant.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownTenant, id)
+		return nil, &domain.Error{Code: domain.CodeNotFound, Message: fmt.Sprintf("tenant %s not found", id), Err: domain.ErrUnknownTenant}
 	}
 	return t, err
 }
@@ -82,16 +144,16 @@ func (s *Service) tenant(ctx context.Context, id string) (*tenant.Tenant, error)
 // applies the rules to it for every connected provider. A tenant that is not configured yet keeps
 // its users for its first Sync Users; nothing is mapped. Idempotent: the rules run on the stored
 // state, and the mapping.changed ids derive from eventID.
-func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u mongostore.PlatformUser) error {
+func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u domain.PlatformUser) error {
 	prev, err := s.store.PlatformUser(ctx, u.Tenant, u.ID)
-	if err != nil && !errors.Is(err, mongostore.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return err
 	}
 	if _, err := s.store.UpsertPlatformUser(ctx, u); err != nil {
 		return err
 	}
 	t, err := s.tenant(ctx, u.Tenant)
-	if errors.Is(err, ErrUnknownTenant) {
+	if errors.Is(err, domain.ErrUnknownTenant) {
 		return nil
 	}
 	if err != nil {
@@ -111,17 +173,17 @@ func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u mon
 
 // CRMUserChanged stores a CRM user, merging a partial change (fields lists what the source
 // carried; empty means complete) into the stored user, and applies the rules to it.
-func (s *Service) CRMUserChanged(ctx context.Context, tenantID, provider, eventID string, u mongostore.CRMUser, fields []string) error {
+func (s *Service) CRMUserChanged(ctx context.Context, tenantID, provider, eventID string, u domain.CRMUser, fields []string) error {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return err
 	}
 	if _, ok := t.ProviderSettings(provider); !ok {
-		return fmt.Errorf("%w: %s %s", ErrNotConnected, tenantID, provider)
+		return fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, provider)
 	}
 	prev, err := s.store.CRMUser(ctx, tenantID, provider, u.ID)
 	known := err == nil
-	if err != nil && !errors.Is(err, mongostore.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return err
 	}
 	merged := Merge(prev, known, u, fields)
@@ -147,7 +209,7 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 		return err
 	}
 	if _, ok := t.ProviderSettings(provider); !ok {
-		return fmt.Errorf("%w: %s %s", ErrNotConnected, tenantID, provider)
+		return fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, provider)
 	}
 	dir, err := s.dirs.Directory(t, provider)
 	if err != nil {
@@ -155,13 +217,13 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 	}
 	prev, err := s.store.CRMUser(ctx, tenantID, provider, crmUserID)
 	known := err == nil
-	if err != nil && !errors.Is(err, mongostore.ErrNotFound) {
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return err
 	}
 	u, err := dir.Get(ctx, crmUserID)
 	ev := mapping.Event{CRMUserID: crmUserID}
 	switch {
-	case errors.Is(err, crm.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		if !known {
 			return nil
 		}
@@ -187,7 +249,7 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 }
 
 // Merge applies a (possibly partial) CRM user change to the stored user.
-func Merge(prev mongostore.CRMUser, known bool, u mongostore.CRMUser, fields []string) mongostore.CRMUser {
+func Merge(prev domain.CRMUser, known bool, u domain.CRMUser, fields []string) domain.CRMUser {
 	if !known || len(fields) == 0 {
 		if u.Kind == "" {
 			u.Kind = mapping.CRMKindUser
@@ -272,7 +334,7 @@ func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, provider stri
 				continue
 			}
 			u, err := s.store.PlatformUser(ctx, tenantID, id)
-			if errors.Is(err, mongostore.ErrNotFound) {
+			if errors.Is(err, domain.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -285,7 +347,7 @@ func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, provider stri
 				continue
 			}
 			u, err := s.store.CRMUser(ctx, tenantID, provider, id)
-			if errors.Is(err, mongostore.ErrNotFound) {
+			if errors.Is(err, domain.ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -343,7 +405,7 @@ func keys[V any](m map[string]V) []string {
 // applyEvent runs mapping.Apply for one touched user and commits the outcome. before is the
 // touched CRM user's state before the event (nil when new or a platform event).
 func (s *Service) applyEvent(ctx context.Context, t *tenant.Tenant, provider string, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
-	unlock, err := s.w.LockWithin(ctx, t.ID, provider, s.LockWait)
+	unlock, err := s.w.LockWithin(ctx, t.ID, provider, s.lockWait)
 	if err != nil {
 		return err
 	}

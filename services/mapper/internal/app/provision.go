@@ -6,20 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/ownersync/ownersync/libs/streams"
-	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
-	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 )
-
-// Publisher publishes one event with a deduplicating message id (natsbus.Publisher).
-type Publisher interface {
-	Publish(ctx context.Context, subject, msgID string, m proto.Message) (duplicate bool, err error)
-}
 
 // ProvisionEventID is the event id (and NATS message id) of the provisioning request for one CRM
 // user, the same for every repeat so that JetStream deduplicates them (rule 7).
@@ -50,7 +39,7 @@ func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID,
 		return ProvisionOutcome{}, err
 	}
 	if _, ok := t.ProviderSettings(provider); !ok {
-		return ProvisionOutcome{}, fmt.Errorf("%w: %s %s", ErrNotConnected, tenantID, provider)
+		return ProvisionOutcome{}, fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, provider)
 	}
 	st := settingsOf(t, provider)
 	if !st.AutoProvisioning {
@@ -60,12 +49,12 @@ func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID,
 		return ProvisionOutcome{Reason: "the owner was cleared"}, nil
 	}
 	owner, err := s.store.CRMUser(ctx, tenantID, provider, ownerID)
-	if errors.Is(err, mongostore.ErrNotFound) {
+	if errors.Is(err, domain.ErrNotFound) {
 		if err := s.RefreshCRMUser(ctx, tenantID, provider, ownerID, eventID); err != nil {
 			return ProvisionOutcome{}, err
 		}
 		owner, err = s.store.CRMUser(ctx, tenantID, provider, ownerID)
-		if errors.Is(err, mongostore.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return ProvisionOutcome{Reason: "the CRM does not know the owner"}, nil
 		}
 	}
@@ -75,7 +64,7 @@ func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID,
 
 	// Under the tenant's lock, so that a Sync Users run or a user event does not map the owner
 	// between the look-ups and the recording.
-	unlock, err := s.w.LockWithin(ctx, tenantID, provider, s.LockWait)
+	unlock, err := s.w.LockWithin(ctx, tenantID, provider, s.lockWait)
 	if err != nil {
 		return ProvisionOutcome{}, err
 	}
@@ -98,26 +87,20 @@ func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID,
 	switch _, err := s.store.Provision(ctx, tenantID, provider, ownerID); {
 	case err == nil:
 		q.Pending = true
-	case !errors.Is(err, mongostore.ErrNotFound):
+	case !errors.Is(err, domain.ErrNotFound):
 		return ProvisionOutcome{}, err
 	}
 	d := mapping.DecideProvision(q)
 	if !d.Request {
 		return ProvisionOutcome{Reason: d.Reason}, nil
 	}
-	if s.Provisions == nil {
+	if s.provisions == nil {
 		return ProvisionOutcome{}, errors.New("auto-provisioning: no publisher configured")
 	}
 	id := ProvisionEventID(provider, ownerID)
-	now := timestamppb.New(d.Provision.RequestedAt)
-	msg := &ownersyncv1.PlatformUserProvision{
-		Meta:     &ownersyncv1.EventMeta{EventId: id, TenantId: tenantID, OccurredAt: now, ReceivedAt: now, Source: "mapper", SourceEventId: eventID},
-		Provider: changes.Provider(provider),
-		CrmUser: &ownersyncv1.CrmUser{Id: owner.ID, Email: d.Provision.Email, FirstName: owner.FirstName, LastName: owner.LastName,
-			Active: owner.Active, Kind: ownersyncv1.CrmUserKind_CRM_USER_KIND_USER, Username: owner.Username, UserType: owner.UserType,
-			HubspotUserId: owner.HubSpotUserID},
-	}
-	if _, err := s.Provisions.Publish(ctx, streams.PlatformUserProvision(tenantID), id, msg); err != nil {
+	req := domain.ProvisionRequest{ID: id, Tenant: tenantID, Provider: provider, Owner: owner, Email: d.Provision.Email,
+		RequestedAt: d.Provision.RequestedAt, SourceEventID: eventID}
+	if err := s.provisions.ProvisionRequested(ctx, req); err != nil {
 		return ProvisionOutcome{}, fmt.Errorf("publish provisioning request %s: %w", id, err)
 	}
 	if _, err := s.store.PutProvision(ctx, tenantID, d.Provision); err != nil {

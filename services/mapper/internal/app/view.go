@@ -19,7 +19,7 @@ func (s *Service) RebuildViewIfBehind(ctx context.Context, tenants []tenant.Tena
 			if err != nil {
 				return rebuilt, err
 			}
-			have, err := s.w.View().Generation(ctx, t.ID, p)
+			have, err := s.view.Generation(ctx, t.ID, p)
 			if err != nil {
 				return rebuilt, err
 			}
@@ -52,5 +52,5 @@ func (s *Service) RebuildView(ctx context.Context, tenantID, provider string) er
 		return err
 	}
 	_, entries := changes.Entries(tenantID, nil, ms, nil, nil, func(id string) (mapping.CRMUser, bool) { u, ok := crm[id]; return u.CRMUser, ok })
-	return s.w.View().Rebuild(ctx, tenantID, provider, entries, gen)
+	return s.view.RebuildMappings(ctx, tenantID, provider, entries, gen)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/app"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/events"
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
@@ -46,8 +47,8 @@ func TestRebuildViewIfBehind(t *testing.T) {
 	store := mongostore.New(conn.DB, nil)
 	kv := kvs[streams.MappingsBucket]
 	view := kvview.New(bus.JS, kv)
-	w := changes.New(store, view, natsbus.NewPublisher(bus.JS, nil, 0), nil)
-	svc := app.New(w, nil, nil, nil, nil, nil)
+	w := changes.New(store, view, events.NewPublisher(natsbus.NewPublisher(bus.JS, nil, 0), nil), nil)
+	svc := app.New(app.Options{Writer: w, Store: store, View: view})
 
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	ms := []mapping.Mapping{

@@ -6,56 +6,49 @@ package changes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ownersync/ownersync/libs/mappingkv"
-	"github.com/ownersync/ownersync/libs/provider"
-	"github.com/ownersync/ownersync/libs/provider/providerpb"
-	"github.com/ownersync/ownersync/libs/streams"
-	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
-	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 )
 
-// Publisher publishes one event with a deduplicating message id (natsbus.Publisher).
-type Publisher interface {
-	Publish(ctx context.Context, subject, msgID string, m proto.Message) (duplicate bool, err error)
+// Store keeps the mappings (mongostore.Store).
+type Store interface {
+	BumpGeneration(ctx context.Context, tenant, provider string) (int64, error)
+	WriteMappings(ctx context.Context, tenant string, stored, upserts, deletes []mapping.Mapping) error
+}
+
+// View is the mappings view the other services read (kvview.View).
+type View interface {
+	SyncMappings(ctx context.Context, tenant, provider string, before, after []domain.ViewEntry, generation int64) error
+}
+
+// Events announces mapping changes (events.Publisher).
+type Events interface {
+	MappingChanged(ctx context.Context, ev domain.MappingEvent) error
 }
 
 // Writer commits rule outcomes.
 type Writer struct {
-	store *mongostore.Store
-	view  *kvview.View
-	pub   Publisher
+	store Store
+	view  View
+	pub   Events
 	now   func() time.Time
 	locks sync.Map // tenant/provider → chan struct{} (a mutex that can be waited on with a deadline)
 }
 
 // New returns a writer.
-func New(store *mongostore.Store, view *kvview.View, pub Publisher, now func() time.Time) *Writer {
+func New(store Store, view View, events Events, now func() time.Time) *Writer {
 	if now == nil {
 		now = time.Now
 	}
-	return &Writer{store: store, view: view, pub: pub, now: now}
+	return &Writer{store: store, view: view, pub: events, now: now}
 }
-
-// Store is the writer's store.
-func (w *Writer) Store() *mongostore.Store { return w.store }
-
-// View is the writer's KV view.
-func (w *Writer) View() *kvview.View { return w.view }
-
-// ErrBusy is returned by LockWithin when the lock stayed taken for the whole wait.
-var ErrBusy = errors.New("mappings of the tenant and provider are being written by another run")
 
 // Lock serialises rule runs of one tenant and provider in this process (events, Sync Users and
 // manual mappings read, decide and write; two at once could both map the same user). It returns
@@ -65,7 +58,7 @@ func (w *Writer) Lock(tenant, provider string) func() {
 	return unlock
 }
 
-// LockWithin is Lock with a bounded wait (negative: no bound): event handlers give up before their
+// LockWithin is Lock with a bounded wait (domain.ErrBusy when it runs out) (negative: no bound): event handlers give up before their
 // message's AckWait runs out while a Sync Users run holds the lock, and ask for a later redelivery
 // instead.
 func (w *Writer) LockWithin(ctx context.Context, tenant, provider string, wait time.Duration) (func(), error) {
@@ -86,7 +79,7 @@ func (w *Writer) LockWithin(ctx context.Context, tenant, provider string, wait t
 	case ch <- struct{}{}:
 		return func() { <-ch }, nil
 	case <-timeout:
-		return nil, fmt.Errorf("lock %s/%s: %w", tenant, provider, ErrBusy)
+		return nil, fmt.Errorf("lock %s/%s: %w", tenant, provider, domain.ErrBusy)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -133,7 +126,7 @@ func (w *Writer) Commit(ctx context.Context, c Commit) error {
 			return err
 		}
 		before, after := Entries(c.Tenant, c.Stored, c.Upserts, c.Deletes, c.CRMBefore, c.CRMAfter)
-		if err := w.view.Sync(ctx, c.Tenant, c.Provider, before, after, gen); err != nil {
+		if err := w.view.SyncMappings(ctx, c.Tenant, c.Provider, before, after, gen); err != nil {
 			return err
 		}
 	}
@@ -145,7 +138,7 @@ func (w *Writer) Commit(ctx context.Context, c Commit) error {
 
 // Entries returns the view entries of the stored mappings before and after the upserts and
 // deletes.
-func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefore, crmAfter func(string) (mapping.CRMUser, bool)) (before, after []mappingkv.Entry) {
+func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefore, crmAfter func(string) (mapping.CRMUser, bool)) (before, after []domain.ViewEntry) {
 	look := func(f func(string) (mapping.CRMUser, bool), id string) mapping.CRMUser {
 		if f == nil {
 			return mapping.CRMUser{}
@@ -157,9 +150,9 @@ func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefor
 		crmBefore = crmAfter
 	}
 	next := make(map[string]mapping.Mapping, len(stored))
-	before = make([]mappingkv.Entry, 0, len(stored))
+	before = make([]domain.ViewEntry, 0, len(stored))
 	for _, m := range stored {
-		before = append(before, kvview.NewEntry(tenant, m, look(crmBefore, m.CRMUserID)))
+		before = append(before, domain.ViewEntry{Tenant: tenant, Mapping: m, CRMUser: look(crmBefore, m.CRMUserID)})
 		next[m.PlatformUserID] = m
 	}
 	for _, m := range deletes {
@@ -168,9 +161,9 @@ func Entries(tenant string, stored, upserts, deletes []mapping.Mapping, crmBefor
 	for _, m := range upserts {
 		next[m.PlatformUserID] = m
 	}
-	after = make([]mappingkv.Entry, 0, len(next))
+	after = make([]domain.ViewEntry, 0, len(next))
 	for _, m := range next {
-		after = append(after, kvview.NewEntry(tenant, m, look(crmAfter, m.CRMUserID)))
+		after = append(after, domain.ViewEntry{Tenant: tenant, Mapping: m, CRMUser: look(crmAfter, m.CRMUserID)})
 	}
 	return before, after
 }
@@ -182,14 +175,11 @@ const publishConcurrency = 64
 // Publish publishes c's changes as mapping.changed events. The changes of one platform user keep
 // their order; different users' changes are published concurrently.
 func (w *Writer) Publish(ctx context.Context, c Commit) error {
-	subject := streams.MappingChanged(c.Tenant, provider.Provider(c.Provider))
-	now := timestamppb.New(w.now())
+	now := w.now()
 	publish := func(ctx context.Context, i int) error {
-		ch := c.Changes[i]
 		id := c.EventID + ":" + c.Provider + ":" + strconv.Itoa(i)
-		ev := MappingChanged(ch)
-		ev.Meta = &ownersyncv1.EventMeta{EventId: id, TenantId: c.Tenant, OccurredAt: now, ReceivedAt: now, Source: c.Source, SourceEventId: c.EventID}
-		if _, err := w.pub.Publish(ctx, subject, id, ev); err != nil {
+		ev := domain.MappingEvent{ID: id, Tenant: c.Tenant, Provider: c.Provider, Change: c.Changes[i], Source: c.Source, SourceEventID: c.EventID, At: now}
+		if err := w.pub.MappingChanged(ctx, ev); err != nil {
 			return fmt.Errorf("publish mapping.changed %s: %w", id, err)
 		}
 		return nil
@@ -224,71 +214,4 @@ func (w *Writer) Publish(ctx context.Context, c Commit) error {
 		})
 	}
 	return g.Wait()
-}
-
-// MappingChanged converts a change to its event (without meta).
-func MappingChanged(ch mapping.Change) *ownersyncv1.MappingChanged {
-	return &ownersyncv1.MappingChanged{
-		Provider: Provider(ch.Provider), PlatformUserId: ch.PlatformUserID, CrmUserId: ch.CRMUserID,
-		PreviousCrmUserId: ch.PreviousCRMUserID, Email: ch.Email, Status: Status(ch.Status),
-		Change: Kind(ch.Kind), Reason: ch.Reason, MadeBy: MadeBy(ch.MadeBy),
-	}
-}
-
-// Provider converts a provider name.
-func Provider(p string) ownersyncv1.Provider { return providerpb.ToProto(provider.Provider(p)) }
-
-// ProviderName converts a provider enum ("" for an unknown one).
-func ProviderName(p ownersyncv1.Provider) string {
-	name, _ := providerpb.FromProto(p)
-	return string(name)
-}
-
-// Status converts a mapping status.
-func Status(s mapping.Status) ownersyncv1.MappingStatus {
-	switch s {
-	case mapping.StatusSynced:
-		return ownersyncv1.MappingStatus_MAPPING_STATUS_SYNCED
-	case mapping.StatusConflict:
-		return ownersyncv1.MappingStatus_MAPPING_STATUS_CONFLICT
-	case mapping.StatusError:
-		return ownersyncv1.MappingStatus_MAPPING_STATUS_ERROR
-	case mapping.StatusPendingTeam:
-		return ownersyncv1.MappingStatus_MAPPING_STATUS_PENDING_TEAM
-	}
-	return ownersyncv1.MappingStatus_MAPPING_STATUS_UNSPECIFIED
-}
-
-// Kind converts a change kind.
-func Kind(k mapping.ChangeKind) ownersyncv1.MappingChange {
-	switch k {
-	case mapping.ChangeCreated:
-		return ownersyncv1.MappingChange_MAPPING_CHANGE_CREATED
-	case mapping.ChangeRemapped:
-		return ownersyncv1.MappingChange_MAPPING_CHANGE_REMAPPED
-	case mapping.ChangeRemoved:
-		return ownersyncv1.MappingChange_MAPPING_CHANGE_REMOVED
-	case mapping.ChangeConflict:
-		return ownersyncv1.MappingChange_MAPPING_CHANGE_CONFLICT
-	case mapping.ChangeError:
-		return ownersyncv1.MappingChange_MAPPING_CHANGE_ERROR
-	case mapping.ChangeResolved:
-		return ownersyncv1.MappingChange_MAPPING_CHANGE_RESOLVED
-	}
-	return ownersyncv1.MappingChange_MAPPING_CHANGE_UNSPECIFIED
-}
-
-// MadeBy converts how a mapping was made.
-func MadeBy(m mapping.MadeBy) ownersyncv1.MadeBy {
-	switch m {
-	case mapping.MadeByEmail:
-		return ownersyncv1.MadeBy_MADE_BY_EMAIL
-	case mapping.MadeByManual:
-		return ownersyncv1.MadeBy_MADE_BY_MANUAL
-	case mapping.MadeByRemapInactive:
-		return ownersyncv1.MadeBy_MADE_BY_REMAP_INACTIVE
-	case mapping.MadeByAutoProvisioned:
-		return ownersyncv1.MadeBy_MADE_BY_AUTO_PROVISIONED
-	}
-	return ownersyncv1.MadeBy_MADE_BY_UNSPECIFIED
 }

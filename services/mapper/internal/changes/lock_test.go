@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 )
 
 func TestLockWithin(t *testing.T) {
 	w := changes.New(nil, nil, nil, nil)
 	unlock := w.Lock("acme", "salesforce")
-	if _, err := w.LockWithin(context.Background(), "acme", "salesforce", 20*time.Millisecond); !errors.Is(err, changes.ErrBusy) {
+	if _, err := w.LockWithin(context.Background(), "acme", "salesforce", 20*time.Millisecond); !errors.Is(err, domain.ErrBusy) {
 		t.Fatalf("second lock: %v, want ErrBusy", err)
 	}
 	other, err := w.LockWithin(context.Background(), "acme", "hubspot", 0)

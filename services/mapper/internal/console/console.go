@@ -39,6 +39,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
@@ -327,17 +328,24 @@ func (c *Console) handle(h handler) echo.HandlerFunc {
 		switch {
 		case errors.As(err, &pe):
 			status, msg = pe.status, pe.msg
-		case errors.Is(err, httpapi.ErrNotFound), errors.Is(err, tenant.ErrNotFound):
-			status, msg = http.StatusNotFound, publicMessage(err, "Not found.")
-		case errors.Is(err, httpapi.ErrConflict):
-			status, msg = http.StatusConflict, publicMessage(err, "That conflicts with the current state.")
-		case errors.Is(err, httpapi.ErrInvalid):
-			status, msg = http.StatusBadRequest, publicMessage(err, "The request was not valid.")
+		case errors.Is(err, tenant.ErrNotFound):
+			status, msg = http.StatusNotFound, "Not found."
+		case domain.ErrorCode(err) != "":
+			status = httpapi.StatusOf(domain.ErrorCode(err))
+			msg = publicMessage(err, defaultMessages[status])
 		default:
 			c.log.ErrorContext(r.ctx, "console request failed", "path", ec.Request().URL.Path, "error", err)
 		}
 		return c.render(r, status, "error", "Error", map[string]any{"Status": status, "StatusText": http.StatusText(status), "Message": msg})
 	}
+}
+
+// defaultMessages are the texts of coded errors that carry no message for the admin.
+var defaultMessages = map[int]string{
+	http.StatusNotFound:           "Not found.",
+	http.StatusConflict:           "That conflicts with the current state.",
+	http.StatusBadRequest:         "The request was not valid.",
+	http.StatusServiceUnavailable: "Busy; try again in a moment.",
 }
 
 // publicMessage returns the message of an httpapi.Invalid/NotFound/Conflict error, or def when the

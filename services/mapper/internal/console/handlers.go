@@ -13,6 +13,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
@@ -765,12 +766,4 @@ func userErrorText(err error) string {
 	return "The request was not valid."
 }
 
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, httpapi.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, httpapi.ErrConflict):
-		return http.StatusConflict
-	}
-	return http.StatusBadRequest
-}
+func statusOf(err error) int { return httpapi.StatusOf(domain.ErrorCode(err)) }

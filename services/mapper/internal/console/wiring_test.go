@@ -11,7 +11,7 @@ import (
 
 // The types mapper.Run passes to console.New satisfy its parameters.
 var (
-	_ httpapi.Service       = (*app.Service)(nil)
+	_ httpapi.Core          = (*app.Service)(nil)
 	_ httpapi.TenantStore   = (*tenantstore.Store)(nil)
 	_ console.Authenticator = (*auth.Store)(nil)
 	_ httpapi.DeadLetters   = (*dlq.DLQ)(nil)

@@ -12,23 +12,16 @@ import (
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 )
-
-// ErrNotFound is returned by Directory.Get when the CRM has no such user.
-var ErrNotFound = errors.New("CRM user not found")
 
 // ErrNotConnected is returned for a provider the tenant has not enabled (crmconn.ErrNotConnected).
 var ErrNotConnected = crmconn.ErrNotConnected
 
-// Directory is one tenant's user directory in one CRM.
-type Directory interface {
-	// Pull calls fn with every CRM user, page by page, inactive and archived ones included.
-	Pull(ctx context.Context, fn func(page []mongostore.CRMUser) error) error
-	// Get reads one user; errors.Is(err, ErrNotFound) when the CRM has none.
-	Get(ctx context.Context, id string) (mongostore.CRMUser, error)
-}
+// Directory is one tenant's user directory in one CRM; Get wraps domain.ErrNotFound when the CRM
+// has no such user.
+type Directory = domain.Directory
 
 // Factory builds directories from tenant configuration.
 type Factory struct {
@@ -58,18 +51,18 @@ func (f Factory) Directory(t *tenant.Tenant, provider string) (Directory, error)
 type sfDirectory struct{ c *salesforce.Client }
 
 // FromSalesforce converts a Salesforce User row.
-func FromSalesforce(u salesforce.User) mongostore.CRMUser {
+func FromSalesforce(u salesforce.User) domain.CRMUser {
 	id := u.ID
 	if long, err := sfid.To18(id); err == nil {
 		id = long
 	}
-	return mongostore.CRMUser{CRMUser: mapping.CRMUser{ID: id, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
+	return domain.CRMUser{CRMUser: mapping.CRMUser{ID: id, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
 		Active: u.IsActive, Kind: mapping.CRMKindUser, Username: u.Username, UserType: u.UserType}}
 }
 
-func (d *sfDirectory) Pull(ctx context.Context, fn func([]mongostore.CRMUser) error) error {
+func (d *sfDirectory) Pull(ctx context.Context, fn func([]domain.CRMUser) error) error {
 	return d.c.QueryUsers(ctx, func(page []salesforce.User) error {
-		out := make([]mongostore.CRMUser, len(page))
+		out := make([]domain.CRMUser, len(page))
 		for i, u := range page {
 			out[i] = FromSalesforce(u)
 		}
@@ -77,13 +70,13 @@ func (d *sfDirectory) Pull(ctx context.Context, fn func([]mongostore.CRMUser) er
 	})
 }
 
-func (d *sfDirectory) Get(ctx context.Context, id string) (mongostore.CRMUser, error) {
+func (d *sfDirectory) Get(ctx context.Context, id string) (domain.CRMUser, error) {
 	u, err := d.c.GetUser(ctx, id)
 	if errors.Is(err, salesforce.ErrNotFound) {
-		return mongostore.CRMUser{}, fmt.Errorf("salesforce user %s: %w", id, ErrNotFound)
+		return domain.CRMUser{}, fmt.Errorf("salesforce user %s: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
-		return mongostore.CRMUser{}, err
+		return domain.CRMUser{}, err
 	}
 	return FromSalesforce(u), nil
 }
@@ -91,21 +84,21 @@ func (d *sfDirectory) Get(ctx context.Context, id string) (mongostore.CRMUser, e
 type hsDirectory struct{ c *hubspot.Client }
 
 // FromHubSpot converts a HubSpot owner; archived is the pass it came from.
-func FromHubSpot(o hubspot.Owner, archived bool) mongostore.CRMUser {
+func FromHubSpot(o hubspot.Owner, archived bool) domain.CRMUser {
 	kind := mapping.CRMKindUser
 	if o.Type == hubspot.OwnerQueue {
 		kind = mapping.CRMKindQueue
 	}
-	return mongostore.CRMUser{
+	return domain.CRMUser{
 		CRMUser:       mapping.CRMUser{ID: o.ID, Email: o.Email, FirstName: o.FirstName, LastName: o.LastName, Active: !(archived || o.Archived), Kind: kind},
 		HubSpotUserID: o.UserIDIncludingInactive,
 	}
 }
 
-func (d *hsDirectory) Pull(ctx context.Context, fn func([]mongostore.CRMUser) error) error {
+func (d *hsDirectory) Pull(ctx context.Context, fn func([]domain.CRMUser) error) error {
 	for _, archived := range []bool{false, true} {
 		err := d.c.ListOwners(ctx, archived, func(page []hubspot.Owner) error {
-			out := make([]mongostore.CRMUser, len(page))
+			out := make([]domain.CRMUser, len(page))
 			for i, o := range page {
 				out[i] = FromHubSpot(o, archived)
 			}
@@ -118,7 +111,7 @@ func (d *hsDirectory) Pull(ctx context.Context, fn func([]mongostore.CRMUser) er
 	return nil
 }
 
-func (d *hsDirectory) Get(ctx context.Context, id string) (mongostore.CRMUser, error) {
+func (d *hsDirectory) Get(ctx context.Context, id string) (domain.CRMUser, error) {
 	o, err := d.c.GetOwner(ctx, id, false)
 	if errors.Is(err, hubspot.ErrNotFound) {
 		o, err = d.c.GetOwner(ctx, id, true)
@@ -127,10 +120,10 @@ func (d *hsDirectory) Get(ctx context.Context, id string) (mongostore.CRMUser, e
 		}
 	}
 	if errors.Is(err, hubspot.ErrNotFound) {
-		return mongostore.CRMUser{}, fmt.Errorf("hubspot owner %s: %w", id, ErrNotFound)
+		return domain.CRMUser{}, fmt.Errorf("hubspot owner %s: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
-		return mongostore.CRMUser{}, err
+		return domain.CRMUser{}, err
 	}
 	return FromHubSpot(o, false), nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	mapperapi "github.com/ownersync/ownersync/services/mapper/api"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
@@ -210,47 +211,51 @@ func (a *API) requireTenant(c echo.Context) (string, error) {
 
 // fail turns a service error into an API error; unknown errors become 500s (logged by echoserver).
 func (a *API) fail(err error) error {
-	var pe *publicError
 	var ve *tenant.ValidationError
 	switch {
 	case errors.As(err, &ve):
 		return echoserver.Errorf(http.StatusBadRequest, "invalid_tenant_config", "%s", strings.Join(ve.Problems, "; "))
 	case errors.Is(err, tenant.ErrNotFound):
 		return echoserver.Errorf(http.StatusNotFound, "tenant_not_found", "tenant not found")
-	case errors.As(err, &pe):
-		return echoserver.Errorf(statusOf(pe.kind), codeOf(pe.kind), "%s", pe.msg)
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrInvalid):
-		kind := ErrNotFound
-		if errors.Is(err, ErrConflict) {
-			kind = ErrConflict
-		} else if errors.Is(err, ErrInvalid) {
-			kind = ErrInvalid
-		}
-		return echoserver.Errorf(statusOf(kind), codeOf(kind), "%s", err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return echoserver.Errorf(http.StatusGatewayTimeout, "timeout", "the request took too long")
+	}
+	if code := domain.ErrorCode(err); code != "" {
+		return echoserver.Errorf(StatusOf(code), string(code), "%s", PublicMessage(err))
 	}
 	return err
 }
 
-func statusOf(kind error) int {
-	switch kind {
-	case ErrNotFound:
+// StatusOf is the HTTP status of an error code: the one map from the core's codes to statuses,
+// used by the admin API and the console (the event consumers map the same codes to
+// acknowledgements, events.Classify).
+func StatusOf(code domain.Code) int {
+	switch code {
+	case domain.CodeNotFound:
 		return http.StatusNotFound
-	case ErrConflict:
+	case domain.CodeConflict:
 		return http.StatusConflict
+	case domain.CodeInvalid:
+		return http.StatusBadRequest
+	case domain.CodeBusy:
+		return http.StatusServiceUnavailable
 	}
-	return http.StatusBadRequest
+	return http.StatusInternalServerError
 }
 
-func codeOf(kind error) string {
-	switch kind {
-	case ErrNotFound:
-		return "not_found"
-	case ErrConflict:
-		return "conflict"
+// PublicMessage is the admin-facing text of a coded error: the message of the first domain.Error
+// made for the admin (Invalid, NotFound, Conflict, domain.Errorf), or, when err only wraps a
+// sentinel, err's whole text.
+func PublicMessage(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if de, ok := e.(*domain.Error); ok {
+			if !domain.IsSentinel(de) {
+				return de.Message
+			}
+			break
+		}
 	}
-	return "invalid"
+	return err.Error()
 }
 
 func badRequest(code, format string, a ...any) error {

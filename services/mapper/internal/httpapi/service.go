@@ -12,20 +12,20 @@ package httpapi
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 )
 
 // Service is what the admin API needs from the mapper core. Every method is scoped to one tenant
 // whose id the API has already validated and authorised; provider is "salesforce" or "hubspot"
 // (validated) unless the method says it may be empty (meaning every connected provider).
 //
-// Errors: wrap ErrNotFound, ErrConflict or ErrInvalid (use Invalid(msg) for a message the admin
-// sees) to choose the HTTP status; any other error is a 500 whose text is logged, never returned.
+// Errors: a domain.Error's code chooses the HTTP status (StatusOf); use Invalid, NotFound or
+// Conflict for a message the admin sees, or wrap ErrNotFound, ErrConflict or ErrInvalid; any other
+// error is a 500 whose text is logged, never returned.
 type Service interface {
 	// Overview returns counts per provider and the last sync run.
 	Overview(ctx context.Context, tenant string) (Overview, error)
@@ -78,35 +78,26 @@ type DeadLetters interface {
 	Replay(ctx context.Context, tenant string, f DLQFilter) (ReplayResult, error)
 }
 
-// Sentinel errors a Service wraps to choose the HTTP status.
+// Sentinel errors a Service wraps to choose the HTTP status (the domain's, one per code; see
+// StatusOf).
 var (
-	ErrNotFound = errors.New("not found")     // 404
-	ErrConflict = errors.New("conflict")      // 409
-	ErrInvalid  = errors.New("invalid input") // 400
+	ErrNotFound = domain.ErrNotFound // 404
+	ErrConflict = domain.ErrConflict // 409
+	ErrInvalid  = domain.ErrInvalid  // 400
 )
 
-// Invalid returns an error wrapping ErrInvalid whose message is shown to the admin.
-func Invalid(format string, a ...any) error {
-	return &publicError{kind: ErrInvalid, msg: fmt.Sprintf(format, a...)}
-}
+// Invalid returns an error with code invalid whose message is shown to the admin.
+func Invalid(format string, a ...any) error { return domain.Errorf(domain.CodeInvalid, format, a...) }
 
-// NotFound returns an error wrapping ErrNotFound whose message is shown to the admin.
+// NotFound returns an error with code not_found whose message is shown to the admin.
 func NotFound(format string, a ...any) error {
-	return &publicError{kind: ErrNotFound, msg: fmt.Sprintf(format, a...)}
+	return domain.Errorf(domain.CodeNotFound, format, a...)
 }
 
-// Conflict returns an error wrapping ErrConflict whose message is shown to the admin.
+// Conflict returns an error with code conflict whose message is shown to the admin.
 func Conflict(format string, a ...any) error {
-	return &publicError{kind: ErrConflict, msg: fmt.Sprintf(format, a...)}
+	return domain.Errorf(domain.CodeConflict, format, a...)
 }
-
-type publicError struct {
-	kind error
-	msg  string
-}
-
-func (e *publicError) Error() string { return e.msg }
-func (e *publicError) Unwrap() error { return e.kind }
 
 // Overview is GET /v1/tenants/{t}/users/overview.
 type Overview struct {
@@ -136,7 +127,7 @@ type ProviderOverview struct {
 // MaxPerPage caps per_page; DefaultPerPage is used when it is absent.
 const (
 	MaxPerPage     = 200
-	DefaultPerPage = 50
+	DefaultPerPage = domain.DefaultPerPage
 )
 
 // MappingQuery filters and pages the mapped list. Empty fields do not filter.

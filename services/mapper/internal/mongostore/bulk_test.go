@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 	"github.com/ownersync/ownersync/workbench/harness"
@@ -61,12 +62,12 @@ func TestBulkWritesFinishOnFerretDB(t *testing.T) {
 	}
 	s := mongostore.New(db, func() time.Time { return t0 })
 
-	platform := make([]mongostore.PlatformUser, users)
+	platform := make([]domain.PlatformUser, users)
 	var ms []mapping.Mapping
 	var problems []mapping.Problem
 	for i := range platform {
 		id := fmt.Sprintf("u%05d", i)
-		platform[i] = mongostore.PlatformUser{Tenant: "acme", ID: id, Email: id + "@x.test", Status: "active", Kind: "user"}
+		platform[i] = domain.PlatformUser{Tenant: "acme", ID: id, Email: id + "@x.test", Status: "active", Kind: "user"}
 		ms = append(ms, m(id, fmt.Sprintf("005%05d", i)))
 		problems = append(problems, mapping.Problem{Code: mapping.CodeCRMUserNotFound, PlatformUserID: id, Message: "none"})
 	}

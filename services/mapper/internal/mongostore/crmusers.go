@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
@@ -32,20 +33,10 @@ type crmUserDoc struct {
 	UpdatedAt     time.Time `bson:"updated_at"`
 }
 
-// CRMUser is a stored CRM user: the rules' view plus what only storage needs.
-type CRMUser struct {
-	mapping.CRMUser
-	// HubSpotUserID is the HubSpot user behind an owner (0 for Salesforce).
-	HubSpotUserID int64
-	// SourceTime is the time of the change stored last (zero for a Sync Users pull).
-	SourceTime time.Time
-	UpdatedAt  time.Time
-}
-
 // CRMUserKey is the stored key of a CRM user.
 func CRMUserKey(tenant, provider, id string) string { return tenant + "/" + provider + "/" + id }
 
-func toCRMDoc(tenant, provider string, u CRMUser, now time.Time) crmUserDoc {
+func toCRMDoc(tenant, provider string, u domain.CRMUser, now time.Time) crmUserDoc {
 	return crmUserDoc{
 		Key: CRMUserKey(tenant, provider, u.ID), Tenant: tenant, Provider: provider, ID: u.ID,
 		Email: u.Email, EmailNorm: mapping.NormalizeEmail(u.Email), FirstName: u.FirstName, LastName: u.LastName,
@@ -54,27 +45,22 @@ func toCRMDoc(tenant, provider string, u CRMUser, now time.Time) crmUserDoc {
 	}
 }
 
-func (d crmUserDoc) user() CRMUser {
-	return CRMUser{
+func (d crmUserDoc) user() domain.CRMUser {
+	return domain.CRMUser{
 		CRMUser: mapping.CRMUser{ID: d.ID, Email: d.Email, FirstName: d.FirstName, LastName: d.LastName,
 			Active: d.Active, Kind: mapping.CRMKind(d.Kind), Username: d.Username, UserType: d.UserType},
 		HubSpotUserID: d.HubSpotUserID, SourceTime: d.SourceTime, UpdatedAt: d.UpdatedAt,
 	}
 }
 
-// sameCRMUser reports whether two CRM users hold the same data (timestamps aside).
-func sameCRMUser(a, b CRMUser) bool {
-	return a.CRMUser == b.CRMUser && a.HubSpotUserID == b.HubSpotUserID
-}
-
 // CRMUsers returns every stored CRM user of a tenant and provider, by id.
-func (s *Store) CRMUsers(ctx context.Context, tenant, provider string) (map[string]CRMUser, error) {
+func (s *Store) CRMUsers(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error) {
 	cur, err := s.db.Collection(CRMUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}})
 	if err != nil {
 		return nil, fmt.Errorf("list crm users %s/%s: %w", tenant, provider, err)
 	}
 	defer cur.Close(ctx)
-	out := map[string]CRMUser{}
+	out := map[string]domain.CRMUser{}
 	for cur.Next(ctx) {
 		var d crmUserDoc
 		if err := cur.Decode(&d); err != nil {
@@ -86,22 +72,22 @@ func (s *Store) CRMUsers(ctx context.Context, tenant, provider string) (map[stri
 }
 
 // CRMUser returns one stored CRM user.
-func (s *Store) CRMUser(ctx context.Context, tenant, provider, id string) (CRMUser, error) {
+func (s *Store) CRMUser(ctx context.Context, tenant, provider, id string) (domain.CRMUser, error) {
 	var d crmUserDoc
 	err := s.db.Collection(CRMUsers).FindOne(ctx, bson.D{{Key: "_id", Value: CRMUserKey(tenant, provider, id)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return CRMUser{}, fmt.Errorf("crm user %s/%s/%s: %w", tenant, provider, id, ErrNotFound)
+		return domain.CRMUser{}, fmt.Errorf("crm user %s/%s/%s: %w", tenant, provider, id, domain.ErrNotFound)
 	}
 	if err != nil {
-		return CRMUser{}, fmt.Errorf("get crm user %s/%s/%s: %w", tenant, provider, id, err)
+		return domain.CRMUser{}, fmt.Errorf("get crm user %s/%s/%s: %w", tenant, provider, id, err)
 	}
 	return d.user(), nil
 }
 
 // CRMUsersByEmail returns the stored CRM users of a tenant and provider whose email equals one of
 // emails as the rules compare them.
-func (s *Store) CRMUsersByEmail(ctx context.Context, tenant, provider string, emails []string) ([]CRMUser, error) {
-	var out []CRMUser
+func (s *Store) CRMUsersByEmail(ctx context.Context, tenant, provider string, emails []string) ([]domain.CRMUser, error) {
+	var out []domain.CRMUser
 	for _, e := range uniqueNorm(emails) {
 		cur, err := s.db.Collection(CRMUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}, {Key: "email_norm", Value: e}})
 		if err != nil {
@@ -121,7 +107,7 @@ func (s *Store) CRMUsersByEmail(ctx context.Context, tenant, provider string, em
 // PutCRMUser stores one CRM user unless a change with a later source time is already stored
 // (a zero source time always applies: it is a fresh read from the CRM). It returns the user as
 // stored and whether it changed.
-func (s *Store) PutCRMUser(ctx context.Context, tenant, provider string, u CRMUser) (stored CRMUser, changed bool, err error) {
+func (s *Store) PutCRMUser(ctx context.Context, tenant, provider string, u domain.CRMUser) (stored domain.CRMUser, changed bool, err error) {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	d := toCRMDoc(tenant, provider, u, now)
 	filter := bson.D{{Key: "_id", Value: d.Key}}
@@ -130,7 +116,7 @@ func (s *Store) PutCRMUser(ctx context.Context, tenant, provider string, u CRMUs
 	}
 	res, err := s.db.Collection(CRMUsers).ReplaceOne(ctx, filter, d, options.Replace().SetUpsert(true))
 	if err != nil && !isDuplicateKey(err) {
-		return CRMUser{}, false, fmt.Errorf("put crm user %s: %w", d.Key, err)
+		return domain.CRMUser{}, false, fmt.Errorf("put crm user %s: %w", d.Key, err)
 	}
 	if err == nil && (res.ModifiedCount > 0 || res.UpsertedCount > 0) {
 		return d.user(), true, nil
@@ -148,39 +134,10 @@ func (s *Store) DeleteCRMUser(ctx context.Context, tenant, provider, id string) 
 	return nil
 }
 
-// CRMUsersDiff is what ReplaceCRMUsers would write.
-type CRMUsersDiff struct {
-	Inserts, Updates []CRMUser
-	// Deletes are the ids of stored users the CRM no longer lists.
-	Deletes []string
-}
-
-// DiffCRMUsers compares a full pull with the stored users.
-func DiffCRMUsers(stored map[string]CRMUser, pulled []CRMUser) CRMUsersDiff {
-	var d CRMUsersDiff
-	seen := make(map[string]struct{}, len(pulled))
-	for _, u := range pulled {
-		seen[u.ID] = struct{}{}
-		old, ok := stored[u.ID]
-		switch {
-		case !ok:
-			d.Inserts = append(d.Inserts, u)
-		case !sameCRMUser(old, u):
-			d.Updates = append(d.Updates, u)
-		}
-	}
-	for id := range stored {
-		if _, ok := seen[id]; !ok {
-			d.Deletes = append(d.Deletes, id)
-		}
-	}
-	return d
-}
-
 // WriteCRMUsers applies a diff: InsertMany for new users, replacements for changed ones and
 // deletions for vanished ones (see write for how FerretDB gets them in few scans). Replays are
 // harmless.
-func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, d CRMUsersDiff) error {
+func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, d domain.CRMUsersDiff) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	inserts := make([]keyed, 0, len(d.Inserts))
 	for _, u := range d.Inserts {

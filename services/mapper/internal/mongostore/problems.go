@@ -10,18 +10,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
-
-// CodeCRMAPIError is the problem code of a Sync Users pull that the CRM refused or failed.
-const CodeCRMAPIError = "crm_api_error"
-
-// Problem is a stored problem the admin sees (rule 6): what the rules reported for the users, or a
-// CRM API error of the last Sync Users.
-type Problem struct {
-	mapping.Problem
-	Since time.Time
-}
 
 type problemDoc struct {
 	Key            string    `bson:"_id"`
@@ -44,13 +35,13 @@ func problemKey(tenant string, p mapping.Problem) string {
 	return tenant + "/" + p.Provider + "/" + hex.EncodeToString(h[:12])
 }
 
-func (d problemDoc) problem() Problem {
-	return Problem{Problem: mapping.Problem{Code: d.Code, Provider: d.Provider, PlatformUserID: d.PlatformUserID,
+func (d problemDoc) problem() domain.Problem {
+	return domain.Problem{Problem: mapping.Problem{Code: d.Code, Provider: d.Provider, PlatformUserID: d.PlatformUserID,
 		CRMUserID: d.CRMUserID, Email: d.Email, Message: d.Message, Fix: d.Fix}, Since: d.Since.UTC()}
 }
 
 // Problems returns the stored problems of a tenant's provider.
-func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]Problem, error) {
+func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]domain.Problem, error) {
 	cur, err := s.db.Collection(Problems).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}})
 	if err != nil {
 		return nil, fmt.Errorf("list problems %s/%s: %w", tenant, provider, err)
@@ -59,7 +50,7 @@ func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]Proble
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("list problems %s/%s: %w", tenant, provider, err)
 	}
-	out := make([]Problem, len(docs))
+	out := make([]domain.Problem, len(docs))
 	for i, d := range docs {
 		out[i] = d.problem()
 	}
@@ -69,7 +60,7 @@ func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]Proble
 // ReplaceProblems makes the stored problems of a tenant's provider equal to problems, writing only
 // the difference. keep selects stored problems that are not the caller's to replace (e.g. a CRM
 // API error while replacing the rules' problems); nil replaces all.
-func (s *Store) ReplaceProblems(ctx context.Context, tenant, provider string, problems []mapping.Problem, keep func(Problem) bool) error {
+func (s *Store) ReplaceProblems(ctx context.Context, tenant, provider string, problems []mapping.Problem, keep func(domain.Problem) bool) error {
 	stored, err := s.Problems(ctx, tenant, provider)
 	if err != nil {
 		return err
@@ -80,7 +71,7 @@ func (s *Store) ReplaceProblems(ctx context.Context, tenant, provider string, pr
 // ReplaceUserProblems replaces the stored problems about the given users (one event's
 // neighbourhood) with problems.
 func (s *Store) ReplaceUserProblems(ctx context.Context, tenant, provider string, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error {
-	var stored []Problem
+	var stored []domain.Problem
 	seen := map[string]bool{}
 	find := func(field, v string) error {
 		if v == "" {
@@ -95,7 +86,7 @@ func (s *Store) ReplaceUserProblems(ctx context.Context, tenant, provider string
 			return fmt.Errorf("find problems %s/%s: %w", tenant, provider, err)
 		}
 		for _, d := range docs {
-			if !seen[d.Key] && d.Code != CodeCRMAPIError {
+			if !seen[d.Key] && d.Code != domain.CodeCRMAPIError {
 				seen[d.Key] = true
 				stored = append(stored, d.problem())
 			}
@@ -120,14 +111,14 @@ func (s *Store) ReplaceUserProblems(ctx context.Context, tenant, provider string
 	return s.diffProblems(ctx, tenant, provider, stored, problems, nil)
 }
 
-func (s *Store) diffProblems(ctx context.Context, tenant, provider string, stored []Problem, problems []mapping.Problem, keep func(Problem) bool) error {
+func (s *Store) diffProblems(ctx context.Context, tenant, provider string, stored []domain.Problem, problems []mapping.Problem, keep func(domain.Problem) bool) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	want := make(map[string]mapping.Problem, len(problems))
 	for _, p := range problems {
 		p.Provider = provider
 		want[problemKey(tenant, p)] = p
 	}
-	have := make(map[string]Problem, len(stored))
+	have := make(map[string]domain.Problem, len(stored))
 	var deletes []string
 	for _, p := range stored {
 		k := problemKey(tenant, p.Problem)
@@ -162,7 +153,7 @@ func (s *Store) diffProblems(ctx context.Context, tenant, provider string, store
 
 // SetCRMError records (err non-empty) or clears (empty) the CRM API error of a tenant's provider.
 func (s *Store) SetCRMError(ctx context.Context, tenant, provider, message, fix string) error {
-	p := mapping.Problem{Code: CodeCRMAPIError, Provider: provider}
+	p := mapping.Problem{Code: domain.CodeCRMAPIError, Provider: provider}
 	k := problemKey(tenant, p)
 	coll := s.db.Collection(Problems)
 	if message == "" {
@@ -171,7 +162,7 @@ func (s *Store) SetCRMError(ctx context.Context, tenant, provider, message, fix 
 		}
 		return nil
 	}
-	d := problemDoc{Key: k, Tenant: tenant, Provider: provider, Code: CodeCRMAPIError, Message: message, Fix: fix,
+	d := problemDoc{Key: k, Tenant: tenant, Provider: provider, Code: domain.CodeCRMAPIError, Message: message, Fix: fix,
 		Since: s.now().UTC().Truncate(time.Millisecond)}
 	if err := bulkWrite(ctx, coll, []mongo.WriteModel{mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: k}}).SetReplacement(d).SetUpsert(true)}); err != nil {
 		return fmt.Errorf("record crm error %s/%s: %w", tenant, provider, err)

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
@@ -51,12 +52,12 @@ func (s *Store) PutProvision(ctx context.Context, tenant string, p mapping.Provi
 	return r.UpsertedCount > 0, nil
 }
 
-// Provision returns one outstanding provisioning request, or ErrNotFound.
+// Provision returns one outstanding provisioning request, or domain.ErrNotFound.
 func (s *Store) Provision(ctx context.Context, tenant, provider, crmUserID string) (mapping.Provision, error) {
 	var d provisionDoc
 	err := s.db.Collection(Provisions).FindOne(ctx, bson.D{{Key: "_id", Value: provisionKey(tenant, provider, crmUserID)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return mapping.Provision{}, ErrNotFound
+		return mapping.Provision{}, fmt.Errorf("provision %s/%s/%s: %w", tenant, provider, crmUserID, domain.ErrNotFound)
 	}
 	if err != nil {
 		return mapping.Provision{}, fmt.Errorf("get provision %s/%s/%s: %w", tenant, provider, crmUserID, err)

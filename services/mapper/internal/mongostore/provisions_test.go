@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 )
 
 func TestProvisionsRecordOnceListAndDelete(t *testing.T) {
@@ -39,7 +39,7 @@ func TestProvisionsRecordOnceListAndDelete(t *testing.T) {
 	if diff := cmp.Diff(dana, got); diff != "" {
 		t.Errorf("Provision after repeat (-want +got):\n%s", diff)
 	}
-	if _, err := s.Provision(ctx, "other", "hubspot", dana.CRMUserID); !errors.Is(err, mongostore.ErrNotFound) {
+	if _, err := s.Provision(ctx, "other", "hubspot", dana.CRMUserID); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("other tenant: err %v, want ErrNotFound", err)
 	}
 
@@ -67,7 +67,7 @@ func TestProvisionsRecordOnceListAndDelete(t *testing.T) {
 	if err := s.DeleteProvision(ctx, "acme", "hubspot", dana.CRMUserID); err != nil {
 		t.Errorf("deleting a missing request: %v", err)
 	}
-	if _, err := s.Provision(ctx, "acme", "hubspot", dana.CRMUserID); !errors.Is(err, mongostore.ErrNotFound) {
+	if _, err := s.Provision(ctx, "acme", "hubspot", dana.CRMUserID); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("after delete: err %v, want ErrNotFound", err)
 	}
 	if created, err := s.PutProvision(ctx, "acme", dana); err != nil || !created {

@@ -9,89 +9,130 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
+	"github.com/ownersync/ownersync/services/mapper/internal/report"
 )
 
-// Run states.
-const (
-	RunRunning   = "running"
-	RunSucceeded = "succeeded"
-	// RunPartial: at least one provider failed (its mappings were left untouched), others succeeded.
-	RunPartial = "partial"
-	RunFailed  = "failed"
-)
-
-// SyncRun is one Sync Users run as recorded in sync_runs, readable while it runs.
-type SyncRun struct {
-	ID         string    `bson:"_id" json:"id"`
-	Tenant     string    `bson:"tenant" json:"tenant"`
-	Trigger    string    `bson:"trigger" json:"trigger"`
-	DryRun     bool      `bson:"dry_run" json:"dry_run"`
-	Status     string    `bson:"status" json:"status"`
-	Phase      string    `bson:"phase" json:"phase"`
-	StartedAt  time.Time `bson:"started_at" json:"started_at"`
-	FinishedAt time.Time `bson:"finished_at,omitempty" json:"finished_at,omitzero"`
-	// Providers holds each provider's progress and outcome, in mapping.Providers order.
-	Providers []RunProvider `bson:"providers" json:"providers"`
-	Error     string        `bson:"error,omitempty" json:"error,omitempty"`
-	// ReportID is the event id of the SyncReport published for the run.
-	ReportID string `bson:"report_id,omitempty" json:"report_id,omitempty"`
+// runDoc is one Sync Users run as stored in sync_runs.
+type runDoc struct {
+	ID         string           `bson:"_id"`
+	Tenant     string           `bson:"tenant"`
+	Trigger    string           `bson:"trigger"`
+	DryRun     bool             `bson:"dry_run"`
+	Status     string           `bson:"status"`
+	Phase      string           `bson:"phase"`
+	StartedAt  time.Time        `bson:"started_at"`
+	FinishedAt time.Time        `bson:"finished_at,omitempty"`
+	Providers  []runProviderDoc `bson:"providers"`
+	Error      string           `bson:"error,omitempty"`
+	ReportID   string           `bson:"report_id,omitempty"`
 }
 
-// RunProvider is one provider's part of a run.
-type RunProvider struct {
-	Provider  string `bson:"provider" json:"provider"`
-	Phase     string `bson:"phase" json:"phase"`
-	Pulled    int    `bson:"pulled" json:"pulled"`
-	Processed int    `bson:"processed" json:"processed"`
-	Failure   string `bson:"failure,omitempty" json:"failure,omitempty"`
-	// PullMS, RulesMS and WriteMS are how long the pull, the rules and the writes took.
-	PullMS  int64      `bson:"pull_ms" json:"pull_ms"`
-	RulesMS int64      `bson:"rules_ms" json:"rules_ms"`
-	WriteMS int64      `bson:"write_ms" json:"write_ms"`
-	Counts  *RunCounts `bson:"counts,omitempty" json:"counts,omitempty"`
-	// Changes and Errors are capped lists; the totals are in Counts.
-	Changes []RunChange  `bson:"changes,omitempty" json:"changes,omitempty"`
-	Errors  []RunProblem `bson:"errors,omitempty" json:"errors,omitempty"`
+type runProviderDoc struct {
+	Provider  string          `bson:"provider"`
+	Phase     string          `bson:"phase"`
+	Pulled    int             `bson:"pulled"`
+	Processed int             `bson:"processed"`
+	Failure   string          `bson:"failure,omitempty"`
+	PullMS    int64           `bson:"pull_ms"`
+	RulesMS   int64           `bson:"rules_ms"`
+	WriteMS   int64           `bson:"write_ms"`
+	Counts    *runCountsDoc   `bson:"counts,omitempty"`
+	Changes   []runChangeDoc  `bson:"changes,omitempty"`
+	Errors    []runProblemDoc `bson:"errors,omitempty"`
 }
 
-// RunCounts are a provider's totals in a run (mapping.Counts plus pulled and list totals).
-type RunCounts struct {
-	Mapped           int `bson:"mapped" json:"mapped"`
-	Created          int `bson:"created" json:"created"`
-	Remapped         int `bson:"remapped" json:"remapped"`
-	Removed          int `bson:"removed" json:"removed"`
-	Conflicts        int `bson:"conflicts" json:"conflicts"`
-	Errors           int `bson:"errors" json:"errors"`
-	UnmappedPlatform int `bson:"unmapped_platform" json:"unmapped_platform"`
-	UnmappedCRM      int `bson:"unmapped_crm" json:"unmapped_crm"`
-	Pulled           int `bson:"pulled" json:"pulled"`
-	ChangesTotal     int `bson:"changes_total" json:"changes_total"`
-	ErrorsTotal      int `bson:"errors_total" json:"errors_total"`
+type runCountsDoc struct {
+	Mapped           int `bson:"mapped"`
+	Created          int `bson:"created"`
+	Remapped         int `bson:"remapped"`
+	Removed          int `bson:"removed"`
+	Conflicts        int `bson:"conflicts"`
+	Errors           int `bson:"errors"`
+	UnmappedPlatform int `bson:"unmapped_platform"`
+	UnmappedCRM      int `bson:"unmapped_crm"`
+	Pulled           int `bson:"pulled"`
+	ChangesTotal     int `bson:"changes_total"`
+	ErrorsTotal      int `bson:"errors_total"`
 }
 
-// RunChange is one mapping change of a run.
-type RunChange struct {
-	Change            string `bson:"change" json:"change"`
-	PlatformUserID    string `bson:"platform_user_id" json:"platform_user_id"`
-	CRMUserID         string `bson:"crm_user_id" json:"crm_user_id"`
-	PreviousCRMUserID string `bson:"previous_crm_user_id,omitempty" json:"previous_crm_user_id,omitempty"`
-	Email             string `bson:"email,omitempty" json:"email,omitempty"`
-	Name              string `bson:"name,omitempty" json:"name,omitempty"`
-	Reason            string `bson:"reason,omitempty" json:"reason,omitempty"`
+type runChangeDoc struct {
+	Change            string `bson:"change"`
+	PlatformUserID    string `bson:"platform_user_id"`
+	CRMUserID         string `bson:"crm_user_id"`
+	PreviousCRMUserID string `bson:"previous_crm_user_id,omitempty"`
+	Email             string `bson:"email,omitempty"`
+	Name              string `bson:"name,omitempty"`
+	Reason            string `bson:"reason,omitempty"`
 }
 
-// RunProblem is one problem of a run.
-type RunProblem struct {
-	Code           string `bson:"code" json:"code"`
-	PlatformUserID string `bson:"platform_user_id,omitempty" json:"platform_user_id,omitempty"`
-	CRMUserID      string `bson:"crm_user_id,omitempty" json:"crm_user_id,omitempty"`
-	Email          string `bson:"email,omitempty" json:"email,omitempty"`
-	Message        string `bson:"message" json:"message"`
-	Fix            string `bson:"fix,omitempty" json:"fix,omitempty"`
+type runProblemDoc struct {
+	Code           string `bson:"code"`
+	PlatformUserID string `bson:"platform_user_id,omitempty"`
+	CRMUserID      string `bson:"crm_user_id,omitempty"`
+	Email          string `bson:"email,omitempty"`
+	Message        string `bson:"message"`
+	Fix            string `bson:"fix,omitempty"`
 }
 
-// ErrRunning is returned by LockRun when another run of the tenant holds the lock.
-var ErrRunning = errors.New("a sync run is already running for the tenant")
+func toRunDoc(r *domain.SyncRun) runDoc {
+	d := runDoc{ID: r.ID, Tenant: r.Tenant, Trigger: r.Trigger, DryRun: r.DryRun, Status: r.Status, Phase: r.Phase,
+		StartedAt: r.StartedAt.UTC().Truncate(time.Millisecond), FinishedAt: r.FinishedAt.UTC().Truncate(time.Millisecond),
+		Error: r.Error, ReportID: r.ReportID, Providers: make([]runProviderDoc, len(r.Providers))}
+	for i, p := range r.Providers {
+		pd := runProviderDoc{Provider: p.Provider, Phase: p.Phase, Pulled: p.Pulled, Processed: p.Processed,
+			PullMS: p.PullMS, RulesMS: p.RulesMS, WriteMS: p.WriteMS}
+		if o := p.Outcome; o != nil && o.Failure != "" {
+			pd.Failure = o.Failure
+		} else if o != nil {
+			c := o.Counts
+			pd.Counts = &runCountsDoc{Mapped: c.Mapped, Created: c.Created, Remapped: c.Remapped, Removed: c.Removed,
+				Conflicts: c.Conflicts, Errors: c.Errors, UnmappedPlatform: c.UnmappedPlatform, UnmappedCRM: c.UnmappedCRM,
+				Pulled: c.Pulled, ChangesTotal: o.ChangesTotal, ErrorsTotal: o.ErrorsTotal}
+			for _, ch := range o.Changes {
+				pd.Changes = append(pd.Changes, runChangeDoc{Change: string(ch.Kind), PlatformUserID: ch.PlatformUserID, CRMUserID: ch.CRMUserID,
+					PreviousCRMUserID: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})
+			}
+			for _, e := range o.Errors {
+				pd.Errors = append(pd.Errors, runProblemDoc{Code: e.Code, PlatformUserID: e.PlatformUserID, CRMUserID: e.CRMUserID,
+					Email: e.Email, Message: e.Message, Fix: e.Fix})
+			}
+		}
+		d.Providers[i] = pd
+	}
+	return d
+}
+
+func (d *runDoc) run() *domain.SyncRun {
+	r := &domain.SyncRun{ID: d.ID, Tenant: d.Tenant, Trigger: d.Trigger, DryRun: d.DryRun, Status: d.Status, Phase: d.Phase,
+		StartedAt: d.StartedAt, FinishedAt: d.FinishedAt, Error: d.Error, ReportID: d.ReportID}
+	for _, pd := range d.Providers {
+		p := domain.RunProvider{Provider: pd.Provider, Phase: pd.Phase, Pulled: pd.Pulled, Processed: pd.Processed,
+			PullMS: pd.PullMS, RulesMS: pd.RulesMS, WriteMS: pd.WriteMS}
+		switch {
+		case pd.Failure != "":
+			p.Outcome = &report.Provider{Provider: pd.Provider, Failure: pd.Failure}
+		case pd.Counts != nil:
+			c := pd.Counts
+			o := &report.Provider{Provider: pd.Provider, ChangesTotal: c.ChangesTotal, ErrorsTotal: c.ErrorsTotal,
+				Counts: report.Counts{Pulled: c.Pulled, Counts: mapping.Counts{Mapped: c.Mapped, Created: c.Created, Remapped: c.Remapped,
+					Removed: c.Removed, Conflicts: c.Conflicts, Errors: c.Errors, UnmappedPlatform: c.UnmappedPlatform, UnmappedCRM: c.UnmappedCRM}}}
+			for _, ch := range pd.Changes {
+				o.Changes = append(o.Changes, mapping.Change{Kind: mapping.ChangeKind(ch.Change), Provider: pd.Provider, PlatformUserID: ch.PlatformUserID,
+					CRMUserID: ch.CRMUserID, PreviousCRMUserID: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})
+			}
+			for _, e := range pd.Errors {
+				o.Errors = append(o.Errors, mapping.Problem{Code: e.Code, Provider: pd.Provider, PlatformUserID: e.PlatformUserID,
+					CRMUserID: e.CRMUserID, Email: e.Email, Message: e.Message, Fix: e.Fix})
+			}
+			p.Outcome = o
+		}
+		r.Providers = append(r.Providers, p)
+	}
+	return r
+}
 
 type lockDoc struct {
 	Tenant  string    `bson:"_id"`
@@ -100,7 +141,7 @@ type lockDoc struct {
 }
 
 // LockRun takes the tenant's run lock for runID until ttl passes (extend it with RefreshLock).
-// When a live run holds it, it returns that run's id and ErrRunning. A lock whose holder stopped
+// When a live run holds it, it returns that run's id and domain.ErrRunning. A lock whose holder stopped
 // refreshing it (a crashed process) is taken over after it expires.
 func (s *Store) LockRun(ctx context.Context, tenant, runID string, ttl time.Duration) (holder string, err error) {
 	coll := s.db.Collection(SyncLocks)
@@ -117,14 +158,14 @@ func (s *Store) LockRun(ctx context.Context, tenant, runID string, ttl time.Dura
 		return "", fmt.Errorf("read sync lock %s: %w", tenant, err)
 	}
 	if cur.Expires.After(now) {
-		return cur.RunID, ErrRunning
+		return cur.RunID, domain.ErrRunning
 	}
 	res, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: tenant}, {Key: "run_id", Value: cur.RunID}}, lockDoc{Tenant: tenant, RunID: runID, Expires: now.Add(ttl)})
 	if err != nil {
 		return "", fmt.Errorf("take over sync lock %s: %w", tenant, err)
 	}
 	if res.ModifiedCount == 0 {
-		return "", fmt.Errorf("lock sync run %s: %w", tenant, ErrRunning)
+		return "", fmt.Errorf("lock sync run %s: %w", tenant, domain.ErrRunning)
 	}
 	return runID, nil
 }
@@ -149,10 +190,10 @@ func (s *Store) UnlockRun(ctx context.Context, tenant, runID string) error {
 }
 
 // PutRun stores a run record (the whole document: runs are small and written by one process).
-func (s *Store) PutRun(ctx context.Context, r *SyncRun) error {
+func (s *Store) PutRun(ctx context.Context, r *domain.SyncRun) error {
 	r.StartedAt = r.StartedAt.UTC().Truncate(time.Millisecond)
 	r.FinishedAt = r.FinishedAt.UTC().Truncate(time.Millisecond)
-	_, err := s.db.Collection(SyncRuns).ReplaceOne(ctx, bson.D{{Key: "_id", Value: r.ID}}, r, options.Replace().SetUpsert(true))
+	_, err := s.db.Collection(SyncRuns).ReplaceOne(ctx, bson.D{{Key: "_id", Value: r.ID}}, toRunDoc(r), options.Replace().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("put sync run %s: %w", r.ID, err)
 	}
@@ -160,21 +201,21 @@ func (s *Store) PutRun(ctx context.Context, r *SyncRun) error {
 }
 
 // Run returns one run of a tenant.
-func (s *Store) Run(ctx context.Context, tenant, id string) (*SyncRun, error) {
-	var r SyncRun
-	err := s.db.Collection(SyncRuns).FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "tenant", Value: tenant}}).Decode(&r)
+func (s *Store) Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error) {
+	var d runDoc
+	err := s.db.Collection(SyncRuns).FindOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "tenant", Value: tenant}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("sync run %s/%s: %w", tenant, id, ErrNotFound)
+		return nil, fmt.Errorf("sync run %s/%s: %w", tenant, id, domain.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get sync run %s/%s: %w", tenant, id, err)
 	}
-	return &r, nil
+	return d.run(), nil
 }
 
 // Runs returns a tenant's latest runs, newest first (at most limit; 0 means 50). The capped change
 // and error lists are left out.
-func (s *Store) Runs(ctx context.Context, tenant string, limit int) ([]SyncRun, error) {
+func (s *Store) Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error) {
 	if limit <= 0 {
 		limit = 50
 	}
@@ -184,28 +225,32 @@ func (s *Store) Runs(ctx context.Context, tenant string, limit int) ([]SyncRun, 
 	if err != nil {
 		return nil, fmt.Errorf("list sync runs %s: %w", tenant, err)
 	}
-	var out []SyncRun
-	if err := cur.All(ctx, &out); err != nil {
+	var docs []runDoc
+	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("list sync runs %s: %w", tenant, err)
+	}
+	out := make([]domain.SyncRun, len(docs))
+	for i := range docs {
+		out[i] = *docs[i].run()
 	}
 	return out, nil
 }
 
-// Failure is a dead-lettered message or another failure the admin sees.
-type Failure struct {
-	ID      string    `bson:"_id" json:"id"`
-	Tenant  string    `bson:"tenant" json:"tenant"`
-	Service string    `bson:"service" json:"service"`
-	Subject string    `bson:"subject" json:"subject"`
-	MsgID   string    `bson:"msg_id,omitempty" json:"msg_id,omitempty"`
-	Error   string    `bson:"error" json:"error"`
-	Time    time.Time `bson:"time" json:"time"`
+// failureDoc is a stored failure.
+type failureDoc struct {
+	ID      string    `bson:"_id"`
+	Tenant  string    `bson:"tenant"`
+	Service string    `bson:"service"`
+	Subject string    `bson:"subject"`
+	MsgID   string    `bson:"msg_id,omitempty"`
+	Error   string    `bson:"error"`
+	Time    time.Time `bson:"time"`
 }
 
 // PutFailure records a failure (idempotent by id).
-func (s *Store) PutFailure(ctx context.Context, f Failure) error {
+func (s *Store) PutFailure(ctx context.Context, f domain.Failure) error {
 	f.Time = f.Time.UTC().Truncate(time.Millisecond)
-	_, err := s.db.Collection(Failures).ReplaceOne(ctx, bson.D{{Key: "_id", Value: f.ID}}, f, options.Replace().SetUpsert(true))
+	_, err := s.db.Collection(Failures).ReplaceOne(ctx, bson.D{{Key: "_id", Value: f.ID}}, failureDoc(f), options.Replace().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("put failure %s: %w", f.ID, err)
 	}
@@ -213,7 +258,7 @@ func (s *Store) PutFailure(ctx context.Context, f Failure) error {
 }
 
 // Failures returns a tenant's latest failures, newest first.
-func (s *Store) Failures(ctx context.Context, tenant string, limit int) ([]Failure, error) {
+func (s *Store) Failures(ctx context.Context, tenant string, limit int) ([]domain.Failure, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -222,9 +267,13 @@ func (s *Store) Failures(ctx context.Context, tenant string, limit int) ([]Failu
 	if err != nil {
 		return nil, fmt.Errorf("list failures %s: %w", tenant, err)
 	}
-	var out []Failure
-	if err := cur.All(ctx, &out); err != nil {
+	var docs []failureDoc
+	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("list failures %s: %w", tenant, err)
+	}
+	out := make([]domain.Failure, len(docs))
+	for i, d := range docs {
+		out[i] = domain.Failure(d)
 	}
 	return out, nil
 }

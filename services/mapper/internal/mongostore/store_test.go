@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 	"github.com/ownersync/ownersync/workbench/harness"
@@ -80,11 +81,11 @@ func TestWriteMappingsKeepsOneToOneThroughSwapsAndReplays(t *testing.T) {
 func TestCRMUsersDiffWritesOnlyChanges(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, func() time.Time { return t0 })
-	u := func(id, email string, active bool) mongostore.CRMUser {
-		return mongostore.CRMUser{CRMUser: mapping.CRMUser{ID: id, Email: email, Active: active, Kind: mapping.CRMKindUser}}
+	u := func(id, email string, active bool) domain.CRMUser {
+		return domain.CRMUser{CRMUser: mapping.CRMUser{ID: id, Email: email, Active: active, Kind: mapping.CRMKindUser}}
 	}
-	pull1 := []mongostore.CRMUser{u("1", "a@x.test", true), u("2", "b@x.test", true), u("3", "c@x.test", true)}
-	d := mongostore.DiffCRMUsers(nil, pull1)
+	pull1 := []domain.CRMUser{u("1", "a@x.test", true), u("2", "b@x.test", true), u("3", "c@x.test", true)}
+	d := domain.DiffCRMUsers(nil, pull1)
 	if len(d.Inserts) != 3 || len(d.Updates)+len(d.Deletes) != 0 {
 		t.Fatalf("first diff = %+v", d)
 	}
@@ -98,9 +99,9 @@ func TestCRMUsersDiffWritesOnlyChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pull2 := []mongostore.CRMUser{u("1", "a@x.test", true), u("2", "b@x.test", false), u("4", "D@x.test", true)}
-	d = mongostore.DiffCRMUsers(stored, pull2)
-	want := mongostore.CRMUsersDiff{Inserts: pull2[2:], Updates: pull2[1:2], Deletes: []string{"3"}}
+	pull2 := []domain.CRMUser{u("1", "a@x.test", true), u("2", "b@x.test", false), u("4", "D@x.test", true)}
+	d = domain.DiffCRMUsers(stored, pull2)
+	want := domain.CRMUsersDiff{Inserts: pull2[2:], Updates: pull2[1:2], Deletes: []string{"3"}}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Fatalf("second diff (-want +got):\n%s", diff)
 	}
@@ -120,7 +121,7 @@ func TestCRMUsersDiffWritesOnlyChanges(t *testing.T) {
 func TestPutCRMUserIgnoresOlderChanges(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, nil)
-	newer := mongostore.CRMUser{CRMUser: mapping.CRMUser{ID: "005A", Email: "new@x.test", Active: true, Kind: mapping.CRMKindUser}, SourceTime: t0.Add(time.Minute)}
+	newer := domain.CRMUser{CRMUser: mapping.CRMUser{ID: "005A", Email: "new@x.test", Active: true, Kind: mapping.CRMKindUser}, SourceTime: t0.Add(time.Minute)}
 	older := newer
 	older.Email, older.SourceTime = "old@x.test", t0
 	if _, changed, err := s.PutCRMUser(ctx, "acme", "salesforce", newer); err != nil || !changed {
@@ -145,7 +146,7 @@ func TestProblemsKeepTheirSinceAndClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = t0.Add(time.Hour)
-	keepCRM := func(p mongostore.Problem) bool { return p.Code == mongostore.CodeCRMAPIError }
+	keepCRM := func(p domain.Problem) bool { return p.Code == domain.CodeCRMAPIError }
 	if err := s.ReplaceProblems(ctx, "acme", "salesforce", []mapping.Problem{p1}, keepCRM); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestProblemsKeepTheirSinceAndClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	sort.Slice(got, func(i, j int) bool { return got[i].Code < got[j].Code })
-	if len(got) != 2 || got[0].Code != mapping.CodeAmbiguousEmail || !got[0].Since.Equal(t0) || got[1].Code != mongostore.CodeCRMAPIError {
+	if len(got) != 2 || got[0].Code != mapping.CodeAmbiguousEmail || !got[0].Since.Equal(t0) || got[1].Code != domain.CodeCRMAPIError {
 		t.Fatalf("problems = %+v", got)
 	}
 	// An event's neighbourhood replaces only its users' problems.
@@ -177,7 +178,7 @@ func TestRunLockOnePerTenant(t *testing.T) {
 	if h, err := s.LockRun(ctx, "acme", "run-1", time.Minute); err != nil || h != "run-1" {
 		t.Fatalf("first lock: %q %v", h, err)
 	}
-	if h, err := s.LockRun(ctx, "acme", "run-2", time.Minute); !errors.Is(err, mongostore.ErrRunning) || h != "run-1" {
+	if h, err := s.LockRun(ctx, "acme", "run-2", time.Minute); !errors.Is(err, domain.ErrRunning) || h != "run-1" {
 		t.Fatalf("second lock: %q %v, want run-1 and ErrRunning", h, err)
 	}
 	if h, err := s.LockRun(ctx, "other", "run-3", time.Minute); err != nil || h != "run-3" {
@@ -190,7 +191,7 @@ func TestRunLockOnePerTenant(t *testing.T) {
 	if err := s.UnlockRun(ctx, "acme", "run-1"); err != nil { // the old holder cannot free it
 		t.Fatal(err)
 	}
-	if _, err := s.LockRun(ctx, "acme", "run-5", time.Minute); !errors.Is(err, mongostore.ErrRunning) {
+	if _, err := s.LockRun(ctx, "acme", "run-5", time.Minute); !errors.Is(err, domain.ErrRunning) {
 		t.Fatalf("lock after a stale unlock: %v", err)
 	}
 	if err := s.UnlockRun(ctx, "acme", "run-4"); err != nil {

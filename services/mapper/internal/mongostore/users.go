@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
@@ -47,8 +48,8 @@ var Indexes = []mongodb.Index{
 	{Collection: Failures, Name: "tenant_time", Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "time", Value: -1}}},
 }
 
-// PlatformUser is a stored platform user.
-type PlatformUser struct {
+// platformUserDoc is a stored platform user.
+type platformUserDoc struct {
 	Key        string    `bson:"_id"` // <tenant>/<user id>
 	Tenant     string    `bson:"tenant"`
 	ID         string    `bson:"user_id"`
@@ -77,19 +78,13 @@ func New(db *mongo.Database, now func() time.Time) *Store {
 	return &Store{db: db, now: now}
 }
 
-// DB is the database (for other stores of mapper).
-func (s *Store) DB() *mongo.Database { return s.db }
-
 // UserKey is the stored key of a tenant's user.
 func UserKey(tenant, id string) string { return tenant + "/" + id }
 
 // UpsertPlatformUser stores u unless a change with a later (or equal) source time is already
 // stored. It reports whether the stored user changed.
-func (s *Store) UpsertPlatformUser(ctx context.Context, u PlatformUser) (applied bool, err error) {
-	u.Key = UserKey(u.Tenant, u.ID)
-	u.EmailNorm = mapping.NormalizeEmail(u.Email)
-	u.SourceTime = u.SourceTime.UTC().Truncate(time.Millisecond)
-	u.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
+func (s *Store) UpsertPlatformUser(ctx context.Context, pu domain.PlatformUser) (applied bool, err error) {
+	u := toPlatformDoc(pu, s.now().UTC().Truncate(time.Millisecond))
 	filter := bson.D{{Key: "_id", Value: u.Key}, {Key: "source_time", Value: bson.D{{Key: "$lt", Value: u.SourceTime}}}}
 	res, err := s.db.Collection(PlatformUsers).ReplaceOne(ctx, filter, u, options.Replace().SetUpsert(true))
 	if mongodb.IsDuplicateKey(err) {
@@ -102,73 +97,81 @@ func (s *Store) UpsertPlatformUser(ctx context.Context, u PlatformUser) (applied
 	return res.ModifiedCount > 0 || res.UpsertedCount > 0, nil
 }
 
-// ErrNotFound is returned when a document does not exist.
-var ErrNotFound = errors.New("not found")
+func toPlatformDoc(u domain.PlatformUser, now time.Time) platformUserDoc {
+	return platformUserDoc{Key: UserKey(u.Tenant, u.ID), Tenant: u.Tenant, ID: u.ID, Email: u.Email,
+		EmailNorm: mapping.NormalizeEmail(u.Email), FirstName: u.FirstName, LastName: u.LastName, Status: u.Status,
+		Kind: u.Kind, TeamID: u.TeamID, SourceTime: u.SourceTime.UTC().Truncate(time.Millisecond), UpdatedAt: now}
+}
 
-// PlatformUser returns one stored platform user.
-func (s *Store) PlatformUser(ctx context.Context, tenant, id string) (*PlatformUser, error) {
-	var u PlatformUser
-	err := s.db.Collection(PlatformUsers).FindOne(ctx, bson.D{{Key: "_id", Value: UserKey(tenant, id)}}).Decode(&u)
+func (d platformUserDoc) user() domain.PlatformUser {
+	return domain.PlatformUser{Tenant: d.Tenant, ID: d.ID, Email: d.Email, FirstName: d.FirstName, LastName: d.LastName,
+		Status: d.Status, Kind: d.Kind, TeamID: d.TeamID, SourceTime: d.SourceTime, UpdatedAt: d.UpdatedAt}
+}
+
+func platformUsers(docs []platformUserDoc) []domain.PlatformUser {
+	out := make([]domain.PlatformUser, len(docs))
+	for i, d := range docs {
+		out[i] = d.user()
+	}
+	return out
+}
+
+// PlatformUser returns one stored platform user; domain.ErrNotFound when there is none.
+func (s *Store) PlatformUser(ctx context.Context, tenant, id string) (*domain.PlatformUser, error) {
+	var d platformUserDoc
+	err := s.db.Collection(PlatformUsers).FindOne(ctx, bson.D{{Key: "_id", Value: UserKey(tenant, id)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("platform user %s/%s: %w", tenant, id, ErrNotFound)
+		return nil, fmt.Errorf("platform user %s/%s: %w", tenant, id, domain.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get platform user %s/%s: %w", tenant, id, err)
 	}
+	u := d.user()
 	return &u, nil
 }
 
 // PlatformUsers returns every stored platform user of a tenant.
-func (s *Store) PlatformUsers(ctx context.Context, tenant string) ([]PlatformUser, error) {
+func (s *Store) PlatformUsers(ctx context.Context, tenant string) ([]domain.PlatformUser, error) {
 	cur, err := s.db.Collection(PlatformUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}})
 	if err != nil {
 		return nil, fmt.Errorf("list platform users %s: %w", tenant, err)
 	}
-	var out []PlatformUser
-	if err := cur.All(ctx, &out); err != nil {
+	var docs []platformUserDoc
+	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("list platform users %s: %w", tenant, err)
 	}
-	return out, nil
+	return platformUsers(docs), nil
 }
 
 // PlatformUsersByEmail returns the stored platform users of a tenant whose email equals one of
 // emails as the rules compare them.
-func (s *Store) PlatformUsersByEmail(ctx context.Context, tenant string, emails []string) ([]PlatformUser, error) {
-	var out []PlatformUser
+func (s *Store) PlatformUsersByEmail(ctx context.Context, tenant string, emails []string) ([]domain.PlatformUser, error) {
+	var out []domain.PlatformUser
 	for _, e := range uniqueNorm(emails) {
 		cur, err := s.db.Collection(PlatformUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "email_norm", Value: e}})
 		if err != nil {
 			return nil, fmt.Errorf("platform users by email %s: %w", tenant, err)
 		}
-		var us []PlatformUser
-		if err := cur.All(ctx, &us); err != nil {
+		var docs []platformUserDoc
+		if err := cur.All(ctx, &docs); err != nil {
 			return nil, fmt.Errorf("platform users by email %s: %w", tenant, err)
 		}
-		out = append(out, us...)
+		out = append(out, platformUsers(docs)...)
 	}
 	return out, nil
 }
 
 // InsertPlatformUsers bulk-loads platform users (benchmarks, demo seeds); existing ones are
 // replaced.
-func (s *Store) InsertPlatformUsers(ctx context.Context, users []PlatformUser) error {
+func (s *Store) InsertPlatformUsers(ctx context.Context, users []domain.PlatformUser) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	docs := make([]keyed, len(users))
 	for i, u := range users {
-		u.Key = UserKey(u.Tenant, u.ID)
-		u.EmailNorm = mapping.NormalizeEmail(u.Email)
-		u.SourceTime = u.SourceTime.UTC().Truncate(time.Millisecond)
-		u.UpdatedAt = now
-		docs[i] = keyed{u.Key, u}
+		d := toPlatformDoc(u, now)
+		docs[i] = keyed{d.Key, d}
 	}
 	if err := s.write(ctx, s.db.Collection(PlatformUsers), docs, nil, nil); err != nil {
 		return fmt.Errorf("insert platform users: %w", err)
 	}
 	return nil
-}
-
-// Rules returns the user as the mapping rules see it.
-func (u PlatformUser) Rules() mapping.PlatformUser {
-	return mapping.PlatformUser{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
-		Status: mapping.PlatformStatus(u.Status), Kind: mapping.PlatformKind(u.Kind), TeamID: u.TeamID}
 }

@@ -33,20 +33,15 @@ func TestFromResult(t *testing.T) {
 		want   Provider
 	}{
 		{
-			name:   "capped lists keep the most important entries and the totals",
-			limits: Limits{Changes: 3, Errors: 2},
+			name:   "capped lists keep the rules' order of changes, errors before conflicts, and the totals",
+			limits: Limits{Changes: 3, Errors: 3},
 			want: Provider{
 				Provider:     mapping.HubSpot,
 				Counts:       Counts{Counts: result.Counts, Pulled: 42},
-				Changes:      []mapping.Change{removed, remapped, created(1)},
+				Changes:      []mapping.Change{created(1), created(2), remapped},
 				ChangesTotal: 4,
-				Errors:       []mapping.Problem{fallback, notFound(1)},
+				Errors:       []mapping.Problem{notFound(1), notFound(3), fallback},
 				ErrorsTotal:  4,
-				ErrorCodes: []CodeCount{
-					{Code: mapping.CodeCRMUserNotFound, Count: 2},
-					{Code: mapping.CodeEmailConflict, Count: 1},
-					{Code: mapping.CodeFallbackOwnerInvalid, Count: 1},
-				},
 			},
 		},
 		{
@@ -57,11 +52,6 @@ func TestFromResult(t *testing.T) {
 				Counts:       Counts{Counts: result.Counts, Pulled: 42},
 				ChangesTotal: 4,
 				ErrorsTotal:  4,
-				ErrorCodes: []CodeCount{
-					{Code: mapping.CodeCRMUserNotFound, Count: 2},
-					{Code: mapping.CodeEmailConflict, Count: 1},
-					{Code: mapping.CodeFallbackOwnerInvalid, Count: 1},
-				},
 			},
 		},
 		{
@@ -70,15 +60,10 @@ func TestFromResult(t *testing.T) {
 			want: Provider{
 				Provider:     mapping.HubSpot,
 				Counts:       Counts{Counts: result.Counts, Pulled: 42},
-				Changes:      []mapping.Change{removed, remapped, created(1), created(2)},
+				Changes:      []mapping.Change{created(1), created(2), remapped, removed},
 				ChangesTotal: 4,
-				Errors:       []mapping.Problem{fallback, notFound(1), conflict, notFound(3)},
+				Errors:       []mapping.Problem{notFound(1), notFound(3), fallback, conflict},
 				ErrorsTotal:  4,
-				ErrorCodes: []CodeCount{
-					{Code: mapping.CodeCRMUserNotFound, Count: 2},
-					{Code: mapping.CodeEmailConflict, Count: 1},
-					{Code: mapping.CodeFallbackOwnerInvalid, Count: 1},
-				},
 			},
 		},
 	}

@@ -10,7 +10,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
+	"github.com/ownersync/ownersync/services/mapper/internal/report"
 )
 
 // Sync Users metric names (dashboards and alert rules refer to them).
@@ -49,7 +50,7 @@ func newObserver(mp metric.MeterProvider, tp trace.TracerProvider) observer {
 
 // startRun starts the run's root span. The run is its own trace (a background run outlives the
 // request that started it); the request's span, when there is one, is linked.
-func (o observer) startRun(ctx context.Context, run *mongostore.SyncRun) (context.Context, trace.Span) {
+func (o observer) startRun(ctx context.Context, run *domain.SyncRun) (context.Context, trace.Span) {
 	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithAttributes(attribute.String("tenant", run.Tenant),
 		attribute.String("ownersync.sync.run_id", run.ID), attribute.String("ownersync.sync.trigger", run.Trigger), attribute.Bool("ownersync.sync.dry_run", run.DryRun))}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
@@ -59,10 +60,10 @@ func (o observer) startRun(ctx context.Context, run *mongostore.SyncRun) (contex
 }
 
 // endRun counts the run by trigger and outcome and ends its span.
-func (o observer) endRun(ctx context.Context, span trace.Span, run *mongostore.SyncRun, err error) {
-	status := string(run.Status)
+func (o observer) endRun(ctx context.Context, span trace.Span, run *domain.SyncRun, err error) {
+	status := run.Status
 	if err != nil {
-		status = string(mongostore.RunFailed)
+		status = domain.RunFailed
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}
@@ -87,7 +88,7 @@ func (o observer) endPhase(ctx context.Context, span trace.Span, tenantID, provi
 }
 
 // providerDone records the users pulled and the mapping statuses of a provider's finished part.
-func (o observer) providerDone(ctx context.Context, tenantID, provider string, c *mongostore.RunCounts) {
+func (o observer) providerDone(ctx context.Context, tenantID, provider string, c report.Counts) {
 	kv := []attribute.KeyValue{attribute.String("tenant", tenantID), attribute.String("provider", provider)}
 	o.pulled.Add(ctx, int64(c.Pulled), metric.WithAttributes(kv...))
 	for status, n := range map[string]int{"mapped": c.Mapped, "conflict": c.Conflicts, "error": c.Errors,

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -23,35 +22,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
-	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
-	"github.com/ownersync/ownersync/services/mapper/internal/crm"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
-)
-
-// Triggers.
-const (
-	TriggerManual   = "manual"
-	TriggerSchedule = "schedule"
-	TriggerAPI      = "api"
-)
-
-// Phases of a run and of a provider's part.
-const (
-	PhaseStarting = "starting"
-	PhaseLoad     = "load_platform_users"
-	PhaseWaiting  = "waiting"
-	PhasePull     = "pull"
-	PhaseMatch    = "match"
-	PhaseWrite    = "write"
-	PhaseReport   = "report"
-	PhaseDone     = "done"
-	PhaseFailed   = "failed"
+	"github.com/ownersync/ownersync/services/mapper/internal/report"
 )
 
 // Tenants finds tenant configurations.
@@ -61,22 +37,46 @@ type Tenants interface {
 
 // Directories builds a tenant's CRM user directories (crm.Factory).
 type Directories interface {
-	Directory(t *tenant.Tenant, provider string) (crm.Directory, error)
+	Directory(t *tenant.Tenant, provider string) (domain.Directory, error)
+}
+
+// Store keeps the runs, users, mappings, problems and provisioning requests (mongostore.Store).
+type Store interface {
+	LockRun(ctx context.Context, tenant, runID string, ttl time.Duration) (holder string, err error)
+	RefreshLock(ctx context.Context, tenant, runID string, ttl time.Duration) error
+	UnlockRun(ctx context.Context, tenant, runID string) error
+	PutRun(ctx context.Context, r *domain.SyncRun) error
+	Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error)
+	Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error)
+	PlatformUsers(ctx context.Context, tenant string) ([]domain.PlatformUser, error)
+	CRMUsers(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error)
+	WriteCRMUsers(ctx context.Context, tenant, provider string, d domain.CRMUsersDiff) error
+	Mappings(ctx context.Context, tenant, provider string) ([]mapping.Mapping, error)
+	Provisions(ctx context.Context, tenant, provider string, crmUserIDs ...string) ([]mapping.Provision, error)
+	DeleteProvision(ctx context.Context, tenant, provider, crmUserID string) error
+	ReplaceProblems(ctx context.Context, tenant, provider string, problems []mapping.Problem, keep func(domain.Problem) bool) error
+	SetCRMError(ctx context.Context, tenant, provider, message, fix string) error
+}
+
+// Reports publishes a run's report (events.Publisher: the report.sync event the notifier mails).
+type Reports interface {
+	SyncReport(ctx context.Context, r report.Report) error
 }
 
 // Options configure a Runner.
 type Options struct {
 	Writer      *changes.Writer
+	Store       Store
 	Tenants     Tenants
 	Directories Directories
-	// Publisher publishes the report (usually the same as the writer's).
-	Publisher changes.Publisher
+	// Reports publishes the report of each run.
+	Reports Reports
 	// AdminURL is the admin API/console base URL put into reports.
 	AdminURL string
 	Log      *slog.Logger
 	Now      func() time.Time
 	// ListCap caps the changes and errors listed per provider in a report and a run record
-	// (default 100; the totals are always complete).
+	// (default report.DefaultLimits; the totals are always complete).
 	ListCap int
 	// LockTTL is how long a run's lock lives without a refresh (default 2 min).
 	LockTTL time.Duration
@@ -88,7 +88,7 @@ type Options struct {
 // Runner runs Sync Users.
 type Runner struct {
 	o     Options
-	store *mongostore.Store
+	store Store
 	// base is the context background runs live in (Start returns before the run ends).
 	base context.Context
 	wg   sync.WaitGroup
@@ -101,7 +101,7 @@ func New(ctx context.Context, o Options) *Runner {
 		o.Now = time.Now
 	}
 	if o.ListCap <= 0 {
-		o.ListCap = 100
+		o.ListCap = report.DefaultLimits.Changes
 	}
 	if o.LockTTL <= 0 {
 		o.LockTTL = 2 * time.Minute
@@ -109,14 +109,7 @@ func New(ctx context.Context, o Options) *Runner {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{o: o, store: o.Writer.Store(), base: ctx, obs: newObserver(o.Meter, o.Tracer)}
-}
-
-// Request asks for a run.
-type Request struct {
-	Tenant  string
-	Trigger string
-	DryRun  bool
+	return &Runner{o: o, store: o.Store, base: ctx, obs: newObserver(o.Meter, o.Tracer)}
 }
 
 // Wait waits for the background runs to end.
@@ -124,7 +117,7 @@ func (r *Runner) Wait() { r.wg.Wait() }
 
 // Start begins a run in the background and returns its record as first stored. When a run of the
 // tenant is already going, it returns that run and started=false.
-func (r *Runner) Start(ctx context.Context, req Request) (run *mongostore.SyncRun, started bool, err error) {
+func (r *Runner) Start(ctx context.Context, req domain.SyncRequest) (run *domain.SyncRun, started bool, err error) {
 	t, err := r.o.Tenants.Get(ctx, req.Tenant)
 	if err != nil {
 		return nil, false, err
@@ -147,8 +140,8 @@ func (r *Runner) Start(ctx context.Context, req Request) (run *mongostore.SyncRu
 }
 
 // Run does a whole run and returns its final record and the report it published. When a run of
-// the tenant is already going, it returns that run and mongostore.ErrRunning.
-func (r *Runner) Run(ctx context.Context, req Request) (*mongostore.SyncRun, *ownersyncv1.SyncReport, error) {
+// the tenant is already going, it returns that run and domain.ErrRunning.
+func (r *Runner) Run(ctx context.Context, req domain.SyncRequest) (*domain.SyncRun, *report.Report, error) {
 	t, err := r.o.Tenants.Get(ctx, req.Tenant)
 	if err != nil {
 		return nil, nil, err
@@ -158,20 +151,20 @@ func (r *Runner) Run(ctx context.Context, req Request) (*mongostore.SyncRun, *ow
 		return nil, nil, err
 	}
 	if !started {
-		return run, nil, mongostore.ErrRunning
+		return run, nil, domain.ErrRunning
 	}
 	rep, err := r.execute(ctx, t, run)
 	return run, rep, err
 }
 
-func (r *Runner) begin(ctx context.Context, t *tenant.Tenant, req Request) (*mongostore.SyncRun, bool, error) {
+func (r *Runner) begin(ctx context.Context, t *tenant.Tenant, req domain.SyncRequest) (*domain.SyncRun, bool, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, false, err
 	}
 	runID := id.String()
 	holder, err := r.store.LockRun(ctx, t.ID, runID, r.o.LockTTL)
-	if errors.Is(err, mongostore.ErrRunning) {
+	if errors.Is(err, domain.ErrRunning) {
 		cur, gerr := r.store.Run(ctx, t.ID, holder)
 		if gerr != nil {
 			return nil, false, fmt.Errorf("%w (run %s)", err, holder)
@@ -183,12 +176,12 @@ func (r *Runner) begin(ctx context.Context, t *tenant.Tenant, req Request) (*mon
 	}
 	trigger := req.Trigger
 	if trigger == "" {
-		trigger = TriggerAPI
+		trigger = domain.TriggerAPI
 	}
-	run := &mongostore.SyncRun{ID: runID, Tenant: t.ID, Trigger: trigger, DryRun: req.DryRun, Status: mongostore.RunRunning,
-		Phase: PhaseStarting, StartedAt: r.o.Now().UTC()}
+	run := &domain.SyncRun{ID: runID, Tenant: t.ID, Trigger: trigger, DryRun: req.DryRun, Status: domain.RunRunning,
+		Phase: domain.PhaseStarting, StartedAt: r.o.Now().UTC()}
 	for _, p := range t.Connected() {
-		run.Providers = append(run.Providers, mongostore.RunProvider{Provider: p, Phase: PhaseWaiting})
+		run.Providers = append(run.Providers, domain.RunProvider{Provider: p, Phase: domain.PhaseWaiting})
 	}
 	if err := r.store.PutRun(ctx, run); err != nil {
 		_ = r.store.UnlockRun(ctx, t.ID, runID)
@@ -200,7 +193,7 @@ func (r *Runner) begin(ctx context.Context, t *tenant.Tenant, req Request) (*mon
 // progress stores the run at most every 250 ms (and refreshes the lock), so readers see it move.
 type progress struct {
 	r    *Runner
-	run  *mongostore.SyncRun
+	run  *domain.SyncRun
 	last time.Time
 }
 
@@ -216,10 +209,10 @@ func (p *progress) save(ctx context.Context, force bool) error {
 	return p.r.store.PutRun(ctx, p.run)
 }
 
-func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.SyncRun) (rep *ownersyncv1.SyncReport, err error) {
+func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *domain.SyncRun) (rep *report.Report, err error) {
 	// The outcome is decided into final while the record still says running; the lock is freed
 	// before the record shows the outcome, so whoever sees a finished run can start the next one.
-	final := mongostore.SyncRun{}
+	final := domain.SyncRun{}
 	ctx, span := r.obs.startRun(ctx, run)
 	defer func() { r.obs.endRun(ctx, span, run, err) }()
 	defer func() {
@@ -227,7 +220,7 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if err != nil {
-			final.Status, final.Phase, final.Error = mongostore.RunFailed, PhaseFailed, err.Error()
+			final.Status, final.Phase, final.Error = domain.RunFailed, domain.PhaseFailed, err.Error()
 			final.FinishedAt = r.o.Now().UTC()
 		}
 		_ = r.store.UnlockRun(uctx, t.ID, run.ID)
@@ -237,7 +230,7 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.
 		}
 	}()
 	pr := &progress{r: r, run: run}
-	run.Phase = PhaseLoad
+	run.Phase = domain.PhaseLoad
 	if err := pr.save(ctx, true); err != nil {
 		return nil, err
 	}
@@ -250,8 +243,8 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.
 		platform[i] = u.Rules()
 	}
 	stored = nil
-	rep = &ownersyncv1.SyncReport{RunId: run.ID, Trigger: trigger(run.Trigger), DryRun: run.DryRun,
-		TenantName: t.Name, AdminUrl: r.o.AdminURL, StartedAt: timestamppb.New(run.StartedAt)}
+	rep = &report.Report{RunID: run.ID, Tenant: t.ID, TenantName: t.Name, Trigger: run.Trigger, DryRun: run.DryRun,
+		AdminURL: r.o.AdminURL, StartedAt: run.StartedAt}
 	failed := 0
 	for i := range run.Providers {
 		rp := &run.Providers[i]
@@ -260,31 +253,29 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.
 		if err != nil {
 			return nil, err
 		}
-		if rp.Failure != "" {
+		if rp.Failure() != "" {
 			failed++
 		}
 		rep.Providers = append(rep.Providers, prep)
 	}
-	run.Phase = PhaseReport
+	run.Phase = domain.PhaseReport
 	final.FinishedAt = r.o.Now().UTC()
-	final.Phase = PhaseDone
+	final.Phase = domain.PhaseDone
 	switch {
 	case failed == 0:
-		final.Status = mongostore.RunSucceeded
+		final.Status = domain.RunSucceeded
 	case failed == len(run.Providers):
-		final.Status = mongostore.RunFailed
+		final.Status = domain.RunFailed
 		final.Error = "every provider failed"
 	default:
-		final.Status = mongostore.RunPartial
+		final.Status = domain.RunPartial
 	}
 	run.ReportID = "report:" + run.ID
-	rep.FinishedAt = timestamppb.New(final.FinishedAt)
-	now := timestamppb.New(r.o.Now())
-	rep.Meta = &ownersyncv1.EventMeta{EventId: run.ReportID, TenantId: t.ID, OccurredAt: rep.FinishedAt, ReceivedAt: now, Source: "mapper", SourceEventId: run.ID}
+	rep.ID, rep.FinishedAt = run.ReportID, final.FinishedAt
 	if err := pr.save(ctx, true); err != nil {
 		return nil, err
 	}
-	if _, err := r.o.Publisher.Publish(ctx, streams.ReportSync(t.ID), run.ReportID, rep); err != nil {
+	if err := r.o.Reports.SyncReport(ctx, *rep); err != nil {
 		return nil, fmt.Errorf("publish report %s: %w", run.ReportID, err)
 	}
 	return rep, nil
@@ -292,33 +283,32 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *mongostore.
 
 // provider runs one provider's part. A CRM failure is recorded in rp and the report, not returned;
 // the returned error is for mapper's own storage failing.
-func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore.SyncRun, rp *mongostore.RunProvider, platform []mapping.PlatformUser, pr *progress) (*ownersyncv1.ProviderReport, error) {
-	prep := &ownersyncv1.ProviderReport{Provider: changes.Provider(rp.Provider), Counts: &ownersyncv1.SyncCounts{}}
-	fail := func(err error) (*ownersyncv1.ProviderReport, error) {
-		rp.Phase, rp.Failure = PhaseFailed, err.Error()
-		prep.Failure = rp.Failure
+func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *domain.SyncRun, rp *domain.RunProvider, platform []mapping.PlatformUser, pr *progress) (report.Provider, error) {
+	fail := func(err error) (report.Provider, error) {
+		out := report.Failed(rp.Provider, err.Error())
+		rp.Phase, rp.Outcome = domain.PhaseFailed, &out
 		if !run.DryRun {
-			if serr := r.store.SetCRMError(ctx, t.ID, rp.Provider, "Sync Users could not read the CRM users: "+rp.Failure,
+			if serr := r.store.SetCRMError(ctx, t.ID, rp.Provider, "Sync Users could not read the CRM users: "+out.Failure,
 				fixFor(rp.Provider)); serr != nil {
-				return nil, serr
+				return report.Provider{}, serr
 			}
 		}
-		return prep, pr.save(ctx, true)
+		return out, pr.save(ctx, true)
 	}
 	dir, err := r.o.Directories.Directory(t, rp.Provider)
 	if err != nil {
 		return fail(err)
 	}
-	rp.Phase = PhasePull
+	rp.Phase = domain.PhasePull
 	if err := pr.save(ctx, true); err != nil {
-		return nil, err
+		return report.Provider{}, err
 	}
 	start := time.Now()
-	var pulled []mongostore.CRMUser
+	var pulled []domain.CRMUser
 	seen := map[string]bool{}
 	// Each CRM page is a client span (salesforce GET, hubspot GET) under the pull span.
-	pullCtx, pullSpan := r.obs.startPhase(ctx, rp.Provider, PhasePull)
-	err = dir.Pull(pullCtx, func(page []mongostore.CRMUser) error {
+	pullCtx, pullSpan := r.obs.startPhase(ctx, rp.Provider, domain.PhasePull)
+	err = dir.Pull(pullCtx, func(page []domain.CRMUser) error {
 		pullSpan.AddEvent("page", trace.WithAttributes(attribute.Int("ownersync.sync.page_users", len(page))))
 		for _, u := range page {
 			if !seen[u.ID] { // an owner listed in both passes counts once, active wins (first pass)
@@ -331,10 +321,10 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 	})
 	seen = nil
 	rp.PullMS = time.Since(start).Milliseconds()
-	r.obs.endPhase(ctx, pullSpan, t.ID, rp.Provider, PhasePull, rp.PullMS, err)
+	r.obs.endPhase(ctx, pullSpan, t.ID, rp.Provider, domain.PhasePull, rp.PullMS, err)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, err
+			return report.Provider{}, err
 		}
 		return fail(err)
 	}
@@ -343,23 +333,23 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 	// event interleaves with the run in this process.
 	unlock := r.o.Writer.Lock(t.ID, rp.Provider)
 	defer unlock()
-	rp.Phase = PhaseMatch
+	rp.Phase = domain.PhaseMatch
 	if err := pr.save(ctx, true); err != nil {
-		return nil, err
+		return report.Provider{}, err
 	}
 	storedCRM, err := r.store.CRMUsers(ctx, t.ID, rp.Provider)
 	if err != nil {
-		return nil, err
+		return report.Provider{}, err
 	}
 	mappings, err := r.store.Mappings(ctx, t.ID, rp.Provider)
 	if err != nil {
-		return nil, err
+		return report.Provider{}, err
 	}
 	// Outstanding auto-provisioning requests (rule 7): their CRM users stay pending_team instead of
 	// being listed as unmapped, and a platform user that arrived for one is mapped auto_provisioned.
 	pending, err := r.store.Provisions(ctx, t.ID, rp.Provider)
 	if err != nil {
-		return nil, err
+		return report.Provider{}, err
 	}
 	settings, _ := t.ProviderSettings(rp.Provider)
 	in := mapping.Input{
@@ -374,22 +364,22 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 		after[u.ID] = u.CRMUser
 	}
 	start = time.Now()
-	_, matchSpan := r.obs.startPhase(ctx, rp.Provider, PhaseMatch)
+	_, matchSpan := r.obs.startPhase(ctx, rp.Provider, domain.PhaseMatch)
 	res := mapping.Reconcile(in)
 	rp.RulesMS = time.Since(start).Milliseconds()
-	r.obs.endPhase(ctx, matchSpan, t.ID, rp.Provider, PhaseMatch, rp.RulesMS, nil)
+	r.obs.endPhase(ctx, matchSpan, t.ID, rp.Provider, domain.PhaseMatch, rp.RulesMS, nil)
 	rp.Processed = len(pulled)
 
 	if !run.DryRun {
-		rp.Phase = PhaseWrite
+		rp.Phase = domain.PhaseWrite
 		if err := pr.save(ctx, true); err != nil {
-			return nil, err
+			return report.Provider{}, err
 		}
 		start = time.Now()
-		ctx, writeSpan := r.obs.startPhase(ctx, rp.Provider, PhaseWrite)
+		ctx, writeSpan := r.obs.startPhase(ctx, rp.Provider, domain.PhaseWrite)
 		defer writeSpan.End() // on an early return; endPhase ends it otherwise
-		if err := r.store.WriteCRMUsers(ctx, t.ID, rp.Provider, mongostore.DiffCRMUsers(storedCRM, pulled)); err != nil {
-			return nil, err
+		if err := r.store.WriteCRMUsers(ctx, t.ID, rp.Provider, domain.DiffCRMUsers(storedCRM, pulled)); err != nil {
+			return report.Provider{}, err
 		}
 		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "crm users written", "ms", time.Since(start).Milliseconds())
 		err := r.o.Writer.Commit(ctx, changes.Commit{
@@ -399,7 +389,7 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 			EventID:   "sync:" + run.ID, Source: "mapper.sync_users",
 		})
 		if err != nil {
-			return nil, err
+			return report.Provider{}, err
 		}
 		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "mappings committed", "ms", time.Since(start).Milliseconds())
 		// Requests the rules no longer keep (mapped now, or the CRM user is gone) are done.
@@ -410,44 +400,21 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *mongostore
 		for _, p := range pending {
 			if !kept[p.CRMUserID] {
 				if err := r.store.DeleteProvision(ctx, t.ID, rp.Provider, p.CRMUserID); err != nil {
-					return nil, err
+					return report.Provider{}, err
 				}
 			}
 		}
 		if err := r.store.ReplaceProblems(ctx, t.ID, rp.Provider, res.Problems, nil); err != nil {
-			return nil, err
+			return report.Provider{}, err
 		}
 		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "problems written", "ms", time.Since(start).Milliseconds())
 		rp.WriteMS = time.Since(start).Milliseconds()
-		r.obs.endPhase(ctx, writeSpan, t.ID, rp.Provider, PhaseWrite, rp.WriteMS, nil)
+		r.obs.endPhase(ctx, writeSpan, t.ID, rp.Provider, domain.PhaseWrite, rp.WriteMS, nil)
 	}
-	c := res.Counts
-	rp.Counts = &mongostore.RunCounts{Mapped: c.Mapped, Created: c.Created, Remapped: c.Remapped, Removed: c.Removed,
-		Conflicts: c.Conflicts, Errors: c.Errors, UnmappedPlatform: c.UnmappedPlatform, UnmappedCRM: c.UnmappedCRM,
-		Pulled: len(pulled), ChangesTotal: len(res.Changes), ErrorsTotal: len(res.Problems)}
-	prep.Counts = &ownersyncv1.SyncCounts{Mapped: int32(c.Mapped), Created: int32(c.Created), Remapped: int32(c.Remapped),
-		Removed: int32(c.Removed), Conflicts: int32(c.Conflicts), Errors: int32(c.Errors), UnmappedPlatform: int32(c.UnmappedPlatform),
-		UnmappedCrm: int32(c.UnmappedCRM), Pulled: int32(len(pulled))}
-	prep.ChangesTotal, prep.ErrorsTotal = int32(len(res.Changes)), int32(len(res.Problems))
-	rp.Changes, rp.Errors = nil, nil
-	for _, ch := range res.Changes[:min(len(res.Changes), r.o.ListCap)] {
-		rp.Changes = append(rp.Changes, mongostore.RunChange{Change: string(ch.Kind), PlatformUserID: ch.PlatformUserID, CRMUserID: ch.CRMUserID,
-			PreviousCRMUserID: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})
-		prep.Changes = append(prep.Changes, &ownersyncv1.SyncChange{Change: changes.Kind(ch.Kind), PlatformUserId: ch.PlatformUserID,
-			CrmUserId: ch.CRMUserID, PreviousCrmUserId: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})
-	}
-	problems := append([]mapping.Problem(nil), res.Problems...)
-	// Errors before conflicts in the capped list: they are what the admin must act on first.
-	sort.SliceStable(problems, func(i, j int) bool { return !problems[i].Conflict() && problems[j].Conflict() })
-	for _, p := range problems[:min(len(problems), r.o.ListCap)] {
-		rp.Errors = append(rp.Errors, mongostore.RunProblem{Code: p.Code, PlatformUserID: p.PlatformUserID, CRMUserID: p.CRMUserID,
-			Email: p.Email, Message: p.Message, Fix: p.Fix})
-		prep.Errors = append(prep.Errors, &ownersyncv1.SyncError{Code: p.Code, PlatformUserId: p.PlatformUserID, CrmUserId: p.CRMUserID,
-			Email: p.Email, Message: p.Message, Fix: p.Fix})
-	}
-	rp.Phase = PhaseDone
-	r.obs.providerDone(ctx, t.ID, rp.Provider, rp.Counts)
-	return prep, pr.save(ctx, true)
+	out := report.FromResult(rp.Provider, res, len(pulled), report.Limits{Changes: r.o.ListCap, Errors: r.o.ListCap})
+	rp.Phase, rp.Outcome = domain.PhaseDone, &out
+	r.obs.providerDone(ctx, t.ID, rp.Provider, out.Counts)
+	return out, pr.save(ctx, true)
 }
 
 func fixFor(provider string) string {
@@ -455,16 +422,6 @@ func fixFor(provider string) string {
 		return "Check the HubSpot connection (private-app token or OAuth app and its crm.objects.owners.read scope) and HubSpot's status, then run Sync Users again."
 	}
 	return "Check the Salesforce connection (connected app, integration user with API access and View Setup, org limits) and Salesforce's status, then run Sync Users again."
-}
-
-func trigger(s string) ownersyncv1.SyncTrigger {
-	switch s {
-	case TriggerManual:
-		return ownersyncv1.SyncTrigger_SYNC_TRIGGER_MANUAL
-	case TriggerSchedule:
-		return ownersyncv1.SyncTrigger_SYNC_TRIGGER_SCHEDULE
-	}
-	return ownersyncv1.SyncTrigger_SYNC_TRIGGER_API
 }
 
 // Interval is how often a tenant's schedule runs Sync Users: its configured interval, never less
@@ -515,7 +472,7 @@ func (r *Runner) Schedule(ctx context.Context, tick time.Duration, list func(con
 			if r.o.Now().Sub(prev) < every {
 				continue
 			}
-			run, started, err := r.Start(ctx, Request{Tenant: tn.ID, Trigger: TriggerSchedule})
+			run, started, err := r.Start(ctx, domain.SyncRequest{Tenant: tn.ID, Trigger: domain.TriggerSchedule})
 			if err != nil {
 				r.o.Log.Warn("scheduler: start sync users", "tenant", tn.ID, "err", err)
 				continue
