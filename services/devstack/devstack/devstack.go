@@ -208,6 +208,9 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		"OWNERSYNC_TENANTS_FILE":     o.TenantsFile,
 		// The sandbox org's outbound messages carry no shared key; production requires one.
 		"OWNERSYNC_REQUIRE_SHARED_KEY": "false",
+		// The embedded FerretDB scans for every write by _id: mapper replaces in bulk by
+		// delete+insert (mongostore.DeleteInsert).
+		"OWNERSYNC_MONGODB_BULK_WRITES": "delete_insert",
 	}
 	if o.Demo {
 		for k, v := range demoSecrets {

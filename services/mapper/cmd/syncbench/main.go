@@ -198,7 +198,8 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 	if err := hs.Load(hssim.Seed{Owners: data.hsOwners()}); err != nil {
 		return nil, err
 	}
-	store := mongostore.New(mc.DB, nil)
+	// The embedded FerretDB scans for every write by _id: bulk changes go delete+insert.
+	store := mongostore.New(mc.DB, mongostore.Options{BulkWrites: mongostore.DeleteInsert})
 	if err := store.InsertPlatformUsers(ctx, data.platformUsers()); err != nil {
 		return nil, err
 	}
@@ -218,6 +219,7 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 	evs := events.NewPublisher(pub, nil)
 	w := changes.New(store, kvview.New(bus.JS, kvs[streams.MappingsBucket]), evs, nil)
 	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs, Log: benchLog(),
+		ListCap: 100, LockTTL: 2 * time.Minute,
 		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute})}})
 	res := &result{Platform: platformN, CRM: crmN, SetupSeconds: time.Since(setup).Seconds()}
 

@@ -97,7 +97,7 @@ type Options struct {
 	Now        func() time.Time
 	// LockWait bounds how long an event waits for a Sync Users run (or another event) of the same
 	// tenant and provider; then it fails with domain.ErrBusy and the consumer redelivers it later.
-	// It must stay below the consumers' AckWait (30 s). Default 20 s.
+	// It must stay below the consumers' AckWait (config.EventLockWait).
 	LockWait time.Duration
 }
 
@@ -122,9 +122,6 @@ func New(o Options) *Service {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.LockWait <= 0 {
-		o.LockWait = 20 * time.Second
 	}
 	return &Service{w: o.Writer, store: o.Store, view: o.View, tenants: o.Tenants, dirs: o.Directories, runner: o.Runner,
 		provisions: o.Provisions, log: o.Log, now: o.Now, lockWait: o.LockWait}

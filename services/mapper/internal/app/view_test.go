@@ -44,7 +44,7 @@ func TestRebuildViewIfBehind(t *testing.T) {
 	if err := mongodb.EnsureIndexes(ctx, conn.DB, mongostore.Indexes); err != nil {
 		t.Fatal(err)
 	}
-	store := mongostore.New(conn.DB, nil)
+	store := mongostore.New(conn.DB, mongostore.Options{})
 	kv := kvs[streams.MappingsBucket]
 	view := kvview.New(bus.JS, kv)
 	w := changes.New(store, view, events.NewPublisher(natsbus.NewPublisher(bus.JS, nil, 0), nil), nil)

@@ -8,6 +8,7 @@ import (
 	"github.com/ownersync/ownersync/libs/envconfig"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 )
 
 // Config is mapper's configuration.
@@ -28,7 +29,23 @@ type Config struct {
 	// PlatformUserURL is where the console sends admins to fix a platform user ({tenant} and {id}
 	// are filled in); "#" when unset.
 	PlatformUserURL string
+	// BulkWrites is how Sync Users replaces documents in bulk: per_document (MongoDB; each
+	// replacement atomic) or delete_insert (FerretDB v1, where every write by _id scans; see
+	// mongostore.BulkWrites). OWNERSYNC_MONGODB_BULK_WRITES, default per_document.
+	BulkWrites mongostore.BulkWrites
+	// EventLockWait bounds how long an event waits for a Sync Users run of its tenant and provider
+	// before it is redelivered later; below the consumers' AckWait (30 s).
+	EventLockWait time.Duration
+	// SyncListCap caps the changes and errors listed per provider in a run's report and record
+	// (the totals are always complete).
+	SyncListCap int
+	// SyncLockTTL is how long a Sync Users run's lock lives without a refresh (a crashed run's
+	// tenant is free again after it).
+	SyncLockTTL time.Duration
 }
+
+// maxEventLockWait keeps an event's wait for the tenant's lock inside its consumer's AckWait (30 s).
+const maxEventLockWait = 25 * time.Second
 
 // Load reads the configuration and reports every problem at once.
 func Load(getenv func(string) string) (Config, error) {
@@ -42,6 +59,24 @@ func Load(getenv func(string) string) (Config, error) {
 		SchedulerInterval: r.Duration("OWNERSYNC_SCHEDULER_INTERVAL", 30*time.Second),
 		CRMTimeout:        r.Duration("OWNERSYNC_CRM_TIMEOUT", 30*time.Second),
 		PlatformUserURL:   r.String("OWNERSYNC_PLATFORM_USER_URL", ""),
+		BulkWrites:        mongostore.BulkWrites(r.String("OWNERSYNC_MONGODB_BULK_WRITES", string(mongostore.PerDocument))),
+		EventLockWait:     r.Duration("OWNERSYNC_EVENT_LOCK_WAIT", 20*time.Second),
+		SyncListCap:       r.Int("OWNERSYNC_SYNC_LIST_CAP", 100, 1, 10000),
+		SyncLockTTL:       r.Duration("OWNERSYNC_SYNC_LOCK_TTL", 2*time.Minute),
+	}
+	if c.BulkWrites != mongostore.PerDocument && c.BulkWrites != mongostore.DeleteInsert {
+		r.Problem("OWNERSYNC_MONGODB_BULK_WRITES must be per_document or delete_insert")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"OWNERSYNC_SCHEDULER_INTERVAL", c.SchedulerInterval}, {"OWNERSYNC_CRM_TIMEOUT", c.CRMTimeout}, {"OWNERSYNC_SYNC_LOCK_TTL", c.SyncLockTTL}} {
+		if d.v <= 0 {
+			r.Problem("%s must be longer than zero", d.name)
+		}
+	}
+	if c.EventLockWait <= 0 || c.EventLockWait > maxEventLockWait {
+		r.Problem("OWNERSYNC_EVENT_LOCK_WAIT must be longer than zero and at most %s (the consumers' AckWait is 30s)", maxEventLockWait)
 	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
 		r.Problem("OWNERSYNC_OPERATOR_TOKEN must be at least 16 characters")

@@ -3,16 +3,14 @@ package mongostore
 import (
 	"context"
 	"errors"
-	"strings"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// smallWrite is the size up to which a write is made document by document on every backend
-// (each replacement atomic). Above it, on FerretDB, see scanWrites.
+// smallWrite is the size up to which a write is made document by document whatever the
+// BulkWrites option (each replacement atomic).
 const smallWrite = 8
 
 // deleteInChunk bounds the ids of one DeleteMany {_id: {$in: …}}.
@@ -35,34 +33,28 @@ type keyed struct {
 	doc any
 }
 
-var ferretOnce sync.Map // *mongo.Database → bool
+// BulkWrites says how a bulk change replaces documents.
+type BulkWrites string
 
-// scanWrites reports whether the server is FerretDB v1, where every filtered write, even by _id,
-// scans the collection (docs/architecture.md#embedded-ferretdb: 8–55 ms each at 50k documents).
-// There, bulk writes replace documents by one DeleteMany {_id: {$in}} per 20k ids followed by
-// InsertMany, instead of one scan per document. The price is a window, between the two calls, in
-// which the replaced documents are absent; a crash inside it loses them until the next Sync Users.
-// MongoDB keeps the per-document path, where each replacement is atomic.
-func (s *Store) scanWrites(ctx context.Context) bool {
-	if v, ok := ferretOnce.Load(s.db); ok {
-		return v.(bool)
-	}
-	var info bson.M
-	if err := s.db.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return false
-	}
-	ferret := false
-	for k := range info {
-		ferret = ferret || strings.Contains(strings.ToLower(k), "ferretdb")
-	}
-	ferretOnce.Store(s.db, ferret)
-	return ferret
-}
+const (
+	// PerDocument replaces each document by its _id in chunked bulk commands, each replacement
+	// atomic: right for MongoDB, where a write by _id is an index lookup.
+	PerDocument BulkWrites = "per_document"
+	// DeleteInsert replaces a bulk change's documents by one DeleteMany {_id: {$in}} per 20k ids
+	// followed by InsertMany: for FerretDB v1, where every filtered write, even by _id, scans the
+	// collection (docs/architecture.md#embedded-ferretdb: 8–55 ms each at 50k documents). The price is a window, between the two calls,
+	// in which the replaced documents are absent; a crash inside it loses them until the next
+	// Sync Users. Changes of at most smallWrite documents stay per document.
+	DeleteInsert BulkWrites = "delete_insert"
+)
+
+// deleteInsert reports whether a change of n replaced or deleted documents goes delete+insert.
+func (s *Store) deleteInsert(n int) bool { return s.bulk == DeleteInsert && n > smallWrite }
 
 // write makes a bulk change to coll: inserts are documents believed new (a replay finding them is
 // handled), replaces may exist or not, deletes are ids to remove.
 func (s *Store) write(ctx context.Context, coll *mongo.Collection, inserts, replaces []keyed, deletes []string) error {
-	if s.scanWrites(ctx) && len(replaces)+len(deletes) > smallWrite {
+	if s.deleteInsert(len(replaces) + len(deletes)) {
 		ids := append([]string{}, deletes...)
 		for _, r := range replaces {
 			ids = append(ids, r.key)
@@ -91,7 +83,7 @@ func (s *Store) write(ctx context.Context, coll *mongo.Collection, inserts, repl
 	}); err != nil {
 		return err
 	}
-	if len(existing) > smallWrite && s.scanWrites(ctx) {
+	if s.deleteInsert(len(existing)) {
 		// A replay found many documents already there: replace them as the bulk path above
 		// does, instead of one scan per document.
 		ids := make([]string, len(existing))

@@ -135,7 +135,7 @@ func (s *Store) DeleteCRMUser(ctx context.Context, tenant, provider, id string) 
 }
 
 // WriteCRMUsers applies a diff: InsertMany for new users, replacements for changed ones and
-// deletions for vanished ones (see write for how FerretDB gets them in few scans). Replays are
+// deletions for vanished ones (see write and BulkWrites for how FerretDB gets them in few scans). Replays are
 // harmless.
 func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, d domain.CRMUsersDiff) error {
 	now := s.now().UTC().Truncate(time.Millisecond)

@@ -111,7 +111,7 @@ func (s *Store) findMappings(ctx context.Context, filter bson.D) ([]mapping.Mapp
 // Every step is an idempotent write keyed on the natural id, so replaying the call is safe.
 func (s *Store) WriteMappings(ctx context.Context, tenant string, stored, upserts, deletes []mapping.Mapping) error {
 	coll := s.db.Collection(Mappings)
-	if s.scanWrites(ctx) && len(upserts)+len(deletes) > smallWrite {
+	if s.deleteInsert(len(upserts) + len(deletes)) {
 		// Every stored version is deleted before any new one is inserted, so no remap collides
 		// and no parking is needed.
 		was := make(map[string]bool, len(stored))

@@ -14,6 +14,7 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/services/mapper/internal/report"
 )
 
 func newStore(t *testing.T, now func() time.Time) *mongostore.Store {
@@ -27,7 +28,7 @@ func newStore(t *testing.T, now func() time.Time) *mongostore.Store {
 	if err := mongodb.EnsureIndexes(context.Background(), conn.DB, mongostore.Indexes); err != nil {
 		t.Fatal(err)
 	}
-	return mongostore.New(conn.DB, now)
+	return mongostore.New(conn.DB, mongostore.Options{Now: now})
 }
 
 var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
@@ -199,5 +200,47 @@ func TestRunLockOnePerTenant(t *testing.T) {
 	}
 	if _, err := s.LockRun(ctx, "acme", "run-6", time.Minute); err != nil {
 		t.Fatalf("lock after unlock: %v", err)
+	}
+}
+
+// TestRunKeepsTheReport stores a run whose providers hold their reports (one succeeded with capped
+// lists, one whose pull failed) and reads it back whole, and without the lists in the run list.
+func TestRunKeepsTheReport(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil)
+	ok := report.Provider{Provider: "salesforce",
+		Counts:       report.Counts{Counts: mapping.Counts{Mapped: 3, Created: 1, Errors: 1, UnmappedPlatform: 1}, Pulled: 4},
+		Changes:      []mapping.Change{{Kind: mapping.ChangeCreated, Provider: "salesforce", PlatformUserID: "p1", CRMUserID: "005A", Email: "a@x.test", Name: "Ann Lee"}},
+		ChangesTotal: 7,
+		Errors:       []mapping.Problem{{Code: mapping.CodeCRMUserNotFound, Provider: "salesforce", PlatformUserID: "p2", Message: "none", Fix: "create"}},
+		ErrorsTotal:  2,
+	}
+	failed := report.Failed("hubspot", "401 from HubSpot")
+	run := &domain.SyncRun{ID: "run-1", Tenant: "acme", Trigger: domain.TriggerAPI, Status: domain.RunPartial, Phase: domain.PhaseDone,
+		StartedAt: t0, FinishedAt: t0.Add(time.Minute), ReportID: "report:run-1", Providers: []domain.RunProvider{
+			{Provider: "salesforce", Phase: domain.PhaseDone, Pulled: 4, Processed: 4, PullMS: 5, Outcome: &ok},
+			{Provider: "hubspot", Phase: domain.PhaseFailed, Outcome: &failed},
+			{Provider: "other", Phase: domain.PhaseWaiting},
+		}}
+	if err := s.PutRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Run(ctx, "acme", "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(run, got); diff != "" {
+		t.Errorf("Run (-want +got):\n%s", diff)
+	}
+	list, err := s.Runs(ctx, "acme", 0)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("Runs = %v, %v", list, err)
+	}
+	o := list[0].Providers[0].Outcome
+	if o == nil || o.Changes != nil || o.Errors != nil || o.ChangesTotal != 7 || o.ErrorsTotal != 2 || o.Counts != ok.Counts {
+		t.Errorf("listed run's outcome = %+v, want the counts and totals without the lists", o)
+	}
+	if _, err := s.Run(ctx, "other", "run-1"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("another tenant's run: %v, want domain.ErrNotFound", err)
 	}
 }

@@ -66,16 +66,29 @@ type platformUserDoc struct {
 
 // Store is mapper's MongoDB store.
 type Store struct {
-	db  *mongo.Database
-	now func() time.Time
+	db   *mongo.Database
+	now  func() time.Time
+	bulk BulkWrites
+}
+
+// Options configure a store.
+type Options struct {
+	// BulkWrites is how bulk changes replace documents (config: OWNERSYNC_MONGODB_BULK_WRITES);
+	// empty is PerDocument.
+	BulkWrites BulkWrites
+	// Now stamps updated_at and since times (nil: time.Now).
+	Now func() time.Time
 }
 
 // New returns a store.
-func New(db *mongo.Database, now func() time.Time) *Store {
-	if now == nil {
-		now = time.Now
+func New(db *mongo.Database, o Options) *Store {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	return &Store{db: db, now: now}
+	if o.BulkWrites == "" {
+		o.BulkWrites = PerDocument
+	}
+	return &Store{db: db, now: o.Now, bulk: o.BulkWrites}
 }
 
 // UserKey is the stored key of a tenant's user.

@@ -12,14 +12,12 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
-// Limits cap the lists of one provider's report.
+// Limits cap the lists of one provider's report, so that it stays readable in an email and well
+// under a NATS message's size (config.SyncListCap).
 type Limits struct {
 	Changes int
 	Errors  int
 }
-
-// DefaultLimits keep a report readable in an email and well under a NATS message's size.
-var DefaultLimits = Limits{Changes: 100, Errors: 100}
 
 // Report is one Sync Users run.
 type Report struct {

@@ -93,16 +93,17 @@ func TestFromReconcile(t *testing.T) {
 		}
 	}
 	r := mapping.Reconcile(in)
-	p := FromResult(mapping.Salesforce, r, len(in.CRMUsers), DefaultLimits)
+	limits := Limits{Changes: 100, Errors: 100}
+	p := FromResult(mapping.Salesforce, r, len(in.CRMUsers), limits)
 	want := Counts{Counts: mapping.Counts{Mapped: 250, Created: 250, Errors: 250, UnmappedPlatform: 250}, Pulled: 250}
 	if diff := cmp.Diff(want, p.Counts); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}
-	if len(p.Changes) != DefaultLimits.Changes || p.ChangesTotal != 250 {
-		t.Errorf("changes: %d listed of %d, want %d of 250", len(p.Changes), p.ChangesTotal, DefaultLimits.Changes)
+	if len(p.Changes) != limits.Changes || p.ChangesTotal != 250 {
+		t.Errorf("changes: %d listed of %d, want %d of 250", len(p.Changes), p.ChangesTotal, limits.Changes)
 	}
-	if len(p.Errors) != DefaultLimits.Errors || p.ErrorsTotal != 250 {
-		t.Errorf("errors: %d listed of %d, want %d of 250", len(p.Errors), p.ErrorsTotal, DefaultLimits.Errors)
+	if len(p.Errors) != limits.Errors || p.ErrorsTotal != 250 {
+		t.Errorf("errors: %d listed of %d, want %d of 250", len(p.Errors), p.ErrorsTotal, limits.Errors)
 	}
 }
 

@@ -75,10 +75,10 @@ type Options struct {
 	AdminURL string
 	Log      *slog.Logger
 	Now      func() time.Time
-	// ListCap caps the changes and errors listed per provider in a report and a run record
-	// (default report.DefaultLimits; the totals are always complete).
+	// ListCap caps the changes and errors listed per provider in a report and a run record (the
+	// totals are always complete); required (config.SyncListCap).
 	ListCap int
-	// LockTTL is how long a run's lock lives without a refresh (default 2 min).
+	// LockTTL is how long a run's lock lives without a refresh; required (config.SyncLockTTL).
 	LockTTL time.Duration
 	// Meter and Tracer record the runs' metrics and spans (nil: not recorded).
 	Meter  metric.MeterProvider
@@ -99,12 +99,6 @@ type Runner struct {
 func New(ctx context.Context, o Options) *Runner {
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.ListCap <= 0 {
-		o.ListCap = report.DefaultLimits.Changes
-	}
-	if o.LockTTL <= 0 {
-		o.LockTTL = 2 * time.Minute
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

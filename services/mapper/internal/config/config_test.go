@@ -1,0 +1,55 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ownersync/ownersync/services/mapper/internal/config"
+	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+)
+
+func env(extra map[string]string) func(string) string {
+	m := map[string]string{"NATS_URL": "nats://127.0.0.1:4222", "MONGODB_URI": "mongodb://127.0.0.1:27017/",
+		"OWNERSYNC_OPERATOR_TOKEN": "operator-token-0123456789"}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BulkWrites != mongostore.PerDocument || c.EventLockWait != 20*time.Second || c.SyncListCap != 100 || c.SyncLockTTL != 2*time.Minute {
+		t.Errorf("defaults: bulk %q, lock wait %v, list cap %d, lock TTL %v", c.BulkWrites, c.EventLockWait, c.SyncListCap, c.SyncLockTTL)
+	}
+	c, err = config.Load(env(map[string]string{"OWNERSYNC_MONGODB_BULK_WRITES": "delete_insert"}))
+	if err != nil || c.BulkWrites != mongostore.DeleteInsert {
+		t.Errorf("delete_insert: %q, %v", c.BulkWrites, err)
+	}
+}
+
+// A zero that validation accepted would silently mean something else downstream (a ticker of 0
+// panics, a CRM client takes its own default): every such value is refused, with every problem named.
+func TestLoadRefusesZerosAndUnknownValues(t *testing.T) {
+	_, err := config.Load(env(map[string]string{
+		"OWNERSYNC_MONGODB_BULK_WRITES": "sniff",
+		"OWNERSYNC_SCHEDULER_INTERVAL":  "0s",
+		"OWNERSYNC_CRM_TIMEOUT":         "0s",
+		"OWNERSYNC_SYNC_LOCK_TTL":       "0s",
+		"OWNERSYNC_EVENT_LOCK_WAIT":     "40s",
+		"OWNERSYNC_SYNC_LIST_CAP":       "0",
+	}))
+	if err == nil {
+		t.Fatal("Load accepted zeros and an unknown bulk mode")
+	}
+	for _, want := range []string{"OWNERSYNC_MONGODB_BULK_WRITES", "OWNERSYNC_SCHEDULER_INTERVAL", "OWNERSYNC_CRM_TIMEOUT",
+		"OWNERSYNC_SYNC_LOCK_TTL", "OWNERSYNC_EVENT_LOCK_WAIT", "OWNERSYNC_SYNC_LIST_CAP"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s:\n%v", want, err)
+		}
+	}
+}
