@@ -40,7 +40,7 @@ proto-check:
 gowork-off:
 	scripts/gowork-off.sh
 
-## check-deps: the devstack binary and the services do not link package testing; mapper's domain and core import no Echo, MongoDB driver, nats.go or proto
+## check-deps: the devstack binary and the services do not link package testing; no production go.mod requires FerretDB; mapper's domain and core import no Echo, MongoDB driver, nats.go or proto
 check-deps:
 	scripts/check-deps.sh
 

@@ -29,5 +29,15 @@ pure() {
 pure services/mapper \
   ./internal/domain ./internal/mapping ./internal/report \
   ./internal/app ./internal/changes ./internal/syncusers
-[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; mapper's domain and core pure)"
+# FerretDB (and the Postgres/SQLite stack it brings) belongs to the workbench and the dev stack; the
+# production modules' tests reach it in a child process (workbench/mongoproc), so their go.mod files
+# never require it.
+for mod in libs services/ingress services/mapper services/writer services/notifier; do
+  if grep -qiE 'FerretDB|jackc/pgx|modernc.org/sqlite' "$mod/go.mod"; then
+    echo "check-deps: $mod/go.mod requires FerretDB or its backends:" >&2
+    grep -iE 'FerretDB|jackc/pgx|modernc.org/sqlite' "$mod/go.mod" >&2
+    fail=1
+  fi
+done
+[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core pure)"
 exit "$fail"

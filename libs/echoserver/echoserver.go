@@ -27,12 +27,18 @@ import (
 // Options configure the server.
 type Options struct {
 	Service string
-	// Addr is the public listen address: the service's own routes.
+	// Addr is the public listen address: the service's own routes (bound by Run unless Listener is set).
 	Addr string
+	// Listener, when set, is served as the public listener instead of binding Addr (Run closes it
+	// when it returns).
+	Listener net.Listener
 	// InternalAddr, when set, is a second listen address that alone serves /healthz, /readyz and
 	// /metrics (for probes and scrapers inside the cluster); the public address then serves none of
 	// them. Empty keeps all routes on Addr.
-	InternalAddr      string
+	InternalAddr string
+	// InternalListener, when set, is served as the internal listener instead of binding
+	// InternalAddr (and turns the internal listener on like InternalAddr does).
+	InternalListener  net.Listener
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -105,7 +111,7 @@ func New(o Options) *Server {
 	if o.TracerProvider != nil {
 		e.Use(tracing(o))
 	}
-	if o.InternalAddr == "" {
+	if o.InternalAddr == "" && o.InternalListener == nil {
 		e.GET("/healthz", echo.WrapHandler(http.HandlerFunc(health.Healthz)))
 		if o.Health != nil {
 			e.GET("/readyz", echo.WrapHandler(http.HandlerFunc(o.Health.Readyz)))
@@ -199,19 +205,24 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	_ = c.JSON(ae.Status, map[string]*APIError{"error": ae})
 }
 
-// Run listens and serves until ctx is cancelled, then shuts down gracefully. With an internal
-// address both listeners are bound before either serves, and a failure of one stops both.
+// Run listens (or takes Options.Listener) and serves until ctx is cancelled, then shuts down
+// gracefully. With an internal address both listeners are bound before either serves, and a
+// failure of one stops both.
 func (s *Server) Run(ctx context.Context) error {
-	l, err := net.Listen("tcp", s.o.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.o.Addr, err)
+	l := s.o.Listener
+	var err error
+	if l == nil {
+		if l, err = net.Listen("tcp", s.o.Addr); err != nil {
+			return fmt.Errorf("listen %s: %w", s.o.Addr, err)
+		}
 	}
 	var il net.Listener
 	if s.internal != nil {
-		il, err = net.Listen("tcp", s.o.InternalAddr)
-		if err != nil {
-			_ = l.Close()
-			return fmt.Errorf("listen internal %s: %w", s.o.InternalAddr, err)
+		if il = s.o.InternalListener; il == nil {
+			if il, err = net.Listen("tcp", s.o.InternalAddr); err != nil {
+				_ = l.Close()
+				return fmt.Errorf("listen internal %s: %w", s.o.InternalAddr, err)
+			}
 		}
 	}
 	s.mu.Lock()

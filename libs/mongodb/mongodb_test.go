@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/harness"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -20,12 +20,7 @@ import (
 func TestConnectAndIndexesOnFerretDB(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	wire := teeProxy(t, srv.URI())
+	wire := teeProxy(t, harness.Mongo(t))
 	c, err := mongodb.Connect(ctx, mongodb.Options{URI: wire.uri, Database: "t", WriteConcern: "majority"})
 	if err != nil {
 		t.Fatal(err)

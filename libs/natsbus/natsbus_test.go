@@ -15,43 +15,18 @@ import (
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func startBus(t *testing.T) *natsbus.Conn {
 	t.Helper()
-	srv, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	ctx := context.Background()
-	c, err := natsbus.Connect(ctx, natsbus.Options{URL: srv.URL(), Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := natsbus.DeclareStreams(ctx, c.JS, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return harness.JetStream(t).Conn
 }
 
 func userEvent(id string) *ownersyncv1.PlatformUserChanged {
 	return &ownersyncv1.PlatformUserChanged{
 		Meta: &ownersyncv1.EventMeta{EventId: id, TenantId: "acme", OccurredAt: timestamppb.Now()},
 		User: &ownersyncv1.PlatformUser{Id: "u1", Email: "ada@example.com"},
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -142,16 +117,16 @@ func TestConsumeAcksByErrorClass(t *testing.T) {
 			return nil
 		})
 	}()
-	waitFor(t, "consumer running", cons.Running)
+	harness.Eventually(t, 10*time.Second, "consumer running", cons.Running)
 	for _, id := range []string{"ok", "flaky", "bad", "always"} {
 		if _, err := pub.Publish(ctx, streams.PlatformUserChanged("acme"), id, userEvent(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "ok handled", func() bool { return okCount.Load() == 1 })
-	waitFor(t, "flaky retried", func() bool { return flakyCount.Load() == 2 })
-	waitFor(t, "bad dead-lettered", func() bool { _, ok := deadLettered.Load("bad"); return ok })
-	waitFor(t, "always dead-lettered after MaxDeliver", func() bool { _, ok := deadLettered.Load("always"); return ok })
+	harness.Eventually(t, 10*time.Second, "ok handled", func() bool { return okCount.Load() == 1 })
+	harness.Eventually(t, 10*time.Second, "flaky retried", func() bool { return flakyCount.Load() == 2 })
+	harness.Eventually(t, 10*time.Second, "bad dead-lettered", func() bool { _, ok := deadLettered.Load("bad"); return ok })
+	harness.Eventually(t, 10*time.Second, "always dead-lettered after MaxDeliver", func() bool { _, ok := deadLettered.Load("always"); return ok })
 	if got := alwaysCount.Load(); got != 3 {
 		t.Errorf("always handled %d times, want MaxDeliver=3", got)
 	}
@@ -171,7 +146,7 @@ func TestConsumeAcksByErrorClass(t *testing.T) {
 	if _, err := c.JS.Publish(ctx, streams.PlatformUserChanged("acme"), []byte{0xff, 0xff}, jetstream.WithMsgID("garbage")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "garbage dead-lettered", func() bool { _, ok := deadLettered.Load("garbage"); return ok })
+	harness.Eventually(t, 10*time.Second, "garbage dead-lettered", func() bool { _, ok := deadLettered.Load("garbage"); return ok })
 	cancel()
 	select {
 	case err := <-done:

@@ -15,6 +15,7 @@ import (
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/telemetry"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // TestConsumerAndDLQMetrics: pending and ack-pending come from the consumer's info, the DLQ depth
@@ -97,7 +98,7 @@ func TestConsumerAndDLQMetrics(t *testing.T) {
 			t.Fatal("messages not handled")
 		}
 	}
-	waitFor(t, "the nak logged", func() bool { return strings.Contains(logs.String(), "redelivering") })
+	harness.Eventually(t, 10*time.Second, "the nak logged", func() bool { return strings.Contains(logs.String(), "redelivering") })
 	var line map[string]any
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "redelivering") {
@@ -112,7 +113,7 @@ func TestConsumerAndDLQMetrics(t *testing.T) {
 	if line["event_id"] != "e2" || line["tenant"] != "acme" || line["provider"] != "hubspot" {
 		t.Errorf("log line = %v", line)
 	}
-	waitFor(t, "pending drained, one held", func() bool {
+	harness.Eventually(t, 10*time.Second, "pending drained, one held", func() bool {
 		b := scrape()
 		return strings.Contains(b, `ownersync_consumer_pending_messages{consumer="observe-test",stream="CRM"} 0`) &&
 			strings.Contains(b, `ownersync_consumer_ack_pending_messages{consumer="observe-test",stream="CRM"} 1`)

@@ -23,9 +23,6 @@ const (
 	ExitConfig  = 2 // the configuration is invalid (every problem is printed), or bad flags
 )
 
-// RunFunc is a service's run function.
-type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
-
 // Main is a service binary's main: -h lists the configuration variables with their defaults,
 // -version prints the version and commit, and the exit code tells a configuration error (2) from
 // a runtime failure (1). It returns the exit code.
@@ -49,7 +46,7 @@ func Main(name string, run RunFunc, args []string, getenv func(string) string, s
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, args, getenv, stdout)
+	err := run(ctx, Env{Args: args, Getenv: getenv, Stdout: stdout})
 	if err == nil {
 		return 0
 	}
@@ -64,7 +61,7 @@ func Main(name string, run RunFunc, args []string, getenv func(string) string, s
 // printVars lists the variables the service's configuration reads: loading it with an empty
 // environment fails on the required ones and the error carries every variable read.
 func printVars(w io.Writer, name string, run RunFunc) {
-	err := run(context.Background(), []string{name}, func(string) string { return "" }, io.Discard)
+	err := run(context.Background(), Env{Args: []string{name}, Getenv: func(string) string { return "" }, Stdout: io.Discard})
 	var ce *envconfig.Error
 	if !errors.As(err, &ce) {
 		fmt.Fprintln(w, "  (the variables could not be listed)")

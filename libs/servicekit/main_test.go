@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -14,8 +13,8 @@ import (
 // TestMainExitCodesAndFlags: -version prints version and commit, -h lists the variables with
 // their defaults, a configuration error exits 2 and a runtime failure 1.
 func TestMainExitCodesAndFlags(t *testing.T) {
-	run := func(_ context.Context, _ []string, getenv func(string) string, _ io.Writer) error {
-		r := envconfig.New(getenv)
+	run := func(_ context.Context, env Env) error {
+		r := envconfig.New(env.Getenv)
 		ReadConfig(r, "svc", ":9000")
 		if err := r.Err(); err != nil {
 			return err

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"time"
 
 	"github.com/ownersync/ownersync/libs/echoserver"
@@ -27,12 +29,15 @@ var Version = "dev"
 
 // Config is the configuration every service shares.
 type Config struct {
-	Service         string
-	NATSURL         string
-	MongoURI        string
-	MongoDatabase   string
-	MongoTimeout    time.Duration
-	HTTPAddr        string
+	Service       string
+	NATSURL       string
+	MongoURI      string
+	MongoDatabase string
+	MongoTimeout  time.Duration
+	HTTPAddr      string
+	// HTTPListenFD, when above 0, is an inherited file descriptor of a listening socket to serve on
+	// instead of binding HTTPAddr: a parent that restarts the service keeps the port bound throughout.
+	HTTPListenFD    int
 	ShutdownTimeout time.Duration
 	Streams         streams.Options
 	// LogLevel is OWNERSYNC_LOG_LEVEL (debug, info, warn, error).
@@ -58,6 +63,7 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 		MongoDatabase:   r.String("OWNERSYNC_MONGODB_DATABASE", "ownersync"),
 		MongoTimeout:    r.Duration("OWNERSYNC_MONGODB_TIMEOUT", 2*time.Minute),
 		HTTPAddr:        r.String("OWNERSYNC_HTTP_ADDR", defaultAddr),
+		HTTPListenFD:    r.Int("OWNERSYNC_HTTP_LISTEN_FD", 0, 0, 1<<20),
 		ShutdownTimeout: r.Duration("OWNERSYNC_SHUTDOWN_TIMEOUT", 10*time.Second),
 		Streams: streams.Options{
 			Replicas:           r.Int("OWNERSYNC_STREAM_REPLICAS", 1, 1, 5),
@@ -78,6 +84,27 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 	return c
 }
 
+// Env is what a service's Run receives from its process — or from the dev stack and the tests that
+// run it in process.
+type Env struct {
+	// Args are the command-line arguments, the program name first.
+	Args []string
+	// Getenv reads the configuration.
+	Getenv func(string) string
+	// Stdout receives the JSON logs.
+	Stdout io.Writer
+	// Listener, when set, is the HTTP listener the service serves on, and OWNERSYNC_HTTP_ADDR is not
+	// bound. The dev stack and tests bind 127.0.0.1:0 themselves and pass it, so that no port is
+	// picked, freed and bound again (another process can take it in between).
+	Listener net.Listener
+	// InternalListener, when set, serves /healthz, /readyz and /metrics off the public port, as
+	// OWNERSYNC_INTERNAL_ADDR does, on a listener the caller bound.
+	InternalListener net.Listener
+}
+
+// RunFunc is a service's exported Run.
+type RunFunc func(ctx context.Context, env Env) error
+
 // Base is what a running service holds.
 type Base struct {
 	Config Config
@@ -92,10 +119,10 @@ type Base struct {
 
 // Start sets up telemetry, NATS (declaring the streams) and MongoDB, and builds the HTTP server.
 // On error everything opened so far is closed.
-func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) (_ *Base, err error) {
+func Start(ctx context.Context, cfg Config, env Env) (_ *Base, err error) {
 	b := &Base{Config: cfg, Health: health.New()}
 	b.Tel, err = telemetry.Setup(ctx, telemetry.Options{Service: cfg.Service, Version: Version,
-		Getenv: getenv, LogOutput: stdout, LogLevel: cfg.LogLevel, DropTenantLabel: !cfg.TenantLabel})
+		Getenv: env.Getenv, LogOutput: env.Stdout, LogLevel: cfg.LogLevel, DropTenantLabel: !cfg.TenantLabel})
 	if err != nil {
 		return nil, err
 	}
@@ -124,18 +151,39 @@ func Start(ctx context.Context, cfg Config, getenv func(string) string, stdout i
 		return nil, redact.Error(err, cfg.MongoURI)
 	}
 	b.Health.Add("mongodb", b.Mongo.Ping)
+	l, err := HTTPListener(cfg, env)
+	if err != nil {
+		return nil, err
+	}
 	b.HTTP = echoserver.New(echoserver.Options{
-		Service:         cfg.Service,
-		Addr:            cfg.HTTPAddr,
-		InternalAddr:    cfg.InternalAddr,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Logger:          b.Log,
-		TracerProvider:  b.Tel.TracerProvider,
-		MeterProvider:   b.Tel.MeterProvider,
-		Health:          b.Health,
-		Metrics:         b.Tel.MetricsHandler(),
+		Service:          cfg.Service,
+		Addr:             cfg.HTTPAddr,
+		InternalAddr:     cfg.InternalAddr,
+		Listener:         l,
+		InternalListener: env.InternalListener,
+		ShutdownTimeout:  cfg.ShutdownTimeout,
+		Logger:           b.Log,
+		TracerProvider:   b.Tel.TracerProvider,
+		MeterProvider:    b.Tel.MeterProvider,
+		Health:           b.Health,
+		Metrics:          b.Tel.MetricsHandler(),
 	})
 	return b, nil
+}
+
+// HTTPListener is the listener the service serves on: env.Listener, else the inherited descriptor
+// cfg.HTTPListenFD, else nil (the HTTP server binds cfg.HTTPAddr).
+func HTTPListener(cfg Config, env Env) (net.Listener, error) {
+	if env.Listener != nil || cfg.HTTPListenFD <= 0 {
+		return env.Listener, nil
+	}
+	f := os.NewFile(uintptr(cfg.HTTPListenFD), "http-listener")
+	defer f.Close()
+	l, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("OWNERSYNC_HTTP_LISTEN_FD=%d: %w", cfg.HTTPListenFD, err)
+	}
+	return l, nil
 }
 
 // Close drains NATS, disconnects MongoDB and flushes telemetry, in that order.

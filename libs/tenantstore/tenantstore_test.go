@@ -13,7 +13,6 @@ import (
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
 
@@ -47,16 +46,7 @@ func TestSeedStoreAndCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: srv.URI(), Database: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := harness.MongoDB(t, "t")
 	st := tenantstore.New(conn.DB, nil)
 	for i := range ts {
 		if err := st.Put(ctx, &ts[i]); err != nil {
@@ -131,16 +121,7 @@ func TestFollowRefreshesOnAnnouncement(t *testing.T) {
 func TestCacheNeverHoldsTwoTenantsForOneSource(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: srv.URI(), Database: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := harness.MongoDB(t, "t")
 	st := tenantstore.New(conn.DB, nil)
 	mk := func(id, org string, portal int64) *tenant.Tenant {
 		return &tenant.Tenant{ID: id,

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 type Options struct {
 	// Dir holds the SQLite databases (required; a restart on the same Dir keeps the data).
 	Dir string
-	// Addr is the listen address; default 127.0.0.1:0 (a free port).
+	// Addr is the listen address; default 127.0.0.1:0 (FerretDB binds a port the system picks).
 	Addr string
 	// Logger receives FerretDB's logs; nil discards them (FerretDB is chatty at info).
 	Logger *slog.Logger
@@ -53,15 +54,6 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
-	if o.Addr[len(o.Addr)-2:] == ":0" {
-		// Pick the port here so that the URI is known before FerretDB starts listening.
-		l, err := net.Listen("tcp", o.Addr)
-		if err != nil {
-			return nil, fmt.Errorf("embedmongo: pick port: %w", err)
-		}
-		o.Addr = l.Addr().String()
-		l.Close()
-	}
 	logger := o.Logger
 	if logger == nil {
 		// A discarding handler reports every level disabled, so FerretDB skips formatting its
@@ -79,22 +71,26 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedmongo: %w", err)
 	}
+	// New has bound the listener (port 0 included), so the URI names the port FerretDB holds:
+	// nothing picks a port and frees it for someone else to take first.
+	uri := f.MongoDBURI()
+	addr := strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Server{f: f, cancel: cancel, done: make(chan struct{}), uri: "mongodb://" + o.Addr + "/"}
+	s := &Server{f: f, cancel: cancel, done: make(chan struct{}), uri: uri}
 	go func() {
 		defer close(s.done)
 		_ = f.Run(runCtx)
 	}()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", o.Addr, 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return s, nil
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("embedmongo: not listening on %s: %w", o.Addr, err)
+			return nil, fmt.Errorf("embedmongo: not listening on %s: %w", addr, err)
 		}
 		select {
 		case <-ctx.Done():

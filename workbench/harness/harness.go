@@ -1,25 +1,132 @@
-// Package harness starts the embedded infrastructure (nats-server with JetStream, FerretDB) for
-// tests and runs services in process until they answer /readyz.
+// Package harness is the one test harness of ownersync: embedded NATS with JetStream, FerretDB in a
+// child process, polling, and services run in process on a listener the harness binds. Tests of
+// libs and the services import it; production code never does (it imports testing).
+//
+// FerretDB runs out of process (package mongoproc) so that a module whose tests use Mongo does not
+// require FerretDB, pgx and SQLite in its go.mod.
 package harness
 
 import (
 	"context"
-	"io"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/servicekit"
+	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/mongoproc"
 	"github.com/ownersync/ownersync/workbench/readiness"
 )
 
-// Infra is the embedded infrastructure of one test.
+// NATS is an embedded nats-server with JetStream for one test and a connection to it.
+type NATS struct {
+	Server *embednats.Server
+	URL    string
+	// Conn is connected as "test"; JetStream declares the streams on it, JetStreamKV the KV buckets too.
+	*natsbus.Conn
+}
+
+// NATSServer starts nats-server with JetStream in t's temp dir on a port it binds itself; it stops at
+// cleanup.
+func NATSServer(t testing.TB) *embednats.Server {
+	t.Helper()
+	ns, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Stop)
+	return ns
+}
+
+// JetStream starts a server, connects to it and declares ownersync's streams in memory storage.
+func JetStream(t testing.TB) *NATS {
+	t.Helper()
+	ns := NATSServer(t)
+	c, err := natsbus.Connect(context.Background(), natsbus.Options{URL: ns.URL(), Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := natsbus.DeclareStreams(context.Background(), c.JS, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
+		t.Fatal(err)
+	}
+	return &NATS{Server: ns, URL: ns.URL(), Conn: c}
+}
+
+// KV declares ownersync's KV buckets (memory storage) and returns them by name.
+func (n *NATS) KV(t testing.TB) map[string]jetstream.KeyValue {
+	t.Helper()
+	kvs, err := natsbus.DeclareKV(context.Background(), n.JS, streams.KVConfigs(streams.Options{MemoryStorage: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kvs
+}
+
+// Mongo starts FerretDB (SQLite, in t's temp dir) in a child process and returns its mongodb:// URI;
+// it stops at cleanup.
+func Mongo(t testing.TB) string {
+	t.Helper()
+	s, err := mongoproc.Start(context.Background(), mongoproc.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s.URI()
+}
+
+// MongoDB starts FerretDB as Mongo does and connects to database db; the connection closes at cleanup.
+func MongoDB(t testing.TB, db string) *mongodb.Conn {
+	t.Helper()
+	c, err := mongodb.Connect(context.Background(), mongodb.Options{URI: Mongo(t), Database: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.WithoutCancel(context.Background())) })
+	return c
+}
+
+// PackageMongo starts one FerretDB for a whole test package (from TestMain, where there is no t);
+// stop ends it and removes its files.
+func PackageMongo() (uri string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "ownersync-mongo")
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := mongoproc.Start(context.Background(), mongoproc.Options{Dir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return s.URI(), func() { s.Stop(); os.RemoveAll(dir) }, nil
+}
+
+// MainWithMongo is a whole TestMain: one FerretDB for the package (each test then uses a database
+// of its own), its URI in *uri, the tests, the stop, the exit.
+func MainWithMongo(m *testing.M, uri *string) {
+	u, stop, err := PackageMongo()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		os.Exit(1)
+	}
+	*uri = u
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// Infra is NATS and FerretDB for a test that runs whole services.
 type Infra struct {
 	NATS     *embednats.Server
-	Mongo    *embedmongo.Server
 	NATSURL  string
 	MongoURI string
 }
@@ -27,17 +134,8 @@ type Infra struct {
 // Start starts NATS and FerretDB in t's temp dirs; both stop at cleanup.
 func Start(t testing.TB) *Infra {
 	t.Helper()
-	ns, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Stop)
-	ms, err := embedmongo.Start(context.Background(), embedmongo.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ms.Stop)
-	return &Infra{NATS: ns, Mongo: ms, NATSURL: ns.URL(), MongoURI: ms.URI()}
+	ns := NATSServer(t)
+	return &Infra{NATS: ns, NATSURL: ns.URL(), MongoURI: Mongo(t)}
 }
 
 // Env returns a getenv over the infra's URLs plus extra variables.
@@ -49,27 +147,52 @@ func (i *Infra) Env(extra map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-// FreeAddr returns a free loopback address.
-func FreeAddr(t testing.TB) string {
+// Listen binds 127.0.0.1:0 for a server the test starts; the listener closes at cleanup.
+func Listen(t testing.TB) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
-// RunFunc is a service's exported Run.
-type RunFunc func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
-
-// Service runs a service in process until t ends, waiting for http://addr/readyz to answer 200.
-// The service must return within 10 s of cancellation.
-func Service(t testing.TB, name string, run RunFunc, addr string, getenv func(string) string) {
+// Service runs a service in process on a listener bound here until t ends, waits until its /readyz
+// answers 200, and returns the bound address (host:port).
+func Service(t testing.TB, name string, run servicekit.RunFunc, getenv func(string) string) string {
 	t.Helper()
+	return serve(t, name, run, servicekit.Env{Listener: Listen(t)}, getenv)
+}
+
+// ServiceInternal runs a service as Service does with a second, internal listener for /healthz,
+// /readyz and /metrics (OWNERSYNC_INTERNAL_ADDR's), waits on the internal /readyz, and returns both
+// bound addresses.
+func ServiceInternal(t testing.TB, name string, run servicekit.RunFunc, getenv func(string) string) (public, internal string) {
+	t.Helper()
+	env := servicekit.Env{Listener: Listen(t), InternalListener: Listen(t)}
+	return serve(t, name, run, env, getenv), env.InternalListener.Addr().String()
+}
+
+// Serve runs a service in process on l (bound by the caller, who needs its address before the
+// service starts) until t ends, waits until its /readyz answers 200, and returns l's address.
+func Serve(t testing.TB, name string, run servicekit.RunFunc, l net.Listener, getenv func(string) string) string {
+	t.Helper()
+	return serve(t, name, run, servicekit.Env{Listener: l}, getenv)
+}
+
+// serve runs the service on env's listeners; it must return within 10 s of cancellation.
+func serve(t testing.TB, name string, run servicekit.RunFunc, env servicekit.Env, getenv func(string) string) string {
+	t.Helper()
+	addr := env.Listener.Addr().String()
+	ready := addr
+	if env.InternalListener != nil {
+		ready = env.InternalListener.Addr().String()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{name}, getenv, &testWriter{t: t, name: name}) }()
+	env.Args, env.Getenv, env.Stdout = []string{name}, getenv, &testWriter{t: t, name: name}
+	go func() { done <- run(ctx, env) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -81,12 +204,13 @@ func Service(t testing.TB, name string, run RunFunc, addr string, getenv func(st
 			t.Errorf("%s did not stop within 10 s", name)
 		}
 	})
-	if err := readiness.Wait(ctx, "http://"+addr+"/readyz", 30*time.Second, done); err != nil {
+	if err := readiness.Wait(ctx, "http://"+ready+"/readyz", 30*time.Second, done); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
+	return addr
 }
 
-// Eventually polls cond until it holds or the timeout passes.
+// Eventually polls cond every 20 ms until it holds, failing t if within passes first.
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)

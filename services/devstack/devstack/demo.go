@@ -51,8 +51,6 @@ func (s *Stack) startSandboxes(log *slog.Logger) (string, error) {
 	o := s.Opts
 	addr := func(p int) string { return net.JoinHostPort(o.Host, fmt.Sprint(p)) }
 	seed := sandbox.Demo()
-	s.release(o.SalesforcePort)
-	s.release(o.HubSpotPort)
 	crm, err := sandbox.Start(seed, sandbox.Options{SalesforceAddr: addr(o.SalesforcePort), HubSpotAddr: addr(o.HubSpotPort), Logger: log})
 	if err != nil {
 		return "", fmt.Errorf("start crm sandboxes: %w", err)
@@ -161,7 +159,6 @@ func (s *Stack) startPlatform(ctx context.Context, log *slog.Logger) error {
 			log.Error("platform sandbox stopped", "error", err)
 		}
 	}()
-	s.release(o.PlatformPort)
 	l, err := net.Listen("tcp", net.JoinHostPort(o.Host, fmt.Sprint(o.PlatformPort)))
 	if err != nil {
 		return fmt.Errorf("platform sandbox: %w", err)

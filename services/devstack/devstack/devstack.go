@@ -12,12 +12,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/services/ingress/ingress"
 	"github.com/ownersync/ownersync/services/mapper/mapper"
 	"github.com/ownersync/ownersync/services/notifier/notifier"
@@ -28,7 +30,9 @@ import (
 	"github.com/ownersync/ownersync/workbench/smtpsink"
 )
 
-// Options configure the stack. A port of 0 picks a free one.
+// Options configure the stack. A port of 0 lets the system pick one: each server binds its own
+// listener (the services' listeners are bound here and handed to them), so no port is picked, freed
+// and bound again. Start writes the bound ports back into Stack.Opts.
 type Options struct {
 	DataDir      string
 	Host         string
@@ -107,15 +111,16 @@ type Stack struct {
 	errs     []error
 	logFiles []*os.File
 	demo     *demo
-	held     map[int]net.Listener
 }
 
-// release frees a port held since Start picked it, right before its server binds it.
-func (s *Stack) release(port int) {
-	if l, ok := s.held[port]; ok {
-		_ = l.Close()
-		delete(s.held, port)
+// portOf is the port of a host:port or URL.
+func portOf(hostport string) int {
+	if u, err := url.Parse(hostport); err == nil && u.Host != "" {
+		hostport = u.Host
 	}
+	_, p, _ := net.SplitHostPort(hostport)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // Start starts everything and returns when every service answers /readyz.
@@ -129,7 +134,7 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 	if err := checkHost(o.Host, o.ExposeUnsafe); err != nil {
 		return nil, err
 	}
-	s := &Stack{Opts: o, URLs: map[string]string{}, Started: time.Now(), held: map[int]net.Listener{}}
+	s := &Stack{Opts: o, URLs: map[string]string{}, Started: time.Now()}
 	defer func() {
 		if err != nil {
 			s.Stop()
@@ -140,43 +145,58 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			return nil, err
 		}
 	}
-	ports := []*int{&o.NATSPort, &o.MongoPort, &o.SMTPPort, &o.IngressPort, &o.MapperPort, &o.WriterPort, &o.NotifierPort,
-		&o.SalesforcePort, &o.HubSpotPort, &o.PlatformPort}
-	for _, p := range ports {
-		if *p == 0 {
-			// Hold the picked port until just before its server binds it, so that a parallel test
-			// process cannot take it in between.
-			l, err := net.Listen("tcp", net.JoinHostPort(o.Host, "0"))
-			if err != nil {
-				return nil, err
-			}
-			*p = l.Addr().(*net.TCPAddr).Port
-			s.held[*p] = l
-		}
-	}
-	s.Opts = o
 	addr := func(p int) string { return net.JoinHostPort(o.Host, strconv.Itoa(p)) }
 
-	s.release(o.NATSPort)
+	// The services' listeners first: the services and sandboxes are configured with each other's URLs.
+	services := []struct {
+		name string
+		run  servicekit.RunFunc
+		port *int
+		l    net.Listener
+	}{
+		{"mapper", mapper.Run, &o.MapperPort, nil},
+		{"ingress", ingress.Run, &o.IngressPort, nil},
+		{"writer", writer.Run, &o.WriterPort, nil},
+		{"notifier", notifier.Run, &o.NotifierPort, nil},
+	}
+	defer func() {
+		for _, svc := range services {
+			if svc.l != nil && err != nil {
+				_ = svc.l.Close()
+			}
+		}
+	}()
+	for i := range services {
+		l, err := net.Listen("tcp", addr(*services[i].port))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", services[i].name, err)
+		}
+		services[i].l = l
+		*services[i].port = l.Addr().(*net.TCPAddr).Port
+	}
+	s.Opts = o
+
 	s.NATS, err = embednats.Start(embednats.Options{Dir: filepath.Join(o.DataDir, "nats"), Host: o.Host, Port: o.NATSPort, Name: "ownersync-devstack"})
 	if err != nil {
 		return nil, err
 	}
-	s.release(o.MongoPort)
+	o.NATSPort = portOf(s.NATS.URL())
 	s.Mongo, err = embedmongo.Start(ctx, embedmongo.Options{Dir: filepath.Join(o.DataDir, "mongo"), Addr: addr(o.MongoPort)})
 	if err != nil {
 		return nil, err
 	}
+	o.MongoPort = portOf(s.Mongo.URI())
 	smtpLog, err := s.logFile("smtp", stdout, o.Verbose)
 	if err != nil {
 		return nil, err
 	}
-	s.release(o.SMTPPort)
 	s.SMTP, err = smtpsink.Start(smtpsink.Config{Addr: addr(o.SMTPPort), Dir: filepath.Join(o.DataDir, "outbox"),
 		Logger: slog.New(slog.NewJSONHandler(smtpLog, nil))})
 	if err != nil {
 		return nil, err
 	}
+	o.SMTPPort = portOf(s.SMTP.Addr())
+	s.Opts = o
 	s.URLs["nats"] = s.NATS.URL()
 	s.URLs["mongodb"] = s.Mongo.URI()
 	s.URLs["smtp"] = "smtp://" + addr(o.SMTPPort)
@@ -219,27 +239,14 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 	}
 	svcCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	services := []struct {
-		name string
-		run  func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
-		port int
-	}{
-		{"mapper", mapper.Run, o.MapperPort},
-		{"ingress", ingress.Run, o.IngressPort},
-		{"writer", writer.Run, o.WriterPort},
-		{"notifier", notifier.Run, o.NotifierPort},
-	}
-	for _, svc := range services {
+	for i := range services {
+		svc := &services[i]
 		out, err := s.logFile(svc.name, stdout, o.Verbose)
 		if err != nil {
 			return nil, err
 		}
-		a := addr(svc.port)
-		s.release(svc.port)
+		a := svc.l.Addr().String()
 		getenv := func(k string) string {
-			if k == "OWNERSYNC_HTTP_ADDR" {
-				return a
-			}
 			if k == "OWNERSYNC_INTERNAL_ADDR" {
 				return "" // one port per service here: the stack waits for /readyz on it
 			}
@@ -249,10 +256,13 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			return o.Getenv(k)
 		}
 		done := make(chan error, 1)
+		l := svc.l
+		svc.l = nil // the service owns it now (its HTTP server closes it)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			err := svc.run(svcCtx, []string{svc.name}, getenv, out)
+			err := svc.run(svcCtx, servicekit.Env{Args: []string{svc.name}, Getenv: getenv, Stdout: out, Listener: l})
+			_ = l.Close() // when the service failed before serving it
 			if err != nil {
 				s.addErr(fmt.Errorf("%s: %w", svc.name, err))
 			}
@@ -303,9 +313,6 @@ func (s *Stack) Stop() {
 		s.cancel()
 	}
 	s.wg.Wait()
-	for p := range s.held {
-		s.release(p)
-	}
 	s.demo.stop()
 	if s.SMTP != nil {
 		_ = s.SMTP.Close()

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
@@ -47,7 +48,11 @@ type soakStack struct {
 	p     *platformsim.Platform
 	env   map[string]string
 	addrs map[string]string
-	procs map[string]*exec.Cmd
+	// listeners are the services' HTTP listeners, bound by the test and held for its whole run; a
+	// service process inherits its listener (OWNERSYNC_HTTP_LISTEN_FD), so a restart serves the same
+	// port and no port is ever picked and freed.
+	listeners map[string]net.Listener
+	procs     map[string]*exec.Cmd
 	// exited is closed when a process has exited.
 	exited map[string]chan struct{}
 	bins   string
@@ -55,7 +60,14 @@ type soakStack struct {
 
 var serviceNames = []string{"mapper", "ingress", "writer", "notifier"}
 
-func freeAddr(t *testing.T) string { return harness.FreeAddr(t) }
+// routePort picks a free port for a cluster node's routes. It is the one port a test still picks:
+// nats-server takes no listener, every node must know its peers' route ports before it starts, and
+// a clustered JetStream node does not bind its route port before its peers are up. (make soak only.)
+func routePort(t *testing.T) int {
+	l := harness.Listen(t)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
 
 func port(t *testing.T, addr string) int {
 	_, p, _ := net.SplitHostPort(addr)
@@ -69,22 +81,22 @@ func port(t *testing.T, addr string) int {
 func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 	t.Helper()
 	ctx := context.Background()
-	st := &soakStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, exited: map[string]chan struct{}{}}
+	st := &soakStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, listeners: map[string]net.Listener{}, procs: map[string]*exec.Cmd{}, exited: map[string]chan struct{}{}}
 	nodes := 1
 	if cluster {
 		nodes = 3
 	}
 	var routes []string
-	clusterAddrs := make([]string, nodes)
+	routePorts := make([]int, nodes)
 	for i := range nodes {
-		clusterAddrs[i] = freeAddr(t)
-		routes = append(routes, "nats-route://"+clusterAddrs[i])
+		routePorts[i] = routePort(t)
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", routePorts[i]))
 	}
 	var urls []string
 	for i := range nodes {
-		o := embednats.Options{Dir: filepath.Join(st.dir, fmt.Sprintf("nats%d", i)), Port: port(t, freeAddr(t)), Name: fmt.Sprintf("soak-n%d", i)}
+		o := embednats.Options{Dir: filepath.Join(st.dir, fmt.Sprintf("nats%d", i)), Port: -1, Name: fmt.Sprintf("soak-n%d", i)}
 		if cluster {
-			o.Cluster = &embednats.ClusterOptions{Name: "soak", Host: "127.0.0.1", Port: port(t, clusterAddrs[i]), Routes: routes}
+			o.Cluster = &embednats.ClusterOptions{Name: "soak", Host: "127.0.0.1", Port: routePorts[i], Routes: routes}
 		}
 		st.natsO = append(st.natsO, o)
 	}
@@ -103,8 +115,9 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 			t.Fatal(err)
 		}
 	}
-	for _, s := range st.nats {
+	for i, s := range st.nats {
 		urls = append(urls, s.URL())
+		st.natsO[i].Port = port(t, strings.TrimPrefix(s.URL(), "nats://")) // a restarted node comes back where it was
 	}
 	if cluster {
 		// Streams can only be declared once the JetStream meta group has a leader.
@@ -125,17 +138,18 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 		}
 	})
 	var err error
-	if st.mongo, err = embedmongo.Start(ctx, embedmongo.Options{Dir: filepath.Join(st.dir, "mongo"), Addr: freeAddr(t)}); err != nil {
+	if st.mongo, err = embedmongo.Start(ctx, embedmongo.Options{Dir: filepath.Join(st.dir, "mongo")}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.mongo.Stop)
-	sink, err := smtpsink.Start(smtpsink.Config{Addr: freeAddr(t)})
+	sink, err := smtpsink.Start(smtpsink.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sink.Close() })
 	for _, n := range serviceNames {
-		st.addrs[n] = freeAddr(t)
+		st.listeners[n] = harness.Listen(t)
+		st.addrs[n] = st.listeners[n].Addr().String()
 	}
 	ingressURL := "http://" + st.addrs["ingress"]
 	seed := sandbox.Demo()
@@ -200,18 +214,12 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 			}
 		}
 	}
-	runs := map[string]harness.RunFunc{"mapper": mapper.Run, "ingress": ingress.Run, "writer": writer.Run, "notifier": notifier.Run}
+	runs := map[string]servicekit.RunFunc{"mapper": mapper.Run, "ingress": ingress.Run, "writer": writer.Run, "notifier": notifier.Run}
 	for _, n := range serviceNames {
 		if processes {
 			st.startProcess(n)
 		} else {
-			addr := st.addrs[n]
-			harness.Service(t, n, runs[n], addr, func(k string) string {
-				if k == "OWNERSYNC_HTTP_ADDR" {
-					return addr
-				}
-				return st.env[k]
-			})
+			harness.Serve(t, n, runs[n], st.listeners[n], func(k string) string { return st.env[k] })
 		}
 	}
 	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: st.env["NATS_URL"], Name: "platformsim"})
@@ -259,7 +267,13 @@ func (st *soakStack) startProcess(name string) {
 	}
 	cmd := exec.Command(filepath.Join(st.bins, name))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = []string{"OWNERSYNC_HTTP_ADDR=" + st.addrs[name], "PATH=" + os.Getenv("PATH")}
+	lf, err := st.listeners[name].(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close() // the child has its own copy once started
+	cmd.ExtraFiles = []*os.File{lf}
+	cmd.Env = []string{"OWNERSYNC_HTTP_LISTEN_FD=3", "PATH=" + os.Getenv("PATH")}
 	for k, v := range st.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

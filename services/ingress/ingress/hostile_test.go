@@ -44,9 +44,7 @@ func TestHostileInputsAgainstRunningIngress(t *testing.T) {
 	if err := tenantstore.New(conn.DB, nil).Put(ctx, acme); err != nil {
 		t.Fatal(err)
 	}
-	addr := harness.FreeAddr(t)
-	harness.Service(t, "ingress", ingress.Run, addr, infra.Env(map[string]string{
-		"OWNERSYNC_HTTP_ADDR":        addr,
+	addr := harness.Service(t, "ingress", ingress.Run, infra.Env(map[string]string{
 		"OWNERSYNC_PUBLIC_URL":       "https://hooks.example.com",
 		"OWNERSYNC_PLATFORM_TOKEN":   "platform-token-0123456789",
 		"OWNERSYNC_SECRET_SF_KEY":    "k3y-0123456789abcdef",

@@ -4,7 +4,6 @@ package ingress
 
 import (
 	"context"
-	"io"
 
 	"golang.org/x/sync/errgroup"
 
@@ -17,12 +16,13 @@ import (
 
 // Run starts ingress and blocks until ctx is cancelled or a part fails; it then shuts down HTTP,
 // NATS, MongoDB and telemetry in that order.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func Run(ctx context.Context, env servicekit.Env) error {
+	getenv := env.Getenv
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
-	base, err := servicekit.Start(ctx, cfg.Base, getenv, stdout)
+	base, err := servicekit.Start(ctx, cfg.Base, env)
 	if err != nil {
 		return err
 	}

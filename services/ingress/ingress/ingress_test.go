@@ -1,6 +1,7 @@
 package ingress_test
 
 import (
+	"github.com/ownersync/ownersync/libs/servicekit"
 	"strings"
 	"testing"
 
@@ -9,13 +10,10 @@ import (
 )
 
 // TestRunServesReadyz runs the service with an internal address: probes and scrapes are served
-// there (stacktest waits for its /readyz), the public port serves none of them.
+// there (the harness waits for its /readyz), the public port serves none of them.
 func TestRunServesReadyz(t *testing.T) {
 	infra := harness.Start(t)
-	addr, internal := harness.FreeAddr(t), harness.FreeAddr(t)
-	harness.Service(t, "ingress", ingress.Run, internal, infra.Env(map[string]string{
-		"OWNERSYNC_INTERNAL_ADDR":  internal,
-		"OWNERSYNC_HTTP_ADDR":      addr,
+	addr, _ := harness.ServiceInternal(t, "ingress", ingress.Run, infra.Env(map[string]string{
 		"OWNERSYNC_PUBLIC_URL":     "https://hooks.example.com",
 		"OWNERSYNC_PLATFORM_TOKEN": "platform-token-0123456789",
 	}))
@@ -23,7 +21,7 @@ func TestRunServesReadyz(t *testing.T) {
 }
 
 func TestRunReportsEveryConfigProblem(t *testing.T) {
-	err := ingress.Run(t.Context(), nil, func(string) string { return "" }, nil)
+	err := ingress.Run(t.Context(), servicekit.Env{Getenv: func(string) string { return "" }})
 	if err == nil {
 		t.Fatal("Run with no configuration succeeded")
 	}

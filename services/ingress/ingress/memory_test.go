@@ -66,9 +66,7 @@ func openBody(t *testing.T, addr, path string, length int, first []byte) net.Con
 // with 503 and Retry-After beyond the cap.
 func TestIdleBodiesCostNoMemory(t *testing.T) {
 	infra := harness.Start(t)
-	addr := harness.FreeAddr(t)
-	harness.Service(t, "ingress", ingress.Run, addr, infra.Env(map[string]string{
-		"OWNERSYNC_HTTP_ADDR":               addr,
+	addr := harness.Service(t, "ingress", ingress.Run, infra.Env(map[string]string{
 		"OWNERSYNC_PUBLIC_URL":              "https://hooks.example.com",
 		"OWNERSYNC_PLATFORM_TOKEN":          "platform-token-0123456789",
 		"OWNERSYNC_MAX_INFLIGHT_BODY_BYTES": strconv.Itoa(3 << 19), // 1.5 MB

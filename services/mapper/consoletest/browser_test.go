@@ -18,7 +18,7 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 var (
@@ -72,13 +72,13 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	srv, err := embedmongo.Start(context.Background(), embedmongo.Options{Dir: filepath.Join(dir, "mongo")})
+	uri, stop, err := harness.PackageMongo()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer srv.Stop()
-	mongoURI = srv.URI()
+	defer stop()
+	mongoURI = uri
 
 	root, err := repoRoot()
 	if err != nil {

@@ -104,9 +104,7 @@ func startStack(t *testing.T, hubspotSettings ...string) *stack {
 	if err := os.WriteFile(file, []byte(seed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := harness.FreeAddr(t)
-	harness.Service(t, "mapper", mapper.Run, addr, infra.Env(map[string]string{
-		"OWNERSYNC_HTTP_ADDR":      addr,
+	addr := harness.Service(t, "mapper", mapper.Run, infra.Env(map[string]string{
 		"OWNERSYNC_OPERATOR_TOKEN": operatorToken,
 		"OWNERSYNC_TENANTS_FILE":   file,
 		"OWNERSYNC_ADMIN_URL":      "https://admin.example.test",

@@ -2,17 +2,10 @@ package mapper
 
 import (
 	"context"
-	"io"
 
-	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
-	"github.com/ownersync/ownersync/services/mapper/internal/config"
 )
-
-func servicekitStart(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer) (*servicekit.Base, error) {
-	return servicekit.Start(ctx, cfg.Base, getenv, stdout)
-}
 
 // cachedTenants reads tenants from the cache and lists and writes them through the store, so that
 // the admin API and the console check a tenant without a MongoDB read (the store's OnChange

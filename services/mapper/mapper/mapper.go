@@ -5,7 +5,6 @@ package mapper
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/secretref"
+	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
@@ -34,12 +34,13 @@ import (
 )
 
 // Run starts mapper and blocks until ctx is cancelled or a part fails.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func Run(ctx context.Context, env servicekit.Env) error {
+	getenv := env.Getenv
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
-	base, err := servicekitStart(ctx, cfg, getenv, stdout)
+	base, err := servicekit.Start(ctx, cfg.Base, env)
 	if err != nil {
 		return err
 	}

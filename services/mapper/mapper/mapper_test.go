@@ -1,6 +1,7 @@
 package mapper_test
 
 import (
+	"github.com/ownersync/ownersync/libs/servicekit"
 	"strings"
 	"testing"
 
@@ -9,25 +10,22 @@ import (
 )
 
 // TestRunServesReadyz runs the service with an internal address: probes and scrapes are served
-// there (stacktest waits for its /readyz), the public port serves none of them.
+// there (the harness waits for its /readyz), the public port serves none of them.
 func TestRunServesReadyz(t *testing.T) {
 	infra := harness.Start(t)
-	addr, internal := harness.FreeAddr(t), harness.FreeAddr(t)
-	harness.Service(t, "mapper", mapper.Run, internal, infra.Env(map[string]string{
-		"OWNERSYNC_INTERNAL_ADDR":  internal,
-		"OWNERSYNC_HTTP_ADDR":      addr,
+	addr, _ := harness.ServiceInternal(t, "mapper", mapper.Run, infra.Env(map[string]string{
 		"OWNERSYNC_OPERATOR_TOKEN": "operator-token-0123456789",
 	}))
 	harness.NotFound(t, addr, "/healthz", "/readyz", "/metrics")
 }
 
 func TestRunReportsEveryConfigProblem(t *testing.T) {
-	err := mapper.Run(t.Context(), nil, func(k string) string {
+	err := mapper.Run(t.Context(), servicekit.Env{Getenv: func(k string) string {
 		if k == "OWNERSYNC_TENANT_TOKENS" {
 			return "acme=short"
 		}
 		return ""
-	}, nil)
+	}})
 	if err == nil {
 		t.Fatal("Run with no configuration succeeded")
 	}

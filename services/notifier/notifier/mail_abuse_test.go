@@ -48,9 +48,7 @@ func TestReportMailIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := harness.FreeAddr(t)
-	harness.Service(t, "notifier", notifier.Run, addr, infra.Env(map[string]string{
-		"OWNERSYNC_HTTP_ADDR":      addr,
+	harness.Service(t, "notifier", notifier.Run, infra.Env(map[string]string{
 		"SMTP_URL":                 sink.URL(),
 		"OWNERSYNC_MAX_RECIPIENTS": "25",
 	}))

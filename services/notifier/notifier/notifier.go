@@ -4,7 +4,6 @@ package notifier
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,12 +22,13 @@ import (
 )
 
 // Run starts notifier and blocks until ctx is cancelled or a part fails.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func Run(ctx context.Context, env servicekit.Env) error {
+	getenv := env.Getenv
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
-	base, err := servicekit.Start(ctx, cfg.Base, getenv, stdout)
+	base, err := servicekit.Start(ctx, cfg.Base, env)
 	if err != nil {
 		return err
 	}

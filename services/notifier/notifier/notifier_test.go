@@ -1,6 +1,7 @@
 package notifier_test
 
 import (
+	"github.com/ownersync/ownersync/libs/servicekit"
 	"io"
 	"strings"
 	"testing"
@@ -10,14 +11,11 @@ import (
 )
 
 // TestRunServesReadyz runs the service with an internal address: probes and scrapes are served
-// there (stacktest waits for its /readyz), the public port serves none of them.
+// there (the harness waits for its /readyz), the public port serves none of them.
 func TestRunServesReadyz(t *testing.T) {
 	infra := harness.Start(t)
-	addr, internal := harness.FreeAddr(t), harness.FreeAddr(t)
-	harness.Service(t, "notifier", notifier.Run, internal, infra.Env(map[string]string{
-		"OWNERSYNC_INTERNAL_ADDR": internal,
-		"OWNERSYNC_HTTP_ADDR":     addr,
-		"SMTP_URL":                "smtp://127.0.0.1:2525",
+	addr, _ := harness.ServiceInternal(t, "notifier", notifier.Run, infra.Env(map[string]string{
+		"SMTP_URL": "smtp://127.0.0.1:2525",
 	}))
 	harness.NotFound(t, addr, "/healthz", "/readyz", "/metrics")
 }
@@ -31,7 +29,7 @@ func TestStartupErrorsRedactURLs(t *testing.T) {
 		"MONGODB_URI":         "mongodb://root:mongopw@127.0.0.1:1/",
 		"OWNERSYNC_ADMIN_URL": "ftp://admin:adminpw@console.example.com",
 	}
-	err := notifier.Run(t.Context(), nil, func(k string) string { return env[k] }, io.Discard)
+	err := notifier.Run(t.Context(), servicekit.Env{Getenv: func(k string) string { return env[k] }, Stdout: io.Discard})
 	if err == nil {
 		t.Fatal("Run with an unparseable SMTP_URL succeeded")
 	}

@@ -4,7 +4,6 @@ package writer
 
 import (
 	"context"
-	"io"
 	"os"
 	"time"
 
@@ -24,12 +23,13 @@ import (
 
 // Run starts writer and blocks until ctx is cancelled or a part fails; it then stops the consumers,
 // flushes pending CRM writes and history, and closes NATS, MongoDB and telemetry.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func Run(ctx context.Context, env servicekit.Env) error {
+	getenv := env.Getenv
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
-	base, err := servicekit.Start(ctx, cfg.Base, getenv, stdout)
+	base, err := servicekit.Start(ctx, cfg.Base, env)
 	if err != nil {
 		return err
 	}

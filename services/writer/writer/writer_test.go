@@ -8,13 +8,9 @@ import (
 )
 
 // TestRunServesReadyz runs the service with an internal address: probes and scrapes are served
-// there (stacktest waits for its /readyz), the public port serves none of them.
+// there (the harness waits for its /readyz), the public port serves none of them.
 func TestRunServesReadyz(t *testing.T) {
 	infra := harness.Start(t)
-	addr, internal := harness.FreeAddr(t), harness.FreeAddr(t)
-	harness.Service(t, "writer", writer.Run, internal, infra.Env(map[string]string{
-		"OWNERSYNC_HTTP_ADDR":     addr,
-		"OWNERSYNC_INTERNAL_ADDR": internal,
-	}))
+	addr, _ := harness.ServiceInternal(t, "writer", writer.Run, infra.Env(map[string]string{}))
 	harness.NotFound(t, addr, "/healthz", "/readyz", "/metrics")
 }

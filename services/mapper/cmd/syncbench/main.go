@@ -46,8 +46,8 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
 	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/mongoproc"
 )
 
 func main() {
@@ -146,7 +146,7 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 		return nil, err
 	}
 	defer ns.Stop()
-	ms, err := embedmongo.Start(ctx, embedmongo.Options{Dir: dir + "/mongo"})
+	ms, err := mongoproc.Start(ctx, mongoproc.Options{Dir: dir + "/mongo"}) // FerretDB in a child process: mapper does not link it
 	if err != nil {
 		return nil, err
 	}

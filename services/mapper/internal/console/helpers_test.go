@@ -1,42 +1,23 @@
 package console_test
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 var mongoURI string
 
 // TestMain starts one embedded FerretDB for the package; every test uses its own database.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "console-mongo")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv, err := embedmongo.Start(context.Background(), embedmongo.Options{Dir: dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mongoURI = srv.URI()
-	code := m.Run()
-	srv.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { harness.MainWithMongo(m, &mongoURI) }
 
 func start(t *testing.T, svc *consoletest.Service, cfg console.Config) *consoletest.Env {
 	t.Helper()

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -25,7 +24,7 @@ import (
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // Tokens of the tests; the operator reaches every tenant, the others one each.
@@ -38,23 +37,7 @@ const (
 var mongoURI string
 
 // TestMain starts one embedded FerretDB for the package; every test uses its own database.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "httpapi-mongo")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv, err := embedmongo.Start(context.Background(), embedmongo.Options{Dir: dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	mongoURI = srv.URI()
-	code := m.Run()
-	srv.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { harness.MainWithMongo(m, &mongoURI) }
 
 // syncBuffer collects log output from concurrent handlers.
 type syncBuffer struct {

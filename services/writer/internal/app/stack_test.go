@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"strconv"
 	"sync"
@@ -20,8 +19,7 @@ import (
 	"github.com/ownersync/ownersync/services/writer/internal/config"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // stackOptions shape a test stack.
@@ -65,24 +63,9 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &stack{ctx: ctx, cancel: cancel}
 
-	ns, err := embednats.Start(embednats.Options{Dir: tb.TempDir(), Port: -1})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(ns.Stop)
-	st.bus, err = natsbus.Connect(ctx, natsbus.Options{URL: ns.URL(), Name: "writer-test"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(st.bus.Close)
-	sopts := streams.Options{MemoryStorage: true}
-	if err := natsbus.DeclareStreams(ctx, st.bus.JS, streams.Configs(sopts)); err != nil {
-		tb.Fatal(err)
-	}
-	buckets, err := natsbus.DeclareKV(ctx, st.bus.JS, streams.KVConfigs(sopts))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	nats := harness.JetStream(tb)
+	st.bus = nats.Conn
+	buckets := nats.KV(tb)
 	for _, m := range []struct{ provider, platform, crm string }{
 		{"salesforce", "pu-ada", sfAda}, {"hubspot", "pu-ada", "7001"}, {"hubspot", "pu-grace", "7003"},
 	} {
@@ -94,19 +77,7 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 		}
 	}
 
-	// FerretDB formats the arguments of every SQL statement for its debug log even when the level is
-	// off, unless the handler is the discard one: with its default handler that costs a fifth of its
-	// insert time.
-	ms, err := embedmongo.Start(ctx, embedmongo.Options{Dir: tb.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(ms.Stop)
-	st.mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: ms.URI(), Database: "writer_e2e"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.mongo.Close(context.Background()) })
+	st.mongo = harness.MongoDB(tb, "writer_e2e")
 	if err := mongodb.EnsureIndexes(ctx, st.mongo.DB, ownerhistory.Indexes()); err != nil {
 		tb.Fatal(err)
 	}
@@ -115,6 +86,7 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 	if o.sfPerSecond > 0 {
 		sfCfg.BurstLimit, sfCfg.BurstInterval = o.sfPerSecond, time.Second
 	}
+	var err error
 	st.org, err = sfsim.New(sfCfg)
 	if err != nil {
 		tb.Fatal(err)

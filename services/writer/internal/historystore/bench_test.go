@@ -2,7 +2,6 @@ package historystore
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"strconv"
 	"sync"
@@ -14,23 +13,14 @@ import (
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // BenchmarkRecord records b.N history entries from 1,000 concurrent handlers into FerretDB (SQLite),
 // the writer's per-change history cost.
 func BenchmarkRecord(b *testing.B) {
 	ctx := context.Background()
-	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Stop()
-	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: srv.URI(), Database: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := harness.MongoDB(b, "bench")
 	if err := mongodb.EnsureIndexes(ctx, conn.DB, ownerhistory.Indexes()); err != nil {
 		b.Fatal(err)
 	}

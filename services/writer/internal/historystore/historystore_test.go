@@ -15,7 +15,7 @@ import (
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
-	"github.com/ownersync/ownersync/workbench/embedmongo"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -66,15 +66,7 @@ func TestFromEntry(t *testing.T) {
 
 func TestStoreOnFerretDB(t *testing.T) {
 	ctx := context.Background()
-	srv, err := embedmongo.Start(ctx, embedmongo.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: srv.URI(), Database: "writer_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := harness.MongoDB(t, "writer_test")
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	if err := mongodb.EnsureIndexes(ctx, conn.DB, ownerhistory.Indexes()); err != nil {
 		t.Fatal(err)
