@@ -183,4 +183,3 @@ func anchor(h string) string {
 	}
 	return sb.String()
 }
-

@@ -13,8 +13,8 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
-	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/services/mapper/internal/report"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func newStore(t *testing.T, now func() time.Time) *mongostore.Store {
