@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure a connection.
@@ -38,6 +39,8 @@ type Options struct {
 	WriteConcern string
 	// Logger logs retries.
 	Logger *slog.Logger
+	// TracerProvider, when set, gives every command a client span (CommandTracer).
+	TracerProvider trace.TracerProvider
 }
 
 // ParseWriteConcern reads a write concern: "majority" or a number of nodes (at least 1; 0 would
@@ -80,6 +83,9 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		SetConnectTimeout(5 * time.Second).
 		SetTimeout(o.OperationTimeout).
 		SetWriteConcern(wc)
+	if o.TracerProvider != nil {
+		opts.SetMonitor(NewCommandTracer(o.TracerProvider).Monitor())
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect mongodb: %w", err)

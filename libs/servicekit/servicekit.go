@@ -145,7 +145,7 @@ func Start(ctx context.Context, cfg Config, env Env) (_ *Base, err error) {
 		return nil, err
 	}
 	b.Health.Add("nats", b.Bus.Ping)
-	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, OperationTimeout: cfg.MongoTimeout, WriteConcern: cfg.MongoWriteConcern, AppName: "ownersync-" + cfg.Service, Logger: b.Log})
+	b.Mongo, err = mongodb.Connect(ctx, mongodb.Options{URI: cfg.MongoURI, Database: cfg.MongoDatabase, OperationTimeout: cfg.MongoTimeout, WriteConcern: cfg.MongoWriteConcern, AppName: "ownersync-" + cfg.Service, Logger: b.Log, TracerProvider: b.Tel.TracerProvider})
 	if err != nil {
 		// The driver's errors may quote the URI; it never reaches a log with its credentials.
 		return nil, redact.Error(err, cfg.MongoURI)
