@@ -56,6 +56,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock used to name files; time.Now when nil.
 	Now func() time.Time
+	// DataDelay holds the answer to the end of DATA for this long after the message is stored, as
+	// a slow relay does (a client's send is then in flight for DataDelay, which tests use to make
+	// concurrent sends overlap).
+	DataDelay time.Duration
 }
 
 // Message is one mail the sink accepted.
@@ -413,6 +417,9 @@ func (s *Sink) deliver(from string, to []string, data []byte, isTLS bool, user s
 
 	s.logger.Info("mail received", "from", from, "to", strings.Join(to, ","), "subject", msg.Subject,
 		"message_id", msg.MessageID, "file", msg.Path, "bytes", len(data))
+	if s.cfg.DataDelay > 0 {
+		time.Sleep(s.cfg.DataDelay)
+	}
 	return nil
 }
 

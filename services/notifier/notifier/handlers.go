@@ -54,9 +54,20 @@ func (n *notifier) handle(ctx context.Context, m *natsbus.Message) error {
 	return natsbus.Permanent(fmt.Errorf("unexpected subject %s", m.Subject()))
 }
 
-// handleReport emails a Sync Users report once per report id. A report is recorded in
-// notifications after the send, so a crash in between may send it twice; the Message-ID is the
-// same, so mail clients show one.
+// claimLease is how long a report's send claim holds: the consumer's AckWait, which covers the
+// mailer's bounded SMTP retries. A handler that dies mid-send leaves its claim; the next delivery
+// after the lease takes it over and sends (with the same Message-ID, so a mail client that did
+// get the first copy shows one).
+const claimLease = 2 * time.Minute
+
+// claimPoll is how often a handler that found a report's claim held looks again.
+const claimPoll = 500 * time.Millisecond
+
+// handleReport emails a Sync Users report once per report id. The report is claimed in
+// notifications before the send (an insert on the report id), so concurrent deliveries of one
+// report — a redelivery, a republish, another notifier replica — send it once: a copy that finds
+// the claim held waits until the holder records the report (then acks) or the claim lapses (then
+// takes it over and sends).
 func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
 	var r ownersyncv1.SyncReport
 	if err := m.Decode(&r); err != nil {
@@ -69,7 +80,7 @@ func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
 	id := "report:" + r.GetRunId()
 	if done, err := n.store.Get(ctx, id); err != nil {
 		return err
-	} else if done != nil {
+	} else if done != nil && done.Status != store.StatusSending {
 		n.log.InfoContext(ctx, "report already handled", "tenant", tid, "run", r.GetRunId(), "status", done.Status)
 		return nil
 	}
@@ -89,21 +100,46 @@ func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
 	case len(t.ReportRecipients) == 0:
 		rec.Status, rec.Reason = "skipped", "the tenant has no report recipients"
 	}
-	if rec.Status == "" {
-		email, err := render.Report(&r, render.Options{To: n.capRecipients(ctx, tid, t.ReportRecipients), AdminURL: n.cfg.AdminURL, TenantName: t.Name,
-			MessageIDDomain: n.mail.FromDomain()})
+	if rec.Status != "" {
+		n.log.InfoContext(ctx, "report not sent", "tenant", tid, "run", r.GetRunId(), "reason", rec.Reason)
+		return n.store.Record(ctx, rec)
+	}
+	email, err := render.Report(&r, render.Options{To: n.capRecipients(ctx, tid, t.ReportRecipients), AdminURL: n.cfg.AdminURL, TenantName: t.Name,
+		MessageIDDomain: n.mail.FromDomain()})
+	if err != nil {
+		return natsbus.Permanent(fmt.Errorf("render report %s: %w", r.GetRunId(), err))
+	}
+	for {
+		now := n.now()
+		claimed, held, err := n.store.Claim(ctx, rec, now, claimLease)
 		if err != nil {
-			return natsbus.Permanent(fmt.Errorf("render report %s: %w", r.GetRunId(), err))
-		}
-		if err := n.send(ctx, tid, email); err != nil {
 			return err
 		}
-		rec.Status, rec.MessageID, rec.To, rec.Subject = "sent", email.MessageID, email.To, email.Subject
-		n.log.InfoContext(ctx, "report sent", "tenant", tid, "run", r.GetRunId(), "recipients", len(email.To))
-	} else {
-		n.log.InfoContext(ctx, "report not sent", "tenant", tid, "run", r.GetRunId(), "reason", rec.Reason)
+		if claimed {
+			break
+		}
+		if held.Status != store.StatusSending {
+			n.log.InfoContext(ctx, "report already handled", "tenant", tid, "run", r.GetRunId(), "status", held.Status)
+			return nil
+		}
+		// Another handler is sending it: wait for its record (the consume loop keeps this
+		// message in progress meanwhile), or for its claim to lapse and take it over.
+		n.log.DebugContext(ctx, "report is being sent by another handler; waiting", "tenant", tid, "run", r.GetRunId(), "claimed_until", held.ClaimedUntil)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(claimPoll, max(held.ClaimedUntil.Sub(now), 10*time.Millisecond))):
+		}
 	}
-	return n.store.Record(ctx, rec)
+	if err := n.send(ctx, tid, email); err != nil {
+		if rerr := n.store.Release(context.WithoutCancel(ctx), id); rerr != nil {
+			n.log.WarnContext(ctx, "report claim not released; it lapses on its own", "tenant", tid, "run", r.GetRunId(), "error", rerr)
+		}
+		return err
+	}
+	rec.Status, rec.MessageID, rec.To, rec.Subject = "sent", email.MessageID, email.To, email.Subject
+	n.log.InfoContext(ctx, "report sent", "tenant", tid, "run", r.GetRunId(), "recipients", len(email.To))
+	return n.store.Finish(context.WithoutCancel(ctx), rec)
 }
 
 // send maps mailer errors to the consume loop's classes.

@@ -26,68 +26,16 @@ import (
 // run's report is emailed only when the run asks for it, and a report list longer than the cap
 // (OWNERSYNC_MAX_RECIPIENTS) gets one email to the first recipients only.
 func TestReportMailIsBounded(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	infra := harness.Start(t)
-	sink, err := smtpsink.Start(smtpsink.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sink.Close() })
-
-	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: infra.MongoURI, Database: "ownersync"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var recipients []string
 	for i := range 60 {
 		recipients = append(recipients, fmt.Sprintf("r%02d@acme.example", i))
 	}
-	if err := tenantstore.New(conn.DB, nil).Put(ctx, &tenant.Tenant{ID: "acme", Name: "Acme", ReportsEnabled: true, ReportRecipients: recipients}); err != nil {
-		t.Fatal(err)
-	}
+	h := startReports(t, smtpsink.Config{}, recipients, map[string]string{"OWNERSYNC_MAX_RECIPIENTS": "25"})
+	publish, status, sink := h.publish, h.status, h.sink
 
-	harness.Service(t, "notifier", notifier.Run, infra.Env(map[string]string{
-		"SMTP_URL":                 sink.URL(),
-		"OWNERSYNC_MAX_RECIPIENTS": "25",
-	}))
-	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: infra.NATSURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	pub := natsbus.NewPublisher(bus.JS, nil, 5*time.Second)
-	publish := func(runID string, dry bool, header nats.Header) {
-		r := render.SampleReport(time.Now())
-		r.RunId, r.DryRun = runID, dry
-		r.Meta.TenantId, r.Meta.EventId = "acme", "report:"+runID
-		data, err := proto.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg := nats.NewMsg(streams.ReportSync("acme"))
-		msg.Data = data
-		msg.Header.Set(streams.HeaderContentType, streams.ContentTypeProto)
-		msg.Header.Set(streams.HeaderEventType, string(r.ProtoReflect().Descriptor().FullName()))
-		for k, v := range header {
-			msg.Header[k] = v
-		}
-		if _, err := pub.PublishMsg(ctx, msg, "report:"+runID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	status := func(runID string) string {
-		var n struct{ Status, Reason string }
-		if err := conn.DB.Collection("notifications").FindOne(ctx, bson.D{{Key: "_id", Value: "report:" + runID}}).Decode(&n); err != nil {
-			return ""
-		}
-		return n.Status + ": " + n.Reason
-	}
-
-	publish("dry-unasked", true, nil)
-	publish("dry-asked", true, nats.Header{notifier.HeaderEmailReport: {"true"}})
-	publish("real", false, nil)
+	publish("dry-unasked", "report:dry-unasked", true, nil)
+	publish("dry-asked", "report:dry-asked", true, nats.Header{notifier.HeaderEmailReport: {"true"}})
+	publish("real", "report:real", false, nil)
 	harness.Eventually(t, 20*time.Second, "three reports handled", func() bool {
 		return status("dry-unasked") != "" && status("dry-asked") != "" && status("real") != ""
 	})
@@ -103,4 +51,88 @@ func TestReportMailIsBounded(t *testing.T) {
 			t.Errorf("email %q to %d recipients (first %q), want the first 25", m.Subject, len(m.To), m.To[0])
 		}
 	}
+}
+
+// reports is a running notifier on embedded NATS and FerretDB with an SMTP sink and tenant acme.
+type reports struct {
+	ctx  context.Context
+	db   *mongodb.Conn
+	sink *smtpsink.Sink
+	// publish sends a SyncReport for runID under the stream message id msgID.
+	publish func(runID, msgID string, dry bool, header nats.Header)
+	// status is "status: reason" of the run's notification record, "" while there is none.
+	status func(runID string) string
+	// pending is how many report messages the notifier's consumer has not acknowledged yet.
+	pending func() int
+}
+
+func startReports(t *testing.T, sinkCfg smtpsink.Config, recipients []string, env map[string]string) *reports {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	infra := harness.Start(t)
+	sink, err := smtpsink.Start(sinkCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sink.Close() })
+
+	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: infra.MongoURI, Database: "ownersync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if err := tenantstore.New(conn.DB, nil).Put(ctx, &tenant.Tenant{ID: "acme", Name: "Acme", ReportsEnabled: true, ReportRecipients: recipients}); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"SMTP_URL": sink.URL()}
+	for k, v := range env {
+		vars[k] = v
+	}
+	harness.Service(t, "notifier", notifier.Run, infra.Env(vars))
+	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: infra.NATSURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bus.Close)
+	pub := natsbus.NewPublisher(bus.JS, nil, 5*time.Second)
+	h := &reports{ctx: ctx, db: conn, sink: sink}
+	h.publish = func(runID, msgID string, dry bool, header nats.Header) {
+		r := render.SampleReport(time.Now())
+		r.RunId, r.DryRun = runID, dry
+		r.Meta.TenantId, r.Meta.EventId = "acme", "report:"+runID
+		data, err := proto.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := nats.NewMsg(streams.ReportSync("acme"))
+		msg.Data = data
+		msg.Header.Set(streams.HeaderContentType, streams.ContentTypeProto)
+		msg.Header.Set(streams.HeaderEventType, string(r.ProtoReflect().Descriptor().FullName()))
+		for k, v := range header {
+			msg.Header[k] = v
+		}
+		if _, err := pub.PublishMsg(ctx, msg, msgID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.pending = func() int {
+		cons, err := bus.JS.Consumer(ctx, streams.Sync, "notifier")
+		if err != nil {
+			return -1
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return -1
+		}
+		return int(info.NumPending) + info.NumAckPending
+	}
+	h.status = func(runID string) string {
+		var n struct{ Status, Reason string }
+		if err := conn.DB.Collection("notifications").FindOne(ctx, bson.D{{Key: "_id", Value: "report:" + runID}}).Decode(&n); err != nil {
+			return ""
+		}
+		return n.Status + ": " + n.Reason
+	}
+	return h
 }

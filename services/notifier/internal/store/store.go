@@ -32,14 +32,20 @@ type Notification struct {
 	ID        string    `bson:"_id"` // report:<run id> or alerts:<message id>
 	Tenant    string    `bson:"tenant"`
 	Kind      string    `bson:"kind"`   // report or alerts
-	Status    string    `bson:"status"` // sent, skipped
+	Status    string    `bson:"status"` // sending (claimed, send in flight), sent, skipped
 	Reason    string    `bson:"reason,omitempty"`
 	MessageID string    `bson:"message_id,omitempty"`
 	To        []string  `bson:"to,omitempty"`
 	Subject   string    `bson:"subject,omitempty"`
 	Items     int       `bson:"items,omitempty"`
 	At        time.Time `bson:"at"`
+	// ClaimedUntil is when a "sending" claim lapses: a handler that died mid-send leaves it, and
+	// the next delivery after this time takes the claim over.
+	ClaimedUntil time.Time `bson:"claimed_until,omitempty"`
 }
+
+// StatusSending marks a notification claimed by a handler whose send is in flight.
+const StatusSending = "sending"
 
 // QueuedAlert is an alert waiting for its digest.
 type QueuedAlert struct {
@@ -73,6 +79,58 @@ func (s *Store) Record(ctx context.Context, n Notification) error {
 	_, err := s.db.Collection(Notifications).InsertOne(ctx, n)
 	if err != nil && !mongodb.IsDuplicateKey(err) {
 		return fmt.Errorf("record notification %s: %w", n.ID, err)
+	}
+	return nil
+}
+
+// Claim takes the right to send notification n.ID until now+lease, so that one email goes out
+// however many deliveries, republishes or notifier replicas handle the same report at once. It
+// returns claimed=true when this caller holds the claim (a new one, or one that lapsed: its holder
+// died mid-send). Otherwise it returns the existing record: done when its status is final, or a
+// "sending" record held by someone else until ClaimedUntil.
+func (s *Store) Claim(ctx context.Context, n Notification, now time.Time, lease time.Duration) (claimed bool, existing *Notification, err error) {
+	n.Status, n.ClaimedUntil = StatusSending, now.Add(lease)
+	c := s.db.Collection(Notifications)
+	_, err = c.InsertOne(ctx, n)
+	if err == nil {
+		return true, nil, nil
+	}
+	if !mongodb.IsDuplicateKey(err) {
+		return false, nil, fmt.Errorf("claim notification %s: %w", n.ID, err)
+	}
+	res, err := c.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: n.ID}, {Key: "status", Value: StatusSending}, {Key: "claimed_until", Value: bson.D{{Key: "$lte", Value: now}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "claimed_until", Value: n.ClaimedUntil}, {Key: "at", Value: n.At}}}})
+	if err != nil {
+		return false, nil, fmt.Errorf("take over lapsed claim %s: %w", n.ID, err)
+	}
+	if res.ModifiedCount == 1 {
+		return true, nil, nil
+	}
+	existing, err = s.Get(ctx, n.ID)
+	if err != nil {
+		return false, nil, err
+	}
+	if existing == nil { // released between the insert and the read: the caller retries
+		existing = &Notification{ID: n.ID, Status: StatusSending, ClaimedUntil: now}
+	}
+	return false, existing, nil
+}
+
+// Finish replaces a claim this caller holds with the final record n.
+func (s *Store) Finish(ctx context.Context, n Notification) error {
+	_, err := s.db.Collection(Notifications).ReplaceOne(ctx, bson.D{{Key: "_id", Value: n.ID}}, n)
+	if err != nil {
+		return fmt.Errorf("record notification %s: %w", n.ID, err)
+	}
+	return nil
+}
+
+// Release drops a claim whose send failed, so the next delivery may try at once.
+func (s *Store) Release(ctx context.Context, id string) error {
+	_, err := s.db.Collection(Notifications).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "status", Value: StatusSending}})
+	if err != nil {
+		return fmt.Errorf("release notification claim %s: %w", id, err)
 	}
 	return nil
 }
