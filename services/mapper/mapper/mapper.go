@@ -119,7 +119,9 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	admin := httpapi.FromCore(svc)
 	readTenants := cachedTenants{Store: tenants, cache: cache}
 	httpapi.New(httpapi.Config{}, admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
-	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL},
+	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL,
+		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,
+		SignInsPerSecond: float64(cfg.SignInGlobalPerSecond), SignInBurst: 10 * cfg.SignInGlobalPerSecond},
 		admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
 
 	h := events.NewHandlers(svc, store, base.Log)

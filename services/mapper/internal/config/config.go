@@ -42,6 +42,13 @@ type Config struct {
 	// SyncLockTTL is how long a Sync Users run's lock lives without a refresh (a crashed run's
 	// tenant is free again after it).
 	SyncLockTTL time.Duration
+	// SignInClientPerMinute limits console sign-in attempts per client address
+	// (OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE, default 10; burst the same).
+	SignInClientPerMinute int
+	// SignInGlobalPerSecond is the ceiling on sign-in attempts of all clients together
+	// (OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND, default 50; burst ten seconds' worth). It must stay
+	// at least 100 clients' worth, so that no single client can reach it.
+	SignInGlobalPerSecond int
 }
 
 // maxEventLockWait keeps an event's wait for the tenant's lock inside its consumer's AckWait (30 s).
@@ -63,6 +70,12 @@ func Load(getenv func(string) string) (Config, error) {
 		EventLockWait:     r.Duration("OWNERSYNC_EVENT_LOCK_WAIT", 20*time.Second),
 		SyncListCap:       r.Int("OWNERSYNC_SYNC_LIST_CAP", 100, 1, 10000),
 		SyncLockTTL:       r.Duration("OWNERSYNC_SYNC_LOCK_TTL", 2*time.Minute),
+
+		SignInClientPerMinute: r.Int("OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE", 10, 1, 600),
+		SignInGlobalPerSecond: r.Int("OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND", 50, 1, 100000),
+	}
+	if c.SignInGlobalPerSecond*60 < 100*c.SignInClientPerMinute {
+		r.Problem("OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND must be at least 100 clients' worth of OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE (%d/s), so one client cannot reach it", (100*c.SignInClientPerMinute+59)/60)
 	}
 	if c.BulkWrites != mongostore.PerDocument && c.BulkWrites != mongostore.DeleteInsert {
 		r.Problem("OWNERSYNC_MONGODB_BULK_WRITES must be per_document or delete_insert")

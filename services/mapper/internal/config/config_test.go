@@ -53,3 +53,16 @@ func TestLoadRefusesZerosAndUnknownValues(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInCeilingAboveOneClient is issue 13 item 8: a global sign-in ceiling that one client
+// could reach alone would let it lock every admin out again, so configuration refuses it.
+func TestSignInCeilingAboveOneClient(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil || c.SignInClientPerMinute != 10 || c.SignInGlobalPerSecond != 50 {
+		t.Fatalf("defaults: %d/min per client, %d/s global, %v", c.SignInClientPerMinute, c.SignInGlobalPerSecond, err)
+	}
+	_, err = config.Load(env(map[string]string{"OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE": "60", "OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND": "2"}))
+	if err == nil || !strings.Contains(err.Error(), "OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND") {
+		t.Fatalf("a ceiling of 2/s with 60/min per client was accepted: %v", err)
+	}
+}

@@ -35,7 +35,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/time/rate"
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
@@ -76,10 +75,19 @@ type Config struct {
 	RunsShown int
 	// PollInterval is how often the run page refreshes while a run is running (1 s when zero).
 	PollInterval time.Duration
-	// SignInsPerSecond and SignInBurst bound sign-in attempts across all clients (5/s, burst 20
-	// when zero): tokens cannot be guessed, but each attempt may cost a MongoDB lookup.
+	// SignInsPerSecond and SignInBurst are the global ceiling on sign-in attempts across all
+	// clients (50/s, burst 500 when zero): tokens cannot be guessed, but each attempt may cost a
+	// MongoDB lookup. Keep it far above one client's limit, so no single client can reach it.
 	SignInsPerSecond float64
 	SignInBurst      int
+	// ClientSignInsPerMinute and ClientSignInBurst limit attempts per client address (10 per
+	// minute, burst 10 when zero). The address is the request's RealIP: configure the trusted
+	// proxies (echoserver.Options.TrustedProxies) or every client behind a proxy shares one limit.
+	ClientSignInsPerMinute float64
+	ClientSignInBurst      int
+	// FailedTokenTries is how often one failed token may be tried (from any address) within 15
+	// minutes before it is refused without a lookup (5 when zero).
+	FailedTokenTries int
 }
 
 // Authenticator checks an admin token (auth.Store implements it).
@@ -100,7 +108,7 @@ type Console struct {
 	pages   map[string]*template.Template
 	static  http.Handler
 
-	signins *rate.Limiter
+	signins *signinLimits
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -127,10 +135,19 @@ func New(cfg Config, svc httpapi.Service, tenants httpapi.TenantStore, tokens Au
 		cfg.PollInterval = time.Second
 	}
 	if cfg.SignInsPerSecond <= 0 {
-		cfg.SignInsPerSecond = 5
+		cfg.SignInsPerSecond = defaultGlobalPerSecond
 	}
 	if cfg.SignInBurst <= 0 {
-		cfg.SignInBurst = 20
+		cfg.SignInBurst = defaultGlobalBurst
+	}
+	if cfg.ClientSignInsPerMinute <= 0 {
+		cfg.ClientSignInsPerMinute = defaultClientPerMinute
+	}
+	if cfg.ClientSignInBurst <= 0 {
+		cfg.ClientSignInBurst = defaultClientBurst
+	}
+	if cfg.FailedTokenTries <= 0 {
+		cfg.FailedTokenTries = defaultFailedTokenTries
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -144,7 +161,7 @@ func New(cfg Config, svc httpapi.Service, tenants httpapi.TenantStore, tokens Au
 		pages:    parsePages(),
 		static:   http.StripPrefix("/admin/static/", http.FileServer(http.FS(sub))),
 		sessions: map[string]*session{},
-		signins:  rate.NewLimiter(rate.Limit(cfg.SignInsPerSecond), cfg.SignInBurst),
+		signins:  newSigninLimits(cfg),
 	}
 }
 
@@ -386,7 +403,8 @@ func (c *Console) signed(h handler) handler {
 			return pageError(http.StatusUnauthorized, "Your session has ended. Sign in again.")
 		}
 		if r.ec.Request().Method == http.MethodPost {
-			got := r.ec.FormValue("csrf")
+			// Only from the form body: a token in the query string leaks through logs and Referer.
+			got := r.ec.Request().PostFormValue("csrf")
 			if subtle.ConstantTimeCompare([]byte(got), []byte(r.sess.csrf)) != 1 {
 				return pageError(http.StatusForbidden, "The form had expired or did not come from this console. Go back, reload the page and try again.")
 			}

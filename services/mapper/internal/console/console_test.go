@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -654,4 +655,96 @@ func TestDeadLetterReplay(t *testing.T) {
 		wantStatus(t, b.post("/admin/t/acme/dlq/replay", url.Values{"id": ids, "confirm": {"yes"}}), http.StatusBadRequest)
 	}
 	wantStatus(t, b.get("/admin/t/acme/dlq?service=Bad%20Name"), http.StatusBadRequest)
+}
+
+// TestOneClientCannotLockOthersOut is issue 13 item 8: an attacker hammering the sign-in form
+// from one address (or with one stolen, revoked token from many) is limited, while an admin at
+// another address still signs in at once; the global ceiling is out of one client's reach.
+func TestOneClientCannotLockOthersOut(t *testing.T) {
+	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	env := start(t, nil, console.Config{Now: clock})
+
+	attacker := newBrowser(t, env.URL)
+	attacker.client = "203.0.113.7"
+	limited := 0
+	for i := 0; i < 60; i++ {
+		r := attacker.signIn("wrong-token-"+strings.Repeat("x", 10)+string(rune('a'+i%26))+string(rune('a'+i/26)), nil)
+		switch r.status {
+		case http.StatusUnauthorized:
+		case http.StatusTooManyRequests:
+			limited++
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		default:
+			t.Fatalf("attempt %d: status %d", i, r.status)
+		}
+	}
+	if limited == 0 {
+		t.Fatal("60 attempts from one address in no time were never limited")
+	}
+	// The attacker's address is limited even with the right token.
+	wantStatus(t, attacker.signIn(consoletest.OperatorToken, nil), http.StatusTooManyRequests)
+
+	admin := newBrowser(t, env.URL)
+	admin.client = "198.51.100.20"
+	wantStatus(t, admin.signIn(consoletest.OperatorToken, nil), http.StatusSeeOther)
+
+	// One failed token replayed from many addresses is refused after a few tries, without
+	// hurting those addresses' other sign-ins.
+	const stale = "stale-token-0123456789abcdef"
+	refused := 0
+	for i := 0; i < 20; i++ {
+		b := newBrowser(t, env.URL)
+		b.client = "192.0.2." + strconv.Itoa(i+1)
+		if r := b.signIn(stale, nil); r.status == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("one failing token tried from 20 addresses was never refused")
+	}
+	other := newBrowser(t, env.URL)
+	other.client = "192.0.2.1"
+	wantStatus(t, other.signIn(consoletest.AcmeToken, nil), http.StatusSeeOther)
+
+	// After a while the attacker's address may try again.
+	mu.Lock()
+	now = now.Add(10 * time.Minute)
+	mu.Unlock()
+	wantStatus(t, attacker.signIn(consoletest.OperatorToken, nil), http.StatusSeeOther)
+}
+
+// TestCSRFTokenOnlyFromTheFormBody is issue 13 item 8: a CSRF token in the query string (which
+// leaks through logs, history and Referer) is not accepted, on the sign-in form or any other.
+func TestCSRFTokenOnlyFromTheFormBody(t *testing.T) {
+	env := start(t, nil, console.Config{})
+	b := signedIn(t, env, consoletest.OperatorToken)
+	env.Svc.TakeCalls()
+	r := b.postRaw("/admin/t/acme/sync?csrf="+url.QueryEscape(b.csrf), url.Values{"dry_run": {"1"}})
+	wantStatus(t, r, http.StatusForbidden)
+	r = b.postRaw("/admin/signout?csrf="+url.QueryEscape(b.csrf), nil)
+	wantStatus(t, r, http.StatusForbidden)
+	for _, c := range env.Svc.TakeCalls() {
+		if !strings.HasPrefix(c, "Runs ") {
+			t.Errorf("a form with its CSRF token in the query reached the core: %s", c)
+		}
+	}
+	wantStatus(t, b.get("/admin/t/acme/"), http.StatusOK) // still signed in
+
+	nb := newBrowser(t, env.URL)
+	page := nb.get("/admin/signin")
+	m := csrfRE.FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatal("no csrf on the sign-in form")
+	}
+	r = nb.postRaw("/admin/signin?csrf="+url.QueryEscape(m[1]), url.Values{"token": {consoletest.OperatorToken}})
+	wantStatus(t, r, http.StatusForbidden)
+	// Nor is the token taken from the query.
+	r = nb.post("/admin/signin?token="+url.QueryEscape(consoletest.OperatorToken), url.Values{"csrf": {m[1]}})
+	if r.status == http.StatusSeeOther {
+		t.Fatal("a token in the query string signed in")
+	}
 }

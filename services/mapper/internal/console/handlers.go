@@ -13,6 +13,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
@@ -61,17 +62,26 @@ func safeNext(n string) string {
 
 func (c *Console) signin(r *req) error {
 	ck, err := r.ec.Cookie(signinCookie)
-	form := r.ec.FormValue("csrf")
+	// Form fields only from the body: a query string leaks through logs, history and Referer.
+	form := r.ec.Request().PostFormValue("csrf")
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(form)) != 1 {
 		return pageError(http.StatusForbidden, "The sign-in form had expired. Go back, reload the page and sign in again.")
 	}
-	if !c.signins.AllowN(c.cfg.Now(), 1) {
-		r.ec.Response().Header().Set("Retry-After", "10")
-		return pageError(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a few seconds and try again.")
+	now, client := c.cfg.Now(), r.ec.RealIP()
+	token := strings.TrimSpace(r.ec.Request().PostFormValue("token"))
+	th := auth.Hash(token)
+	tokenKey := string(th[:])
+	if !c.signins.clients.allow(now, client) || c.signins.failed.exhausted(now, tokenKey) || !c.signins.global.AllowN(now, 1) {
+		c.log.InfoContext(r.ctx, "console sign-in rate limited", "client", client)
+		r.ec.Response().Header().Set("Retry-After", "60")
+		return pageError(http.StatusTooManyRequests, "Too many sign-in attempts. Wait a minute and try again.")
 	}
-	p, err := c.tokens.Authenticate(r.ctx, strings.TrimSpace(r.ec.FormValue("token")))
+	p, err := c.tokens.Authenticate(r.ctx, token)
 	if err != nil {
-		c.log.InfoContext(r.ctx, "console sign-in refused", "remote", r.ec.RealIP())
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			c.signins.failed.allow(now, tokenKey)
+		}
+		c.log.InfoContext(r.ctx, "console sign-in refused", "client", client)
 		return c.renderSignin(r, http.StatusUnauthorized, "That token was not accepted. Check it and try again.")
 	}
 	if old, err := r.ec.Cookie(SessionCookie); err == nil {

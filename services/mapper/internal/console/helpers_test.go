@@ -30,6 +30,9 @@ type browser struct {
 	base string
 	hc   *http.Client
 	csrf string
+	// client, when set, is sent as X-Forwarded-For: the address this browser signs in from as seen
+	// through the test's trusted proxy (loopback).
+	client string
 }
 
 type resp struct {
@@ -52,6 +55,9 @@ var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func (b *browser) do(req *http.Request) resp {
 	b.t.Helper()
+	if b.client != "" {
+		req.Header.Set("X-Forwarded-For", b.client)
+	}
 	res, err := b.hc.Do(req)
 	if err != nil {
 		b.t.Fatal(err)
@@ -86,6 +92,17 @@ func (b *browser) post(path string, form url.Values) resp {
 	if _, ok := form["csrf"]; !ok {
 		form.Set("csrf", b.csrf)
 	}
+	req, err := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// postRaw sends form exactly as given (no CSRF token added).
+func (b *browser) postRaw(path string, form url.Values) resp {
+	b.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		b.t.Fatal(err)
