@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/libs/provider"
+	"github.com/ownersync/ownersync/libs/sfid"
 )
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -205,9 +206,15 @@ var ErrNotFound = errors.New("tenant not found")
 // the conflict (docs/architecture.md#tenant-configuration-and-secrets, one tenant per source).
 var ErrSourceConflict = errors.New("source claimed by more than one tenant")
 
-// Normalize fills defaults (direction, modules, API version, remap) in place.
+// Normalize fills defaults (direction, modules, API version, remap) in place and stores the
+// Salesforce org id in its 18-character form (the one ingress compares and the unique index holds).
 func (t *Tenant) Normalize() {
 	t.ID = strings.TrimSpace(t.ID)
+	if t.Salesforce != nil && t.Salesforce.OrgID != "" {
+		if id18, err := sfid.To18(t.Salesforce.OrgID); err == nil {
+			t.Salesforce.OrgID = id18
+		}
+	}
 	norm := func(s *Settings, modules []string) {
 		if s.Direction == "" {
 			s.Direction = Bidirectional

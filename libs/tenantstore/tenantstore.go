@@ -83,11 +83,6 @@ func (s *Store) List(ctx context.Context) ([]tenant.Tenant, error) {
 // Put validates and upserts a tenant (normalising the Salesforce org id to 18 characters).
 func (s *Store) Put(ctx context.Context, t *tenant.Tenant) error {
 	t.Normalize()
-	if t.Salesforce != nil && t.Salesforce.OrgID != "" {
-		if id18, err := sfid.To18(t.Salesforce.OrgID); err == nil {
-			t.Salesforce.OrgID = id18
-		}
-	}
 	if err := t.Validate(); err != nil {
 		return err
 	}

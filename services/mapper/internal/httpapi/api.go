@@ -102,6 +102,7 @@ func (a *API) routes() []route {
 		{http.MethodGet, "/v1/tenants", a.listTenants, true},
 		{http.MethodGet, t, a.getTenant, false},
 		{http.MethodPut, t, a.putTenant, false},
+		{http.MethodPatch, t, a.patchTenant, false},
 		{http.MethodPost, t + "/tokens", a.mintToken, true},
 		{http.MethodGet, t + "/users/overview", a.overview, false},
 		{http.MethodGet, t + "/mappings", a.listMappings, false},
@@ -265,7 +266,7 @@ func badRequest(code, format string, a ...any) error {
 // decodeBody reads a JSON body strictly: size-capped, known fields only, one value.
 func (a *API) decodeBody(c echo.Context, v any) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
-	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), echo.MIMEApplicationJSON) {
+	if ct = strings.ToLower(ct); ct != "" && !strings.HasPrefix(ct, echo.MIMEApplicationJSON) && !strings.HasPrefix(ct, mimeMergePatch) {
 		return echoserver.Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json")
 	}
 	b, err := io.ReadAll(io.LimitReader(c.Request().Body, a.cfg.MaxBodyBytes+1))
@@ -418,7 +419,9 @@ func (a *API) getTenant(c echo.Context) error {
 }
 
 // putTenant creates (operator only) or replaces a tenant's configuration. Secrets must be
-// references (env:NAME, file:/path); tenant.Validate refuses literal values.
+// references (env:NAME, file:/path); tenant.Validate refuses literal values. A replacement that
+// omits a connected provider is refused (409 connection_removal): a PUT {} must not disconnect
+// both CRMs by accident; PATCH {"salesforce": null} removes a connection explicitly.
 func (a *API) putTenant(c echo.Context) error {
 	id := c.Param("tenant")
 	var t tenant.Tenant
@@ -432,20 +435,128 @@ func (a *API) putTenant(c echo.Context) error {
 		return badRequest("id_mismatch", "the body's id must equal the tenant in the path")
 	}
 	ctx := c.Request().Context()
-	status := http.StatusOK
-	if _, err := a.tenants.Get(ctx, id); errors.Is(err, tenant.ErrNotFound) {
+	prev, err := a.tenants.Get(ctx, id)
+	if errors.Is(err, tenant.ErrNotFound) {
 		if !principal(c).Operator {
 			return echoserver.Errorf(http.StatusForbidden, "forbidden", "only the operator may create a tenant")
 		}
-		status = http.StatusCreated
+		return a.saveTenant(c, nil, &t, http.StatusCreated)
 	} else if err != nil {
 		return a.fail(err)
 	}
-	if err := a.tenants.Put(ctx, &t); err != nil {
+	t.Normalize()
+	if err := a.mayChange(c, prev, &t); err != nil {
+		return err
+	}
+	if err := t.Validate(); err != nil {
+		return a.fail(err) // every problem first; then whether it drops a connection
+	}
+	if gone := tenant.RemovedConnections(prev, &t); len(gone) > 0 {
+		return echoserver.Errorf(http.StatusConflict, "connection_removal",
+			"this PUT omits %s, which tenant %s has connected; send the whole configuration (GET it first), change part of it with PATCH, "+
+				"or remove a connection explicitly with PATCH {\"%s\":null} and the operator token", strings.Join(gone, " and "), id, gone[0])
+	}
+	return a.saveTenant(c, prev, &t, http.StatusOK)
+}
+
+// mimeMergePatch is the media type of a JSON merge patch (RFC 7396), accepted besides
+// application/json by PATCH.
+const mimeMergePatch = "application/merge-patch+json"
+
+// patchTenant changes part of a tenant's configuration: the body is a JSON merge patch (RFC 7396)
+// of the configuration GET returns — members replace, objects merge, null removes (a provider
+// section set to null removes that connection, operator only).
+func (a *API) patchTenant(c echo.Context) error {
+	id := c.Param("tenant")
+	var patch any
+	if err := a.decodeBody(c, &patch); err != nil {
+		return err
+	}
+	obj, ok := patch.(map[string]any)
+	if !ok {
+		return badRequest("invalid_body", "a PATCH body must be a JSON object (a merge patch of the tenant configuration)")
+	}
+	if v, ok := obj["id"]; ok && v != id {
+		return badRequest("id_mismatch", "the body's id must equal the tenant in the path")
+	}
+	ctx := c.Request().Context()
+	prev, err := a.tenants.Get(ctx, id)
+	if err != nil {
 		return a.fail(err)
 	}
-	a.log.InfoContext(ctx, "tenant configuration saved", "tenant", id, "actor", principal(c).Actor())
-	return c.JSON(status, &t)
+	b, err := json.Marshal(prev)
+	if err != nil {
+		return err
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	merged, err := json.Marshal(mergePatch(doc, obj))
+	if err != nil {
+		return err
+	}
+	var t tenant.Tenant
+	dec := json.NewDecoder(strings.NewReader(string(merged)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return badRequest("invalid_body", "invalid patch: %s", jsonProblem(err))
+	}
+	t.ID = id
+	t.Normalize()
+	if err := a.mayChange(c, prev, &t); err != nil {
+		return err
+	}
+	return a.saveTenant(c, prev, &t, http.StatusOK)
+}
+
+// mergePatch applies a JSON merge patch (RFC 7396) to doc and returns the result.
+func mergePatch(doc, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	d, ok := doc.(map[string]any)
+	if !ok {
+		d = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(d, k)
+			continue
+		}
+		d[k] = mergePatch(d[k], v)
+	}
+	return d
+}
+
+// mayChange refuses a tenant token's change of a connection field (issue 13 item 1): the ids that
+// route webhooks, the URLs ownersync calls, the auth and the secret references are the operator's.
+func (a *API) mayChange(c echo.Context, prev, next *tenant.Tenant) error {
+	if principal(c).Operator {
+		return nil
+	}
+	if fields := tenant.ConnectionChanges(prev, next); len(fields) > 0 {
+		return echoserver.Errorf(http.StatusForbidden, "connection_fields",
+			"a tenant token may change only behaviour settings (%s); %s need the operator token",
+			tenant.BehaviourFields, strings.Join(fields, ", "))
+	}
+	return nil
+}
+
+func (a *API) saveTenant(c echo.Context, prev, t *tenant.Tenant, status int) error {
+	ctx := c.Request().Context()
+	if err := a.tenants.Put(ctx, t); err != nil {
+		return a.fail(err)
+	}
+	attrs := []any{"tenant", t.ID, "actor", principal(c).Actor()}
+	if prev != nil {
+		if ch := tenant.ConnectionChanges(prev, t); len(ch) > 0 {
+			attrs = append(attrs, "connection_fields", ch)
+		}
+	}
+	a.log.InfoContext(ctx, "tenant configuration saved", attrs...)
+	return c.JSON(status, t)
 }
 
 // mintedToken is the answer of POST /v1/tenants/{t}/tokens: the token is shown once.
