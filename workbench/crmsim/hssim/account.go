@@ -76,6 +76,8 @@ type Config struct {
 
 	// Webhooks configures webhook delivery.
 	Webhooks WebhookConfig
+	// App configures the public app's install flow and webhooks API (oauthapp.go).
+	App AppConfig
 
 	// LogCapacity caps the request log (default crmsim.DefaultLogCapacity).
 	LogCapacity int
@@ -92,6 +94,8 @@ type Config struct {
 type oauthToken struct {
 	expires time.Time
 	revoked bool
+	refresh string   // the refresh token that minted it ("" for IssueToken)
+	scopes  []string // granted scopes (nil: the sandbox's defaults)
 }
 
 // Account is an in-memory HubSpot account.
@@ -110,6 +114,13 @@ type Account struct {
 	tokens  map[string]*oauthToken
 	revoked map[string]bool
 	baseURL string
+
+	codes      map[string]*authCode
+	refresh    map[string]*refreshGrant
+	retired    map[string]bool // rotated-out refresh tokens
+	subs       []Subscription
+	nextSub    int64
+	whSettings *WebhookSettings
 
 	wh *webhooks
 
@@ -156,6 +167,10 @@ func New(cfg Config) (*Account, error) {
 		st:      newStore(),
 		tokens:  map[string]*oauthToken{},
 		revoked: map[string]bool{},
+		codes:   map[string]*authCode{},
+		refresh: map[string]*refreshGrant{},
+		retired: map[string]bool{},
+		nextSub: 1_000_000,
 		stop:    make(chan struct{}),
 	}
 	a.burst.Store(crmsim.NewWindow(cfg.BurstLimit, cfg.BurstInterval))
@@ -240,6 +255,16 @@ func (a *Account) routes() http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth/v1/token", a.handleToken)
+	mux.HandleFunc("GET /oauth/authorize", a.handleAuthorize)
+	mux.HandleFunc("POST /oauth/authorize", a.handleAuthorize)
+	mux.HandleFunc("GET /oauth/v1/access-tokens/{token}", a.handleTokenInfo)
+	mux.HandleFunc("GET /oauth/v1/refresh-tokens/{token}", a.handleRefreshInfo)
+	mux.HandleFunc("DELETE /oauth/v1/refresh-tokens/{token}", a.handleRevoke)
+	mux.HandleFunc("GET /webhooks/v3/{appId}/subscriptions", a.webhookAPI(a.handleListSubscriptions))
+	mux.HandleFunc("POST /webhooks/v3/{appId}/subscriptions", a.webhookAPI(a.handleCreateSubscription))
+	mux.HandleFunc("DELETE /webhooks/v3/{appId}/subscriptions/{id}", a.webhookAPI(a.handleDeleteSubscription))
+	mux.HandleFunc("GET /webhooks/v3/{appId}/settings", a.webhookAPI(a.handleGetWebhookSettings))
+	mux.HandleFunc("PUT /webhooks/v3/{appId}/settings", a.webhookAPI(a.handlePutWebhookSettings))
 	mux.Handle("/_crmsim/", a.adminRoutes())
 	mux.Handle("/", guarded)
 	return mux
@@ -529,8 +554,9 @@ func (a *Account) handleToken(w http.ResponseWriter, r *http.Request) {
 	if a.injectRequestFault(w, r, authOAuth) {
 		return
 	}
-	if gt := r.PostForm.Get("grant_type"); gt != "refresh_token" {
-		fail("BAD_GRANT_TYPE", "grant_type must be refresh_token, got "+strconv.Quote(gt))
+	gt := r.PostForm.Get("grant_type")
+	if gt != "refresh_token" && gt != "authorization_code" {
+		fail("BAD_GRANT_TYPE", "grant_type must be refresh_token or authorization_code, got "+strconv.Quote(gt))
 		return
 	}
 	if a.cfg.ClientID != "" && r.PostForm.Get("client_id") != a.cfg.ClientID {
@@ -541,15 +567,30 @@ func (a *Account) handleToken(w http.ResponseWriter, r *http.Request) {
 		fail("BAD_CLIENT_SECRET", "missing or invalid client_secret")
 		return
 	}
-	rt := r.PostForm.Get("refresh_token")
-	known := rt != "" && len(a.cfg.RefreshTokens) == 0
-	for _, t := range a.cfg.RefreshTokens {
-		known = known || t == rt
+	if gt == "authorization_code" {
+		a.exchangeCode(w, r, fail)
+		return
 	}
+	rt := r.PostForm.Get("refresh_token")
+	a.mu.Lock()
+	g, known := a.refreshKnownLocked(rt)
 	if !known {
+		a.mu.Unlock()
 		fail("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
 		return
 	}
-	tok := a.IssueToken()
-	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "bearer", RefreshToken: rt, AccessToken: tok, ExpiresIn: int(a.cfg.TokenTTL.Seconds())})
+	out := rt
+	if g != nil && a.cfg.App.RotateRefreshTokens {
+		out = "na1-" + randHex(4) + "-" + uuid.NewString()
+		a.refresh[out] = &refreshGrant{scopes: g.scopes, user: g.user}
+		delete(a.refresh, rt)
+		a.retired[rt] = true
+	}
+	tok := a.issueLocked()
+	a.tokens[tok].refresh = out
+	if g != nil {
+		a.tokens[tok].scopes = g.scopes
+	}
+	a.mu.Unlock()
+	writeJSON(w, http.StatusOK, tokenResponse{TokenType: "bearer", RefreshToken: out, AccessToken: tok, ExpiresIn: int(a.cfg.TokenTTL.Seconds())})
 }

@@ -169,6 +169,19 @@ func (wh *webhooks) enqueue(contactID, prop, value, source, sourceID string, now
 	if wh.target() == "" {
 		return
 	}
+	subID := wh.cfg.SubscriptionID
+	if wh.acct.cfg.App.DeveloperAPIKey != "" {
+		// The app manages its subscriptions through the webhooks API: only subscribed changes go out.
+		subID = 0
+		for _, s := range wh.acct.subs {
+			if s.Active && s.EventType == "contact.propertyChange" && s.PropertyName == prop {
+				subID = s.ID
+			}
+		}
+		if subID == 0 {
+			return
+		}
+	}
 	oid, _ := strconv.ParseInt(contactID, 10, 64)
 	wh.mu.Lock()
 	defer wh.mu.Unlock()
@@ -177,7 +190,7 @@ func (wh *webhooks) enqueue(contactID, prop, value, source, sourceID string, now
 	}
 	wh.seq++
 	wh.pending = append(wh.pending, Event{
-		EventID: wh.seq, SubscriptionID: wh.cfg.SubscriptionID, PortalID: wh.acct.cfg.PortalID, AppID: wh.acct.cfg.AppID,
+		EventID: wh.seq, SubscriptionID: subID, PortalID: wh.acct.cfg.PortalID, AppID: wh.acct.cfg.AppID,
 		OccurredAt: now.UnixMilli(), SubscriptionType: "contact.propertyChange", ObjectID: oid,
 		PropertyName: prop, PropertyValue: value, ChangeSource: source, SourceID: sourceID,
 	})

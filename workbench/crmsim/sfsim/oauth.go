@@ -24,12 +24,14 @@ const (
 // TokenResponse is the token endpoint's success body.
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
-	Signature   string `json:"signature"`
-	Scope       string `json:"scope"`
-	InstanceURL string `json:"instance_url"`
-	ID          string `json:"id"`
-	TokenType   string `json:"token_type"`
-	IssuedAt    string `json:"issued_at"`
+	// RefreshToken is sent by the web-server flow's code exchange (and a rotating refresh).
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Signature    string `json:"signature"`
+	Scope        string `json:"scope"`
+	InstanceURL  string `json:"instance_url"`
+	ID           string `json:"id"`
+	TokenType    string `json:"token_type"`
+	IssuedAt     string `json:"issued_at"`
 }
 
 type oauthError struct {
@@ -49,8 +51,22 @@ func (o *Org) handleToken(w http.ResponseWriter, r *http.Request) {
 	if o.injectRequestFault(w, r) {
 		return
 	}
-	var userID string
+	var userID, refresh string
+	idHost := "https://login.salesforce.com"
 	switch r.PostForm.Get("grant_type") {
+	case "authorization_code", "refresh_token":
+		var e *oauthError
+		if r.PostForm.Get("grant_type") == "authorization_code" {
+			userID, refresh, e = o.codeGrant(r)
+		} else {
+			userID, refresh, e = o.refreshGrant(r)
+		}
+		if e != nil {
+			writeJSON(w, http.StatusBadRequest, e)
+			return
+		}
+		idHost = originOf(r) // the identity URL is on the host the user logged in at
+
 	case GrantClientCredentials:
 		id, secret, ok := r.BasicAuth()
 		if !ok {
@@ -85,19 +101,25 @@ func (o *Org) handleToken(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	tok := o.issueLocked(userID)
 	issued := o.tokens[tok].issued
+	if refresh != "" {
+		o.tokens[tok].refresh = refresh
+	} else if rt := r.PostForm.Get("refresh_token"); rt != "" {
+		o.tokens[tok].refresh = rt
+	}
 	o.mu.Unlock()
-	idURL := "https://login.salesforce.com/id/" + o.cfg.OrgID + "/" + userID
+	idURL := idHost + "/id/" + o.cfg.OrgID + "/" + userID
 	issuedAt := strconv.FormatInt(issued.UnixMilli(), 10)
 	mac := hmac.New(sha256.New, []byte(o.cfg.ClientSecret))
 	mac.Write([]byte(idURL + issuedAt))
 	writeJSON(w, http.StatusOK, TokenResponse{
-		AccessToken: tok,
-		Signature:   base64.StdEncoding.EncodeToString(mac.Sum(nil)),
-		Scope:       "api",
-		InstanceURL: base,
-		ID:          idURL,
-		TokenType:   "Bearer",
-		IssuedAt:    issuedAt,
+		AccessToken:  tok,
+		RefreshToken: refresh,
+		Signature:    base64.StdEncoding.EncodeToString(mac.Sum(nil)),
+		Scope:        scopeOf(refresh, r),
+		InstanceURL:  base,
+		ID:           idURL,
+		TokenType:    "Bearer",
+		IssuedAt:     issuedAt,
 	})
 }
 
@@ -161,4 +183,12 @@ func (o *Org) checkAssertion(assertion string) (userID, desc string) {
 		return "", "inactive user"
 	}
 	return id, ""
+}
+
+// scopeOf is the scope a token response reports.
+func scopeOf(refresh string, r *http.Request) string {
+	if refresh != "" || r.PostForm.Get("grant_type") == "refresh_token" {
+		return "api refresh_token id"
+	}
+	return "api"
 }

@@ -69,6 +69,8 @@ type Config struct {
 
 	// Outbound configures Outbound Messages.
 	Outbound OutboundConfig
+	// WebServer configures the OAuth web-server flow (webflow.go).
+	WebServer WebServerConfig
 
 	// LogCapacity caps the request log (default crmsim.DefaultLogCapacity).
 	LogCapacity int
@@ -85,6 +87,7 @@ type Config struct {
 // session is an issued access token.
 type session struct {
 	userID  string
+	refresh string // the refresh token that minted it (web-server flow)
 	issued  time.Time
 	expires time.Time
 	revoked bool
@@ -105,6 +108,8 @@ type Org struct {
 	st            *store
 	tokens        map[string]*session
 	cursors       map[string]*cursor
+	webCodes      map[string]*webCode
+	webRefresh    map[string]*webRefresh
 	instanceURL   string
 	integrationID string
 
@@ -155,6 +160,8 @@ func New(cfg Config) (*Org, error) {
 		logger:      cfg.Logger,
 		st:          newStore(orgID),
 		tokens:      map[string]*session{},
+		webCodes:    map[string]*webCode{},
+		webRefresh:  map[string]*webRefresh{},
 		cursors:     map[string]*cursor{},
 		instanceURL: strings.TrimRight(cfg.InstanceURL, "/"),
 		stop:        make(chan struct{}),
@@ -228,6 +235,10 @@ var dataPath = regexp.MustCompile(`^/services/data/(v\d{2,3}\.\d)(/.*)?$`)
 func (o *Org) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/services/oauth2/token", o.handleToken)
+	mux.HandleFunc("/services/oauth2/authorize", o.handleAuthorize)
+	mux.HandleFunc("/services/oauth2/revoke", o.handleRevoke)
+	mux.HandleFunc("GET /services/oauth2/userinfo", o.handleUserInfo)
+	mux.HandleFunc("GET /id/{org}/{user}", o.handleIdentity)
 	mux.Handle("/services/data/", limitURI(http.HandlerFunc(o.handleData)))
 	mux.Handle("/services/data", limitURI(http.HandlerFunc(o.handleData)))
 	mux.Handle("/_crmsim/", o.adminRoutes())

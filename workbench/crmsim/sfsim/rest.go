@@ -74,6 +74,8 @@ func (o *Org) serveREST(w http.ResponseWriter, r *http.Request, version, rest st
 		default:
 			writeErr(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "HTTP Method '"+method+"' not allowed. Allowed are GET,PATCH")
 		}
+	case len(parts) == 1 && parts[0] == "limits" && method == http.MethodGet:
+		o.handleLimits(w)
 	case len(parts) == 2 && parts[0] == "composite" && parts[1] == "sobjects":
 		if method != http.MethodPatch {
 			writeErr(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "HTTP Method '"+method+"' not allowed. Allowed are PATCH")
