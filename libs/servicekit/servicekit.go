@@ -7,11 +7,13 @@ package servicekit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/ownersync/ownersync/libs/echoserver"
@@ -115,6 +117,9 @@ type Base struct {
 	Mongo  *mongodb.Conn
 	Health *health.Checker
 	HTTP   *echoserver.Server
+
+	// bound are the listeners Start bound itself; Close closes them in case HTTP never served.
+	bound []net.Listener
 }
 
 // Start sets up telemetry, NATS (declaring the streams) and MongoDB, and builds the HTTP server.
@@ -127,11 +132,30 @@ func Start(ctx context.Context, cfg Config, env Env) (_ *Base, err error) {
 		return nil, err
 	}
 	b.Log = b.Tel.Logger
+	// The listeners are bound first: a port that another process holds is reported at once, not
+	// after NATS and MongoDB were reached (or not).
 	defer func() {
 		if err != nil {
 			b.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	l, err := HTTPListener(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		if l, err = Listen("OWNERSYNC_HTTP_ADDR", cfg.HTTPAddr); err != nil {
+			return nil, err
+		}
+		b.bound = append(b.bound, l)
+	}
+	il := env.InternalListener
+	if il == nil && cfg.InternalAddr != "" {
+		if il, err = Listen("OWNERSYNC_INTERNAL_ADDR", cfg.InternalAddr); err != nil {
+			return nil, err
+		}
+		b.bound = append(b.bound, il)
+	}
 	b.Bus, err = natsbus.Connect(ctx, natsbus.Options{URL: cfg.NATSURL, Name: "ownersync-" + cfg.Service, Logger: b.Log})
 	if err != nil {
 		return nil, err
@@ -151,16 +175,12 @@ func Start(ctx context.Context, cfg Config, env Env) (_ *Base, err error) {
 		return nil, redact.Error(err, cfg.MongoURI)
 	}
 	b.Health.Add("mongodb", b.Mongo.Ping)
-	l, err := HTTPListener(cfg, env)
-	if err != nil {
-		return nil, err
-	}
 	b.HTTP = echoserver.New(echoserver.Options{
 		Service:          cfg.Service,
 		Addr:             cfg.HTTPAddr,
 		InternalAddr:     cfg.InternalAddr,
 		Listener:         l,
-		InternalListener: env.InternalListener,
+		InternalListener: il,
 		ShutdownTimeout:  cfg.ShutdownTimeout,
 		Logger:           b.Log,
 		TracerProvider:   b.Tel.TracerProvider,
@@ -169,6 +189,19 @@ func Start(ctx context.Context, cfg Config, env Env) (_ *Base, err error) {
 		Metrics:          b.Tel.MetricsHandler(),
 	})
 	return b, nil
+}
+
+// Listen binds a service's address. An address another process holds is reported as such, with
+// the variable that names it.
+func Listen(variable, addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s %s: the address is already in use (another process listens on it; stop it or choose another address)", variable, addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", variable, addr, err)
+	}
+	return l, nil
 }
 
 // HTTPListener is the listener the service serves on: env.Listener, else the inherited descriptor
@@ -190,6 +223,9 @@ func HTTPListener(cfg Config, env Env) (net.Listener, error) {
 func (b *Base) Close(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	for _, l := range b.bound {
+		_ = l.Close() // already closed when HTTP served and shut down
+	}
 	if b.Bus != nil {
 		b.Bus.Close()
 	}

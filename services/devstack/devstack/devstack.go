@@ -167,9 +167,9 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		}
 	}()
 	for i := range services {
-		l, err := net.Listen("tcp", addr(*services[i].port))
+		l, err := servicekit.Listen("--"+services[i].name+"-port", addr(*services[i].port))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", services[i].name, err)
+			return nil, err
 		}
 		services[i].l = l
 		*services[i].port = l.Addr().(*net.TCPAddr).Port

@@ -3,8 +3,11 @@ package devstack
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +48,22 @@ func TestRunRefusesAllInterfacesWithoutFlag(t *testing.T) {
 	}
 	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("data directory created before the host was refused: %v", err)
+	}
+}
+
+// TestRunSaysWhichPortIsInUse: a dev stack whose mapper port another process holds stops before
+// it starts anything and names the flag, the address and that it is in use.
+func TestRunSaysWhichPortIsInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	err = Run(t.Context(), []string{"devstack", "--data", t.TempDir(), "--demo=false", "--mapper-port", port,
+		"--ingress-port", "0", "--writer-port", "0", "--notifier-port", "0", "--nats-port", "0", "--mongo-port", "0", "--smtp-port", "0"},
+		func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--mapper-port "+busy.Addr().String()) || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("Run with a busy mapper port = %v", err)
 	}
 }
