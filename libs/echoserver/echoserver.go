@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,11 @@ type Options struct {
 	MeterProvider metric.MeterProvider
 	Health        *health.Checker
 	Metrics       http.Handler
+	// TrustedProxies are the addresses of the reverse proxies / load balancers in front of the
+	// service (OWNERSYNC_TRUSTED_PROXIES). Only a connection from one of them may name the client
+	// with X-Forwarded-For; everyone else is known by their connection address. Empty trusts no
+	// header at all (c.RealIP() is the peer address) — loopback and private ranges included.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is a service's HTTP server.
@@ -106,6 +112,7 @@ func New(o Options) *Server {
 	e.Server.WriteTimeout = o.WriteTimeout
 	e.Server.IdleTimeout = o.IdleTimeout
 	e.Server.MaxHeaderBytes = 64 << 10
+	e.IPExtractor = ClientIP(o.TrustedProxies)
 	s := &Server{E: e, o: o, up: make(chan struct{})}
 	e.HTTPErrorHandler = s.errorHandler
 	if o.TracerProvider != nil {
@@ -138,6 +145,39 @@ func New(o Options) *Server {
 		MaxHeaderBytes:    64 << 10,
 	}
 	return s
+}
+
+// ClientIP is the IP extractor behind c.RealIP(): with no trusted proxies the connection's address;
+// otherwise X-Forwarded-For read from the right, skipping hops that are trusted proxies, so that a
+// client cannot forge its address by sending the header itself (Echo's own defaults would trust
+// every loopback, link-local and private peer; here only the configured ranges are trusted).
+func ClientIP(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		p = p.Masked()
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// ParsePrefixes parses a list of CIDR ranges or single addresses (OWNERSYNC_TRUSTED_PROXIES).
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR range nor an IP address", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // tracing is the server span of each request: otelhttp (otelecho, its Echo wrapper, was

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +145,58 @@ func TestInternalAddrInUseFailsRun(t *testing.T) {
 	err = s.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), "listen internal "+taken.Addr().String()) {
 		t.Fatalf("Run = %v, want a listen internal error naming %s", err, taken.Addr())
+	}
+}
+
+// TestClientAddressTrustsOnlyConfiguredProxies is issue 13 item 14: X-Forwarded-For names the
+// client only when the connection comes from a configured trusted proxy; anyone else gets their
+// own connection address, whatever header they send.
+func TestClientAddressTrustsOnlyConfiguredProxies(t *testing.T) {
+	realIP := func(trusted []netip.Prefix, remote, xff string) string {
+		s := New(Options{Service: "test", TrustedProxies: trusted})
+		s.E.GET("/ip", func(c echo.Context) error { return c.String(http.StatusOK, c.RealIP()) })
+		req := httptest.NewRequest(http.MethodGet, "/ip", nil)
+		req.RemoteAddr = remote
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		rec := httptest.NewRecorder()
+		s.E.ServeHTTP(rec, req)
+		return rec.Body.String()
+	}
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("2001:db8::/32")}
+	for _, c := range []struct {
+		name        string
+		trusted     []netip.Prefix
+		remote, xff string
+		want        string
+	}{
+		{"no proxies configured: the header is ignored", nil, "198.51.100.7:5000", "203.0.113.9", "198.51.100.7"},
+		{"loopback and private are not trusted by default", nil, "127.0.0.1:5000", "203.0.113.9", "127.0.0.1"},
+		{"private peer not configured", proxies, "192.168.1.2:5000", "203.0.113.9", "192.168.1.2"},
+		{"a trusted proxy names the client", proxies, "10.1.2.3:5000", "203.0.113.9", "203.0.113.9"},
+		{"a spoofed first hop is skipped", proxies, "10.1.2.3:5000", "6.6.6.6, 203.0.113.9", "203.0.113.9"},
+		{"a chain of trusted proxies", proxies, "10.1.2.3:5000", "203.0.113.9, 10.1.9.9", "203.0.113.9"},
+		{"IPv6 proxy", proxies, "[2001:db8::1]:5000", "203.0.113.9", "203.0.113.9"},
+	} {
+		if got := realIP(c.trusted, c.remote, c.xff); got != c.want {
+			t.Errorf("%s: RealIP = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := ParsePrefixes([]string{"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "10.1.2.3/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "10.1.0.0/16"}
+	for i := range want {
+		if i >= len(got) || got[i].String() != want[i] {
+			t.Fatalf("ParsePrefixes = %v, want %v", got, want)
+		}
+	}
+	if _, err := ParsePrefixes([]string{"proxy.internal"}); err == nil {
+		t.Error("a host name was accepted as a trusted proxy")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -53,6 +54,9 @@ type Config struct {
 	// MongoWriteConcern is the write concern of every MongoDB write ("majority", or a number of
 	// nodes): acknowledged work must survive a primary failover.
 	MongoWriteConcern string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// (OWNERSYNC_TRUSTED_PROXIES: CIDR ranges or addresses, comma-separated; none by default).
+	TrustedProxies []netip.Prefix
 }
 
 // ReadConfig reads the shared variables; service-specific ones are read by the caller on the same
@@ -80,6 +84,11 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 	if _, err := mongodb.ParseWriteConcern(c.MongoWriteConcern); err != nil {
 		r.Problem("OWNERSYNC_MONGODB_WRITE_CONCERN must be \"majority\" or a number of nodes of at least 1")
 	}
+	tp, err := echoserver.ParsePrefixes(r.List("OWNERSYNC_TRUSTED_PROXIES"))
+	if err != nil {
+		r.Problem("OWNERSYNC_TRUSTED_PROXIES: %v", err)
+	}
+	c.TrustedProxies = tp
 	if v := r.String("OWNERSYNC_LOG_LEVEL", "info"); c.LogLevel.UnmarshalText([]byte(v)) != nil {
 		r.Problem("OWNERSYNC_LOG_LEVEL=%q must be debug, info, warn or error", v)
 	}
@@ -187,6 +196,7 @@ func Start(ctx context.Context, cfg Config, env Env) (_ *Base, err error) {
 		MeterProvider:    b.Tel.MeterProvider,
 		Health:           b.Health,
 		Metrics:          b.Tel.MetricsHandler(),
+		TrustedProxies:   cfg.TrustedProxies,
 	})
 	return b, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"testing"
 	"time"
@@ -90,8 +91,9 @@ func Start(t testing.TB, mongoURI string, svc *Service, cfg console.Config) *Env
 	}
 	dlq := &DeadLetters{Letters: DeadLetterSeed()}
 	c := console.New(cfg, svc, ts, tokens, dlq, slog.New(slog.DiscardHandler))
-	// The server mapper runs: echoserver's error handler and timeouts around the console.
-	es := echoserver.New(echoserver.Options{Service: "mapper"})
+	// The server mapper runs: echoserver's error handler and timeouts around the console. Loopback
+	// is the trusted proxy, so a test's X-Forwarded-For names the client it plays.
+	es := echoserver.New(echoserver.Options{Service: "mapper", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
 	c.Register(es.E)
 	srv := httptest.NewServer(es.E)
 	t.Cleanup(srv.Close)

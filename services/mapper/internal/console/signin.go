@@ -7,7 +7,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Sign-in limits (issue 13 item 8; docs/security.md). Attempts are limited per client address
+// Sign-in limits (issue 13 item 8). Attempts are limited per client address
 // (as Echo's IP extractor sees it: the connection's address, or X-Forwarded-For from a trusted
 // proxy only) and per failed token, under a global ceiling that protects MongoDB. The ceiling is
 // far above what one client may send, so one attacker alone cannot lock every admin out; it takes

@@ -145,8 +145,10 @@ func (a *API) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			status = http.StatusInternalServerError
 		}
 		p := principal(c)
+		// client is RealIP: the connection's address, or X-Forwarded-For from a trusted proxy only
+		// (echoserver.ClientIP).
 		attrs := []any{"method", c.Request().Method, "route", c.Path(), "status", status,
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+			"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "client", c.RealIP()}
 		if p.TokenID != "" {
 			attrs = append(attrs, "actor", p.Actor())
 		}
