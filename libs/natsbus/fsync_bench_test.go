@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // BenchmarkPublishFsync measures what deployments/nats ships, sync_interval: always (fsync every
@@ -21,21 +22,12 @@ func BenchmarkPublishFsync(b *testing.B) {
 		always bool
 	}{{"default", false}, {"always", true}} {
 		b.Run("sync="+mode.name, func(b *testing.B) {
-			opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: b.TempDir(),
-				SyncAlways: mode.always, NoLog: true, NoSigs: true}
+			o := embednats.Options{SyncAlways: mode.always}
 			if mode.always {
-				opts.SyncInterval = 2 * time.Minute // as the config parser sets it with "always"
+				o.SyncInterval = 2 * time.Minute // as the config parser sets it with "always"
 			}
-			ns, err := server.NewServer(opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ns.Start()
-			defer ns.Shutdown()
-			if !ns.ReadyForConnections(10 * time.Second) {
-				b.Fatal("nats-server not ready")
-			}
-			nc, err := nats.Connect(ns.ClientURL())
+			ns := harness.NATSServerWith(b, o)
+			nc, err := nats.Connect(ns.URL())
 			if err != nil {
 				b.Fatal(err)
 			}

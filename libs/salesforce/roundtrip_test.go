@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ownersync/ownersync/workbench/harness"
+
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 
@@ -470,18 +472,6 @@ func (r *omRecorder) received() [][]byte {
 	return slices.Clone(r.bodies)
 }
 
-// waitFor polls cond until it holds or 5 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestRoundTripUpdateOwnerFiresOutboundMessage(t *testing.T) {
 	rec := newOMRecorder(t)
 	o, base := rtSandbox(t, sfsim.Config{Outbound: sfsim.OutboundConfig{URL: rec.srv.URL, BaseDelay: time.Millisecond, BatchDelay: time.Millisecond}}, rtSeed())
@@ -501,7 +491,7 @@ func TestRoundTripUpdateOwnerFiresOutboundMessage(t *testing.T) {
 	}
 
 	// The write fires the Contact Outbound Message, as a real org does (the echo of §1.1).
-	waitFor(t, "the outbound message", func() bool { return o.OutboundStats().Acked == 1 })
+	harness.Eventually(t, 5*time.Second, "the outbound message", func() bool { return o.OutboundStats().Acked == 1 })
 	bodies := rec.received()
 	if len(bodies) != 1 {
 		t.Fatalf("%d outbound messages, want 1", len(bodies))

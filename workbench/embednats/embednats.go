@@ -28,6 +28,8 @@ type Options struct {
 	// SyncInterval is how often the file store fsyncs (0: server default); see the README's note on
 	// the Jepsen 2025 report before lowering durability in production.
 	SyncInterval time.Duration
+	// SyncAlways fsyncs every write before its acknowledgement (deployments/nats's sync_interval: always).
+	SyncAlways bool
 	// ReadyTimeout bounds the wait for the server to accept connections (default 10 s).
 	ReadyTimeout time.Duration
 }
@@ -73,6 +75,7 @@ func Start(o Options) (*Server, error) {
 		JetStreamMaxMemory: o.MaxMemory,
 		JetStreamMaxStore:  o.MaxStore,
 		SyncInterval:       o.SyncInterval,
+		SyncAlways:         o.SyncAlways,
 		NoSigs:             true,
 		NoLog:              true,
 		MaxPayload:         8 << 20,

@@ -31,15 +31,30 @@ import (
 type NATS struct {
 	Server *embednats.Server
 	URL    string
-	// Conn is connected as "test"; JetStream declares the streams on it, JetStreamKV the KV buckets too.
+	// Conn is connected as "test"; JetStream declares the streams on it, KV the KV buckets too.
 	*natsbus.Conn
+	// opts start the server again on the same port and store (Restart).
+	opts embednats.Options
 }
 
 // NATSServer starts nats-server with JetStream in t's temp dir on a port it binds itself; it stops at
 // cleanup.
 func NATSServer(t testing.TB) *embednats.Server {
 	t.Helper()
-	ns, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
+	return NATSServerWith(t, embednats.Options{})
+}
+
+// NATSServerWith starts nats-server as NATSServer does with o's settings (Dir defaults to a temp dir
+// of t's, Port to one the server binds itself); it stops at cleanup.
+func NATSServerWith(t testing.TB, o embednats.Options) *embednats.Server {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	if o.Port == 0 {
+		o.Port = -1
+	}
+	ns, err := embednats.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,16 +65,49 @@ func NATSServer(t testing.TB) *embednats.Server {
 // JetStream starts a server, connects to it and declares ownersync's streams in memory storage.
 func JetStream(t testing.TB) *NATS {
 	t.Helper()
-	ns := NATSServer(t)
-	c, err := natsbus.Connect(context.Background(), natsbus.Options{URL: ns.URL(), Name: "test"})
+	return JetStreamWith(t, streams.Options{MemoryStorage: true})
+}
+
+// JetStreamWith starts a server as JetStream does and declares ownersync's streams with so (file
+// storage, for a test whose streams must outlive a Restart).
+func JetStreamWith(t testing.TB, so streams.Options) *NATS {
+	t.Helper()
+	n := &NATS{opts: embednats.Options{Dir: t.TempDir(), Port: -1}}
+	n.start(t)
+	t.Cleanup(func() { n.Server.Stop() })
+	c, err := natsbus.Connect(context.Background(), natsbus.Options{URL: n.URL, Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	if err := natsbus.DeclareStreams(context.Background(), c.JS, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
+	if err := natsbus.DeclareStreams(context.Background(), c.JS, streams.Configs(so)); err != nil {
 		t.Fatal(err)
 	}
-	return &NATS{Server: ns, URL: ns.URL(), Conn: c}
+	n.Conn = c
+	return n
+}
+
+func (n *NATS) start(t testing.TB) {
+	t.Helper()
+	ns, err := embednats.Start(n.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Server, n.URL = ns, ns.URL()
+	// A restarted server comes back where it was: the port it bound the first time.
+	n.opts.Port = ns.Addr().(*net.TCPAddr).Port
+}
+
+// Stop stops the server (NATS goes away); Restart brings it back.
+func (n *NATS) Stop() { n.Server.Stop() }
+
+// Restart stops the server if it runs and starts it again on the same port and store directory, as
+// a restarted nats-server comes back; Conn reconnects on its own. Streams in file storage keep their
+// messages, those in memory storage come back empty.
+func (n *NATS) Restart(t testing.TB) {
+	t.Helper()
+	n.Server.Stop()
+	n.start(t)
 }
 
 // KV declares ownersync's KV buckets (memory storage) and returns them by name.
@@ -213,9 +261,23 @@ func serve(t testing.TB, name string, run servicekit.RunFunc, env servicekit.Env
 // Eventually polls cond every 20 ms until it holds, failing t if within passes first.
 func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	EventuallyState(t, within, what, func() (bool, string) { return cond(), "" })
+}
+
+// EventuallyState polls cond as Eventually does; cond also describes the state it saw, and the
+// failure names the last one.
+func EventuallyState(t testing.TB, within time.Duration, what string, cond func() (ok bool, state string)) {
+	t.Helper()
 	deadline := time.Now().Add(within)
-	for !cond() {
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
+			if state != "" {
+				t.Fatalf("timed out after %s waiting for %s; last state: %s", within, what, state)
+			}
 			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
 		time.Sleep(20 * time.Millisecond)

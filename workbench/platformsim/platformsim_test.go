@@ -11,27 +11,14 @@ import (
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
-	"github.com/ownersync/ownersync/workbench/embednats"
 	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
 func TestPlatformPublishesAndApplies(t *testing.T) {
-	ns, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Stop()
+	bus := harness.JetStream(t).Conn
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: ns.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
-	if err := natsbus.DeclareStreams(ctx, bus.JS, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
-		t.Fatal(err)
-	}
 	p := platformsim.New("demo", bus, nil)
 	go p.Run(ctx)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
@@ -198,7 +199,7 @@ func crmFaults(t *testing.T, n, waves int) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, 90*time.Second, fmt.Sprintf("wave %d applied in both CRMs under faults", w), func() (bool, string) {
+		harness.EventuallyState(t, 90*time.Second, fmt.Sprintf("wave %d applied in both CRMs under faults", w), func() (bool, string) {
 			for _, c := range changes[w*n/waves : (w+1)*n/waves] {
 				if r, _ := e.sf.Record(c.sfID); r.OwnerID != c.owner.sf {
 					return false, c.sfID + " in Salesforce owned by " + r.OwnerID
@@ -220,7 +221,7 @@ func crmFaults(t *testing.T, n, waves int) {
 	sfOwner := func(id string) string { r, _ := e.sf.Record(id); return r.OwnerID }
 	hsOwner := func(id string) string { c, _ := e.hs.Contact(id); return c.Properties["hubspot_owner_id"] }
 	var sfL, hsL ledger
-	eventually(t, 30*time.Second, "every change accounted for in both CRMs", func() (bool, string) {
+	harness.EventuallyState(t, 30*time.Second, "every change accounted for in both CRMs", func() (bool, string) {
 		sfL = e.crmLedger(tenantID, "salesforce", sfWant, sfOwner, func(id string) int { return ownerWrites(e.sf.Log(), id) })
 		hsL = e.crmLedger(tenantID, "hubspot", hsWant, hsOwner, func(id string) int { return ownerWrites(e.hs.Log(), id) })
 		return len(sfL.missing) == 0 && len(hsL.missing) == 0, "salesforce: " + sfL.String() + "; hubspot: " + hsL.String()
@@ -230,7 +231,7 @@ func crmFaults(t *testing.T, n, waves int) {
 		t.Errorf("ledger not closed: salesforce %s; hubspot %s", sfL, hsL)
 	}
 	// The CRMs' echoes (OMs and webhooks of our own writes) reach ingress; none may come back to the platform.
-	eventually(t, 30*time.Second, "the echo OMs acknowledged", func() (bool, string) {
+	harness.EventuallyState(t, 30*time.Second, "the echo OMs acknowledged", func() (bool, string) {
 		missing := 0
 		for id := range sfWant {
 			if !omAcked(e.sf, id) {
@@ -291,7 +292,7 @@ func TestFaultsNATSRestart(t *testing.T) {
 		if i == n/3 {
 			e.s.NATS.Stop()
 			stopped := time.Now()
-			eventually(t, 10*time.Second, "ingress not ready without NATS", func() (bool, string) {
+			harness.EventuallyState(t, 10*time.Second, "ingress not ready without NATS", func() (bool, string) {
 				st := readyz()
 				return st == 503, fmt.Sprintf("readyz %d", st)
 			})
@@ -301,7 +302,7 @@ func TestFaultsNATSRestart(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			eventually(t, 30*time.Second, "an Outbound Message answered 503 while NATS is down", func() (bool, string) {
+			harness.EventuallyState(t, 30*time.Second, "an Outbound Message answered 503 while NATS is down", func() (bool, string) {
 				return refused() > 0, fmt.Sprintf("%d deliveries so far", len(e.sf.Deliveries()))
 			})
 			ns, err := embednats.Start(embednats.Options{Dir: filepath.Join(e.s.Opts.DataDir, "nats"), Host: e.s.Opts.Host,
@@ -319,10 +320,10 @@ func TestFaultsNATSRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 30*time.Second, "ingress ready again", func() (bool, string) { st := readyz(); return st == 200, fmt.Sprintf("readyz %d", st) })
+	harness.EventuallyState(t, 30*time.Second, "ingress ready again", func() (bool, string) { st := readyz(); return st == 200, fmt.Sprintf("readyz %d", st) })
 	var l ledger
 	lastFlush := time.Now()
-	eventually(t, 90*time.Second, "every Salesforce change applied on the platform", func() (bool, string) {
+	harness.EventuallyState(t, 90*time.Second, "every Salesforce change applied on the platform", func() (bool, string) {
 		if time.Since(lastFlush) > 5*time.Second {
 			e.sf.FlushOutbound() // do not wait out the OM backoff (2 s doubling in the demo seed)
 			lastFlush = time.Now()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
@@ -46,7 +47,7 @@ func TestRecordLookups(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, 30*time.Second, "every record owned by Ada in both CRMs", func() (bool, string) {
+		harness.EventuallyState(t, 30*time.Second, "every record owned by Ada in both CRMs", func() (bool, string) {
 			for i := range n {
 				r, _ := e.sf.Record(sfIDs[i])
 				h, _ := e.hs.Contact(hsIDs[i])
@@ -86,7 +87,7 @@ func TestRecordLookups(t *testing.T) {
 		if err := e.hs.SetContactOwner(h.ID, hsAda, 0); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "platform record of contact "+h.ID+" with its email", func() (bool, string) {
+		harness.EventuallyState(t, 30*time.Second, "platform record of contact "+h.ID+" with its email", func() (bool, string) {
 			r, ok := platformRecordFor(e.p, "hubspot", h.ID)
 			return ok && r.Email == "unlinked@example.org" && r.OwnerUserID == "pu-ada-lovelace", fmt.Sprintf("%+v (exists %v)", r, ok)
 		})

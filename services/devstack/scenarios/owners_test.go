@@ -11,6 +11,7 @@ import (
 	"github.com/ownersync/ownersync/workbench/crmsim"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
@@ -118,14 +119,14 @@ func TestSalesforcePlatformOwners(t *testing.T) {
 			CRMRecordIDs: map[string]string{sf: c.ID}}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "Salesforce contact owned by Ada", func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "Salesforce contact owned by Ada", func() (bool, string) {
 			r, _ := e.sf.Record(c.ID)
 			return r.OwnerID == ada.ID, "owner " + r.OwnerID
 		})
 		t.Logf("platform → Salesforce in %s", time.Since(began).Round(time.Millisecond))
 		// Our write makes Salesforce send an Outbound Message; once it is acknowledged and its
 		// history recorded as our echo, nothing more may happen.
-		eventually(t, 20*time.Second, "the echo OM acknowledged and recorded", func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "the echo OM acknowledged and recorded", func() (bool, string) {
 			h := e.history(sf, "contact", c.ID)
 			return omAcked(e.sf, c.ID) && strings.Contains(fmt.Sprint(h), "echo"), fmt.Sprintf("acked %v history %+v", omAcked(e.sf, c.ID), h)
 		})
@@ -143,12 +144,12 @@ func TestSalesforcePlatformOwners(t *testing.T) {
 		if err := e.sf.SetOwner(c.ID, katherine.ID, ada.ID); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "platform record owned by Katherine", func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "platform record owned by Katherine", func() (bool, string) {
 			r, ok := platformRecordFor(e.p, sf, c.ID)
 			return ok && r.OwnerUserID == "pu-katherine-johnson", fmt.Sprintf("%+v (exists %v); assignments %+v", r, ok, assignmentsFor(e.p, c.ID))
 		})
 		t.Logf("Salesforce → platform in %s", time.Since(began).Round(time.Millisecond))
-		eventually(t, 10*time.Second, "the OM acknowledged", func() (bool, string) { return omAcked(e.sf, c.ID), "not acked" })
+		harness.EventuallyState(t, 10*time.Second, "the OM acknowledged", func() (bool, string) { return omAcked(e.sf, c.ID), "not acked" })
 		if as := assignmentsFor(e.p, c.ID); len(as) != 1 {
 			t.Errorf("platform got %d assignments for %s, want 1: %+v", len(as), c.ID, as)
 		}
@@ -167,7 +168,7 @@ func TestSalesforcePlatformOwners(t *testing.T) {
 			t.Fatal(err)
 		}
 		var pr platformsim.Record
-		eventually(t, 20*time.Second, "new platform record owned by Barbara", func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "new platform record owned by Barbara", func() (bool, string) {
 			var ok bool
 			pr, ok = platformRecordFor(e.p, sf, c.ID)
 			return ok && pr.OwnerUserID == "pu-barbara-liskov", fmt.Sprintf("%+v (exists %v)", pr, ok)
@@ -176,7 +177,7 @@ func TestSalesforcePlatformOwners(t *testing.T) {
 		if err := e.p.PutRecord(ctx, pr); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "new Salesforce contact owned by Ken", func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "new Salesforce contact owned by Ken", func() (bool, string) {
 			r, _ := e.sf.Record(c.ID)
 			return r.OwnerID == ken.ID, "owner " + r.OwnerID
 		})
@@ -207,13 +208,13 @@ func TestSalesforcePlatformOwners(t *testing.T) {
 				CRMRecordIDs: map[string]string{sf: c.ID, "hubspot": hsContact.ID}}); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 20*time.Second, "HubSpot contact "+hsContact.ID+" owned by Ada (the control)", func() (bool, string) {
+			harness.EventuallyState(t, 20*time.Second, "HubSpot contact "+hsContact.ID+" owned by Ada (the control)", func() (bool, string) {
 				hc, _ := e.hs.Contact(hsContact.ID)
 				return hc.Properties["hubspot_owner_id"] == "71234501", "owner " + hc.Properties["hubspot_owner_id"]
 			})
 			// The Salesforce write, when there is one, is batched with the HubSpot one: give it the
 			// same chance by waiting for the record's history to show the Salesforce outcome.
-			eventually(t, 10*time.Second, "history of "+c.ID+" records the platform change", func() (bool, string) {
+			harness.EventuallyState(t, 10*time.Second, "history of "+c.ID+" records the platform change", func() (bool, string) {
 				h := e.history(sf, "contact", c.ID)
 				return len(h) > 0, "no history"
 			})
@@ -230,7 +231,7 @@ func TestSalesforcePlatformOwners(t *testing.T) {
 		if err := e.sf.SetOwner(c.ID, katherine.ID, ada.ID); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "platform record follows Salesforce", func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "platform record follows Salesforce", func() (bool, string) {
 			r, ok := platformRecordFor(e.p, sf, c.ID)
 			return ok && r.OwnerUserID == "pu-katherine-johnson", fmt.Sprintf("%+v", r)
 		})
@@ -253,15 +254,15 @@ func TestAutoProvisioning(t *testing.T) {
 		t.Fatal(err)
 	}
 	provID := "prov-salesforce-" + hire.ID
-	eventually(t, 20*time.Second, "platform user provisioned for "+hire.ID, func() (bool, string) {
+	harness.EventuallyState(t, 20*time.Second, "platform user provisioned for "+hire.ID, func() (bool, string) {
 		u, ok := e.p.User(provID)
 		return ok && u.TeamID == "" && u.Email == "new.hire@acme.example", fmt.Sprintf("%+v (exists %v)", u, ok)
 	})
-	eventually(t, 20*time.Second, "mapping pending_team", func() (bool, string) {
+	harness.EventuallyState(t, 20*time.Second, "mapping pending_team", func() (bool, string) {
 		m, ok := e.mapping("salesforce", provID)
 		return ok && m.Status == "pending_team" && m.MadeBy == "auto_provisioned" && m.CRMUserID == hire.ID, fmt.Sprintf("%+v (exists %v)", m, ok)
 	})
-	eventually(t, 20*time.Second, "owner assignment held", func() (bool, string) {
+	harness.EventuallyState(t, 20*time.Second, "owner assignment held", func() (bool, string) {
 		as := assignmentsFor(e.p, c.ID)
 		return len(as) == 1 && as[0].Held, fmt.Sprintf("%+v", as)
 	})
@@ -276,11 +277,11 @@ func TestAutoProvisioning(t *testing.T) {
 	if err := e.p.PutUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "held assignment released", func() (bool, string) {
+	harness.EventuallyState(t, 20*time.Second, "held assignment released", func() (bool, string) {
 		r, ok := platformRecordFor(e.p, "salesforce", c.ID)
 		return ok && r.OwnerUserID == provID, fmt.Sprintf("%+v (exists %v)", r, ok)
 	})
-	eventually(t, 20*time.Second, "mapping synced once the user has a team", func() (bool, string) {
+	harness.EventuallyState(t, 20*time.Second, "mapping synced once the user has a team", func() (bool, string) {
 		m, ok := e.mapping("salesforce", provID)
 		return ok && m.Status == "synced", fmt.Sprintf("%+v (exists %v)", m, ok)
 	})
@@ -299,11 +300,11 @@ func TestFallbackOwner(t *testing.T) {
 		OwnerUserID: "pu-platform-only", CRMRecordIDs: map[string]string{"salesforce": c.ID}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "Salesforce contact owned by the fallback "+fallback, func() (bool, string) {
+	harness.EventuallyState(t, 20*time.Second, "Salesforce contact owned by the fallback "+fallback, func() (bool, string) {
 		r, _ := e.sf.Record(c.ID)
 		return r.OwnerID == fallback, "owner " + r.OwnerID
 	})
-	eventually(t, 10*time.Second, "history records the fallback", func() (bool, string) {
+	harness.EventuallyState(t, 10*time.Second, "history records the fallback", func() (bool, string) {
 		h := e.history("salesforce", "contact", c.ID)
 		for _, en := range h {
 			if en.Outcome == "fallback" && en.OwnerAfter == fallback && en.PlatformUserID == "pu-platform-only" {
@@ -352,7 +353,7 @@ func TestRemapOnSalesforceDeactivation(t *testing.T) {
 			OwnerUserID: platformUser, CRMRecordIDs: map[string]string{sf: c.ID}}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "Salesforce contact "+c.ID+" owned by the new user "+nu, func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "Salesforce contact "+c.ID+" owned by the new user "+nu, func() (bool, string) {
 			r, _ := e.sf.Record(c.ID)
 			return r.OwnerID == nu, "owner " + r.OwnerID
 		})
@@ -363,7 +364,7 @@ func TestRemapOnSalesforceDeactivation(t *testing.T) {
 		began := time.Now()
 		nu := newUser("grace.hopper")
 		// The new user alone is ambiguous with the old active one: no remap, no new mapping.
-		eventually(t, 20*time.Second, "the new user known to mapper", func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "the new user known to mapper", func() (bool, string) {
 			for _, p := range e.problems(sf) {
 				if p.CRMUserID == nu.ID || slicesContains(p.CRMUserIDs, nu.ID) {
 					return true, ""
@@ -377,7 +378,7 @@ func TestRemapOnSalesforceDeactivation(t *testing.T) {
 			return false, "not listed"
 		})
 		deactivate(old.ID)
-		eventually(t, 20*time.Second, "mapping remapped to "+nu.ID+" from the User OMs", remapped("pu-grace-hopper", old.ID, nu.ID))
+		harness.EventuallyState(t, 20*time.Second, "mapping remapped to "+nu.ID+" from the User OMs", remapped("pu-grace-hopper", old.ID, nu.ID))
 		t.Logf("remapped %s → %s in %s without Sync Users", old.ID, nu.ID, time.Since(began).Round(time.Millisecond))
 		writesGoTo("pu-grace-hopper", "customer01@example.org", nu.ID)
 	})
@@ -385,7 +386,7 @@ func TestRemapOnSalesforceDeactivation(t *testing.T) {
 	t.Run("deactivation first: error at once, remapped by Sync Users", func(t *testing.T) {
 		old := e.sfUser("alan.turing@acme.example.sf")
 		deactivate(old.ID)
-		eventually(t, 20*time.Second, "mapping in error after the deactivation OM", func() (bool, string) {
+		harness.EventuallyState(t, 20*time.Second, "mapping in error after the deactivation OM", func() (bool, string) {
 			m, ok := e.mapping(sf, "pu-alan-turing")
 			return ok && m.Status == "error", fmt.Sprintf("%+v (exists %v)", m, ok)
 		})

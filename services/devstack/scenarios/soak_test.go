@@ -42,7 +42,6 @@ type soakStack struct {
 	t     *testing.T
 	dir   string
 	nats  []*embednats.Server
-	natsO []embednats.Options
 	mongo *embedmongo.Server
 	sb    *sandbox.Sandboxes
 	p     *platformsim.Platform
@@ -60,68 +59,16 @@ type soakStack struct {
 
 var serviceNames = []string{"mapper", "ingress", "writer", "notifier"}
 
-// routePort picks a free port for a cluster node's routes. It is the one port a test still picks:
-// nats-server takes no listener, every node must know its peers' route ports before it starts, and
-// a clustered JetStream node does not bind its route port before its peers are up. (make soak only.)
-func routePort(t *testing.T) int {
-	l := harness.Listen(t)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func port(t *testing.T, addr string) int {
-	_, p, _ := net.SplitHostPort(addr)
-	var n int
-	fmt.Sscan(p, &n)
-	return n
-}
-
 // startSoak starts NATS (one node, or three clustered), FerretDB, the demo sandboxes and the demo
 // tenant, then the services (as processes when processes is true), the platform and a first Sync Users.
 func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 	t.Helper()
 	ctx := context.Background()
 	st := &soakStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, listeners: map[string]net.Listener{}, procs: map[string]*exec.Cmd{}, exited: map[string]chan struct{}{}}
-	nodes := 1
 	if cluster {
-		nodes = 3
-	}
-	var routes []string
-	routePorts := make([]int, nodes)
-	for i := range nodes {
-		routePorts[i] = routePort(t)
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", routePorts[i]))
-	}
-	var urls []string
-	for i := range nodes {
-		o := embednats.Options{Dir: filepath.Join(st.dir, fmt.Sprintf("nats%d", i)), Port: -1, Name: fmt.Sprintf("soak-n%d", i)}
-		if cluster {
-			o.Cluster = &embednats.ClusterOptions{Name: "soak", Host: "127.0.0.1", Port: routePorts[i], Routes: routes}
-		}
-		st.natsO = append(st.natsO, o)
-	}
-	// Cluster nodes wait for each other: start them concurrently.
-	errs := make(chan error, nodes)
-	st.nats = make([]*embednats.Server, nodes)
-	for i := range nodes {
-		go func() {
-			s, err := embednats.Start(st.natsO[i])
-			st.nats[i] = s
-			errs <- err
-		}()
-	}
-	for range nodes {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i, s := range st.nats {
-		urls = append(urls, s.URL())
-		st.natsO[i].Port = port(t, strings.TrimPrefix(s.URL(), "nats://")) // a restarted node comes back where it was
-	}
-	if cluster {
+		st.nats = harness.NATSCluster(t, 3)
 		// Streams can only be declared once the JetStream meta group has a leader.
-		eventually(t, 30*time.Second, "JetStream meta leader elected", func() (bool, string) {
+		harness.EventuallyState(t, 30*time.Second, "JetStream meta leader elected", func() (bool, string) {
 			for _, s := range st.nats {
 				if s.JetStreamIsLeader() {
 					return true, ""
@@ -129,14 +76,13 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 			}
 			return false, "no meta leader"
 		})
+	} else {
+		st.nats = []*embednats.Server{harness.NATSServer(t)}
 	}
-	t.Cleanup(func() {
-		for _, s := range st.nats {
-			if s != nil {
-				s.Stop()
-			}
-		}
-	})
+	var urls []string
+	for _, s := range st.nats {
+		urls = append(urls, s.URL())
+	}
 	var err error
 	if st.mongo, err = embedmongo.Start(ctx, embedmongo.Options{Dir: filepath.Join(st.dir, "mongo")}); err != nil {
 		t.Fatal(err)
@@ -246,7 +192,7 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 		n++
 	}
 	e := st.env2()
-	eventually(t, 60*time.Second, "mapper stored the platform users", func() (bool, string) {
+	harness.EventuallyState(t, 60*time.Second, "mapper stored the platform users", func() (bool, string) {
 		ov := e.overview()
 		return ov.of("salesforce").PlatformUsers == n, fmt.Sprintf("%+v", ov.Providers)
 	})
@@ -345,7 +291,7 @@ func (st *soakStack) settle(want map[string]string, within time.Duration, began 
 	t := st.t
 	var l ledger
 	last := time.Now()
-	eventually(t, within, "every Salesforce change applied on the platform", func() (bool, string) {
+	harness.EventuallyState(t, within, "every Salesforce change applied on the platform", func() (bool, string) {
 		if time.Since(last) > 5*time.Second {
 			st.sb.Salesforce.FlushOutbound()
 			last = time.Now()

@@ -322,21 +322,3 @@ func (e *env) sfContact(email string) sfsim.Record {
 	e.t.Fatalf("no Salesforce contact %s", email)
 	return sfsim.Record{}
 }
-
-// eventually polls cond until it holds or the deadline passes; it reports the last state on failure.
-func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last state: %s", what, within, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sandbox"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
@@ -111,7 +112,7 @@ func startGlobex(t *testing.T, e *env) *second {
 		}
 	}
 	// Wait until mapper stored globex's users, then Sync Users for globex.
-	eventually(t, 20*time.Second, "mapper stored globex's platform users", func() (bool, string) {
+	harness.EventuallyState(t, 20*time.Second, "mapper stored globex's platform users", func() (bool, string) {
 		var ov overview
 		e.api("GET", "/v1/tenants/"+globex+"/users/overview", nil, &ov)
 		return ov.of("salesforce").PlatformUsers == gxPeople, fmt.Sprintf("%+v", ov.Providers)
@@ -120,7 +121,7 @@ func startGlobex(t *testing.T, e *env) *second {
 	if st := e.api("POST", "/v1/tenants/"+globex+"/sync-users", nil, &r); st/100 != 2 {
 		t.Fatalf("globex sync-users: HTTP %d", st)
 	}
-	eventually(t, 30*time.Second, "globex Sync Users mapped everyone", func() (bool, string) {
+	harness.EventuallyState(t, 30*time.Second, "globex Sync Users mapped everyone", func() (bool, string) {
 		var pg mappingPage
 		e.api("GET", "/v1/tenants/"+globex+"/mappings?"+url.Values{"status": {"synced"}, "per_page": {"200"}}.Encode(), nil, &pg)
 		return pg.Total == 2*gxPeople, fmt.Sprintf("%d synced mappings", pg.Total)
@@ -209,7 +210,7 @@ func TestFaultsTwoTenantsUnderLoad(t *testing.T) {
 		return func(id string) int { return ownerWrites(org.Log(), id) }
 	}
 	var l1, l2, l3, l4 ledger
-	eventually(t, 60*time.Second, "both tenants' changes applied", func() (bool, string) {
+	harness.EventuallyState(t, 60*time.Second, "both tenants' changes applied", func() (bool, string) {
 		l1 = e.crmLedger(tenantID, "salesforce", acmeSF, sfOwner(e.sf), writes(e.sf))
 		l2 = e.crmLedger(globex, "salesforce", gxSF, sfOwner(g.sb.Salesforce), writes(g.sb.Salesforce))
 		l3 = platformLedger(e.p, "salesforce", acmePlat)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
@@ -162,7 +163,7 @@ func TestHubSpotUserMapping(t *testing.T) {
 		update("pu-linus-torvalds", func(u *platformsim.User) { u.Kind = "extension" })
 		// Between runs, the platform events break the mappings at once (conflict or error).
 		for _, id := range []string{"pu-katherine-johnson", "pu-linus-torvalds"} {
-			eventually(t, 15*time.Second, id+" mapping no longer synced after the platform event", func() (bool, string) {
+			harness.EventuallyState(t, 15*time.Second, id+" mapping no longer synced after the platform event", func() (bool, string) {
 				m, ok := e.mapping(hs, id)
 				return !ok || m.Status != "synced", fmt.Sprintf("%+v (exists %v)", m, ok)
 			})
@@ -196,7 +197,7 @@ func TestHubSpotUserMapping(t *testing.T) {
 
 		t.Run("admin report email", func(t *testing.T) {
 			// The report of the run that removed the mappings reaches the tenant's report recipients.
-			eventually(t, 20*time.Second, "report email for run "+r.ID+" in the SMTP sink", func() (bool, string) {
+			harness.EventuallyState(t, 20*time.Second, "report email for run "+r.ID+" in the SMTP sink", func() (bool, string) {
 				var seen []string
 				for _, m := range e.s.SMTP.Messages() {
 					seen = append(seen, fmt.Sprintf("%v %q", m.To, m.Subject))

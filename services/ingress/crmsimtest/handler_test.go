@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ownersync/ownersync/workbench/harness"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/labstack/echo/v4"
 	"google.golang.org/protobuf/proto"
@@ -130,7 +132,7 @@ func TestWebhookHandlerAcceptsSandboxTraffic(t *testing.T) {
 	}
 
 	const wantEvents = 3 + 3
-	waitFor(t, "every event published and acknowledged", func() bool {
+	harness.Eventually(t, 10*time.Second, "every event published and acknowledged", func() bool {
 		om, wh := org.OutboundStats(), acct.WebhookStats()
 		return len(pub.stored()) >= wantEvents && om.Pending == 0 && om.Queued == 0 && wh.Pending == 0 && wh.Active == 0
 	})

@@ -165,18 +165,6 @@ func (r *recorder) received() []received {
 	return slices.Clone(r.reqs)
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func hssimContact(id, email string) hssim.Contact {
 	return hssim.Contact{ID: id, Properties: map[string]string{"email": email}}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ownersync/ownersync/workbench/harness"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ownersync/ownersync/libs/hubspot"
@@ -60,7 +62,7 @@ func TestWebhooksVerifyAndDecode(t *testing.T) {
 	}
 
 	const wantEvents = 3 + 1 + 150
-	waitFor(t, "every webhook delivered", func() bool {
+	harness.Eventually(t, 10*time.Second, "every webhook delivered", func() bool {
 		st := acct.WebhookStats()
 		return st.Pending == 0 && st.Active == 0 && st.Delivered > 0
 	})

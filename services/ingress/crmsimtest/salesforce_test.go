@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ownersync/ownersync/workbench/harness"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -115,7 +118,7 @@ func TestOutboundMessagesParse(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "every notification", func() bool {
+	harness.Eventually(t, 10*time.Second, "every notification", func() bool {
 		parseNew()
 		st := org.OutboundStats()
 		return len(notes) >= wantNotifications && st.Pending == 0 && st.Queued == 0
@@ -182,7 +185,7 @@ func TestOutboundRedeliveredAfterFault(t *testing.T) {
 	if err := c.UpdateOwner(context.Background(), salesforce.Lead, sfLead, sfQueue); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the acknowledgement", func() bool { return org.OutboundStats().Acked == 1 })
+	harness.Eventually(t, 10*time.Second, "the acknowledgement", func() bool { return org.OutboundStats().Acked == 1 })
 	var ids [][]string
 	for _, r := range rec.received() {
 		m, err := soap.Parse(r.Body)

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ownersync/ownersync/workbench/harness"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ownersync/ownersync/workbench/crmsim"
@@ -480,17 +482,6 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestWebhookRetryThenSuccess(t *testing.T) {
 	h := &hookReceiver{script: []int{500, 401}}
 	hs := httptest.NewServer(h)
@@ -503,7 +494,7 @@ func TestWebhookRetryThenSuccess(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	waitFor(t, "delivery", func() bool { return e.acct.WebhookStats().Delivered == 1 })
+	harness.Eventually(t, 5*time.Second, "delivery", func() bool { return e.acct.WebhookStats().Delivered == 1 })
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.reqs) != 3 {
@@ -547,7 +538,7 @@ func TestWebhookGivesUpAfterMaxRetries(t *testing.T) {
 	if err := e.acct.SetContactOwner("51234", "71234569", 9988776); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "give up", func() bool { return e.acct.WebhookStats().Failed == 1 })
+	harness.Eventually(t, 5*time.Second, "give up", func() bool { return e.acct.WebhookStats().Failed == 1 })
 	mu.Lock()
 	defer mu.Unlock()
 	if n != 11 {
@@ -574,7 +565,7 @@ func TestWebhookBatching(t *testing.T) {
 		}
 	}
 	e.acct.FlushWebhooks()
-	waitFor(t, "deliveries", func() bool { return e.acct.WebhookStats().Delivered == 3 })
+	harness.Eventually(t, 5*time.Second, "deliveries", func() bool { return e.acct.WebhookStats().Delivered == 3 })
 	var sizes []int
 	total := 0
 	h.mu.Lock()
@@ -663,7 +654,7 @@ func TestWebhookTimeoutCountsAsFailure(t *testing.T) {
 	if err := e.acct.SetContactOwner("51234", "71234569", 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery", func() bool { return e.acct.WebhookStats().Delivered == 1 })
+	harness.Eventually(t, 5*time.Second, "delivery", func() bool { return e.acct.WebhookStats().Delivered == 1 })
 	ds := e.acct.WebhookDeliveries()
 	if len(ds) != 2 || ds[0].Delivered || ds[0].Error == "" || !ds[1].Delivered || ds[1].AttemptNumber != 1 {
 		t.Fatalf("deliveries %+v", ds)
@@ -709,7 +700,7 @@ func TestAdminAPI(t *testing.T) {
 	if got := resp.Header.Get("X-HubSpot-RateLimit-Daily-Remaining"); got != "624989" {
 		t.Errorf("daily remaining %q after dailyUsed=10", got)
 	}
-	waitFor(t, "webhook", func() bool { return e.acct.WebhookStats().Delivered == 1 })
+	harness.Eventually(t, 5*time.Second, "webhook", func() bool { return e.acct.WebhookStats().Delivered == 1 })
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !bytes.Contains(h.bodies[0], []byte(`"propertyValue":"71234570","changeSource":"CRM_UI","sourceId":"userId:7"`)) {
@@ -740,7 +731,7 @@ func TestSetWebhookTargetAtRunTime(t *testing.T) {
 	if err := e.acct.SetContactOwner("51234", "71234567", 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery", func() bool { return e.acct.WebhookStats().Delivered == 1 })
+	harness.Eventually(t, 5*time.Second, "delivery", func() bool { return e.acct.WebhookStats().Delivered == 1 })
 	if st := e.acct.WebhookStats(); st.Attempts != 1 {
 		t.Errorf("stats %+v (the change before the target was set must not be sent)", st)
 	}

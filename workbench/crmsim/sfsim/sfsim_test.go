@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ownersync/ownersync/workbench/harness"
+
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 
@@ -498,17 +500,6 @@ func (l *omListener) count() int {
 	return len(l.bodies)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestOutboundMessageRedeliveredUntilAck(t *testing.T) {
 	l := &omListener{script: []func(http.ResponseWriter){
 		func(w http.ResponseWriter) { w.WriteHeader(500) },
@@ -533,7 +524,7 @@ func TestOutboundMessageRedeliveredUntilAck(t *testing.T) {
 	if resp.StatusCode != 204 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	waitFor(t, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
+	harness.Eventually(t, 5*time.Second, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
 	if got := l.count(); got != 4 {
 		t.Fatalf("deliveries %d, want 4 (500, non-SOAP 200, Ack false, Ack true)", got)
 	}
@@ -587,7 +578,7 @@ func TestOutboundBatchesAndUserMessages(t *testing.T) {
 		}
 	}
 	e.org.FlushOutbound()
-	waitFor(t, "acks", func() bool {
+	harness.Eventually(t, 5*time.Second, "acks", func() bool {
 		st := e.org.OutboundStats()
 		return st.Pending == 0 && st.Queued == 0 && st.Acked >= 3
 	})
@@ -615,7 +606,7 @@ func TestOutboundDroppedAfterWindow(t *testing.T) {
 	if err := e.org.SetOwner("00Q5g00000ZxCvBEAV", "0055g00000AsDfGAAV", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "drop", func() bool { return e.org.OutboundStats().Dropped == 1 })
+	harness.Eventually(t, 5*time.Second, "drop", func() bool { return e.org.OutboundStats().Dropped == 1 })
 	st := e.org.OutboundStats()
 	if st.Attempts < 2 || st.Queued != 0 || st.Acked != 0 {
 		t.Errorf("stats %+v", st)
@@ -634,7 +625,7 @@ func TestOutboundSuppressedUser(t *testing.T) {
 	if err := e.org.SetOwner("00Q5g00000ZxCvBEAV", "00G5g000003LkJhEAK", "0055g00000AsDfGAAV"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
+	harness.Eventually(t, 5*time.Second, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
 	if ds := e.org.Deliveries(); len(ds) != 1 || !bytes.Contains(ds[0].Body, []byte("<sf:LastModifiedById>0055g00000AsDfGAAV</sf:LastModifiedById>")) {
 		t.Fatalf("deliveries %+v", ds)
 	}
@@ -724,7 +715,7 @@ func TestOutboundTimeoutIsRetried(t *testing.T) {
 	if err := e.org.SetOwner("00Q5g00000ZxCvBEAV", "0055g00000AsDfGAAV", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
+	harness.Eventually(t, 5*time.Second, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
 	ds := e.org.Deliveries()
 	if len(ds) != 2 || ds[0].Acked || ds[0].Error == "" || !ds[1].Acked {
 		t.Fatalf("deliveries %+v", ds)
@@ -773,7 +764,7 @@ func TestAdminAPI(t *testing.T) {
 	if resp.StatusCode != 401 || resp.Header.Get("Sforce-Limit-Info") != "api-usage=41/100000" {
 		t.Fatalf("after expire: %d %q", resp.StatusCode, resp.Header.Get("Sforce-Limit-Info"))
 	}
-	waitFor(t, "acks", func() bool {
+	harness.Eventually(t, 5*time.Second, "acks", func() bool {
 		st := e.org.OutboundStats()
 		return st.Pending == 0 && st.Queued == 0 && st.Acked >= 2
 	})
@@ -832,7 +823,7 @@ func TestSetOutboundURLAtRunTime(t *testing.T) {
 	if err := e.org.SetOwner("00Q5g00000ZxCvBEAV", "00G5g000003LkJhEAK", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
+	harness.Eventually(t, 5*time.Second, "ack", func() bool { return e.org.OutboundStats().Acked == 1 })
 	if ds := e.org.Deliveries(); ds[0].URL != ls.URL+"/om?key=k" {
 		t.Errorf("url %s", ds[0].URL)
 	}

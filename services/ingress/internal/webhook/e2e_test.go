@@ -4,9 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sort"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,7 +18,7 @@ import (
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/ingress/internal/soap"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // storedCRM reads every message of the CRM stream in order.
@@ -58,17 +56,6 @@ func storedCRM(t *testing.T, js jetstream.JetStream) []published {
 	return out
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestEndToEndEmbeddedNATS runs the handlers against a real JetStream: the exact events on the
 // right subjects with the right ids, a redelivery stores nothing new, NATS down answers 503 within
 // the publish timeout, and after NATS is back the CRM's retry is stored and acknowledged.
@@ -76,26 +63,9 @@ func TestEndToEndEmbeddedNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("embedded NATS")
 	}
-	dir := t.TempDir()
-	srv, err := embednats.Start(embednats.Options{Dir: dir, Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			srv.Stop()
-		}
-	})
-	ctx := context.Background()
-	conn, err := natsbus.Connect(ctx, natsbus.Options{URL: srv.URL(), Name: "ingress-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	if err := natsbus.DeclareStreams(ctx, conn.JS, streams.Configs(streams.Options{})); err != nil {
-		t.Fatal(err)
-	}
+	// File storage: the stored events outlive the restart below.
+	bus := harness.JetStreamWith(t, streams.Options{})
+	conn := bus.Conn
 	e := newEnv(t, nil)
 	h, err := New(Config{PublicURL: publicURL, Now: func() time.Time { return testNow }, PublishTimeout: 500 * time.Millisecond},
 		natsbus.NewPublisher(conn.JS, nil, 2*time.Second), e.ten, envSecrets{"HS_SECRET": hsSecret})
@@ -125,9 +95,7 @@ func TestEndToEndEmbeddedNATS(t *testing.T) {
 	}
 
 	// NATS goes away: no acknowledgement, within the bounded time.
-	addr := srv.URL()
-	srv.Stop()
-	stopped = true
+	bus.Stop()
 	hsBody := readFile(t, "hubspot/owner_changes_reference.json")
 	start := time.Now()
 	status, _, body := e.post(t, HubSpotPath, "application/json", hsBody, signV3("", hsBody, testNow))
@@ -143,13 +111,9 @@ func TestEndToEndEmbeddedNATS(t *testing.T) {
 	}
 
 	// NATS is back on the same address and store: HubSpot's retry is stored once and acknowledged.
-	srv2, err := embednats.Start(embednats.Options{Dir: dir, Port: portOf(t, addr)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv2.Stop)
-	waitUntil(t, "reconnect", conn.NC.IsConnected)
-	waitUntil(t, "HubSpot retry acknowledged", func() bool {
+	bus.Restart(t)
+	harness.Eventually(t, 10*time.Second, "reconnect", conn.NC.IsConnected)
+	harness.Eventually(t, 10*time.Second, "HubSpot retry acknowledged", func() bool {
 		status, _, _ := e.post(t, HubSpotPath, "application/json", hsBody, signV3("", hsBody, testNow))
 		return status == http.StatusOK
 	})
@@ -165,17 +129,4 @@ func TestEndToEndEmbeddedNATS(t *testing.T) {
 	if diff := cmp.Diff(wantIDs, ids); diff != "" {
 		t.Errorf("stream after recovery (-want +got):\n%s", diff)
 	}
-}
-
-func portOf(t *testing.T, raw string) int {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := strconv.Atoi(u.Port())
-	if err != nil {
-		t.Fatalf("no port in %s", raw)
-	}
-	return p
 }

@@ -8,30 +8,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ownersync/ownersync/libs/mappingkv"
-	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func newView(t *testing.T) *kvview.View {
 	t.Helper()
-	ns, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1, Name: "kvview-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Stop)
-	bus, err := natsbus.Connect(context.Background(), natsbus.Options{URL: ns.URL(), Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	kvs, err := natsbus.DeclareKV(context.Background(), bus.JS, streams.KVConfigs(streams.Options{MemoryStorage: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kvview.New(bus.JS, kvs[streams.MappingsBucket])
+	bus := harness.JetStream(t)
+	return kvview.New(bus.JS, bus.KV(t)[streams.MappingsBucket])
 }
 
 var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ownersync/ownersync/workbench/harness"
+
 	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"google.golang.org/protobuf/proto"
@@ -31,18 +33,6 @@ func (ts tenants) Get(_ context.Context, id string) (*tenant.Tenant, error) {
 		return t, nil
 	}
 	return nil, tenant.ErrNotFound
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestCoreEndToEnd runs the assembled core behind real JetStream consumers: a platform owner change
@@ -72,7 +62,7 @@ func TestCoreEndToEnd(t *testing.T) {
 	publish(streams.PlatformOwnerChanged("acme"), "p-1", &ownersyncv1.PlatformOwnerChanged{Meta: meta("p-1", time.Now()),
 		RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, PlatformRecordId: "pr-1", RecordEmail: "c1@example.org",
 		OwnerUserId: "pu-ada", CrmRecordIds: map[string]string{"salesforce": sfContact, "hubspot": "101"}})
-	eventually(t, "both CRM records owned by Ada", func() bool {
+	harness.Eventually(t, 10*time.Second, "both CRM records owned by Ada", func() bool {
 		r, _ := org.Record(sfContact)
 		c, _ := acct.Contact("101")
 		return r.OwnerID == sfAda && c.Properties[hssim.OwnerProperty] == "7001"
@@ -95,7 +85,7 @@ func TestCoreEndToEnd(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, "both echoes recorded", func() bool { return historyOf("101") == 2 && historyOf(sfContact) == 2 })
+	harness.Eventually(t, 10*time.Second, "both echoes recorded", func() bool { return historyOf("101") == 2 && historyOf(sfContact) == 2 })
 
 	// 3. Someone gives the HubSpot contact to Grace.
 	if err := acct.SetContactOwner("101", "7003", 9988776); err != nil {
@@ -110,7 +100,7 @@ func TestCoreEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var assign ownersyncv1.OwnerAssign
-	eventually(t, "an OwnerAssign", func() bool {
+	harness.Eventually(t, 10*time.Second, "an OwnerAssign", func() bool {
 		m, err := syncStream.GetLastMsgForSubject(ctx, streams.OwnerAssign("acme"))
 		return err == nil && proto.Unmarshal(m.Data, &assign) == nil
 	})
@@ -130,7 +120,7 @@ func TestCoreEndToEnd(t *testing.T) {
 	}
 
 	// 4. The history is where mapper's record-history route reads it.
-	eventually(t, "the history of the HubSpot contact", func() bool { return historyOf("101") == 3 })
+	harness.Eventually(t, 10*time.Second, "the history of the HubSpot contact", func() bool { return historyOf("101") == 3 })
 	cur, err := hist.Find(ctx, bson.D{{Key: "tenant", Value: "acme"}, {Key: "provider", Value: "hubspot"}, {Key: "record_id", Value: "101"}})
 	if err != nil {
 		t.Fatal(err)

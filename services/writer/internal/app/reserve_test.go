@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -15,32 +13,16 @@ import (
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/config"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // TestConfiguredQuotaReserveIsHonoured: OWNERSYNC_QUOTA_RESERVE_PERCENT is the share of the daily
 // quota kept in reserve, and 0 (which validation accepts) means none — it used to become 5 %.
 func TestConfiguredQuotaReserveIsHonoured(t *testing.T) {
-	ns, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Stop)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := harness.JetStream(t)
+	js, buckets := ns.JS, ns.KV(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	buckets, err := natsbus.DeclareKV(ctx, js, streams.KVConfigs(streams.Options{MemoryStorage: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The history store only names its collection here; nothing is written, so no server is needed.
 	mc, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1"))
 	if err != nil {
@@ -59,7 +41,7 @@ func TestConfiguredQuotaReserveIsHonoured(t *testing.T) {
 		{percent: "5", usedOf1000: 940, wantHeld: false},
 	}
 	for _, tt := range tests {
-		env := map[string]string{"NATS_URL": ns.URL(), "MONGODB_URI": "mongodb://127.0.0.1:1", "OWNERSYNC_QUOTA_RESERVE_PERCENT": tt.percent}
+		env := map[string]string{"NATS_URL": ns.URL, "MONGODB_URI": "mongodb://127.0.0.1:1", "OWNERSYNC_QUOTA_RESERVE_PERCENT": tt.percent}
 		cfg, err := config.Load(func(k string) string { return env[k] })
 		if err != nil {
 			t.Fatal(err)

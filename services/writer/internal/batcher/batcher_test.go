@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 type key struct{ tenant, provider, recordType string }
@@ -213,10 +214,7 @@ func TestLatestWinsAcrossBatches(t *testing.T) {
 		defer b.Close(context.Background())
 		ctx := context.Background()
 		newer := b.Submit(ctx, hs, "1", "t2")
-		deadline := time.Now().Add(5 * time.Second)
-		for rec.active.Load() < 1 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		harness.Eventually(t, 5*time.Second, "a flush in flight", func() bool { return rec.active.Load() >= 1 })
 		older := b.Submit(ctx, hs, "1", "t1")
 		close(rec.block)
 		if r := wait(t, newer); r.Value != "1=t2" {
@@ -291,19 +289,14 @@ func TestHoldPartialWhileInFlight(t *testing.T) {
 	defer b.Close(context.Background())
 	ctx := context.Background()
 	first := b.Submit(ctx, hs, "a", "v")
-	deadline := time.Now().Add(5 * time.Second)
-	for rec.active.Load() < 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	harness.Eventually(t, 5*time.Second, "a flush in flight", func() bool { return rec.active.Load() >= 1 })
 	var held []*Future[string]
 	for _, id := range []string{"b", "c"} {
 		held = append(held, b.Submit(ctx, hs, id, "v"))
 		time.Sleep(10 * time.Millisecond) // far past Linger
 	}
 	full := []*Future[string]{b.Submit(ctx, hs, "d", "v"), b.Submit(ctx, hs, "e", "v"), b.Submit(ctx, hs, "f", "v")}
-	for rec.active.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	harness.Eventually(t, 5*time.Second, "the full batch in flight", func() bool { return rec.active.Load() >= 2 })
 	if got := rec.active.Load(); got != 2 {
 		t.Fatalf("%d flushes in flight, want 2 (the first and the full batch)", got)
 	}
@@ -361,10 +354,7 @@ func TestBoundedConcurrencyAndRecordOrder(t *testing.T) {
 	}
 	// The same record again while its first write may be in flight: written after, never alongside.
 	late := b.Submit(ctx, hs, "0", "b")
-	deadline := time.Now().Add(5 * time.Second)
-	for rec.active.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	harness.Eventually(t, 5*time.Second, "two flushes in flight", func() bool { return rec.active.Load() >= 2 })
 	close(rec.block)
 	for _, f := range append(fs, late) {
 		wait(t, f)

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
@@ -15,28 +13,12 @@ import (
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func TestPublisherOnJetStream(t *testing.T) {
 	ctx := context.Background()
-	srv, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := natsbus.DeclareStreams(ctx, js, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
-		t.Fatal(err)
-	}
+	js := harness.JetStream(t).JS
 	now := time.Date(2026, 1, 1, 12, 0, 30, 0, time.UTC)
 	p := NewPublisher(natsbus.NewPublisher(js, nil, 5*time.Second), func() time.Time { return now })
 	ch := ownership.CRMOwnerChange{EventID: "hs:1", Tenant: "acme", Provider: provider.HubSpot, RecordType: ownership.Contact,

@@ -6,44 +6,17 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func mappingsBucket(t *testing.T) jetstream.KeyValue {
 	t.Helper()
-	srv, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, cfg := range streams.KVConfigs(streams.Options{MemoryStorage: true}) {
-		if cfg.Bucket == streams.MappingsBucket {
-			kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kv
-		}
-	}
-	t.Fatal("no mappings bucket configuration")
-	return nil
+	return harness.JetStream(t).KV(t)[streams.MappingsBucket]
 }
 
 func TestView(t *testing.T) {
@@ -169,12 +142,7 @@ func TestWatchedFollowsChanges(t *testing.T) {
 	}
 	eventually := func(what string, ok func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); !ok(); {
-			if time.Now().After(deadline) {
-				t.Fatalf("the view never showed %s", what)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		harness.Eventually(t, 5*time.Second, "the view to show "+what, ok)
 	}
 	if m, found := lookup(); !found || m.CRMUserID != "7001" {
 		t.Fatalf("initial value: %+v %v", m, found)

@@ -8,46 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // recordsBucket starts an in-process JetStream server and declares the records bucket.
 func recordsBucket(t *testing.T) jetstream.KeyValue {
 	t.Helper()
-	srv, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, cfg := range streams.KVConfigs(streams.Options{MemoryStorage: true}) {
-		if cfg.Bucket != streams.RecordsBucket {
-			continue
-		}
-		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kv
-	}
-	t.Fatal("no records bucket configuration")
-	return nil
+	return harness.JetStream(t).KV(t)[streams.RecordsBucket]
 }
 
 func TestJetStreamKVErrors(t *testing.T) {

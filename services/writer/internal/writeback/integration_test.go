@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
@@ -22,7 +19,7 @@ import (
 	"github.com/ownersync/ownersync/services/writer/internal/writeback"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 const (
@@ -73,28 +70,7 @@ func (p staticPolicies) Policy(context.Context, string) (ownership.Policy, error
 // are echoes, and a later change made in HubSpot reaches the platform.
 func TestWiredWithSandboxes(t *testing.T) {
 	ctx := context.Background()
-	srv, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buckets := map[string]jetstream.KeyValue{}
-	for _, cfg := range streams.KVConfigs(streams.Options{MemoryStorage: true}) {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buckets[cfg.Bucket] = kv
-	}
+	buckets := harness.JetStream(t).KV(t)
 	// Mappings as mapper writes them: pu-ada ⇄ Salesforce Ada and HubSpot 7001, pu-grace ⇄ 7003.
 	for _, m := range []struct{ provider, platform, crm string }{
 		{"salesforce", "pu-ada", sfAda}, {"hubspot", "pu-ada", "7001"}, {"hubspot", "pu-grace", "7003"},

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ownersync/ownersync/workbench/harness"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -557,14 +559,10 @@ func TestCoalescedChangeIsSuperseded(t *testing.T) {
 	errs := make(chan error, 2)
 	go func() { errs <- e.engine.PlatformChange(ctx, first) }()
 	// Wait until the first change is in the batcher before the second arrives.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	harness.Eventually(t, 5*time.Second, "the first change pending in the batcher", func() bool {
 		st, _, _ := recordstate.NewStore(e.kv).Get(ctx, recordstate.Key("acme", provider.HubSpot, ownership.Contact, hsC1))
-		if st.Pending || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return st.Pending
+	})
 	go func() { errs <- e.engine.PlatformChange(ctx, second) }()
 	for range 2 {
 		if err := <-errs; err != nil {

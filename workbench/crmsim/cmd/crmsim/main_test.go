@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 type syncBuffer struct {
@@ -36,13 +39,9 @@ func TestRunWithDemoSeedAndEmpty(t *testing.T) {
 		go func() {
 			done <- run(ctx, append([]string{"crmsim", "-sf-addr", "127.0.0.1:0", "-hs-addr", "127.0.0.1:0"}, args...), func(string) string { return "" }, out)
 		}()
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(strings.Join(out.lines(), "\n"), "hubspot sandbox ready") {
-			if time.Now().After(deadline) {
-				t.Fatalf("%v: not ready: %v", args, out.lines())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		harness.EventuallyState(t, 5*time.Second, fmt.Sprint(args, ": hubspot sandbox ready"), func() (bool, string) {
+			return strings.Contains(strings.Join(out.lines(), "\n"), "hubspot sandbox ready"), fmt.Sprint(out.lines())
+		})
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -63,19 +62,15 @@ func TestRunServesBothSandboxesFromSeed(t *testing.T) {
 			func(string) string { return "" }, out)
 	}()
 	urls := map[string]string{}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(urls) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", out.lines())
-		}
+	harness.EventuallyState(t, 5*time.Second, "both sandboxes ready", func() (bool, string) {
 		for _, l := range out.lines() {
 			var rec map[string]any
 			if json.Unmarshal([]byte(l), &rec) == nil && strings.HasSuffix(rec["msg"].(string), "sandbox ready") {
 				urls[rec["msg"].(string)] = rec["url"].(string)
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(urls) == 2, fmt.Sprint(out.lines())
+	})
 	get := func(url, token string) (int, map[string]any) {
 		req, _ := http.NewRequest("GET", url, nil)
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -18,37 +18,8 @@ import (
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi/dlq"
-	"github.com/ownersync/ownersync/workbench/embednats"
+	"github.com/ownersync/ownersync/workbench/harness"
 )
-
-func startBus(t *testing.T) *natsbus.Conn {
-	t.Helper()
-	srv, err := embednats.Start(embednats.Options{Dir: t.TempDir(), Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	c, err := natsbus.Connect(context.Background(), natsbus.Options{URL: srv.URL(), Name: "dlq-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := natsbus.DeclareStreams(context.Background(), c.JS, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // deadLetterer runs a real natsbus consumer (service "writer") whose handler fails permanently on
 // first delivery and succeeds on a replay, so the DLQ holds what production puts there.
@@ -101,7 +72,7 @@ func runConsumer(t *testing.T, ctx context.Context, c *natsbus.Conn, d *deadLett
 		})
 	}()
 	t.Cleanup(func() { <-done })
-	waitFor(t, "consumer running", cons.Running)
+	harness.Eventually(t, 10*time.Second, "consumer running", cons.Running)
 }
 
 func ownerChange(tenant, id string) *ownersyncv1.CrmOwnerChanged {
@@ -114,7 +85,7 @@ func ownerChange(tenant, id string) *ownersyncv1.CrmOwnerChanged {
 func TestListAndReplay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := startBus(t)
+	c := harness.JetStream(t).Conn
 	d := &deadLetterer{dead: map[string]bool{}, replayed: map[string]replayedMsg{}}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -129,7 +100,7 @@ func TestListAndReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "4 dead letters", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.dead) == 4 })
+	harness.Eventually(t, 10*time.Second, "4 dead letters", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.dead) == 4 })
 	// A dead letter of another service on the same tenant.
 	other := natsbus.NewPublisher(c.JS, nil, 5*time.Second)
 	nm := natsMsg(streams.DeadLetter("notifier", "acme"), "report.sync.acme", "SYNC")
@@ -190,7 +161,7 @@ func TestListAndReplay(t *testing.T) {
 	if d := cmp.Diff(httpapi.ReplayResult{Replayed: []httpapi.ReplayedLetter{{ID: e1.ID, Subject: "crm.owner.changed.acme.salesforce", MsgID: wantID}}}, res); d != "" {
 		t.Errorf("replay by ids (-want +got):\n%s", d)
 	}
-	waitFor(t, "e1 consumed again", func() bool { d.mu.Lock(); defer d.mu.Unlock(); _, ok := d.replayed[wantID]; return ok })
+	harness.Eventually(t, 10*time.Second, "e1 consumed again", func() bool { d.mu.Lock(); defer d.mu.Unlock(); _, ok := d.replayed[wantID]; return ok })
 	d.mu.Lock()
 	got := d.replayed[wantID]
 	d.mu.Unlock()
@@ -249,7 +220,7 @@ func TestListAndReplay(t *testing.T) {
 	if len(res.Replayed) != 2 || len(res.Failed) != 0 {
 		t.Fatalf("replay by service = %+v", res)
 	}
-	waitFor(t, "e2 and e3 consumed again", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.replayed) == 3 })
+	harness.Eventually(t, 10*time.Second, "e2 and e3 consumed again", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.replayed) == 3 })
 	left, _ := q.List(ctx, "acme", httpapi.DLQFilter{})
 	if len(left) != 1 || left[0].Service != "notifier" {
 		t.Errorf("left in acme's DLQ = %+v, want notifier's only", left)
@@ -261,7 +232,7 @@ func TestListAndReplay(t *testing.T) {
 func TestReplayRefusesForeignSubject(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := startBus(t)
+	c := harness.JetStream(t).Conn
 	pub := natsbus.NewPublisher(c.JS, nil, 5*time.Second)
 	for i, subj := range []string{"crm.owner.changed.globex.salesforce", ""} {
 		if _, err := pub.PublishMsg(ctx, natsMsg(streams.DeadLetter("writer", "acme"), subj, "CRM"), "forged-"+strconv.Itoa(i)); err != nil {
