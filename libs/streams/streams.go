@@ -26,7 +26,15 @@ const (
 const (
 	MappingsBucket = "ownersync_mappings"
 	RecordsBucket  = "ownersync_records"
+	// CoordBucket holds what replicas of a service agree on (package libs/coord): the CRM API
+	// budgets of the writers, the mappers' rule leases and scheduler firings, the notifiers'
+	// digest and report claims.
+	CoordBucket = "ownersync_coord"
 )
+
+// CoordMaxAge is how long an untouched key of CoordBucket lives: longer than any hold or claim
+// (a daily quota hold lasts until the next midnight).
+const CoordMaxAge = 72 * time.Hour
 
 // Header names set on every ownersync message besides Nats-Msg-Id and the trace context.
 const (
@@ -194,6 +202,8 @@ func KVConfigs(o Options) []jetstream.KeyValueConfig {
 	return []jetstream.KeyValueConfig{
 		{Bucket: MappingsBucket, Description: "current mappings per tenant and provider (mapper)", History: 1, Replicas: o.Replicas, Storage: storage},
 		{Bucket: RecordsBucket, Description: "last applied and last written owner per record (writer)", History: 1, Replicas: o.Replicas, Storage: storage},
+		{Bucket: CoordBucket, Description: "what replicas agree on: CRM budgets, rule leases, scheduler firings, digest and report claims",
+			History: 1, TTL: CoordMaxAge, Replicas: o.Replicas, Storage: storage},
 	}
 }
 

@@ -41,10 +41,9 @@ var state = map[string]replicaState{
 		},
 	},
 	"writer": {
-		shared: "per-record state in the ownersync_records KV bucket, history in MongoDB, JetStream consumers",
-		perProcess: []perProcessState{
-			{"the CRM API budget (HubSpot 10-second and daily limits, Salesforce daily quota) per (tenant, provider)", "keys map[Key]*bucket"},
-		},
+		shared: "per-record state in the ownersync_records KV bucket, history in MongoDB, JetStream consumers, " +
+			"the CRM API budget per (tenant, provider) in the ownersync_coord KV bucket (leases of calls by compare-and-set, " +
+			"429 pauses and daily-quota holds seen by every replica: services/writer/internal/budget)",
 	},
 	"notifier": {
 		shared: "reports sent once (notifications keyed on the report id in MongoDB), JetStream consumers",

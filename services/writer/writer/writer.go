@@ -54,6 +54,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	core, err := app.New(ctx, app.Options{
 		Records:        buckets[streams.RecordsBucket],
 		Mappings:       buckets[streams.MappingsBucket],
+		Coord:          buckets[streams.CoordBucket],
 		DB:             base.Mongo.DB,
 		Tenants:        tenants,
 		Publisher:      base.Pub,

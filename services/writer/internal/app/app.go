@@ -26,6 +26,7 @@ import (
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
+	"github.com/ownersync/ownersync/services/writer/internal/budget"
 	"github.com/ownersync/ownersync/services/writer/internal/config"
 	"github.com/ownersync/ownersync/services/writer/internal/crmclients"
 	"github.com/ownersync/ownersync/services/writer/internal/crmwrite"
@@ -42,6 +43,9 @@ import (
 type Options struct {
 	// Records and Mappings are the ownersync_records and ownersync_mappings buckets.
 	Records, Mappings jetstream.KeyValue
+	// Coord is the ownersync_coord bucket holding the CRM API budget per (tenant, provider) that all
+	// writer replicas share (package budget). nil: this process paces alone (a single replica).
+	Coord jetstream.KeyValue
 	// DB holds the ownership_history collection (its indexes: ownerhistory.Indexes()).
 	DB *mongo.Database
 	// Tenants returns tenant configuration; *tenantstore.Cache implements it.
@@ -97,7 +101,18 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	tn := o.Tuning
 	sfPerSecond := max(int(tn.SalesforceCallsPerSecond), 1)
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	var shared ratelimit.Shared
+	if o.Coord != nil {
+		b := budget.New(budget.Config{KV: o.Coord})
+		if err := b.Watch(watchCtx); err != nil {
+			stopWatch()
+			return nil, fmt.Errorf("writer app: watch the shared CRM budget: %w", err)
+		}
+		shared = b
+	}
 	limiter := ratelimit.New(ratelimit.Config{
+		Shared: shared,
 		Limits: func(k ratelimit.Key) ratelimit.Limits {
 			if k.Provider == provider.Salesforce {
 				return ratelimit.ForWindow(sfPerSecond, time.Second, 1)
@@ -166,7 +181,6 @@ func New(ctx context.Context, o Options) (*App, error) {
 	history := historystore.New(o.DB, historystore.Options{Detached: o.DetachedHistory, OnError: func(err error) {
 		o.Log.Error("ownership history insert failed", "error", err)
 	}})
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	stopLoad := context.AfterFunc(ctx, stopWatch)
 	view, err := mappingview.NewWatched(watchCtx, o.Mappings)
 	if !stopLoad() && err == nil {

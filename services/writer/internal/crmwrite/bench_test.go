@@ -105,21 +105,7 @@ func BenchmarkBurstHubSpot(b *testing.B) {
 	n := burstSize()
 	for range b.N {
 		b.StopTimer()
-		acct, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-test"}, BurstLimit: perWindow, BurstInterval: window, DailyLimit: -1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		seed := hssim.Seed{Owners: []hssim.Owner{{ID: "7001", Email: "ada@example.com", Type: "PERSON", UserID: 1}}}
-		for i := range n {
-			seed.Contacts = append(seed.Contacts, hssim.SeedContact{ID: strconv.Itoa(1000 + i), Email: fmt.Sprintf("c%d@example.org", i)})
-		}
-		if err := acct.Load(seed); err != nil {
-			b.Fatal(err)
-		}
-		url, err := acct.Start("")
-		if err != nil {
-			b.Fatal(err)
-		}
+		acct, url := hsBurstSandbox(b, n, perWindow, window)
 		client, err := hubspot.New(hubspot.Config{BaseURL: url, AccessToken: "pat-test"})
 		if err != nil {
 			b.Fatal(err)
@@ -139,6 +125,28 @@ func BenchmarkBurstHubSpot(b *testing.B) {
 		reportBurst(b, n, calls, acct.Log().Counters().RateLimited, elapsed, 100*float64(perWindow)/window.Seconds())
 		acct.Close()
 	}
+}
+
+// hsBurstSandbox starts a HubSpot sandbox limited to perWindow calls per window with n contacts
+// (ids 1000…) for a burst.
+func hsBurstSandbox(b *testing.B, n, perWindow int, window time.Duration) (*hssim.Account, string) {
+	b.Helper()
+	acct, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-test"}, BurstLimit: perWindow, BurstInterval: window, DailyLimit: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seed := hssim.Seed{Owners: []hssim.Owner{{ID: "7001", Email: "ada@example.com", Type: "PERSON", UserID: 1}}}
+	for i := range n {
+		seed.Contacts = append(seed.Contacts, hssim.SeedContact{ID: strconv.Itoa(1000 + i), Email: fmt.Sprintf("c%d@example.org", i)})
+	}
+	if err := acct.Load(seed); err != nil {
+		b.Fatal(err)
+	}
+	url, err := acct.Start("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return acct, url
 }
 
 // warmUp makes one write so the client holds a token (the sandbox counts token requests against

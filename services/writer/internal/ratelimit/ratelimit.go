@@ -58,6 +58,25 @@ type Config struct {
 	MaxWait time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Shared is the budget every writer replica draws from (package budget, on NATS KV); nil when
+	// this process is the only one. Wait takes a slot of it after the key's own token, pauses and
+	// quota holds are written to it, and its pauses are seen by PausedUntil.
+	Shared Shared
+	// SharedTimeout bounds writing a pause or hold to Shared. Default 2 s.
+	SharedTimeout time.Duration
+}
+
+// Shared is a CRM API budget per key shared by the writer replicas (issue 15).
+type Shared interface {
+	// Take blocks until key may make one call under the shared budget, sized from lim (the key's
+	// per-process limits now), or returns a *HeldError when that is further away than maxWait.
+	Take(ctx context.Context, key Key, lim Limits, maxWait time.Duration) error
+	// Pause stops key's calls in every replica until until (a 429 answer).
+	Pause(ctx context.Context, key Key, until time.Time) error
+	// Hold stops key's calls in every replica until until (the daily quota is near exhaustion).
+	Hold(ctx context.Context, key Key, until time.Time) error
+	// PausedUntil is when key's last known shared pause or hold ends; zero when none. No I/O.
+	PausedUntil(key Key) time.Time
 }
 
 // HeldError says a key cannot take a call before Until.
@@ -131,6 +150,9 @@ func New(cfg Config) *Limiter {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SharedTimeout <= 0 {
+		cfg.SharedTimeout = 2 * time.Second
+	}
 	return &Limiter{cfg: cfg, keys: map[Key]*bucket{}}
 }
 
@@ -198,31 +220,52 @@ func (l *Limiter) Reserve(key Key) (time.Duration, error) {
 }
 
 // Wait blocks until key may take one call, or returns a *HeldError when that is further away than
-// MaxWait, or ctx's error.
+// MaxWait, or ctx's error. With a Shared budget the call then also waits for a slot of it.
 func (l *Limiter) Wait(ctx context.Context, key Key) error {
 	d, err := l.Reserve(key)
-	if err != nil || d <= 0 {
+	if err != nil {
 		return err
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	if d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
 	}
+	if l.cfg.Shared == nil {
+		return nil
+	}
+	return l.cfg.Shared.Take(ctx, key, l.Limits(key), l.cfg.MaxWait)
 }
 
 // Pause stops calls for key until until (a 429 or REQUEST_LIMIT_EXCEEDED answer); other keys go on.
-// A pause never shortens an earlier, longer one.
+// A pause never shortens an earlier, longer one. With a Shared budget every replica pauses.
 func (l *Limiter) Pause(key Key, until time.Time) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	b := l.get(key, l.cfg.Now())
 	if until.After(b.pausedUntil) {
 		b.pausedUntil = until
 	}
+	l.mu.Unlock()
+	if l.cfg.Shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.SharedTimeout)
+		defer cancel()
+		_ = l.cfg.Shared.Pause(ctx, key, until) // this replica is paused either way; the others learn at their next lease
+	}
+}
+
+// share writes a quota hold of key to the Shared budget, when there is one and n opens a hold.
+// l.mu is not held.
+func (l *Limiter) share(key Key, n *Notice) *Notice {
+	if l.cfg.Shared != nil && n != nil && n.Kind == QuotaNearExhaustion {
+		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.SharedTimeout)
+		defer cancel()
+		_ = l.cfg.Shared.Hold(ctx, key, n.Until)
+	}
+	return n
 }
 
 // SetLocation sets the time zone whose midnight resets key's daily quota (a HubSpot account's own
@@ -257,12 +300,17 @@ func (l *Limiter) Limits(key Key) Limits {
 func (l *Limiter) PausedUntil(key Key) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.keys[key]
-	if b == nil {
-		return time.Time{}
-	}
 	now := l.cfg.Now()
 	var until time.Time
+	if l.cfg.Shared != nil {
+		if t := l.cfg.Shared.PausedUntil(key); t.After(now) {
+			until = t
+		}
+	}
+	b := l.keys[key]
+	if b == nil {
+		return until
+	}
 	for _, t := range []time.Time{b.pausedUntil, b.heldUntil} {
 		if t.After(now) && t.After(until) {
 			until = t
@@ -288,9 +336,10 @@ func (l *Limiter) ObserveSalesforceUsage(key Key, used, limit int64) *Notice {
 		return nil
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	now := l.cfg.Now()
-	return l.quota(key, now, used, limit, l.near(used, limit), func() time.Time { return now.Add(l.cfg.Recheck) })
+	n := l.quota(key, now, used, limit, l.near(used, limit), func() time.Time { return now.Add(l.cfg.Recheck) })
+	l.mu.Unlock()
+	return l.share(key, n)
 }
 
 // HubSpotReading is what a HubSpot response's X-HubSpot-RateLimit-* headers say; zero fields were
@@ -332,6 +381,10 @@ func (l *Limiter) ObserveHubSpot(key Key, h http.Header) *Notice {
 // has left, and the daily quota is checked. It returns a Notice when the daily quota crosses the
 // threshold either way, else nil.
 func (l *Limiter) ObserveHubSpotReading(key Key, r HubSpotReading) *Notice {
+	return l.share(key, l.observeHubSpot(key, r))
+}
+
+func (l *Limiter) observeHubSpot(key Key, r HubSpotReading) *Notice {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
@@ -369,6 +422,10 @@ func (l *Limiter) ObserveHubSpotReading(key Key, r HubSpotReading) *Notice {
 // ExhaustedDaily holds key until its daily quota resets after the CRM refused a call for it
 // (HubSpot 429 with policyName DAILY). It returns the Notice the first time in an episode.
 func (l *Limiter) ExhaustedDaily(key Key) *Notice {
+	return l.share(key, l.exhaustedDaily(key))
+}
+
+func (l *Limiter) exhaustedDaily(key Key) *Notice {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
