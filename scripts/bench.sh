@@ -49,7 +49,7 @@ section "Mapping rules alone (issue 5)" \
   go test -run '^$' -bench 'Reconcile' -benchmem -count 1 ./services/mapper/internal/mapping
 
 section "Sync Users end to end, sandbox pulls included, peak RSS (issue 5)" \
-  go run ./services/mapper/cmd/syncbench -sizes "$sizes" -crm "$crm"
+  go run ./services/mapper/cmd/syncbench -sizes "$sizes" -crm "$crm" -json "$out/syncusers.json"
 
 section "Writer burst into both sandboxes and low-load latency (issue 6)" \
   env OWNERSYNC_BENCH_RECORDS="$burst" go test -run x -bench 'Burst|LowLoad' -benchtime 1x -count "$rounds" ./services/writer/internal/crmwrite

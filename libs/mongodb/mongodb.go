@@ -11,6 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -41,6 +42,9 @@ type Options struct {
 	Logger *slog.Logger
 	// TracerProvider, when set, gives every command a client span (CommandTracer).
 	TracerProvider trace.TracerProvider
+	// Monitor, when set, also watches every command (a CommandCounter's, for instance); it is
+	// composed with the tracer's.
+	Monitor *event.CommandMonitor
 }
 
 // ParseWriteConcern reads a write concern: "majority" or a number of nodes (at least 1; 0 would
@@ -83,8 +87,12 @@ func Connect(ctx context.Context, o Options) (*Conn, error) {
 		SetConnectTimeout(5 * time.Second).
 		SetTimeout(o.OperationTimeout).
 		SetWriteConcern(wc)
+	var tracer *event.CommandMonitor
 	if o.TracerProvider != nil {
-		opts.SetMonitor(NewCommandTracer(o.TracerProvider).Monitor())
+		tracer = NewCommandTracer(o.TracerProvider).Monitor()
+	}
+	if m := ComposeMonitors(tracer, o.Monitor); m != nil {
+		opts.SetMonitor(m)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {

@@ -14,6 +14,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -23,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +73,41 @@ type runResult struct {
 	Name      string
 	TotalMS   int64
 	Providers []domain.RunProvider
+	// Commands are the MongoDB commands of the run by kind, with their documents.
+	Commands []commandRow
+}
+
+// commandRow is one kind of MongoDB command of a run (mongodb.CommandCounter).
+type commandRow struct {
+	Name, Collection string
+	mongodb.CommandCount
+}
+
+func commandRows(counts map[mongodb.CommandKind]mongodb.CommandCount) []commandRow {
+	var out []commandRow
+	for k, v := range counts {
+		out = append(out, commandRow{Name: k.Name, Collection: k.Collection, CommandCount: v})
+	}
+	slices.SortFunc(out, func(a, b commandRow) int {
+		return cmp.Or(cmp.Compare(a.Collection, b.Collection), cmp.Compare(a.Name, b.Name))
+	})
+	return out
+}
+
+// commandTotals sums a run's commands: reads (find, getMore, ...) and writes with their documents.
+func commandTotals(rows []commandRow) (reads, readDocs, writes, writeDocs, maxWriteDocs int) {
+	for _, r := range rows {
+		switch {
+		case mongodb.Reads[r.Name] || r.Name == "getMore":
+			reads += r.Commands
+			readDocs += r.Documents
+		case mongodb.Writes[r.Name]:
+			writes += r.Commands
+			writeDocs += r.Documents
+			maxWriteDocs = max(maxWriteDocs, r.MaxDocuments)
+		}
+	}
+	return
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -78,6 +115,7 @@ func run(args []string, stdout io.Writer) error {
 	sizes := fs.String("sizes", "10000,50000,100000", "platform user counts, comma-separated")
 	crmN := fs.Int("crm", 100000, "CRM users per provider")
 	child := fs.Int("child", 0, "internal: run one size in this process")
+	jsonOut := fs.String("json", "", "also write the results as JSON to this file (the charts of make bench read it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,6 +150,13 @@ func run(args []string, stdout io.Writer) error {
 		fmt.Fprintf(os.Stderr, "size %d done\n", n)
 	}
 	report(stdout, results)
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(results, "", " ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*jsonOut, b, 0o644)
+	}
 	return nil
 }
 
@@ -132,6 +177,37 @@ func report(w io.Writer, rs []result) {
 			}
 		}
 	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "MongoDB commands per run (both providers; the driver's command monitor): reads are find and getMore, writes insert, update, delete and findAndModify.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| platform users | CRM users/provider | run | changes | read commands | documents read | write commands | documents written | max documents per write |")
+	fmt.Fprintln(w, "|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rs {
+		for _, run := range r.Runs {
+			changes := 0
+			for _, p := range run.Providers {
+				if p.Outcome != nil {
+					changes += p.Outcome.ChangesTotal
+				}
+			}
+			reads, readDocs, writes, writeDocs, maxDocs := commandTotals(run.Commands)
+			fmt.Fprintf(w, "| %d | %d | %s | %d | %d | %d | %d | %d | %d |\n", r.Platform, r.CRM, run.Name, changes, reads, readDocs, writes, writeDocs, maxDocs)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "<details><summary>Commands by collection and kind</summary>")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| platform users | CRM users/provider | run | collection | command | commands | documents | max per command |")
+	fmt.Fprintln(w, "|---:|---:|---|---|---|---:|---:|---:|")
+	for _, r := range rs {
+		for _, run := range r.Runs {
+			for _, c := range run.Commands {
+				fmt.Fprintf(w, "| %d | %d | %s | %s | %s | %d | %d | %d |\n", r.Platform, r.CRM, run.Name, c.Collection, c.Name, c.Commands, c.Documents, c.MaxDocuments)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "</details>")
 }
 
 func measure(ctx context.Context, platformN, crmN int) (*result, error) {
@@ -165,7 +241,8 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 	}
 	// The service's 30 s per-operation timeout is too short for FerretDB scanning 200k documents on
 	// a busy machine; the benchmark connects with a long one.
-	client, err := mongo.Connect(options.Client().ApplyURI(ms.URI()).SetTimeout(10 * time.Minute))
+	counter := mongodb.NewCommandCounter()
+	client, err := mongo.Connect(options.Client().ApplyURI(ms.URI()).SetTimeout(10 * time.Minute).SetMonitor(counter.Monitor()))
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +306,7 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 				return nil, err
 			}
 		}
+		counter.Reset()
 		start := time.Now()
 		rec, _, err := runner.Run(ctx, domain.SyncRequest{Tenant: "bench", Trigger: domain.TriggerAPI})
 		if err != nil {
@@ -237,7 +315,8 @@ func measure(ctx context.Context, platformN, crmN int) (*result, error) {
 		if rec.Status != domain.RunSucceeded {
 			return nil, fmt.Errorf("run %s: %s %s %+v", name, rec.Status, rec.Error, rec.Providers)
 		}
-		res.Runs = append(res.Runs, runResult{Name: name, TotalMS: time.Since(start).Milliseconds(), Providers: rec.Providers})
+		res.Runs = append(res.Runs, runResult{Name: name, TotalMS: time.Since(start).Milliseconds(), Providers: rec.Providers,
+			Commands: commandRows(counter.Snapshot())})
 	}
 	res.PeakRSSMB = peakRSSMB()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {

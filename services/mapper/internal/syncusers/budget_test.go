@@ -1,0 +1,256 @@
+package syncusers_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ownersync/ownersync/libs/crmconn"
+	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/secretref"
+	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/tenant"
+	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/crm"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
+	"github.com/ownersync/ownersync/services/mapper/internal/events"
+	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
+	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
+	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/harness"
+)
+
+// dataCollections are the collections whose writes follow a run's changes; sync_runs and
+// sync_locks are the run's own record and lock (a fixed number of saves plus at most one per
+// pulled page), kv_state the generation (one per provider).
+var dataCollections = map[string]bool{
+	mongostore.PlatformUsers: true, mongostore.CRMUsers: true, mongostore.Mappings: true,
+	mongostore.Problems: true, mongostore.Provisions: true,
+}
+
+// TestSyncUsersCommandBudget: Sync Users' cost follows its changes, not its users (issue 18). On
+// the embedded server, with 800 platform users against 800 users in each CRM, a second
+// run after k CRM changes per provider issues at most c + k·fanout/MaxStatements write commands on
+// the data collections (each change touches at most fanout stored documents: the CRM user, its
+// mapping or the namesake's, and their problems), and reads each collection once per provider (one
+// find and its getMores). A run with no change writes nothing but its own record. Both bulk modes
+// are held to the same budget.
+func TestSyncUsersCommandBudget(t *testing.T) {
+	for _, mode := range []mongostore.BulkWrites{mongostore.PerDocument, mongostore.DeleteInsert} {
+		t.Run(string(mode), func(t *testing.T) { testCommandBudget(t, mode) })
+	}
+}
+
+func testCommandBudget(t *testing.T, mode mongostore.BulkWrites) {
+	const users = 800
+	const every = 8 // every 8th CRM user changes: k = 97 per provider
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	js := harness.JetStream(t)
+	kvs := js.KV(t)
+	counter := mongodb.NewCommandCounter()
+	mc, err := mongodb.Connect(ctx, mongodb.Options{URI: harness.Mongo(t), Database: "budget", Monitor: counter.Monitor(), OperationTimeout: 4 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close(context.WithoutCancel(ctx))
+	if err := mongodb.EnsureIndexes(ctx, mc.DB, append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...)); err != nil {
+		t.Fatal(err)
+	}
+
+	t1, f1 := true, false
+	var sfUsers []sfsim.SeedUser
+	var owners []hssim.Owner
+	var platform []domain.PlatformUser
+	for i := range users {
+		email := fmt.Sprintf("u%d@budget.test", i)
+		active := &t1
+		if i%40 == 39 {
+			active = &f1
+		}
+		sfUsers = append(sfUsers, sfsim.SeedUser{Username: fmt.Sprintf("u%d@budget.sf", i), Email: email, FirstName: "U", LastName: fmt.Sprint(i), IsActive: active})
+		owners = append(owners, hssim.Owner{Email: email, FirstName: "U", LastName: fmt.Sprint(i), Type: hssim.OwnerPerson, UserID: int64(1000 + i), Archived: i%40 == 39})
+		platform = append(platform, domain.PlatformUser{Tenant: "bt", ID: fmt.Sprintf("p%05d", i), Email: email, FirstName: "U", LastName: fmt.Sprint(i), Status: "active", Kind: "user"})
+	}
+	sf, err := sfsim.New(sfsim.Config{DailyLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sf.Close()
+	if _, err := sf.Start(""); err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.Load(sfsim.Seed{Users: sfUsers}); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-budget"}, BurstLimit: -1, DailyLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	if _, err := hs.Start(""); err != nil {
+		t.Fatal(err)
+	}
+	if err := hs.Load(hssim.Seed{Owners: owners}); err != nil {
+		t.Fatal(err)
+	}
+
+	store := mongostore.New(mc.DB, mongostore.Options{BulkWrites: mode})
+	if err := store.InsertPlatformUsers(ctx, platform); err != nil {
+		t.Fatal(err)
+	}
+	tenants := tenantstore.New(mc.DB, nil)
+	tn := &tenant.Tenant{ID: "bt", Name: "Budget",
+		Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true}, OrgID: sf.OrgID(), InstanceURL: sf.URL(),
+			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "budget", ClientSecretRef: "env:SF_SECRET"}},
+		HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, APIBaseURL: hs.URL()}, PortalID: hs.PortalID(),
+			AppID: hs.AppID(), ClientSecretRef: "env:HS_SECRET", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:HS_TOKEN"}},
+	}
+	tn.Normalize()
+	if err := tenants.Put(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SF_SECRET": "s", "HS_SECRET": "s", "HS_TOKEN": "pat-budget"}
+	pub := natsbus.NewPublisher(js.JS, nil, 30*time.Second)
+	evs := events.NewPublisher(pub, nil)
+	w := changes.New(store, kvview.New(js.JS, kvs[streams.MappingsBucket]), evs, nil)
+	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs,
+		ListCap: 100, LockTTL: 2 * time.Minute,
+		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute})}})
+
+	run := func(name string) (map[mongodb.CommandKind]mongodb.CommandCount, *domain.SyncRun) {
+		t.Helper()
+		counter.Reset()
+		rec, _, err := runner.Run(ctx, domain.SyncRequest{Tenant: "bt", Trigger: domain.TriggerAPI})
+		if err != nil {
+			t.Fatalf("%s run: %v", name, err)
+		}
+		if rec.Status != domain.RunSucceeded {
+			t.Fatalf("%s run: %s %s", name, rec.Status, rec.Error)
+		}
+		counts := counter.Snapshot()
+		var b strings.Builder
+		mongodb.Fprint(&b, counts)
+		t.Logf("%s run: MongoDB commands\n%s", name, b.String())
+		return counts, rec
+	}
+	run("first")
+
+	// k changes per provider, a mix of every kind: deactivation with a new active namesake
+	// (remap), deactivation (removal), email change (removal), a new active duplicate (conflict).
+	sfOK := func(_ sfsim.User, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	hsOK := func(_ hssim.Owner, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := 0
+	byEmail := map[string]string{}
+	for _, u := range sf.Users() {
+		byEmail[u.Email] = u.ID
+	}
+	hsByEmail := map[string]string{}
+	for _, o := range hs.Owners() {
+		hsByEmail[o.Email] = o.ID
+	}
+	for i := 1; i < users; i += every {
+		if i%40 == 39 {
+			continue
+		}
+		email := fmt.Sprintf("u%d@budget.test", i)
+		k++
+		switch k % 4 {
+		case 0:
+			sfOK(sf.UpdateUser(byEmail[email], func(u *sfsim.User) { u.IsActive = false }))
+			sfOK(sf.CreateUser(sfsim.User{Username: fmt.Sprintf("u%d-new@budget.sf", i), Email: email, LastName: "New", IsActive: true}))
+			hsOK(hs.ArchiveOwner(hsByEmail[email]))
+			hsOK(hs.CreateOwner(hssim.Owner{Email: email, LastName: "New", Type: hssim.OwnerPerson, UserID: int64(200000 + i)}))
+		case 1:
+			sfOK(sf.UpdateUser(byEmail[email], func(u *sfsim.User) { u.IsActive = false }))
+			hsOK(hs.ArchiveOwner(hsByEmail[email]))
+		case 2:
+			sfOK(sf.UpdateUser(byEmail[email], func(u *sfsim.User) { u.Email = fmt.Sprintf("moved%d@budget.test", i) }))
+			hsOK(hs.UpdateOwner(hsByEmail[email], func(o *hssim.Owner) { o.Email = fmt.Sprintf("moved%d@budget.test", i) }))
+		case 3:
+			sfOK(sf.CreateUser(sfsim.User{Username: fmt.Sprintf("u%d-dup@budget.sf", i), Email: email, LastName: "Dup", IsActive: true}))
+			hsOK(hs.CreateOwner(hssim.Owner{Email: email, LastName: "Dup", Type: hssim.OwnerPerson, UserID: int64(300000 + i)}))
+		}
+	}
+	counts, rec := run("second")
+	changed := 0
+	for _, p := range rec.Providers {
+		changed += p.Outcome.ChangesTotal
+	}
+	if changed < k {
+		t.Fatalf("second run: %d mapping changes for %d CRM changes per provider: the data set does not exercise the budget", changed, k)
+	}
+	checkBudget(t, "second", counts, k, len(rec.Providers))
+
+	counts, _ = run("unchanged")
+	for kind, c := range counts {
+		if mongodb.Writes[kind.Name] && dataCollections[kind.Collection] {
+			t.Errorf("unchanged run: %d %s commands on %s (%d documents), want none", c.Commands, kind.Name, kind.Collection, c.Documents)
+		}
+	}
+	checkBudget(t, "unchanged", counts, 0, len(rec.Providers))
+}
+
+// fanout bounds the stored documents one CRM change rewrites: the CRM user (and a new namesake),
+// the mapping(s) it moves, and the problems it opens or closes.
+const fanout = 6
+
+func checkBudget(t *testing.T, name string, counts map[mongodb.CommandKind]mongodb.CommandCount, k, providers int) {
+	t.Helper()
+	// c: per provider, each data collection may take one command per kind of write (delete,
+	// replace/park, insert) even for a single change.
+	const perProviderFixed = 3 * 4
+	writes := 0
+	for kind, c := range counts {
+		if mongodb.Writes[kind.Name] && dataCollections[kind.Collection] {
+			writes += c.Commands
+		}
+	}
+	budget := providers*perProviderFixed + (providers*k*fanout+mongostore.MaxStatements-1)/mongostore.MaxStatements
+	if writes > budget {
+		t.Errorf("%s run: %d write commands on the data collections for k=%d changes per provider, budget c + k·fanout/batch = %d", name, writes, k, budget)
+	}
+	// Each collection is read once per provider (platform users once per run); getMore continues
+	// the same read.
+	reads := map[string]int{}
+	for kind, c := range counts {
+		if mongodb.Reads[kind.Name] {
+			reads[kind.Collection] += c.Commands
+		}
+	}
+	limits := map[string]int{mongostore.PlatformUsers: 1, mongostore.CRMUsers: providers, mongostore.Mappings: providers,
+		mongostore.Problems: providers, mongostore.Provisions: providers}
+	for coll, n := range reads {
+		limit, ok := limits[coll]
+		if !ok {
+			limit = 1 + providers // the tenant, the run's bookkeeping: a lookup each, not a scan per user
+		}
+		if n > limit {
+			t.Errorf("%s run: %d reads of %s, want at most %d", name, n, coll, limit)
+		}
+	}
+	// The run's own record: a fixed number of saves plus at most one per CRM page (throttled).
+	book := 0
+	for kind, c := range counts {
+		if mongodb.Writes[kind.Name] && !dataCollections[kind.Collection] {
+			book += c.Commands
+		}
+	}
+	if book > 60 {
+		t.Errorf("%s run: %d writes of the run record, lock and generation, want at most 60", name, book)
+	}
+}
