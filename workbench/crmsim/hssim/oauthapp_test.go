@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // noRedirect is a client that stops at the redirect to the app's callback.
@@ -159,7 +161,7 @@ func TestWebhookSubscriptionsAPI(t *testing.T) {
 	if err := e.acct.SetContactOwner("51234", "71234567", 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "subscribed webhook", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	harness.Eventually(t, 5*time.Second, "subscribed webhook", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
 	mu.Lock()
 	if got[0].SubscriptionID != sub.ID || got[0].PropertyName != "hubspot_owner_id" {
 		t.Fatalf("event %+v, want subscription %d", got[0], sub.ID)
