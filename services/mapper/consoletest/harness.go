@@ -82,7 +82,7 @@ func Start(t testing.TB, mongoURI string, svc *Service, cfg console.Config) *Env
 			t.Fatal(err)
 		}
 	}
-	tokens, err := auth.New(auth.Options{OperatorToken: OperatorToken, TenantTokens: map[string]string{"acme": AcmeToken, "globex": GlobexToken}})
+	tokens, err := auth.New(auth.Options{OperatorToken: OperatorToken, TenantTokens: map[string]string{"acme": AcmeToken, "globex": GlobexToken}, DB: conn.DB})
 	if err != nil {
 		t.Fatal(err)
 	}

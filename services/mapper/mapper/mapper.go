@@ -111,7 +111,8 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		base.Log.Info("mappings view rebuilt from MongoDB", "providers", rebuilt)
 	}
 
-	tokens, err := auth.New(auth.Options{OperatorToken: cfg.OperatorToken, TenantTokens: cfg.TenantTokens, DB: base.Mongo.DB})
+	tokens, err := auth.New(auth.Options{OperatorToken: cfg.OperatorToken, PreviousOperatorToken: cfg.PreviousOperatorToken,
+		PreviousOperatorTokenUntil: cfg.PreviousOperatorTokenUntil, TenantTokens: cfg.TenantTokens, DB: base.Mongo.DB})
 	if err != nil {
 		return err
 	}

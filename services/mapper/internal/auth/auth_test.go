@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -46,7 +47,7 @@ func TestAuthenticateConfiguredTokens(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.MintTenantToken(context.Background(), "acme", "test"); err == nil {
+	if _, err := s.MintTenantToken(context.Background(), "acme", "test", auth.MintOptions{}); err == nil {
 		t.Error("minting without a database succeeded")
 	}
 }
@@ -123,5 +124,37 @@ func BenchmarkAuthenticate(b *testing.B) {
 		if _, err := s.Authenticate(ctx, "tenant-token-h-0123456789"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestOperatorTokenRotation is issue 13 item 13: during a rotation the previous operator token is
+// accepted next to the new one until its end time, then refused; each has its own audit id.
+func TestOperatorTokenRotation(t *testing.T) {
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	const prev = "previous-operator-token-000"
+	s, err := auth.New(auth.Options{OperatorToken: op, PreviousOperatorToken: prev, PreviousOperatorTokenUntil: now.Add(time.Hour), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tok := range []string{op, prev} {
+		p, err := s.Authenticate(ctx, tok)
+		if err != nil || !p.Operator || p.TokenID != id(tok) {
+			t.Errorf("during the rotation %s: %+v %v", tok[:8], p, err)
+		}
+	}
+	now = now.Add(time.Hour)
+	if _, err := s.Authenticate(ctx, prev); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("previous token after its end: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, op); err != nil {
+		t.Errorf("current token after the rotation: %v", err)
+	}
+	if _, err := auth.New(auth.Options{OperatorToken: op, PreviousOperatorToken: prev}); err == nil {
+		t.Error("a previous operator token without an end time was accepted")
+	}
+	if _, err := auth.New(auth.Options{OperatorToken: op, PreviousOperatorToken: op, PreviousOperatorTokenUntil: now.Add(time.Hour)}); err == nil {
+		t.Error("the previous operator token equal to the current one was accepted")
 	}
 }

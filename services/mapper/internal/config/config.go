@@ -18,6 +18,10 @@ type Config struct {
 	TenantsFile string
 	// OperatorToken is the admin API's operator token (all tenants); stored hashed.
 	OperatorToken string
+	// PreviousOperatorToken is accepted as well until PreviousOperatorTokenUntil during a rotation
+	// (OWNERSYNC_OPERATOR_TOKEN_PREVIOUS, OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL, RFC 3339).
+	PreviousOperatorToken      string
+	PreviousOperatorTokenUntil time.Time
 	// TenantTokens are per-tenant admin tokens "tenant=token", stored hashed.
 	TenantTokens map[string]string
 	// AdminURL is the public base URL of the admin API and console (links in reports).
@@ -93,6 +97,23 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
 		r.Problem("OWNERSYNC_OPERATOR_TOKEN must be at least 16 characters")
+	}
+	c.PreviousOperatorToken = r.String("OWNERSYNC_OPERATOR_TOKEN_PREVIOUS", "")
+	until := r.String("OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL", "")
+	switch {
+	case c.PreviousOperatorToken == "" && until != "":
+		r.Problem("OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL is set without OWNERSYNC_OPERATOR_TOKEN_PREVIOUS")
+	case c.PreviousOperatorToken == "":
+	case len(c.PreviousOperatorToken) < 16:
+		r.Problem("OWNERSYNC_OPERATOR_TOKEN_PREVIOUS must be at least 16 characters")
+	case c.PreviousOperatorToken == c.OperatorToken:
+		r.Problem("OWNERSYNC_OPERATOR_TOKEN_PREVIOUS must differ from OWNERSYNC_OPERATOR_TOKEN")
+	default:
+		t, err := time.Parse(time.RFC3339, until)
+		if err != nil {
+			r.Problem("OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL must be an RFC 3339 time (e.g. 2026-12-24T12:00:00Z): when the previous operator token stops being accepted")
+		}
+		c.PreviousOperatorTokenUntil = t
 	}
 	for _, kv := range r.List("OWNERSYNC_TENANT_TOKENS") {
 		t, tok, ok := strings.Cut(kv, "=")

@@ -66,3 +66,23 @@ func TestSignInCeilingAboveOneClient(t *testing.T) {
 		t.Fatalf("a ceiling of 2/s with 60/min per client was accepted: %v", err)
 	}
 }
+
+// TestPreviousOperatorToken is issue 13 item 13: the previous operator token of a rotation needs
+// its end time, and both are checked.
+func TestPreviousOperatorToken(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"OWNERSYNC_OPERATOR_TOKEN_PREVIOUS": "previous-token-0123456789", "OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL": "2026-12-24T12:00:00Z"}))
+	if err != nil || c.PreviousOperatorToken != "previous-token-0123456789" || !c.PreviousOperatorTokenUntil.Equal(time.Date(2026, 12, 24, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for name, e := range map[string]map[string]string{
+		"no end":      {"OWNERSYNC_OPERATOR_TOKEN_PREVIOUS": "previous-token-0123456789"},
+		"bad end":     {"OWNERSYNC_OPERATOR_TOKEN_PREVIOUS": "previous-token-0123456789", "OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL": "tomorrow"},
+		"end alone":   {"OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL": "2026-12-24T12:00:00Z"},
+		"short":       {"OWNERSYNC_OPERATOR_TOKEN_PREVIOUS": "short", "OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL": "2026-12-24T12:00:00Z"},
+		"same as now": {"OWNERSYNC_OPERATOR_TOKEN_PREVIOUS": "operator-token-0123456789", "OWNERSYNC_OPERATOR_TOKEN_PREVIOUS_UNTIL": "2026-12-24T12:00:00Z"},
+	} {
+		if _, err := config.Load(env(e)); err == nil || !strings.Contains(err.Error(), "OWNERSYNC_OPERATOR_TOKEN_PREVIOUS") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -20,6 +20,7 @@ package console
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
@@ -90,9 +91,15 @@ type Config struct {
 	FailedTokenTries int
 }
 
-// Authenticator checks an admin token (auth.Store implements it).
+// Authenticator checks admin tokens and manages tenant tokens (auth.Store implements it).
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (auth.Principal, error)
+	// AuthenticateHash checks a session's token again on every request, so that revoking,
+	// expiring or rotating out a token ends the sessions opened with it.
+	AuthenticateHash(ctx context.Context, h [sha256.Size]byte) (auth.Principal, error)
+	MintTenantToken(ctx context.Context, tenant, createdBy string, o auth.MintOptions) (string, error)
+	List(ctx context.Context, tenant string) ([]auth.TokenInfo, error)
+	Revoke(ctx context.Context, tenant, id string) error
 }
 
 var _ Authenticator = (*auth.Store)(nil)
@@ -118,6 +125,8 @@ type session struct {
 	principal auth.Principal
 	csrf      string
 	expires   time.Time
+	// token is the SHA-256 of the token the session was opened with (never the token).
+	token [sha256.Size]byte
 }
 
 // New parses the embedded templates; it panics only if they are broken (a build defect).
@@ -282,6 +291,9 @@ func (c *Console) Register(e *echo.Echo) {
 		{http.MethodGet, tg + "/history", c.historyPage},
 		{http.MethodGet, tg + "/dlq", c.dlqPage},
 		{http.MethodPost, tg + "/dlq/replay", c.dlqReplay},
+		{http.MethodGet, tg + "/tokens", c.operatorOnly(c.tokensPage)},
+		{http.MethodPost, tg + "/tokens/mint", c.operatorOnly(c.tokensMint)},
+		{http.MethodPost, tg + "/tokens/revoke", c.operatorOnly(c.tokensRevoke)},
 	} {
 		g.Add(r.method, r.path, c.handle(c.signed(c.inTenant(r.h))))
 	}
@@ -395,6 +407,19 @@ func (c *Console) signed(h handler) handler {
 			r.sid = ck.Value
 			r.sess = c.lookup(ck.Value)
 		}
+		if r.sess != nil {
+			// The token must still be valid: revoked, expired or rotated out ends the session.
+			p, err := c.tokens.AuthenticateHash(r.ctx, r.sess.token)
+			switch {
+			case errors.Is(err, auth.ErrUnauthenticated):
+				c.endSession(r.sid)
+				r.sess = nil
+			case err != nil:
+				return err
+			default:
+				r.sess.principal = p
+			}
+		}
 		if r.sess == nil {
 			if r.ec.Request().Method == http.MethodGet {
 				next := r.ec.Request().URL.RequestURI()
@@ -466,9 +491,9 @@ func (c *Console) lookup(id string) *session {
 	return s
 }
 
-func (c *Console) newSession(p auth.Principal) (string, *session) {
+func (c *Console) newSession(p auth.Principal, token [sha256.Size]byte) (string, *session) {
 	now := c.cfg.Now()
-	s := &session{principal: p, csrf: randomToken(), expires: now.Add(c.cfg.SessionTTL)}
+	s := &session{principal: p, csrf: randomToken(), expires: now.Add(c.cfg.SessionTTL), token: token}
 	id := randomToken()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -572,4 +597,5 @@ var flashes = map[string]string{
 	"replayed":  "The dead letters were replayed.",
 	"signedout": "You are signed out.",
 	"already":   "A Sync Users run was already running; this is that run.",
+	"revoked":   "The token was revoked; sessions opened with it have ended.",
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -748,3 +749,43 @@ func TestCSRFTokenOnlyFromTheFormBody(t *testing.T) {
 		t.Fatal("a token in the query string signed in")
 	}
 }
+
+// TestTokensPage is issue 13 item 13 in the console: the operator lists a tenant's tokens, mints
+// one (shown once) and revokes it; a console session opened with the revoked token ends at once.
+// Tenant admins cannot reach the page.
+func TestTokensPage(t *testing.T) {
+	env := start(t, nil, console.Config{})
+	op := signedIn(t, env, consoletest.OperatorToken)
+	r := op.get("/admin/t/acme/tokens")
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, actorID(consoletest.AcmeToken), "configured")
+
+	r = op.post("/admin/t/acme/tokens/mint", url.Values{"name": {"Ops laptop"}, "expires_days": {"30"}})
+	wantStatus(t, r, http.StatusOK)
+	m := regexp.MustCompile(`<code id="new-token">([^<]+)</code>`).FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("the minted token is not shown:\n%s", r.body)
+	}
+	minted := m[1]
+	wantContains(t, r.body, "Ops laptop", actorID(minted))
+
+	holder := signedIn(t, env, minted)
+	wantStatus(t, holder.get("/admin/t/acme/"), http.StatusOK)
+	wantStatus(t, holder.get("/admin/t/acme/tokens"), http.StatusForbidden)
+	wantStatus(t, holder.post("/admin/t/acme/tokens/revoke", url.Values{"id": {actorID(minted)}}), http.StatusForbidden)
+
+	r = op.post("/admin/t/acme/tokens/revoke", url.Values{"id": {actorID(minted)}})
+	wantStatus(t, r, http.StatusSeeOther)
+	r = op.get("/admin/t/acme/tokens")
+	if strings.Contains(r.body, actorID(minted)) {
+		t.Errorf("the revoked token is still listed:\n%s", r.body)
+	}
+	if r := holder.get("/admin/t/acme/"); r.status != http.StatusSeeOther || !strings.Contains(r.location(), "/admin/signin") {
+		t.Errorf("a session of a revoked token = %d %q, want a redirect to sign in", r.status, r.location())
+	}
+	wantStatus(t, newBrowser(t, env.URL).signIn(minted, nil), http.StatusUnauthorized)
+	r = op.post("/admin/t/acme/tokens/revoke", url.Values{"id": {actorID(consoletest.AcmeToken)}})
+	wantStatus(t, r, http.StatusConflict)
+}
+
+func actorID(token string) string { h := auth.Hash(token); return hex.EncodeToString(h[:4]) }

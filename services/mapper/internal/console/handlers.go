@@ -87,7 +87,7 @@ func (c *Console) signin(r *req) error {
 	if old, err := r.ec.Cookie(SessionCookie); err == nil {
 		c.endSession(old.Value) // a sign-in always starts a fresh session
 	}
-	id, _ := c.newSession(p)
+	id, _ := c.newSession(p, th)
 	c.setCookie(r.ec, SessionCookie, id, int(c.cfg.SessionTTL.Seconds()))
 	c.setCookie(r.ec, signinCookie, "", -1)
 	c.log.InfoContext(r.ctx, "console sign-in", "actor", p.Actor())

@@ -104,6 +104,8 @@ func (a *API) routes() []route {
 		{http.MethodPut, t, a.putTenant, false},
 		{http.MethodPatch, t, a.patchTenant, false},
 		{http.MethodPost, t + "/tokens", a.mintToken, true},
+		{http.MethodGet, t + "/tokens", a.listTokens, true},
+		{http.MethodDelete, t + "/tokens/:id", a.revokeToken, true},
 		{http.MethodGet, t + "/users/overview", a.overview, false},
 		{http.MethodGet, t + "/mappings", a.listMappings, false},
 		{http.MethodPut, t + "/mappings/:provider/:platformUserId", a.mapManually, false},
@@ -559,26 +561,6 @@ func (a *API) saveTenant(c echo.Context, prev, t *tenant.Tenant, status int) err
 	}
 	a.log.InfoContext(ctx, "tenant configuration saved", attrs...)
 	return c.JSON(status, t)
-}
-
-// mintedToken is the answer of POST /v1/tenants/{t}/tokens: the token is shown once.
-type mintedToken struct {
-	Tenant string `json:"tenant"`
-	Token  string `json:"token"`
-}
-
-func (a *API) mintToken(c echo.Context) error {
-	t, err := a.requireTenant(c)
-	if err != nil {
-		return err
-	}
-	tok, err := a.tokens.MintTenantToken(c.Request().Context(), t, principal(c).Actor())
-	if err != nil {
-		return a.fail(err)
-	}
-	a.log.InfoContext(c.Request().Context(), "tenant token minted", "tenant", t, "actor", principal(c).Actor())
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusCreated, mintedToken{Tenant: t, Token: tok})
 }
 
 func (a *API) overview(c echo.Context) error {

@@ -66,10 +66,14 @@ type TenantStore interface {
 	Put(ctx context.Context, t *tenant.Tenant) error
 }
 
-// TokenStore authenticates bearer tokens and mints tenant tokens (auth.Store implements it).
+// TokenStore authenticates bearer tokens and mints, lists and revokes tenant tokens (auth.Store
+// implements it).
 type TokenStore interface {
 	Authenticate(ctx context.Context, token string) (auth.Principal, error)
-	MintTenantToken(ctx context.Context, tenant, createdBy string) (string, error)
+	MintTenantToken(ctx context.Context, tenant, createdBy string, o auth.MintOptions) (string, error)
+	List(ctx context.Context, tenant string) ([]auth.TokenInfo, error)
+	// Revoke answers auth.ErrTokenNotFound, ErrTokenConfigured or ErrTokenAmbiguous when it cannot.
+	Revoke(ctx context.Context, tenant, id string) error
 }
 
 // DeadLetters lists and replays the DLQ stream (httpapi/dlq.New implements it over JetStream).
