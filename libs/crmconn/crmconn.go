@@ -17,11 +17,13 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/oauth2"
 
 	"github.com/ownersync/ownersync/libs/crmcall"
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
+	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/tenant"
 )
@@ -60,8 +62,12 @@ type Tenants interface {
 type Config struct {
 	// Tenants looks tenants up for Salesforce and HubSpot (nil: only the ...For methods work).
 	Tenants Tenants
-	// Secrets resolves secret references (default secretref.Default).
-	Secrets *secretref.Resolver
+	// Secrets resolves secret references (default secretref.Default); secretbox.Resolver adds the
+	// stored: references of Connect flows.
+	Secrets Resolver
+	// Stored keeps a refresh token the CRM rotated (nil: a rotated token is used until the client
+	// is rebuilt, and the stored one fails after that).
+	Stored *secretbox.Store
 	// Timeout bounds each CRM API call (0: the clients' default, 30 s).
 	Timeout time.Duration
 	// HTTPClient is the transport (nil: http.DefaultTransport).
@@ -70,6 +76,11 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// Metrics counts and times the calls, by tenant (nil: not recorded).
 	Metrics *crmcall.Metrics
+}
+
+// Resolver resolves a secret reference (*secretref.Resolver, secretbox.Resolver).
+type Resolver interface {
+	Resolve(ref string) (string, error)
 }
 
 // Clients hands out the clients of each tenant. It is safe for concurrent use.
@@ -87,7 +98,7 @@ type cached[C any] struct {
 
 // New returns Clients.
 func New(cfg Config) *Clients {
-	if cfg.Secrets == nil {
+	if cfg.Secrets == nil || isNilResolver(cfg.Secrets) {
 		cfg.Secrets = &secretref.Default
 	}
 	return &Clients{cfg: cfg, sf: map[string]cached[*salesforce.Client]{}, hs: map[string]cached[*hubspot.Client]{}}
@@ -181,6 +192,13 @@ func (c *Clients) newSalesforce(tenantID string, s *tenant.SFConfig) (*salesforc
 			return nil, fmt.Errorf("salesforce private key %s: %w", s.Auth.PrivateKeyRef, err)
 		}
 		cfg.JWTBearer = &salesforce.JWTBearer{ClientID: s.Auth.ClientID, Username: s.Auth.Username, PrivateKey: key, Audience: s.Auth.Audience}
+	case "web_server":
+		secret, err := c.cfg.Secrets.Resolve(s.Auth.ClientSecretRef)
+		if err != nil {
+			return nil, fmt.Errorf("salesforce client secret: %w", err)
+		}
+		// The client caches the access token itself and asks the source only after a 401.
+		cfg.TokenSource = c.refreshSource(s.Auth.ClientID, secret, s.Auth.TokenURL, s.Auth.RefreshTokenRef)
 	default:
 		secret, err := c.cfg.Secrets.Resolve(s.Auth.ClientSecretRef)
 		if err != nil {
@@ -204,6 +222,15 @@ func (c *Clients) newHubSpot(tenantID string, h *tenant.HSConfig) (*hubspot.Clie
 		secret, err := c.cfg.Secrets.Resolve(h.Auth.ClientSecretRef)
 		if err != nil {
 			return nil, fmt.Errorf("hubspot client secret: %w", err)
+		}
+		if secretbox.IsRef(h.Auth.RefreshTokenRef) {
+			// Connected through the console: rotated refresh tokens are stored again.
+			tokenURL := h.Auth.TokenURL
+			if tokenURL == "" {
+				tokenURL = hubspot.DefaultTokenURL
+			}
+			cfg.TokenSource = oauth2.ReuseTokenSource(nil, c.refreshSource(h.Auth.ClientID, secret, tokenURL, h.Auth.RefreshTokenRef))
+			break
 		}
 		refresh, err := c.cfg.Secrets.Resolve(h.Auth.RefreshTokenRef)
 		if err != nil {

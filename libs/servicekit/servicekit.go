@@ -23,6 +23,7 @@ import (
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/redact"
+	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/telemetry"
 )
@@ -57,6 +58,10 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the client
 	// (OWNERSYNC_TRUSTED_PROXIES: CIDR ranges or addresses, comma-separated; none by default).
 	TrustedProxies []netip.Prefix
+	// StoredSecretKeys are the key-encryption keys of the tokens Connect flows store
+	// (OWNERSYNC_STORED_SECRET_KEYS, "id:base64[,id:base64…]", first primary; libs/secretbox).
+	// Unset: nothing can be connected through the console and stored: references do not resolve.
+	StoredSecretKeys *secretbox.Keyring
 }
 
 // ReadConfig reads the shared variables; service-specific ones are read by the caller on the same
@@ -80,6 +85,13 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 		TenantLabel:       r.Bool("OWNERSYNC_METRICS_TENANT_LABEL", true),
 		InternalAddr:      r.String("OWNERSYNC_INTERNAL_ADDR", ""),
 		MongoWriteConcern: r.String("OWNERSYNC_MONGODB_WRITE_CONCERN", "majority"),
+	}
+	if v := r.String("OWNERSYNC_STORED_SECRET_KEYS", ""); v != "" {
+		kr, err := secretbox.ParseKeyring(v)
+		if err != nil {
+			r.Problem("OWNERSYNC_STORED_SECRET_KEYS: %v", err)
+		}
+		c.StoredSecretKeys = kr
 	}
 	if _, err := mongodb.ParseWriteConcern(c.MongoWriteConcern); err != nil {
 		r.Problem("OWNERSYNC_MONGODB_WRITE_CONCERN must be \"majority\" or a number of nodes of at least 1")
@@ -124,6 +136,8 @@ type Base struct {
 	Bus    *natsbus.Conn
 	Pub    *natsbus.Publisher
 	Mongo  *mongodb.Conn
+	// Stored is the encrypted store of Connect-flow tokens (nil without StoredSecretKeys).
+	Stored *secretbox.Store
 	Health *health.Checker
 	HTTP   *echoserver.Server
 
@@ -182,6 +196,12 @@ func Start(ctx context.Context, cfg Config, env Env) (_ *Base, err error) {
 	if err != nil {
 		// The driver's errors may quote the URI; it never reaches a log with its credentials.
 		return nil, redact.Error(err, cfg.MongoURI)
+	}
+	if cfg.StoredSecretKeys != nil {
+		if err := mongodb.EnsureIndexes(ctx, b.Mongo.DB, secretbox.Indexes); err != nil {
+			return nil, err
+		}
+		b.Stored = secretbox.NewStore(b.Mongo.DB, cfg.StoredSecretKeys)
 	}
 	b.Health.Add("mongodb", b.Mongo.Ping)
 	b.HTTP = echoserver.New(echoserver.Options{

@@ -125,6 +125,11 @@ type SFAuth struct {
 	TokenURL string `json:"token_url,omitempty" yaml:"token_url,omitempty" bson:"token_url,omitempty"`
 	// Audience is the JWT aud (https://login.salesforce.com or https://test.salesforce.com).
 	Audience string `json:"audience,omitempty" yaml:"audience,omitempty" bson:"audience,omitempty"`
+	// RefreshTokenRef is the web_server flow's refresh token (a stored: reference, issue 16).
+	RefreshTokenRef string `json:"refresh_token_ref,omitempty" yaml:"refresh_token_ref,omitempty" bson:"refresh_token_ref,omitempty"`
+	// ConnectedBy and ConnectedAt record who ran "Connect Salesforce" and when.
+	ConnectedBy string    `json:"connected_by,omitempty" yaml:"connected_by,omitempty" bson:"connected_by,omitempty"`
+	ConnectedAt time.Time `json:"connected_at,omitzero" yaml:"connected_at,omitempty" bson:"connected_at,omitempty"`
 }
 
 // HSConfig connects one HubSpot account (portal).
@@ -162,6 +167,10 @@ type HSAuth struct {
 	ClientSecretRef string `json:"client_secret_ref,omitempty" yaml:"client_secret_ref,omitempty" bson:"client_secret_ref,omitempty"`
 	RefreshTokenRef string `json:"refresh_token_ref,omitempty" yaml:"refresh_token_ref,omitempty" bson:"refresh_token_ref,omitempty"`
 	TokenURL        string `json:"token_url,omitempty" yaml:"token_url,omitempty" bson:"token_url,omitempty"`
+	// Scopes are the scopes granted by "Connect HubSpot"; ConnectedBy/At who ran it and when.
+	Scopes      []string  `json:"scopes,omitempty" yaml:"scopes,omitempty" bson:"scopes,omitempty"`
+	ConnectedBy string    `json:"connected_by,omitempty" yaml:"connected_by,omitempty" bson:"connected_by,omitempty"`
+	ConnectedAt time.Time `json:"connected_at,omitzero" yaml:"connected_at,omitempty" bson:"connected_at,omitempty"`
 }
 
 // ProviderSettings returns the common settings of a connected provider, or false. name is a
@@ -289,7 +298,9 @@ func (t *Tenant) Validate() error {
 			return
 		}
 		if !IsSecretRef(ref) {
-			add("%s must be a secret reference (env:NAME or file:/path), not a value", name)
+			add("%s must be a secret reference (env:NAME, file:/path or stored:<tenant>/<name>), not a value", name)
+		} else if st, _, ok := strings.Cut(strings.TrimPrefix(ref, "stored:"), "/"); strings.HasPrefix(ref, "stored:") && (!ok || st != t.ID) {
+			add("%s names another tenant's stored secret", name)
 		}
 	}
 	if sf := t.Salesforce; sf != nil {
@@ -308,8 +319,15 @@ func (t *Tenant) Validate() error {
 			if sf.Enabled && sf.Auth.Username == "" {
 				add("salesforce.auth.username is required for jwt_bearer")
 			}
+		case "web_server":
+			// Set by "Connect Salesforce" (issue 16): a refresh token stored encrypted.
+			checkRef("salesforce.auth.client_secret_ref", sf.Auth.ClientSecretRef, sf.Enabled)
+			checkRef("salesforce.auth.refresh_token_ref", sf.Auth.RefreshTokenRef, sf.Enabled)
+			if sf.Enabled && (sf.Auth.ClientID == "" || sf.Auth.TokenURL == "") {
+				add("salesforce.auth.client_id and token_url are required for web_server")
+			}
 		default:
-			add("salesforce.auth.flow %q must be client_credentials or jwt_bearer", sf.Auth.Flow)
+			add("salesforce.auth.flow %q must be client_credentials, jwt_bearer or web_server", sf.Auth.Flow)
 		}
 		checkRef("salesforce.shared_key_ref", sf.SharedKeyRef, false)
 		checkRef("salesforce.previous_shared_key_ref", sf.PreviousSharedKeyRef, false)
@@ -343,5 +361,13 @@ func (t *Tenant) Validate() error {
 
 // IsSecretRef reports whether s is a secret reference rather than a literal secret.
 func IsSecretRef(s string) bool {
-	return strings.HasPrefix(s, "env:") && len(s) > 4 || strings.HasPrefix(s, "file:/")
+	return strings.HasPrefix(s, "env:") && len(s) > 4 || strings.HasPrefix(s, "file:/") || isStoredRef(s)
+}
+
+// isStoredRef reports whether s is "stored:<tenant>/<name>", a value a Connect flow stored
+// encrypted (libs/secretbox).
+func isStoredRef(s string) bool {
+	rest, ok := strings.CutPrefix(s, "stored:")
+	t, name, ok2 := strings.Cut(rest, "/")
+	return ok && ok2 && t != "" && name != ""
 }

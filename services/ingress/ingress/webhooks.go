@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ownersync/ownersync/libs/provider"
+	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenantstore"
@@ -34,7 +35,7 @@ func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenants
 		Logger:              base.Log,
 		Meter:               meter,
 		Alerts:              newUnknownSourceAlerts(base.Log, meter),
-	}, base.Pub, tenants, secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile})
+	}, base.Pub, tenants, secretbox.Resolver(base.Stored, secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}))
 	if err != nil {
 		return err
 	}

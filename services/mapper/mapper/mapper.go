@@ -14,6 +14,7 @@ import (
 	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/streams"
@@ -90,7 +91,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	view := kvview.New(base.Bus.JS, buckets[streams.MappingsBucket])
 	pub := events.NewPublisher(base.Pub, nil)
 	writer := changes.New(store, view, pub, nil)
-	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile},
+	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}), Stored: base.Stored,
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})}
 	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, Reports: pub,
 		AdminURL: cfg.AdminURL, ListCap: cfg.SyncListCap, LockTTL: cfg.SyncLockTTL, Log: base.Log,

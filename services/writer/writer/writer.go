@@ -13,6 +13,7 @@ import (
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/ownerhistory"
+	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/streams"
@@ -58,7 +59,8 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		DB:             base.Mongo.DB,
 		Tenants:        tenants,
 		Publisher:      base.Pub,
-		Secrets:        &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile},
+		Secrets:        secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}),
+		Stored:         base.Stored,
 		TracerProvider: base.Tel.TracerProvider,
 		MeterProvider:  base.Tel.MeterProvider,
 		Tuning:         cfg.Tuning,

@@ -24,7 +24,7 @@ import (
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
-	"github.com/ownersync/ownersync/libs/secretref"
+	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/budget"
 	"github.com/ownersync/ownersync/services/writer/internal/config"
@@ -52,8 +52,11 @@ type Options struct {
 	Tenants crmconn.Tenants
 	// Publisher publishes to JetStream; *natsbus.Publisher implements it.
 	Publisher events.ProtoPublisher
-	// Secrets resolves secret references (default secretref.Default).
-	Secrets *secretref.Resolver
+	// Secrets resolves secret references (default secretref.Default; secretbox.Resolver adds the
+	// stored: references of Connect flows).
+	Secrets crmconn.Resolver
+	// Stored keeps refresh tokens a CRM rotates (nil: not kept).
+	Stored *secretbox.Store
 	// HTTPClient and TracerProvider are the CRM clients' transport and tracing.
 	HTTPClient     *http.Client
 	TracerProvider trace.TracerProvider
@@ -125,7 +128,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		o.TracerProvider = tracenoop.NewTracerProvider()
 	}
 	obs := newObserved(o.MeterProvider, o.TracerProvider, o.Log)
-	clients := crmclients.New(crmconn.Config{Tenants: o.Tenants, Secrets: o.Secrets, Timeout: tn.CRMTimeout,
+	clients := crmclients.New(crmconn.Config{Tenants: o.Tenants, Secrets: o.Secrets, Stored: o.Stored, Timeout: tn.CRMTimeout,
 		HTTPClient: o.HTTPClient, TracerProvider: o.TracerProvider, Metrics: crmcall.NewMetrics(o.MeterProvider)})
 	pub := events.NewPublisher(o.Publisher, nil)
 	onNotice := func(n ratelimit.Notice) {
