@@ -59,6 +59,10 @@ type Options struct {
 	Verbose bool
 	// Getenv passes other variables (OTEL_*, OWNERSYNC_LOG_LEVEL) to the services.
 	Getenv func(string) string
+	// InternalListeners serve each service's /healthz, /readyz and /metrics on a second listener of
+	// its own (an ephemeral port on Host), off the public port, as OWNERSYNC_INTERNAL_ADDR does in
+	// production; URLs["<service>-internal"] names it.
+	InternalListeners bool
 	// ExposeUnsafe allows a Host that is not loopback. The dev stack's NATS and FerretDB have no
 	// authentication, and the sandboxes' admin APIs and the demo tokens are public knowledge, so
 	// binding them beyond this machine must be asked for explicitly (--expose-unsafe).
@@ -153,16 +157,19 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		run  servicekit.RunFunc
 		port *int
 		l    net.Listener
+		il   net.Listener
 	}{
-		{"mapper", mapper.Run, &o.MapperPort, nil},
-		{"ingress", ingress.Run, &o.IngressPort, nil},
-		{"writer", writer.Run, &o.WriterPort, nil},
-		{"notifier", notifier.Run, &o.NotifierPort, nil},
+		{"mapper", mapper.Run, &o.MapperPort, nil, nil},
+		{"ingress", ingress.Run, &o.IngressPort, nil, nil},
+		{"writer", writer.Run, &o.WriterPort, nil, nil},
+		{"notifier", notifier.Run, &o.NotifierPort, nil, nil},
 	}
 	defer func() {
 		for _, svc := range services {
-			if svc.l != nil && err != nil {
-				_ = svc.l.Close()
+			for _, l := range []net.Listener{svc.l, svc.il} {
+				if l != nil && err != nil {
+					_ = l.Close()
+				}
 			}
 		}
 	}()
@@ -173,6 +180,11 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		}
 		services[i].l = l
 		*services[i].port = l.Addr().(*net.TCPAddr).Port
+		if o.InternalListeners {
+			if services[i].il, err = servicekit.Listen(services[i].name+" internal", addr(0)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	s.Opts = o
 
@@ -246,6 +258,10 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			return nil, err
 		}
 		a := svc.l.Addr().String()
+		ready := a
+		if svc.il != nil {
+			ready = svc.il.Addr().String()
+		}
 		getenv := func(k string) string {
 			if k == "OWNERSYNC_INTERNAL_ADDR" {
 				return "" // one port per service here: the stack waits for /readyz on it
@@ -256,22 +272,32 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			return o.Getenv(k)
 		}
 		done := make(chan error, 1)
-		l := svc.l
-		svc.l = nil // the service owns it now (its HTTP server closes it)
+		l, il := svc.l, svc.il
+		svc.l, svc.il = nil, nil // the service owns them now (its HTTP server closes them)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			err := svc.run(svcCtx, servicekit.Env{Args: []string{svc.name}, Getenv: getenv, Stdout: out, Listener: l})
+			env := servicekit.Env{Args: []string{svc.name}, Getenv: getenv, Stdout: out, Listener: l}
+			if il != nil {
+				env.InternalListener = il
+			}
+			err := svc.run(svcCtx, env)
 			_ = l.Close() // when the service failed before serving it
+			if il != nil {
+				_ = il.Close()
+			}
 			if err != nil {
 				s.addErr(fmt.Errorf("%s: %w", svc.name, err))
 			}
 			done <- err
 		}()
-		if err := readiness.Wait(ctx, "http://"+a+"/readyz", 60*time.Second, done); err != nil {
+		if err := readiness.Wait(ctx, "http://"+ready+"/readyz", 60*time.Second, done); err != nil {
 			return nil, fmt.Errorf("%s: %w (log: %s)", svc.name, err, filepath.Join(o.DataDir, "logs", svc.name+".log"))
 		}
 		s.URLs[svc.name] = "http://" + a
+		if il != nil {
+			s.URLs[svc.name+"-internal"] = "http://" + ready
+		}
 	}
 	s.URLs["console"] = s.URLs["mapper"] + "/admin/"
 	if o.Demo {

@@ -32,10 +32,16 @@ type env struct {
 }
 
 // start runs the demo dev stack and waits until its first Sync Users finished.
-func start(t *testing.T) *env {
+func start(t *testing.T) *env { t.Helper(); return startWith(t, nil) }
+
+// startWith is start with the options changed by opt first (when not nil).
+func startWith(t *testing.T, opt func(*devstack.Options)) *env {
 	t.Helper()
 	began := time.Now()
 	o := devstack.Options{DataDir: t.TempDir(), Demo: true, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
+	if opt != nil {
+		opt(&o)
+	}
 	s, err := devstack.Start(context.Background(), o, nil)
 	if err != nil {
 		t.Fatal(err)
