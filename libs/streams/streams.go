@@ -29,7 +29,8 @@ const (
 	// CoordBucket holds what replicas of a service agree on (package libs/coord): the CRM API
 	// budgets of the writers, the mappers' rule leases and scheduler firings, the notifiers'
 	// digest and report claims.
-	CoordBucket = "ownersync_coord"
+	CoordBucket    = "ownersync_coord"
+	CRMUsersBucket = "ownersync_crm_users"
 )
 
 // CoordMaxAge is how long an untouched key of CoordBucket lives: longer than any hold or claim
@@ -204,6 +205,7 @@ func KVConfigs(o Options) []jetstream.KeyValueConfig {
 		{Bucket: RecordsBucket, Description: "last applied and last written owner per record (writer)", History: 1, Replicas: o.Replicas, Storage: storage},
 		{Bucket: CoordBucket, Description: "what replicas agree on: CRM budgets, rule leases, scheduler firings, digest and report claims",
 			History: 1, TTL: CoordMaxAge, Replicas: o.Replicas, Storage: storage},
+		{Bucket: CRMUsersBucket, Description: "every known CRM user's kind and active flag per tenant and provider (mapper)", History: 1, Replicas: o.Replicas, Storage: storage},
 	}
 }
 

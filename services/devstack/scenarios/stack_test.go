@@ -116,6 +116,9 @@ type providerOverview struct {
 	PendingTeam      int    `json:"pending_team"`
 	UnmappedPlatform int    `json:"unmapped_platform"`
 	UnmappedCRM      int    `json:"unmapped_crm"`
+	// FallbackOwnerID and FallbackOwnerProblem: rule 8's owner and why it cannot own records.
+	FallbackOwnerID      string `json:"fallback_owner_id"`
+	FallbackOwnerProblem string `json:"fallback_owner_problem"`
 }
 
 type overview struct {

@@ -89,15 +89,16 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	}
 	store := mongostore.New(base.Mongo.DB, mongostore.Options{BulkWrites: cfg.BulkWrites})
 	view := kvview.New(base.Bus.JS, buckets[streams.MappingsBucket])
+	userDir := kvview.NewDirectory(base.Bus.JS, buckets[streams.CRMUsersBucket])
 	pub := events.NewPublisher(base.Pub, nil)
 	writer := changes.New(store, view, pub, nil)
 	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}), Stored: base.Stored,
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})}
-	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, Reports: pub,
+	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, UserDirectory: userDir, Reports: pub,
 		AdminURL: cfg.AdminURL, ListCap: cfg.SyncListCap, LockTTL: cfg.SyncLockTTL, Log: base.Log,
 		Meter: base.Tel.MeterProvider, Tracer: base.Tel.TracerProvider})
 	defer runner.Wait()
-	svc := app.New(app.Options{Writer: writer, Store: store, View: view, Tenants: cache, Directories: dirs, Runner: runner,
+	svc := app.New(app.Options{Writer: writer, Store: store, View: view, Tenants: cache, Directories: dirs, UserDirectory: userDir, Runner: runner,
 		Provisions: pub, LockWait: cfg.EventLockWait, Log: base.Log})
 
 	all, err := tenants.List(ctx)
@@ -110,6 +111,12 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	}
 	if len(rebuilt) > 0 {
 		base.Log.Info("mappings view rebuilt from MongoDB", "providers", rebuilt)
+	}
+	if rebuilt, err = svc.RebuildDirectoryIfMissing(ctx, all); err != nil {
+		return fmt.Errorf("rebuild %s view: %w", streams.CRMUsersBucket, err)
+	}
+	if len(rebuilt) > 0 {
+		base.Log.Info("crm user directory view rebuilt from MongoDB", "providers", rebuilt)
 	}
 
 	tokens, err := auth.New(auth.Options{OperatorToken: cfg.OperatorToken, PreviousOperatorToken: cfg.PreviousOperatorToken,

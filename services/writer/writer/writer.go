@@ -56,6 +56,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		Records:        buckets[streams.RecordsBucket],
 		Mappings:       buckets[streams.MappingsBucket],
 		Coord:          buckets[streams.CoordBucket],
+		CRMUsers:       buckets[streams.CRMUsersBucket],
 		DB:             base.Mongo.DB,
 		Tenants:        tenants,
 		Publisher:      base.Pub,

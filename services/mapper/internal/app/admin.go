@@ -82,6 +82,10 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (domain.Overvie
 			return domain.Overview{}, err
 		}
 		po.CRMUsers = len(sn.crm)
+		if st, _ := t.ProviderSettings(p); st.FallbackOwnerID != "" {
+			po.FallbackOwnerID = st.FallbackOwnerID
+			po.FallbackOwnerProblem = fallbackProblem(sn.crm, st.FallbackOwnerID)
+		}
 		mappedP := map[string]bool{}
 		mappedC := map[string]bool{}
 		for _, m := range sn.mappings {
@@ -137,6 +141,26 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (domain.Overvie
 		out.Providers = append(out.Providers, po)
 	}
 	return out, nil
+}
+
+// fallbackProblem says why the fallback owner cannot own records, as the stored CRM users tell
+// (the same directory the writer reads): "inactive", "a queue" or "unknown" (no stored user has
+// the id; before the first Sync Users every id is unknown, so the overview waits for one).
+func fallbackProblem(crm map[string]domain.CRMUser, id string) string {
+	u, ok := crm[id]
+	if !ok {
+		if len(crm) == 0 {
+			return ""
+		}
+		return "unknown"
+	}
+	switch {
+	case u.Kind == mapping.CRMKindQueue:
+		return "a queue"
+	case !u.Active:
+		return "inactive"
+	}
+	return ""
 }
 
 // ListMappings implements httpapi.Core. It reads the provider's mappings and users whole and

@@ -72,6 +72,14 @@ type Directories interface {
 	Directory(t *tenant.Tenant, provider string) (domain.Directory, error)
 }
 
+// UserDirectory is the CRM user directory view the writer reads (kvview.Directory): every stored
+// CRM user's kind and active flag.
+type UserDirectory interface {
+	PutCRMUsers(ctx context.Context, tenant, provider string, users []domain.CRMUser, gone []string) error
+	RebuildDirectory(ctx context.Context, tenant, provider string, users []domain.CRMUser) error
+	DirectoryBuilt(ctx context.Context, tenant, provider string) (bool, error)
+}
+
 // Runner starts Sync Users runs (syncusers.Runner).
 type Runner interface {
 	Start(ctx context.Context, r domain.SyncRequest) (run *domain.SyncRun, started bool, err error)
@@ -89,7 +97,9 @@ type Options struct {
 	View        View
 	Tenants     Tenants
 	Directories Directories
-	Runner      Runner
+	// UserDirectory receives every CRM user the events and refreshes store (nil: no directory view).
+	UserDirectory UserDirectory
+	Runner        Runner
 	// Provisions publishes auto-provisioning requests (rule 7); OwnerChanged fails without it
 	// when a request is due.
 	Provisions Provisions
@@ -108,6 +118,7 @@ type Service struct {
 	view       View
 	tenants    Tenants
 	dirs       Directories
+	userDir    UserDirectory
 	runner     Runner
 	provisions Provisions
 	log        *slog.Logger
@@ -184,7 +195,11 @@ func (s *Service) CRMUserChanged(ctx context.Context, tenantID, provider, eventI
 		return err
 	}
 	merged := Merge(prev, known, u, fields)
-	if _, _, err := s.store.PutCRMUser(ctx, tenantID, provider, merged); err != nil {
+	stored, _, err := s.store.PutCRMUser(ctx, tenantID, provider, merged)
+	if err != nil {
+		return err
+	}
+	if err := s.putDirectory(ctx, tenantID, provider, []domain.CRMUser{stored}, nil); err != nil {
 		return err
 	}
 	ev := mapping.Event{CRMUserID: u.ID}
@@ -227,11 +242,18 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 		if err := s.store.DeleteCRMUser(ctx, tenantID, provider, crmUserID); err != nil {
 			return err
 		}
+		if err := s.putDirectory(ctx, tenantID, provider, nil, []string{crmUserID}); err != nil {
+			return err
+		}
 	case err != nil:
 		return err
 	default:
 		u.SourceTime = time.Time{} // a fresh read from the CRM wins over any event
-		if _, _, err := s.store.PutCRMUser(ctx, tenantID, provider, u); err != nil {
+		stored, _, err := s.store.PutCRMUser(ctx, tenantID, provider, u)
+		if err != nil {
+			return err
+		}
+		if err := s.putDirectory(ctx, tenantID, provider, []domain.CRMUser{stored}, nil); err != nil {
 			return err
 		}
 		if known && !mapping.SameEmail(prev.Email, u.Email) {
@@ -243,6 +265,14 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 		before = &prev.CRMUser
 	}
 	return s.applyEvent(ctx, t, provider, ev, eventID, before)
+}
+
+// putDirectory writes stored CRM users to the directory view, and removes the gone ones.
+func (s *Service) putDirectory(ctx context.Context, tenantID, provider string, users []domain.CRMUser, gone []string) error {
+	if s.userDir == nil {
+		return nil
+	}
+	return s.userDir.PutCRMUsers(ctx, tenantID, provider, users, gone)
 }
 
 // Merge applies a (possibly partial) CRM user change to the stored user.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
@@ -53,4 +54,40 @@ func (s *Service) RebuildView(ctx context.Context, tenantID, provider string) er
 	}
 	_, entries := changes.Entries(tenantID, nil, ms, nil, nil, func(id string) (mapping.CRMUser, bool) { u, ok := crm[id]; return u.CRMUser, ok })
 	return s.view.RebuildMappings(ctx, tenantID, provider, entries, gen)
+}
+
+// RebuildDirectoryIfMissing writes the CRM user directory view of every tenant's provider that
+// was never written whole (its meta key is missing: a new or lost bucket) from the stored CRM
+// users. It returns the "tenant/provider" pairs it rebuilt.
+func (s *Service) RebuildDirectoryIfMissing(ctx context.Context, tenants []tenant.Tenant) ([]string, error) {
+	if s.userDir == nil {
+		return nil, nil
+	}
+	var rebuilt []string
+	for _, t := range tenants {
+		for _, p := range mapping.Providers {
+			built, err := s.userDir.DirectoryBuilt(ctx, t.ID, p)
+			if err != nil || built {
+				if err != nil {
+					return rebuilt, err
+				}
+				continue
+			}
+			unlock := s.w.Lock(t.ID, p)
+			crm, err := s.store.CRMUsers(ctx, t.ID, p)
+			if err == nil {
+				users := make([]domain.CRMUser, 0, len(crm))
+				for _, u := range crm {
+					users = append(users, u)
+				}
+				err = s.userDir.RebuildDirectory(ctx, t.ID, p, users)
+			}
+			unlock()
+			if err != nil {
+				return rebuilt, err
+			}
+			rebuilt = append(rebuilt, t.ID+"/"+p)
+		}
+	}
+	return rebuilt, nil
 }

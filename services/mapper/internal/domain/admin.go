@@ -23,6 +23,11 @@ type ProviderOverview struct {
 	PendingTeam      int
 	UnmappedPlatform int
 	UnmappedCRM      int
+	// FallbackOwnerID is the connection's fallback owner (rule 8); FallbackOwnerProblem says why
+	// it cannot own records ("inactive", "a queue", "unknown"), empty when it can: the writer then
+	// writes no change that needs it (docs/architecture.md#rule-8-fallback-owner).
+	FallbackOwnerID      string
+	FallbackOwnerProblem string
 	// LastSyncAt is when the last finished run pulled this provider.
 	LastSyncAt *time.Time
 }

@@ -124,6 +124,10 @@ type ProviderOverview struct {
 	PendingTeam      int    `json:"pending_team"`
 	UnmappedPlatform int    `json:"unmapped_platform"`
 	UnmappedCRM      int    `json:"unmapped_crm"`
+	// FallbackOwnerID is the connection's fallback owner (rule 8); FallbackOwnerProblem says why
+	// it cannot own records ("inactive", "a queue", "unknown"), empty when it can.
+	FallbackOwnerID      string `json:"fallback_owner_id,omitempty"`
+	FallbackOwnerProblem string `json:"fallback_owner_problem,omitempty"`
 	// LastSyncAt is when the last finished run pulled this provider.
 	LastSyncAt *time.Time `json:"last_sync_at,omitempty"`
 }

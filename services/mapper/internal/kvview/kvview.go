@@ -73,10 +73,10 @@ func (v *View) Sync(ctx context.Context, tenant, prov string, before, after []ma
 	}
 	for k, e := range want {
 		if old, ok := had[k]; !ok || old != e {
-			ops = append(ops, op{key: k, entry: e})
+			ops = append(ops, putOp(k, e))
 		}
 	}
-	if err := v.write(ctx, ops); err != nil {
+	if err := write(ctx, v.js, v.kv.Bucket(), v.inflight, ops); err != nil {
 		return fmt.Errorf("update mappings view %s/%s: %w", tenant, prov, err)
 	}
 	return v.putMeta(ctx, tenant, prov, generation)
@@ -105,9 +105,9 @@ func (v *View) Rebuild(ctx context.Context, tenant, prov string, entries []mappi
 		_ = lister.Stop()
 	}
 	for k, e := range want {
-		ops = append(ops, op{key: k, entry: e})
+		ops = append(ops, putOp(k, e))
 	}
-	if err := v.write(ctx, ops); err != nil {
+	if err := write(ctx, v.js, v.kv.Bucket(), v.inflight, ops); err != nil {
 		return fmt.Errorf("rebuild mappings view %s/%s: %w", tenant, prov, err)
 	}
 	return v.putMeta(ctx, tenant, prov, generation)
@@ -170,16 +170,21 @@ func (v *View) putMeta(ctx context.Context, tenant, prov string, generation int6
 }
 
 type op struct {
-	key   string
-	del   bool
-	entry mappingkv.Entry
+	key  string
+	del  bool
+	data []byte
+}
+
+func putOp(key string, e mappingkv.Entry) op {
+	b, _ := mappingkv.Encode(e) // a struct of strings, bools and a time: never fails
+	return op{key: key, data: b}
 }
 
 // write publishes ops to the bucket's stream ($KV.<bucket>.<key>; deletes carry KV-Operation: DEL,
-// as KeyValue.Delete sends) and waits for every acknowledgement.
-func (v *View) write(ctx context.Context, ops []op) error {
-	subjectPrefix := "$KV." + v.kv.Bucket() + "."
-	futures := make([]jetstream.PubAckFuture, 0, min(len(ops), v.inflight))
+// as KeyValue.Delete sends) and waits for every acknowledgement, at most inflight at once.
+func write(ctx context.Context, js jetstream.JetStream, bucket string, inflight int, ops []op) error {
+	subjectPrefix := "$KV." + bucket + "."
+	futures := make([]jetstream.PubAckFuture, 0, min(len(ops), inflight))
 	wait := func() error {
 		for _, f := range futures {
 			select {
@@ -198,18 +203,14 @@ func (v *View) write(ctx context.Context, ops []op) error {
 		if o.del {
 			msg.Header.Set("KV-Operation", "DEL")
 		} else {
-			b, err := mappingkv.Encode(o.entry)
-			if err != nil {
-				return err
-			}
-			msg.Data = b
+			msg.Data = o.data
 		}
-		f, err := v.js.PublishMsgAsync(msg)
+		f, err := js.PublishMsgAsync(msg)
 		if err != nil {
 			return err
 		}
 		futures = append(futures, f)
-		if len(futures) >= v.inflight {
+		if len(futures) >= inflight {
 			if err := wait(); err != nil {
 				return err
 			}

@@ -58,6 +58,11 @@ type Store interface {
 	SetCRMError(ctx context.Context, tenant, provider, message, fix string) error
 }
 
+// UserDirectory is the CRM user directory view the writer reads (kvview.Directory).
+type UserDirectory interface {
+	PutCRMUsers(ctx context.Context, tenant, provider string, users []domain.CRMUser, gone []string) error
+}
+
 // Reports publishes a run's report (events.Publisher: the report.sync event the notifier mails).
 type Reports interface {
 	SyncReport(ctx context.Context, r report.Report) error
@@ -69,6 +74,9 @@ type Options struct {
 	Store       Store
 	Tenants     Tenants
 	Directories Directories
+	// UserDirectory receives every pulled CRM user (and the vanished ones) of a run that writes;
+	// nil: no directory view.
+	UserDirectory UserDirectory
 	// Reports publishes the report of each run.
 	Reports Reports
 	// AdminURL is the admin API/console base URL put into reports.
@@ -372,8 +380,16 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *domain.Syn
 		start = time.Now()
 		ctx, writeSpan := r.obs.startPhase(ctx, rp.Provider, domain.PhaseWrite)
 		defer writeSpan.End() // on an early return; endPhase ends it otherwise
-		if err := r.store.WriteCRMUsers(ctx, t.ID, rp.Provider, domain.DiffCRMUsers(storedCRM, pulled)); err != nil {
+		diff := domain.DiffCRMUsers(storedCRM, pulled)
+		if err := r.store.WriteCRMUsers(ctx, t.ID, rp.Provider, diff); err != nil {
 			return report.Provider{}, err
+		}
+		// Every pulled user, not only the changed ones: a directory write lost after an earlier
+		// run's MongoDB write is repaired here.
+		if r.o.UserDirectory != nil {
+			if err := r.o.UserDirectory.PutCRMUsers(ctx, t.ID, rp.Provider, pulled, diff.Deletes); err != nil {
+				return report.Provider{}, err
+			}
 		}
 		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "crm users written", "ms", time.Since(start).Milliseconds())
 		err := r.o.Writer.Commit(ctx, changes.Commit{

@@ -46,6 +46,9 @@ type Options struct {
 	// Coord is the ownersync_coord bucket holding the CRM API budget per (tenant, provider) that all
 	// writer replicas share (package budget). nil: this process paces alone (a single replica).
 	Coord jetstream.KeyValue
+	// CRMUsers is the ownersync_crm_users directory bucket (every CRM user's kind and active flag);
+	// without it the writer knows only mapped users and trusts the fallback owner.
+	CRMUsers jetstream.KeyValue
 	// DB holds the ownership_history collection (its indexes: ownerhistory.Indexes()).
 	DB *mongo.Database
 	// Tenants returns tenant configuration; *tenantstore.Cache implements it.
@@ -185,7 +188,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 		o.Log.Error("ownership history insert failed", "error", err)
 	}})
 	stopLoad := context.AfterFunc(ctx, stopWatch)
-	view, err := mappingview.NewWatched(watchCtx, o.Mappings)
+	var dir mappingview.Watcher
+	if o.CRMUsers != nil {
+		dir = o.CRMUsers
+	}
+	view, err := mappingview.NewWatched(watchCtx, o.Mappings, dir)
 	if !stopLoad() && err == nil {
 		err = context.Cause(ctx) // ctx ended as the load finished: the watch is already stopping
 	}

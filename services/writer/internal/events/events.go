@@ -182,8 +182,11 @@ func UserRefresh(tenant string, p provider.Provider, crmUserID, reason, sourceEv
 // warning; a quota that stops all writes of a connection is critical.
 func Alert(a writeback.Alert, now time.Time) *ownersyncv1.Alert {
 	kind, severity := ownersyncv1.AlertKind_ALERT_KIND_WRITEBACK_FAILED, ownersyncv1.AlertSeverity_ALERT_SEVERITY_WARNING
-	if a.Kind == writeback.AlertQuotaExhausted {
+	switch a.Kind {
+	case writeback.AlertQuotaExhausted:
 		kind, severity = ownersyncv1.AlertKind_ALERT_KIND_QUOTA_EXHAUSTED, ownersyncv1.AlertSeverity_ALERT_SEVERITY_CRITICAL
+	case writeback.AlertFallbackInactive:
+		severity = ownersyncv1.AlertSeverity_ALERT_SEVERITY_CRITICAL
 	}
 	id := "alert:" + string(a.Kind) + ":" + a.EventID
 	if a.EventID == "" {

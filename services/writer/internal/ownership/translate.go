@@ -62,7 +62,15 @@ type Target struct {
 	// OwnerID is the CRM owner to write when Outcome is Write or Fallback.
 	OwnerID string
 	Reason  string
+	// FallbackInactive is set on a Failed target whose fallback owner is known to be inactive or
+	// archived (rule 8): the writer raises one alert per tenant and provider for it, not one per
+	// record.
+	FallbackInactive bool
 }
+
+// ReasonFallbackInactive starts the reason of a change not written because the fallback owner is
+// inactive or archived.
+const ReasonFallbackInactive = "fallback owner inactive"
 
 // Writes reports whether the target calls for a CRM write.
 func (t Target) Writes() bool { return t.Outcome == Write || t.Outcome == Fallback }
@@ -242,6 +250,10 @@ func Decide(p provider.Provider, pp ProviderPolicy, ch PlatformOwnerChange, m Ma
 	if prob, ok := usableOwner(p, ch.RecordType, pp.FallbackOwnerID, kind, active); !ok {
 		tg.Outcome = Failed
 		tg.Reason = fmt.Sprintf("%s, and the fallback owner %s %s", why, pp.FallbackOwnerID, prob)
+		if !active {
+			tg.FallbackInactive = true
+			tg.Reason = fmt.Sprintf("%s: %s %s is inactive or archived; %s", ReasonFallbackInactive, p, pp.FallbackOwnerID, why)
+		}
 		return tg
 	}
 	tg.Outcome = Fallback

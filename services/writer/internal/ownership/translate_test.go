@@ -257,8 +257,8 @@ func TestToCRM(t *testing.T) {
 			policy: Policy{Tenant: "acme", Providers: map[provider.Provider]ProviderPolicy{
 				provider.Salesforce: {Enabled: true, RecordTypes: []RecordType{Contact}, FallbackOwnerID: "0055g00000InAcTAAV"}}},
 			change: change(Contact, "pu-nobody", ids),
-			want: []Target{{Provider: provider.Salesforce, Outcome: Failed, CRMRecordID: ids[provider.Salesforce],
-				Reason: "platform user pu-nobody has no salesforce mapping, and the fallback owner 0055g00000InAcTAAV is inactive or archived"}},
+			want: []Target{{Provider: provider.Salesforce, Outcome: Failed, CRMRecordID: ids[provider.Salesforce], FallbackInactive: true,
+				Reason: "fallback owner inactive: salesforce 0055g00000InAcTAAV is inactive or archived; platform user pu-nobody has no salesforce mapping"}},
 		},
 		{
 			name:   "queue mapping never owns a salesforce contact",

@@ -125,7 +125,16 @@ type AlertKind string
 const (
 	AlertWritebackFailed AlertKind = "writeback_failed"
 	AlertQuotaExhausted  AlertKind = "quota_exhausted"
+	// AlertFallbackInactive: the fallback owner is inactive or archived, so platform changes that
+	// need it are not written. Raised once per tenant, provider and fallback owner (its id derives
+	// from them, so JetStream's duplicate window drops the repeats of every replica), not per record.
+	AlertFallbackInactive AlertKind = "fallback_owner_inactive"
 )
+
+// fallbackAlertEvery is how long one writer process stays quiet about an inactive fallback owner
+// after raising the alert: the SYNC stream's default duplicate window, which drops the other
+// replicas' copies of the same alert id.
+const fallbackAlertEvery = time.Hour
 
 // Alert is something a tenant admin must see.
 type Alert struct {
@@ -185,6 +194,8 @@ type Engine struct {
 	cfg Config
 	d   Deps
 	tr  *ownership.Translator
+	// raised remembers when this process raised a fallback-owner alert (key tenant/provider/owner).
+	raised sync.Map
 }
 
 // New returns an Engine.
@@ -427,6 +438,12 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 		if err := e.record(ctx, en); err != nil {
 			return err
 		}
+		if tg.FallbackInactive {
+			if err := e.fallbackAlert(ctx, ch.Tenant, tg.Provider, tg.Reason); err != nil {
+				return err
+			}
+			return natsbus.Permanent(errors.New(tg.Reason))
+		}
 		if err := e.alert(ctx, en, "no valid "+string(tg.Provider)+" owner for a platform owner change", tg.Reason); err != nil {
 			return err
 		}
@@ -546,6 +563,31 @@ func (e *Engine) writeFailed(ctx context.Context, ch ownership.PlatformOwnerChan
 		return err
 	}
 	return natsbus.Permanent(ce)
+}
+
+// fallbackAlert raises the alert of an inactive fallback owner once per tenant and provider: one
+// alert id per tenant, provider and fallback owner, published at most once an hour by this process.
+func (e *Engine) fallbackAlert(ctx context.Context, tenant string, p provider.Provider, reason string) error {
+	pol, err := e.policy(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	owner := pol.Providers[p].FallbackOwnerID
+	key := tenant + "/" + string(p) + "/" + owner
+	now := e.cfg.Now()
+	if at, ok := e.raised.Load(key); ok && now.Sub(at.(time.Time)) < fallbackAlertEvery {
+		return nil
+	}
+	a := Alert{Tenant: tenant, Provider: p, Kind: AlertFallbackInactive,
+		Summary: fmt.Sprintf("%s fallback owner %s is inactive: platform owner changes that need it are not written", p, owner),
+		Details: fmt.Sprintf("%s. Platform owner changes whose owner has no usable %s mapping are recorded as failed in each record's history and dead-lettered until the fallback owner is active again or another one is set in the %s connection; replay the dead letters then. Example: %s",
+			ownership.ReasonFallbackInactive, p, p, reason),
+		EventID: fmt.Sprintf("fallback:%s:%s:%s", tenant, p, owner)}
+	if err := e.d.Publisher.Alert(ctx, a); err != nil {
+		return fmt.Errorf("raise alert: %w", err)
+	}
+	e.raised.Store(key, now)
+	return nil
 }
 
 func (e *Engine) alert(ctx context.Context, en Entry, summary, details string) error {
