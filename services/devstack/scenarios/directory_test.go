@@ -17,6 +17,7 @@ import (
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
+	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/workbench/platformsim"
 )
 
@@ -132,8 +133,8 @@ func TestInactiveFallbackOwner(t *testing.T) {
 		}
 	}
 	for _, r := range recs {
-		eventually(t, 30*time.Second, "salesforce "+r.sf+" recorded failed: fallback owner inactive", failed("salesforce", r.sf))
-		eventually(t, 30*time.Second, "hubspot "+r.hs+" recorded failed: fallback owner inactive", failed("hubspot", r.hs))
+		harness.EventuallyState(t, 30*time.Second, "salesforce "+r.sf+" recorded failed: fallback owner inactive", failed("salesforce", r.sf))
+		harness.EventuallyState(t, 30*time.Second, "hubspot "+r.hs+" recorded failed: fallback owner inactive", failed("hubspot", r.hs))
 	}
 	for _, r := range recs {
 		if n := ownerWrites(e.sf.Log(), r.sf); n != 0 {
@@ -181,7 +182,7 @@ func TestOwnersTheWriterDoesNotKnow(t *testing.T) {
 		if err := e.hs.SetContactOwner(h.ID, hsQueue, 0); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "contact "+h.ID+" unassigned_queue", outcome(h.ID, "unassigned_queue"))
+		harness.EventuallyState(t, 30*time.Second, "contact "+h.ID+" unassigned_queue", outcome(h.ID, "unassigned_queue"))
 	})
 
 	t.Run("archived HubSpot owner", func(t *testing.T) {
@@ -199,7 +200,7 @@ func TestOwnersTheWriterDoesNotKnow(t *testing.T) {
 		}
 		e.syncUsers()
 		e.hs.SetWebhookTarget(target)
-		eventually(t, 60*time.Second, "contact "+h.ID+" unassigned_inactive", outcome(h.ID, "unassigned_inactive"))
+		harness.EventuallyState(t, 60*time.Second, "contact "+h.ID+" unassigned_inactive", outcome(h.ID, "unassigned_inactive"))
 	})
 
 	t.Run("inactive Salesforce user", func(t *testing.T) {
@@ -216,6 +217,6 @@ func TestOwnersTheWriterDoesNotKnow(t *testing.T) {
 		e.syncUsers()
 		e.sf.SetOutboundURL(target, "")
 		e.sf.FlushOutbound()
-		eventually(t, 60*time.Second, "contact "+c.ID+" unassigned_inactive", outcome(c.ID, "unassigned_inactive"))
+		harness.EventuallyState(t, 60*time.Second, "contact "+c.ID+" unassigned_inactive", outcome(c.ID, "unassigned_inactive"))
 	})
 }
