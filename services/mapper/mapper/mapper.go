@@ -96,6 +96,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})}
 	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, UserDirectory: userDir, Reports: pub,
 		AdminURL: cfg.AdminURL, ListCap: cfg.SyncListCap, LockTTL: cfg.SyncLockTTL, Log: base.Log,
+		MaxUsers: cfg.SyncMaxUsers, MaxPages: cfg.SyncMaxPages, Deadline: cfg.SyncRunDeadline,
 		Meter: base.Tel.MeterProvider, Tracer: base.Tel.TracerProvider})
 	defer runner.Wait()
 	svc := app.New(app.Options{Writer: writer, Store: store, View: view, Tenants: cache, Directories: dirs, UserDirectory: userDir, Runner: runner,

@@ -73,6 +73,10 @@ type Config struct {
 	// objectWriteTraceId (item 16). Default false: such a failure fails the whole batch (400/404)
 	// and nothing is written.
 	PartialWithoutTraceID bool
+	// EndlessOwners makes GET /crm/v3/owners (active owners) an API that pages forever: every
+	// page is full of generated owners with ids after the cursor, and always links to a next
+	// one (hostile or broken CRMs; issue 13 item 7). Stored owners are not listed then.
+	EndlessOwners bool
 
 	// Webhooks configures webhook delivery.
 	Webhooks WebhookConfig

@@ -736,3 +736,30 @@ func TestSetWebhookTargetAtRunTime(t *testing.T) {
 		t.Errorf("stats %+v (the change before the target was set must not be sent)", st)
 	}
 }
+
+// TestEndlessOwners: with EndlessOwners the active owners list pages forever with new ids.
+func TestEndlessOwners(t *testing.T) {
+	e := newEnv(t, Config{BurstLimit: -1, EndlessOwners: true}, Seed{})
+	q := url.Values{"limit": {"50"}}
+	seen := map[string]bool{}
+	for range 30 {
+		resp, body := e.do(t, "GET", "/crm/v3/owners?"+q.Encode(), nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		var page ownersPage
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Results) != 50 || page.Paging == nil {
+			t.Fatalf("page of %d, paging %v", len(page.Results), page.Paging)
+		}
+		for _, o := range page.Results {
+			if seen[o.ID] {
+				t.Fatalf("owner %s listed twice", o.ID)
+			}
+			seen[o.ID] = true
+		}
+		q.Set("after", page.Paging.Next.After)
+	}
+}

@@ -104,6 +104,10 @@ func (a *Account) handleListOwners(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	email := q.Get("email")
+	if a.cfg.EndlessOwners && !archived && email == "" {
+		a.endlessOwners(w, r, q, after, limit)
+		return
+	}
 	a.mu.RLock()
 	start := 0
 	if after != "" {
@@ -136,6 +140,33 @@ func (a *Account) handleListOwners(w http.ResponseWriter, r *http.Request) {
 		page.Paging.Next.After = last
 		page.Paging.Next.Link = a.origin(r) + "/crm/v3/owners?" + next.Encode()
 	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// endlessOwners answers a page of limit generated owners after the cursor, with a next link.
+func (a *Account) endlessOwners(w http.ResponseWriter, r *http.Request, q url.Values, after string, limit int) {
+	first := int64(900000001)
+	if n, err := strconv.ParseInt(after, 10, 64); err == nil && n >= first {
+		first = n + 1
+	}
+	now := fmtTime(a.cfg.Now())
+	page := ownersPage{Results: make([]PublicOwner, 0, limit)}
+	for i := range int64(limit) {
+		id := strconv.FormatInt(first+i, 10)
+		page.Results = append(page.Results, PublicOwner{ID: id, Email: "endless-" + id + "@endless.example", Type: OwnerPerson,
+			FirstName: "Endless", LastName: id, CreatedAt: now, UpdatedAt: now})
+	}
+	last := page.Results[len(page.Results)-1].ID
+	next := url.Values{}
+	for k, v := range q {
+		if k != "after" {
+			next[k] = v
+		}
+	}
+	next.Set("after", last)
+	page.Paging = &paging{}
+	page.Paging.Next.After = last
+	page.Paging.Next.Link = a.origin(r) + "/crm/v3/owners?" + next.Encode()
 	writeJSON(w, http.StatusOK, page)
 }
 

@@ -46,6 +46,13 @@ type Config struct {
 	// SyncLockTTL is how long a Sync Users run's lock lives without a refresh (a crashed run's
 	// tenant is free again after it).
 	SyncLockTTL time.Duration
+	// SyncMaxUsers, SyncMaxPages and SyncRunDeadline bound a Sync Users run: users and pages
+	// per provider, and the time from its start to the end of its CRM reads
+	// (OWNERSYNC_SYNC_MAX_USERS 200000, OWNERSYNC_SYNC_MAX_PAGES 5000, OWNERSYNC_SYNC_RUN_DEADLINE
+	// 30m). Exceeding one fails the run before anything is written.
+	SyncMaxUsers    int
+	SyncMaxPages    int
+	SyncRunDeadline time.Duration
 	// SignInClientPerMinute limits console sign-in attempts per client address
 	// (OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE, default 10; burst the same).
 	SignInClientPerMinute int
@@ -74,6 +81,9 @@ func Load(getenv func(string) string) (Config, error) {
 		EventLockWait:     r.Duration("OWNERSYNC_EVENT_LOCK_WAIT", 20*time.Second),
 		SyncListCap:       r.Int("OWNERSYNC_SYNC_LIST_CAP", 100, 1, 10000),
 		SyncLockTTL:       r.Duration("OWNERSYNC_SYNC_LOCK_TTL", 2*time.Minute),
+		SyncMaxUsers:      r.Int("OWNERSYNC_SYNC_MAX_USERS", 200000, 1, 100000000),
+		SyncMaxPages:      r.Int("OWNERSYNC_SYNC_MAX_PAGES", 5000, 1, 10000000),
+		SyncRunDeadline:   r.Duration("OWNERSYNC_SYNC_RUN_DEADLINE", 30*time.Minute),
 
 		SignInClientPerMinute: r.Int("OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE", 10, 1, 600),
 		SignInGlobalPerSecond: r.Int("OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND", 50, 1, 100000),
@@ -87,7 +97,7 @@ func Load(getenv func(string) string) (Config, error) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"OWNERSYNC_SCHEDULER_INTERVAL", c.SchedulerInterval}, {"OWNERSYNC_CRM_TIMEOUT", c.CRMTimeout}, {"OWNERSYNC_SYNC_LOCK_TTL", c.SyncLockTTL}} {
+	}{{"OWNERSYNC_SCHEDULER_INTERVAL", c.SchedulerInterval}, {"OWNERSYNC_CRM_TIMEOUT", c.CRMTimeout}, {"OWNERSYNC_SYNC_LOCK_TTL", c.SyncLockTTL}, {"OWNERSYNC_SYNC_RUN_DEADLINE", c.SyncRunDeadline}} {
 		if d.v <= 0 {
 			r.Problem("%s must be longer than zero", d.name)
 		}

@@ -42,12 +42,14 @@ func TestLoadRefusesZerosAndUnknownValues(t *testing.T) {
 		"OWNERSYNC_SYNC_LOCK_TTL":       "0s",
 		"OWNERSYNC_EVENT_LOCK_WAIT":     "40s",
 		"OWNERSYNC_SYNC_LIST_CAP":       "0",
+		"OWNERSYNC_SYNC_RUN_DEADLINE":   "0s",
+		"OWNERSYNC_SYNC_MAX_PAGES":      "0",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted zeros and an unknown bulk mode")
 	}
 	for _, want := range []string{"OWNERSYNC_MONGODB_BULK_WRITES", "OWNERSYNC_SCHEDULER_INTERVAL", "OWNERSYNC_CRM_TIMEOUT",
-		"OWNERSYNC_SYNC_LOCK_TTL", "OWNERSYNC_EVENT_LOCK_WAIT", "OWNERSYNC_SYNC_LIST_CAP"} {
+		"OWNERSYNC_SYNC_LOCK_TTL", "OWNERSYNC_EVENT_LOCK_WAIT", "OWNERSYNC_SYNC_LIST_CAP", "OWNERSYNC_SYNC_RUN_DEADLINE", "OWNERSYNC_SYNC_MAX_PAGES"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, err)
 		}

@@ -88,9 +88,53 @@ type Options struct {
 	ListCap int
 	// LockTTL is how long a run's lock lives without a refresh; required (config.SyncLockTTL).
 	LockTTL time.Duration
+	// MaxUsers and MaxPages bound what one provider's pull may return (users counted as
+	// received, both HubSpot passes together); Deadline bounds the time from the run's start to
+	// the end of its last pull. Exceeding one fails the run with a *LimitError before anything
+	// is written (issue 13 item 7: a CRM that pages forever must not grow mapper without end).
+	// Zero means no bound (tests); config sets all three.
+	MaxUsers int
+	MaxPages int
+	Deadline time.Duration
 	// Meter and Tracer record the runs' metrics and spans (nil: not recorded).
 	Meter  metric.MeterProvider
 	Tracer trace.TracerProvider
+}
+
+// LimitError is a run stopped by one of its bounds; the mappings and stored CRM users are as
+// they were before the run.
+type LimitError struct {
+	Provider string
+	// What is "users", "pages" or "deadline".
+	What string
+	// Limit is the bound (a count, or the deadline's duration).
+	Limit string
+	// Setting is the configuration variable that sets it.
+	Setting string
+}
+
+func (e *LimitError) Error() string {
+	name := providerName(e.Provider)
+	var what string
+	switch e.What {
+	case "users":
+		what = fmt.Sprintf("%s listed more than %s users", name, e.Limit)
+	case "pages":
+		what = fmt.Sprintf("%s returned more than %s pages of users", name, e.Limit)
+	default:
+		what = fmt.Sprintf("the run took longer than %s while reading %s users", e.Limit, name)
+	}
+	return fmt.Sprintf("Sync Users stopped: %s (%s); no mapping or stored user was changed", what, e.Setting)
+}
+
+func providerName(p string) string {
+	switch p {
+	case mapping.Salesforce:
+		return "Salesforce"
+	case mapping.HubSpot:
+		return "HubSpot"
+	}
+	return p
 }
 
 // Runner runs Sync Users.
@@ -247,18 +291,41 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *domain.Sync
 	stored = nil
 	rep = &report.Report{RunID: run.ID, Tenant: t.ID, TenantName: t.Name, Trigger: run.Trigger, DryRun: run.DryRun,
 		AdminURL: r.o.AdminURL, StartedAt: run.StartedAt}
+	// Every provider is read first, under the run's deadline, and only then is anything written:
+	// a run stopped by a bound (LimitError) leaves every provider's state as it was.
+	pullCtx, cancelPull := ctx, context.CancelFunc(func() {})
+	if r.o.Deadline > 0 {
+		pullCtx, cancelPull = context.WithDeadline(ctx, run.StartedAt.Add(r.o.Deadline))
+	}
+	defer cancelPull()
+	pulled := make([][]domain.CRMUser, len(run.Providers))
+	outcomes := make([]*report.Provider, len(run.Providers))
+	for i := range run.Providers {
+		rp := &run.Providers[i]
+		run.Phase = rp.Provider
+		users, failure, err := r.pull(ctx, pullCtx, t, run, rp, pr)
+		if err != nil {
+			return nil, err
+		}
+		pulled[i], outcomes[i] = users, failure
+	}
+	cancelPull()
 	failed := 0
 	for i := range run.Providers {
 		rp := &run.Providers[i]
 		run.Phase = rp.Provider
-		prep, err := r.provider(ctx, t, run, rp, platform, pr)
-		if err != nil {
-			return nil, err
+		if outcomes[i] == nil {
+			prep, err := r.apply(ctx, t, run, rp, platform, pulled[i], pr)
+			if err != nil {
+				return nil, err
+			}
+			outcomes[i] = &prep
 		}
+		pulled[i] = nil
 		if rp.Failure() != "" {
 			failed++
 		}
-		rep.Providers = append(rep.Providers, prep)
+		rep.Providers = append(rep.Providers, *outcomes[i])
 	}
 	run.Phase = domain.PhaseReport
 	final.FinishedAt = r.o.Now().UTC()
@@ -283,35 +350,52 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *domain.Sync
 	return rep, nil
 }
 
-// provider runs one provider's part. A CRM failure is recorded in rp and the report, not returned;
-// the returned error is for mapper's own storage failing.
-func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *domain.SyncRun, rp *domain.RunProvider, platform []mapping.PlatformUser, pr *progress) (report.Provider, error) {
-	fail := func(err error) (report.Provider, error) {
-		out := report.Failed(rp.Provider, err.Error())
-		rp.Phase, rp.Outcome = domain.PhaseFailed, &out
-		if !run.DryRun {
-			if serr := r.store.SetCRMError(ctx, t.ID, rp.Provider, "Sync Users could not read the CRM users: "+out.Failure,
-				fixFor(rp.Provider)); serr != nil {
-				return report.Provider{}, serr
-			}
+// failProvider records a CRM failure of rp in the run, the report and (unless a dry run) the
+// tenant's CRM error.
+func (r *Runner) failProvider(ctx context.Context, t *tenant.Tenant, run *domain.SyncRun, rp *domain.RunProvider, pr *progress, err error) (*report.Provider, error) {
+	out := report.Failed(rp.Provider, err.Error())
+	rp.Phase, rp.Outcome = domain.PhaseFailed, &out
+	if !run.DryRun {
+		if serr := r.store.SetCRMError(ctx, t.ID, rp.Provider, "Sync Users could not read the CRM users: "+out.Failure,
+			fixFor(rp.Provider)); serr != nil {
+			return nil, serr
 		}
-		return out, pr.save(ctx, true)
 	}
+	return &out, pr.save(ctx, true)
+}
+
+// pull reads one provider's users within the run's bounds (pullCtx carries the deadline). A CRM
+// failure is recorded and returned as the provider's outcome; the error is for mapper's own
+// storage failing or a *LimitError, both of which end the run.
+func (r *Runner) pull(ctx, pullCtx context.Context, t *tenant.Tenant, run *domain.SyncRun, rp *domain.RunProvider, pr *progress) ([]domain.CRMUser, *report.Provider, error) {
 	dir, err := r.o.Directories.Directory(t, rp.Provider)
 	if err != nil {
-		return fail(err)
+		out, err := r.failProvider(ctx, t, run, rp, pr, err)
+		return nil, out, err
 	}
 	rp.Phase = domain.PhasePull
 	if err := pr.save(ctx, true); err != nil {
-		return report.Provider{}, err
+		return nil, nil, err
 	}
 	start := time.Now()
 	var pulled []domain.CRMUser
 	seen := map[string]bool{}
+	pages, received := 0, 0
+	var limit *LimitError
 	// Each CRM page is a client span (salesforce GET, hubspot GET) under the pull span.
-	pullCtx, pullSpan := r.obs.startPhase(ctx, rp.Provider, domain.PhasePull)
-	err = dir.Pull(pullCtx, func(page []domain.CRMUser) error {
+	spanCtx, pullSpan := r.obs.startPhase(pullCtx, rp.Provider, domain.PhasePull)
+	err = dir.Pull(spanCtx, func(page []domain.CRMUser) error {
 		pullSpan.AddEvent("page", trace.WithAttributes(attribute.Int("ownersync.sync.page_users", len(page))))
+		pages++
+		received += len(page)
+		switch {
+		case r.o.MaxPages > 0 && pages > r.o.MaxPages:
+			limit = &LimitError{Provider: rp.Provider, What: "pages", Limit: fmt.Sprint(r.o.MaxPages), Setting: "OWNERSYNC_SYNC_MAX_PAGES"}
+			return limit
+		case r.o.MaxUsers > 0 && received > r.o.MaxUsers:
+			limit = &LimitError{Provider: rp.Provider, What: "users", Limit: fmt.Sprint(r.o.MaxUsers), Setting: "OWNERSYNC_SYNC_MAX_USERS"}
+			return limit
+		}
 		for _, u := range page {
 			if !seen[u.ID] { // an owner listed in both passes counts once, active wins (first pass)
 				seen[u.ID] = true
@@ -323,14 +407,32 @@ func (r *Runner) provider(ctx context.Context, t *tenant.Tenant, run *domain.Syn
 	})
 	seen = nil
 	rp.PullMS = time.Since(start).Milliseconds()
+	if err != nil && limit == nil && ctx.Err() == nil && errors.Is(pullCtx.Err(), context.DeadlineExceeded) {
+		limit = &LimitError{Provider: rp.Provider, What: "deadline", Limit: r.o.Deadline.String(), Setting: "OWNERSYNC_SYNC_RUN_DEADLINE"}
+	}
+	if limit != nil {
+		err = limit
+	}
 	r.obs.endPhase(ctx, pullSpan, t.ID, rp.Provider, domain.PhasePull, rp.PullMS, err)
+	if limit != nil {
+		rp.Phase = domain.PhaseFailed
+		r.o.Log.WarnContext(ctx, "sync users stopped by a bound", "tenant", t.ID, "provider", rp.Provider, "bound", limit.What, "pages", pages, "users", received)
+		return nil, nil, limit
+	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return report.Provider{}, err
+			return nil, nil, err
 		}
-		return fail(err)
+		out, err := r.failProvider(ctx, t, run, rp, pr, err)
+		return nil, out, err
 	}
+	return pulled, nil, nil
+}
 
+// apply matches one provider's pulled users against the stored state and (unless a dry run)
+// writes what changed; the error is for mapper's own storage failing.
+func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRun, rp *domain.RunProvider, platform []mapping.PlatformUser, pulled []domain.CRMUser, pr *progress) (report.Provider, error) {
+	var start time.Time
 	// Reading the stored state, deciding and writing happen under the tenant+provider lock, so no
 	// event interleaves with the run in this process.
 	unlock := r.o.Writer.Lock(t.ID, rp.Provider)
