@@ -573,10 +573,12 @@ func TestOperatorTelemetry(t *testing.T) {
 		}
 	})
 
-	spansTest(t, sink)
+	spansTest(t, sink, map[string]*crmsim.Log{"salesforce": e.sf.Log(), "hubspot": e.hs.Log()})
 }
 
-func spansTest(t *testing.T, sink *otlpsink.Sink) {
+// spansTest checks the exported traces; logs are the sandboxes' request logs (each request keeps
+// its traceparent header).
+func spansTest(t *testing.T, sink *otlpsink.Sink, logs map[string]*crmsim.Log) {
 	t.Run("traces", func(t *testing.T) {
 		var spans []otlpsink.Span
 		harness.EventuallyState(t, 20*time.Second, "spans exported", func() (bool, string) {
@@ -701,15 +703,48 @@ func spansTest(t *testing.T, sink *otlpsink.Sink) {
 						t.Errorf("no child span sync users %s %s under the run: %v", phase, prov, names(root.TraceID))
 					}
 				}
+				// Every request the CRM received in the run's trace during the pull (each page of
+				// users, the token) is a span of its own under the pull phase.
 				pull := children["sync users pull "+prov]
-				pages := 0
+				spansUnderPull := map[string]bool{}
 				for _, s := range byTrace[root.TraceID] {
 					if s.ParentSpanID == pull.SpanID && s.Attributes["http.request.method"] != "" {
+						spansUnderPull[s.SpanID] = true
+					}
+				}
+				pages, requests := 0, 0
+				for _, en := range logs[prov].Entries() {
+					tp := strings.Split(en.Header.Get("Traceparent"), "-")
+					if len(tp) != 4 || tp[1] != root.TraceID {
+						continue
+					}
+					requests++
+					if !spansUnderPull[tp[2]] {
+						continue
+					}
+					if strings.HasPrefix(en.Path, "/crm/v3/owners") || strings.HasSuffix(en.Path, "/query") || strings.Contains(en.Path, "/query/") {
 						pages++
 					}
 				}
-				if pages == 0 {
-					t.Errorf("the %s pull has no CRM page span: %v", prov, names(root.TraceID))
+				wantPages := 1
+				if prov == "hubspot" {
+					wantPages = 2 // active owners, then archived ones
+				}
+				if pages < wantPages || len(spansUnderPull) == 0 {
+					t.Errorf("the %s pull: %d CRM page requests under its span (of %d requests in the run's trace, %d client spans under the pull), want at least %d: %v",
+						prov, pages, requests, len(spansUnderPull), wantPages, names(root.TraceID))
+				}
+				t.Logf("%s pull: %d page requests, %d client spans under the pull span", prov, pages, len(spansUnderPull))
+				for id := range spansUnderPull {
+					seen := false
+					for _, en := range logs[prov].Entries() {
+						if strings.Contains(en.Header.Get("Traceparent"), "-"+id+"-") {
+							seen = true
+						}
+					}
+					if !seen {
+						t.Errorf("the %s pull's client span %s reached no request of the sandbox", prov, id)
+					}
 				}
 			}
 		})
