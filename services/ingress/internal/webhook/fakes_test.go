@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -35,12 +36,17 @@ type fakePublisher struct {
 	msgs  []published
 	fail  func(subject, id string) error
 	block bool // wait for the context to end, like a JetStream that never acks
+	// delay, when set, holds a publish before it is stored (to shuffle concurrent publishes).
+	delay func(id string) time.Duration
 }
 
 func (p *fakePublisher) Publish(ctx context.Context, subject, msgID string, m proto.Message) (bool, error) {
 	if p.block {
 		<-ctx.Done()
 		return false, ctx.Err()
+	}
+	if p.delay != nil {
+		time.Sleep(p.delay(msgID))
 	}
 	if p.fail != nil {
 		if err := p.fail(subject, msgID); err != nil {
@@ -58,6 +64,13 @@ func (p *fakePublisher) Publish(ctx context.Context, subject, msgID string, m pr
 	p.seen[msgID] = true
 	p.msgs = append(p.msgs, published{subject, msgID, proto.Clone(m)})
 	return false, nil
+}
+
+// inOrder returns the stored messages in the order they were stored.
+func (p *fakePublisher) inOrder() []published {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]published(nil), p.msgs...)
 }
 
 // stored returns the stored messages sorted by id (publishing is concurrent).

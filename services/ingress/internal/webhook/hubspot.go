@@ -206,5 +206,5 @@ func hubspotOwnerEvent(tenantID string, e hubspot.Event, occurred, received time
 		// HubSpot owners are people unless the owners list says otherwise (mapper knows queues).
 		ev.OwnerKind = ownersyncv1.CrmUserKind_CRM_USER_KIND_USER
 	}
-	return event{subject: streams.CrmOwnerChanged(tenantID, provider.HubSpot), id: id, kind: "owner_changed", msg: ev}
+	return event{subject: streams.CrmOwnerChanged(tenantID, provider.HubSpot), id: id, kind: kindOwnerChanged, msg: ev}
 }

@@ -225,7 +225,7 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clam
 					ev.ActorId = id
 				}
 			}
-			events = append(events, event{subject: streams.CrmOwnerChanged(tenantID, provider.Salesforce), id: meta.EventId, kind: "owner_changed", msg: ev})
+			events = append(events, event{subject: streams.CrmOwnerChanged(tenantID, provider.Salesforce), id: meta.EventId, kind: kindOwnerChanged, msg: ev})
 		case soap.User:
 			u := &ownersyncv1.CrmUser{Id: o.ID, Kind: ownersyncv1.CrmUserKind_CRM_USER_KIND_USER}
 			var fields []string
@@ -254,7 +254,7 @@ func salesforceEvents(tenantID string, m *soap.Message, received time.Time, clam
 				fields = append(fields, FieldActive)
 			}
 			ev := &ownersyncv1.CrmUserChanged{Meta: meta, Provider: ownersyncv1.Provider_PROVIDER_SALESFORCE, User: u, Fields: fields}
-			events = append(events, event{subject: streams.CrmUserChanged(tenantID, provider.Salesforce), id: meta.EventId, kind: "user_changed", msg: ev})
+			events = append(events, event{subject: streams.CrmUserChanged(tenantID, provider.Salesforce), id: meta.EventId, kind: kindUserChanged, msg: ev})
 		}
 	}
 	return events, ignored, nil

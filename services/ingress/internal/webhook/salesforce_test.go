@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/tenant"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/ingress/internal/soap"
@@ -222,6 +223,57 @@ func TestSalesforceHundredAndRedelivery(t *testing.T) {
 			t.Errorf("%s = %v, want %v", key, got, want)
 		}
 	}
+}
+
+// TestSalesforceUserNotificationsKeepTheirOrder is issue 14 item 4: the notifications of one
+// Outbound Message about users are stored in the order the message lists them, so mapper applies
+// a deactivation and the users created around it in the order Salesforce made them. The fake
+// publisher holds the earlier notifications longer, so publishing them all at once would store
+// them out of order.
+func TestSalesforceUserNotificationsKeepTheirOrder(t *testing.T) {
+	const n = 12
+	tmpl := string(readFile(t, "salesforce/user_deactivated.xml"))
+	start, end := strings.Index(tmpl, "<Notification>"), strings.Index(tmpl, "</Notification>")+len("</Notification>")
+	one := tmpl[start:end]
+	var notes strings.Builder
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = mustTo18(t, fmt.Sprintf("04l5g00000Or%03d", i))
+		note := strings.Replace(one, "04l5g00000AbCdGAAV", ids[i], 1)
+		note = strings.Replace(note, "0055g00000HjKlMAAV", mustTo18(t, fmt.Sprintf("0055g00000Us%03d", i)), 1)
+		notes.WriteString(note)
+	}
+	body := tmpl[:start] + notes.String() + tmpl[end:]
+	e := newEnv(t, nil)
+	e.pub.delay = func(id string) time.Duration {
+		for i, nid := range ids {
+			if strings.HasSuffix(id, nid) {
+				return time.Duration(n-i) * 3 * time.Millisecond
+			}
+		}
+		return 0
+	}
+	if status, _, b := e.post(t, SalesforcePath, "text/xml", []byte(body), nil); status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, b)
+	}
+	got := e.pub.inOrder()
+	if len(got) != n {
+		t.Fatalf("%d events stored, want %d", len(got), n)
+	}
+	for i, m := range got {
+		if want := "sf:" + testOrg + ":" + ids[i]; m.ID != want {
+			t.Errorf("stored #%d is %s, want %s (message order)", i, m.ID, want)
+		}
+	}
+}
+
+func mustTo18(t *testing.T, id15 string) string {
+	t.Helper()
+	id, err := sfid.To18(id15)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // fault decodes a SOAP fault.

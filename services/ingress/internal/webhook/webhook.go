@@ -361,6 +361,12 @@ func checkContentType(c echo.Context, types ...string) *result {
 		err: fmt.Errorf("content type %q: %w; want %s", ct, err, strings.Join(types, " or "))}
 }
 
+// Event kinds (the metric label "type").
+const (
+	kindOwnerChanged = "owner_changed"
+	kindUserChanged  = "user_changed"
+)
+
 // event is one message to publish.
 type event struct {
 	subject string
@@ -369,8 +375,8 @@ type event struct {
 	msg     proto.Message
 }
 
-// publishAll publishes every event concurrently within the publish timeout and returns the first
-// error; on error the CRM is not acknowledged, and the events already stored deduplicate on retry.
+// publishAll publishes every event within the publish timeout — user changes in their order,
+// owner changes concurrently — and returns the first error; on error the CRM is not acknowledged, and the events already stored deduplicate on retry.
 func (h *Handler) publishAll(ctx context.Context, p provider.Provider, events []event) error {
 	if len(events) == 0 {
 		return nil
@@ -399,20 +405,45 @@ func (h *Handler) publishAll(ctx context.Context, p provider.Provider, events []
 		once     sync.Once
 		firstErr error
 	)
+	// publish stores one event; false stops a chain after a failure.
+	publish := func(ev *event) bool {
+		dup, err := h.pub.Publish(ctx, ev.subject, ev.id, ev.msg)
+		if err != nil {
+			once.Do(func() {
+				firstErr = fmt.Errorf("publish %s: %w", ev.id, err)
+				cancel()
+			})
+			return false
+		}
+		count(ev, dup)
+		return true
+	}
+	// User changes are stored one after the other in the message's order, so mapper's consumer
+	// gets them in the order the CRM made them (a deactivation and the users created around it,
+	// docs/architecture.md#rule-4-remap-on-deactivation). Owner changes are ordered by their source
+	// times in the writer, so they go at once.
+	var users []*event
 	for i := range events {
 		ev := &events[i]
+		if ev.kind == kindUserChanged {
+			users = append(users, ev)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dup, err := h.pub.Publish(ctx, ev.subject, ev.id, ev.msg)
-			if err != nil {
-				once.Do(func() {
-					firstErr = fmt.Errorf("publish %s: %w", ev.id, err)
-					cancel()
-				})
-				return
+			publish(ev)
+		}()
+	}
+	if len(users) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, ev := range users {
+				if !publish(ev) {
+					return
+				}
 			}
-			count(ev, dup)
 		}()
 	}
 	wg.Wait()

@@ -153,6 +153,25 @@ func (s *Service) tenant(ctx context.Context, id string) (*tenant.Tenant, error)
 // its users for its first Sync Users; nothing is mapped. Idempotent: the rules run on the stored
 // state, and the mapping.changed ids derive from eventID.
 func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u domain.PlatformUser) error {
+	t, err := s.tenant(ctx, u.Tenant)
+	if errors.Is(err, domain.ErrUnknownTenant) {
+		_, err := s.store.UpsertPlatformUser(ctx, u)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	// Store and rules under the locks of every connected provider (taken in one order, so two
+	// events never wait for each other), so no other event of the tenant and provider runs its
+	// rules between this user's store and its rules (docs/architecture.md#sync-users).
+	providers := t.Connected()
+	for _, p := range providers {
+		unlock, err := s.w.LockWithin(ctx, t.ID, p, s.lockWait)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	prev, err := s.store.PlatformUser(ctx, u.Tenant, u.ID)
 	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return err
@@ -160,19 +179,12 @@ func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u dom
 	if _, err := s.store.UpsertPlatformUser(ctx, u); err != nil {
 		return err
 	}
-	t, err := s.tenant(ctx, u.Tenant)
-	if errors.Is(err, domain.ErrUnknownTenant) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
 	ev := mapping.Event{PlatformUserID: u.ID}
 	if prev != nil && !mapping.SameEmail(prev.Email, u.Email) {
 		ev.PreviousEmail = prev.Email
 	}
-	for _, p := range t.Connected() {
-		if err := s.applyEvent(ctx, t, p, ev, eventID, nil); err != nil {
+	for _, p := range providers {
+		if err := s.applyLocked(ctx, t, p, ev, eventID, nil); err != nil {
 			return err
 		}
 	}
@@ -189,6 +201,13 @@ func (s *Service) CRMUserChanged(ctx context.Context, tenantID, provider, eventI
 	if _, ok := t.ProviderSettings(provider); !ok {
 		return fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, provider)
 	}
+	// Store and rules under one lock: the rules of another event of the tenant and provider never
+	// run between this user's store and its rules (issue 14 item 4).
+	unlock, err := s.w.LockWithin(ctx, t.ID, provider, s.lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	prev, err := s.store.CRMUser(ctx, tenantID, provider, u.ID)
 	known := err == nil
 	if err != nil && !errors.Is(err, domain.ErrNotFound) {
@@ -210,7 +229,7 @@ func (s *Service) CRMUserChanged(ctx context.Context, tenantID, provider, eventI
 	if known {
 		before = &prev.CRMUser
 	}
-	return s.applyEvent(ctx, t, provider, ev, eventID, before)
+	return s.applyLocked(ctx, t, provider, ev, eventID, before)
 }
 
 // RefreshCRMUser re-reads one CRM user from the CRM (user.refresh, e.g. after the writer got
@@ -227,12 +246,17 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 	if err != nil {
 		return err
 	}
-	prev, err := s.store.CRMUser(ctx, tenantID, provider, crmUserID)
-	known := err == nil
-	if err != nil && !errors.Is(err, domain.ErrNotFound) {
-		return err
+	u, err := dir.Get(ctx, crmUserID) // the CRM call stays outside the lock
+	unlock, lerr := s.w.LockWithin(ctx, t.ID, provider, s.lockWait)
+	if lerr != nil {
+		return lerr
 	}
-	u, err := dir.Get(ctx, crmUserID)
+	defer unlock()
+	prev, perr := s.store.CRMUser(ctx, tenantID, provider, crmUserID)
+	known := perr == nil
+	if perr != nil && !errors.Is(perr, domain.ErrNotFound) {
+		return perr
+	}
 	ev := mapping.Event{CRMUserID: crmUserID}
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
@@ -264,7 +288,7 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 	if known {
 		before = &prev.CRMUser
 	}
-	return s.applyEvent(ctx, t, provider, ev, eventID, before)
+	return s.applyLocked(ctx, t, provider, ev, eventID, before)
 }
 
 // putDirectory writes stored CRM users to the directory view, and removes the gone ones.
@@ -429,14 +453,10 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// applyEvent runs mapping.Apply for one touched user and commits the outcome. before is the
-// touched CRM user's state before the event (nil when new or a platform event).
-func (s *Service) applyEvent(ctx context.Context, t *tenant.Tenant, provider string, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
-	unlock, err := s.w.LockWithin(ctx, t.ID, provider, s.lockWait)
-	if err != nil {
-		return err
-	}
-	defer unlock()
+// applyLocked runs mapping.Apply for one touched user and commits the outcome; the caller holds
+// the tenant-and-provider lock since before it stored the user. before is the touched CRM user's
+// state before the event (nil when new or a platform event).
+func (s *Service) applyLocked(ctx context.Context, t *tenant.Tenant, provider string, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
 	var pids, cids, emails []string
 	if ev.PlatformUserID != "" {
 		pids = append(pids, ev.PlatformUserID)

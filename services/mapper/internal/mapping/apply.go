@@ -63,7 +63,11 @@ func (s *scope) addEmail(email string) {
 }
 
 func (s *scope) covers(m Mapping) bool {
-	return s.platformIDs[m.PlatformUserID] || s.crmIDs[m.CRMUserID]
+	return s.platformIDs[m.PlatformUserID] || s.crmIDs[m.CRMUserID] ||
+		// A mapping the rules made is judged again when a user of its email changes: a second
+		// active user makes a rule-4 remap a conflict, and a remap held for several candidates
+		// goes ahead once only one is left (issue 14 item 4).
+		m.MadeBy != MadeByManual && len(s.emails) > 0 && slices.Contains(s.emails, NormalizeEmail(m.Email))
 }
 
 func (s *scope) coversPlatform(id, email string) bool {

@@ -133,3 +133,5 @@ func writeDelta(stored []Mapping, d Delta) []Mapping {
 func sf(platform []PlatformUser, crm []CRMUser, ms ...Mapping) Input {
 	return Input{Provider: Salesforce, PlatformUsers: platform, CRMUsers: crm, Mappings: ms, Settings: DefaultSettings(), Now: now}
 }
+
+func withPrev(m Mapping, prev string) Mapping { m.PreviousCRMUserID = prev; return m }

@@ -125,6 +125,17 @@ func checkReconcile(t *testing.T, in Input) {
 			}
 		case !valid || !SameEmail(p.Email, c.Email):
 			t.Errorf("Sync Users kept an invalid mapping: %+v", m)
+		case m.MadeBy == MadeByRemapInactive && m.Status == StatusConflict:
+			// Kept as a conflict only while several active CRM users have the email (rule 4).
+			n := 0
+			for _, u := range crm {
+				if u.Mappable() && SameEmail(u.Email, p.Email) {
+					n++
+				}
+			}
+			if n < 2 {
+				t.Errorf("Sync Users left a remap in conflict with %d active users of its email: %+v", n, m)
+			}
 		case m.Status != StatusSynced && m.Status != StatusPendingTeam:
 			t.Errorf("Sync Users left a rule-made mapping in status %s: %+v", m.Status, m)
 		}

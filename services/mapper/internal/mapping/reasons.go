@@ -80,6 +80,13 @@ func remapTakenReason(candidate string) string {
 	return fmt.Sprintf("the CRM user was deactivated and the other active CRM user with the same email (%s) is mapped to another platform user", candidate)
 }
 
+// remapNowAmbiguousReason is why a remap_inactive mapping is a conflict: rule 4 moved it to the one
+// active user with the email, and another active user has the email now (rule 2 forbids choosing).
+func remapNowAmbiguousReason(n int) string {
+	return "the mapping was moved to this CRM user when the previous one was deactivated, but " + strconv.Itoa(n) +
+		" active CRM users have the email now; map the platform user manually to the right one"
+}
+
 func ambiguousRemapReason(n int) string {
 	return "the CRM user was deactivated and " + strconv.Itoa(n) + " other active CRM users have the same email"
 }

@@ -495,6 +495,9 @@ type defect struct {
 	crmInactive bool
 	// emailChanged marks a mismatch of emails, a conflict between runs.
 	emailChanged bool
+	// ambiguousRemap marks a remap_inactive mapping whose email several active CRM users have
+	// now: a conflict kept, between runs and in Sync Users, until the admin chooses.
+	ambiguousRemap bool
 }
 
 // inspect returns what, if anything, is wrong with mapping m (rule 5). Manual pins skip the email
@@ -533,6 +536,14 @@ func (e *engine) inspect(m Mapping, pi, ci int32) (defect, bool) {
 			emailChanged: true,
 		}, true
 	}
+	// Rule 4 moved the mapping when one active user had the email; events can arrive out of order
+	// (a second new user after the deactivation), so the choice is checked again: with several
+	// active users of the email now, rule 2 forbids keeping an automatic choice among them.
+	if m.MadeBy == MadeByRemapInactive {
+		if n := e.lookup(e.pEmail[pi]).c.n; n >= 2 {
+			return defect{code: CodeMappingConflict, reason: remapNowAmbiguousReason(int(n)), ambiguousRemap: true}, true
+		}
+	}
 	return defect{}, false
 }
 
@@ -556,6 +567,12 @@ func (e *engine) judge(old Mapping, pi, ci int32) {
 		m.Status, m.Reason = StatusError, d.reason
 		e.keep(old, m, pi, ci)
 		e.mappingProblem(m, d, true)
+		return
+	}
+	if d.ambiguousRemap {
+		m.Status, m.Reason = StatusConflict, d.reason
+		e.keep(old, m, pi, ci)
+		e.mappingProblem(m, d, false)
 		return
 	}
 	if d.crmInactive {

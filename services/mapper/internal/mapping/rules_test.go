@@ -408,6 +408,48 @@ func TestRule4RemapOnDeactivation(t *testing.T) {
 			},
 		},
 		{
+			// Issue 14 item 4: a remap made while only one candidate was known (events out of
+			// order) is not kept once a second active user with the email exists.
+			name: "remap_inactive mapping with a second active user of the email: Sync Users makes it a conflict",
+			in: sf(platform, []CRMUser{inactive(cu("005A", "ada@x.io")), cu("005B", "ada@x.io"), cu("005C", "ada@x.io")},
+				withPrev(mapped("p1", "005B", "ada@x.io", MadeByRemapInactive), "005A")),
+			want: outcome{
+				Mappings: []mp{{P: "p1", C: "005B", Prev: "005A", Status: StatusConflict, MadeBy: MadeByRemapInactive}},
+				Changes:  []ch{{Kind: ChangeConflict, P: "p1", C: "005B", Prev: "005A", Reason: remapNowAmbiguousReason(2)}},
+				Problems: []pr{{Code: CodeMappingConflict, P: "p1", C: "005B"}, {Code: CodeAmbiguousEmail, C: "005C"}},
+			},
+		},
+		{
+			name: "remap_inactive mapping with a second active user of the email: the new user's event makes it a conflict",
+			in: sf(platform, []CRMUser{inactive(cu("005A", "ada@x.io")), cu("005B", "ada@x.io"), cu("005C", "ada@x.io")},
+				withPrev(mapped("p1", "005B", "ada@x.io", MadeByRemapInactive), "005A")),
+			event: &Event{CRMUserID: "005C"},
+			want: outcome{
+				Mappings: []mp{{P: "p1", C: "005B", Prev: "005A", Status: StatusConflict, MadeBy: MadeByRemapInactive}},
+				Changes:  []ch{{Kind: ChangeConflict, P: "p1", C: "005B", Prev: "005A", Reason: remapNowAmbiguousReason(2)}},
+				Problems: []pr{{Code: CodeMappingConflict, P: "p1", C: "005B"}, {Code: CodeAmbiguousEmail, C: "005C"}},
+			},
+		},
+		{
+			name: "a remap held for two candidates goes ahead when one of them is deactivated",
+			in: sf(platform, []CRMUser{inactive(cu("005A", "ada@x.io")), cu("005B", "ada@x.io"), inactive(cu("005C", "ada@x.io"))},
+				withMappingStatus(stored, StatusConflict, ambiguousRemapReason(2))),
+			event: &Event{CRMUserID: "005C"},
+			want: outcome{
+				Mappings: []mp{{P: "p1", C: "005B", Prev: "005A", Status: StatusSynced, MadeBy: MadeByRemapInactive}},
+				Changes:  []ch{{Kind: ChangeRemapped, P: "p1", C: "005B", Prev: "005A", Reason: remapReason("005A", "005B")}},
+			},
+		},
+		{
+			name: "a remap_inactive conflict resolves when the other user is deactivated",
+			in: sf(platform, []CRMUser{inactive(cu("005A", "ada@x.io")), cu("005B", "ada@x.io"), inactive(cu("005C", "ada@x.io"))},
+				withPrev(withMappingStatus(mapped("p1", "005B", "ada@x.io", MadeByRemapInactive), StatusConflict, remapNowAmbiguousReason(2)), "005A")),
+			want: outcome{
+				Mappings: []mp{{P: "p1", C: "005B", Prev: "005A", Status: StatusSynced, MadeBy: MadeByRemapInactive}},
+				Changes:  []ch{{Kind: ChangeResolved, P: "p1", C: "005B", Prev: "005A", Reason: reasonResolved}},
+			},
+		},
+		{
 			name: "no candidate: removed",
 			in:   sf(platform, []CRMUser{inactive(cu("005A", "ada@x.io"))}, stored),
 			want: outcome{
