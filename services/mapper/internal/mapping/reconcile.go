@@ -804,8 +804,17 @@ func (e *engine) crmProblems() {
 				Fix:     "if this " + e.crmWord() + " should be that user's, map the user manually to it; otherwise deactivate it",
 			})
 			continue
+		case ps.n >= 2:
+			// Rule 2 lists both sides of a shared email: the platform users (in match) and the
+			// CRM user they would both match, as a conflict with the reason.
+			e.problem(Problem{
+				Code: CodeEmailConflict, CRMUserID: c.ID, Email: email,
+				Message: platformDuplicateMessage(e, ps) + ", so this " + e.crmWord() + " is matched to none of them",
+				Fix:     "give each platform user a distinct email, or map one of them manually to this " + e.crmWord(),
+			})
+			continue
 		case ps.n > 0:
-			continue // the platform users' own problems cover it
+			continue // the platform user's own problem covers it
 		case ps.other != none:
 			p := &e.in.PlatformUsers[ps.other]
 			e.problem(Problem{

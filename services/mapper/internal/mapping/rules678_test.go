@@ -45,6 +45,9 @@ func TestRule6Problems(t *testing.T) {
 		{Code: CodeCRMUserInactive, Provider: HubSpot, PlatformUserID: "p5", CRMUserID: "51", Email: "arch@x.io",
 			Message: "the HubSpot owner with this email is archived",
 			Fix:     "reactivate the HubSpot owner, or map the platform user manually to an active one"},
+		{Code: CodeEmailConflict, Provider: HubSpot, CRMUserID: "11", Email: "dup@x.io",
+			Message: "2 platform users share this email (p1, p2), so this HubSpot owner is matched to none of them",
+			Fix:     "give each platform user a distinct email, or map one of them manually to this HubSpot owner"},
 		{Code: CodeAmbiguousEmail, Provider: HubSpot, CRMUserID: "21", Email: "amb@x.io",
 			Message: "2 active HubSpot owners share this email (21, 22); platform user p3 has it too",
 			Fix:     "deactivate or change the email of all but one of them, or map the platform user manually"},
@@ -62,7 +65,7 @@ func TestRule6Problems(t *testing.T) {
 	if diff := cmp.Diff(want, r.Problems); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
-	wantCounts := Counts{Conflicts: 5, Errors: 4, UnmappedPlatform: 5, UnmappedCRM: 5}
+	wantCounts := Counts{Conflicts: 6, Errors: 4, UnmappedPlatform: 5, UnmappedCRM: 5}
 	if diff := cmp.Diff(wantCounts, r.Counts); diff != "" {
 		t.Errorf("counts (-want +got):\n%s", diff)
 	}

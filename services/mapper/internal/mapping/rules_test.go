@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -88,6 +89,25 @@ func TestRule1NeverCreatesPlatformUsers(t *testing.T) {
 	}
 }
 
+// TestRule2CRMSideOfPlatformConflict: the CRM user whose email two platform users share is listed
+// as a conflict with the reason naming them, and counted as a conflict (issue 14 item 7).
+func TestRule2CRMSideOfPlatformConflict(t *testing.T) {
+	r := Reconcile(sf([]PlatformUser{pu("p2", "a@x.io"), pu("p1", "a@X.io")}, []CRMUser{cu("005A", "a@x.io")}))
+	var crmSide *Problem
+	for i, p := range r.Problems {
+		if p.CRMUserID == "005A" {
+			crmSide = &r.Problems[i]
+		}
+	}
+	if crmSide == nil || crmSide.Code != CodeEmailConflict || !crmSide.Conflict() ||
+		!strings.Contains(crmSide.Message, "p1") || !strings.Contains(crmSide.Message, "p2") {
+		t.Fatalf("CRM-side problem = %+v, want email_conflict naming p1 and p2", crmSide)
+	}
+	if r.Counts.Conflicts != 3 || r.Counts.UnmappedCRM != 1 {
+		t.Errorf("counts = %+v, want 3 conflicts (both platform users and the CRM user), 1 unmapped CRM user", r.Counts)
+	}
+}
+
 func TestRule2OneToOne(t *testing.T) {
 	tests := []struct {
 		name string
@@ -106,7 +126,8 @@ func TestRule2OneToOne(t *testing.T) {
 		{
 			name: "two platform users with one email: both in conflict, no mapping",
 			in:   sf([]PlatformUser{pu("p2", "a@x.io"), pu("p1", "a@X.io")}, []CRMUser{cu("005A", "a@x.io")}),
-			want: outcome{Problems: []pr{{Code: CodeEmailConflict, P: "p1"}, {Code: CodeEmailConflict, P: "p2"}}},
+			// Issue 14 item 7: the CRM side is listed too, with the reason, and counts as a conflict.
+			want: outcome{Problems: []pr{{Code: CodeEmailConflict, P: "p1"}, {Code: CodeEmailConflict, P: "p2"}, {Code: CodeEmailConflict, C: "005A"}}},
 		},
 		{
 			name: "an existing mapping stays when a second active CRM user takes its email; the newcomer is listed",
