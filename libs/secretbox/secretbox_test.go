@@ -1,4 +1,4 @@
-package secretbox
+package secretbox_test
 
 import (
 	"bytes"
@@ -13,14 +13,15 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 const token = "hs-refresh-9f8e7d6c5b4a"
 
-func ring(t *testing.T, spec string) *Keyring {
+func ring(t *testing.T, spec string) *secretbox.Keyring {
 	t.Helper()
-	kr, err := ParseKeyring(spec)
+	kr, err := secretbox.ParseKeyring(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +29,7 @@ func ring(t *testing.T, spec string) *Keyring {
 }
 
 func TestSealOpenAndTamper(t *testing.T) {
-	k1 := NewKey("k1")
+	k1 := secretbox.NewKey("k1")
 	kr := ring(t, k1)
 	s, err := kr.Seal(token, "acme/hubspot.refresh_token")
 	if err != nil {
@@ -42,52 +43,52 @@ func TestSealOpenAndTamper(t *testing.T) {
 		t.Fatalf("Open = %v, %v", got.Reveal() == token, err)
 	}
 	// Another tenant's slot does not open it.
-	if _, err := kr.Open(s, "globex/hubspot.refresh_token"); !errors.Is(err, ErrOpen) {
+	if _, err := kr.Open(s, "globex/hubspot.refresh_token"); !errors.Is(err, secretbox.ErrOpen) {
 		t.Fatalf("moved value opened: %v", err)
 	}
 	// A flipped bit does not open.
 	bad := s
 	bad.Ciphertext = append([]byte(nil), s.Ciphertext...)
 	bad.Ciphertext[len(bad.Ciphertext)-1] ^= 1
-	if _, err := kr.Open(bad, "acme/hubspot.refresh_token"); !errors.Is(err, ErrOpen) {
+	if _, err := kr.Open(bad, "acme/hubspot.refresh_token"); !errors.Is(err, secretbox.ErrOpen) {
 		t.Fatalf("tampered value opened: %v", err)
 	}
 	// A key id relabelled to another key of the ring does not open.
-	kr2 := ring(t, NewKey("k2")+","+k1)
+	kr2 := ring(t, secretbox.NewKey("k2")+","+k1)
 	re := s
 	re.KeyID = "k2"
-	if _, err := kr2.Open(re, "acme/hubspot.refresh_token"); !errors.Is(err, ErrOpen) {
+	if _, err := kr2.Open(re, "acme/hubspot.refresh_token"); !errors.Is(err, secretbox.ErrOpen) {
 		t.Fatalf("relabelled key id opened: %v", err)
 	}
 	// A ring without the key says which key is missing.
-	if _, err := ring(t, NewKey("k3")).Open(s, "acme/hubspot.refresh_token"); !errors.Is(err, ErrUnknownKey) || !strings.Contains(err.Error(), `"k1"`) {
+	if _, err := ring(t, secretbox.NewKey("k3")).Open(s, "acme/hubspot.refresh_token"); !errors.Is(err, secretbox.ErrUnknownKey) || !strings.Contains(err.Error(), `"k1"`) {
 		t.Fatalf("unknown key: %v", err)
 	}
 }
 
 func TestParseKeyringRefusesBadKeysWithoutEchoingThem(t *testing.T) {
-	for _, spec := range []string{"", "k1", "k1:c2hvcnQ=", "k1:!!notbase64!!", "bad id:" + strings.Repeat("A", 44), NewKey("k1") + "," + NewKey("k1")} {
-		_, err := ParseKeyring(spec)
+	for _, spec := range []string{"", "k1", "k1:c2hvcnQ=", "k1:!!notbase64!!", "bad id:" + strings.Repeat("A", 44), secretbox.NewKey("k1") + "," + secretbox.NewKey("k1")} {
+		_, err := secretbox.ParseKeyring(spec)
 		if err == nil {
-			t.Fatalf("ParseKeyring(%q) accepted", spec)
+			t.Fatalf("secretbox.ParseKeyring(%q) accepted", spec)
 		}
 		if strings.Contains(err.Error(), "c2hvcnQ") || strings.Contains(err.Error(), "notbase64") {
 			t.Fatalf("error echoes the key: %v", err)
 		}
 	}
-	kr := ring(t, NewKey("new")+", "+NewKey("old"))
+	kr := ring(t, secretbox.NewKey("new")+", "+secretbox.NewKey("old"))
 	if kr.Primary() != "new" || !kr.Has("old") {
 		t.Fatalf("primary %q", kr.Primary())
 	}
 }
 
 func TestSecretNeverPrints(t *testing.T) {
-	s := NewSecret(token)
+	s := secretbox.NewSecret(token)
 	var logs bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("connected", "token", s, "struct", struct{ T Secret }{s})
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("connected", "token", s, "struct", struct{ T secretbox.Secret }{s})
 	j, _ := json.Marshal(map[string]any{"token": s})
 	for name, out := range map[string]string{
-		"%v": fmt.Sprintf("%v", s), "%s": fmt.Sprintf("%s", s), "%+v": fmt.Sprintf("%+v", struct{ T Secret }{s}),
+		"%v": fmt.Sprintf("%v", s), "%s": fmt.Sprintf("%s", s), "%+v": fmt.Sprintf("%+v", struct{ T secretbox.Secret }{s}),
 		"%#v": fmt.Sprintf("%#v", s), "%q": fmt.Sprintf("%q", s), "%x": fmt.Sprintf("%x", s), "json": string(j), "slog": logs.String(),
 	} {
 		if strings.Contains(out, token) || strings.Contains(out, fmt.Sprintf("%x", token)) {
@@ -102,19 +103,19 @@ func TestSecretNeverPrints(t *testing.T) {
 func TestStoreRotatesWithoutReconnecting(t *testing.T) {
 	conn := harness.MongoDB(t, "secretbox")
 	ctx := context.Background()
-	if err := mongodb.EnsureIndexes(ctx, conn.DB, Indexes); err != nil {
+	if err := mongodb.EnsureIndexes(ctx, conn.DB, secretbox.Indexes); err != nil {
 		t.Fatal(err)
 	}
-	k1 := NewKey("k1")
-	st := NewStore(conn.DB, ring(t, k1))
-	if err := st.Put(ctx, "acme", "hubspot.refresh_token", NewSecret(token)); err != nil {
+	k1 := secretbox.NewKey("k1")
+	st := secretbox.NewStore(conn.DB, ring(t, k1))
+	if err := st.Put(ctx, "acme", "hubspot.refresh_token", secretbox.NewSecret(token)); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Put(ctx, "globex", "salesforce.refresh_token", NewSecret("sf-refresh-1")); err != nil {
+	if err := st.Put(ctx, "globex", "salesforce.refresh_token", secretbox.NewSecret("sf-refresh-1")); err != nil {
 		t.Fatal(err)
 	}
 	// What MongoDB holds has no plaintext.
-	raw, err := conn.DB.Collection(Collection).FindOne(ctx, bson.D{{Key: "_id", Value: "acme/hubspot.refresh_token"}}).Raw()
+	raw, err := conn.DB.Collection(secretbox.Collection).FindOne(ctx, bson.D{{Key: "_id", Value: "acme/hubspot.refresh_token"}}).Raw()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +127,8 @@ func TestStoreRotatesWithoutReconnecting(t *testing.T) {
 	}
 
 	// The operator adds k2 as primary, keeping k1: values still open, new ones use k2.
-	k2 := NewKey("k2")
-	st2 := NewStore(conn.DB, ring(t, k2+","+k1))
+	k2 := secretbox.NewKey("k2")
+	st2 := secretbox.NewStore(conn.DB, ring(t, k2+","+k1))
 	if v, err := st2.Get(ctx, "acme", "hubspot.refresh_token"); err != nil || v.Reveal() != token {
 		t.Fatalf("Get under k2+k1 = %v", err)
 	}
@@ -139,36 +140,36 @@ func TestStoreRotatesWithoutReconnecting(t *testing.T) {
 	if err != nil || res.Rewrapped != 2 || len(res.Failed) != 0 {
 		t.Fatalf("Rewrap = %+v, %v", res, err)
 	}
-	raw2, _ := conn.DB.Collection(Collection).FindOne(ctx, bson.D{{Key: "_id", Value: "acme/hubspot.refresh_token"}}).Raw()
+	raw2, _ := conn.DB.Collection(secretbox.Collection).FindOne(ctx, bson.D{{Key: "_id", Value: "acme/hubspot.refresh_token"}}).Raw()
 	if !bytes.Equal(raw2.Lookup("ciphertext").Value, raw.Lookup("ciphertext").Value) {
 		t.Fatal("rewrap re-encrypted the value instead of only its data key")
 	}
 	// k1 leaves the configuration: everything still opens.
-	st3 := NewStore(conn.DB, ring(t, k2))
+	st3 := secretbox.NewStore(conn.DB, ring(t, k2))
 	for _, c := range [][3]string{{"acme", "hubspot.refresh_token", token}, {"globex", "salesforce.refresh_token", "sf-refresh-1"}} {
 		if v, err := st3.Get(ctx, c[0], c[1]); err != nil || v.Reveal() != c[2] {
 			t.Fatalf("Get %s/%s under k2 only: %v", c[0], c[1], err)
 		}
 	}
 	// A document copied into another tenant's slot does not open there.
-	var d doc
-	if err := conn.DB.Collection(Collection).FindOne(ctx, bson.D{{Key: "_id", Value: "acme/hubspot.refresh_token"}}).Decode(&d); err != nil {
+	var d bson.M
+	if err := conn.DB.Collection(secretbox.Collection).FindOne(ctx, bson.D{{Key: "_id", Value: "acme/hubspot.refresh_token"}}).Decode(&d); err != nil {
 		t.Fatal(err)
 	}
-	d.ID, d.Tenant = "globex/hubspot.refresh_token", "globex"
-	if _, err := conn.DB.Collection(Collection).InsertOne(ctx, d); err != nil {
+	d["_id"], d["tenant"] = "globex/hubspot.refresh_token", "globex"
+	if _, err := conn.DB.Collection(secretbox.Collection).InsertOne(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st3.Get(ctx, "globex", "hubspot.refresh_token"); !errors.Is(err, ErrOpen) {
+	if _, err := st3.Get(ctx, "globex", "hubspot.refresh_token"); !errors.Is(err, secretbox.ErrOpen) {
 		t.Fatalf("copied document opened: %v", err)
 	}
-	if _, err := st3.Get(ctx, "acme", "nothing"); !errors.Is(err, ErrNotFound) {
+	if _, err := st3.Get(ctx, "acme", "nothing"); !errors.Is(err, secretbox.ErrNotFound) {
 		t.Fatalf("missing = %v", err)
 	}
 	if err := st3.DeleteTenant(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st3.Get(ctx, "acme", "hubspot.refresh_token"); !errors.Is(err, ErrNotFound) {
+	if _, err := st3.Get(ctx, "acme", "hubspot.refresh_token"); !errors.Is(err, secretbox.ErrNotFound) {
 		t.Fatalf("after DeleteTenant: %v", err)
 	}
 }
