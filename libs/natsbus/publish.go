@@ -60,6 +60,12 @@ var ErrNoMsgID = errors.New("publish: empty message id")
 // JetStream stored the message; duplicate reports that the stream already had msgID in its
 // duplicate window (nothing new was stored, which is success).
 func (p *Publisher) Publish(ctx context.Context, subject, msgID string, m proto.Message) (duplicate bool, err error) {
+	return p.PublishWithHeaders(ctx, subject, msgID, m, nil)
+}
+
+// PublishWithHeaders is Publish with extra message headers (they cannot replace the content and
+// event type headers).
+func (p *Publisher) PublishWithHeaders(ctx context.Context, subject, msgID string, m proto.Message, headers map[string]string) (duplicate bool, err error) {
 	if msgID == "" {
 		return false, ErrNoMsgID
 	}
@@ -69,6 +75,9 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, m proto.
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = data
+	for k, v := range headers {
+		msg.Header.Set(k, v)
+	}
 	msg.Header.Set(streams.HeaderContentType, streams.ContentTypeProto)
 	msg.Header.Set(streams.HeaderEventType, string(m.ProtoReflect().Descriptor().FullName()))
 	return p.PublishMsg(ctx, msg, msgID)

@@ -43,6 +43,10 @@ const (
 	HeaderEventType   = "Ownersync-Event-Type"
 	ContentTypeProto  = "application/protobuf"
 
+	// HeaderEmailReport on a report.sync message asks for a dry run's report to be emailed
+	// ("true"); without it the notifier records a dry run's report and sends nothing.
+	HeaderEmailReport = "Ownersync-Email-Report"
+
 	// Dead-letter headers: where the message came from and why it died.
 	HeaderDLQSubject  = "Ownersync-Dlq-Subject"
 	HeaderDLQStream   = "Ownersync-Dlq-Stream"

@@ -42,7 +42,7 @@ type notifier struct {
 // HeaderEmailReport on a SyncReport message asks for a dry run's report to be emailed ("true");
 // without it a dry run's report is recorded, not emailed (issue 13 item 10: one email per dry run
 // let anyone with a tenant token mail the report list at will).
-const HeaderEmailReport = "Ownersync-Email-Report"
+const HeaderEmailReport = streams.HeaderEmailReport
 
 func (n *notifier) handle(ctx context.Context, m *natsbus.Message) error {
 	switch {

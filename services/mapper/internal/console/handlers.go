@@ -344,8 +344,10 @@ func (c *Console) syncPage(r *req) error {
 }
 
 func (c *Console) syncPost(r *req) error {
-	dry := r.ec.FormValue("dry_run") == "on" || r.ec.FormValue("dry_run") == "true"
-	run, created, err := c.svc.StartSync(r.ctx, r.tenant.ID, httpapi.SyncRequest{DryRun: dry, Trigger: "manual", Actor: r.sess.principal.Actor()})
+	form := r.ec.Request().PostForm
+	dry := form.Get("dry_run") == "on" || form.Get("dry_run") == "true"
+	email := dry && (form.Get("email_report") == "on" || form.Get("email_report") == "true")
+	run, created, err := c.svc.StartSync(r.ctx, r.tenant.ID, httpapi.SyncRequest{DryRun: dry, EmailReport: email, Trigger: "manual", Actor: r.sess.principal.Actor()})
 	if err != nil {
 		return err
 	}

@@ -40,19 +40,24 @@ type SyncRequest struct {
 	Tenant  string
 	Trigger string // api (admin API), manual (console), schedule; empty means api
 	DryRun  bool
-	Actor   string // the principal that asked
+	// EmailReport asks for a dry run's report to be emailed to the report recipients (a dry
+	// run's report is otherwise only recorded; other runs are always emailed when reports are on).
+	EmailReport bool
+	Actor       string // the principal that asked
 }
 
 // SyncRun is one Sync Users run, readable while it runs.
 type SyncRun struct {
-	ID         string
-	Tenant     string
-	Trigger    string
-	DryRun     bool
-	Status     string
-	Phase      string
-	StartedAt  time.Time
-	FinishedAt time.Time
+	ID      string
+	Tenant  string
+	Trigger string
+	DryRun  bool
+	// EmailReport: a dry run whose report is emailed (SyncRequest.EmailReport).
+	EmailReport bool
+	Status      string
+	Phase       string
+	StartedAt   time.Time
+	FinishedAt  time.Time
 	// Providers holds each provider's progress and outcome, in mapping.Providers order.
 	Providers []RunProvider
 	Error     string

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/events"
@@ -58,10 +59,16 @@ func TestClassify(t *testing.T) {
 type bus struct {
 	subject, id string
 	msg         proto.Message
+	headers     map[string]string
 }
 
 func (b *bus) Publish(_ context.Context, subject, id string, m proto.Message) (bool, error) {
-	b.subject, b.id, b.msg = subject, id, m
+	b.subject, b.id, b.msg, b.headers = subject, id, m, nil
+	return false, nil
+}
+
+func (b *bus) PublishWithHeaders(_ context.Context, subject, id string, m proto.Message, h map[string]string) (bool, error) {
+	b.subject, b.id, b.msg, b.headers = subject, id, m, h
 	return false, nil
 }
 
@@ -101,5 +108,28 @@ func TestSyncReportEvent(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, b.msg, protocmp.Transform()); diff != "" {
 		t.Errorf("SyncReport (-want +got):\n%s", diff)
+	}
+}
+
+// TestDryRunReportAsksForEmail is issue 13 item 10 (mapper part): a dry run's report carries
+// Ownersync-Email-Report: true exactly when the run asked for its report to be emailed (the
+// notifier emails a dry run's report only then); other reports never carry it.
+func TestDryRunReportAsksForEmail(t *testing.T) {
+	for _, c := range []struct {
+		dry, email bool
+		want       string
+	}{{true, true, "true"}, {true, false, ""}, {false, false, ""}} {
+		b := &bus{}
+		p := events.NewPublisher(b, nil)
+		r := report.Report{ID: "report:run-1", RunID: "run-1", Tenant: "acme", DryRun: c.dry, EmailReport: c.email}
+		if err := p.SyncReport(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.headers[streams.HeaderEmailReport]; got != c.want {
+			t.Errorf("dry %t, email %t: header %q, want %q", c.dry, c.email, got, c.want)
+		}
+		if b.msg == nil {
+			t.Fatal("nothing published")
+		}
 	}
 }

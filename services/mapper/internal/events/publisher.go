@@ -21,6 +21,7 @@ import (
 // Bus publishes one message with a deduplicating message id (natsbus.Publisher).
 type Bus interface {
 	Publish(ctx context.Context, subject, msgID string, m proto.Message) (duplicate bool, err error)
+	PublishWithHeaders(ctx context.Context, subject, msgID string, m proto.Message, headers map[string]string) (duplicate bool, err error)
 }
 
 // Publisher publishes the core's events.
@@ -73,7 +74,12 @@ func (p *Publisher) SyncReport(ctx context.Context, r report.Report) error {
 	for _, pr := range r.Providers {
 		msg.Providers = append(msg.Providers, providerReport(pr))
 	}
-	_, err := p.bus.Publish(ctx, streams.ReportSync(r.Tenant), r.ID, msg)
+	var headers map[string]string
+	if r.DryRun && r.EmailReport {
+		// The notifier emails a dry run's report only when asked (issue 13 item 10).
+		headers = map[string]string{streams.HeaderEmailReport: "true"}
+	}
+	_, err := p.bus.PublishWithHeaders(ctx, streams.ReportSync(r.Tenant), r.ID, msg, headers)
 	return err
 }
 

@@ -724,11 +724,18 @@ func (a *API) startSync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	email, err := boolParam(c, "email_report")
+	if err != nil {
+		return err
+	}
+	if email && !dry {
+		return badRequest("invalid_email_report", "email_report applies to dry runs only (other runs are emailed whenever the tenant's reports are on)")
+	}
 	t, err := a.requireTenant(c)
 	if err != nil {
 		return err
 	}
-	run, created, err := a.svc.StartSync(c.Request().Context(), t, SyncRequest{DryRun: dry, Trigger: "api", Actor: principal(c).Actor()})
+	run, created, err := a.svc.StartSync(c.Request().Context(), t, SyncRequest{DryRun: dry, EmailReport: email, Trigger: "api", Actor: principal(c).Actor()})
 	if err != nil {
 		return a.fail(err)
 	}

@@ -107,7 +107,7 @@ func (s coreService) Unmap(ctx context.Context, tenant, provider, platformUserID
 }
 
 func (s coreService) StartSync(ctx context.Context, tenant string, r SyncRequest) (Run, bool, error) {
-	run, created, err := s.c.StartSync(ctx, tenant, domain.SyncRequest{Tenant: tenant, Trigger: r.Trigger, DryRun: r.DryRun, Actor: r.Actor})
+	run, created, err := s.c.StartSync(ctx, tenant, domain.SyncRequest{Tenant: tenant, Trigger: r.Trigger, DryRun: r.DryRun, EmailReport: r.EmailReport, Actor: r.Actor})
 	if err != nil {
 		return Run{}, false, err
 	}
@@ -149,7 +149,7 @@ func (s coreService) RecordHistory(ctx context.Context, tenant, provider, record
 // NewRun is the API's view of a run: the states running, succeeded and failed (a partial run is
 // failed, its providers say which), the phase of the provider being worked on while it runs.
 func NewRun(r *domain.SyncRun) Run {
-	out := Run{ID: r.ID, Tenant: r.Tenant, Trigger: r.Trigger, DryRun: r.DryRun, State: r.Status, Phase: r.Phase,
+	out := Run{ID: r.ID, Tenant: r.Tenant, Trigger: r.Trigger, DryRun: r.DryRun, EmailReport: r.EmailReport, State: r.Status, Phase: r.Phase,
 		StartedAt: r.StartedAt.UTC(), Error: r.Error}
 	if r.Status == domain.RunPartial {
 		out.State = domain.RunFailed

@@ -203,24 +203,28 @@ type Problem struct {
 
 // SyncRequest starts a Sync Users run.
 type SyncRequest struct {
-	DryRun  bool
-	Trigger string // "api" from the admin API; "schedule" and "manual" elsewhere
-	Actor   string // the principal that asked (for the run record)
+	DryRun bool
+	// EmailReport asks for a dry run's report to be emailed (email_report=true).
+	EmailReport bool
+	Trigger     string // "api" from the admin API; "schedule" and "manual" elsewhere
+	Actor       string // the principal that asked (for the run record)
 }
 
 // Run is a Sync Users run (sync_runs), readable while it runs.
 type Run struct {
-	ID         string     `json:"id"`
-	Tenant     string     `json:"tenant"`
-	Trigger    string     `json:"trigger"`
-	DryRun     bool       `json:"dry_run"`
-	State      string     `json:"state"` // running, succeeded, failed
-	Phase      string     `json:"phase,omitempty"`
-	Pulled     int        `json:"pulled"`
-	Processed  int        `json:"processed"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"`
+	ID      string `json:"id"`
+	Tenant  string `json:"tenant"`
+	Trigger string `json:"trigger"`
+	DryRun  bool   `json:"dry_run"`
+	// EmailReport: a dry run whose report is emailed.
+	EmailReport bool       `json:"email_report,omitempty"`
+	State       string     `json:"state"` // running, succeeded, failed
+	Phase       string     `json:"phase,omitempty"`
+	Pulled      int        `json:"pulled"`
+	Processed   int        `json:"processed"`
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	Error       string     `json:"error,omitempty"`
 	// Providers holds the per-provider result once finished (counts as in SyncReport).
 	Providers []RunProvider `json:"providers,omitempty"`
 }

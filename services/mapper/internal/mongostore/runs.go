@@ -17,17 +17,18 @@ import (
 
 // runDoc is one Sync Users run as stored in sync_runs.
 type runDoc struct {
-	ID         string           `bson:"_id"`
-	Tenant     string           `bson:"tenant"`
-	Trigger    string           `bson:"trigger"`
-	DryRun     bool             `bson:"dry_run"`
-	Status     string           `bson:"status"`
-	Phase      string           `bson:"phase"`
-	StartedAt  time.Time        `bson:"started_at"`
-	FinishedAt time.Time        `bson:"finished_at,omitempty"`
-	Providers  []runProviderDoc `bson:"providers"`
-	Error      string           `bson:"error,omitempty"`
-	ReportID   string           `bson:"report_id,omitempty"`
+	ID          string           `bson:"_id"`
+	Tenant      string           `bson:"tenant"`
+	Trigger     string           `bson:"trigger"`
+	DryRun      bool             `bson:"dry_run"`
+	EmailReport bool             `bson:"email_report,omitempty"`
+	Status      string           `bson:"status"`
+	Phase       string           `bson:"phase"`
+	StartedAt   time.Time        `bson:"started_at"`
+	FinishedAt  time.Time        `bson:"finished_at,omitempty"`
+	Providers   []runProviderDoc `bson:"providers"`
+	Error       string           `bson:"error,omitempty"`
+	ReportID    string           `bson:"report_id,omitempty"`
 }
 
 type runProviderDoc struct {
@@ -78,7 +79,7 @@ type runProblemDoc struct {
 }
 
 func toRunDoc(r *domain.SyncRun) runDoc {
-	d := runDoc{ID: r.ID, Tenant: r.Tenant, Trigger: r.Trigger, DryRun: r.DryRun, Status: r.Status, Phase: r.Phase,
+	d := runDoc{ID: r.ID, Tenant: r.Tenant, Trigger: r.Trigger, DryRun: r.DryRun, EmailReport: r.EmailReport, Status: r.Status, Phase: r.Phase,
 		StartedAt: r.StartedAt.UTC().Truncate(time.Millisecond), FinishedAt: r.FinishedAt.UTC().Truncate(time.Millisecond),
 		Error: r.Error, ReportID: r.ReportID, Providers: make([]runProviderDoc, len(r.Providers))}
 	for i, p := range r.Providers {
@@ -106,7 +107,7 @@ func toRunDoc(r *domain.SyncRun) runDoc {
 }
 
 func (d *runDoc) run() *domain.SyncRun {
-	r := &domain.SyncRun{ID: d.ID, Tenant: d.Tenant, Trigger: d.Trigger, DryRun: d.DryRun, Status: d.Status, Phase: d.Phase,
+	r := &domain.SyncRun{ID: d.ID, Tenant: d.Tenant, Trigger: d.Trigger, DryRun: d.DryRun, EmailReport: d.EmailReport, Status: d.Status, Phase: d.Phase,
 		StartedAt: d.StartedAt, FinishedAt: d.FinishedAt, Error: d.Error, ReportID: d.ReportID}
 	for _, pd := range d.Providers {
 		p := domain.RunProvider{Provider: pd.Provider, Phase: pd.Phase, Pulled: pd.Pulled, Processed: pd.Processed,

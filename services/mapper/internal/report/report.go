@@ -27,12 +27,15 @@ type Report struct {
 	Tenant     string
 	TenantName string
 	// Trigger is api, manual or schedule.
-	Trigger    string
-	DryRun     bool
-	AdminURL   string
-	StartedAt  time.Time
-	FinishedAt time.Time
-	Providers  []Provider
+	Trigger string
+	DryRun  bool
+	// EmailReport: the dry run asked for its report to be emailed (non-dry runs always are,
+	// when the tenant's reports are on).
+	EmailReport bool
+	AdminURL    string
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	Providers   []Provider
 }
 
 // Counts are one provider's totals; Pulled is the number of CRM users read from the CRM.

@@ -224,7 +224,7 @@ func (r *Runner) begin(ctx context.Context, t *tenant.Tenant, req domain.SyncReq
 	if trigger == "" {
 		trigger = domain.TriggerAPI
 	}
-	run := &domain.SyncRun{ID: runID, Tenant: t.ID, Trigger: trigger, DryRun: req.DryRun, Status: domain.RunRunning,
+	run := &domain.SyncRun{ID: runID, Tenant: t.ID, Trigger: trigger, DryRun: req.DryRun, EmailReport: req.DryRun && req.EmailReport, Status: domain.RunRunning,
 		Phase: domain.PhaseStarting, StartedAt: r.o.Now().UTC()}
 	for _, p := range t.Connected() {
 		run.Providers = append(run.Providers, domain.RunProvider{Provider: p, Phase: domain.PhaseWaiting})
@@ -290,7 +290,7 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *domain.Sync
 	}
 	stored = nil
 	rep = &report.Report{RunID: run.ID, Tenant: t.ID, TenantName: t.Name, Trigger: run.Trigger, DryRun: run.DryRun,
-		AdminURL: r.o.AdminURL, StartedAt: run.StartedAt}
+		EmailReport: run.EmailReport, AdminURL: r.o.AdminURL, StartedAt: run.StartedAt}
 	// Every provider is read first, under the run's deadline, and only then is anything written:
 	// a run stopped by a bound (LimitError) leaves every provider's state as it was.
 	pullCtx, cancelPull := ctx, context.CancelFunc(func() {})
