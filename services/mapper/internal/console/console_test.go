@@ -509,7 +509,7 @@ func TestSyncUsers(t *testing.T) {
 	if r.location() != "/admin/t/acme/runs/run-1" {
 		t.Fatalf("Location = %q", r.location())
 	}
-	want := []string{`StartSync acme {DryRun:true Trigger:manual Actor:` + actor(consoletest.OperatorToken) + `}`}
+	want := []string{`StartSync acme {DryRun:true EmailReport:false Trigger:manual Actor:` + actor(consoletest.OperatorToken) + `}`}
 	if d := cmp.Diff(want, env.Svc.Calls("StartSync")); d != "" {
 		t.Errorf("StartSync calls (-want +got):\n%s", d)
 	}
@@ -789,3 +789,17 @@ func TestTokensPage(t *testing.T) {
 }
 
 func actorID(token string) string { h := auth.Hash(token); return hex.EncodeToString(h[:4]) }
+
+// TestSyncFormAsksForEmailedDryRun is issue 13 item 10: the Sync Users form's "email the dry
+// run's report" box reaches the core with the dry run only.
+func TestSyncFormAsksForEmailedDryRun(t *testing.T) {
+	env := start(t, nil, console.Config{})
+	b := signedIn(t, env, consoletest.OperatorToken)
+	wantContains(t, b.get("/admin/t/acme/sync").body, `name="email_report"`)
+	env.Svc.TakeCalls()
+	wantStatus(t, b.post("/admin/t/acme/sync", url.Values{"dry_run": {"on"}, "email_report": {"on"}}), http.StatusSeeOther)
+	calls := env.Svc.Calls("StartSync")
+	if len(calls) != 1 || !strings.Contains(calls[0], "DryRun:true EmailReport:true") {
+		t.Errorf("StartSync calls = %v, want a dry run asking for email", calls)
+	}
+}
