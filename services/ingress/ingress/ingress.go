@@ -9,6 +9,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/libs/webhookstats"
 	"github.com/ownersync/ownersync/services/ingress/internal/bodybudget"
 	"github.com/ownersync/ownersync/services/ingress/internal/config"
 	"github.com/ownersync/ownersync/services/ingress/internal/platformapi"
@@ -50,13 +51,15 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		Logger:         base.Log,
 		Meter:          meter,
 	}, base.Pub).Register(base.HTTP.E)
-	if err := registerWebhooks(cfg, base, tenants, bodies, getenv); err != nil {
+	receipts := webhookstats.NewRecorder(base.Mongo.DB, base.Log)
+	if err := registerWebhooks(cfg, base, tenants, bodies, receipts, getenv); err != nil {
 		return err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return base.HTTP.Run(gctx) })
 	g.Go(func() error { return tenants.Run(gctx) })
+	g.Go(func() error { return receipts.Run(gctx) })
 	g.Go(func() error { base.Ready(gctx); return nil })
 	return g.Wait()
 }

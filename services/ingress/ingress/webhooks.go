@@ -22,7 +22,7 @@ import (
 )
 
 // registerWebhooks wires the Salesforce and HubSpot webhook handlers.
-func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenantstore.Cache, bodies *bodybudget.Budget, getenv func(string) string) error {
+func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenantstore.Cache, bodies *bodybudget.Budget, receipts webhook.Receipts, getenv func(string) string) error {
 	meter := base.Tel.Meter("github.com/ownersync/ownersync/services/ingress")
 	h, err := webhook.New(webhook.Config{
 		PublicURL:           cfg.PublicURL,
@@ -35,6 +35,7 @@ func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenants
 		Logger:              base.Log,
 		Meter:               meter,
 		Alerts:              newUnknownSourceAlerts(base.Log, meter),
+		Receipts:            receipts,
 	}, base.Pub, tenants, secretbox.Resolver(base.Stored, secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}))
 	if err != nil {
 		return err

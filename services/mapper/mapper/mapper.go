@@ -20,6 +20,7 @@ import (
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/libs/webhookstats"
 	"github.com/ownersync/ownersync/services/mapper/internal/app"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
@@ -92,8 +93,10 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	userDir := kvview.NewDirectory(base.Bus.JS, buckets[streams.CRMUsersBucket])
 	pub := events.NewPublisher(base.Pub, nil)
 	writer := changes.New(store, view, pub, nil)
-	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}), Stored: base.Stored,
-		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})}
+	resolver := secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile})
+	clients := crmconn.New(crmconn.Config{Tenants: cache, Secrets: resolver, Stored: base.Stored,
+		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})
+	dirs := crm.Factory{Clients: clients}
 	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, UserDirectory: userDir, Reports: pub,
 		AdminURL: cfg.AdminURL, ListCap: cfg.SyncListCap, LockTTL: cfg.SyncLockTTL, Log: base.Log,
 		MaxUsers: cfg.SyncMaxUsers, MaxPages: cfg.SyncMaxPages, Deadline: cfg.SyncRunDeadline,
@@ -132,7 +135,8 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL,
 		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,
 		SignInsPerSecond: float64(cfg.SignInGlobalPerSecond), SignInBurst: 10 * cfg.SignInGlobalPerSecond},
-		admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
+		admin, readTenants, tokens, dlqs, base.Log).WithConnections(console.Connections{
+		Service: connectService(cfg, tenants, base.Stored, clients, resolver), Receipts: webhookstats.NewReader(base.Mongo.DB)}).Register(base.HTTP.E)
 
 	h := events.NewHandlers(svc, store, base.Log)
 	cs := h.Consumers()

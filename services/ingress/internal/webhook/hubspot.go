@@ -32,8 +32,14 @@ func (h *Handler) HubSpot(c echo.Context) error {
 	return c.JSON(r.status, map[string]map[string]string{"error": {"code": r.reason, "message": http.StatusText(r.status)}})
 }
 
-func (h *Handler) hubspot(c echo.Context) result {
+func (h *Handler) hubspot(c echo.Context) (r result) {
 	ctx := c.Request().Context()
+	tenants := map[int64]*tenant.Tenant{}
+	defer func() {
+		for _, t := range tenants {
+			r.tenants = append(r.tenants, t.ID)
+		}
+	}()
 	req := c.Request()
 	if r := checkContentType(c, "application/json"); r != nil {
 		return *r
@@ -51,7 +57,6 @@ func (h *Handler) hubspot(c echo.Context) result {
 
 	// Each portal's tenant; the signature must verify with the client secret of every one of them
 	// (a batch normally carries one portal of one app).
-	tenants := map[int64]*tenant.Tenant{}
 	for _, e := range events {
 		pid := int64(e.PortalID)
 		t, seen := tenants[pid]

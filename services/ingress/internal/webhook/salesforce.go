@@ -57,8 +57,14 @@ func (h *Handler) Salesforce(c echo.Context) error {
 	return c.Blob(r.status, soap.ContentType, soap.Fault(code, msg))
 }
 
-func (h *Handler) salesforce(c echo.Context) result {
+func (h *Handler) salesforce(c echo.Context) (r result) {
 	ctx := c.Request().Context()
+	var matched string
+	defer func() {
+		if matched != "" {
+			r.tenants = []string{matched}
+		}
+	}()
 	if r := checkContentType(c, "text/xml", "application/xml", "application/soap+xml"); r != nil {
 		return *r
 	}
@@ -93,6 +99,7 @@ func (h *Handler) salesforce(c echo.Context) result {
 		return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "invalid_tenant",
 			err: fmt.Errorf("tenant id %q of organization %s is not a valid subject token", t.ID, msg.OrganizationID)}
 	}
+	matched = t.ID
 	if r := h.checkSharedKey(c, t, received); r != nil {
 		return *r
 	}

@@ -112,9 +112,18 @@ type Config struct {
 	// RequireSharedKey refuses (403) every Outbound Message of a Salesforce connection that has no
 	// shared key configured; without it such a connection accepts messages without a key.
 	RequireSharedKey bool
+	// Receipts is told which tenant's requests were accepted or rejected, and why (the console's
+	// "last webhook received"); optional. It must not block (webhookstats.Recorder counts in memory).
+	Receipts Receipts
 	// Bodies caps the request body bytes held at once by the process; a budget of
 	// bodybudget.DefaultMax when nil. Share one between every handler of the process.
 	Bodies *bodybudget.Budget
+}
+
+// Receipts records accepted and rejected requests per tenant (webhookstats.Recorder implements it).
+type Receipts interface {
+	Accepted(tenantID, provider string)
+	Rejected(tenantID, provider, reason string)
 }
 
 // Handler serves both webhook endpoints.
@@ -279,12 +288,24 @@ type result struct {
 	outcome string
 	reason  string
 	err     error // logged, never sent to the CRM
+	// tenants are the tenants the request was matched to (none before the lookup).
+	tenants []string
 }
 
 func (h *Handler) finish(ctx context.Context, p provider.Provider, start time.Time, r result) {
 	byOutcome := h.attrs("provider", string(p), "outcome", r.outcome)
 	h.m.requests.Add(ctx, 1, byOutcome)
 	h.m.duration.Record(ctx, time.Since(start).Seconds(), byOutcome)
+	if h.cfg.Receipts != nil {
+		for _, t := range r.tenants {
+			switch r.outcome {
+			case outcomeAcked:
+				h.cfg.Receipts.Accepted(t, string(p))
+			case outcomeRejected:
+				h.cfg.Receipts.Rejected(t, string(p), r.reason)
+			}
+		}
+	}
 	switch r.outcome {
 	case outcomeRejected:
 		h.m.rejected.Add(ctx, 1, h.attrs("provider", string(p), "reason", r.reason))

@@ -60,7 +60,11 @@ type Config struct {
 	// (OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND, default 50; burst ten seconds' worth). It must stay
 	// at least 100 clients' worth, so that no single client can reach it.
 	SignInGlobalPerSecond int
+	// Connect configures the console's Connect flows (connect.go).
+	Connect Connect
 }
+
+// (Connect is read by readConnect, connect.go.)
 
 // maxEventLockWait keeps an event's wait for the tenant's lock inside its consumer's AckWait (30 s).
 const maxEventLockWait = 25 * time.Second
@@ -133,6 +137,7 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.TenantTokens[t] = tok
 	}
+	c.Connect = readConnect(r)
 	if c.TenantsFile != "" {
 		// Read now, so a wrong path or bad file is reported with every other problem, before any
 		// connection is made.

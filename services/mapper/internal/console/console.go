@@ -116,6 +116,7 @@ type Console struct {
 	static  http.Handler
 
 	signins *signinLimits
+	conns   Connections // the Connections page (connections.go)
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -302,6 +303,7 @@ func (c *Console) Register(e *echo.Echo) {
 	for _, view := range []string{"mappings", "unmapped-platform", "unmapped-crm", "errors", "map"} {
 		g.GET(tg+"/"+view, c.handle(c.signed(c.inTenant(c.providerRedirect(view)))))
 	}
+	c.registerConnections(g, tg)
 	g.Any("/*", c.handle(func(r *req) error { return pageError(http.StatusNotFound, "There is no such page.") }))
 }
 

@@ -2,7 +2,7 @@
 // interrupted. See package sandbox for the seed format.
 //
 //	crmsim -seed seed.yaml -sf-addr 127.0.0.1:8081 -hs-addr 127.0.0.1:8082 \
-//	  -sf-outbound-url http://127.0.0.1:8080/v1/salesforce/outbound -hs-webhook-url http://127.0.0.1:8080/v1/hubspot/webhooks
+//	  -sf-outbound-url http://127.0.0.1:8080/webhooks/salesforce -hs-webhook-url http://127.0.0.1:8080/webhooks/hubspot
 package main
 
 import (

@@ -10,6 +10,19 @@
     var c = f.querySelector('input[name="confirm"]');
     if (c) c.value = "yes";
   });
+  // Copy buttons: data-copy names the input whose value is copied.
+  document.addEventListener("click", function (ev) {
+    var b = ev.target;
+    var id = b && b.getAttribute && b.getAttribute("data-copy");
+    if (!id) return;
+    var el = document.getElementById(id);
+    if (!el) return;
+    el.select();
+    var done = function () { b.textContent = "Copied"; };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(el.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else { document.execCommand("copy"); done(); }
+  });
   // Live progress of a running Sync Users run; reloads the page when the run ends.
   var run = document.getElementById("run");
   var url = run && run.getAttribute("data-progress-url");
