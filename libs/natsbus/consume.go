@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/telemetry/logctx"
 	"github.com/ownersync/ownersync/libs/tenant"
 )
 
@@ -239,9 +240,12 @@ func (c *Consumer) handle(ctx context.Context, raw jetstream.Msg, h Handler) {
 	m := &Message{Msg: raw, Meta: meta}
 	ctx = context.WithValue(ctx, deliveriesKey{}, meta.NumDelivered)
 	ctx = Propagator.Extract(ctx, propagation.HeaderCarrier(raw.Headers()))
-	// Every line about this message says which tenant, provider and event it is; the trace id
-	// comes from ctx.
-	log := c.log.With("tenant", m.Tenant(), "provider", streams.ProviderOf(raw.Subject()), "event_id", raw.Headers().Get(nats.MsgIdHdr))
+	// Every line about this message says which tenant, provider and event it is, whichever logger
+	// of the service writes it with the handler's context; the trace id comes from ctx too.
+	ids := []slog.Attr{slog.String("tenant", m.Tenant()), slog.String("provider", string(streams.ProviderOf(raw.Subject()))),
+		slog.String("event_id", raw.Headers().Get(nats.MsgIdHdr))}
+	ctx = logctx.With(ctx, ids...)
+	log := slog.New(c.log.Handler().WithAttrs(ids)) // the consumer's own lines, with any handler
 	ctx, span := c.tracer.Start(ctx, "process "+raw.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", raw.Subject()),

@@ -2,8 +2,10 @@ package natsbus_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,7 +15,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
+	"github.com/ownersync/ownersync/libs/telemetry"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
@@ -179,5 +183,67 @@ func TestPermanentWrapsOnce(t *testing.T) {
 				t.Errorf("%v: IsPermanent %v, Is(base) %v; want both", tt.err, natsbus.IsPermanent(tt.err), errors.Is(tt.err, base))
 			}
 		})
+	}
+}
+
+// TestHandlerLogLinesNameTheMessage: a line a handler logs with its context, through any logger of
+// the service, carries the message's tenant, provider, event id and trace id; and so do the
+// consumer's own lines about the message.
+func TestHandlerLogLinesNameTheMessage(t *testing.T) {
+	c := startBus(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var buf harness.Buffer
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "writer", LogOutput: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	cons, err := natsbus.NewConsumer(ctx, c, natsbus.ConsumerOptions{
+		Service: "writer", Stream: streams.CRM, Logger: tel.Logger, Tracer: tel.TracerProvider,
+		Config:  jetstream.ConsumerConfig{Durable: "log-test", FilterSubjects: []string{"crm.owner.changed.>"}, AckWait: 5 * time.Second, MaxDeliver: 5},
+		NakBase: 10 * time.Millisecond, NakMax: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlerLog := tel.Logger.With("component", "engine") // another logger of the service
+	var calls atomic.Int32
+	go func() {
+		_ = cons.Run(ctx, func(ctx context.Context, m *natsbus.Message) error {
+			handlerLog.InfoContext(ctx, "judged the change")
+			if calls.Add(1) == 1 {
+				return errors.New("crm unavailable") // the consumer logs the redelivery
+			}
+			return nil
+		})
+	}()
+	harness.Eventually(t, 10*time.Second, "consumer running", cons.Running)
+	subj := streams.CrmOwnerChanged("acme", provider.HubSpot)
+	if _, err := c.JS.Publish(ctx, subj, []byte("x"), jetstream.WithMsgID("evt-42")); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, 10*time.Second, "handled twice", func() bool { return calls.Load() == 2 })
+	cancel()
+	var judged, redelivering int
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		switch m["msg"] {
+		case "judged the change":
+			judged++
+		case "handler failed; redelivering":
+			redelivering++
+		default:
+			continue
+		}
+		if m["tenant"] != "acme" || m["provider"] != "hubspot" || m["event_id"] != "evt-42" || m["trace_id"] == nil {
+			t.Errorf("line lacks the message's tenant, provider, event id or trace id: %s", l)
+		}
+	}
+	if judged != 2 || redelivering != 1 {
+		t.Errorf("%d handler lines and %d redelivery lines, want 2 and 1:\n%s", judged, redelivering, buf.String())
 	}
 }

@@ -41,6 +41,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/ownersync/ownersync/libs/telemetry/logctx"
 )
 
 // SecondsBuckets are the histogram boundaries of every instrument whose unit is seconds: from a
@@ -101,7 +103,7 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 	level := new(slog.LevelVar)
 	level.Set(o.LogLevel)
 	base := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level})
-	t := &Telemetry{Logger: slog.New(traceHandler{base}).With("service", o.Service)}
+	t := &Telemetry{Logger: slog.New(traceHandler{Handler: base}).With("service", o.Service)}
 
 	errorLog.Store(t.Logger.With("component", "opentelemetry"))
 	globalOnce.Do(func() {
@@ -224,17 +226,41 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// traceHandler adds trace_id and span_id of the record's context to every log line.
-type traceHandler struct{ slog.Handler }
+// traceHandler adds trace_id and span_id of the record's context to every log line, and the
+// context's logctx attributes whose keys neither the line nor the logger's With set.
+type traceHandler struct {
+	slog.Handler
+	// keys are the top-level keys the logger's With added.
+	keys map[string]bool
+}
 
 func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
+	if extra := logctx.Attrs(ctx); len(extra) > 0 {
+		set := map[string]bool{}
+		r.Attrs(func(a slog.Attr) bool { set[a.Key] = true; return true })
+		for _, a := range extra {
+			if !set[a.Key] && !h.keys[a.Key] {
+				r.AddAttrs(a)
+			}
+		}
+	}
 	return h.Handler.Handle(ctx, r)
 }
 
 func (h traceHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return traceHandler{h.Handler.WithAttrs(a)}
+	keys := make(map[string]bool, len(h.keys)+len(a))
+	for k := range h.keys {
+		keys[k] = true
+	}
+	for _, x := range a {
+		keys[x.Key] = true
+	}
+	return traceHandler{h.Handler.WithAttrs(a), keys}
 }
-func (h traceHandler) WithGroup(n string) slog.Handler { return traceHandler{h.Handler.WithGroup(n)} }
+
+func (h traceHandler) WithGroup(n string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(n), h.keys}
+}

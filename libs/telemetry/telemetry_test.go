@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/ownersync/ownersync/libs/telemetry/logctx"
 	"github.com/ownersync/ownersync/libs/telemetry/otlpsink"
 )
 
@@ -165,5 +166,55 @@ func TestPropagatorAndErrorHandler(t *testing.T) {
 	}
 	if line["error"] != "exporter unreachable" || line["component"] != "opentelemetry" {
 		t.Errorf("log line = %v", line)
+	}
+}
+
+// TestLogLinesCarryContextAttributes: attributes put in a context with logctx.With appear on
+// every line logged with that context, beside the trace id, by any logger of the service; a key
+// the line or the logger's With already sets is not repeated; a later logctx.With replaces a key.
+func TestLogLinesCarryContextAttributes(t *testing.T) {
+	var buf bytes.Buffer
+	tel, err := Setup(context.Background(), Options{Service: "test", LogOutput: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	ctx, span := tel.Tracer("t").Start(context.Background(), "process")
+	defer span.End()
+	ctx = logctx.With(ctx, slog.String("tenant", "acme"), slog.String("provider", "hubspot"), slog.String("event_id", "e1"))
+	ctx = logctx.With(ctx, slog.String("event_id", "e2"))
+	tel.Logger.InfoContext(ctx, "plain")
+	tel.Logger.With("component", "writer").WarnContext(ctx, "own tenant", "tenant", "acme")
+	tel.Logger.With("provider", "salesforce").InfoContext(ctx, "logger provider")
+	tel.Logger.Info("no context")
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if !strings.Contains(l, `"msg"`) || strings.Contains(l, "opentelemetry") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		if c := strings.Count(l, `"tenant"`); c > 1 || strings.Count(l, `"provider"`) > 1 {
+			t.Errorf("a key repeated: %s", l)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 4 {
+		t.Fatalf("lines: %v", lines)
+	}
+	trace := span.SpanContext().TraceID().String()
+	for i, want := range []map[string]any{
+		{"tenant": "acme", "provider": "hubspot", "event_id": "e2", "trace_id": trace},
+		{"tenant": "acme", "provider": "hubspot", "event_id": "e2", "trace_id": trace, "component": "writer"},
+		{"tenant": "acme", "provider": "salesforce", "event_id": "e2", "trace_id": trace},
+		{"tenant": nil, "event_id": nil, "trace_id": nil},
+	} {
+		for k, v := range want {
+			if lines[i][k] != v {
+				t.Errorf("line %d %q: %s = %v, want %v", i, lines[i]["msg"], k, lines[i][k], v)
+			}
+		}
 	}
 }

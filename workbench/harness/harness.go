@@ -7,6 +7,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -314,4 +315,23 @@ func NotFound(t testing.TB, addr string, paths ...string) {
 			t.Errorf("GET http://%s%s = %d, want 404", addr, p, resp.StatusCode)
 		}
 	}
+}
+
+// Buffer is a bytes.Buffer safe for concurrent writers (a service's log while the test reads it).
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -574,6 +575,7 @@ func TestOperatorTelemetry(t *testing.T) {
 	})
 
 	spansTest(t, sink, map[string]*crmsim.Log{"salesforce": e.sf.Log(), "hubspot": e.hs.Log()})
+	logLinesTest(t, e.s.Opts.DataDir, sink)
 }
 
 // spansTest checks the exported traces; logs are the sandboxes' request logs (each request keeps
@@ -748,5 +750,63 @@ func spansTest(t *testing.T, sink *otlpsink.Sink, logs map[string]*crmsim.Log) {
 				}
 			}
 		})
+	})
+}
+
+// logLinesTest: every log line of a service about a message (logged within the trace of a
+// consumer's "process" span) carries the message's tenant, provider and event id beside its trace
+// id, and every line about a Sync Users run (within the run's span) its tenant and run id.
+func logLinesTest(t *testing.T, dataDir string, sink *otlpsink.Sink) {
+	t.Run("log lines name their message or run", func(t *testing.T) {
+		byID := map[string]otlpsink.Span{}
+		for _, s := range sink.Spans() {
+			byID[s.SpanID] = s
+		}
+		// about returns the consumer or Sync Users span a span runs under, if any.
+		about := func(id string) (otlpsink.Span, bool) {
+			for range 100 {
+				s, ok := byID[id]
+				if !ok {
+					return otlpsink.Span{}, false
+				}
+				if (s.Kind == 5 && strings.HasPrefix(s.Name, "process ")) || s.Name == "sync users" {
+					return s, true
+				}
+				id = s.ParentSpanID
+			}
+			return otlpsink.Span{}, false
+		}
+		checked := map[string]int{}
+		for _, svc := range []string{"ingress", "mapper", "writer", "notifier"} {
+			b, err := os.ReadFile(filepath.Join(dataDir, "logs", svc+".log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				var l map[string]any
+				if json.Unmarshal([]byte(line), &l) != nil {
+					continue
+				}
+				spanID, _ := l["span_id"].(string)
+				owner, ok := about(spanID)
+				if !ok {
+					continue
+				}
+				want := []string{"tenant", "provider", "event_id"}
+				if owner.Name == "sync users" {
+					want = []string{"tenant", "run_id"}
+				}
+				for _, k := range want {
+					if _, ok := l[k]; !ok {
+						t.Errorf("%s: a line under %q lacks %s: %s", svc, owner.Name, k, line)
+					}
+				}
+				checked[svc+" "+strings.Fields(owner.Name)[0]]++
+			}
+		}
+		t.Logf("log lines checked: %v", checked)
+		if checked["writer process"] == 0 || checked["mapper sync"] == 0 {
+			t.Errorf("too few lines about messages or runs to check: %v", checked)
+		}
 	})
 }

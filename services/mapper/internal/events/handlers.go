@@ -171,7 +171,7 @@ func (h *Handlers) DeadLetter(ctx context.Context, m *natsbus.Message, err error
 		f.Time = m.Meta.Timestamp
 	}
 	if perr := h.failures.PutFailure(ctx, f); perr != nil {
-		h.log.Error("record dead letter", "subject", m.Subject(), "err", perr)
+		h.log.ErrorContext(ctx, "record dead letter", "subject", m.Subject(), "err", perr)
 	}
 }
 

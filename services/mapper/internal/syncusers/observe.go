@@ -2,6 +2,7 @@ package syncusers
 
 import (
 	"context"
+	"log/slog"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/ownersync/ownersync/libs/telemetry/logctx"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/report"
 )
@@ -56,6 +58,8 @@ func (o observer) startRun(ctx context.Context, run *domain.SyncRun) (context.Co
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
 	}
+	// Every line logged with the run's context names the tenant and the run.
+	ctx = logctx.With(ctx, slog.String("tenant", run.Tenant), slog.String("run_id", run.ID))
 	return o.tracer.Start(ctx, "sync users", opts...)
 }
 
@@ -74,6 +78,7 @@ func (o observer) endRun(ctx context.Context, span trace.Span, run *domain.SyncR
 
 // startPhase starts a child span of one provider's phase.
 func (o observer) startPhase(ctx context.Context, provider, phase string) (context.Context, trace.Span) {
+	ctx = logctx.With(ctx, slog.String("provider", provider))
 	return o.tracer.Start(ctx, "sync users "+phase+" "+provider, trace.WithAttributes(attribute.String("provider", provider), attribute.String("ownersync.sync.phase", phase)))
 }
 

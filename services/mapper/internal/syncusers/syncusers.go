@@ -493,7 +493,7 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 				return report.Provider{}, err
 			}
 		}
-		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "crm users written", "ms", time.Since(start).Milliseconds())
+		r.o.Log.DebugContext(ctx, "sync users step", "step", "crm users written", "ms", time.Since(start).Milliseconds())
 		err := r.o.Writer.Commit(ctx, changes.Commit{
 			Tenant: t.ID, Provider: rp.Provider, Stored: mappings, Upserts: res.Upserts, Deletes: res.Deletes, Changes: res.Changes,
 			CRMBefore: func(id string) (mapping.CRMUser, bool) { u, ok := storedCRM[id]; return u.CRMUser, ok },
@@ -503,7 +503,7 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 		if err != nil {
 			return report.Provider{}, err
 		}
-		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "mappings committed", "ms", time.Since(start).Milliseconds())
+		r.o.Log.DebugContext(ctx, "sync users step", "step", "mappings committed", "ms", time.Since(start).Milliseconds())
 		// Requests the rules no longer keep (mapped now, or the CRM user is gone) are done.
 		kept := make(map[string]bool, len(res.Pending))
 		for _, p := range res.Pending {
@@ -519,7 +519,7 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 		if err := r.store.ReplaceProblems(ctx, t.ID, rp.Provider, res.Problems, nil); err != nil {
 			return report.Provider{}, err
 		}
-		r.o.Log.Debug("sync users step", "tenant", t.ID, "provider", rp.Provider, "step", "problems written", "ms", time.Since(start).Milliseconds())
+		r.o.Log.DebugContext(ctx, "sync users step", "step", "problems written", "ms", time.Since(start).Milliseconds())
 		rp.WriteMS = time.Since(start).Milliseconds()
 		r.obs.endPhase(ctx, writeSpan, t.ID, rp.Provider, domain.PhaseWrite, rp.WriteMS, nil)
 	}
