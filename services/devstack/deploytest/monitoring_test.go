@@ -42,7 +42,7 @@ type ruleFile struct {
 // the rules' syntax: scripts/check-monitoring.sh.)
 func TestRulesAndDashboards(t *testing.T) {
 	registered := registeredMetrics(t)
-	anchors := runbookAnchors(t)
+	sections := runbookSections(t)
 
 	rules, err := filepath.Glob(filepath.Join(root, "deployments/prometheus/rules/*.yml"))
 	if err != nil || len(rules) == 0 {
@@ -64,8 +64,19 @@ func TestRulesAndDashboards(t *testing.T) {
 				checkMetrics(t, r.Alert, r.Expr, registered)
 				u := r.Annotations["runbook_url"]
 				_, anchor, ok := strings.Cut(u, "docs/operations.md#")
-				if !ok || !anchors[anchor] {
+				section, found := sections[anchor]
+				if !ok || !found {
 					t.Errorf("alert %s: runbook_url %q is not a heading of docs/operations.md", r.Alert, u)
+					continue
+				}
+				// The section is the alert's: it names it and the metrics its expression reads.
+				if !strings.Contains(section, r.Alert) {
+					t.Errorf("alert %s: its runbook section #%s does not name it", r.Alert, anchor)
+				}
+				for _, m := range metricRE.FindAllString(r.Expr, -1) {
+					if !strings.Contains(section, m) {
+						t.Errorf("alert %s: its runbook section #%s does not mention %s", r.Alert, anchor, m)
+					}
 				}
 			}
 		}
@@ -156,16 +167,23 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	return out
 }
 
-// runbookAnchors are the GitHub anchors of docs/operations.md's headings.
-func runbookAnchors(t *testing.T) map[string]bool {
+// runbookSections are docs/operations.md's sections by the GitHub anchor of their heading: the
+// text from the heading to the next one.
+func runbookSections(t *testing.T) map[string]string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "docs/operations.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]bool{}
-	for _, m := range headingRE.FindAllStringSubmatch(string(b), -1) {
-		out[anchor(m[1])] = true
+	doc := string(b)
+	out := map[string]string{}
+	idx := headingRE.FindAllStringSubmatchIndex(doc, -1)
+	for i, m := range idx {
+		end := len(doc)
+		if i+1 < len(idx) {
+			end = idx[i+1][0]
+		}
+		out[anchor(doc[m[2]:m[3]])] = doc[m[1]:end]
 	}
 	return out
 }

@@ -197,7 +197,7 @@ func (m *Mailer) Send(ctx context.Context, e render.Email) error {
 	notify := func(err error, wait time.Duration) {
 		var me *Error
 		errors.As(err, &me)
-		m.logger.Warn("smtp send failed, retrying", "server", m.server.Address(), "message_id", e.MessageID,
+		m.logger.WarnContext(ctx, "smtp send failed, retrying", "server", m.server.Address(), "message_id", e.MessageID,
 			"attempt", attempts, "code", me.Code, "retry_in", wait, "error", err)
 	}
 	if err := backoff.RetryNotify(op, m.backoff(ctx), notify); err != nil {
