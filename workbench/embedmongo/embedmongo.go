@@ -29,12 +29,21 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Server is a running embedded FerretDB.
+// IDIndexInterval is how often the wrapper looks for collections that lack the index on
+// IDExpression (a collection is created by its first write; until the next look its operations by
+// _id scan).
+var IDIndexInterval = 100 * time.Millisecond
+
+// Server is a running embedded FerretDB. Besides FerretDB's own indexes, every collection gets an
+// index on IDExpression (see there), added by the wrapper within IDIndexInterval of the
+// collection's creation.
 type Server struct {
 	f      *ferretdb.FerretDB
 	cancel context.CancelFunc
 	done   chan struct{}
 	uri    string
+	dir    string
+	ids    *idIndexer
 }
 
 var startMu sync.Mutex // FerretDB's embedded package sets process-wide version state on New.
@@ -76,10 +85,17 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	uri := f.MongoDBURI()
 	addr := strings.TrimSuffix(strings.TrimPrefix(uri, "mongodb://"), "/")
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s := &Server{f: f, cancel: cancel, done: make(chan struct{}), uri: uri}
+	s := &Server{f: f, cancel: cancel, done: make(chan struct{}), uri: uri, dir: abs, ids: newIDIndexer(abs)}
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		s.ids.run(runCtx, IDIndexInterval)
+	}()
 	go func() {
 		defer close(s.done)
 		_ = f.Run(runCtx)
+		<-indexed
+		s.ids.close()
 	}()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -240,9 +240,10 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		"OWNERSYNC_TENANTS_FILE":     o.TenantsFile,
 		// The sandbox org's outbound messages carry no shared key; production requires one.
 		"OWNERSYNC_REQUIRE_SHARED_KEY": "false",
-		// The embedded FerretDB scans for every write by _id: mapper replaces in bulk by
-		// delete+insert (mongostore.DeleteInsert).
-		"OWNERSYNC_MONGODB_BULK_WRITES": "delete_insert",
+		// mapper writes by _id a few documents per command (per_document, the default): the
+		// embedded FerretDB's wrapper indexes the expression FerretDB compares for _id
+		// (embedmongo.IDExpression), so those writes are index lookups, not the scans that once
+		// made delete+insert the faster choice here.
 	}
 	if o.Demo {
 		for k, v := range demoSecrets {

@@ -34,7 +34,8 @@ type Config struct {
 	// are filled in); "#" when unset.
 	PlatformUserURL string
 	// BulkWrites is how Sync Users replaces documents in bulk: per_document (MongoDB; each
-	// replacement atomic) or delete_insert (FerretDB v1, where every write by _id scans; see
+	// replacement atomic; also the embedded FerretDB, whose wrapper indexes _id lookups) or
+	// delete_insert (a FerretDB v1 without that index, where every write by _id scans; see
 	// mongostore.BulkWrites). OWNERSYNC_MONGODB_BULK_WRITES, default per_document.
 	BulkWrites mongostore.BulkWrites
 	// EventLockWait bounds how long an event waits for a Sync Users run of its tenant and provider

@@ -41,7 +41,8 @@ const (
 	// atomic: right for MongoDB, where a write by _id is an index lookup.
 	PerDocument BulkWrites = "per_document"
 	// DeleteInsert replaces a bulk change's documents by one DeleteMany {_id: {$in}} per 20k ids
-	// followed by InsertMany: for FerretDB v1, where every filtered write, even by _id, scans the
+	// followed by InsertMany: for a FerretDB v1 without the embedded server's index on the _id
+	// expression (workbench/embedmongo), where every filtered write, even by _id, scans the
 	// collection (docs/architecture.md#embedded-ferretdb: 8–55 ms each at 50k documents). The price is a window, between the two calls,
 	// in which the replaced documents are absent; a crash inside it loses them until the next
 	// Sync Users. Changes of at most smallWrite documents stay per document.
