@@ -106,18 +106,16 @@ func (e *APIError) Is(target error) bool {
 }
 
 // RetryAfter implements retry.RetryAfterer: the Retry-After header when present; at least LockWait
-// for 423; the rate window for a TEN_SECONDLY_ROLLING 429 (docs/crm-protocols.md#hubspot-errors and
-// docs/crm-protocols.md#hubspot-rate-limits).
+// for 423; for a TEN_SECONDLY_ROLLING 429 without Retry-After the time one call takes to leave the
+// rolling window at its rate (RateLimit.SlotWait), not the whole window
+// (docs/crm-protocols.md#hubspot-errors and docs/crm-protocols.md#hubspot-rate-limits).
 func (e *APIError) RetryAfter() time.Duration {
 	d := e.RetryAfterHint
 	switch {
 	case e.HTTPStatus == StatusLocked:
 		d = max(d, LockWait)
 	case e.HTTPStatus == http.StatusTooManyRequests && e.PolicyName != PolicyDaily && d == 0:
-		d = e.RateLimit.Interval
-		if d <= 0 {
-			d = DefaultRateWindow
-		}
+		d = e.RateLimit.SlotWait()
 	}
 	return d
 }

@@ -24,13 +24,16 @@ func TestRateLimited429(t *testing.T) {
 		name           string
 		body           string
 		interval       string
+		retryAfter     string
 		wantPolicy     string
 		wantDaily      bool
 		wantTransient  bool
 		wantRetryAfter time.Duration
 	}{
-		{name: "ten-secondly rolling", body: "rate_limit_ten_secondly.json", interval: "10000", wantPolicy: "TEN_SECONDLY_ROLLING", wantTransient: true, wantRetryAfter: 10 * time.Second},
-		{name: "ten-secondly without interval header", body: "rate_limit_ten_secondly.json", wantPolicy: "TEN_SECONDLY_ROLLING", wantTransient: true, wantRetryAfter: 10 * time.Second},
+		// The first of 190 calls in a 10 s rolling window leaves it after 10 s / 190, not 10 s (issue 18).
+		{name: "ten-secondly rolling", body: "rate_limit_ten_secondly.json", interval: "10000", wantPolicy: "TEN_SECONDLY_ROLLING", wantTransient: true, wantRetryAfter: 10 * time.Second / 190},
+		{name: "ten-secondly without interval header", body: "rate_limit_ten_secondly.json", wantPolicy: "TEN_SECONDLY_ROLLING", wantTransient: true, wantRetryAfter: 10 * time.Second / 190},
+		{name: "ten-secondly with Retry-After", body: "rate_limit_ten_secondly.json", interval: "10000", retryAfter: "1", wantPolicy: "TEN_SECONDLY_ROLLING", wantTransient: true, wantRetryAfter: time.Second},
 		{name: "daily", body: "rate_limit_daily.json", interval: "10000", wantPolicy: "DAILY", wantDaily: true},
 	}
 	for _, tt := range tests {
@@ -41,6 +44,9 @@ func TestRateLimited429(t *testing.T) {
 				a.limits.Set("X-Hubspot-Ratelimit-Interval-Milliseconds", tt.interval)
 			}
 			a.mux.HandleFunc("GET /crm/v3/owners", func(w http.ResponseWriter, r *http.Request) {
+				if tt.retryAfter != "" {
+					w.Header().Set("Retry-After", tt.retryAfter)
+				}
 				writeJSON(w, 429, golden(t, tt.body))
 			})
 			var seen []hubspot.RateLimit
@@ -208,8 +214,9 @@ func TestTransientRetriedByCallerPolicy(t *testing.T) {
 	if err != nil || n != 4 || len(res.Failed()) != 0 {
 		t.Fatalf("retry.Do = %v after %d calls, failed %v", err, n, res.Failed())
 	}
-	if len(waits) != 3 || waits[1] < 30*time.Millisecond {
-		t.Errorf("waits = %v, want the 429's wait ≥ the 30ms window", waits)
+	// The 429 waits for one slot of the 30 ms window to free (30 ms / X-HubSpot-RateLimit-Max).
+	if slot := 30 * time.Millisecond / time.Duration(mustInt(t, a.limits.Get("X-Hubspot-Ratelimit-Max"))); len(waits) != 3 || waits[1] < slot {
+		t.Errorf("waits = %v, want the 429's wait ≥ one slot of the window (%v)", waits, slot)
 	}
 
 	// DAILY is not retried.
@@ -348,4 +355,13 @@ func TestNewValidatesConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustInt(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		t.Fatalf("not a positive number: %q", s)
+	}
+	return n
 }

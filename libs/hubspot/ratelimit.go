@@ -20,6 +20,21 @@ type RateLimit struct {
 	HasDaily              bool
 }
 
+// SlotWait is how long after a TEN_SECONDLY_ROLLING 429 the window has room for one call again:
+// the window's calls leave it one by one as they age, so at the window's rate (Max per Interval)
+// the first slot frees after Interval/Max, not after the whole Interval. Without the headers it
+// is DefaultRateWindow/Max, and without Max the whole DefaultRateWindow (nothing is known).
+func (r RateLimit) SlotWait() time.Duration {
+	interval := r.Interval
+	if interval <= 0 {
+		interval = DefaultRateWindow
+	}
+	if r.Max <= 0 {
+		return interval
+	}
+	return max(interval/time.Duration(r.Max), time.Millisecond)
+}
+
 // Rate-limit response headers.
 const (
 	HeaderMax            = "X-HubSpot-RateLimit-Max"

@@ -486,7 +486,6 @@ func TestRoundTripRateLimitStormThenRecovery(t *testing.T) {
 
 	var waits []time.Duration
 	var retried []error
-	start := time.Now()
 	var owner hubspot.Owner
 	err := retry.Do(context.Background(), rtRetry(func(err error, d time.Duration) {
 		retried = append(retried, err)
@@ -511,12 +510,10 @@ func TestRoundTripRateLimitStormThenRecovery(t *testing.T) {
 		if ae.RateLimit.Interval != window || ae.RateLimit.Remaining != 0 {
 			t.Errorf("retry %d: rate-limit headers %+v", i, ae.RateLimit)
 		}
-		if waits[i] < window {
-			t.Errorf("retry %d waited %v, less than the %v window", i, waits[i], window)
+		// One slot of the rolling window, not the whole window (issue 18: a 429 costs what it must).
+		if slot := window / time.Duration(ae.RateLimit.Max); waits[i] < slot || waits[i] >= window {
+			t.Errorf("retry %d waited %v, want one slot of the window (%v), less than the %v window", i, waits[i], slot, window)
 		}
-	}
-	if el := time.Since(start); el < 3*window {
-		t.Errorf("recovered after %v, sooner than three windows", el)
 	}
 	if got := a.Log().Counters().RateLimited; got != 3 {
 		t.Errorf("sandbox answered %d 429s, want 3", got)

@@ -53,6 +53,9 @@ type Rule struct {
 	Latency time.Duration `json:"latency,omitempty" yaml:"latency,omitempty"`
 	// Policy is the HubSpot 429 policyName for ActionRateLimit (default TEN_SECONDLY_ROLLING).
 	Policy string `json:"policy,omitempty" yaml:"policy,omitempty"`
+	// RetryAfter, for ActionRateLimit, sends a Retry-After header of that many seconds (rounded up;
+	// HubSpot does not document one, item 17 of docs/crm-protocols.md, but may send it).
+	RetryAfter time.Duration `json:"retryAfter,omitempty" yaml:"retryAfter,omitempty"`
 	// Code is the Salesforce statusCode or HubSpot category for ActionRecordError.
 	Code string `json:"code,omitempty" yaml:"code,omitempty"`
 	// Message overrides the error message.

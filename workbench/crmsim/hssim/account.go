@@ -450,6 +450,9 @@ func (a *Account) injectRequestFault(w http.ResponseWriter, r *http.Request, kin
 		now := a.now()
 		used, limit := a.quota.Usage(now)
 		a.setHeaders(w, kind, now, a.burst.Load(), 0, limit-used)
+		if rule.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((rule.RetryAfter+time.Second-1)/time.Second), 10))
+		}
 		a.write429(w, policy)
 		return true
 	default:

@@ -198,18 +198,21 @@ func TestHubSpotClearAndRecordRetry(t *testing.T) {
 	}
 }
 
-func TestHubSpotRollingLimitPausesAndRetries(t *testing.T) {
+func TestHubSpotRollingLimitResumesAfterOneSlot(t *testing.T) {
 	e := newHSEnv(t)
 	e.server.script = append(e.server.script, answer(http.StatusTooManyRequests,
 		`{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}`,
 		"X-HubSpot-RateLimit-Max", "190", "X-HubSpot-RateLimit-Remaining", "0", "X-HubSpot-RateLimit-Interval-Milliseconds", "100"))
-	start := time.Now()
+	var waits []time.Duration
+	e.adapter.cfg.Retry.OnRetry = func(_ error, d time.Duration) { waits = append(waits, d) }
 	res, err := e.adapter.Flush(context.Background(), hsContacts, items(Write{RecordID: "51234", OwnerID: "7"}))
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("Flush = %v, %+v; want success after the window", err, res)
 	}
-	if el := time.Since(start); el < 90*time.Millisecond {
-		t.Errorf("retried after %s, before the 100 ms window", el)
+	// A 429 costs what it must (issue 18): the window's first call leaves it after 100 ms / 190, so
+	// the retry waits the backoff (10 ms ± 50 %), not the whole 100 ms window.
+	if len(waits) != 1 || waits[0] >= 100*time.Millisecond {
+		t.Errorf("retry waits %v, want one wait shorter than the 100 ms window", waits)
 	}
 	if n := e.server.callCount(); n != 2 {
 		t.Errorf("%d calls, want 2", n)

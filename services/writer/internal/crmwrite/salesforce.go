@@ -39,10 +39,12 @@ type Config struct {
 	// RecordRetryWait is the first wait before sending failed records again; it doubles each round,
 	// with jitter. Default 250 ms (HubSpot's 423 lock lasts 2 s, so its adapter waits at least that).
 	RecordRetryWait time.Duration
-	// RateLimitPause is how long a key pauses after a rate-limit answer that names no wait. Default:
-	// Salesforce 1 s (REQUEST_LIMIT_EXCEEDED names no wait, and its per-second and concurrency
-	// limits clear quickly; an exhausted daily quota is held separately), HubSpot 10 s (its rolling
-	// window, used when the 429 has no Interval header).
+	// RateLimitPause, when set, is how long a key pauses after a rate-limit answer that names no
+	// wait. Unset, a key resumes as soon as the answer's headers allow (issue 18): Salesforce's
+	// REQUEST_LIMIT_EXCEEDED names no wait, so when Sforce-Limit-Info shows daily quota left (a
+	// per-second or concurrency limit, which clear quickly; an exhausted quota is held separately)
+	// the key pauses one call interval of its pace, and 1 s when the answer had no Sforce-Limit-Info;
+	// HubSpot's 429 waits one slot of its rolling window (hubspot.RateLimit.SlotWait).
 	RateLimitPause time.Duration
 	// HubSpotZone returns a tenant's configured HubSpot account time zone (tenant.HSConfig.TimeZone),
 	// false when none is configured: the HubSpot adapter then reads it from the account info API.
@@ -81,9 +83,6 @@ type Salesforce struct {
 // returned as a transient failure of the batch unless it is an *Error).
 func NewSalesforce(cfg Config, client func(ctx context.Context, tenant string) (SalesforceAPI, error)) *Salesforce {
 	cfg = cfg.withDefaults()
-	if cfg.RateLimitPause <= 0 {
-		cfg.RateLimitPause = time.Second
-	}
 	return &Salesforce{cfg: cfg, client: client}
 }
 
@@ -215,6 +214,16 @@ func (s *Salesforce) rateLimited(key BatchKey, client SalesforceAPI, ae *salesfo
 	wait := ae.RetryAfter()
 	if wait <= 0 {
 		wait = s.cfg.RateLimitPause
+	}
+	if wait <= 0 {
+		wait = time.Second // nothing known
+		if _, ok := client.LimitInfo(); ok {
+			// The daily quota allows more: a per-second or concurrency limit. One call interval of
+			// the key's pace, and the limiter paces from there.
+			if r := s.cfg.Limiter.Limits(key.limitKey()).Rate; r > 0 {
+				wait = min(max(time.Duration(float64(time.Second)/r), 10*time.Millisecond), time.Second)
+			}
+		}
 	}
 	s.cfg.Limiter.Pause(key.limitKey(), s.cfg.Now().Add(wait))
 }

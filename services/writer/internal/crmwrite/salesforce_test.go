@@ -295,3 +295,30 @@ func TestSalesforceDailyQuotaHolds(t *testing.T) {
 		t.Errorf("a held key made %d more calls", got-calls)
 	}
 }
+
+// TestSalesforceRequestLimitResumesWithinOneCallInterval: a REQUEST_LIMIT_EXCEEDED whose
+// Sforce-Limit-Info shows daily quota left is a per-second or concurrency limit; the key pauses one
+// call interval of its pace (1 ms at 1,000 calls/s, floored at 10 ms), not a fixed second, and the
+// batch is written on the retry (issue 18: a 429 costs what it must).
+func TestSalesforceRequestLimitResumesWithinOneCallInterval(t *testing.T) {
+	e := newSFEnv(t, sfsim.Config{})
+	e.org.Faults().Add(crmsim.Rule{Action: crmsim.ActionRateLimit, Path: "/services/data/v62.0/composite/sobjects", Count: 1})
+	var pausedFor []time.Duration
+	cfg := Config{}
+	s := e.adapter(cfg)
+	s.cfg.Retry.OnRetry = func(error, time.Duration) {
+		if until := e.limiter.PausedUntil(ratelimit.Key{Tenant: "acme", Provider: "salesforce"}); !until.IsZero() {
+			pausedFor = append(pausedFor, time.Until(until))
+		}
+	}
+	res, err := s.Flush(context.Background(), contacts, items(Write{RecordID: sfC1, OwnerID: sfAda}))
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("Flush = %v, %+v; want written on the retry", err, res)
+	}
+	if len(pausedFor) > 1 || (len(pausedFor) == 1 && pausedFor[0] > 10*time.Millisecond) {
+		t.Errorf("the 403 paused the key for %v, want at most one call interval (10 ms floor), not a second", pausedFor)
+	}
+	if got := e.collectionCalls(); got != 2 {
+		t.Errorf("%d Collections calls, want 2 (refused, then written)", got)
+	}
+}

@@ -266,8 +266,9 @@ func TestLookupsAreBatchedAndRateLimited(t *testing.T) {
 		t.Errorf("%d hubspot single-contact reads, want none", len(gets))
 	}
 
-	// A 429 on a lookup pauses the tenant's HubSpot key: the lookup and the next write are held.
-	acct.Faults().Add(crmsim.Rule{Method: "POST", Path: "/crm/v3/objects/contacts/batch/read", Action: crmsim.ActionRateLimit, Count: 1})
+	// A 429 on a lookup pauses the tenant's HubSpot key: with a Retry-After beyond the limiter's
+	// MaxWait the lookup and the next write are held (a shorter one is waited out in place).
+	acct.Faults().Add(crmsim.Rule{Method: "POST", Path: "/crm/v3/objects/contacts/batch/read", Action: crmsim.ActionRateLimit, Count: 1, RetryAfter: 5 * time.Second})
 	lone := NewFinder(sf, hs, FinderOptions{Idle: 5 * time.Millisecond})
 	t.Cleanup(func() { lone.Close(context.Background()) })
 	_, _, err = lone.FindRecord(ctx, "acme", provider.HubSpot, ownership.Contact, "contact001@example.org")
@@ -338,5 +339,54 @@ func TestFinderAgainstSandboxes(t *testing.T) {
 				t.Errorf("FindRecord = %q, %v, %v; want %q, %v, %v", id, found, err, tt.id, tt.found, tt.err)
 			}
 		})
+	}
+}
+
+// TestHubSpot429WithShortRetryAfter: the sandbox answers one batch update with a 429 carrying
+// Retry-After: 1 (issue 18, a 429 costs what it must). The writer pauses the tenant's HubSpot key
+// until then, not for the 10 s window, waits that second in place and writes; the other tenant's
+// key is not paused, and only the injected answer was a 429.
+func TestHubSpot429WithShortRetryAfter(t *testing.T) {
+	acct, client := newHSSandbox(t, hssim.Config{})
+	acct.Faults().Add(crmsim.Rule{Method: "POST", Path: "/crm/v3/objects/contacts/batch/update", Action: crmsim.ActionRateLimit, Count: 1, RetryAfter: time.Second})
+	limiter := ratelimit.New(ratelimit.Config{
+		Limits:  func(ratelimit.Key) ratelimit.Limits { return ratelimit.ForWindow(190, 10*time.Second, 5) },
+		MaxWait: 5 * time.Second,
+	})
+	var mu sync.Mutex
+	var pausedFor []time.Duration
+	var waits []time.Duration
+	policy := retryFast
+	policy.OnRetry = func(_ error, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		waits = append(waits, d)
+		// The pause the 429 set, read before the retry waits it out.
+		if until := limiter.PausedUntil(ratelimit.Key{Tenant: "acme", Provider: provider.HubSpot}); !until.IsZero() {
+			pausedFor = append(pausedFor, time.Until(until))
+		}
+	}
+	hs := NewHubSpot(Config{Limiter: limiter, Retry: policy, HubSpotZone: func(context.Context, string) (*time.Location, bool) { return time.UTC, true }},
+		func(context.Context, string) (HubSpotAPI, error) { return client, nil })
+	res, err := hs.Flush(context.Background(), hsContacts, items(Write{RecordID: "101", OwnerID: "7001"}))
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("Flush = %v, %+v; want written after the Retry-After", err, res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) != 1 || waits[0] != time.Second {
+		t.Errorf("retry waits %v, want one of exactly the 1 s Retry-After", waits)
+	}
+	if len(pausedFor) != 1 || pausedFor[0] > time.Second {
+		t.Errorf("the 429 paused the key for %v, want at most the 1 s Retry-After (not the 10 s window)", pausedFor)
+	}
+	if until := limiter.PausedUntil(ratelimit.Key{Tenant: "other", Provider: provider.HubSpot}); !until.IsZero() {
+		t.Error("another tenant's key is paused too")
+	}
+	if got := acct.Log().Counters().RateLimited; got != 1 {
+		t.Errorf("%d answers were 429, want only the injected one", got)
+	}
+	if c, ok := acct.Contact("101"); !ok || c.Properties["hubspot_owner_id"] != "7001" {
+		t.Errorf("contact 101 after the write: %+v (found %v)", c, ok)
 	}
 }
