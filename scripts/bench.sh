@@ -26,6 +26,23 @@ section() { # title, command...
   } >> "$report.tmp"
 }
 
+# section_tee FILE TITLE CMD...: section, and the command's output also goes to FILE (for the charts).
+section_tee() {
+  local file=$1; shift
+  local title=$1; shift
+  echo "== $title: $*" >&2
+  {
+    echo
+    echo "## $title"
+    echo
+    echo '```'
+    echo "\$ $*"
+    "$@" 2>&1 | tee "$file"
+    cut -d' ' -f1-3 /proc/loadavg | tee -a "$file" | sed 's/^/load average at end: /'
+    echo '```'
+  } >> "$report.tmp"
+}
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
   echo "# ownersync benchmark report"
@@ -54,7 +71,7 @@ section "Sync Users end to end, sandbox pulls included, peak RSS (issue 5)" \
 section "Writer burst into both sandboxes and low-load latency (issue 6)" \
   env OWNERSYNC_BENCH_RECORDS="$burst" go test -run x -bench 'Burst|LowLoad' -benchtime 1x -count "$rounds" ./services/writer/internal/crmwrite
 
-section "Writer full path: JetStream → writer → records KV → CRM sandbox → history (issue 6)" \
+section_tee "$out/writer-fullpath.txt" "Writer full path: JetStream → writer → records KV → CRM sandbox → history (issue 6; -one429: one rate-limit answer half-way, issue 18)" \
   env OWNERSYNC_BENCH_RECORDS="$burst" go test -run x -bench FullPath -benchtime 1x -count "$rounds" ./services/writer/internal/app
 
 section "CRM clients against their wire shapes (issue 4)" \
@@ -62,6 +79,11 @@ section "CRM clients against their wire shapes (issue 4)" \
 
 section "JetStream publish with sync_interval: always vs the default fsync (issue 15, deployments/README.md Durability)" \
   go test -run '^$' -bench PublishFsync -benchtime 2s -count "$rounds" ./libs/natsbus
+
+# The charts (issue 18): SVG drawn in Go from the outputs above, shown before the raw outputs.
+charts=$(go run ./workbench/benchcharts -in "$out" -out docs/benchmarks -md benchmarks)
+awk -v charts="$charts" 'NR==1{print; next} !done && /^## /{print "## Charts\n"; print charts; print ""; done=1} {print}' "$report.tmp" > "$report.tmp2"
+mv "$report.tmp2" "$report.tmp"
 
 mv "$report.tmp" "$report"
 echo "wrote $report" >&2
