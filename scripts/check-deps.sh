@@ -29,6 +29,18 @@ pure() {
 pure services/mapper \
   ./internal/domain ./internal/mapping ./internal/report \
   ./internal/app ./internal/changes ./internal/syncusers
+pure services/writer ./internal/ownership
+# In mapper and the writer the events edge is the one internal package that imports libs/natsbus:
+# the cores return domain errors that the edge maps to ack, redelivery and dead letter, and the
+# consumer contracts live in the edge (the services' Run functions wire them).
+for svc in services/mapper services/writer; do
+  bad=$(cd "$svc" && go list -f '{{.ImportPath}}: {{join .Imports " "}}' ./internal/... | grep 'ownersync/libs/natsbus' | cut -d: -f1 | grep -v '/internal/events$' || true)
+  if [[ -n "$bad" ]]; then
+    echo "check-deps: only $svc/internal/events may import libs/natsbus; so do:" >&2
+    echo "$bad" | sed 's/^/  /' >&2
+    fail=1
+  fi
+done
 # FerretDB (and the Postgres/SQLite stack it brings) belongs to the workbench and the dev stack; the
 # production modules' tests reach it in a child process (workbench/mongoproc), so their go.mod files
 # never require it.
@@ -39,5 +51,5 @@ for mod in libs services/ingress services/mapper services/writer services/notifi
     fail=1
   fi
 done
-[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core pure)"
+[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain pure; natsbus only in the events edges)"
 exit "$fail"

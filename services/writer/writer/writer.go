@@ -5,9 +5,7 @@ package writer
 import (
 	"context"
 	"os"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
@@ -20,6 +18,7 @@ import (
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/writer/internal/app"
 	"github.com/ownersync/ownersync/services/writer/internal/config"
+	"github.com/ownersync/ownersync/services/writer/internal/events"
 )
 
 // Run starts writer and blocks until ctx is cancelled or a part fails; it then stops the consumers,
@@ -71,42 +70,23 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		return err
 	}
 
-	// Both consumers keep up to Concurrency changes in flight so that batches of 200 (Salesforce)
-	// and 100 (HubSpot) fill while earlier ones are being written. AckWait 60 s: the loop marks a
-	// message in progress every 20 s while it waits for its batch, so a slow CRM does not cause a
-	// redelivery. MaxDeliver 20 with a NAK delay growing to 5 minutes rides out a CRM outage of about
-	// an hour (rate-limit pauses ask for their own delay) before a change is dead-lettered.
-	consumer := func(durable, stream, filter string) (*natsbus.Consumer, error) {
-		return natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
-			Stream: stream,
-			Config: jetstream.ConsumerConfig{
-				Durable:        durable,
-				FilterSubjects: []string{filter},
-				AckWait:        60 * time.Second,
-				MaxDeliver:     20,
-				MaxAckPending:  cfg.Concurrency,
-			},
-			Concurrency: cfg.Concurrency,
-			NakBase:     time.Second,
-			NakMax:      5 * time.Minute,
-		}))
+	cs := events.Consumers(core.Engine, cfg.Concurrency)
+	consumers := make([]*natsbus.Consumer, len(cs))
+	for i, c := range cs {
+		nc, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(c.Options))
+		if err != nil {
+			return err
+		}
+		base.Health.Add("consumer "+c.Options.Config.Durable, nc.Ready)
+		consumers[i] = nc
 	}
-	crmOwners, err := consumer("writer-owners", streams.CRM, "crm.owner.changed.>")
-	if err != nil {
-		return err
-	}
-	platformOwners, err := consumer("writer-platform-owners", streams.Platform, "platform.owner.changed.>")
-	if err != nil {
-		return err
-	}
-	base.Health.Add("consumer writer-owners", crmOwners.Ready)
-	base.Health.Add("consumer writer-platform-owners", platformOwners.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return base.HTTP.Run(gctx) })
 	g.Go(func() error { return tenants.Run(gctx) })
-	g.Go(func() error { return crmOwners.Run(gctx, core.CRMHandler) })
-	g.Go(func() error { return platformOwners.Run(gctx, core.PlatformHandler) })
+	for i, c := range consumers {
+		g.Go(func() error { return c.Run(gctx, cs[i].Handle) })
+	}
 	g.Go(func() error { base.Ready(gctx); return nil })
 	err = g.Wait()
 	if cerr := core.Close(context.WithoutCancel(ctx)); err == nil {

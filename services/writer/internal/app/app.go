@@ -21,7 +21,6 @@ import (
 	"github.com/ownersync/ownersync/libs/crmcall"
 	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/hubspot"
-	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/salesforce"
 	"github.com/ownersync/ownersync/libs/secretbox"
@@ -53,7 +52,7 @@ type Options struct {
 	DB *mongo.Database
 	// Tenants returns tenant configuration; *tenantstore.Cache implements it.
 	Tenants crmconn.Tenants
-	// Publisher publishes to JetStream; *natsbus.Publisher implements it.
+	// Publisher publishes to JetStream; libs/natsbus's Publisher implements it.
 	Publisher events.ProtoPublisher
 	// Secrets resolves secret references (default secretref.Default; secretbox.Resolver adds the
 	// stored: references of Connect flows).
@@ -80,8 +79,6 @@ type App struct {
 	Engine  *writeback.Engine
 	Limiter *ratelimit.Limiter
 	Clients *crmclients.Clients
-	// CRMHandler and PlatformHandler consume crm.owner.changed.> and platform.owner.changed.>.
-	CRMHandler, PlatformHandler natsbus.Handler
 
 	batch     *batcher.Batcher[crmwrite.BatchKey, crmwrite.Write, crmwrite.Written]
 	finder    *crmwrite.Finder
@@ -212,7 +209,6 @@ func New(ctx context.Context, o Options) (*App, error) {
 		History:   obs.history(history),
 	})
 	return &App{Engine: engine, Limiter: limiter, Clients: clients,
-		CRMHandler: events.CRMHandler(engine), PlatformHandler: events.PlatformHandler(engine),
 		batch: bt, finder: finder, history: history, stopWatch: stopWatch}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/writer/internal/config"
+	"github.com/ownersync/ownersync/services/writer/internal/events"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 	"github.com/ownersync/ownersync/workbench/harness"
@@ -171,8 +172,8 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 			stream, durable, filter string
 			h                       natsbus.Handler
 		}{
-			{streams.CRM, "writer-crm-owners", "crm.owner.changed.>", st.app.CRMHandler},
-			{streams.Platform, "writer-platform-owners", "platform.owner.changed.>", st.app.PlatformHandler},
+			{streams.CRM, "writer-crm-owners", "crm.owner.changed.>", events.CRMHandler(st.app.Engine)},
+			{streams.Platform, "writer-platform-owners", "platform.owner.changed.>", events.PlatformHandler(st.app.Engine)},
 		} {
 			cons, err := natsbus.NewConsumer(ctx, st.bus, natsbus.ConsumerOptions{Service: "writer", Stream: c.stream,
 				Config: jetstream.ConsumerConfig{Durable: c.durable, FilterSubjects: []string{c.filter}, AckWait: time.Minute,

@@ -50,7 +50,7 @@ func HandleCRM(ctx context.Context, e Engine, subjectTenant string, data []byte,
 	if ch.Tenant != subjectTenant {
 		return natsbus.Permanent(fmt.Errorf("%w: event %s names tenant %q on a subject of tenant %q", ErrInvalid, ch.EventID, ch.Tenant, subjectTenant))
 	}
-	return e.CRMChange(ctx, ch, deliveries)
+	return Fate(e.CRMChange(ctx, ch, deliveries))
 }
 
 // HandlePlatform handles the payload of one platform.owner.changed.<tenant> message.
@@ -66,5 +66,22 @@ func HandlePlatform(ctx context.Context, e Engine, subjectTenant string, data []
 	if ch.Tenant != subjectTenant {
 		return natsbus.Permanent(fmt.Errorf("%w: event %s names tenant %q on a subject of tenant %q", ErrInvalid, ch.EventID, ch.Tenant, subjectTenant))
 	}
-	return e.PlatformChange(ctx, ch)
+	return Fate(e.PlatformChange(ctx, ch))
+}
+
+// Fate maps the engine's error to what the consume loop does with the message
+// (docs/architecture.md#acks-retries-and-dead-letters): nil acknowledges, an unretryable error is
+// dead-lettered (natsbus.Permanent), a RetryError is redelivered after its delay
+// (natsbus.RetryAfter), and any other error after the consumer's back-off.
+func Fate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ownership.IsUnretryable(err):
+		return natsbus.Permanent(err)
+	}
+	if d, ok := ownership.RetryDelay(err); ok {
+		return natsbus.RetryAfter(err, d)
+	}
+	return err
 }

@@ -3,7 +3,10 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -57,5 +60,45 @@ func TestHandlers(t *testing.T) {
 	e.err = errors.New("kv down")
 	if err := HandleCRM(ctx, e, "acme", crm, 1); !errors.Is(err, e.err) || natsbus.IsPermanent(err) {
 		t.Errorf("engine error = %v, want it passed through as is", err)
+	}
+}
+
+// TestEngineVerdictsBecomeMessageFates: the engine returns domain errors; the edge turns an
+// unretryable one into a dead letter, a RetryAfter into a redelivery after its delay, and passes
+// any other error on for the consumer's back-off.
+func TestEngineVerdictsBecomeMessageFates(t *testing.T) {
+	ctx := context.Background()
+	crm, _ := proto.Marshal(&ownersyncv1.CrmOwnerChanged{Meta: testMeta("hs:1", "acme"), Provider: ownersyncv1.Provider_PROVIDER_HUBSPOT,
+		RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, RecordId: "51234", OwnerId: "7001"})
+	plat, _ := proto.Marshal(&ownersyncv1.PlatformOwnerChanged{Meta: testMeta("p-1", "acme"), RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
+		PlatformRecordId: "pr-1", OwnerUserId: "pu-ada"})
+	cause := errors.New("INVALID_CROSS_REFERENCE_KEY")
+	for _, tt := range []struct {
+		name      string
+		err       error
+		permanent bool
+		delay     time.Duration
+	}{
+		{name: "unretryable", err: ownership.Unretryable(cause), permanent: true},
+		{name: "wrapped unretryable", err: fmt.Errorf("record 51234: %w", ownership.Unretryable(cause)), permanent: true},
+		{name: "retry after", err: ownership.RetryAfter(cause, 7*time.Second), delay: 7 * time.Second},
+		{name: "transient", err: cause},
+	} {
+		e := &fakeEngine{err: tt.err}
+		for side, got := range map[string]error{"crm": HandleCRM(ctx, e, "acme", crm, 1), "platform": HandlePlatform(ctx, e, "acme", plat)} {
+			if natsbus.IsPermanent(got) != tt.permanent || !errors.Is(got, cause) {
+				t.Errorf("%s %s: %v, want permanent %v wrapping the cause", tt.name, side, got, tt.permanent)
+			}
+			var delay time.Duration
+			if re := (*natsbus.RetryError)(nil); errors.As(got, &re) {
+				delay = re.Delay
+			}
+			if delay != tt.delay {
+				t.Errorf("%s %s: %v, want a retry in %s", tt.name, side, got, tt.delay)
+			}
+			if tt.permanent && strings.Count(got.Error(), "permanent: ") != 1 {
+				t.Errorf("%s %s: %q says \"permanent: \" other than once", tt.name, side, got)
+			}
+		}
 	}
 }

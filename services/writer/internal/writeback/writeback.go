@@ -4,9 +4,9 @@
 // translates the owner to the other side, publishes the platform's OwnerAssign or pushes the owner
 // to every connected CRM through the batcher, and records every outcome in the ownership history.
 //
-// The handlers return nil when the message is done (acknowledge it), a natsbus.Permanent error when
-// redelivery cannot help (dead-letter it) and any other error, possibly a natsbus.RetryAfter, when it
-// should come back later. Effects are idempotent, so a redelivery after a failure part-way through
+// The handlers return nil when the change is done, an ownership.Unretryable error when redelivery
+// cannot help and any other error, possibly an ownership.RetryAfter, when it should come back later;
+// the events edge maps them to ack, dead letter and redelivery. Effects are idempotent, so a redelivery after a failure part-way through
 // finishes the work without doing any part twice in the CRM or on the platform.
 package writeback
 
@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/crmwrite"
@@ -212,7 +211,7 @@ func New(cfg Config, d Deps) *Engine {
 func (e *Engine) policy(ctx context.Context, tenant string) (ownership.Policy, error) {
 	pol, err := e.d.Policies.Policy(ctx, tenant)
 	if errors.Is(err, ErrUnknownTenant) {
-		return pol, natsbus.Permanent(fmt.Errorf("tenant %s: %w", tenant, err))
+		return pol, ownership.Unretryable(fmt.Errorf("tenant %s: %w", tenant, err))
 	}
 	if err != nil {
 		return pol, fmt.Errorf("tenant %s configuration: %w", tenant, err)
@@ -280,7 +279,7 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange, del
 	if awaitsProvisioning(pol, ch, a, deliveries) {
 		// Redelivery re-judges the change as Redo and translates it again once mapper's mapping for
 		// the provisioned user (pending_team) is in the view, so the platform can hold the assignment.
-		return natsbus.RetryAfter(fmt.Errorf("%s owner %s of %s %s awaits auto-provisioning", ch.Provider, ch.OwnerID, ch.RecordType, ch.RecordID),
+		return ownership.RetryAfter(fmt.Errorf("%s owner %s of %s %s awaits auto-provisioning", ch.Provider, ch.OwnerID, ch.RecordType, ch.RecordID),
 			provisionWaitStep)
 	}
 	a.PlatformRecordID = st.PlatformRecordID
@@ -315,7 +314,7 @@ func (e *Engine) recordEmail(ctx context.Context, ch ownership.CRMOwnerChange, s
 	if err != nil {
 		err = fmt.Errorf("read email of %s %s %s: %w", ch.Provider, ch.RecordType, ch.RecordID, err)
 		if ce, isCRM := crmwrite.AsError(err); isCRM && ce.RetryAfter > 0 {
-			return "", natsbus.RetryAfter(err, ce.RetryAfter)
+			return "", ownership.RetryAfter(err, ce.RetryAfter)
 		}
 		return "", err
 	}
@@ -399,27 +398,26 @@ func combine(errs []error) error {
 	for _, err := range errs {
 		switch {
 		case err == nil:
-		case natsbus.IsPermanent(err):
-			// Joined under one permanent mark below, so the text says "permanent: " once.
-			if pe, ok := err.(*natsbus.PermanentError); ok {
-				err = pe.Err
+		case ownership.IsUnretryable(err):
+			// Joined under one mark below.
+			if ue, ok := err.(*ownership.UnretryableError); ok {
+				err = ue.Err
 			}
 			permanent = append(permanent, err)
 		default:
 			transient = append(transient, err)
-			var re *natsbus.RetryError
-			if errors.As(err, &re) && re.Delay > delay {
-				delay = re.Delay
+			if d, ok := ownership.RetryDelay(err); ok && d > delay {
+				delay = d
 			}
 		}
 	}
 	switch {
 	case len(transient) > 0 && delay > 0:
-		return natsbus.RetryAfter(errors.Join(transient...), delay)
+		return ownership.RetryAfter(errors.Join(transient...), delay)
 	case len(transient) > 0:
 		return errors.Join(transient...)
 	case len(permanent) > 0:
-		return natsbus.Permanent(errors.Join(permanent...))
+		return ownership.Unretryable(errors.Join(permanent...))
 	}
 	return nil
 }
@@ -442,12 +440,12 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 			if err := e.fallbackAlert(ctx, ch.Tenant, tg.Provider, tg.Reason); err != nil {
 				return err
 			}
-			return natsbus.Permanent(errors.New(tg.Reason))
+			return ownership.Unretryable(errors.New(tg.Reason))
 		}
 		if err := e.alert(ctx, en, "no valid "+string(tg.Provider)+" owner for a platform owner change", tg.Reason); err != nil {
 			return err
 		}
-		return natsbus.Permanent(errors.New(tg.Reason))
+		return ownership.Unretryable(errors.New(tg.Reason))
 	}
 
 	recordID, why, err := e.resolve(ctx, ch, tg)
@@ -534,7 +532,7 @@ func (e *Engine) writeFailed(ctx context.Context, ch ownership.PlatformOwnerChan
 	if !ok || !ce.Permanent() {
 		err := fmt.Errorf("write owner of %s %s %s: %w", tg.Provider, ch.RecordType, en.CRMRecordID, werr)
 		if ok && ce.RetryAfter > 0 {
-			return natsbus.RetryAfter(err, ce.RetryAfter)
+			return ownership.RetryAfter(err, ce.RetryAfter)
 		}
 		return err
 	}
@@ -562,7 +560,7 @@ func (e *Engine) writeFailed(ctx context.Context, ch ownership.PlatformOwnerChan
 	if err := e.alert(ctx, en, fmt.Sprintf("%s refused an owner write", tg.Provider), ce.Error()); err != nil {
 		return err
 	}
-	return natsbus.Permanent(ce)
+	return ownership.Unretryable(ce)
 }
 
 // fallbackAlert raises the alert of an inactive fallback owner once per tenant and provider: one
@@ -627,7 +625,7 @@ func (e *Engine) resolve(ctx context.Context, ch ownership.PlatformOwnerChange, 
 		err = fmt.Errorf("find %s %s by email: %w", tg.Provider, ch.RecordType, err)
 		if ce, ok := crmwrite.AsError(err); ok && ce.RetryAfter > 0 {
 			// The tenant's CRM key is paused or held: come back when it takes calls again.
-			return "", "", natsbus.RetryAfter(err, ce.RetryAfter)
+			return "", "", ownership.RetryAfter(err, ce.RetryAfter)
 		}
 		return "", "", err
 	}

@@ -344,7 +344,7 @@ func TestCRMChangePublishFailureIsRedone(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	e.sink.failNext = errors.New("nats down")
 	ch := crmChange(provider.Salesforce, sfC1, sfAda, "sf-1", t0)
-	if err := e.engine.CRMChange(context.Background(), ch, 1); err == nil || natsbus.IsPermanent(err) {
+	if err := e.engine.CRMChange(context.Background(), ch, 1); err == nil || ownership.IsUnretryable(err) {
 		t.Fatalf("CRMChange with NATS down = %v, want a transient error", err)
 	}
 	if err := e.engine.CRMChange(context.Background(), ch, 1); err != nil {
@@ -453,7 +453,7 @@ func TestFallbackAndNoValidOwner(t *testing.T) {
 	pol.Providers = map[provider.Provider]ownership.ProviderPolicy{provider.HubSpot: hs}
 	e2.engine.d.Policies = policies{"acme": pol}
 	err := e2.engine.PlatformChange(ctx, platformChange("pu-nobody", "p-1", t0))
-	if !natsbus.IsPermanent(err) {
+	if !ownership.IsUnretryable(err) {
 		t.Fatalf("PlatformChange without a valid owner = %v, want permanent", err)
 	}
 	if len(e2.sink.alerts) != 1 || e2.sink.alerts[0].Kind != AlertWritebackFailed {
@@ -470,7 +470,7 @@ func TestPermanentCRMErrorReleasesTheClaim(t *testing.T) {
 	e.crm.fail[sfC1] = &failure{times: 1, err: &crmwrite.Error{Provider: provider.Salesforce, Code: "INACTIVE_OWNER_OR_USER",
 		Class: ownership.ClassifySalesforce(200, "INACTIVE_OWNER_OR_USER")}}
 	err := e.engine.PlatformChange(ctx, platformChange("pu-ada", "p-1", t0))
-	if !natsbus.IsPermanent(err) {
+	if !ownership.IsUnretryable(err) {
 		t.Fatalf("PlatformChange = %v, want permanent", err)
 	}
 	if diff := cmp.Diff([]string{"acme/salesforce/" + sfAda}, e.sink.refresh); diff != "" {
@@ -502,8 +502,7 @@ func TestTransientCRMErrorComesBackAndIsRedone(t *testing.T) {
 	e.crm.fail[hsC1] = &failure{times: 1, err: &crmwrite.Error{Provider: provider.HubSpot,
 		Class: ownership.Classification{Class: ownership.RateLimited}, RetryAfter: 7 * time.Second}}
 	err := e.engine.PlatformChange(ctx, platformChange("pu-ada", "p-1", t0))
-	var re *natsbus.RetryError
-	if !errors.As(err, &re) || re.Delay != 7*time.Second || natsbus.IsPermanent(err) {
+	if d, ok := ownership.RetryDelay(err); !ok || d != 7*time.Second || ownership.IsUnretryable(err) {
 		t.Fatalf("PlatformChange = %v, want a retry in 7s", err)
 	}
 	if err := e.engine.PlatformChange(ctx, platformChange("pu-ada", "p-1", t0)); err != nil {
@@ -584,12 +583,12 @@ func TestUnknownTenantIsPermanent(t *testing.T) {
 	e := newEnv(t, ownership.Bidirectional, 5*time.Millisecond)
 	ch := crmChange(provider.HubSpot, hsC1, hsAda, "hs-1", t0)
 	ch.Tenant = "nobody"
-	if err := e.engine.CRMChange(context.Background(), ch, 1); !natsbus.IsPermanent(err) || !errors.Is(err, ErrUnknownTenant) {
+	if err := e.engine.CRMChange(context.Background(), ch, 1); !ownership.IsUnretryable(err) || !errors.Is(err, ErrUnknownTenant) {
 		t.Errorf("CRMChange for an unknown tenant = %v, want permanent ErrUnknownTenant", err)
 	}
 	pc := platformChange("pu-ada", "p-1", t0)
 	pc.Tenant = "nobody"
-	if err := e.engine.PlatformChange(context.Background(), pc); !natsbus.IsPermanent(err) {
+	if err := e.engine.PlatformChange(context.Background(), pc); !ownership.IsUnretryable(err) {
 		t.Errorf("PlatformChange for an unknown tenant = %v, want permanent", err)
 	}
 }
@@ -607,7 +606,8 @@ func TestQuotaAlert(t *testing.T) {
 }
 
 // A permanent failure of a platform change reads "permanent: …" once, in the dead letter and the
-// log, however many CRMs failed (issue 14 item 10: it read "permanent: permanent: …").
+// log, however many CRMs failed (issue 14 item 10: it read "permanent: permanent: …"): the engine's
+// error is unretryable once, and the events edge dead-letters it with natsbus.Permanent.
 func TestPermanentErrorTextSaysSoOnce(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -623,10 +623,10 @@ func TestPermanentErrorTextSaysSoOnce(t *testing.T) {
 					Class: ownership.ClassifySalesforce(200, "INVALID_CROSS_REFERENCE_KEY")}}
 			}
 			err := e.engine.PlatformChange(context.Background(), platformChange("pu-ada", "p-1", t0))
-			if !natsbus.IsPermanent(err) {
-				t.Fatalf("PlatformChange = %v, want permanent", err)
+			if !ownership.IsUnretryable(err) {
+				t.Fatalf("PlatformChange = %v, want unretryable", err)
 			}
-			if n := strings.Count(err.Error(), "permanent: "); n != 1 {
+			if n := strings.Count(natsbus.Permanent(err).Error(), "permanent: "); n != 1 {
 				t.Errorf("error text says \"permanent: \" %d times, want once: %q", n, err)
 			}
 			for _, id := range tt.failed {
@@ -803,8 +803,7 @@ func TestProvisioningWaitCountsDeliveries(t *testing.T) {
 	e.engine.d.Policies = policies{"acme": pol}
 	ctx := context.Background()
 	ch := crmChange(provider.HubSpot, hsC1, "99999999", "hs-prov", t0)
-	var re *natsbus.RetryError
-	if err := e.engine.CRMChange(ctx, ch, provisionWaitDeliveries-1); !errors.As(err, &re) {
+	if err := e.engine.CRMChange(ctx, ch, provisionWaitDeliveries-1); !errors.As(err, new(*ownership.RetryError)) {
 		t.Fatalf("delivery %d: %v, want a retry while provisioning", provisionWaitDeliveries-1, err)
 	}
 	if got := e.sink.outcomes(); len(got) != 0 {
