@@ -26,6 +26,7 @@ import (
 	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/telemetry"
+	"github.com/ownersync/ownersync/libs/tenantstore"
 )
 
 // Version is the build version, set with -ldflags "-X …/servicekit.Version=…".
@@ -62,6 +63,12 @@ type Config struct {
 	// (OWNERSYNC_STORED_SECRET_KEYS, "id:base64[,id:base64…]", first primary; libs/secretbox).
 	// Unset: nothing can be connected through the console and stored: references do not resolve.
 	StoredSecretKeys *secretbox.Keyring
+	// TenantCache is how often the service's tenant cache reloads every tenant
+	// (OWNERSYNC_TENANT_REFRESH_INTERVAL, default 10 s; a change made through mapper reaches the
+	// others at once on ownersync.tenant.changed) and the least time between the reloads that a
+	// lookup of an unknown source causes (1 s, so a flood of webhooks from an unknown portal cannot
+	// hammer MongoDB).
+	TenantCache tenantstore.CacheOptions
 }
 
 // ReadConfig reads the shared variables; service-specific ones are read by the caller on the same
@@ -85,6 +92,13 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 		TenantLabel:       r.Bool("OWNERSYNC_METRICS_TENANT_LABEL", true),
 		InternalAddr:      r.String("OWNERSYNC_INTERNAL_ADDR", ""),
 		MongoWriteConcern: r.String("OWNERSYNC_MONGODB_WRITE_CONCERN", "majority"),
+		TenantCache: tenantstore.CacheOptions{
+			Interval:   r.Duration("OWNERSYNC_TENANT_REFRESH_INTERVAL", 10*time.Second),
+			MinRefresh: time.Second,
+		},
+	}
+	if c.TenantCache.Interval <= 0 {
+		r.Problem("OWNERSYNC_TENANT_REFRESH_INTERVAL must be longer than zero")
 	}
 	if v := r.String("OWNERSYNC_STORED_SECRET_KEYS", ""); v != "" {
 		kr, err := secretbox.ParseKeyring(v)
@@ -276,6 +290,17 @@ func (b *Base) ConsumerOptions(o natsbus.ConsumerOptions) natsbus.ConsumerOption
 	o.Tracer = b.Tel.TracerProvider
 	o.Meter = b.Tel.MeterProvider
 	return o
+}
+
+// Consumer declares the durable consumer o (with ConsumerOptions' fields filled in) and adds it to
+// /readyz as "consumer <durable>".
+func (b *Base) Consumer(ctx context.Context, o natsbus.ConsumerOptions) (*natsbus.Consumer, error) {
+	c, err := natsbus.NewConsumer(ctx, b.Bus, b.ConsumerOptions(o))
+	if err != nil {
+		return nil, err
+	}
+	b.Health.Add("consumer "+o.Config.Durable, c.Ready)
+	return c, nil
 }
 
 // Ready logs that the service is ready with its address.

@@ -3,8 +3,10 @@ package servicekit
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ownersync/ownersync/libs/envconfig"
+	"github.com/ownersync/ownersync/libs/tenantstore"
 )
 
 // TestConfigProblemsAtOnce: a bad log level is reported with the other problems, at start, not
@@ -62,4 +64,37 @@ func TestReadConfigInternalAddrAndWriteConcern(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTenantCacheIntervalsComeFromConfig: the tenant cache's reload interval is configuration
+// (OWNERSYNC_TENANT_REFRESH_INTERVAL, default 10 s) and tenantstore.NewCache has no default of its
+// own; zero is refused with the other problems.
+func TestTenantCacheIntervalsComeFromConfig(t *testing.T) {
+	base := map[string]string{"NATS_URL": "nats://127.0.0.1:4222", "MONGODB_URI": "mongodb://127.0.0.1:27017/"}
+	read := func(interval string) (Config, error) {
+		r := envconfig.New(func(k string) string {
+			if k == "OWNERSYNC_TENANT_REFRESH_INTERVAL" {
+				return interval
+			}
+			return base[k]
+		})
+		c := ReadConfig(r, "test", ":8080")
+		return c, r.Err()
+	}
+	c, err := read("")
+	if err != nil || c.TenantCache != (tenantstore.CacheOptions{Interval: 10 * time.Second, MinRefresh: time.Second}) {
+		t.Errorf("default: %+v, %v", c.TenantCache, err)
+	}
+	if c, err := read("1m"); err != nil || c.TenantCache.Interval != time.Minute {
+		t.Errorf("1m: %+v, %v", c.TenantCache, err)
+	}
+	if _, err := read("0s"); err == nil || !strings.Contains(err.Error(), "OWNERSYNC_TENANT_REFRESH_INTERVAL") {
+		t.Errorf("0s: %v, want a problem naming OWNERSYNC_TENANT_REFRESH_INTERVAL", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("NewCache with a zero interval did not refuse it")
+		}
+	}()
+	tenantstore.NewCache(nil, tenantstore.CacheOptions{})
 }

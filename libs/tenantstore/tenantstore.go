@@ -161,9 +161,22 @@ type Cache struct {
 	refresh   sync.Mutex
 }
 
-// NewCache returns a cache over s.
-func NewCache(s *Store) *Cache {
-	return &Cache{s: s, Interval: 10 * time.Second, MinRefresh: time.Second}
+// CacheOptions are how often a Cache reloads; the service's configuration holds them
+// (servicekit.Config.TenantCache).
+type CacheOptions struct {
+	// Interval is how often every tenant is reloaded (above zero).
+	Interval time.Duration
+	// MinRefresh is the least time between the reloads that misses cause (0: none).
+	MinRefresh time.Duration
+}
+
+// NewCache returns a cache over s that reloads as o says; o is used as it is (an Interval that is
+// not above zero is a wiring mistake and panics).
+func NewCache(s *Store, o CacheOptions) *Cache {
+	if o.Interval <= 0 || o.MinRefresh < 0 {
+		panic(fmt.Sprintf("tenantstore.NewCache: options out of range (take them from the configuration): %+v", o))
+	}
+	return &Cache{s: s, Interval: o.Interval, MinRefresh: o.MinRefresh}
 }
 
 // Refresh reloads every tenant.

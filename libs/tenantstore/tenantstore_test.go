@@ -60,7 +60,7 @@ func TestSeedStoreAndCache(t *testing.T) {
 	if got.Salesforce.OrgID != "00D5g000004XyZaEAK" || got.Salesforce.Direction != tenant.Bidirectional || got.HubSpot.PortalID != 4412345 {
 		t.Errorf("stored tenant = %+v", got)
 	}
-	c := tenantstore.NewCache(st)
+	c := tenantstore.NewCache(st, tenantstore.CacheOptions{Interval: 10 * time.Second, MinRefresh: time.Second})
 	if tt, err := c.BySalesforceOrg(ctx, "00D5g000004XyZaEAK"); err != nil || tt.ID != "acme" {
 		t.Errorf("BySalesforceOrg = %v, %v", tt, err)
 	}
@@ -94,8 +94,7 @@ func TestFollowRefreshesOnAnnouncement(t *testing.T) {
 	defer nc.Close()
 	writer := tenantstore.New(conn.DB, nil)
 	writer.OnChange = tenantstore.Announce(nc)
-	cache := tenantstore.NewCache(tenantstore.New(conn.DB, nil))
-	cache.Interval, cache.MinRefresh = time.Hour, time.Hour
+	cache := tenantstore.NewCache(tenantstore.New(conn.DB, nil), tenantstore.CacheOptions{Interval: time.Hour, MinRefresh: time.Hour})
 	if err := cache.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +140,7 @@ func TestCacheNeverHoldsTwoTenantsForOneSource(t *testing.T) {
 			if err := st.Put(ctx, mk("bystander", "00D5g000004XyZb", 99)); err != nil {
 				t.Fatal(err)
 			}
-			c := tenantstore.NewCache(st)
+			c := tenantstore.NewCache(st, tenantstore.CacheOptions{Interval: 10 * time.Second, MinRefresh: time.Second})
 			if err := c.Refresh(ctx); err != nil {
 				t.Fatal(err)
 			}

@@ -29,7 +29,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	}
 	defer base.Close(context.WithoutCancel(ctx))
 
-	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil))
+	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil), cfg.Base.TenantCache)
 	tenants.Logger = base.Log
 	if err := tenants.Refresh(ctx); err != nil {
 		return err

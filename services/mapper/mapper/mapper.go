@@ -56,7 +56,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	// The core reads tenants through a cache, refreshed here at once when mapper itself saves a
 	// tenant (so a change is visible to the next request) and announced to the other services'
 	// caches (and other mapper replicas, which follow the announcements).
-	cache := tenantstore.NewCache(tenants)
+	cache := tenantstore.NewCache(tenants, cfg.Base.TenantCache)
 	announce := tenantstore.Announce(base.Bus.NC)
 	tenants.OnChange = func(ctx context.Context, id string) {
 		if err := cache.Refresh(ctx); err != nil {
@@ -131,7 +131,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	dlqs := dlq.New(base.Bus.JS)
 	admin := httpapi.FromCore(svc)
 	readTenants := cachedTenants{Store: tenants, cache: cache}
-	httpapi.New(httpapi.Config{}, admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
+	httpapi.New(cfg.Admin, admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
 	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL,
 		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,
 		SignInsPerSecond: float64(cfg.SignInGlobalPerSecond), SignInBurst: 10 * cfg.SignInGlobalPerSecond},
@@ -142,12 +142,9 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	cs := h.Consumers()
 	consumers := make([]*natsbus.Consumer, len(cs))
 	for i, c := range cs {
-		nc, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(c.Options))
-		if err != nil {
+		if consumers[i], err = base.Consumer(ctx, c.Options); err != nil {
 			return err
 		}
-		base.Health.Add("consumer "+c.Options.Config.Durable, nc.Ready)
-		consumers[i] = nc
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

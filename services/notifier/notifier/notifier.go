@@ -41,7 +41,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	if err != nil {
 		return err
 	}
-	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil))
+	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil), cfg.Base.TenantCache)
 	if err := tenants.Refresh(ctx); err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	// with room; MaxDeliver 8 with a growing NAK delay rides out an SMTP outage of several minutes
 	// before a report is dead-lettered; MaxAckPending 64 keeps a burst of reports from opening
 	// more SMTP connections than a relay likes.
-	cons, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(natsbus.ConsumerOptions{
+	cons, err := base.Consumer(ctx, natsbus.ConsumerOptions{
 		Stream: streams.Sync,
 		Config: jetstream.ConsumerConfig{
 			Durable:        "notifier",
@@ -77,11 +77,10 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		Concurrency: 4,
 		NakBase:     5 * time.Second,
 		NakMax:      2 * time.Minute,
-	}))
+	})
 	if err != nil {
 		return err
 	}
-	base.Health.Add("consumer notifier", cons.Ready)
 	base.HTTP.E.GET("/v1/preview/report", n.previewReport)
 	base.HTTP.E.GET("/v1/preview/alerts", n.previewAlerts)
 

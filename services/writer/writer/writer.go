@@ -42,7 +42,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	if err != nil {
 		return err
 	}
-	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil))
+	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil), cfg.Base.TenantCache)
 	if err := tenants.Refresh(ctx); err != nil {
 		return err
 	}
@@ -73,12 +73,9 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	cs := events.Consumers(core.Engine, cfg.Concurrency)
 	consumers := make([]*natsbus.Consumer, len(cs))
 	for i, c := range cs {
-		nc, err := natsbus.NewConsumer(ctx, base.Bus, base.ConsumerOptions(c.Options))
-		if err != nil {
+		if consumers[i], err = base.Consumer(ctx, c.Options); err != nil {
 			return err
 		}
-		base.Health.Add("consumer "+c.Options.Config.Durable, nc.Ready)
-		consumers[i] = nc
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -8,6 +8,7 @@ import (
 	"github.com/ownersync/ownersync/libs/envconfig"
 	"github.com/ownersync/ownersync/libs/servicekit"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	SignInGlobalPerSecond int
 	// Connect configures the console's Connect flows (connect.go).
 	Connect Connect
+	// Admin are the admin API's limits: request bodies up to 1 MiB, and 20 runs and 100 dead
+	// letters listed when a request names no limit.
+	Admin httpapi.Config
 }
 
 // (Connect is read by readConnect, connect.go.)
@@ -92,6 +96,8 @@ func Load(getenv func(string) string) (Config, error) {
 
 		SignInClientPerMinute: r.Int("OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE", 10, 1, 600),
 		SignInGlobalPerSecond: r.Int("OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND", 50, 1, 100000),
+
+		Admin: httpapi.Config{MaxBodyBytes: 1 << 20, RunsLimit: 20, DLQLimit: 100},
 	}
 	if c.SignInGlobalPerSecond*60 < 100*c.SignInClientPerMinute {
 		r.Problem("OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND must be at least 100 clients' worth of OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE (%d/s), so one client cannot reach it", (100*c.SignInClientPerMinute+59)/60)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/services/mapper/internal/config"
+	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 )
 
@@ -25,6 +26,10 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if c.BulkWrites != mongostore.PerDocument || c.EventLockWait != 20*time.Second || c.SyncListCap != 100 || c.SyncLockTTL != 2*time.Minute {
 		t.Errorf("defaults: bulk %q, lock wait %v, list cap %d, lock TTL %v", c.BulkWrites, c.EventLockWait, c.SyncListCap, c.SyncLockTTL)
+	}
+	// The admin API takes its limits from here; httpapi.New has no defaults of its own.
+	if want := (httpapi.Config{MaxBodyBytes: 1 << 20, RunsLimit: 20, DLQLimit: 100}); c.Admin != want {
+		t.Errorf("admin API limits %+v, want %+v", c.Admin, want)
 	}
 	c, err = config.Load(env(map[string]string{"OWNERSYNC_MONGODB_BULK_WRITES": "delete_insert"}))
 	if err != nil || c.BulkWrites != mongostore.DeleteInsert {

@@ -27,11 +27,11 @@ import (
 
 // Config tunes the API; zero values take the defaults.
 type Config struct {
-	// MaxBodyBytes caps request bodies (default 1 MiB).
+	// MaxBodyBytes caps request bodies.
 	MaxBodyBytes int64
-	// RunsLimit is the default number of runs listed (default 20; max 100).
+	// RunsLimit is the number of runs listed when the request names none (at most 100).
 	RunsLimit int
-	// DLQLimit is the default number of dead letters listed (default 100; max 1000).
+	// DLQLimit is the number of dead letters listed when the request names none (at most 1000).
 	DLQLimit int
 }
 
@@ -45,19 +45,14 @@ type API struct {
 	log     *slog.Logger
 }
 
-// New builds the API. Every dependency is required; logger may be nil (discard).
+// New builds the API. Every dependency is required, and cfg is used as it is (config.Load holds
+// the defaults); logger may be nil (discard).
 func New(cfg Config, svc Service, tenants TenantStore, tokens TokenStore, dlq DeadLetters, logger *slog.Logger) *API {
 	if svc == nil || tenants == nil || tokens == nil || dlq == nil {
 		panic("httpapi.New: service, tenant store, token store and dead letters are required")
 	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.RunsLimit <= 0 {
-		cfg.RunsLimit = 20
-	}
-	if cfg.DLQLimit <= 0 {
-		cfg.DLQLimit = 100
+	if cfg.MaxBodyBytes <= 0 || cfg.RunsLimit <= 0 || cfg.DLQLimit <= 0 {
+		panic(fmt.Sprintf("httpapi.New: limits out of range (take them from config.Load): %+v", cfg))
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"testing"
 
+	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -31,4 +33,21 @@ func dumpCollection(db *mongo.Database, name string) (string, error) {
 		fmt.Fprintln(&b, string(j))
 	}
 	return b.String(), nil
+}
+
+// TestNewTakesItsLimitsFromConfig: the admin API has no defaults of its own (config.Load holds
+// them); a zero limit is a wiring mistake, refused at start rather than silently replaced.
+func TestNewTakesItsLimitsFromConfig(t *testing.T) {
+	httpapi.New(httpapi.Config{MaxBodyBytes: 1, RunsLimit: 1, DLQLimit: 1}, newFakeService(), struct{ httpapi.TenantStore }{}, struct{ httpapi.TokenStore }{}, &fakeDLQ{}, nil)
+	for _, cfg := range []httpapi.Config{{}, {MaxBodyBytes: 1, RunsLimit: 1}, {RunsLimit: 1, DLQLimit: 1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("New(%+v) did not refuse the zero limit", cfg)
+				}
+			}()
+			// Every dependency is present, so only the limits can be refused.
+			httpapi.New(cfg, newFakeService(), struct{ httpapi.TenantStore }{}, struct{ httpapi.TokenStore }{}, &fakeDLQ{}, nil)
+		}()
+	}
 }

@@ -6,7 +6,7 @@
 // Wiring (mapper.Run):
 //
 //	tokens, _ := auth.New(auth.Options{OperatorToken: cfg.OperatorToken, TenantTokens: cfg.TenantTokens, DB: db})
-//	api := httpapi.New(httpapi.Config{}, svc, tenantstore.New(db, nil), tokens, dlq.New(js), log)
+//	api := httpapi.New(cfg.Admin, svc, tenantstore.New(db, nil), tokens, dlq.New(js), log)
 //	api.Register(base.HTTP.E)
 package httpapi
 

@@ -31,12 +31,18 @@ func (f *fakeEngine) PlatformChange(_ context.Context, ch ownership.PlatformOwne
 	return f.err
 }
 
+// payloads are a valid HubSpot owner change and platform owner change of tenant acme.
+func payloads() (crm, plat []byte) {
+	crm, _ = proto.Marshal(&ownersyncv1.CrmOwnerChanged{Meta: testMeta("hs:1", "acme"), Provider: ownersyncv1.Provider_PROVIDER_HUBSPOT,
+		RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, RecordId: "51234", OwnerId: "7001"})
+	plat, _ = proto.Marshal(&ownersyncv1.PlatformOwnerChanged{Meta: testMeta("p-1", "acme"), RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
+		PlatformRecordId: "pr-1", OwnerUserId: "pu-ada"})
+	return crm, plat
+}
+
 func TestHandlers(t *testing.T) {
 	ctx := context.Background()
-	crm, _ := proto.Marshal(&ownersyncv1.CrmOwnerChanged{Meta: testMeta("hs:1", "acme"), Provider: ownersyncv1.Provider_PROVIDER_HUBSPOT,
-		RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, RecordId: "51234", OwnerId: "7001"})
-	plat, _ := proto.Marshal(&ownersyncv1.PlatformOwnerChanged{Meta: testMeta("p-1", "acme"), RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
-		PlatformRecordId: "pr-1", OwnerUserId: "pu-ada"})
+	crm, plat := payloads()
 	e := &fakeEngine{}
 	if err := HandleCRM(ctx, e, "acme", crm, 1); err != nil || len(e.crm) != 1 || e.crm[0].OwnerID != "7001" {
 		t.Errorf("HandleCRM = %v, engine saw %+v", err, e.crm)
@@ -68,10 +74,7 @@ func TestHandlers(t *testing.T) {
 // any other error on for the consumer's back-off.
 func TestEngineVerdictsBecomeMessageFates(t *testing.T) {
 	ctx := context.Background()
-	crm, _ := proto.Marshal(&ownersyncv1.CrmOwnerChanged{Meta: testMeta("hs:1", "acme"), Provider: ownersyncv1.Provider_PROVIDER_HUBSPOT,
-		RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT, RecordId: "51234", OwnerId: "7001"})
-	plat, _ := proto.Marshal(&ownersyncv1.PlatformOwnerChanged{Meta: testMeta("p-1", "acme"), RecordType: ownersyncv1.RecordType_RECORD_TYPE_CONTACT,
-		PlatformRecordId: "pr-1", OwnerUserId: "pu-ada"})
+	crm, plat := payloads()
 	cause := errors.New("INVALID_CROSS_REFERENCE_KEY")
 	for _, tt := range []struct {
 		name      string
