@@ -97,6 +97,31 @@ func (s *Store) Put(ctx context.Context, t *tenant.Tenant) error {
 	return nil
 }
 
+// SetHubSpotTimeZone records a HubSpot account's time zone (an IANA name) in the tenant's
+// connection when the connection has a HubSpot part that names none; a zone set meanwhile (by the
+// admin) is kept. Only that field and updated_at change, so a concurrent edit of other settings is
+// not overwritten.
+func (s *Store) SetHubSpotTimeZone(ctx context.Context, id, tz string) error {
+	if _, err := time.LoadLocation(tz); tz == "" || err != nil {
+		return fmt.Errorf("hubspot time zone %q of tenant %s: not a known time zone", tz, id)
+	}
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "hubspot", Value: bson.D{{Key: "$type", Value: "object"}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "hubspot.time_zone", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "hubspot.time_zone", Value: ""}},
+		}}}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "hubspot.time_zone", Value: tz},
+		{Key: "updated_at", Value: s.now().UTC().Truncate(time.Millisecond)}}}}
+	res, err := s.c.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return fmt.Errorf("set hubspot time zone of tenant %s: %w", id, err)
+	}
+	if res.ModifiedCount > 0 && s.OnChange != nil {
+		s.OnChange(ctx, id)
+	}
+	return nil
+}
+
 // Delete removes a tenant.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	res, err := s.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})

@@ -159,3 +159,45 @@ func TestCacheNeverHoldsTwoTenantsForOneSource(t *testing.T) {
 		})
 	}
 }
+
+// TestSetHubSpotTimeZone: the zone read from HubSpot is recorded in a connection that names none,
+// never over one the admin set, and not in a tenant without HubSpot (issue 14 item 9).
+func TestSetHubSpotTimeZone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn := harness.MongoDB(t, "tz")
+	st := tenantstore.New(conn.DB, nil)
+	changed := 0
+	st.OnChange = func(context.Context, string) { changed++ }
+	put := func(tn *tenant.Tenant) {
+		t.Helper()
+		if err := st.Put(ctx, tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(&tenant.Tenant{ID: "nozone", HubSpot: &tenant.HSConfig{PortalID: 1001, Auth: tenant.HSAuth{Kind: "private_app"}}})
+	put(&tenant.Tenant{ID: "zoned", HubSpot: &tenant.HSConfig{PortalID: 1002, Auth: tenant.HSAuth{Kind: "private_app"}, TimeZone: "Europe/Berlin"}})
+	put(&tenant.Tenant{ID: "sfonly", Salesforce: &tenant.SFConfig{OrgID: "00D5g000004XyZa", Auth: tenant.SFAuth{Flow: "client_credentials"}}})
+	changed = 0
+	for _, id := range []string{"nozone", "zoned", "sfonly"} {
+		if err := st.SetHubSpotTimeZone(ctx, id, "America/New_York"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetHubSpotTimeZone(ctx, "nozone", "Not/AZone"); err == nil {
+		t.Error("an unknown zone was accepted")
+	}
+	want := map[string]string{"nozone": "America/New_York", "zoned": "Europe/Berlin"}
+	for id, zone := range want {
+		got, err := st.Get(ctx, id)
+		if err != nil || got.HubSpot.TimeZone != zone {
+			t.Errorf("%s: time zone %v, %v; want %s", id, got, err, zone)
+		}
+	}
+	if got, err := st.Get(ctx, "sfonly"); err != nil || got.HubSpot != nil {
+		t.Errorf("sfonly gained a HubSpot part: %+v, %v", got, err)
+	}
+	if changed != 1 {
+		t.Errorf("%d change announcements, want 1", changed)
+	}
+}

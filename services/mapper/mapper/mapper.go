@@ -97,7 +97,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	clients := crmconn.New(crmconn.Config{Tenants: cache, Secrets: resolver, Stored: base.Stored,
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})
 	dirs := crm.Factory{Clients: clients}
-	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, UserDirectory: userDir, Reports: pub,
+	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, UserDirectory: userDir, TimeZones: tenants, Reports: pub,
 		AdminURL: cfg.AdminURL, ListCap: cfg.SyncListCap, LockTTL: cfg.SyncLockTTL, Log: base.Log,
 		MaxUsers: cfg.SyncMaxUsers, MaxPages: cfg.SyncMaxPages, Deadline: cfg.SyncRunDeadline,
 		Meter: base.Tel.MeterProvider, Tracer: base.Tel.TracerProvider})

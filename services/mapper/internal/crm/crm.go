@@ -127,3 +127,12 @@ func (d *hsDirectory) Get(ctx context.Context, id string) (domain.CRMUser, error
 	}
 	return FromHubSpot(o, false), nil
 }
+
+// AccountTimeZone reads the HubSpot account's time zone (GET /account-info/v3/details).
+func (d *hsDirectory) AccountTimeZone(ctx context.Context) (string, error) {
+	a, err := d.c.AccountDetails(ctx)
+	if err != nil {
+		return "", err
+	}
+	return a.TimeZone, nil
+}

@@ -63,6 +63,12 @@ type UserDirectory interface {
 	PutCRMUsers(ctx context.Context, tenant, provider string, users []domain.CRMUser, gone []string) error
 }
 
+// TimeZones records a HubSpot account's time zone in the tenant's connection when it names none
+// (tenantstore.Store).
+type TimeZones interface {
+	SetHubSpotTimeZone(ctx context.Context, tenantID, tz string) error
+}
+
 // Reports publishes a run's report (events.Publisher: the report.sync event the notifier mails).
 type Reports interface {
 	SyncReport(ctx context.Context, r report.Report) error
@@ -77,6 +83,8 @@ type Options struct {
 	// UserDirectory receives every pulled CRM user (and the vanished ones) of a run that writes;
 	// nil: no directory view.
 	UserDirectory UserDirectory
+	// TimeZones records the HubSpot account's time zone read at a run (nil: not recorded).
+	TimeZones TimeZones
 	// Reports publishes the report of each run.
 	Reports Reports
 	// AdminURL is the admin API/console base URL put into reports.
@@ -426,7 +434,42 @@ func (r *Runner) pull(ctx, pullCtx context.Context, t *tenant.Tenant, run *domai
 		out, err := r.failProvider(ctx, t, run, rp, pr, err)
 		return nil, out, err
 	}
+	if !run.DryRun {
+		r.recordTimeZone(ctx, t, rp.Provider, dir)
+	}
 	return pulled, nil, nil
+}
+
+// AccountZoner is a directory that can read its CRM account's time zone (HubSpot: the account
+// info API).
+type AccountZoner interface {
+	AccountTimeZone(ctx context.Context) (string, error)
+}
+
+// recordTimeZone writes the HubSpot account's time zone into the tenant's connection when the
+// connection names none (issue 14 item 9: the daily limit resets at the account's midnight, and the
+// writer reads the zone from the connection). A failure is logged: the writer can still read the
+// zone itself.
+func (r *Runner) recordTimeZone(ctx context.Context, t *tenant.Tenant, provider string, dir domain.Directory) {
+	z, ok := dir.(AccountZoner)
+	if r.o.TimeZones == nil || !ok || provider != mapping.HubSpot || t.HubSpot == nil || t.HubSpot.TimeZone != "" {
+		return
+	}
+	tz, err := z.AccountTimeZone(ctx)
+	if err == nil && tz != "" {
+		if _, lerr := time.LoadLocation(tz); lerr != nil {
+			err = fmt.Errorf("account time zone %q is not a known IANA name: %w", tz, lerr)
+		} else {
+			err = r.o.TimeZones.SetHubSpotTimeZone(ctx, t.ID, tz)
+		}
+	}
+	if err != nil {
+		r.o.Log.WarnContext(ctx, "hubspot account time zone not recorded", "tenant", t.ID, "error", err)
+		return
+	}
+	if tz != "" {
+		r.o.Log.InfoContext(ctx, "hubspot account time zone recorded in the connection", "tenant", t.ID, "time_zone", tz)
+	}
 }
 
 // apply matches one provider's pulled users against the stored state and (unless a dry run)
