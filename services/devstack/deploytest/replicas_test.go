@@ -33,9 +33,9 @@ var state = map[string]replicaState{
 	},
 	"mapper": {
 		shared: "mappings in MongoDB (unique indexes), one Sync Users run per tenant (the sync_locks collection), " +
-			"the ownersync_mappings KV view, JetStream consumers",
+			"the ownersync_mappings KV view, JetStream consumers, console sessions in MongoDB (console_sessions: a cookie " +
+			"works on every replica and after a restart, signing out ends it on all; services/mapper/internal/auth/sessions.go)",
 		perProcess: []perProcessState{
-			{"console sessions (a cookie of one replica is unknown to another; a restart signs every admin out)", "sessions map[string]*session"},
 			{"the per-(tenant, provider) rule lock between a Sync Users run, user events and manual mappings", "locks sync.Map // tenant/provider"},
 			{"the Sync Users scheduler's last firing per tenant (every replica would fire a due schedule)", "last := map[string]time.Time{}"},
 		},

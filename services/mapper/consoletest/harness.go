@@ -65,13 +65,20 @@ func Globex() tenant.Tenant {
 // stored through libs/tenantstore in a database of its own on the MongoDB at mongoURI.
 func Start(t testing.TB, mongoURI string, svc *Service, cfg console.Config) *Env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	name := dbNameRE.ReplaceAllString(t.Name(), "_")
 	if len(name) > 40 {
 		name = name[len(name)-40:]
 	}
-	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: mongoURI, Database: "c_" + name})
+	return StartOn(t, mongoURI, "c_"+name, svc, cfg)
+}
+
+// StartOn is Start on the named database: several consoles on one database are replicas of one
+// deployment (they share tenants, tokens and sessions; each has its own core fake).
+func StartOn(t testing.TB, mongoURI, database string, svc *Service, cfg console.Config) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: mongoURI, Database: database})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +97,10 @@ func Start(t testing.TB, mongoURI string, svc *Service, cfg console.Config) *Env
 		svc = NewDemo(60)
 	}
 	dlq := &DeadLetters{Letters: DeadLetterSeed()}
+	if err := mongodb.EnsureIndexes(ctx, conn.DB, auth.SessionIndexes); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sessions = auth.NewSessions(conn.DB)
 	c := console.New(cfg, svc, ts, tokens, dlq, slog.New(slog.DiscardHandler))
 	// The server mapper runs: echoserver's error handler and timeouts around the console. Loopback
 	// is the trusted proxy, so a test's X-Forwarded-For names the client it plays.

@@ -48,7 +48,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	}
 	defer base.Close(context.WithoutCancel(ctx))
 
-	idx := append(append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...), auth.Indexes...)
+	idx := append(append(append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...), auth.Indexes...), auth.SessionIndexes...)
 	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, idx); err != nil {
 		return err
 	}
@@ -133,6 +133,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	readTenants := cachedTenants{Store: tenants, cache: cache}
 	httpapi.New(cfg.Admin, admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
 	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL,
+		Sessions:               auth.NewSessions(base.Mongo.DB),
 		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,
 		SignInsPerSecond: float64(cfg.SignInGlobalPerSecond), SignInBurst: 10 * cfg.SignInGlobalPerSecond},
 		admin, readTenants, tokens, dlqs, base.Log).WithConnections(console.Connections{

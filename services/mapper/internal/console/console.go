@@ -1,10 +1,11 @@
 // Package console is mapper's admin web console (issue 9): server-rendered pages under /admin/ over
 // the same core as the admin API (httpapi.Service, TenantStore, DeadLetters) and the same tokens.
 //
-// An operator or tenant token is exchanged once for a session cookie. Sessions live in memory:
-// signing out or restarting mapper ends them at once, and no server key has to be configured
-// or rotated; the cost is that every mapper replica serving /admin/ needs sticky sessions (or the
-// admin signs in again). The cookie is HttpOnly, SameSite=Strict, Secure when the request came
+// An operator or tenant token is exchanged once for a session cookie. Sessions live in MongoDB
+// (Config.Sessions, auth.Sessions: only the SHA-256 of the cookie is stored), so a cookie works
+// on every mapper replica and survives a restart, and signing out on one replica ends the session
+// on all (issue 15). Each request also checks the session's token again, so a revoked, expired or
+// rotated-out token ends its sessions. No server key has to be configured or rotated. The cookie is HttpOnly, SameSite=Strict, Secure when the request came
 // over TLS (or Config.Secure), scoped to /admin/ and expires with the session.
 //
 // Every form carries a CSRF token: the session's random token once signed in, and a
@@ -32,7 +33,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -76,6 +76,8 @@ type Config struct {
 	RunsShown int
 	// PollInterval is how often the run page refreshes while a run is running (1 s when zero).
 	PollInterval time.Duration
+	// Sessions stores the sessions (auth.Sessions on mapper's database); required.
+	Sessions SessionStore
 	// SignInsPerSecond and SignInBurst are the global ceiling on sign-in attempts across all
 	// clients (50/s, burst 500 when zero): tokens cannot be guessed, but each attempt may cost a
 	// MongoDB lookup. Keep it far above one client's limit, so no single client can reach it.
@@ -90,6 +92,17 @@ type Config struct {
 	// minutes before it is refused without a lookup (5 when zero).
 	FailedTokenTries int
 }
+
+// SessionStore keeps console sessions where every replica sees them (auth.Sessions implements it).
+type SessionStore interface {
+	Create(ctx context.Context, s auth.Session, now time.Time) error
+	// Get answers auth.ErrNoSession for an unknown, expired or signed-out id.
+	Get(ctx context.Context, id string, now time.Time) (*auth.Session, error)
+	Delete(ctx context.Context, id string) error
+	Count(ctx context.Context, now time.Time) (int, error)
+}
+
+var _ SessionStore = (*auth.Sessions)(nil)
 
 // Authenticator checks admin tokens and manages tenant tokens (auth.Store implements it).
 type Authenticator interface {
@@ -115,11 +128,9 @@ type Console struct {
 	pages   map[string]*template.Template
 	static  http.Handler
 
-	signins *signinLimits
-	conns   Connections // the Connections page (connections.go)
-
-	mu       sync.Mutex
-	sessions map[string]*session
+	signins  *signinLimits
+	conns    Connections // the Connections page (connections.go)
+	sessions SessionStore
 }
 
 type session struct {
@@ -162,6 +173,9 @@ func New(cfg Config, svc httpapi.Service, tenants httpapi.TenantStore, tokens Au
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Sessions == nil {
+		panic("console.New: Config.Sessions is required")
+	}
 	sub, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		panic(err)
@@ -170,7 +184,7 @@ func New(cfg Config, svc httpapi.Service, tenants httpapi.TenantStore, tokens Au
 		cfg: cfg, svc: svc, tenants: tenants, tokens: tokens, dlq: dlq, log: logger,
 		pages:    parsePages(),
 		static:   http.StripPrefix("/admin/static/", http.FileServer(http.FS(sub))),
-		sessions: map[string]*session{},
+		sessions: cfg.Sessions,
 		signins:  newSigninLimits(cfg),
 	}
 }
@@ -407,14 +421,18 @@ func (c *Console) signed(h handler) handler {
 		ck, err := r.ec.Cookie(SessionCookie)
 		if err == nil {
 			r.sid = ck.Value
-			r.sess = c.lookup(ck.Value)
+			if r.sess, err = c.lookup(r.ctx, ck.Value); err != nil {
+				return err
+			}
 		}
 		if r.sess != nil {
 			// The token must still be valid: revoked, expired or rotated out ends the session.
 			p, err := c.tokens.AuthenticateHash(r.ctx, r.sess.token)
 			switch {
 			case errors.Is(err, auth.ErrUnauthenticated):
-				c.endSession(r.sid)
+				if err := c.endSession(r.ctx, r.sid); err != nil {
+					return err
+				}
 				r.sess = nil
 			case err != nil:
 				return err
@@ -476,49 +494,41 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (c *Console) lookup(id string) *session {
+// lookup returns the live session of id, nil when there is none.
+func (c *Console) lookup(ctx context.Context, id string) (*session, error) {
 	if id == "" {
-		return nil
+		return nil, nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.sessions[id]
-	if s == nil {
-		return nil
+	s, err := c.sessions.Get(ctx, id, c.cfg.Now())
+	if errors.Is(err, auth.ErrNoSession) {
+		return nil, nil
 	}
-	if !c.cfg.Now().Before(s.expires) {
-		delete(c.sessions, id)
-		return nil
+	if err != nil {
+		return nil, err
 	}
-	return s
+	return &session{principal: s.Principal, csrf: s.CSRF, expires: s.Expires, token: s.TokenHash}, nil
 }
 
-func (c *Console) newSession(p auth.Principal, token [sha256.Size]byte) (string, *session) {
-	now := c.cfg.Now()
-	s := &session{principal: p, csrf: randomToken(), expires: now.Add(c.cfg.SessionTTL), token: token}
+func (c *Console) newSession(ctx context.Context, p auth.Principal, token [sha256.Size]byte) (string, error) {
 	id := randomToken()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, v := range c.sessions {
-		if !now.Before(v.expires) {
-			delete(c.sessions, k)
-		}
+	s := auth.Session{ID: id, Principal: p, TokenHash: token, CSRF: randomToken(), Expires: c.cfg.Now().Add(c.cfg.SessionTTL)}
+	if err := c.sessions.Create(ctx, s, c.cfg.Now()); err != nil {
+		return "", err
 	}
-	c.sessions[id] = s
-	return id, s
+	return id, nil
 }
 
-func (c *Console) endSession(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.sessions, id)
+func (c *Console) endSession(ctx context.Context, id string) error {
+	return c.sessions.Delete(ctx, id)
 }
 
 // SessionCount is the number of live sessions (tests and metrics).
 func (c *Console) SessionCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.sessions)
+	n, err := c.sessions.Count(context.Background(), c.cfg.Now())
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func (c *Console) secure(ec echo.Context) bool {

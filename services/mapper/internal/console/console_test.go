@@ -803,3 +803,51 @@ func TestSyncFormAsksForEmailedDryRun(t *testing.T) {
 		t.Errorf("StartSync calls = %v, want a dry run asking for email", calls)
 	}
 }
+
+// TestSessionsWorkOnEveryReplica is issue 15 (console sessions): sessions live in MongoDB, so a
+// cookie from console A is accepted by a second console B on the same database, and by A again
+// after a restart (a new instance); signing out on B revokes the session on both.
+func TestSessionsWorkOnEveryReplica(t *testing.T) {
+	db := "c_sessions_replicas"
+	a := consoletest.StartOn(t, mongoURI, db, nil, console.Config{})
+	bEnv := consoletest.StartOn(t, mongoURI, db, nil, console.Config{})
+
+	br := signedIn(t, a, consoletest.OperatorToken)
+	wantStatus(t, br.get("/admin/t/acme/"), http.StatusOK)
+
+	// The same cookie jar against replica B (cookies are per host, not per port).
+	br.base = bEnv.URL
+	wantStatus(t, br.get("/admin/t/acme/"), http.StatusOK)
+	// Forms too: the session's CSRF token is shared.
+	wantStatus(t, br.post("/admin/t/acme/sync", url.Values{"dry_run": {"on"}}), http.StatusSeeOther)
+
+	// A restarts: a new instance on the same database.
+	a2 := consoletest.StartOn(t, mongoURI, db, nil, console.Config{})
+	br.base = a2.URL
+	wantStatus(t, br.get("/admin/t/acme/"), http.StatusOK)
+
+	// Signing out on B ends the session everywhere.
+	br.base = bEnv.URL
+	jar := br.hc.Jar
+	bu, _ := url.Parse(bEnv.URL + "/admin/")
+	var sid string
+	for _, c := range jar.Cookies(bu) {
+		if c.Name == console.SessionCookie {
+			sid = c.Value
+		}
+	}
+	if sid == "" {
+		t.Fatal("no session cookie in the jar")
+	}
+	wantStatus(t, br.post("/admin/signout", nil), http.StatusSeeOther)
+	for _, base := range []string{a.URL, a2.URL, bEnv.URL} {
+		// Replay the old cookie explicitly (the browser dropped it at sign-out).
+		old := newBrowser(t, base)
+		old.hc.Jar = jar
+		u, _ := url.Parse(base + "/admin/")
+		jar.SetCookies(u, []*http.Cookie{{Name: console.SessionCookie, Value: sid, Path: "/admin/"}})
+		if r := old.get("/admin/t/acme/"); r.status != http.StatusSeeOther {
+			t.Errorf("%s accepts a signed-out session: %d", base, r.status)
+		}
+	}
+}

@@ -34,8 +34,12 @@ var (
 // --- sign-in ---
 
 func (c *Console) signinForm(r *req) error {
-	if ck, err := r.ec.Cookie(SessionCookie); err == nil && c.lookup(ck.Value) != nil {
-		return r.ec.Redirect(http.StatusSeeOther, "/admin/")
+	if ck, err := r.ec.Cookie(SessionCookie); err == nil {
+		if s, err := c.lookup(r.ctx, ck.Value); err != nil {
+			return err
+		} else if s != nil {
+			return r.ec.Redirect(http.StatusSeeOther, "/admin/")
+		}
 	}
 	return c.renderSignin(r, http.StatusOK, "")
 }
@@ -85,9 +89,14 @@ func (c *Console) signin(r *req) error {
 		return c.renderSignin(r, http.StatusUnauthorized, "That token was not accepted. Check it and try again.")
 	}
 	if old, err := r.ec.Cookie(SessionCookie); err == nil {
-		c.endSession(old.Value) // a sign-in always starts a fresh session
+		if err := c.endSession(r.ctx, old.Value); err != nil { // a sign-in always starts a fresh session
+			return err
+		}
 	}
-	id, _ := c.newSession(p, th)
+	id, err := c.newSession(r.ctx, p, th)
+	if err != nil {
+		return err
+	}
 	c.setCookie(r.ec, SessionCookie, id, int(c.cfg.SessionTTL.Seconds()))
 	c.setCookie(r.ec, signinCookie, "", -1)
 	c.log.InfoContext(r.ctx, "console sign-in", "actor", p.Actor())
@@ -95,7 +104,10 @@ func (c *Console) signin(r *req) error {
 }
 
 func (c *Console) signout(r *req) error {
-	c.endSession(r.sid)
+	// Deleted from the shared store: the session ends on every replica.
+	if err := c.endSession(r.ctx, r.sid); err != nil {
+		return err
+	}
 	c.setCookie(r.ec, SessionCookie, "", -1)
 	return r.ec.Redirect(http.StatusSeeOther, "/admin/signin?done=signedout")
 }
