@@ -15,7 +15,7 @@
 //
 // Wiring (mapper.Run, next to httpapi.New):
 //
-//	console.New(console.Config{}, svc, tenants, tokens, dlq.New(base.Bus.JS), base.Log).Register(base.HTTP.E)
+//	console.New(console.Config{Sessions: auth.NewSessions(db)}, svc, tenants, tokens, dlq.New(base.Bus.JS), base.Log).Register(base.HTTP.E)
 package console
 
 import (
