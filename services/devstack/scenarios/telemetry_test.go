@@ -622,6 +622,32 @@ func TestOperatorTelemetry(t *testing.T) {
 
 	spansTest(t, sink, map[string]*crmsim.Log{"salesforce": e.sf.Log(), "hubspot": e.hs.Log()})
 	logLinesTest(t, e.s.Opts.DataDir, sink)
+
+	// The consumer gauges are sampled from consumer info when scraped: with a HubSpot write held
+	// by the sandbox, the writer's platform consumer has its message in flight.
+	t.Run("consumer gauges while a write is held", func(t *testing.T) {
+		e.hs.Faults().Add(crmsim.Rule{Name: "slow", Method: "POST", Path: "/crm/v3/objects/contacts/batch/update", Action: crmsim.ActionLatency,
+			Latency: 5 * time.Second, Count: 1})
+		held := recs[2]
+		held.owner = people[0].platform
+		post([]rec{held}, "tel-held", time.Now(), "")
+		cons, err := js.Consumer(ctx, streams.Platform, "writer-platform-owners")
+		if err != nil {
+			t.Fatal(err)
+		}
+		harness.EventuallyState(t, 10*time.Second, "the held change in flight", func() (bool, string) {
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			return info.NumAckPending == 1, fmt.Sprintf("ack pending %d, pending %d", info.NumAckPending, info.NumPending)
+		})
+		m := metrics{"writer": scrape(t, e.s.URLs["writer-internal"])}
+		got, _ := m.sum("ownersync_consumer_ack_pending_messages", map[string]string{"consumer": "writer-platform-owners", "stream": streams.Platform})
+		if got != 1 {
+			t.Errorf("writer-platform-owners ack pending = %g while one change is held, want 1:\n%s", got, m.series("ownersync_consumer_ack_pending_messages"))
+		}
+	})
 }
 
 // spansTest checks the exported traces; logs are the sandboxes' request logs (each request keeps
