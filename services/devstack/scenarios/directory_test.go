@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +68,37 @@ func (e *env) alerts(tenant string) []*ownersyncv1.Alert {
 	}
 }
 
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// consolePage signs in to the console with the operator token and returns the body of path.
+func (e *env) consolePage(path string) string {
+	e.t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hc := &http.Client{Jar: jar}
+	get := func(path string) string {
+		resp, err := hc.Get(e.mapperURL + path)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	m := csrfField.FindStringSubmatch(get("/admin/signin"))
+	if m == nil {
+		e.t.Fatal("the sign-in form has no csrf field")
+	}
+	resp, err := hc.PostForm(e.mapperURL+"/admin/signin", url.Values{"csrf": {m[1]}, "token": {e.token}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return get(path)
+}
+
 // deadURL is a loopback URL nothing listens on.
 func deadURL(t *testing.T) string {
 	t.Helper()
@@ -96,6 +132,12 @@ func TestInactiveFallbackOwner(t *testing.T) {
 	for _, p := range []string{"salesforce", "hubspot"} {
 		if po := ov.of(p); po.FallbackOwnerProblem != "inactive" {
 			t.Errorf("%s overview: fallback owner %q problem %q, want inactive", p, po.FallbackOwnerID, po.FallbackOwnerProblem)
+		}
+	}
+	page := e.consolePage("/admin/t/" + tenantID + "/")
+	for _, p := range []string{"salesforce", "hubspot"} {
+		if !strings.Contains(page, `id="fallback-`+p+`"`) {
+			t.Errorf("the console overview does not warn about the %s fallback owner:\n%s", p, page)
 		}
 	}
 	before := len(e.alerts(tenantID))
