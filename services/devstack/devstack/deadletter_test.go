@@ -15,7 +15,6 @@ import (
 
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
-	"github.com/ownersync/ownersync/services/devstack/devstack"
 	"github.com/ownersync/ownersync/workbench/crmsim"
 	"github.com/ownersync/ownersync/workbench/harness"
 	"github.com/ownersync/ownersync/workbench/platformsim"
@@ -26,12 +25,7 @@ import (
 // shows the failure and mapper is asked to refresh the user; once the cause is gone, replaying the
 // dead letter through the admin API writes the owner.
 func TestPermanentWriteErrorDeadLettersAndReplays(t *testing.T) {
-	o := devstack.Options{DataDir: t.TempDir(), Demo: true, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
-	s, err := devstack.Start(context.Background(), o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
+	s := startDemo(t)
 	waitFirstSync(t, s)
 	ctx := context.Background()
 	crm, plat := s.Sandboxes(), s.Platform()
@@ -105,7 +99,7 @@ func TestPermanentWriteErrorDeadLettersAndReplays(t *testing.T) {
 	crm.Salesforce.Faults().Remove(rule)
 	body, _ := json.Marshal(map[string]any{"ids": []uint64{dl.Items[0].ID}})
 	req, _ := http.NewRequest("POST", s.URLs["mapper"]+"/v1/tenants/acme/dlq/replay", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+o.OperatorToken)
+	req.Header.Set("Authorization", "Bearer "+s.Opts.OperatorToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

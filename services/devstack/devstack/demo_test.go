@@ -1,7 +1,6 @@
 package devstack_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -34,12 +33,7 @@ func getJSON(t *testing.T, s *devstack.Stack, path string, into any) int {
 // TestDemoStartsSynced runs what `make run` runs: sandboxes, the demo tenant, the platform users, and
 // the first Sync Users, after which both providers have mappings, conflicts and errors to show.
 func TestDemoStartsSynced(t *testing.T) {
-	o := devstack.Options{DataDir: t.TempDir(), Demo: true, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
-	s, err := devstack.Start(context.Background(), o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
+	s := startDemo(t)
 	type overview struct {
 		Providers []struct {
 			Provider  string `json:"provider"`
@@ -65,7 +59,7 @@ func TestDemoStartsSynced(t *testing.T) {
 			t.Errorf("%s: mapped %d, errors %d — the demo should map most users and show errors", p.Provider, p.Mapped, p.Errors)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(o.DataDir, "demo-synced")); err != nil {
+	if _, err := os.Stat(filepath.Join(s.Opts.DataDir, "demo-synced")); err != nil {
 		t.Errorf("first-sync marker missing: %v", err)
 	}
 	resp, err := http.Get(s.URLs["console"])

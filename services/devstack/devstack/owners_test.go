@@ -16,12 +16,7 @@ import (
 // one call each, and the sandboxes' Outbound Message and webhook for that write are recognised as
 // our echo, so nothing flows back.
 func TestOwnerChangesBothWays(t *testing.T) {
-	o := devstack.Options{DataDir: t.TempDir(), Demo: true, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
-	s, err := devstack.Start(context.Background(), o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
+	s := startDemo(t)
 	waitFirstSync(t, s)
 	ctx := context.Background()
 	crm, plat := s.Sandboxes(), s.Platform()
@@ -143,6 +138,18 @@ func TestOwnerChangesBothWays(t *testing.T) {
 	if !found {
 		t.Errorf("mapper's history of %s has no applied platform_to_crm entry: %+v", sfContact, h.Items)
 	}
+}
+
+// startDemo starts the dev stack with its demo tenant in t's temp dir; it stops at cleanup.
+func startDemo(t *testing.T) *devstack.Stack {
+	t.Helper()
+	o := devstack.Options{DataDir: t.TempDir(), Demo: true, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
+	s, err := devstack.Start(context.Background(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }
 
 func waitFirstSync(t *testing.T, s *devstack.Stack) {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/services/devstack/devstack"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
@@ -20,12 +19,7 @@ import (
 // by the platform, and once the user has a team the held assignment is applied and the mapping is
 // synced.
 func TestAutoProvisioningEndToEnd(t *testing.T) {
-	o := devstack.Options{DataDir: t.TempDir(), Demo: true, OperatorToken: devstack.DevOperatorToken, PlatformToken: devstack.DevPlatformToken}
-	s, err := devstack.Start(context.Background(), o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
+	s := startDemo(t)
 	waitFirstSync(t, s)
 	ctx := context.Background()
 	crm, plat := s.Sandboxes(), s.Platform()
