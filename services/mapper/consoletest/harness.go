@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/ownersync/ownersync/libs/echoserver"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/tenant"
@@ -26,7 +28,9 @@ const (
 
 // Env is a console served on httptest over the in-memory core and a real tenant store.
 type Env struct {
-	URL     string
+	URL string
+	// DB is the test's database (tenants, stored secrets, webhook receipts).
+	DB      *mongo.Database
 	Svc     *Service
 	DLQ     *DeadLetters
 	Tenants *tenantstore.Store
@@ -65,16 +69,28 @@ func Globex() tenant.Tenant {
 // stored through libs/tenantstore in a database of its own on the MongoDB at mongoURI.
 func Start(t testing.TB, mongoURI string, svc *Service, cfg console.Config) *Env {
 	t.Helper()
+	return StartWith(t, mongoURI, svc, cfg, nil)
+}
+
+// StartWith is Start with setup called before the console is registered: it gets the console, the
+// tenant store, the database and the URL the console will be served at (for OAuth callbacks).
+func StartWith(t testing.TB, mongoURI string, svc *Service, cfg console.Config, setup func(c *console.Console, ts *tenantstore.Store, db *mongo.Database, url string)) *Env {
+	t.Helper()
 	name := dbNameRE.ReplaceAllString(t.Name(), "_")
 	if len(name) > 40 {
 		name = name[len(name)-40:]
 	}
-	return StartOn(t, mongoURI, "c_"+name, svc, cfg)
+	return startOn(t, mongoURI, "c_"+name, svc, cfg, setup)
 }
 
 // StartOn is Start on the named database: several consoles on one database are replicas of one
 // deployment (they share tenants, tokens and sessions; each has its own core fake).
 func StartOn(t testing.TB, mongoURI, database string, svc *Service, cfg console.Config) *Env {
+	t.Helper()
+	return startOn(t, mongoURI, database, svc, cfg, nil)
+}
+
+func startOn(t testing.TB, mongoURI, database string, svc *Service, cfg console.Config, setup func(c *console.Console, ts *tenantstore.Store, db *mongo.Database, url string)) *Env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -105,8 +121,13 @@ func StartOn(t testing.TB, mongoURI, database string, svc *Service, cfg console.
 	// The server mapper runs: echoserver's error handler and timeouts around the console. Loopback
 	// is the trusted proxy, so a test's X-Forwarded-For names the client it plays.
 	es := echoserver.New(echoserver.Options{Service: "mapper", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	srv := httptest.NewUnstartedServer(es.E)
+	url := "http://" + srv.Listener.Addr().String()
+	if setup != nil {
+		setup(c, ts, conn.DB, url)
+	}
 	c.Register(es.E)
-	srv := httptest.NewServer(es.E)
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return &Env{URL: srv.URL, Svc: svc, DLQ: dlq, Tenants: ts, Console: c}
+	return &Env{URL: srv.URL, DB: conn.DB, Svc: svc, DLQ: dlq, Tenants: ts, Console: c}
 }

@@ -1,6 +1,9 @@
 package mapper
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/services/mapper/internal/config"
@@ -21,4 +24,21 @@ func connectService(cfg config.Config, tenants connect.Tenants, stored *secretbo
 			SandboxOrigins: cfg.Connect.SalesforceSandboxOrigins}
 	}
 	return connect.New(cc, tenants, stored, clients)
+}
+
+// rewrapStored re-seals, at start, every stored token whose data key is not under the primary key
+// of OWNERSYNC_STORED_SECRET_KEYS (key rotation: docs/connect-salesforce.md#stored-tokens). A value
+// that does not open is logged by name; its key must stay configured until it is reconnected.
+func rewrapStored(ctx context.Context, stored *secretbox.Store, log *slog.Logger) {
+	if stored == nil {
+		return
+	}
+	res, err := stored.Rewrap(ctx)
+	if err != nil {
+		log.Warn("stored secrets: rewrap under the primary key failed; will retry at the next start", "error", err)
+		return
+	}
+	if res.Rewrapped > 0 || len(res.Failed) > 0 {
+		log.Info("stored secrets re-sealed under the primary key", "key", stored.Keys().Primary(), "rewrapped", res.Rewrapped, "failed", res.Failed)
+	}
 }

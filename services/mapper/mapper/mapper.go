@@ -93,6 +93,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	userDir := kvview.NewDirectory(base.Bus.JS, buckets[streams.CRMUsersBucket])
 	pub := events.NewPublisher(base.Pub, nil)
 	writer := changes.New(store, view, pub, nil)
+	rewrapStored(ctx, base.Stored, base.Log)
 	resolver := secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile})
 	clients := crmconn.New(crmconn.Config{Tenants: cache, Secrets: resolver, Stored: base.Stored,
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})

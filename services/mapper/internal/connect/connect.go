@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -296,4 +297,20 @@ func (s *Service) put(ctx context.Context, tenantID, name, value string) (string
 		return "", err
 	}
 	return secretbox.Ref(tenantID, name), nil
+}
+
+// AuthorizeOrigins are the origins the Connect buttons lead to (the console's Content-Security-Policy
+// form-action must allow them: Chromium applies it to the redirect after the form's POST).
+func (s *Service) AuthorizeOrigins() []string {
+	var out []string
+	if h := s.cfg.HubSpot; h != nil {
+		if u, err := url.Parse(h.AuthorizeURL); err == nil {
+			out = append(out, u.Scheme+"://"+u.Host)
+		}
+	}
+	if a := s.cfg.Salesforce; a != nil {
+		out = append(out, "https://login.salesforce.com", "https://test.salesforce.com", "https://*.my.salesforce.com")
+		out = append(out, a.SandboxOrigins...)
+	}
+	return out
 }

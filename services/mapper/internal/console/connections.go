@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -158,11 +159,26 @@ func (c *Console) connView(r *req, provider string) connView {
 }
 
 func (c *Console) renderConnections(r *req, status int, test map[string]*connect.TestResult, problem string) error {
+	c.allowConnectForms(r)
 	views := []connView{c.connView(r, connect.Salesforce), c.connView(r, connect.HubSpot)}
 	for i := range views {
 		views[i].Test = test[views[i].Provider]
 	}
 	return c.render(r, status, "connections", "Connections", map[string]any{"Conns": views, "Problem": problem})
+}
+
+// allowConnectForms extends the page's form-action to the CRMs' authorize origins: the Connect
+// forms post here and are redirected there, and Chromium checks form-action on that redirect.
+func (c *Console) allowConnectForms(r *req) {
+	if c.conns.Service == nil {
+		return
+	}
+	h := r.ec.Response().Header()
+	csp := h.Get("Content-Security-Policy")
+	extra := strings.Join(c.conns.Service.AuthorizeOrigins(), " ")
+	if extra != "" && strings.Contains(csp, "form-action 'self'") {
+		h.Set("Content-Security-Policy", strings.Replace(csp, "form-action 'self'", "form-action 'self' "+extra, 1))
+	}
 }
 
 func (c *Console) connectionsPage(r *req) error {
@@ -195,6 +211,7 @@ func (c *Console) connectStart(r *req) error {
 	if err != nil {
 		return c.renderConnections(r, http.StatusBadRequest, nil, connectProblem(err))
 	}
+	c.allowConnectForms(r)
 	return r.ec.Redirect(http.StatusSeeOther, u)
 }
 
