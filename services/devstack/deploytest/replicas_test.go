@@ -34,11 +34,10 @@ var state = map[string]replicaState{
 	"mapper": {
 		shared: "mappings in MongoDB (unique indexes), one Sync Users run per tenant (the sync_locks collection), " +
 			"the ownersync_mappings KV view, JetStream consumers, console sessions in MongoDB (console_sessions: a cookie " +
-			"works on every replica and after a restart, signing out ends it on all; services/mapper/internal/auth/sessions.go)",
-		perProcess: []perProcessState{
-			{"the per-(tenant, provider) rule lock between a Sync Users run, user events and manual mappings", "locks sync.Map // tenant/provider"},
-			{"the Sync Users scheduler's last firing per tenant (every replica would fire a due schedule)", "last := map[string]time.Time{}"},
-		},
+			"works on every replica and after a restart, signing out ends it on all; services/mapper/internal/auth/sessions.go), " +
+			"the rule lease per (tenant, provider) between a Sync Users run, user events and manual mappings and the claim of each " +
+			"due Sync Users schedule, both in the ownersync_coord KV bucket (services/mapper/internal/coordkv: a lease expires 30 s " +
+			"after its last renewal, so a killed holder blocks nobody for longer)",
 	},
 	"writer": {
 		shared: "per-record state in the ownersync_records KV bucket, history in MongoDB, JetStream consumers, " +
@@ -46,10 +45,9 @@ var state = map[string]replicaState{
 			"429 pauses and daily-quota holds seen by every replica: services/writer/internal/budget)",
 	},
 	"notifier": {
-		shared: "reports sent once (notifications keyed on the report id in MongoDB), JetStream consumers",
-		perProcess: []perProcessState{
-			{"the alert digest per tenant and interval (two replicas would split a tenant's alert emails)", "tenants map[string]*tenant[T]"},
-		},
+		shared: "reports sent once (notifications keyed on the report id in MongoDB), JetStream consumers, the alert queue in MongoDB " +
+			"and one alert digest per tenant and interval: the replica whose digest is due claims the window in the ownersync_coord KV bucket " +
+			"and sends every alert queued by any replica",
 	},
 }
 

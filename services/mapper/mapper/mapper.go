@@ -26,6 +26,7 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
 	"github.com/ownersync/ownersync/services/mapper/internal/config"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
+	"github.com/ownersync/ownersync/services/mapper/internal/coordkv"
 	"github.com/ownersync/ownersync/services/mapper/internal/crm"
 	"github.com/ownersync/ownersync/services/mapper/internal/events"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
@@ -94,12 +95,16 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	pub := events.NewPublisher(base.Pub, nil)
 	writer := changes.New(store, view, pub, nil)
 	rewrapStored(ctx, base.Stored, base.Log)
+	// Rule runs of a tenant and provider, and scheduled Sync Users firings, are agreed between the
+	// mapper replicas in the ownersync_coord bucket.
+	shared := coordkv.New(coordkv.Options{KV: buckets[streams.CoordBucket], Log: base.Log})
+	writer.UseLeases(shared)
 	resolver := secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile})
 	clients := crmconn.New(crmconn.Config{Tenants: cache, Secrets: resolver, Stored: base.Stored,
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})
 	dirs := crm.Factory{Clients: clients}
 	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, UserDirectory: userDir, TimeZones: tenants, Reports: pub,
-		AdminURL: cfg.AdminURL, ListCap: cfg.SyncListCap, LockTTL: cfg.SyncLockTTL, Log: base.Log,
+		AdminURL: cfg.AdminURL, ListCap: cfg.SyncListCap, LockTTL: cfg.SyncLockTTL, Log: base.Log, Claims: shared,
 		MaxUsers: cfg.SyncMaxUsers, MaxPages: cfg.SyncMaxPages, Deadline: cfg.SyncRunDeadline,
 		Meter: base.Tel.MeterProvider, Tracer: base.Tel.TracerProvider})
 	defer runner.Wait()

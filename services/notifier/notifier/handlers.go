@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ownersync/ownersync/libs/coord"
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
@@ -37,6 +40,10 @@ type notifier struct {
 	now     func() time.Time
 	metrics *metrics
 	pub     *natsbus.Publisher
+	// coord is the ownersync_coord bucket where the replicas claim a tenant's digest window; holder
+	// names this replica in the claims.
+	coord  jetstream.KeyValue
+	holder string
 }
 
 // HeaderEmailReport on a SyncReport message asks for a dry run's report to be emailed ("true");
@@ -194,7 +201,66 @@ func (n *notifier) restoreDigests(ctx context.Context) error {
 }
 
 // sendDigest emails one tenant's alert digest and removes its alerts from the queue.
+//
+// Across notifier replicas a tenant gets one digest per interval listing every alert queued by any
+// of them (issue 15): the replica whose batch is due reads the tenant's last digest and queue from
+// MongoDB, claims the window (the tenant and its last digest's time) in the ownersync_coord bucket,
+// and sends what is queued; the others find the window claimed or sent and wait for the next one.
 func (n *notifier) sendDigest(ctx context.Context, b digest.Batch[*ownersyncv1.Alert]) error {
+	if n.coord == nil {
+		return n.deliverDigest(ctx, b)
+	}
+	last, err := n.store.LastAlertDigest(ctx, b.Tenant)
+	if err != nil {
+		return err
+	}
+	if now := n.now(); !last.IsZero() && now.Before(last.Add(n.cfg.AlertDigestInterval)) {
+		return digest.NotDue(last)
+	}
+	queued, err := n.store.QueuedAlertsOf(ctx, b.Tenant)
+	if err != nil {
+		return err
+	}
+	if len(queued) == 0 {
+		return digest.SentElsewhere(last) // every alert of the batch went out in another replica's digest
+	}
+	key := streams.KVKey("digest", b.Tenant, strconv.FormatInt(last.UnixMilli(), 10))
+	won, _, err := coord.Claim(ctx, n.coord, key, n.holder, digestClaim, n.now())
+	if err != nil {
+		return err
+	}
+	if !won {
+		return digest.NotDue(n.now()) // another replica is sending this window's digest
+	}
+	all := digest.Batch[*ownersyncv1.Alert]{Tenant: b.Tenant, Since: b.Since, Until: b.Until}
+	if !last.IsZero() {
+		all.Since = last
+	}
+	for _, q := range queued {
+		var a ownersyncv1.Alert
+		if err := proto.Unmarshal(q.Payload, &a); err != nil {
+			n.log.Error("queued alert does not decode; dropped from the queue", "id", q.ID, "error", err)
+			_ = n.store.Dequeue(ctx, []string{q.ID})
+			continue
+		}
+		all.Items, all.Keys = append(all.Items, &a), append(all.Keys, q.ID)
+	}
+	if err := n.deliverDigest(ctx, all); err != nil {
+		return err
+	}
+	if err := coord.Done(ctx, n.coord, key, n.holder, n.now()); err != nil {
+		n.log.Warn("alert digest sent but its claim not marked done", "tenant", b.Tenant, "error", err)
+	}
+	return nil
+}
+
+// digestClaim is how long a replica's claim of a digest window keeps the others off while it
+// sends: longer than the mailer's bounded retries (30 s). A replica killed mid-send leaves the
+// window to another after it.
+const digestClaim = 2 * time.Minute
+
+// deliverDigest renders, mails and records the digest b and takes its alerts off the queue.
+func (n *notifier) deliverDigest(ctx context.Context, b digest.Batch[*ownersyncv1.Alert]) error {
 	t, err := n.tenants.Get(ctx, b.Tenant)
 	if err != nil {
 		if errors.Is(err, tenant.ErrNotFound) {

@@ -4,6 +4,10 @@ package notifier
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,8 +54,18 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		return err
 	}
 	defer stopFollow()
+	buckets, err := natsbus.DeclareKV(ctx, base.Bus.JS, streams.KVConfigs(cfg.Base.Streams))
+	if err != nil {
+		return err
+	}
+	// The holder names this process in digest claims: host, pid and a random part, so that two
+	// replicas never share one (not even two in one test process).
+	host, _ := os.Hostname()
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
 	n := &notifier{
 		cfg: cfg, log: base.Log, mail: m, store: store.New(base.Mongo.DB), tenants: tenants, now: time.Now, pub: base.Pub,
+		coord: buckets[streams.CoordBucket], holder: host + "/" + strconv.Itoa(os.Getpid()) + "/" + hex.EncodeToString(rnd[:]),
 		metrics: newMetrics(base.Tel.MeterProvider),
 		digests: digest.New[*ownersyncv1.Alert](digest.Options{Interval: cfg.AlertDigestInterval, Settle: cfg.AlertSettle,
 			MaxAttempts: cfg.DigestMaxAttempts}),

@@ -33,13 +33,23 @@ type Events interface {
 	MappingChanged(ctx context.Context, ev domain.MappingEvent) error
 }
 
+// Leases serialise rule runs of a tenant and provider across mapper replicas (coordkv.KV, a lease
+// with an expiry in the ownersync_coord bucket, so a killed holder blocks the others only until
+// it expires).
+type Leases interface {
+	// Acquire takes the lease name, waiting up to wait (negative: until ctx ends) before it
+	// returns domain.ErrBusy; release gives it up.
+	Acquire(ctx context.Context, name string, wait time.Duration) (release func(), err error)
+}
+
 // Writer commits rule outcomes.
 type Writer struct {
-	store Store
-	view  View
-	pub   Events
-	now   func() time.Time
-	locks sync.Map // tenant/provider → chan struct{} (a mutex that can be waited on with a deadline)
+	store  Store
+	view   View
+	pub    Events
+	now    func() time.Time
+	locks  sync.Map // tenant/provider → chan struct{} (a mutex that can be waited on with a deadline)
+	leases Leases
 }
 
 // New returns a writer.
@@ -50,9 +60,13 @@ func New(store Store, view View, events Events, now func() time.Time) *Writer {
 	return &Writer{store: store, view: view, pub: events, now: now}
 }
 
-// Lock serialises rule runs of one tenant and provider in this process (events, Sync Users and
-// manual mappings read, decide and write; two at once could both map the same user). It returns
-// the unlock function.
+// UseLeases makes Lock and LockWithin hold the tenant and provider's lease in l as well, so that
+// rule runs are serialised across mapper replicas, not only in this process.
+func (w *Writer) UseLeases(l Leases) { w.leases = l }
+
+// Lock serialises rule runs of one tenant and provider (events, Sync Users and manual mappings
+// read, decide and write; two at once could both map the same user): in this process, and with
+// UseLeases across replicas. It returns the unlock function.
 func (w *Writer) Lock(tenant, provider string) func() {
 	unlock, _ := w.LockWithin(context.Background(), tenant, provider, -1)
 	return unlock
@@ -62,6 +76,25 @@ func (w *Writer) Lock(tenant, provider string) func() {
 // message's AckWait runs out while a Sync Users run holds the lock, and ask for a later redelivery
 // instead.
 func (w *Writer) LockWithin(ctx context.Context, tenant, provider string, wait time.Duration) (func(), error) {
+	start := time.Now()
+	unlock, err := w.lockLocal(ctx, tenant, provider, wait)
+	if err != nil || w.leases == nil {
+		return unlock, err
+	}
+	left := wait
+	if wait >= 0 {
+		left = max(wait-time.Since(start), 0)
+	}
+	release, err := w.leases.Acquire(ctx, tenant+"/"+provider, left)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return func() { release(); unlock() }, nil
+}
+
+// lockLocal is LockWithin in this process only.
+func (w *Writer) lockLocal(ctx context.Context, tenant, provider string, wait time.Duration) (func(), error) {
 	v, _ := w.locks.LoadOrStore(tenant+"/"+provider, make(chan struct{}, 1))
 	ch := v.(chan struct{})
 	select {

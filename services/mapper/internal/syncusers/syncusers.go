@@ -107,6 +107,15 @@ type Options struct {
 	// Meter and Tracer record the runs' metrics and spans (nil: not recorded).
 	Meter  metric.MeterProvider
 	Tracer trace.TracerProvider
+	// Claims lets one mapper replica fire a due schedule (coordkv.KV); nil: this process is the
+	// only scheduler.
+	Claims Claims
+}
+
+// Claims decide which replica does a piece of work once.
+type Claims interface {
+	// Claim returns won for the one caller that does the work named by key; done marks it finished.
+	Claim(ctx context.Context, key string) (won bool, done func(), err error)
 }
 
 // LimitError is a run stopped by one of its bounds; the mappings and stored CRM users are as
@@ -596,7 +605,10 @@ func Interval(t *tenant.Tenant) time.Duration {
 }
 
 // Schedule starts due scheduled runs every tick until ctx ends. list returns the tenants; a
-// tenant's last start is read from sync_runs once, then kept in memory.
+// tenant's last start is read from sync_runs once, then kept in memory. With Claims, a schedule
+// that looks due is checked against the latest run in sync_runs (another replica may have fired
+// it) and fired only by the replica that claims the successor of that run, so across replicas a
+// due schedule fires once.
 func (r *Runner) Schedule(ctx context.Context, tick time.Duration, list func(context.Context) ([]tenant.Tenant, error)) error {
 	last := map[string]time.Time{}
 	t := time.NewTicker(tick)
@@ -607,40 +619,62 @@ func (r *Runner) Schedule(ctx context.Context, tick time.Duration, list func(con
 			r.o.Log.Warn("scheduler: list tenants", "err", err)
 		}
 		for i := range tenants {
-			tn := &tenants[i]
-			every := Interval(tn)
-			if every == 0 {
-				continue
-			}
-			prev, ok := last[tn.ID]
-			if !ok {
-				runs, err := r.store.Runs(ctx, tn.ID, 1)
-				if err != nil {
-					r.o.Log.Warn("scheduler: last run", "tenant", tn.ID, "err", err)
-					continue
-				}
-				if len(runs) > 0 {
-					prev = runs[0].StartedAt
-				}
-				last[tn.ID] = prev
-			}
-			if r.o.Now().Sub(prev) < every {
-				continue
-			}
-			run, started, err := r.Start(ctx, domain.SyncRequest{Tenant: tn.ID, Trigger: domain.TriggerSchedule})
-			if err != nil {
-				r.o.Log.Warn("scheduler: start sync users", "tenant", tn.ID, "err", err)
-				continue
-			}
-			last[tn.ID] = run.StartedAt
-			if started {
-				r.o.Log.Info("scheduled sync users started", "tenant", tn.ID, "run", run.ID)
-			}
+			r.fireIfDue(ctx, &tenants[i], last)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// fireIfDue starts tn's scheduled run when its interval has passed since its last run.
+func (r *Runner) fireIfDue(ctx context.Context, tn *tenant.Tenant, last map[string]time.Time) {
+	every := Interval(tn)
+	if every == 0 {
+		return
+	}
+	prev, ok := last[tn.ID]
+	if ok && r.o.Now().Sub(prev) < every {
+		return
+	}
+	latest := "none"
+	if !ok || r.o.Claims != nil {
+		runs, err := r.store.Runs(ctx, tn.ID, 1)
+		if err != nil {
+			r.o.Log.Warn("scheduler: last run", "tenant", tn.ID, "err", err)
+			return
+		}
+		prev = time.Time{}
+		if len(runs) > 0 {
+			prev, latest = runs[0].StartedAt, runs[0].ID
+		}
+		last[tn.ID] = prev
+		if r.o.Now().Sub(prev) < every {
+			return
+		}
+	}
+	done := func() {}
+	if r.o.Claims != nil {
+		won, d, err := r.o.Claims.Claim(ctx, "schedule."+tn.ID+".after."+latest)
+		if err != nil {
+			r.o.Log.Warn("scheduler: claim the due run", "tenant", tn.ID, "err", err)
+			return
+		}
+		if !won {
+			return // another replica fires it; the next tick reads its run
+		}
+		done = d
+	}
+	run, started, err := r.Start(ctx, domain.SyncRequest{Tenant: tn.ID, Trigger: domain.TriggerSchedule})
+	if err != nil {
+		r.o.Log.Warn("scheduler: start sync users", "tenant", tn.ID, "err", err)
+		return
+	}
+	done()
+	last[tn.ID] = run.StartedAt
+	if started {
+		r.o.Log.Info("scheduled sync users started", "tenant", tn.ID, "run", run.ID)
 	}
 }

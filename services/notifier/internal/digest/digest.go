@@ -53,6 +53,30 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// notDueError says the batch was not sent because its tenant's digest is not due yet across all
+// replicas (another replica sent one at last).
+type notDueError struct{ last time.Time }
+
+func (e notDueError) Error() string {
+	return "the tenant's alert digest was sent at " + e.last.UTC().Format(time.RFC3339) + " by another replica"
+}
+
+// NotDue tells Flush that a batch is not due after all: another replica sent the tenant's digest at
+// last. Its items go back to the front of the queue without counting a failed attempt, and the
+// tenant's interval runs from last.
+func NotDue(last time.Time) error { return notDueError{last: last} }
+
+// sentElsewhereError says another replica's digest already carried the batch's items.
+type sentElsewhereError struct{ last time.Time }
+
+func (e sentElsewhereError) Error() string {
+	return "the alerts went out in the digest another replica sent at " + e.last.UTC().Format(time.RFC3339)
+}
+
+// SentElsewhere tells Flush that another replica's digest, sent at last, already carried the
+// batch's items: they count as sent, and the tenant's interval runs from last.
+func SentElsewhere(last time.Time) error { return sentElsewhereError{last: last} }
+
 // Batch is what one digest email lists.
 type Batch[T any] struct {
 	// Tenant is the tenant the items belong to.
@@ -231,6 +255,20 @@ func (d *Digester[T]) Failed(b Batch[T], err error) (exhausted bool) {
 	t.pending = append(t.inFlight, t.pending...)
 	t.inFlight, t.sending = nil, false
 	return false
+}
+
+// Requeue returns b's items to the front of the tenant's queue without counting an attempt, and
+// records last as the tenant's last digest (a digest another replica sent), so that the next Due
+// waits for the interval from it.
+func (d *Digester[T]) Requeue(b Batch[T], last time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.tenant(b.Tenant)
+	t.pending = append(t.inFlight, t.pending...)
+	t.inFlight, t.sending = nil, false
+	if last.After(t.lastSent) {
+		t.lastSent = last
+	}
 }
 
 // NextDue returns the earliest time a batch becomes due, for a timer; false when nothing waits.

@@ -326,3 +326,32 @@ func TestFlushGivesUp(t *testing.T) {
 		})
 	}
 }
+
+// A batch another replica's digest made not due goes back without counting a failed attempt (so it
+// is never given up for it) and waits for the interval from that digest; a batch another replica's
+// digest already carried counts as sent.
+func TestFlushNotDueAndSentElsewhere(t *testing.T) {
+	d := New[string](Options{Interval: 10 * time.Minute, Settle: time.Second, MaxAttempts: 1})
+	gaveUp := false
+	d.OnGiveUp(func(context.Context, Batch[string], error) { gaveUp = true })
+	d.Add("acme", "a1", "one", at(0))
+	now := at(2 * time.Second)
+	clock := func() time.Time { return now }
+	other := at(time.Second) // another replica's digest
+	d.Flush(context.Background(), clock, nil, func(context.Context, Batch[string]) error { return NotDue(other) })
+	if gaveUp || d.Pending("acme") != 1 {
+		t.Fatalf("after NotDue: gave up %v, %d pending; want the item back", gaveUp, d.Pending("acme"))
+	}
+	if next, ok := d.NextDue(); !ok || !next.Equal(other.Add(10*time.Minute)) {
+		t.Fatalf("next due %v %v, want the interval from the other digest %v", next, ok, other.Add(10*time.Minute))
+	}
+	now = other.Add(10 * time.Minute)
+	sent := 0
+	d.Flush(context.Background(), clock, nil, func(context.Context, Batch[string]) error { sent++; return SentElsewhere(now) })
+	if sent != 1 || d.Pending("acme") != 0 || gaveUp {
+		t.Fatalf("after SentElsewhere: %d sends, %d pending, gave up %v", sent, d.Pending("acme"), gaveUp)
+	}
+	if d.Add("acme", "a1", "one again", now) {
+		t.Error("an alert another replica's digest carried was queued again")
+	}
+}

@@ -2,6 +2,7 @@ package digest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -39,6 +40,17 @@ func (d *Digester[T]) Flush(ctx context.Context, now func() time.Time, logger *s
 	}
 	for _, b := range d.Due(now()) {
 		if err := send(ctx, b); err != nil {
+			var nd notDueError
+			var se sentElsewhereError
+			if errors.As(err, &se) {
+				d.Sent(b, se.last)
+				continue
+			}
+			if errors.As(err, &nd) {
+				d.Requeue(b, nd.last)
+				logger.Debug("alert digest not due: another replica sent one", "tenant", b.Tenant, "last", nd.last)
+				continue
+			}
 			if d.Failed(b, err) {
 				logger.Error("alert digest given up; dead-lettered", "tenant", b.Tenant, "alerts", len(b.Items), "error", err)
 				if d.giveUp != nil {

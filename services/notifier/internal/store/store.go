@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/ownersync/ownersync/libs/mongodb"
 )
@@ -150,6 +151,35 @@ func (s *Store) LastAlertDigests(ctx context.Context) (map[string]time.Time, err
 		if n.At.After(out[n.Tenant]) {
 			out[n.Tenant] = n.At
 		}
+	}
+	return out, nil
+}
+
+// LastAlertDigest returns when tenant's last alert digest was sent (by any replica); zero when
+// never.
+func (s *Store) LastAlertDigest(ctx context.Context, tenant string) (time.Time, error) {
+	var n Notification
+	err := s.db.Collection(Notifications).FindOne(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "kind", Value: "alerts"}},
+		options.FindOne().SetSort(bson.D{{Key: "at", Value: -1}})).Decode(&n)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last alert digest of %s: %w", tenant, err)
+	}
+	return n.At, nil
+}
+
+// QueuedAlertsOf returns tenant's queued alerts (queued by any replica), oldest first.
+func (s *Store) QueuedAlertsOf(ctx context.Context, tenant string) ([]QueuedAlert, error) {
+	cur, err := s.db.Collection(AlertQueue).Find(ctx, bson.D{{Key: "tenant", Value: tenant}},
+		options.Find().SetSort(bson.D{{Key: "at", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("list queued alerts of %s: %w", tenant, err)
+	}
+	var out []QueuedAlert
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
