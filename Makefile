@@ -64,7 +64,8 @@ fuzz:
 fuzz-ci:
 	FUZZTIME=3s scripts/fuzz.sh
 
-## bench: benchmarks and load tools; writes docs/benchmarks.md
+## bench: benchmarks and load tools; writes docs/benchmarks.md and its charts (docs/benchmarks/*.svg).
+## BENCH_FERRETDB=postgresql: on FerretDB's PostgreSQL backend; BENCH_MONGODB_URI=...: on that server
 bench:
 	scripts/bench.sh
 

@@ -2,8 +2,23 @@
 # make bench: runs every benchmark and load tool of the project and rewrites docs/benchmarks.md with
 # the machine, the date, the commands and their complete output. Takes 10–20 minutes on 2 cores.
 # BENCH_QUICK=1 runs small sizes only (a smoke test of the tools, not a report to commit).
+# The database (issue 18): the embedded FerretDB on SQLite by default; BENCH_FERRETDB=postgresql
+# runs every embedded FerretDB on its PostgreSQL backend (a throwaway cluster,
+# scripts/ferretdb-postgres.sh); BENCH_MONGODB_URI=mongodb://… runs Sync Users and the tests'
+# servers on that MongoDB-compatible server instead (MongoDB itself, wherever it exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${BENCH_FERRETDB:-sqlite}" = postgresql ] && [ -z "${OWNERSYNC_EMBEDMONGO_POSTGRESQL_URL:-}" ]; then
+  exec scripts/ferretdb-postgres.sh "$0" "$@"
+fi
+database="embedded FerretDB v1.24, SQLite backend (with the _id expression index)"
+if [ -n "${OWNERSYNC_EMBEDMONGO_POSTGRESQL_URL:-}" ]; then
+  database="embedded FerretDB v1.24, PostgreSQL backend ($(ls -d /usr/lib/postgresql/*/ | sort -V | tail -1 | xargs basename))"
+fi
+if [ -n "${BENCH_MONGODB_URI:-}" ]; then
+  export MONGODB_URI=$BENCH_MONGODB_URI OWNERSYNC_TEST_MONGODB_URI=$BENCH_MONGODB_URI
+  database="BENCH_MONGODB_URI (a MongoDB-compatible server given to the script)"
+fi
 out=bench/out
 mkdir -p "$out" docs
 report=docs/benchmarks.md
@@ -56,6 +71,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo "| machine | $(nproc) cores, ${cpu:-unknown CPU}, $(free -g | awk '/Mem:/{print $2}') GiB |"
   echo "| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |"
   echo "| go | $(go version | cut -d' ' -f3-) |"
+  echo "| database | $database |"
   echo "| commit | $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)') |"
 } > "$report.tmp"
 

@@ -6,10 +6,13 @@ package embedmongo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +20,8 @@ import (
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Options configure an embedded FerretDB.
@@ -27,6 +32,10 @@ type Options struct {
 	Addr string
 	// Logger receives FerretDB's logs; nil discards them (FerretDB is chatty at info).
 	Logger *slog.Logger
+	// PostgreSQLURL, when set, runs FerretDB on its PostgreSQL backend (postgres://…) instead of
+	// SQLite files in Dir (issue 18: the benchmarks and tests can run on it). The _id expression
+	// index is a SQLite matter and is not added there.
+	PostgreSQLURL string
 }
 
 // IDIndexInterval is how often the wrapper looks for collections that lack the index on
@@ -70,12 +79,20 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	startMu.Lock()
-	f, err := ferretdb.New(&ferretdb.Config{
+	cfg := &ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: o.Addr},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + abs + "/",
-	})
+	}
+	if o.PostgreSQLURL != "" {
+		pgURL, err := ownDatabase(ctx, o.PostgreSQLURL, abs)
+		if err != nil {
+			return nil, fmt.Errorf("embedmongo: %w", err)
+		}
+		cfg.Handler, cfg.SQLiteURL, cfg.PostgreSQLURL = "postgresql", "", pgURL
+	}
+	f, err := ferretdb.New(cfg)
 	startMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("embedmongo: %w", err)
@@ -89,7 +106,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	indexed := make(chan struct{})
 	go func() {
 		defer close(indexed)
-		s.ids.run(runCtx, IDIndexInterval)
+		if o.PostgreSQLURL == "" {
+			s.ids.run(runCtx, IDIndexInterval)
+		}
 	}()
 	go func() {
 		defer close(s.done)
@@ -124,4 +143,29 @@ func (s *Server) URI() string { return s.uri }
 func (s *Server) Stop() {
 	s.cancel()
 	<-s.done
+}
+
+// ownDatabase returns pgURL naming a PostgreSQL database of this server's own, created if need
+// be: named after dir, so that servers with different directories (every test's) keep apart and a
+// restart on the same directory finds its data, as with SQLite.
+func ownDatabase(ctx context.Context, pgURL, dir string) (string, error) {
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		return "", fmt.Errorf("postgresql url: %w", err)
+	}
+	h := sha256.Sum256([]byte(dir))
+	name := "ferretdb_" + hex.EncodeToString(h[:8])
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		return "", fmt.Errorf("postgresql: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42P04" { // duplicate_database: a restart
+			return "", fmt.Errorf("postgresql: create database %s: %w", name, err)
+		}
+	}
+	u.Path = "/" + name
+	return u.String(), nil
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -121,10 +122,21 @@ func (n *NATS) KV(t testing.TB) map[string]jetstream.KeyValue {
 	return kvs
 }
 
+// ExternalMongoEnv names a MongoDB-compatible server the tests use instead of starting FerretDB
+// (issue 18: the suite against MongoDB, or anything else that speaks the protocol). Tests pick
+// their own database names, so run packages one at a time against it (go test -p 1); every
+// database a test creates is dropped when it ends. With OWNERSYNC_EMBEDMONGO_POSTGRESQL_URL set
+// instead, every FerretDB started here runs on its PostgreSQL backend (scripts/ferretdb-postgres.sh).
+const ExternalMongoEnv = "OWNERSYNC_TEST_MONGODB_URI"
+
 // Mongo starts FerretDB (SQLite, in t's temp dir) in a child process and returns its mongodb:// URI;
-// it stops at cleanup.
+// it stops at cleanup. With ExternalMongoEnv set it returns that server's URI instead.
 func Mongo(t testing.TB) string {
 	t.Helper()
+	if uri := os.Getenv(ExternalMongoEnv); uri != "" {
+		dropNewDatabases(t, uri)
+		return uri
+	}
 	s, err := mongoproc.Start(context.Background(), mongoproc.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -144,9 +156,41 @@ func MongoDB(t testing.TB, db string) *mongodb.Conn {
 	return c
 }
 
+// dropNewDatabases drops, when t ends, every database of the server at uri that did not exist when
+// it began (only ever called for ExternalMongoEnv).
+func dropNewDatabases(t testing.TB, uri string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := mongodb.Connect(ctx, mongodb.Options{URI: uri})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.Client.ListDatabaseNames(ctx, map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer c.Close(context.WithoutCancel(ctx))
+		after, err := c.Client.ListDatabaseNames(ctx, map[string]any{})
+		if err != nil {
+			t.Errorf("list databases of %s: %v", ExternalMongoEnv, err)
+			return
+		}
+		for _, db := range after {
+			if !slices.Contains(before, db) {
+				_ = c.Client.Database(db).Drop(ctx)
+			}
+		}
+	})
+}
+
 // PackageMongo starts one FerretDB for a whole test package (from TestMain, where there is no t);
-// stop ends it and removes its files.
+// stop ends it and removes its files. With ExternalMongoEnv set it returns that server's URI and
+// a stop that does nothing.
 func PackageMongo() (uri string, stop func(), err error) {
+	if uri := os.Getenv(ExternalMongoEnv); uri != "" {
+		return uri, func() {}, nil
+	}
 	dir, err := os.MkdirTemp("", "ownersync-mongo")
 	if err != nil {
 		return "", nil, err

@@ -116,12 +116,13 @@ func run(args []string, stdout io.Writer) error {
 	crmN := fs.Int("crm", 100000, "CRM users per provider")
 	child := fs.Int("child", 0, "internal: run one size in this process")
 	bulk := fs.String("bulk", string(mongostore.PerDocument), "how bulk changes replace documents: per_document or delete_insert (OWNERSYNC_MONGODB_BULK_WRITES)")
+	mongoURI := fs.String("mongodb-uri", os.Getenv("MONGODB_URI"), "run on this MongoDB-compatible server (a database of its own, dropped at the end) instead of the embedded FerretDB (default $MONGODB_URI)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file (the charts of make bench read it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *child > 0 {
-		r, err := measure(context.Background(), *child, *crmN, mongostore.BulkWrites(*bulk))
+		r, err := measure(context.Background(), *child, *crmN, mongostore.BulkWrites(*bulk), *mongoURI)
 		if err != nil {
 			return err
 		}
@@ -137,7 +138,7 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(self, "-child", strconv.Itoa(n), "-crm", strconv.Itoa(*crmN), "-bulk", *bulk)
+		cmd := exec.Command(self, "-child", strconv.Itoa(n), "-crm", strconv.Itoa(*crmN), "-bulk", *bulk, "-mongodb-uri", *mongoURI)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
@@ -211,7 +212,7 @@ func report(w io.Writer, rs []result) {
 	fmt.Fprintln(w, "</details>")
 }
 
-func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrites) (*result, error) {
+func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrites, mongoURI string) (*result, error) {
 	setup := time.Now()
 	dir, err := os.MkdirTemp("", "syncbench")
 	if err != nil {
@@ -223,11 +224,19 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 		return nil, err
 	}
 	defer ns.Stop()
-	ms, err := mongoproc.Start(ctx, mongoproc.Options{Dir: dir + "/mongo"}) // FerretDB in a child process: mapper does not link it
-	if err != nil {
-		return nil, err
+	dbName := "bench"
+	if mongoURI == "" {
+		// FerretDB in a child process (mapper does not link it); on its PostgreSQL backend when
+		// OWNERSYNC_EMBEDMONGO_POSTGRESQL_URL is set (scripts/ferretdb-postgres.sh).
+		ms, err := mongoproc.Start(ctx, mongoproc.Options{Dir: dir + "/mongo"})
+		if err != nil {
+			return nil, err
+		}
+		defer ms.Stop()
+		mongoURI = ms.URI()
+	} else {
+		dbName = fmt.Sprintf("syncbench_%d", os.Getpid())
 	}
-	defer ms.Stop()
 	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: ns.URL(), Name: "syncbench"})
 	if err != nil {
 		return nil, err
@@ -243,12 +252,15 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 	// The service's 30 s per-operation timeout is too short for FerretDB scanning 200k documents on
 	// a busy machine; the benchmark connects with a long one.
 	counter := mongodb.NewCommandCounter()
-	client, err := mongo.Connect(options.Client().ApplyURI(ms.URI()).SetTimeout(10 * time.Minute).SetMonitor(counter.Monitor()))
+	client, err := mongo.Connect(options.Client().ApplyURI(mongoURI).SetTimeout(10 * time.Minute).SetMonitor(counter.Monitor()))
 	if err != nil {
 		return nil, err
 	}
 	defer client.Disconnect(context.WithoutCancel(ctx))
-	mc := &mongodb.Conn{Client: client, DB: client.Database("bench")}
+	mc := &mongodb.Conn{Client: client, DB: client.Database(dbName)}
+	if dbName != "bench" {
+		defer mc.DB.Drop(context.WithoutCancel(ctx))
+	}
 	if err := mongodb.EnsureIndexes(ctx, mc.DB, append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...)); err != nil {
 		return nil, err
 	}
