@@ -342,7 +342,7 @@ func TestBrowserSyncUsers(t *testing.T) {
 	b.waitText("#run-phase", "done")
 	b.shot("sync-finished")
 	calls := svc.Calls("StartSync")
-	if len(calls) != 1 || !strings.Contains(calls[0], "DryRun:true Trigger:manual") {
+	if len(calls) != 1 || !strings.Contains(calls[0], "DryRun:true EmailReport:false Trigger:manual") {
 		t.Errorf("StartSync calls = %v", calls)
 	}
 	b.open("/admin/t/acme/sync")
