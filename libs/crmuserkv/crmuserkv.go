@@ -20,12 +20,9 @@ package crmuserkv
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/ownersync/ownersync/libs/mappingkv"
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 )
@@ -85,24 +82,9 @@ func Decode(b []byte) (Entry, error) {
 }
 
 // Getter is the part of jetstream.KeyValue Get needs.
-type Getter interface {
-	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
-}
-
-var _ Getter = (jetstream.KeyValue)(nil)
+type Getter = mappingkv.Getter
 
 // Get reads the entry under key; a missing or deleted key is no entry (false, nil).
 func Get(ctx context.Context, kv Getter, key string) (Entry, bool, error) {
-	kve, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("read crm user %s: %w", key, err)
-	}
-	e, err := Decode(kve.Value())
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("decode crm user %s: %w", key, err)
-	}
-	return e, true, nil
+	return mappingkv.GetJSON[Entry](ctx, kv, key, "crm user")
 }

@@ -117,16 +117,22 @@ var _ Getter = (jetstream.KeyValue)(nil)
 
 // Get reads the entry under key; a missing or deleted key is no entry (false, nil).
 func Get(ctx context.Context, kv Getter, key string) (Entry, bool, error) {
+	return GetJSON[Entry](ctx, kv, key, "mapping")
+}
+
+// GetJSON reads the JSON value under key of a view bucket (this one or libs/crmuserkv's); a missing
+// or deleted key is no value (false, nil). what names the value in errors.
+func GetJSON[T any](ctx context.Context, kv Getter, key, what string) (T, bool, error) {
+	var v T
 	kve, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return Entry{}, false, nil
+		return v, false, nil
 	}
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("read mapping %s: %w", key, err)
+		return v, false, fmt.Errorf("read %s %s: %w", what, key, err)
 	}
-	e, err := Decode(kve.Value())
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("decode mapping %s: %w", key, err)
+	if err := json.Unmarshal(kve.Value(), &v); err != nil {
+		return v, false, fmt.Errorf("decode %s %s: %w", what, key, err)
 	}
-	return e, true, nil
+	return v, true, nil
 }

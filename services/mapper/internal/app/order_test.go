@@ -10,18 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/app"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
-	"github.com/ownersync/ownersync/services/mapper/internal/events"
-	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
-	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 // oneTenant is the tenant configuration source of these tests: acme with Salesforce connected and
@@ -50,30 +43,8 @@ type userEvent struct {
 // with the email of a mapped user, and that user's deactivation.
 func TestShuffledUserEventsEqualReconcile(t *testing.T) {
 	ctx := context.Background()
-	infra := harness.Start(t)
-	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: infra.NATSURL, Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := natsbus.DeclareStreams(ctx, bus.JS, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
-		t.Fatal(err)
-	}
-	kvs, err := natsbus.DeclareKV(ctx, bus.JS, streams.KVConfigs(streams.Options{MemoryStorage: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: infra.MongoURI, Database: "order"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(ctx) })
-	if err := mongodb.EnsureIndexes(ctx, conn.DB, mongostore.Indexes); err != nil {
-		t.Fatal(err)
-	}
-	store := mongostore.New(conn.DB, mongostore.Options{})
-	view := kvview.New(bus.JS, kvs[streams.MappingsBucket])
-	w := changes.New(store, view, events.NewPublisher(natsbus.NewPublisher(bus.JS, nil, 0), nil), nil)
+	cs := newCoreStack(t, "order")
+	store, view, w := cs.store, cs.view, cs.w
 
 	const sf = "salesforce"
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)

@@ -8,46 +8,17 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ownersync/ownersync/libs/mappingkv"
-	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/app"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
-	"github.com/ownersync/ownersync/services/mapper/internal/events"
-	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
-	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
-	"github.com/ownersync/ownersync/workbench/harness"
 )
 
 func TestRebuildViewIfBehind(t *testing.T) {
 	ctx := context.Background()
-	infra := harness.Start(t)
-	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: infra.NATSURL, Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(bus.Close)
-	if err := natsbus.DeclareStreams(ctx, bus.JS, streams.Configs(streams.Options{MemoryStorage: true})); err != nil {
-		t.Fatal(err)
-	}
-	kvs, err := natsbus.DeclareKV(ctx, bus.JS, streams.KVConfigs(streams.Options{MemoryStorage: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := mongodb.Connect(ctx, mongodb.Options{URI: infra.MongoURI, Database: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(ctx) })
-	if err := mongodb.EnsureIndexes(ctx, conn.DB, mongostore.Indexes); err != nil {
-		t.Fatal(err)
-	}
-	store := mongostore.New(conn.DB, mongostore.Options{})
-	kv := kvs[streams.MappingsBucket]
-	view := kvview.New(bus.JS, kv)
-	w := changes.New(store, view, events.NewPublisher(natsbus.NewPublisher(bus.JS, nil, 0), nil), nil)
+	cs := newCoreStack(t, "test")
+	store, view, w, kv := cs.store, cs.view, cs.w, cs.kvs[streams.MappingsBucket]
 	svc := app.New(app.Options{Writer: w, Store: store, View: view})
 
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
