@@ -54,6 +54,7 @@ func TestDemoStartsSynced(t *testing.T) {
 	if len(ov.Providers) != 2 {
 		t.Fatalf("overview providers = %+v", ov.Providers)
 	}
+	checkConnectionsPage(t, s)
 	for _, p := range ov.Providers {
 		if p.Mapped < 15 || p.Errors == 0 {
 			t.Errorf("%s: mapped %d, errors %d — the demo should map most users and show errors", p.Provider, p.Mapped, p.Errors)

@@ -250,6 +250,13 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 			env[k] = v
 		}
 	}
+	connectVars, err := s.connectEnv(env["OWNERSYNC_PUBLIC_URL"])
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range connectVars {
+		env[k] = v
+	}
 	svcCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	for i := range services {
