@@ -128,19 +128,24 @@ func (a *Account) handleListOwners(w http.ResponseWriter, r *http.Request) {
 	}
 	a.mu.RUnlock()
 	if more {
-		last := page.Results[len(page.Results)-1].ID
-		next := url.Values{}
-		for k, v := range q {
-			if k != "after" {
-				next[k] = v
-			}
-		}
-		next.Set("after", last)
-		page.Paging = &paging{}
-		page.Paging.Next.After = last
-		page.Paging.Next.Link = a.origin(r) + "/crm/v3/owners?" + next.Encode()
+		page.Paging = a.nextPage(r, q, page.Results[len(page.Results)-1].ID)
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// nextPage is the paging of a page whose last owner is last: the same query after it.
+func (a *Account) nextPage(r *http.Request, q url.Values, last string) *paging {
+	next := url.Values{}
+	for k, v := range q {
+		if k != "after" {
+			next[k] = v
+		}
+	}
+	next.Set("after", last)
+	p := &paging{}
+	p.Next.After = last
+	p.Next.Link = a.origin(r) + "/crm/v3/owners?" + next.Encode()
+	return p
 }
 
 // endlessOwners answers a page of limit generated owners after the cursor, with a next link.
@@ -156,17 +161,7 @@ func (a *Account) endlessOwners(w http.ResponseWriter, r *http.Request, q url.Va
 		page.Results = append(page.Results, PublicOwner{ID: id, Email: "endless-" + id + "@endless.example", Type: OwnerPerson,
 			FirstName: "Endless", LastName: id, CreatedAt: now, UpdatedAt: now})
 	}
-	last := page.Results[len(page.Results)-1].ID
-	next := url.Values{}
-	for k, v := range q {
-		if k != "after" {
-			next[k] = v
-		}
-	}
-	next.Set("after", last)
-	page.Paging = &paging{}
-	page.Paging.Next.After = last
-	page.Paging.Next.Link = a.origin(r) + "/crm/v3/owners?" + next.Encode()
+	page.Paging = a.nextPage(r, q, page.Results[len(page.Results)-1].ID)
 	writeJSON(w, http.StatusOK, page)
 }
 
