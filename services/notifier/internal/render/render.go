@@ -280,7 +280,7 @@ func reportFromProto(r *ownersyncv1.SyncReport, opts Options) reportView {
 		Duration:   formatDuration(started, finished),
 		Links: reportLinks{
 			Console: link(admin, nil, "admin", "t", tenantID, ""),
-			Run:     link(admin, nil, "v1", "tenants", tenantID, "sync-runs", runID),
+			Run:     link(admin, nil, "admin", "t", tenantID, "runs", runID),
 		},
 	}
 	var names []string
@@ -310,7 +310,7 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID string, op
 			Removed: int(c.GetRemoved()), Conflicts: int(c.GetConflicts()), Errors: int(c.GetErrors()),
 			UnmappedPlatform: int(c.GetUnmappedPlatform()), UnmappedCRM: int(c.GetUnmappedCrm()), Pulled: int(c.GetPulled()),
 		},
-		ErrorsURL:   link(admin, url.Values{"provider": {key}}, "v1", "tenants", tenantID, "errors"),
+		ErrorsURL:   link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "errors"),
 		MappingsURL: link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "mappings"),
 	}
 	pv.Bars = summaryBars(pv.Counts)
@@ -357,7 +357,7 @@ func alertsFromProto(tenantID string, alerts []*ownersyncv1.Alert, w Window, opt
 		Total:      len(alerts),
 		Links: alertLinks{
 			Console: link(opts.AdminURL, nil, "admin", "t", tenantID, ""),
-			Errors:  link(opts.AdminURL, nil, "v1", "tenants", tenantID, "errors"),
+			Errors:  link(opts.AdminURL, nil, "admin", "t", tenantID, ""), // no page lists alerts: the overview
 		},
 	}
 	all := make([]alertView, 0, len(alerts))

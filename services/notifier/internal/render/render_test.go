@@ -106,8 +106,8 @@ func TestReport(t *testing.T) {
 				subject: "[ownersync] Acme Corp: Salesforce sync completed with 300 errors (5000 mapped, 1200 new, 0 remapped, 0 removed)",
 				contains: []string{"Changes (1200)", "Errors (300)", "User 49", "gone99@example.com",
 					"and 1150 more (1200 in total)", "and 200 more (300 in total)",
-					"https://admin.example.com/v1/tenants/acme/sync-runs/run-7",
-					"https://admin.example.com/v1/tenants/acme/errors?provider=salesforce"},
+					"https://admin.example.com/admin/t/acme/runs/run-7",
+					"https://admin.example.com/admin/t/acme/errors?provider=salesforce"},
 				lacks:     []string{"User 50", "gone100@example.com"},
 				textOnly:  []string{"Mapped                      5000  ##############################\n", "Newly mapped                1200  #######\n"},
 				changes:   50,
@@ -144,7 +144,7 @@ func TestReport(t *testing.T) {
 				Counts: &ownersyncv1.SyncCounts{Errors: 4}, ErrorsTotal: 4}),
 			want: expect{
 				subject:  "[ownersync] Acme Corp: Salesforce sync completed with 4 errors (0 mapped, 0 new, 0 remapped, 0 removed)",
-				contains: []string{"4 errors.", "https://admin.example.com/v1/tenants/acme/errors?provider=salesforce"},
+				contains: []string{"4 errors.", "https://admin.example.com/admin/t/acme/errors?provider=salesforce"},
 			},
 		},
 		{
@@ -491,7 +491,7 @@ func TestAlertsCapAndHostile(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSafeHTML(t, e.HTML)
-	for _, s := range []string{"alert 019", "and 110 more (130 in total)", "https://admin.example.com/v1/tenants/acme/errors"} {
+	for _, s := range []string{"alert 019", "and 110 more (130 in total)", "https://admin.example.com/admin/t/acme/"} {
 		if !strings.Contains(e.Text, s) || !strings.Contains(e.HTML, s) {
 			t.Errorf("digest lacks %q", s)
 		}
@@ -543,6 +543,33 @@ func BenchmarkReportLarge(b *testing.B) {
 	for b.Loop() {
 		if _, err := Report(r, Options{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestEmailLinksGoToConsolePages: every link of the report and the alert digest opens a console page
+// (a browser has no API token: /v1/ links answered 401; issue 16, the admin's first hour).
+func TestEmailLinksGoToConsolePages(t *testing.T) {
+	sf := ownersyncv1.Provider_PROVIDER_SALESFORCE
+	e, err := Report(report(false, &ownersyncv1.ProviderReport{Provider: sf,
+		Counts: &ownersyncv1.SyncCounts{Errors: 2, Mapped: 1}, Errors: syncErrors(2), ErrorsTotal: 2}), Options{AdminURL: "https://admin.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Alerts("acme", []*ownersyncv1.Alert{{Summary: "a"}}, Window{}, Options{AdminURL: "https://admin.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"report html": e.HTML, "report text": e.Text, "digest html": d.HTML, "digest text": d.Text} {
+		links := 0
+		for _, part := range strings.Split(body, "https://admin.example.com")[1:] {
+			links++
+			if !strings.HasPrefix(part, "/admin/") {
+				t.Errorf("%s links to %q, not a console page", name, "https://admin.example.com"+part[:min(len(part), 40)])
+			}
+		}
+		if links == 0 {
+			t.Errorf("%s has no link to the console", name)
 		}
 	}
 }
