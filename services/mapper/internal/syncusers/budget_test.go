@@ -49,7 +49,7 @@ func TestSyncUsersCommandBudget(t *testing.T) {
 
 func testCommandBudget(t *testing.T, mode mongostore.BulkWrites) {
 	const users = 800
-	const every = 8 // every 8th CRM user changes: k = 97 per provider
+	const every = 8 // every 8th CRM user changes (the inactive ones skipped): k = 100 per provider
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	js := harness.JetStream(t)
