@@ -173,10 +173,9 @@ type HSAuth struct {
 	ConnectedAt time.Time `json:"connected_at,omitzero" yaml:"connected_at,omitempty" bson:"connected_at,omitempty"`
 }
 
-// ProviderSettings returns the common settings of a connected provider, or false. name is a
-// provider.Provider's name (services that carry providers as strings pass them unconverted).
-func (t *Tenant) ProviderSettings(name string) (Settings, bool) {
-	switch provider.Provider(name) {
+// ProviderSettings returns the common settings of a connected provider, or false.
+func (t *Tenant) ProviderSettings(p provider.Provider) (Settings, bool) {
+	switch p {
 	case provider.Salesforce:
 		if t.Salesforce != nil {
 			return t.Salesforce.Settings, true
@@ -190,11 +189,11 @@ func (t *Tenant) ProviderSettings(name string) (Settings, bool) {
 }
 
 // Connected lists the enabled providers in a stable order.
-func (t *Tenant) Connected() []string {
-	var out []string
+func (t *Tenant) Connected() []provider.Provider {
+	var out []provider.Provider
 	for _, p := range provider.All {
-		if s, ok := t.ProviderSettings(string(p)); ok && s.Enabled {
-			out = append(out, string(p))
+		if s, ok := t.ProviderSettings(p); ok && s.Enabled {
+			out = append(out, p)
 		}
 	}
 	return out

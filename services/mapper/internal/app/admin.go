@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
+
 	"github.com/google/uuid"
 
 	"github.com/ownersync/ownersync/libs/tenant"
@@ -23,30 +25,34 @@ type snapshot struct {
 	mappings []mapping.Mapping
 }
 
-func (s *Service) snapshot(ctx context.Context, tenantID, provider string, platform []domain.PlatformUser) (*snapshot, error) {
-	crm, err := s.store.CRMUsers(ctx, tenantID, provider)
+func (s *Service) snapshot(ctx context.Context, tenantID, prov string, platform []domain.PlatformUser) (*snapshot, error) {
+	crm, err := s.store.CRMUsers(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := s.store.Mappings(ctx, tenantID, provider)
+	ms, err := s.store.Mappings(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
 	}
 	return &snapshot{platform: platform, crm: crm, mappings: ms}, nil
 }
 
-func (s *Service) connected(ctx context.Context, tenantID, provider string) (*tenant.Tenant, []string, error) {
+func (s *Service) connected(ctx context.Context, tenantID, prov string) (*tenant.Tenant, []string, error) {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return nil, nil, err
 	}
-	if provider == "" {
-		return t, t.Connected(), nil
+	if prov == "" {
+		var all []string // mapper's records name providers as strings
+		for _, p := range t.Connected() {
+			all = append(all, string(p))
+		}
+		return t, all, nil
 	}
-	if _, ok := t.ProviderSettings(provider); !ok {
-		return nil, nil, &domain.Error{Code: domain.CodeInvalid, Message: fmt.Sprintf("provider %s is not connected for tenant %s", provider, tenantID), Err: domain.ErrNotConnected}
+	if _, ok := t.ProviderSettings(provider.Provider(prov)); !ok {
+		return nil, nil, &domain.Error{Code: domain.CodeInvalid, Message: fmt.Sprintf("provider %s is not connected for tenant %s", prov, tenantID), Err: domain.ErrNotConnected}
 	}
-	return t, []string{provider}, nil
+	return t, []string{prov}, nil
 }
 
 // Overview implements httpapi.Core.
@@ -72,7 +78,7 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (domain.Overvie
 	}
 	for _, p := range mapping.Providers {
 		po := domain.ProviderOverview{Provider: p, PlatformUsers: len(platform)}
-		if _, ok := t.ProviderSettings(p); !ok {
+		if _, ok := t.ProviderSettings(provider.Provider(p)); !ok {
 			out.Providers = append(out.Providers, po)
 			continue
 		}
@@ -82,7 +88,7 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (domain.Overvie
 			return domain.Overview{}, err
 		}
 		po.CRMUsers = len(sn.crm)
-		if st, _ := t.ProviderSettings(p); st.FallbackOwnerID != "" {
+		if st, _ := t.ProviderSettings(provider.Provider(p)); st.FallbackOwnerID != "" {
 			po.FallbackOwnerID = st.FallbackOwnerID
 			po.FallbackOwnerProblem = fallbackProblem(sn.crm, st.FallbackOwnerID)
 		}
@@ -245,8 +251,8 @@ func toMapping(m mapping.Mapping, p domain.PlatformUser, c domain.CRMUser) domai
 }
 
 // problemReasons indexes the stored problems' messages by user, for the unmapped lists.
-func (s *Service) problemReasons(ctx context.Context, tenantID, provider string) (platform, crm map[string]string, err error) {
-	ps, err := s.store.Problems(ctx, tenantID, provider)
+func (s *Service) problemReasons(ctx context.Context, tenantID, prov string) (platform, crm map[string]string, err error) {
+	ps, err := s.store.Problems(ctx, tenantID, prov)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -263,8 +269,8 @@ func (s *Service) problemReasons(ctx context.Context, tenantID, provider string)
 }
 
 // UnmappedPlatformUsers implements httpapi.Core.
-func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, provider string) ([]domain.UnmappedUser, error) {
-	_, providers, err := s.connected(ctx, tenantID, provider)
+func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, prov string) ([]domain.UnmappedUser, error) {
+	_, providers, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
 	}
@@ -299,8 +305,8 @@ func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, provider 
 }
 
 // UnmappedCRMUsers implements httpapi.Core.
-func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, provider string) ([]domain.UnmappedUser, error) {
-	_, providers, err := s.connected(ctx, tenantID, provider)
+func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, prov string) ([]domain.UnmappedUser, error) {
+	_, providers, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
 	}
@@ -352,8 +358,8 @@ func sortUnmapped(us []domain.UnmappedUser) {
 
 // Errors implements httpapi.Core: the stored problems (rules and CRM API errors), errors before
 // conflicts, then by provider, code and users.
-func (s *Service) Errors(ctx context.Context, tenantID, provider string) ([]domain.Problem, error) {
-	_, providers, err := s.connected(ctx, tenantID, provider)
+func (s *Service) Errors(ctx context.Context, tenantID, prov string) ([]domain.Problem, error) {
+	_, providers, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
 	}
@@ -389,18 +395,18 @@ func (s *Service) Errors(ctx context.Context, tenantID, provider string) ([]doma
 }
 
 // MapManually implements httpapi.Core.
-func (s *Service) MapManually(ctx context.Context, tenantID, provider, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
-	t, _, err := s.connected(ctx, tenantID, provider)
+func (s *Service) MapManually(ctx context.Context, tenantID, prov, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
+	t, _, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return domain.MappedUsers{}, err
 	}
-	unlock := s.w.Lock(tenantID, provider)
+	unlock := s.w.Lock(tenantID, prov)
 	defer unlock()
-	n, err := s.loadNeighbourhood(ctx, tenantID, provider, []string{platformUserID}, []string{crmUserID}, nil)
+	n, err := s.loadNeighbourhood(ctx, tenantID, prov, []string{platformUserID}, []string{crmUserID}, nil)
 	if err != nil {
 		return domain.MappedUsers{}, err
 	}
-	d, err := mapping.Pin(n.input(provider, settingsOf(t, provider), s.now().UTC().Truncate(time.Millisecond)), platformUserID, crmUserID)
+	d, err := mapping.Pin(n.input(prov, settingsOf(t, prov), s.now().UTC().Truncate(time.Millisecond)), platformUserID, crmUserID)
 	switch {
 	case errors.Is(err, mapping.ErrPlatformUserNotFound), errors.Is(err, mapping.ErrCRMUserNotFound):
 		return domain.MappedUsers{}, domain.Errorf(domain.CodeNotFound, "%v", err)
@@ -411,7 +417,7 @@ func (s *Service) MapManually(ctx context.Context, tenantID, provider, platformU
 	case err != nil:
 		return domain.MappedUsers{}, err
 	}
-	if err := s.commitAdmin(ctx, tenantID, provider, n, d); err != nil {
+	if err := s.commitAdmin(ctx, tenantID, prov, n, d); err != nil {
 		return domain.MappedUsers{}, err
 	}
 	for _, m := range d.Upserts {
@@ -437,31 +443,31 @@ func (s *Service) MapManually(ctx context.Context, tenantID, provider, platformU
 	return domain.MappedUsers{}, fmt.Errorf("pin %s → %s produced no mapping", platformUserID, crmUserID)
 }
 
-func (s *Service) commitAdmin(ctx context.Context, tenantID, provider string, n *neighbourhood, d mapping.Delta) error {
+func (s *Service) commitAdmin(ctx context.Context, tenantID, prov string, n *neighbourhood, d mapping.Delta) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
 	}
 	crm := func(id string) (mapping.CRMUser, bool) { u, ok := n.crm[id]; return u, ok }
-	if err := s.w.Commit(ctx, changes.Commit{Tenant: tenantID, Provider: provider, Stored: n.mappings, Upserts: d.Upserts,
+	if err := s.w.Commit(ctx, changes.Commit{Tenant: tenantID, Provider: prov, Stored: n.mappings, Upserts: d.Upserts,
 		Deletes: d.Deletes, Changes: d.Changes, CRMBefore: crm, CRMAfter: crm, EventID: "admin:" + id.String(), Source: "mapper.admin"}); err != nil {
 		return err
 	}
 	if len(d.CheckedPlatformUsers) > 0 || len(d.CheckedCRMUsers) > 0 {
-		return s.store.ReplaceUserProblems(ctx, tenantID, provider, d.CheckedPlatformUsers, d.CheckedCRMUsers, nil, d.Problems)
+		return s.store.ReplaceUserProblems(ctx, tenantID, prov, d.CheckedPlatformUsers, d.CheckedCRMUsers, nil, d.Problems)
 	}
 	return nil
 }
 
 // Unmap implements httpapi.Core.
-func (s *Service) Unmap(ctx context.Context, tenantID, provider, platformUserID, actor string) error {
-	t, _, err := s.connected(ctx, tenantID, provider)
+func (s *Service) Unmap(ctx context.Context, tenantID, prov, platformUserID, actor string) error {
+	t, _, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return err
 	}
-	unlock := s.w.Lock(tenantID, provider)
+	unlock := s.w.Lock(tenantID, prov)
 	defer unlock()
-	n, err := s.loadNeighbourhood(ctx, tenantID, provider, []string{platformUserID}, nil, nil)
+	n, err := s.loadNeighbourhood(ctx, tenantID, prov, []string{platformUserID}, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -470,10 +476,10 @@ func (s *Service) Unmap(ctx context.Context, tenantID, provider, platformUserID,
 		found = found || m.PlatformUserID == platformUserID
 	}
 	if !found {
-		return domain.Errorf(domain.CodeNotFound, "platform user %s has no %s mapping", platformUserID, provider)
+		return domain.Errorf(domain.CodeNotFound, "platform user %s has no %s mapping", platformUserID, prov)
 	}
-	d := mapping.Unpin(n.input(provider, settingsOf(t, provider), s.now().UTC().Truncate(time.Millisecond)), platformUserID)
-	return s.commitAdmin(ctx, tenantID, provider, n, d)
+	d := mapping.Unpin(n.input(prov, settingsOf(t, prov), s.now().UTC().Truncate(time.Millisecond)), platformUserID)
+	return s.commitAdmin(ctx, tenantID, prov, n, d)
 }
 
 // StartSync implements httpapi.Core.
@@ -503,13 +509,13 @@ func (s *Service) Run(ctx context.Context, tenantID, id string) (*domain.SyncRun
 }
 
 // RecordHistory implements httpapi.Core over writer's ownership_history.
-func (s *Service) RecordHistory(ctx context.Context, tenantID, provider, recordType, recordID string) ([]domain.HistoryEntry, error) {
-	return s.store.RecordHistory(ctx, tenantID, provider, recordType, recordID)
+func (s *Service) RecordHistory(ctx context.Context, tenantID, prov, recordType, recordID string) ([]domain.HistoryEntry, error) {
+	return s.store.RecordHistory(ctx, tenantID, prov, recordType, recordID)
 }
 
 // pendingProvisions returns the CRM users of a provider with an outstanding provisioning request.
-func (s *Service) pendingProvisions(ctx context.Context, tenantID, provider string) (map[string]bool, error) {
-	ps, err := s.store.Provisions(ctx, tenantID, provider)
+func (s *Service) pendingProvisions(ctx context.Context, tenantID, prov string) (map[string]bool, error) {
+	ps, err := s.store.Provisions(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
 	}

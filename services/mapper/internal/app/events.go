@@ -13,6 +13,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
+
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
@@ -42,42 +44,42 @@ type Store interface {
 	PlatformUsers(ctx context.Context, tenant string) ([]domain.PlatformUser, error)
 	PlatformUsersByEmail(ctx context.Context, tenant string, emails []string) ([]domain.PlatformUser, error)
 	UpsertPlatformUser(ctx context.Context, u domain.PlatformUser) (applied bool, err error)
-	CRMUser(ctx context.Context, tenant, provider, id string) (domain.CRMUser, error)
-	CRMUsers(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error)
-	CRMUsersByEmail(ctx context.Context, tenant, provider string, emails []string) ([]domain.CRMUser, error)
-	PutCRMUser(ctx context.Context, tenant, provider string, u domain.CRMUser) (stored domain.CRMUser, changed bool, err error)
-	DeleteCRMUser(ctx context.Context, tenant, provider, id string) error
-	Mappings(ctx context.Context, tenant, provider string) ([]mapping.Mapping, error)
-	MappingsNaming(ctx context.Context, tenant, provider string, platformUserIDs, crmUserIDs []string) ([]mapping.Mapping, error)
-	Generation(ctx context.Context, tenant, provider string) (int64, error)
-	Problems(ctx context.Context, tenant, provider string) ([]domain.Problem, error)
-	ReplaceUserProblems(ctx context.Context, tenant, provider string, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error
-	Provision(ctx context.Context, tenant, provider, crmUserID string) (mapping.Provision, error)
-	Provisions(ctx context.Context, tenant, provider string, crmUserIDs ...string) ([]mapping.Provision, error)
+	CRMUser(ctx context.Context, tenant, prov, id string) (domain.CRMUser, error)
+	CRMUsers(ctx context.Context, tenant, prov string) (map[string]domain.CRMUser, error)
+	CRMUsersByEmail(ctx context.Context, tenant, prov string, emails []string) ([]domain.CRMUser, error)
+	PutCRMUser(ctx context.Context, tenant, prov string, u domain.CRMUser) (stored domain.CRMUser, changed bool, err error)
+	DeleteCRMUser(ctx context.Context, tenant, prov, id string) error
+	Mappings(ctx context.Context, tenant, prov string) ([]mapping.Mapping, error)
+	MappingsNaming(ctx context.Context, tenant, prov string, platformUserIDs, crmUserIDs []string) ([]mapping.Mapping, error)
+	Generation(ctx context.Context, tenant, prov string) (int64, error)
+	Problems(ctx context.Context, tenant, prov string) ([]domain.Problem, error)
+	ReplaceUserProblems(ctx context.Context, tenant, prov string, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error
+	Provision(ctx context.Context, tenant, prov, crmUserID string) (mapping.Provision, error)
+	Provisions(ctx context.Context, tenant, prov string, crmUserIDs ...string) ([]mapping.Provision, error)
 	PutProvision(ctx context.Context, tenant string, p mapping.Provision) (created bool, err error)
-	DeleteProvision(ctx context.Context, tenant, provider, crmUserID string) error
+	DeleteProvision(ctx context.Context, tenant, prov, crmUserID string) error
 	Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error)
 	Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error)
-	RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]domain.HistoryEntry, error)
+	RecordHistory(ctx context.Context, tenant, prov, recordType, recordID string) ([]domain.HistoryEntry, error)
 }
 
 // View is the mappings view as far as the core rebuilds it (kvview.View).
 type View interface {
-	Generation(ctx context.Context, tenant, provider string) (int64, error)
-	RebuildMappings(ctx context.Context, tenant, provider string, entries []domain.ViewEntry, generation int64) error
+	Generation(ctx context.Context, tenant, prov string) (int64, error)
+	RebuildMappings(ctx context.Context, tenant, prov string, entries []domain.ViewEntry, generation int64) error
 }
 
 // Directories builds a tenant's CRM user directories (crm.Factory).
 type Directories interface {
-	Directory(t *tenant.Tenant, provider string) (domain.Directory, error)
+	Directory(t *tenant.Tenant, prov string) (domain.Directory, error)
 }
 
 // UserDirectory is the CRM user directory view the writer reads (kvview.Directory): every stored
 // CRM user's kind and active flag.
 type UserDirectory interface {
-	PutCRMUsers(ctx context.Context, tenant, provider string, users []domain.CRMUser, gone []string) error
-	RebuildDirectory(ctx context.Context, tenant, provider string, users []domain.CRMUser) error
-	DirectoryBuilt(ctx context.Context, tenant, provider string) (bool, error)
+	PutCRMUsers(ctx context.Context, tenant, prov string, users []domain.CRMUser, gone []string) error
+	RebuildDirectory(ctx context.Context, tenant, prov string, users []domain.CRMUser) error
+	DirectoryBuilt(ctx context.Context, tenant, prov string) (bool, error)
 }
 
 // Runner starts Sync Users runs (syncusers.Runner).
@@ -166,7 +168,7 @@ func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u dom
 	// rules between this user's store and its rules (docs/architecture.md#sync-users).
 	providers := t.Connected()
 	for _, p := range providers {
-		unlock, err := s.w.LockWithin(ctx, t.ID, p, s.lockWait)
+		unlock, err := s.w.LockWithin(ctx, t.ID, string(p), s.lockWait)
 		if err != nil {
 			return err
 		}
@@ -184,7 +186,7 @@ func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u dom
 		ev.PreviousEmail = prev.Email
 	}
 	for _, p := range providers {
-		if err := s.applyLocked(ctx, t, p, ev, eventID, nil); err != nil {
+		if err := s.applyLocked(ctx, t, string(p), ev, eventID, nil); err != nil {
 			return err
 		}
 	}
@@ -193,32 +195,32 @@ func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u dom
 
 // CRMUserChanged stores a CRM user, merging a partial change (fields lists what the source
 // carried; empty means complete) into the stored user, and applies the rules to it.
-func (s *Service) CRMUserChanged(ctx context.Context, tenantID, provider, eventID string, u domain.CRMUser, fields []string) error {
+func (s *Service) CRMUserChanged(ctx context.Context, tenantID, prov, eventID string, u domain.CRMUser, fields []string) error {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return err
 	}
-	if _, ok := t.ProviderSettings(provider); !ok {
-		return fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, provider)
+	if _, ok := t.ProviderSettings(provider.Provider(prov)); !ok {
+		return fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, prov)
 	}
 	// Store and rules under one lock: the rules of another event of the tenant and provider never
 	// run between this user's store and its rules (issue 14 item 4).
-	unlock, err := s.w.LockWithin(ctx, t.ID, provider, s.lockWait)
+	unlock, err := s.w.LockWithin(ctx, t.ID, prov, s.lockWait)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	prev, err := s.store.CRMUser(ctx, tenantID, provider, u.ID)
+	prev, err := s.store.CRMUser(ctx, tenantID, prov, u.ID)
 	known := err == nil
 	if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return err
 	}
 	merged := Merge(prev, known, u, fields)
-	stored, _, err := s.store.PutCRMUser(ctx, tenantID, provider, merged)
+	stored, _, err := s.store.PutCRMUser(ctx, tenantID, prov, merged)
 	if err != nil {
 		return err
 	}
-	if err := s.putDirectory(ctx, tenantID, provider, []domain.CRMUser{stored}, nil); err != nil {
+	if err := s.putDirectory(ctx, tenantID, prov, []domain.CRMUser{stored}, nil); err != nil {
 		return err
 	}
 	ev := mapping.Event{CRMUserID: u.ID}
@@ -229,30 +231,30 @@ func (s *Service) CRMUserChanged(ctx context.Context, tenantID, provider, eventI
 	if known {
 		before = &prev.CRMUser
 	}
-	return s.applyLocked(ctx, t, provider, ev, eventID, before)
+	return s.applyLocked(ctx, t, prov, ev, eventID, before)
 }
 
 // RefreshCRMUser re-reads one CRM user from the CRM (user.refresh, e.g. after the writer got
 // INACTIVE_OWNER_OR_USER) and applies it; a user the CRM no longer has is removed from the store.
-func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUserID, eventID string) error {
+func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, prov, crmUserID, eventID string) error {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return err
 	}
-	if _, ok := t.ProviderSettings(provider); !ok {
-		return fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, provider)
+	if _, ok := t.ProviderSettings(provider.Provider(prov)); !ok {
+		return fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, prov)
 	}
-	dir, err := s.dirs.Directory(t, provider)
+	dir, err := s.dirs.Directory(t, prov)
 	if err != nil {
 		return err
 	}
 	u, err := dir.Get(ctx, crmUserID) // the CRM call stays outside the lock
-	unlock, lerr := s.w.LockWithin(ctx, t.ID, provider, s.lockWait)
+	unlock, lerr := s.w.LockWithin(ctx, t.ID, prov, s.lockWait)
 	if lerr != nil {
 		return lerr
 	}
 	defer unlock()
-	prev, perr := s.store.CRMUser(ctx, tenantID, provider, crmUserID)
+	prev, perr := s.store.CRMUser(ctx, tenantID, prov, crmUserID)
 	known := perr == nil
 	if perr != nil && !errors.Is(perr, domain.ErrNotFound) {
 		return perr
@@ -263,21 +265,21 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 		if !known {
 			return nil
 		}
-		if err := s.store.DeleteCRMUser(ctx, tenantID, provider, crmUserID); err != nil {
+		if err := s.store.DeleteCRMUser(ctx, tenantID, prov, crmUserID); err != nil {
 			return err
 		}
-		if err := s.putDirectory(ctx, tenantID, provider, nil, []string{crmUserID}); err != nil {
+		if err := s.putDirectory(ctx, tenantID, prov, nil, []string{crmUserID}); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
 	default:
 		u.SourceTime = time.Time{} // a fresh read from the CRM wins over any event
-		stored, _, err := s.store.PutCRMUser(ctx, tenantID, provider, u)
+		stored, _, err := s.store.PutCRMUser(ctx, tenantID, prov, u)
 		if err != nil {
 			return err
 		}
-		if err := s.putDirectory(ctx, tenantID, provider, []domain.CRMUser{stored}, nil); err != nil {
+		if err := s.putDirectory(ctx, tenantID, prov, []domain.CRMUser{stored}, nil); err != nil {
 			return err
 		}
 		if known && !mapping.SameEmail(prev.Email, u.Email) {
@@ -288,15 +290,15 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, provider, crmUse
 	if known {
 		before = &prev.CRMUser
 	}
-	return s.applyLocked(ctx, t, provider, ev, eventID, before)
+	return s.applyLocked(ctx, t, prov, ev, eventID, before)
 }
 
 // putDirectory writes stored CRM users to the directory view, and removes the gone ones.
-func (s *Service) putDirectory(ctx context.Context, tenantID, provider string, users []domain.CRMUser, gone []string) error {
+func (s *Service) putDirectory(ctx context.Context, tenantID, prov string, users []domain.CRMUser, gone []string) error {
 	if s.userDir == nil {
 		return nil
 	}
-	return s.userDir.PutCRMUsers(ctx, tenantID, provider, users, gone)
+	return s.userDir.PutCRMUsers(ctx, tenantID, prov, users, gone)
 }
 
 // Merge applies a (possibly partial) CRM user change to the stored user.
@@ -333,8 +335,8 @@ func Merge(prev domain.CRMUser, known bool, u domain.CRMUser, fields []string) d
 	return out
 }
 
-func settingsOf(t *tenant.Tenant, provider string) mapping.Settings {
-	st, _ := t.ProviderSettings(provider)
+func settingsOf(t *tenant.Tenant, prov string) mapping.Settings {
+	st, _ := t.ProviderSettings(provider.Provider(prov))
 	return mapping.Settings{RemapOnDeactivation: st.RemapOnDeactivation, AutoProvisioning: st.AutoProvisioning, FallbackOwnerID: st.FallbackOwnerID}
 }
 
@@ -345,8 +347,8 @@ type neighbourhood struct {
 	mappings []mapping.Mapping
 }
 
-func (n *neighbourhood) input(provider string, st mapping.Settings, now time.Time) mapping.Input {
-	in := mapping.Input{Provider: provider, Mappings: n.mappings, Settings: st, Now: now}
+func (n *neighbourhood) input(prov string, st mapping.Settings, now time.Time) mapping.Input {
+	in := mapping.Input{Provider: prov, Mappings: n.mappings, Settings: st, Now: now}
 	for _, u := range n.platform {
 		in.PlatformUsers = append(in.PlatformUsers, u)
 	}
@@ -360,7 +362,7 @@ func (n *neighbourhood) input(provider string, st mapping.Settings, now time.Tim
 // mappings naming any of them, the users those mappings name and the users sharing the emails of
 // the platform users so named (the remap candidates) — what mapping.Apply documents it needs.
 // Each read is an equality lookup on an indexed field.
-func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, provider string, platformIDs, crmIDs, emails []string) (*neighbourhood, error) {
+func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, prov string, platformIDs, crmIDs, emails []string) (*neighbourhood, error) {
 	n := &neighbourhood{platform: map[string]mapping.PlatformUser{}, crm: map[string]mapping.CRMUser{}}
 	addEmails := func(emails []string) error {
 		ps, err := s.store.PlatformUsersByEmail(ctx, tenantID, emails)
@@ -370,7 +372,7 @@ func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, provider stri
 		for _, u := range ps {
 			n.platform[u.ID] = u.Rules()
 		}
-		cs, err := s.store.CRMUsersByEmail(ctx, tenantID, provider, emails)
+		cs, err := s.store.CRMUsersByEmail(ctx, tenantID, prov, emails)
 		if err != nil {
 			return err
 		}
@@ -397,7 +399,7 @@ func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, provider stri
 			if _, ok := n.crm[id]; ok || id == "" {
 				continue
 			}
-			u, err := s.store.CRMUser(ctx, tenantID, provider, id)
+			u, err := s.store.CRMUser(ctx, tenantID, prov, id)
 			if errors.Is(err, domain.ErrNotFound) {
 				continue
 			}
@@ -420,7 +422,7 @@ func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, provider stri
 	if err := addEmails(emails); err != nil {
 		return nil, err
 	}
-	ms, err := s.store.MappingsNaming(ctx, tenantID, provider, keys(n.platform), keys(n.crm))
+	ms, err := s.store.MappingsNaming(ctx, tenantID, prov, keys(n.platform), keys(n.crm))
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +458,7 @@ func keys[V any](m map[string]V) []string {
 // applyLocked runs mapping.Apply for one touched user and commits the outcome; the caller holds
 // the tenant-and-provider lock since before it stored the user. before is the touched CRM user's
 // state before the event (nil when new or a platform event).
-func (s *Service) applyLocked(ctx context.Context, t *tenant.Tenant, provider string, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
+func (s *Service) applyLocked(ctx context.Context, t *tenant.Tenant, prov string, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
 	var pids, cids, emails []string
 	if ev.PlatformUserID != "" {
 		pids = append(pids, ev.PlatformUserID)
@@ -467,14 +469,14 @@ func (s *Service) applyLocked(ctx context.Context, t *tenant.Tenant, provider st
 	if ev.PreviousEmail != "" {
 		emails = append(emails, ev.PreviousEmail)
 	}
-	n, err := s.loadNeighbourhood(ctx, t.ID, provider, pids, cids, emails)
+	n, err := s.loadNeighbourhood(ctx, t.ID, prov, pids, cids, emails)
 	if err != nil {
 		return err
 	}
-	in := n.input(provider, settingsOf(t, provider), s.now().UTC().Truncate(time.Millisecond))
+	in := n.input(prov, settingsOf(t, prov), s.now().UTC().Truncate(time.Millisecond))
 	// Outstanding provisioning requests of the CRM users around the event: a platform user matched
 	// to one is mapped auto_provisioned (rule 7).
-	if in.Pending, err = s.store.Provisions(ctx, t.ID, provider, keys(n.crm)...); err != nil {
+	if in.Pending, err = s.store.Provisions(ctx, t.ID, prov, keys(n.crm)...); err != nil {
 		return err
 	}
 	d := mapping.Apply(in, ev)
@@ -492,29 +494,29 @@ func (s *Service) applyLocked(ctx context.Context, t *tenant.Tenant, provider st
 		}
 	}
 	err = s.w.Commit(ctx, changes.Commit{
-		Tenant: t.ID, Provider: provider, Stored: n.mappings, Upserts: d.Upserts, Deletes: d.Deletes, Changes: d.Changes,
+		Tenant: t.ID, Provider: prov, Stored: n.mappings, Upserts: d.Upserts, Deletes: d.Deletes, Changes: d.Changes,
 		CRMBefore: crmBefore, CRMAfter: crmAfter, EventID: eventID, Source: "mapper.events", PublishFirst: true,
 	})
 	if err != nil {
 		return err
 	}
-	if err := s.store.ReplaceUserProblems(ctx, t.ID, provider, d.CheckedPlatformUsers, d.CheckedCRMUsers, nil, d.Problems); err != nil {
+	if err := s.store.ReplaceUserProblems(ctx, t.ID, prov, d.CheckedPlatformUsers, d.CheckedCRMUsers, nil, d.Problems); err != nil {
 		return err
 	}
-	return s.settleProvisions(ctx, t.ID, provider, in.Pending, d.Upserts)
+	return s.settleProvisions(ctx, t.ID, prov, in.Pending, d.Upserts)
 }
 
 // settleProvisions removes the provisioning requests that the committed mappings answered: their
 // CRM user is now mapped (the mapping itself keeps made_by auto_provisioned, and so its
 // pending_team status, from then on).
-func (s *Service) settleProvisions(ctx context.Context, tenantID, provider string, pending []mapping.Provision, upserts []mapping.Mapping) error {
+func (s *Service) settleProvisions(ctx context.Context, tenantID, prov string, pending []mapping.Provision, upserts []mapping.Mapping) error {
 	if len(pending) == 0 {
 		return nil
 	}
 	for _, m := range upserts {
 		for _, p := range pending {
 			if p.CRMUserID == m.CRMUserID {
-				if err := s.store.DeleteProvision(ctx, tenantID, provider, p.CRMUserID); err != nil {
+				if err := s.store.DeleteProvision(ctx, tenantID, prov, p.CRMUserID); err != nil {
 					return err
 				}
 			}

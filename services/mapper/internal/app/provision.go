@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
+
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
 // ProvisionEventID is the event id (and NATS message id) of the provisioning request for one CRM
 // user, the same for every repeat so that JetStream deduplicates them (rule 7).
-func ProvisionEventID(provider, crmUserID string) string { return "prov:" + provider + ":" + crmUserID }
+func ProvisionEventID(prov, crmUserID string) string { return "prov:" + prov + ":" + crmUserID }
 
 // ProvisionOutcome says what OwnerChanged did.
 type ProvisionOutcome struct {
@@ -33,27 +35,27 @@ type ProvisionOutcome struct {
 // Idempotent: the request is published before it is recorded, under an event id that is the same
 // for every repeat, so a redelivery after a lost recording is a JetStream duplicate, and one after
 // the recording is refused by the rules (a request is outstanding) and publishes nothing.
-func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID, ownerID string) (ProvisionOutcome, error) {
+func (s *Service) OwnerChanged(ctx context.Context, tenantID, prov, eventID, ownerID string) (ProvisionOutcome, error) {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return ProvisionOutcome{}, err
 	}
-	if _, ok := t.ProviderSettings(provider); !ok {
-		return ProvisionOutcome{}, fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, provider)
+	if _, ok := t.ProviderSettings(provider.Provider(prov)); !ok {
+		return ProvisionOutcome{}, fmt.Errorf("%w: %s %s", domain.ErrNotConnected, tenantID, prov)
 	}
-	st := settingsOf(t, provider)
+	st := settingsOf(t, prov)
 	if !st.AutoProvisioning {
 		return ProvisionOutcome{Reason: "auto-provisioning is off for this tenant"}, nil
 	}
 	if ownerID == "" {
 		return ProvisionOutcome{Reason: "the owner was cleared"}, nil
 	}
-	owner, err := s.store.CRMUser(ctx, tenantID, provider, ownerID)
+	owner, err := s.store.CRMUser(ctx, tenantID, prov, ownerID)
 	if errors.Is(err, domain.ErrNotFound) {
-		if err := s.RefreshCRMUser(ctx, tenantID, provider, ownerID, eventID); err != nil {
+		if err := s.RefreshCRMUser(ctx, tenantID, prov, ownerID, eventID); err != nil {
 			return ProvisionOutcome{}, err
 		}
-		owner, err = s.store.CRMUser(ctx, tenantID, provider, ownerID)
+		owner, err = s.store.CRMUser(ctx, tenantID, prov, ownerID)
 		if errors.Is(err, domain.ErrNotFound) {
 			return ProvisionOutcome{Reason: "the CRM does not know the owner"}, nil
 		}
@@ -64,13 +66,13 @@ func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID,
 
 	// Under the tenant's lock, so that a Sync Users run or a user event does not map the owner
 	// between the look-ups and the recording.
-	unlock, err := s.w.LockWithin(ctx, tenantID, provider, s.lockWait)
+	unlock, err := s.w.LockWithin(ctx, tenantID, prov, s.lockWait)
 	if err != nil {
 		return ProvisionOutcome{}, err
 	}
 	defer unlock()
-	q := mapping.ProvisionQuery{Settings: st, Provider: provider, Owner: owner.CRMUser, Now: s.now().UTC().Truncate(time.Millisecond)}
-	ms, err := s.store.MappingsNaming(ctx, tenantID, provider, nil, []string{ownerID})
+	q := mapping.ProvisionQuery{Settings: st, Provider: prov, Owner: owner.CRMUser, Now: s.now().UTC().Truncate(time.Millisecond)}
+	ms, err := s.store.MappingsNaming(ctx, tenantID, prov, nil, []string{ownerID})
 	if err != nil {
 		return ProvisionOutcome{}, err
 	}
@@ -84,7 +86,7 @@ func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID,
 			q.SameEmail = append(q.SameEmail, p.Rules())
 		}
 	}
-	switch _, err := s.store.Provision(ctx, tenantID, provider, ownerID); {
+	switch _, err := s.store.Provision(ctx, tenantID, prov, ownerID); {
 	case err == nil:
 		q.Pending = true
 	case !errors.Is(err, domain.ErrNotFound):
@@ -97,8 +99,8 @@ func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID,
 	if s.provisions == nil {
 		return ProvisionOutcome{}, errors.New("auto-provisioning: no publisher configured")
 	}
-	id := ProvisionEventID(provider, ownerID)
-	req := domain.ProvisionRequest{ID: id, Tenant: tenantID, Provider: provider, Owner: owner, Email: d.Provision.Email,
+	id := ProvisionEventID(prov, ownerID)
+	req := domain.ProvisionRequest{ID: id, Tenant: tenantID, Provider: prov, Owner: owner, Email: d.Provision.Email,
 		RequestedAt: d.Provision.RequestedAt, SourceEventID: eventID}
 	if err := s.provisions.ProvisionRequested(ctx, req); err != nil {
 		return ProvisionOutcome{}, fmt.Errorf("publish provisioning request %s: %w", id, err)
@@ -106,6 +108,6 @@ func (s *Service) OwnerChanged(ctx context.Context, tenantID, provider, eventID,
 	if _, err := s.store.PutProvision(ctx, tenantID, d.Provision); err != nil {
 		return ProvisionOutcome{}, err
 	}
-	s.log.Info("platform user provisioning requested", "tenant", tenantID, "provider", provider, "crm_user", ownerID)
+	s.log.Info("platform user provisioning requested", "tenant", tenantID, "provider", prov, "crm_user", ownerID)
 	return ProvisionOutcome{Published: true}, nil
 }

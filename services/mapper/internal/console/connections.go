@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/ownersync/ownersync/libs/webhookstats"
@@ -271,7 +273,7 @@ func (c *Console) connectTest(r *req) error {
 	if c.conns.Service == nil {
 		return pageError(http.StatusNotFound, "Connecting from the console is not configured.")
 	}
-	if _, ok := r.tenant.ProviderSettings(p); !ok {
+	if _, ok := r.tenant.ProviderSettings(provider.Provider(p)); !ok {
 		return c.renderConnections(r, http.StatusOK, nil, providerName(p)+" is not connected.")
 	}
 	res := c.conns.Service.Test(r.ctx, r.tenant, p)

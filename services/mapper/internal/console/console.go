@@ -35,6 +35,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/ownersync/ownersync/libs/tenant"
@@ -237,14 +239,17 @@ func parsePages() map[string]*template.Template {
 	return out
 }
 
-func providerName(p string) string {
-	switch p {
+// providerName names a provider for people; templates pass it view fields (strings) and a tenant's
+// connected providers (provider.Provider).
+func providerName(p any) string {
+	name := fmt.Sprint(p)
+	switch name {
 	case mapping.Salesforce:
 		return "Salesforce"
 	case mapping.HubSpot:
 		return "HubSpot"
 	}
-	return p
+	return name
 }
 
 func statusIcon(s string) string {
@@ -477,7 +482,7 @@ func (c *Console) inTenant(h handler) handler {
 			if p != mapping.Salesforce && p != mapping.HubSpot {
 				return pageError(http.StatusNotFound, "Unknown provider %q.", p)
 			}
-			if _, ok := t.ProviderSettings(p); !ok {
+			if _, ok := t.ProviderSettings(provider.Provider(p)); !ok {
 				return pageError(http.StatusNotFound, "%s is not connected for this tenant.", providerName(p))
 			}
 			r.provider = p
@@ -568,7 +573,7 @@ func (c *Console) render(r *req, status int, name, title string, data any) error
 	}
 	if r.tenant != nil {
 		for _, pr := range mapping.Providers {
-			if _, ok := r.tenant.ProviderSettings(pr); ok {
+			if _, ok := r.tenant.ProviderSettings(provider.Provider(pr)); ok {
 				p.Providers = append(p.Providers, pr)
 			}
 		}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ownersync/ownersync/libs/provider"
+
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
@@ -480,7 +482,7 @@ func (c *Console) settingsPage(r *req) error {
 func (c *Console) renderSettings(r *req, status int, t *tenant.Tenant, problems []string) error {
 	var forms []providerForm
 	for _, p := range mapping.Providers {
-		s, ok := t.ProviderSettings(p)
+		s, ok := t.ProviderSettings(provider.Provider(p))
 		if !ok {
 			continue
 		}
@@ -708,13 +710,13 @@ func (c *Console) providerRedirect(view string) handler {
 		q.Del("provider")
 		if p == "" {
 			for _, pr := range mapping.Providers {
-				if _, ok := r.tenant.ProviderSettings(pr); ok {
+				if _, ok := r.tenant.ProviderSettings(provider.Provider(pr)); ok {
 					p = pr
 					break
 				}
 			}
 		}
-		if _, ok := r.tenant.ProviderSettings(p); !ok || (p != mapping.Salesforce && p != mapping.HubSpot) {
+		if _, ok := r.tenant.ProviderSettings(provider.Provider(p)); !ok || (p != mapping.Salesforce && p != mapping.HubSpot) {
 			return pageError(http.StatusNotFound, "No such CRM is connected for this tenant.")
 		}
 		u := c.tenantURL(r, "p/"+p+"/"+view)

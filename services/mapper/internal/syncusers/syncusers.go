@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/provider"
+
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -244,7 +246,7 @@ func (r *Runner) begin(ctx context.Context, t *tenant.Tenant, req domain.SyncReq
 	run := &domain.SyncRun{ID: runID, Tenant: t.ID, Trigger: trigger, DryRun: req.DryRun, EmailReport: req.DryRun && req.EmailReport, Status: domain.RunRunning,
 		Phase: domain.PhaseStarting, StartedAt: r.o.Now().UTC()}
 	for _, p := range t.Connected() {
-		run.Providers = append(run.Providers, domain.RunProvider{Provider: p, Phase: domain.PhaseWaiting})
+		run.Providers = append(run.Providers, domain.RunProvider{Provider: string(p), Phase: domain.PhaseWaiting})
 	}
 	if err := r.store.PutRun(ctx, run); err != nil {
 		_ = r.store.UnlockRun(ctx, t.ID, runID)
@@ -507,7 +509,7 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 	if err != nil {
 		return report.Provider{}, err
 	}
-	settings, _ := t.ProviderSettings(rp.Provider)
+	settings, _ := t.ProviderSettings(provider.Provider(rp.Provider))
 	in := mapping.Input{
 		Pending:  pending,
 		Provider: rp.Provider, PlatformUsers: platform, CRMUsers: make([]mapping.CRMUser, len(pulled)), Mappings: mappings,

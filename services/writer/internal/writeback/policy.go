@@ -37,7 +37,7 @@ func (p TenantPolicies) Policy(ctx context.Context, id string) (ownership.Policy
 func PolicyOf(t *tenant.Tenant) ownership.Policy {
 	pol := ownership.Policy{Tenant: t.ID, Providers: map[provider.Provider]ownership.ProviderPolicy{}}
 	for _, p := range provider.All {
-		s, ok := t.ProviderSettings(string(p))
+		s, ok := t.ProviderSettings(p)
 		if !ok {
 			continue
 		}
