@@ -9,21 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ownersync/ownersync/libs/coord"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
 
-func bucket(t *testing.T) jetstream.KeyValue {
-	t.Helper()
-	return harness.JetStream(t).KV(t)[streams.CoordBucket]
-}
-
 // Concurrent read-modify-writes lose nothing: 8 writers × 25 increments end at 200.
 func TestUpdateLosesNoWrite(t *testing.T) {
-	kv := bucket(t)
+	kv := harness.KV(t, streams.CoordBucket)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for range 8 {
@@ -55,7 +48,7 @@ func TestUpdateLosesNoWrite(t *testing.T) {
 // One holder at a time; a holder that never releases (killed) blocks the next one only until its
 // expiry; the old holder then cannot renew or release the lease it lost.
 func TestLeaseExpiresAndMovesOn(t *testing.T) {
-	kv := bucket(t)
+	kv := harness.KV(t, streams.CoordBucket)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
 	if _, err := coord.Acquire(ctx, kv, "lease.acme.hubspot", "a", "a1", time.Minute, t0); err != nil {
@@ -94,7 +87,7 @@ func TestLeaseExpiresAndMovesOn(t *testing.T) {
 // Of many concurrent claimers exactly one wins; a finished claim is never won again; an unfinished
 // one whose claimer died is won by another after its expiry.
 func TestClaimOnce(t *testing.T) {
-	kv := bucket(t)
+	kv := harness.KV(t, streams.CoordBucket)
 	ctx := context.Background()
 	now := time.Now()
 	var wins atomic.Int32

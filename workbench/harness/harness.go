@@ -112,6 +112,17 @@ func (n *NATS) Restart(t testing.TB) {
 	n.start(t)
 }
 
+// KV starts a server as JetStream does and returns ownersync's KV bucket named bucket (memory
+// storage), for a test of one bucket's reader or writer.
+func KV(t testing.TB, bucket string) jetstream.KeyValue {
+	t.Helper()
+	kv, ok := JetStream(t).KV(t)[bucket]
+	if !ok {
+		t.Fatalf("harness: no KV bucket %q", bucket)
+	}
+	return kv
+}
+
 // KV declares ownersync's KV buckets (memory storage) and returns them by name.
 func (n *NATS) KV(t testing.TB) map[string]jetstream.KeyValue {
 	t.Helper()

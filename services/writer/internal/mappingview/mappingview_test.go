@@ -14,11 +14,6 @@ import (
 	"github.com/ownersync/ownersync/workbench/harness"
 )
 
-func mappingsBucket(t *testing.T) jetstream.KeyValue {
-	t.Helper()
-	return harness.JetStream(t).KV(t)[streams.MappingsBucket]
-}
-
 func TestView(t *testing.T) {
 	t.Run("reading", func(t *testing.T) {
 		testView(t, func(kv jetstream.KeyValue) *View { return New(kv) })
@@ -35,7 +30,7 @@ func TestView(t *testing.T) {
 }
 
 func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
-	kv := mappingsBucket(t)
+	kv := harness.KV(t, streams.MappingsBucket)
 	ctx := context.Background()
 	// Values as mapper writes them (kvview.Entry), both keys per mapping.
 	put := func(provider, platformID, crmID, value string) {
@@ -120,7 +115,7 @@ func testView(t *testing.T, newView func(jetstream.KeyValue) *View) {
 // TestWatchedFollowsChanges: a watched view sees later puts and deletes, answers a key written
 // after its start, and reads the bucket once its watch has ended.
 func TestWatchedFollowsChanges(t *testing.T) {
-	kv := mappingsBucket(t)
+	kv := harness.KV(t, streams.MappingsBucket)
 	ctx := context.Background()
 	key := streams.KVKey("acme", "hubspot", "platform", "pu_ada")
 	if _, err := kv.PutString(ctx, key, `{"platform_user_id":"pu_ada","crm_user_id":"7001","status":"synced","usable":true,"active":true,"kind":"user"}`); err != nil {

@@ -8,22 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
 
-// recordsBucket starts an in-process JetStream server and declares the records bucket.
-func recordsBucket(t *testing.T) jetstream.KeyValue {
-	t.Helper()
-	return harness.JetStream(t).KV(t)[streams.RecordsBucket]
-}
-
 func TestJetStreamKVErrors(t *testing.T) {
-	kv := NewJetStreamKV(recordsBucket(t))
+	kv := NewJetStreamKV(harness.KV(t, streams.RecordsBucket))
 	ctx := context.Background()
 	key := Key("acme", provider.HubSpot, ownership.Contact, "51234")
 	if _, _, err := kv.Get(ctx, key); !errors.Is(err, ErrNotFound) {
@@ -60,7 +52,7 @@ func TestJetStreamKVErrors(t *testing.T) {
 
 // TestStoreOnJetStream runs concurrent compare-and-set updates against a real bucket.
 func TestStoreOnJetStream(t *testing.T) {
-	s := NewStore(NewJetStreamKV(recordsBucket(t)))
+	s := NewStore(NewJetStreamKV(harness.KV(t, streams.RecordsBucket)))
 	s.maxAttempts = 1000
 	ctx := context.Background()
 	key := Key("acme", provider.Salesforce, ownership.Lead, "00Q5g00000ZxCvBEAV")
