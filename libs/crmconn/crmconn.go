@@ -62,12 +62,17 @@ type Tenants interface {
 type Config struct {
 	// Tenants looks tenants up for Salesforce and HubSpot (nil: only the ...For methods work).
 	Tenants Tenants
-	// Secrets resolves secret references (default secretref.Default); secretbox.Resolver adds the
-	// stored: references of Connect flows.
+	// Secrets resolves secret references inside the operator's namespace (nil: nothing resolves);
+	// secretbox.Resolver adds the stored: references of Connect flows.
 	Secrets Resolver
 	// Stored keeps a refresh token the CRM rotated (nil: a rotated token is used until the client
 	// is rebuilt, and the stored one fails after that).
 	Stored *secretbox.Store
+	// AnyCRMHost lets clients call any host over http or https (OWNERSYNC_CRM_ANY_HOST; sandboxes
+	// and tests). Otherwise every configured URL, and every request a client sends (an
+	// instance_url from a token answer included), must be https on the provider's hosts
+	// (tenant.CRMHosts).
+	AnyCRMHost bool
 	// Timeout bounds each CRM API call (0: the clients' default, 30 s).
 	Timeout time.Duration
 	// HTTPClient is the transport (nil: http.DefaultTransport).
@@ -99,7 +104,7 @@ type cached[C any] struct {
 // New returns Clients.
 func New(cfg Config) *Clients {
 	if cfg.Secrets == nil || isNilResolver(cfg.Secrets) {
-		cfg.Secrets = &secretref.Default
+		cfg.Secrets = &secretref.Resolver{}
 	}
 	return &Clients{cfg: cfg, sf: map[string]cached[*salesforce.Client]{}, hs: map[string]cached[*hubspot.Client]{}}
 }
@@ -171,9 +176,63 @@ func (c *Clients) HubSpotFor(t *tenant.Tenant) (*hubspot.Client, error) {
 	return cl, nil
 }
 
+func (c *Clients) policy() tenant.Policy { return tenant.Policy{AnyCRMHost: c.cfg.AnyCRMHost} }
+
+// checkURLs refuses a configuration whose URLs the host policy does not allow, before any secret
+// is resolved (the store's validation checks the same; this holds for a configuration written
+// around it).
+func (c *Clients) checkURLs(p provider.Provider, urls ...string) error {
+	for _, u := range urls {
+		if u == "" {
+			continue
+		}
+		if err := c.policy().CheckCRMURL(p, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// httpClient is the configured client with a transport that refuses requests to hosts the
+// policy does not allow: whatever URL a client builds — from a token answer's instance_url, from a
+// redirect — a tenant's credentials go only to the provider.
+func (c *Clients) httpClient(p provider.Provider) *http.Client {
+	base := http.DefaultTransport
+	var jar http.CookieJar
+	if c.cfg.HTTPClient != nil {
+		if c.cfg.HTTPClient.Transport != nil {
+			base = c.cfg.HTTPClient.Transport
+		}
+		jar = c.cfg.HTTPClient.Jar
+	}
+	return &http.Client{Transport: hostGuard{base: base, provider: p, policy: c.policy()}, Jar: jar}
+}
+
+// ErrHostNotAllowed is returned for a request to a host the policy does not allow.
+var ErrHostNotAllowed = errors.New("host not allowed for this CRM")
+
+type hostGuard struct {
+	base     http.RoundTripper
+	provider provider.Provider
+	policy   tenant.Policy
+}
+
+func (g hostGuard) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !g.policy.HostAllowed(g.provider, r.URL.Scheme, r.URL.Host) {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, fmt.Errorf("%s %s://%s: %w", g.provider, r.URL.Scheme, r.URL.Host, ErrHostNotAllowed)
+	}
+	return g.base.RoundTrip(r)
+}
+
 func (c *Clients) newSalesforce(tenantID string, s *tenant.SFConfig) (*salesforce.Client, error) {
+	if err := c.checkURLs(provider.Salesforce, s.InstanceURL, s.APIBaseURL, s.Auth.TokenURL); err != nil {
+		return nil, err
+	}
 	cfg := salesforce.Config{InstanceURL: s.InstanceURL, TokenURL: s.Auth.TokenURL, APIVersion: s.APIVersion,
-		HTTPClient: c.cfg.HTTPClient, Timeout: c.cfg.Timeout, TracerProvider: c.cfg.TracerProvider,
+		HTTPClient: c.httpClient(provider.Salesforce), Timeout: c.cfg.Timeout, TracerProvider: c.cfg.TracerProvider,
 		Metrics: c.cfg.Metrics, Tenant: tenantID}
 	if cfg.APIVersion == "" {
 		cfg.APIVersion = DefaultSalesforceAPIVersion
@@ -214,7 +273,10 @@ func (c *Clients) newSalesforce(tenantID string, s *tenant.SFConfig) (*salesforc
 }
 
 func (c *Clients) newHubSpot(tenantID string, h *tenant.HSConfig) (*hubspot.Client, error) {
-	cfg := hubspot.Config{BaseURL: h.APIBaseURL, HTTPClient: c.cfg.HTTPClient, Timeout: c.cfg.Timeout,
+	if err := c.checkURLs(provider.HubSpot, h.APIBaseURL, h.Auth.TokenURL); err != nil {
+		return nil, err
+	}
+	cfg := hubspot.Config{BaseURL: h.APIBaseURL, HTTPClient: c.httpClient(provider.HubSpot), Timeout: c.cfg.Timeout,
 		TracerProvider: c.cfg.TracerProvider, OwnersPageSize: hubspotOwnersPageSize,
 		Metrics: c.cfg.Metrics, Tenant: tenantID}
 	switch h.Auth.Kind {

@@ -62,29 +62,30 @@ func TestClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := t.TempDir() + "/sf.pem"
+	keyDir := t.TempDir()
+	keyFile := keyDir + "/sf.pem"
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"SF_SECRET": "sf-secret", "HS_TOKEN": "pat-secret", "BAD_PEM": "not a key"}
-	secrets := &secretref.Resolver{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile}
+	env := map[string]string{"OWNERSYNC_SECRET_SF": "sf-secret", "OWNERSYNC_SECRET_HS_TOKEN": "pat-secret", "OWNERSYNC_SECRET_BAD_PEM": "not a key"}
+	secrets := &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_", Dir: keyDir}, Getenv: func(k string) string { return env[k] }}
 
 	v1 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ts := tenants{
 		"acme": {ID: "acme", UpdatedAt: v1,
 			Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, APIBaseURL: sfURL}, APIVersion: "62.0",
-				Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "writer", ClientSecretRef: "env:SF_SECRET"}},
+				Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "writer", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}},
 			HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, APIBaseURL: hsURL},
-				Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:HS_TOKEN"}}},
+				Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}}},
 		"jwt": {ID: "jwt",
 			Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, APIBaseURL: sfURL}, APIVersion: "62.0",
 				Auth: tenant.SFAuth{Flow: "jwt_bearer", ClientID: "writer", Username: "ada@acme.test", PrivateKeyRef: "file:" + keyFile,
 					TokenURL: sfURL + "/services/oauth2/token"}}},
 		"off":      {ID: "off", HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: false}}},
-		"nosecret": {ID: "nosecret", HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true}, Auth: tenant.HSAuth{TokenRef: "env:MISSING"}}},
-		"badkey":   {ID: "badkey", Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, APIBaseURL: sfURL}, Auth: tenant.SFAuth{Flow: "jwt_bearer", ClientID: "x", Username: "u", PrivateKeyRef: "env:BAD_PEM"}}},
+		"nosecret": {ID: "nosecret", HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true}, Auth: tenant.HSAuth{TokenRef: "env:OWNERSYNC_SECRET_MISSING"}}},
+		"badkey":   {ID: "badkey", Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, APIBaseURL: sfURL}, Auth: tenant.SFAuth{Flow: "jwt_bearer", ClientID: "x", Username: "u", PrivateKeyRef: "env:OWNERSYNC_SECRET_BAD_PEM"}}},
 	}
-	c := crmconn.New(crmconn.Config{Tenants: ts, Secrets: secrets, Timeout: 5 * time.Second})
+	c := crmconn.New(crmconn.Config{Tenants: ts, Secrets: secrets, Timeout: 5 * time.Second, AnyCRMHost: true})
 	ctx := context.Background()
 
 	for _, id := range []string{"acme", "jwt"} {

@@ -9,6 +9,8 @@
 package hubspot
 
 import (
+	"github.com/ownersync/ownersync/libs/redact"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -233,7 +235,7 @@ func (r *refresher) token(ctx context.Context) (string, error) {
 	// A source over a token without an access token always refreshes.
 	t, err := r.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: r.tok.RefreshToken}).Token()
 	if err != nil {
-		return "", fmt.Errorf("refresh hubspot token: %w", err)
+		return "", fmt.Errorf("refresh hubspot token: %w", redact.TokenError(err))
 	}
 	r.tok = t
 	return t.AccessToken, nil

@@ -170,6 +170,7 @@ func (c *Client) BatchUpdateOwners(ctx context.Context, updates []OwnerUpdate) (
 			}
 			return res, err
 		}
+		resp.sanitize()
 		res.Responses = append(res.Responses, BatchResponse{
 			HTTPStatus: status, Status: resp.Status, NumErrors: resp.NumErrors, Errors: resp.Errors,
 			RequestedAt: resp.RequestedAt, StartedAt: resp.StartedAt, CompletedAt: resp.CompletedAt,
@@ -269,6 +270,7 @@ func (c *Client) BatchReadContacts(ctx context.Context, idProperty string, ids [
 		if err != nil {
 			return out, fmt.Errorf("batch read hubspot contacts (%d of %d): %w", len(chunk), len(ids), err)
 		}
+		resp.sanitize()
 		for k := range resp.Errors {
 			if e := resp.Errors[k]; e.Category != "OBJECT_NOT_FOUND" {
 				e.HTTPStatus = status

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/redact"
 	"github.com/ownersync/ownersync/libs/retry"
 )
 
@@ -156,20 +157,40 @@ func Transient(err error) bool {
 func parseErrorResponse(status int, h http.Header, body []byte, rl RateLimit, now time.Time) *APIError {
 	ae := &APIError{}
 	if err := json.Unmarshal(body, ae); err != nil || (ae.Message == "" && ae.Category == "" && ae.PolicyName == "") {
-		*ae = APIError{Message: strings.TrimSpace(string(truncate(body, 512)))}
-		if ae.Message == "" {
-			ae.Message = http.StatusText(status)
-		}
+		// Not HubSpot's error shape (an HTML page, a proxy's answer): only the status is kept;
+		// the body never reaches an error, a run or a report (issue 13 item 1).
+		*ae = APIError{Message: http.StatusText(status)}
 	}
+	ae.sanitize()
 	ae.HTTPStatus = status
 	ae.RateLimit = rl
 	ae.RetryAfterHint = retry.ParseRetryAfter(h.Get("Retry-After"), now)
 	return ae
 }
 
-func truncate(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
+// sanitize bounds the per-input errors of a batch answer as parseErrorResponse does a whole
+// request's.
+func (r *batchResponse) sanitize() {
+	for k := range r.Errors {
+		r.Errors[k].sanitize()
 	}
-	return b
+}
+
+// maxErrorDetails bounds the errors[] kept of one error body.
+const maxErrorDetails = 20
+
+// sanitize keeps what the error may carry into stored errors, runs and reports: code-shaped
+// codes and short printable messages (issue 13 item 1).
+func (e *APIError) sanitize() {
+	e.Status, e.Category, e.SubCategory = redact.Code(e.Status), redact.Code(e.Category), redact.Code(e.SubCategory)
+	e.PolicyName, e.ErrorType, e.GroupName = redact.Code(e.PolicyName), redact.Code(e.ErrorType), redact.Text(e.GroupName, 64)
+	e.CorrelationID, e.RequestID = redact.Code(e.CorrelationID), redact.Code(e.RequestID)
+	e.Message = redact.Text(e.Message, redact.MaxCRMMessage)
+	if len(e.Errors) > maxErrorDetails {
+		e.Errors = e.Errors[:maxErrorDetails]
+	}
+	for i := range e.Errors {
+		d := &e.Errors[i]
+		d.Message, d.Code, d.SubCategory, d.In = redact.Text(d.Message, redact.MaxCRMMessage), redact.Code(d.Code), redact.Code(d.SubCategory), redact.Text(d.In, 64)
+	}
 }

@@ -1,6 +1,8 @@
 package salesforce
 
 import (
+	"github.com/ownersync/ownersync/libs/redact"
+
 	"context"
 	"crypto/rsa"
 	"encoding/json"
@@ -71,7 +73,7 @@ func (c *tokenCache) token(ctx context.Context) (*oauth2.Token, error) {
 	defer cancel()
 	tok, err := c.fetch(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("get salesforce token: %w", err)
+		return nil, fmt.Errorf("get salesforce token: %w", redact.TokenError(err))
 	}
 	if tok.AccessToken == "" {
 		return nil, errors.New("get salesforce token: response has no access_token")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ownersync/ownersync/libs/redact"
 	"github.com/ownersync/ownersync/libs/retry"
 )
 
@@ -160,27 +161,41 @@ func Transient(err error) bool {
 func parseErrorResponse(status int, h http.Header, body []byte) *APIError {
 	ae := &APIError{HTTPStatus: status, RetryAfterHint: retry.ParseRetryAfter(h.Get("Retry-After"), time.Now())}
 	var items []ErrorItem
-	if err := json.Unmarshal(body, &items); err == nil && len(items) > 0 {
-		ae.Errors = items
-		ae.Code, ae.Message, ae.Fields = items[0].ErrorCode, items[0].Message, items[0].Fields
-		return ae
+	if err := json.Unmarshal(body, &items); err != nil || len(items) == 0 {
+		var one ErrorItem // some endpoints answer a single object
+		if err := json.Unmarshal(body, &one); err == nil && one.ErrorCode != "" {
+			items = []ErrorItem{one}
+		} else {
+			items = nil
+		}
 	}
-	var one ErrorItem // some endpoints answer a single object
-	if err := json.Unmarshal(body, &one); err == nil && one.ErrorCode != "" {
-		ae.Errors = []ErrorItem{one}
-		ae.Code, ae.Message, ae.Fields = one.ErrorCode, one.Message, one.Fields
-		return ae
-	}
-	ae.Message = strings.TrimSpace(string(truncate(body, 512)))
-	if ae.Message == "" {
+	if len(items) == 0 {
+		// Not Salesforce's error shape (an HTML page, a proxy's answer): only the status is
+		// kept; the body never reaches an error, a run or a report (issue 13 item 1).
 		ae.Message = http.StatusText(status)
+		return ae
 	}
+	for i := range items {
+		items[i] = sanitize(items[i])
+	}
+	ae.Errors = items
+	ae.Code, ae.Message, ae.Fields = items[0].ErrorCode, items[0].Message, items[0].Fields
 	return ae
 }
 
-func truncate(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
+// maxFields bounds the field names kept of one error.
+const maxFields = 10
+
+// sanitize keeps what an error item may carry into stored errors: a code-shaped code, a short
+// printable message and a few field names.
+func sanitize(e ErrorItem) ErrorItem {
+	e.ErrorCode = redact.Code(e.ErrorCode)
+	e.Message = redact.Text(e.Message, redact.MaxCRMMessage)
+	if len(e.Fields) > maxFields {
+		e.Fields = e.Fields[:maxFields]
 	}
-	return b
+	for i, f := range e.Fields {
+		e.Fields[i] = redact.Text(f, 80)
+	}
+	return e
 }

@@ -33,9 +33,13 @@ func (r Result) Err() error {
 	if r.Success {
 		return nil
 	}
-	ae := &APIError{HTTPStatus: http.StatusOK, Errors: r.Errors}
-	if len(r.Errors) > 0 {
-		ae.Code, ae.Message, ae.Fields = r.Errors[0].ErrorCode, r.Errors[0].Message, r.Errors[0].Fields
+	items := make([]ErrorItem, len(r.Errors))
+	for i, e := range r.Errors {
+		items[i] = sanitize(e)
+	}
+	ae := &APIError{HTTPStatus: http.StatusOK, Errors: items}
+	if len(items) > 0 {
+		ae.Code, ae.Message, ae.Fields = items[0].ErrorCode, items[0].Message, items[0].Fields
 	} else {
 		ae.Message = "record failed without an error"
 	}

@@ -14,19 +14,19 @@ func TestResolve(t *testing.T) {
 	if err := os.WriteFile(f, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := Resolver{Getenv: func(k string) string {
+	r := Resolver{Namespace: Namespace{EnvPrefix: "HS_", Dir: dir}, Getenv: func(k string) string {
 		if k == "HS_SECRET" {
 			return "from-env"
 		}
 		return ""
-	}, ReadFile: os.ReadFile}
+	}}
 	tests := []struct {
 		name, ref, want string
 		wantErr         error
 	}{
 		{name: "env", ref: "env:HS_SECRET", want: "from-env"},
 		{name: "file trims newline", ref: "file:" + f, want: "s3cret"},
-		{name: "env missing", ref: "env:NOPE", wantErr: ErrMissing},
+		{name: "env missing", ref: "env:HS_NOPE", wantErr: ErrMissing},
 		{name: "literal is refused", ref: "hunter2-literal", wantErr: ErrInvalid},
 		{name: "file missing", ref: "file:" + filepath.Join(dir, "none"), wantErr: os.ErrNotExist},
 	}

@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -24,10 +26,14 @@ import (
 	"github.com/ownersync/ownersync/libs/natsbus"
 	"github.com/ownersync/ownersync/libs/redact"
 	"github.com/ownersync/ownersync/libs/secretbox"
+	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/telemetry"
+	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 )
+
+var secretPrefixRE = regexp.MustCompile(`^[A-Z_][A-Z0-9_]{3,}$`)
 
 // Version is the build version, set with -ldflags "-X …/servicekit.Version=…".
 var Version = "dev"
@@ -69,6 +75,10 @@ type Config struct {
 	// lookup of an unknown source causes (1 s, so a flood of webhooks from an unknown portal cannot
 	// hammer MongoDB).
 	TenantCache tenantstore.CacheOptions
+	// Connections is the operator's policy for tenant connections (issue 13 item 1): the secret
+	// namespace (OWNERSYNC_SECRET_ENV_PREFIX, OWNERSYNC_SECRETS_DIR) that references must stay in,
+	// and whether CRM URLs may name any host (OWNERSYNC_CRM_ANY_HOST, sandboxes and tests only).
+	Connections tenant.Policy
 }
 
 // ReadConfig reads the shared variables; service-specific ones are read by the caller on the same
@@ -96,9 +106,22 @@ func ReadConfig(r *envconfig.Reader, service, defaultAddr string) Config {
 			Interval:   r.Duration("OWNERSYNC_TENANT_REFRESH_INTERVAL", 10*time.Second),
 			MinRefresh: time.Second,
 		},
+		Connections: tenant.Policy{
+			Secrets: secretref.Namespace{
+				EnvPrefix: r.String("OWNERSYNC_SECRET_ENV_PREFIX", "OWNERSYNC_SECRET_"),
+				Dir:       r.String("OWNERSYNC_SECRETS_DIR", "/run/secrets/ownersync"),
+			},
+			AnyCRMHost: r.Bool("OWNERSYNC_CRM_ANY_HOST", false),
+		},
 	}
 	if c.TenantCache.Interval <= 0 {
 		r.Problem("OWNERSYNC_TENANT_REFRESH_INTERVAL must be longer than zero")
+	}
+	if p := c.Connections.Secrets.EnvPrefix; !secretPrefixRE.MatchString(p) {
+		r.Problem("OWNERSYNC_SECRET_ENV_PREFIX=%q must be at least 4 characters of A-Z, 0-9 and _ (a prefix no other variable of the process has)", p)
+	}
+	if d := c.Connections.Secrets.Dir; !filepath.IsAbs(d) || filepath.Clean(d) == "/" {
+		r.Problem("OWNERSYNC_SECRETS_DIR=%q must be an absolute directory other than /", d)
 	}
 	if v := r.String("OWNERSYNC_STORED_SECRET_KEYS", ""); v != "" {
 		kr, err := secretbox.ParseKeyring(v)

@@ -3,6 +3,7 @@ package tenant
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,9 @@ func connectionFields(t *Tenant) map[string]string {
 			"auth.private_key_ref":      sf.Auth.PrivateKeyRef,
 			"auth.token_url":            sf.Auth.TokenURL,
 			"auth.audience":             sf.Auth.Audience,
+			"auth.refresh_token_ref":    sf.Auth.RefreshTokenRef,
+			"auth.connected_by":         sf.Auth.ConnectedBy,
+			"auth.connected_at":         sf.Auth.ConnectedAt.UTC().Format(time.RFC3339Nano),
 			"shared_key_ref":            sf.SharedKeyRef,
 			"previous_shared_key_ref":   sf.PreviousSharedKeyRef,
 			"previous_shared_key_until": sf.PreviousSharedKeyUntil.UTC().Format(time.RFC3339Nano),
@@ -58,6 +62,9 @@ func connectionFields(t *Tenant) map[string]string {
 			"auth.client_secret_ref": hs.Auth.ClientSecretRef,
 			"auth.refresh_token_ref": hs.Auth.RefreshTokenRef,
 			"auth.token_url":         hs.Auth.TokenURL,
+			"auth.scopes":            strings.Join(hs.Auth.Scopes, " "),
+			"auth.connected_by":      hs.Auth.ConnectedBy,
+			"auth.connected_at":      hs.Auth.ConnectedAt.UTC().Format(time.RFC3339Nano),
 		} {
 			m[join("hubspot", k)] = v
 		}

@@ -370,3 +370,22 @@ func isStoredRef(s string) bool {
 	t, name, ok2 := strings.Cut(rest, "/")
 	return ok && ok2 && t != "" && name != ""
 }
+
+// ErrSourceClaimed is returned when a configuration names a Salesforce org or HubSpot portal that
+// another tenant is connected to (issue 13 item 2).
+var ErrSourceClaimed = errors.New("source connected to another tenant")
+
+// SourceClaimedError names the source a save was refused for, and (for logs and the operator,
+// never a tenant admin's answer) the tenant that holds it.
+type SourceClaimedError struct {
+	// Source is "salesforce org <18-char id>" or "hubspot portal <id>".
+	Source string
+	// Holder is the tenant connected to it, when known.
+	Holder string
+}
+
+func (e *SourceClaimedError) Error() string {
+	return e.Source + " is already connected to another tenant"
+}
+
+func (e *SourceClaimedError) Is(target error) bool { return target == ErrSourceClaimed }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,10 +31,45 @@ import (
 // Collection is the collection name.
 const Collection = "tenants"
 
-// Indexes are the tenants collection's indexes (created by mapper, the owner).
+// Indexes are the tenants collection's indexes (created by mapper, the owner). The two unique
+// ones hold each Salesforce org and HubSpot portal to one tenant (issue 13 item 2); see sourceKeys.
 var Indexes = []mongodb.Index{
 	{Collection: Collection, Name: "salesforce_org", Keys: bson.D{{Key: "salesforce.org_id", Value: 1}}},
 	{Collection: Collection, Name: "hubspot_portal", Keys: bson.D{{Key: "hubspot.portal_id", Value: 1}}},
+	{Collection: Collection, Name: "source_salesforce_unique", Keys: bson.D{{Key: sfSourceField, Value: 1}}, Unique: true},
+	{Collection: Collection, Name: "source_hubspot_unique", Keys: bson.D{{Key: hsSourceField, Value: 1}}, Unique: true},
+}
+
+// Fields of the source keys, stored beside the configuration.
+const (
+	sfSourceField = "source_salesforce"
+	hsSourceField = "source_hubspot"
+)
+
+// document is a tenant as stored: the configuration and its source keys.
+type document struct {
+	tenant.Tenant `bson:",inline"`
+	SFSource      string `bson:"source_salesforce"`
+	HSSource      string `bson:"source_hubspot"`
+}
+
+// sourceKeys are the values the unique indexes hold for a tenant: the 18-character org id and the
+// HubSpot portal id it is connected to, or "none:<tenant>" without one. A key is always present and
+// never shared by two tenants without a source, so plain unique indexes work on MongoDB (where a
+// missing field indexes as null, and two nulls collide) and on FerretDB v1 (no partial indexes).
+// The portal alone is the key, stricter than (portal, app): ingress routes HubSpot webhooks by
+// portal, so two tenants on one portal could never both receive theirs.
+func sourceKeys(t *tenant.Tenant) (sf, hs string) {
+	sf, hs = "none:"+t.ID, "none:"+t.ID
+	if t.Salesforce != nil && t.Salesforce.OrgID != "" {
+		if id, err := sfid.To18(t.Salesforce.OrgID); err == nil {
+			sf = id
+		}
+	}
+	if t.HubSpot != nil && t.HubSpot.PortalID != 0 {
+		hs = strconv.FormatInt(t.HubSpot.PortalID, 10)
+	}
+	return sf, hs
 }
 
 // Store reads and writes tenants.
@@ -43,6 +79,9 @@ type Store struct {
 	// OnChange, when set, is called after a tenant was written or deleted (mapper announces the
 	// change so that other services' caches refresh at once; see Cache.Follow).
 	OnChange func(ctx context.Context, id string)
+	// Policy, when set, is checked by Put besides Validate: secret references inside the operator's
+	// namespace, CRM URLs on allowed hosts (mapper sets it; issue 13 item 1).
+	Policy *tenant.Policy
 }
 
 // New returns a store on db.
@@ -86,8 +125,18 @@ func (s *Store) Put(ctx context.Context, t *tenant.Tenant) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	if s.Policy != nil {
+		if err := s.Policy.Check(t); err != nil {
+			return err
+		}
+	}
 	t.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
-	_, err := s.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, t, options.Replace().SetUpsert(true))
+	d := document{Tenant: *t}
+	d.SFSource, d.HSSource = sourceKeys(t)
+	_, err := s.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, d, options.Replace().SetUpsert(true))
+	if isDuplicate(err) {
+		return s.claimed(ctx, t.ID, d, err)
+	}
 	if err != nil {
 		return fmt.Errorf("put tenant %s: %w", t.ID, err)
 	}
@@ -120,6 +169,79 @@ func (s *Store) SetHubSpotTimeZone(ctx context.Context, id, tz string) error {
 		s.OnChange(ctx, id)
 	}
 	return nil
+}
+
+// isDuplicate reports a unique index violation: MongoDB's E11000, or FerretDB v1's internal error
+// for an update that breaks one (SQLite's "UNIQUE constraint failed").
+func isDuplicate(err error) bool {
+	return err != nil && (mongo.IsDuplicateKeyError(err) || strings.Contains(err.Error(), "UNIQUE constraint failed"))
+}
+
+// claimed turns a unique index violation into a *tenant.SourceClaimedError naming the source.
+func (s *Store) claimed(ctx context.Context, id string, d document, dup error) error {
+	for _, c := range []struct{ field, key, source string }{
+		{sfSourceField, d.SFSource, "salesforce org " + d.SFSource},
+		{hsSourceField, d.HSSource, "hubspot portal " + d.HSSource},
+	} {
+		var holder struct {
+			ID string `bson:"_id"`
+		}
+		err := s.c.FindOne(ctx, bson.D{{Key: c.field, Value: c.key}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}}}).Decode(&holder)
+		if err == nil {
+			return &tenant.SourceClaimedError{Source: c.source, Holder: holder.ID}
+		}
+	}
+	return fmt.Errorf("put tenant %s: %w", id, dup)
+}
+
+// ClaimSources stores the source keys of tenants saved before the unique indexes existed, so
+// that the indexes can be built (mapper calls it at start, before EnsureIndexes). Tenants that
+// share a source get "conflict:<tenant>" keys instead: the index stays buildable, ingress keeps
+// refusing the shared source (503 source_conflict) and the operator resolves it with a PATCH, which
+// then claims the source or is refused with 409. It returns one line per shared source.
+func (s *Store) ClaimSources(ctx context.Context) ([]string, error) {
+	cur, err := s.c.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("claim tenant sources: %w", err)
+	}
+	var docs []document
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("claim tenant sources: %w", err)
+	}
+	want := make([][2]string, len(docs))
+	claims := map[string][]string{}
+	for i := range docs {
+		sf, hs := sourceKeys(&docs[i].Tenant)
+		want[i] = [2]string{sf, hs}
+		claims["salesforce org "+sf] = append(claims["salesforce org "+sf], docs[i].ID)
+		claims["hubspot portal "+hs] = append(claims["hubspot portal "+hs], docs[i].ID)
+	}
+	var conflicts []string
+	for src, ids := range claims {
+		if len(ids) > 1 {
+			sort.Strings(ids)
+			conflicts = append(conflicts, src+": "+strings.Join(ids, ", "))
+		}
+	}
+	sort.Strings(conflicts)
+	for i := range docs {
+		d := &docs[i]
+		sf, hs := want[i][0], want[i][1]
+		if len(claims["salesforce org "+sf]) > 1 {
+			sf = "conflict:" + d.ID
+		}
+		if len(claims["hubspot portal "+hs]) > 1 {
+			hs = "conflict:" + d.ID
+		}
+		if sf == d.SFSource && hs == d.HSSource {
+			continue
+		}
+		if _, err := s.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: sfSourceField, Value: sf}, {Key: hsSourceField, Value: hs}}}}); err != nil {
+			return conflicts, fmt.Errorf("claim sources of tenant %s: %w", d.ID, err)
+		}
+	}
+	return conflicts, nil
 }
 
 // Delete removes a tenant.

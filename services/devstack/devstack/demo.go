@@ -30,9 +30,9 @@ const DemoTenant = "acme"
 // Demo secrets: the sandboxes accept them; the tenant configuration only holds env: references to
 // the variables the dev stack passes to the services.
 var demoSecrets = map[string]string{
-	"OWNERSYNC_DEMO_SF_CLIENT_SECRET": "ownersync-demo-secret",
-	"OWNERSYNC_DEMO_HS_TOKEN":         "pat-na1-ownersync-demo",
-	"OWNERSYNC_DEMO_HS_CLIENT_SECRET": "ownersync-demo-client-secret",
+	"OWNERSYNC_SECRET_DEMO_SF_CLIENT_SECRET": "ownersync-demo-secret",
+	"OWNERSYNC_SECRET_DEMO_HS_TOKEN":         "pat-na1-ownersync-demo",
+	"OWNERSYNC_SECRET_DEMO_HS_CLIENT_SECRET": "ownersync-demo-client-secret",
 }
 
 // demo holds the sandboxes of the demo.
@@ -82,14 +82,14 @@ func (s *Stack) startSandboxes(log *slog.Logger) (string, error) {
 				RemapOnDeactivation: true, FallbackOwnerID: sfFallback, APIBaseURL: crm.SalesforceURL},
 			OrgID: seed.Salesforce.OrgID, InstanceURL: crm.SalesforceURL, APIVersion: "62.0",
 			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: seed.Salesforce.ClientID,
-				ClientSecretRef: "env:OWNERSYNC_DEMO_SF_CLIENT_SECRET", TokenURL: crm.SalesforceURL + "/services/oauth2/token"},
+				ClientSecretRef: "env:OWNERSYNC_SECRET_DEMO_SF_CLIENT_SECRET", TokenURL: crm.SalesforceURL + "/services/oauth2/token"},
 		},
 		HubSpot: &tenant.HSConfig{
 			Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional, ObjectModules: []string{"contact"},
 				RemapOnDeactivation: true, FallbackOwnerID: hsFallback, APIBaseURL: crm.HubSpotURL},
 			PortalID: seed.HubSpot.PortalID, AppID: seed.HubSpot.AppID,
-			ClientSecretRef: "env:OWNERSYNC_DEMO_HS_CLIENT_SECRET",
-			Auth:            tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_DEMO_HS_TOKEN"},
+			ClientSecretRef: "env:OWNERSYNC_SECRET_DEMO_HS_CLIENT_SECRET",
+			Auth:            tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_DEMO_HS_TOKEN"},
 		},
 	}
 	b, err := yaml.Marshal(tenantstore.SeedFile{Tenants: []tenant.Tenant{t}})

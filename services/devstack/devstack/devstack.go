@@ -244,6 +244,8 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		// embedded FerretDB's wrapper indexes the expression FerretDB compares for _id
 		// (embedmongo.IDExpression), so those writes are index lookups, not the scans that once
 		// made delete+insert the faster choice here.
+		// The sandboxes are plain http on this machine; production allows only the CRMs' own hosts.
+		"OWNERSYNC_CRM_ANY_HOST": "true",
 	}
 	if o.Demo {
 		for k, v := range demoSecrets {

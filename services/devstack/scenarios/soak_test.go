@@ -121,13 +121,13 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 				RemapOnDeactivation: true, FallbackOwnerID: st.sb.Salesforce.IntegrationUserID(), APIBaseURL: st.sb.SalesforceURL},
 			OrgID: seed.Salesforce.OrgID, InstanceURL: st.sb.SalesforceURL, APIVersion: "62.0",
 			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: seed.Salesforce.ClientID,
-				ClientSecretRef: "env:OWNERSYNC_DEMO_SF_CLIENT_SECRET", TokenURL: st.sb.SalesforceURL + "/services/oauth2/token"},
+				ClientSecretRef: "env:OWNERSYNC_SECRET_DEMO_SF_CLIENT_SECRET", TokenURL: st.sb.SalesforceURL + "/services/oauth2/token"},
 		},
 		HubSpot: &tenant.HSConfig{
 			Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional, ObjectModules: []string{"contact"},
 				RemapOnDeactivation: true, FallbackOwnerID: hsFallback, APIBaseURL: st.sb.HubSpotURL},
-			PortalID: seed.HubSpot.PortalID, AppID: seed.HubSpot.AppID, ClientSecretRef: "env:OWNERSYNC_DEMO_HS_CLIENT_SECRET",
-			Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_DEMO_HS_TOKEN"},
+			PortalID: seed.HubSpot.PortalID, AppID: seed.HubSpot.AppID, ClientSecretRef: "env:OWNERSYNC_SECRET_DEMO_HS_CLIENT_SECRET",
+			Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_DEMO_HS_TOKEN"},
 		},
 	}
 	b, err := yaml.Marshal(tenantstore.SeedFile{Tenants: []tenant.Tenant{tn}})
@@ -147,9 +147,10 @@ func startSoak(t *testing.T, cluster, processes bool) *soakStack {
 		"SMTP_URL": sink.URL(), "OWNERSYNC_LOG_LEVEL": "warn", "OWNERSYNC_PUBLIC_URL": ingressURL, "OWNERSYNC_ADMIN_URL": "http://" + st.addrs["mapper"],
 		"OWNERSYNC_PLATFORM_TOKEN": "soak-platform-token", "OWNERSYNC_OPERATOR_TOKEN": "soak-operator-token",
 		"OWNERSYNC_TENANTS_FILE": tenantsFile, "OWNERSYNC_STREAM_REPLICAS": replicas,
-		"OWNERSYNC_DEMO_SF_CLIENT_SECRET": "ownersync-demo-secret", "OWNERSYNC_DEMO_HS_TOKEN": "pat-na1-ownersync-demo",
-		"OWNERSYNC_DEMO_HS_CLIENT_SECRET": "ownersync-demo-client-secret",
-		"OWNERSYNC_REQUIRE_SHARED_KEY":    "false", // the sandbox org sends no shared key
+		"OWNERSYNC_SECRET_DEMO_SF_CLIENT_SECRET": "ownersync-demo-secret", "OWNERSYNC_SECRET_DEMO_HS_TOKEN": "pat-na1-ownersync-demo",
+		"OWNERSYNC_SECRET_DEMO_HS_CLIENT_SECRET": "ownersync-demo-client-secret",
+		"OWNERSYNC_REQUIRE_SHARED_KEY":           "false", // the sandbox org sends no shared key
+		"OWNERSYNC_CRM_ANY_HOST":                 "true",  // the sandboxes are plain http on loopback
 	}
 	if processes {
 		st.bins = t.TempDir()

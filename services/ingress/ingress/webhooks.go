@@ -3,7 +3,6 @@ package ingress
 import (
 	"context"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -36,7 +35,7 @@ func registerWebhooks(cfg config.Config, base *servicekit.Base, tenants *tenants
 		Meter:               meter,
 		Alerts:              newUnknownSourceAlerts(base.Log, meter),
 		Receipts:            receipts,
-	}, base.Pub, tenants, secretbox.Resolver(base.Stored, secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}))
+	}, base.Pub, tenants, secretbox.Resolver(base.Stored, secretref.Resolver{Namespace: base.Config.Connections.Secrets, Getenv: getenv}))
 	if err != nil {
 		return err
 	}

@@ -87,15 +87,15 @@ func startStack(t *testing.T, hubspotSettings ...string) *stack {
       remap_on_deactivation: true
       org_id: %s
       instance_url: %s
-      auth: {flow: client_credentials, client_id: test-client, client_secret_ref: "env:SF_SECRET"}
+      auth: {flow: client_credentials, client_id: test-client, client_secret_ref: "env:OWNERSYNC_SECRET_SF"}
     hubspot:
       enabled: true
       remap_on_deactivation: true
       portal_id: %d
       app_id: %d
-      client_secret_ref: "env:HS_APP_SECRET"
+      client_secret_ref: "env:OWNERSYNC_SECRET_HS_APP"
       api_base_url: %s
-      auth: {kind: private_app, token_ref: "env:HS_TOKEN"}
+      auth: {kind: private_app, token_ref: "env:OWNERSYNC_SECRET_HS_TOKEN"}
 `, sf.OrgID(), sf.URL(), hs.PortalID(), hs.AppID(), hs.URL())
 	for _, l := range hubspotSettings {
 		seed += "      " + l + "\n"
@@ -105,12 +105,13 @@ func startStack(t *testing.T, hubspotSettings ...string) *stack {
 		t.Fatal(err)
 	}
 	addr := harness.Service(t, "mapper", mapper.Run, infra.Env(map[string]string{
-		"OWNERSYNC_OPERATOR_TOKEN": operatorToken,
-		"OWNERSYNC_TENANTS_FILE":   file,
-		"OWNERSYNC_ADMIN_URL":      "https://admin.example.test",
-		"SF_SECRET":                "sf-client-secret",
-		"HS_APP_SECRET":            "hs-app-secret",
-		"HS_TOKEN":                 "pat-na1-test",
+		"OWNERSYNC_OPERATOR_TOKEN":  operatorToken,
+		"OWNERSYNC_TENANTS_FILE":    file,
+		"OWNERSYNC_ADMIN_URL":       "https://admin.example.test",
+		"OWNERSYNC_SECRET_SF":       "sf-client-secret",
+		"OWNERSYNC_SECRET_HS_APP":   "hs-app-secret",
+		"OWNERSYNC_SECRET_HS_TOKEN": "pat-na1-test",
+		"OWNERSYNC_CRM_ANY_HOST":    "true", // the sandboxes listen on loopback
 	}))
 	bus, err := natsbus.Connect(context.Background(), natsbus.Options{URL: infra.NATSURL, Name: "test"})
 	if err != nil {

@@ -5,7 +5,6 @@ package mapper
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -49,11 +48,21 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	}
 	defer base.Close(context.WithoutCancel(ctx))
 
+	tenants := tenantstore.New(base.Mongo.DB, nil)
+	// Tenants saved before the unique source indexes get their keys first, so that the indexes
+	// can be built; a source two tenants share stays refused until the operator resolves it.
+	conflicts, err := tenants.ClaimSources(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range conflicts {
+		base.Log.Error("a source is claimed by more than one tenant; its webhooks are refused until an operator changes one tenant", "source", c)
+	}
 	idx := append(append(append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...), auth.Indexes...), auth.SessionIndexes...)
 	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, idx); err != nil {
 		return err
 	}
-	tenants := tenantstore.New(base.Mongo.DB, nil)
+	tenants.Policy = &cfg.Base.Connections
 	// The core reads tenants through a cache, refreshed here at once when mapper itself saves a
 	// tenant (so a change is visible to the next request) and announced to the other services'
 	// caches (and other mapper replicas, which follow the announcements).
@@ -99,8 +108,8 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	// mapper replicas in the ownersync_coord bucket.
 	shared := coordkv.New(coordkv.Options{KV: buckets[streams.CoordBucket], Log: base.Log})
 	writer.UseLeases(shared)
-	resolver := secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile})
-	clients := crmconn.New(crmconn.Config{Tenants: cache, Secrets: resolver, Stored: base.Stored,
+	resolver := secretbox.Resolver(base.Stored, &secretref.Resolver{Namespace: cfg.Base.Connections.Secrets, Getenv: getenv})
+	clients := crmconn.New(crmconn.Config{Tenants: cache, Secrets: resolver, Stored: base.Stored, AnyCRMHost: cfg.Base.Connections.AnyCRMHost,
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})
 	dirs := crm.Factory{Clients: clients}
 	runner := syncusers.New(ctx, syncusers.Options{Writer: writer, Store: store, Tenants: cache, Directories: dirs, UserDirectory: userDir, TimeZones: tenants, Reports: pub,

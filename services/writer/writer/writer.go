@@ -4,7 +4,6 @@ package writer
 
 import (
 	"context"
-	"os"
 
 	"golang.org/x/sync/errgroup"
 
@@ -59,8 +58,9 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		DB:             base.Mongo.DB,
 		Tenants:        tenants,
 		Publisher:      base.Pub,
-		Secrets:        secretbox.Resolver(base.Stored, &secretref.Resolver{Getenv: getenv, ReadFile: os.ReadFile}),
+		Secrets:        secretbox.Resolver(base.Stored, &secretref.Resolver{Namespace: cfg.Base.Connections.Secrets, Getenv: getenv}),
 		Stored:         base.Stored,
+		AnyCRMHost:     cfg.Base.Connections.AnyCRMHost,
 		TracerProvider: base.Tel.TracerProvider,
 		MeterProvider:  base.Tel.MeterProvider,
 		Tuning:         cfg.Tuning,

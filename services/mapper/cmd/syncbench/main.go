@@ -297,21 +297,21 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 	tenants := tenantstore.New(mc.DB, nil)
 	tn := &tenant.Tenant{ID: "bench", Name: "Bench",
 		Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true}, OrgID: sf.OrgID(), InstanceURL: sf.URL(),
-			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "bench", ClientSecretRef: "env:SF_SECRET"}},
+			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "bench", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}},
 		HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, APIBaseURL: hs.URL()}, PortalID: hs.PortalID(),
-			AppID: hs.AppID(), ClientSecretRef: "env:HS_SECRET", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:HS_TOKEN"}},
+			AppID: hs.AppID(), ClientSecretRef: "env:OWNERSYNC_SECRET_HS", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}},
 	}
 	tn.Normalize()
 	if err := tenants.Put(ctx, tn); err != nil {
 		return nil, err
 	}
-	env := map[string]string{"SF_SECRET": "s", "HS_SECRET": "s", "HS_TOKEN": "pat-bench"}
+	env := map[string]string{"OWNERSYNC_SECRET_SF": "s", "OWNERSYNC_SECRET_HS": "s", "OWNERSYNC_SECRET_HS_TOKEN": "pat-bench"}
 	pub := natsbus.NewPublisher(bus.JS, nil, 30*time.Second)
 	evs := events.NewPublisher(pub, nil)
 	w := changes.New(store, kvview.New(bus.JS, kvs[streams.MappingsBucket]), evs, nil)
 	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs, Log: benchLog(),
 		ListCap: 100, LockTTL: 2 * time.Minute,
-		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute})}})
+		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_"}, Getenv: func(k string) string { return env[k] }}, AnyCRMHost: true, Timeout: time.Minute})}})
 	res := &result{Platform: platformN, CRM: crmN, SetupSeconds: time.Since(setup).Seconds()}
 
 	for _, name := range []string{"first (all created)", "second (changes mixed in)"} {

@@ -212,7 +212,13 @@ func (a *API) requireTenant(c echo.Context) (string, error) {
 // fail turns a service error into an API error; unknown errors become 500s (logged by echoserver).
 func (a *API) fail(err error) error {
 	var ve *tenant.ValidationError
+	var sc *tenant.SourceClaimedError
 	switch {
+	case errors.As(err, &sc):
+		// The holder is logged for the operator, never named in the answer.
+		a.log.Warn("tenant configuration refused: source connected to another tenant", "source", sc.Source, "holder", sc.Holder)
+		return echoserver.Errorf(http.StatusConflict, "source_claimed", "%s is already connected to another tenant; "+
+			"one org or portal serves one tenant (its webhooks are routed by it)", sc.Source)
 	case errors.As(err, &ve):
 		return echoserver.Errorf(http.StatusBadRequest, "invalid_tenant_config", "%s", strings.Join(ve.Problems, "; "))
 	case errors.Is(err, tenant.ErrNotFound):

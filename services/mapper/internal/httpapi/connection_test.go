@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -83,6 +84,25 @@ func TestTenantTokenChangesOnlyBehaviour(t *testing.T) {
 		})
 	}
 
+	// The operator too stays inside the secret namespace and the CRMs' hosts (the policy the
+	// mapper's store checks; OWNERSYNC_SECRET_ENV_PREFIX, OWNERSYNC_SECRETS_DIR, OWNERSYNC_CRM_ANY_HOST).
+	for _, tc := range []struct{ name, patch, field string }{
+		{"the operator token as a secret", `{"salesforce":{"auth":{"client_secret_ref":"env:OWNERSYNC_OPERATOR_TOKEN"}}}`, "salesforce.auth.client_secret_ref"},
+		{"a file outside the secrets directory", `{"hubspot":{"auth":{"token_ref":"file:/proc/self/environ"}}}`, "hubspot.auth.token_ref"},
+		{"a host that is not Salesforce's", `{"salesforce":{"instance_url":"https://collector.example"}}`, "salesforce.instance_url"},
+		{"plain http to HubSpot", `{"hubspot":{"api_base_url":"http://api.hubapi.com"}}`, "hubspot.api_base_url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("PATCH", "/v1/tenants/acme", operatorToken, tc.patch)
+			if r.Status != http.StatusBadRequest || r.errorCode() != "invalid_tenant_config" || !strings.Contains(string(r.Body), tc.field+":") {
+				t.Errorf("= %d %s, want 400 invalid_tenant_config naming %s", r.Status, r.Body, tc.field)
+			}
+			if d := cmp.Diff(before, get()); d != "" {
+				t.Errorf("a refused PATCH changed the tenant (-before +after):\n%s", d)
+			}
+		})
+	}
+
 	// A tenant token patches behaviour settings; everything else stays.
 	r := e.do("PATCH", "/v1/tenants/acme", acmeToken, `{"name":"Acme (patched)","schedule":{"enabled":true,"interval":"2h"},
 		"salesforce":{"direction":"crm_to_platform","auto_provisioning":true,"fallback_owner_id":"005000000000001AAA"},"hubspot":{"enabled":false}}`)
@@ -110,7 +130,7 @@ func TestTenantTokenChangesOnlyBehaviour(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("operator PATCH = %d %s", r.Status, r.Body)
 	}
-	if s := get(); s.HubSpot != nil || s.Salesforce.InstanceURL != "https://acme2.my.salesforce.com" || s.Salesforce.Auth.ClientSecretRef != "env:ACME_SF_SECRET" {
+	if s := get(); s.HubSpot != nil || s.Salesforce.InstanceURL != "https://acme2.my.salesforce.com" || s.Salesforce.Auth.ClientSecretRef != "env:OWNERSYNC_SECRET_ACME_SF" {
 		t.Errorf("after operator PATCH: %+v", s)
 	}
 	if r := e.do("PATCH", "/v1/tenants/nobody", operatorToken, `{"name":"x"}`); r.Status != http.StatusNotFound {
@@ -118,5 +138,43 @@ func TestTenantTokenChangesOnlyBehaviour(t *testing.T) {
 	}
 	if r := e.do("PATCH", "/v1/tenants/globex", acmeToken, `{"name":"x"}`); r.Status != http.StatusForbidden {
 		t.Errorf("PATCH of another tenant = %d %s, want 403", r.Status, r.Body)
+	}
+}
+
+// TestSourcesAreClaimedOnce is issue 13 item 2 at the API: saving another tenant's Salesforce org
+// (either id form) or HubSpot portal is refused with 409 source_claimed, which names the source
+// and not the tenant holding it, and changes nothing.
+func TestSourcesAreClaimedOnce(t *testing.T) {
+	e := newEnv(t)
+	before, err := e.tenants.Get(t.Context(), "globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf := `"salesforce":{"enabled":true,"org_id":"%s","instance_url":"https://globex.my.salesforce.com","auth":{"flow":"client_credentials","client_id":"g","client_secret_ref":"env:OWNERSYNC_SECRET_GLOBEX"}}`
+	for _, tc := range []struct{ name, method, body, source string }{
+		{"PUT of acme's org, 15 characters", "PUT", `{` + fmt.Sprintf(sf, "00D5g000004XyZa") + `}`, "salesforce org 00D5g000004XyZaEAK"},
+		{"PATCH of acme's org, 18 characters", "PATCH", `{` + fmt.Sprintf(sf, "00D5g000004XyZaEAK") + `}`, "salesforce org 00D5g000004XyZaEAK"},
+		{"PATCH of acme's portal", "PATCH", `{"hubspot":{"enabled":true,"portal_id":4412345,"app_id":1,"client_secret_ref":"env:OWNERSYNC_SECRET_G","auth":{"kind":"private_app","token_ref":"env:OWNERSYNC_SECRET_GT"}}}`, "hubspot portal 4412345"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(tc.method, "/v1/tenants/globex", operatorToken, tc.body)
+			if r.Status != http.StatusConflict || r.errorCode() != "source_claimed" || !strings.Contains(string(r.Body), tc.source) {
+				t.Fatalf("= %d %s, want 409 source_claimed naming %s", r.Status, r.Body, tc.source)
+			}
+			if strings.Contains(string(r.Body), "acme") {
+				t.Errorf("the answer names the tenant holding the source: %s", r.Body)
+			}
+			if d := cmp.Diff(before, func() *tenant.Tenant { g, _ := e.tenants.Get(t.Context(), "globex"); return g }()); d != "" {
+				t.Errorf("the refused save changed globex (-before +after):\n%s", d)
+			}
+		})
+	}
+	// A new tenant claiming acme's org is not created.
+	r := e.do("PUT", "/v1/tenants/initech", operatorToken, `{`+fmt.Sprintf(sf, "00D5g000004XyZaEAK")+`}`)
+	if r.Status != http.StatusConflict {
+		t.Errorf("creating a tenant with acme's org = %d %s, want 409", r.Status, r.Body)
+	}
+	if _, err := e.tenants.Get(t.Context(), "initech"); err == nil {
+		t.Error("the refused tenant was created")
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/echoserver"
 	"github.com/ownersync/ownersync/libs/mongodb"
+	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
@@ -90,6 +91,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	ts := tenantstore.New(conn.DB, nil)
+	ts.Policy = &tenant.Policy{Secrets: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_", Dir: "/run/secrets/ownersync"}}
 	for _, tn := range []tenant.Tenant{acmeTenant(), {ID: "globex", Name: "Globex"}} {
 		if err := ts.Put(ctx, &tn); err != nil {
 			t.Fatal(err)
@@ -121,12 +123,12 @@ func acmeTenant() tenant.Tenant {
 		Salesforce: &tenant.SFConfig{
 			Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true},
 			OrgID:    "00D5g000004XyZaEAK", InstanceURL: "https://acme.my.salesforce.com",
-			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "acme-client", ClientSecretRef: "env:ACME_SF_SECRET"},
+			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "acme-client", ClientSecretRef: "env:OWNERSYNC_SECRET_ACME_SF"},
 		},
 		HubSpot: &tenant.HSConfig{
 			Settings: tenant.Settings{Enabled: true}, PortalID: 4412345, AppID: 3100456,
-			ClientSecretRef: "env:ACME_HS_CLIENT_SECRET",
-			Auth:            tenant.HSAuth{Kind: "private_app", TokenRef: "env:ACME_HS_TOKEN"},
+			ClientSecretRef: "env:OWNERSYNC_SECRET_ACME_HS_CLIENT",
+			Auth:            tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_ACME_HS_TOKEN"},
 		},
 	}
 }

@@ -25,7 +25,7 @@ func TestTenantConfiguration(t *testing.T) {
 	if err := json.Unmarshal(r.Body, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Salesforce.Auth.ClientSecretRef != "env:ACME_SF_SECRET" || got.HubSpot.Auth.TokenRef != "env:ACME_HS_TOKEN" {
+	if got.Salesforce.Auth.ClientSecretRef != "env:OWNERSYNC_SECRET_ACME_SF" || got.HubSpot.Auth.TokenRef != "env:OWNERSYNC_SECRET_ACME_HS_TOKEN" {
 		t.Errorf("GET tenant lost its references: %s", r.Body)
 	}
 
@@ -43,7 +43,7 @@ func TestTenantConfiguration(t *testing.T) {
 
 	// Creating a tenant: operator only; the id may come from the path alone.
 	newT := `{"name":"Initech","report_recipients":["it@initech.example"],
-		"hubspot":{"enabled":true,"portal_id":77,"client_secret_ref":"file:/run/secrets/initech-hs","auth":{"kind":"private_app","token_ref":"env:INITECH_HS_TOKEN"}}}`
+		"hubspot":{"enabled":true,"portal_id":77,"client_secret_ref":"file:/run/secrets/ownersync/initech-hs","auth":{"kind":"private_app","token_ref":"env:OWNERSYNC_SECRET_INITECH_HS_TOKEN"}}}`
 	if r := e.do("PUT", "/v1/tenants/initech", acmeToken, newT); r.Status != 403 {
 		t.Errorf("tenant token creating another tenant = %d, want 403", r.Status)
 	}
@@ -77,7 +77,7 @@ func TestTenantConfiguration(t *testing.T) {
 		code             string
 		mustMention      string
 	}{
-		{"literal secret", "/v1/tenants/acme", `{"id":"acme","hubspot":{"enabled":true,"portal_id":1,"client_secret_ref":"s3cr3t-literal-value","auth":{"kind":"private_app","token_ref":"env:X"}}}`,
+		{"literal secret", "/v1/tenants/acme", `{"id":"acme","hubspot":{"enabled":true,"portal_id":1,"client_secret_ref":"s3cr3t-literal-value","auth":{"kind":"private_app","token_ref":"env:OWNERSYNC_SECRET_X"}}}`,
 			400, "invalid_tenant_config", "hubspot.client_secret_ref must be a secret reference"},
 		{"literal salesforce secret", "/v1/tenants/acme", `{"id":"acme","salesforce":{"enabled":true,"org_id":"00D5g000004XyZa","auth":{"flow":"client_credentials","client_secret_ref":"plain-sf-secret-value"}}}`,
 			400, "invalid_tenant_config", "salesforce.auth.client_secret_ref must be a secret reference"},
@@ -102,7 +102,7 @@ func TestTenantConfiguration(t *testing.T) {
 		})
 	}
 	// Refused configurations changed nothing.
-	if s, _ := e.tenants.Get(t.Context(), "acme"); s.Name != "Acme Corporation" || s.HubSpot.ClientSecretRef != "env:ACME_HS_CLIENT_SECRET" {
+	if s, _ := e.tenants.Get(t.Context(), "acme"); s.Name != "Acme Corporation" || s.HubSpot.ClientSecretRef != "env:OWNERSYNC_SECRET_ACME_HS_CLIENT" {
 		t.Errorf("a refused PUT changed the tenant: %+v", s)
 	}
 }
@@ -111,10 +111,10 @@ func TestTenantConfiguration(t *testing.T) {
 // the environment, no response body or log line of any route contains a secret value or a token.
 func TestNoSecretInResponsesOrLogs(t *testing.T) {
 	secrets := map[string]string{
-		"ACME_SF_SECRET":        "sf-client-secret-Zq81vP0x",
-		"ACME_HS_CLIENT_SECRET": "hs-app-secret-Jk27mW3y",
-		"ACME_HS_TOKEN":         "pat-na1-44c1c7e4-secret",
-		"INITECH_HS_TOKEN":      "pat-na1-initech-secret-77",
+		"OWNERSYNC_SECRET_ACME_SF":          "sf-client-secret-Zq81vP0x",
+		"OWNERSYNC_SECRET_ACME_HS_CLIENT":   "hs-app-secret-Jk27mW3y",
+		"OWNERSYNC_SECRET_ACME_HS_TOKEN":    "pat-na1-44c1c7e4-secret",
+		"OWNERSYNC_SECRET_INITECH_HS_TOKEN": "pat-na1-initech-secret-77",
 	}
 	for k, v := range secrets {
 		t.Setenv(k, v)
@@ -139,8 +139,8 @@ func TestNoSecretInResponsesOrLogs(t *testing.T) {
 	call("POST", "/v1/tenants/acme/sync-users?dry_run=true", acmeToken, "")
 	call("POST", "/v1/tenants/acme/dlq/replay", acmeToken, `{"service":"writer"}`)
 	// A refused PUT that carries a literal secret value must not echo it or log it.
-	call("PUT", "/v1/tenants/acme", operatorToken, `{"id":"acme","hubspot":{"enabled":true,"portal_id":1,"client_secret_ref":"`+secrets["ACME_HS_CLIENT_SECRET"]+`","auth":{"kind":"private_app","token_ref":"env:ACME_HS_TOKEN"}}}`)
-	call("PUT", "/v1/tenants/initech", operatorToken, `{"hubspot":{"enabled":true,"portal_id":77,"client_secret_ref":"env:ACME_HS_CLIENT_SECRET","auth":{"kind":"private_app","token_ref":"env:INITECH_HS_TOKEN"}}}`)
+	call("PUT", "/v1/tenants/acme", operatorToken, `{"id":"acme","hubspot":{"enabled":true,"portal_id":1,"client_secret_ref":"`+secrets["OWNERSYNC_SECRET_ACME_HS_CLIENT"]+`","auth":{"kind":"private_app","token_ref":"env:OWNERSYNC_SECRET_ACME_HS_TOKEN"}}}`)
+	call("PUT", "/v1/tenants/initech", operatorToken, `{"hubspot":{"enabled":true,"portal_id":77,"client_secret_ref":"env:OWNERSYNC_SECRET_ACME_HS_CLIENT","auth":{"kind":"private_app","token_ref":"env:OWNERSYNC_SECRET_INITECH_HS_TOKEN"}}}`)
 	call("GET", "/v1/tenants/initech", operatorToken, "")
 	// The service fails with an internal error: logged, not returned.
 	e.svc.err = errTest("dial tcp 10.0.0.7:27017: i/o timeout")

@@ -108,21 +108,21 @@ func testCommandBudget(t *testing.T, mode mongostore.BulkWrites) {
 	tenants := tenantstore.New(mc.DB, nil)
 	tn := &tenant.Tenant{ID: "bt", Name: "Budget",
 		Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true}, OrgID: sf.OrgID(), InstanceURL: sf.URL(),
-			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "budget", ClientSecretRef: "env:SF_SECRET"}},
+			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "budget", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}},
 		HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, APIBaseURL: hs.URL()}, PortalID: hs.PortalID(),
-			AppID: hs.AppID(), ClientSecretRef: "env:HS_SECRET", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:HS_TOKEN"}},
+			AppID: hs.AppID(), ClientSecretRef: "env:OWNERSYNC_SECRET_HS", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}},
 	}
 	tn.Normalize()
 	if err := tenants.Put(ctx, tn); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"SF_SECRET": "s", "HS_SECRET": "s", "HS_TOKEN": "pat-budget"}
+	env := map[string]string{"OWNERSYNC_SECRET_SF": "s", "OWNERSYNC_SECRET_HS": "s", "OWNERSYNC_SECRET_HS_TOKEN": "pat-budget"}
 	pub := natsbus.NewPublisher(js.JS, nil, 30*time.Second)
 	evs := events.NewPublisher(pub, nil)
 	w := changes.New(store, kvview.New(js.JS, kvs[streams.MappingsBucket]), evs, nil)
 	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs,
 		ListCap: 100, LockTTL: 2 * time.Minute,
-		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute})}})
+		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_"}, Getenv: func(k string) string { return env[k] }}, AnyCRMHost: true, Timeout: time.Minute})}})
 
 	run := func(name string) (map[mongodb.CommandKind]mongodb.CommandCount, *domain.SyncRun) {
 		t.Helper()

@@ -54,11 +54,13 @@ type Options struct {
 	Tenants crmconn.Tenants
 	// Publisher publishes to JetStream; libs/natsbus's Publisher implements it.
 	Publisher events.ProtoPublisher
-	// Secrets resolves secret references (default secretref.Default; secretbox.Resolver adds the
-	// stored: references of Connect flows).
+	// Secrets resolves secret references inside the operator's namespace (nil: nothing resolves;
+	// secretbox.Resolver adds the stored: references of Connect flows).
 	Secrets crmconn.Resolver
 	// Stored keeps refresh tokens a CRM rotates (nil: not kept).
 	Stored *secretbox.Store
+	// AnyCRMHost lets the CRM clients call any host (crmconn.Config.AnyCRMHost).
+	AnyCRMHost bool
 	// HTTPClient and TracerProvider are the CRM clients' transport and tracing.
 	HTTPClient     *http.Client
 	TracerProvider trace.TracerProvider
@@ -128,7 +130,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		o.TracerProvider = tracenoop.NewTracerProvider()
 	}
 	obs := newObserved(o.MeterProvider, o.TracerProvider, o.Log)
-	clients := crmclients.New(crmconn.Config{Tenants: o.Tenants, Secrets: o.Secrets, Stored: o.Stored, Timeout: tn.CRMTimeout,
+	clients := crmclients.New(crmconn.Config{Tenants: o.Tenants, Secrets: o.Secrets, Stored: o.Stored, AnyCRMHost: o.AnyCRMHost, Timeout: tn.CRMTimeout,
 		HTTPClient: o.HTTPClient, TracerProvider: o.TracerProvider, Metrics: crmcall.NewMetrics(o.MeterProvider)})
 	pub := events.NewPublisher(o.Publisher, nil)
 	onNotice := func(n ratelimit.Notice) {

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -147,18 +146,19 @@ func newStack(tb testing.TB, o stackOptions) *stack {
 		case "salesforce":
 			acme.Salesforce = &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional,
 				ObjectModules: []string{"contact", "lead"}, APIBaseURL: sfURL}, APIVersion: "62.0",
-				Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "writer", ClientSecretRef: "env:SF_SECRET"}}
+				Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "writer", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}}
 		case "hubspot":
 			acme.HubSpot = &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional, APIBaseURL: hsURL},
-				Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:HS_TOKEN"}}
+				Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}}
 		}
 	}
-	env := map[string]string{"SF_SECRET": "s", "HS_TOKEN": "pat-test"}
+	env := map[string]string{"OWNERSYNC_SECRET_SF": "s", "OWNERSYNC_SECRET_HS_TOKEN": "pat-test"}
 	st.app, err = New(ctx, Options{
 		Records: buckets[streams.RecordsBucket], Mappings: buckets[streams.MappingsBucket], DB: st.mongo.DB,
 		Tenants:         tenants{"acme": acme},
 		Publisher:       natsbus.NewPublisher(st.bus.JS, nil, 5*time.Second),
-		Secrets:         &secretref.Resolver{Getenv: func(k string) string { return env[k] }, ReadFile: os.ReadFile},
+		Secrets:         &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_", Dir: "/run/secrets/ownersync"}, Getenv: func(k string) string { return env[k] }},
+		AnyCRMHost:      true,
 		Tuning:          defaultTuning(tb),
 		DetachedHistory: o.detachedHistory,
 	})

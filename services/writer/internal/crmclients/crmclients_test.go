@@ -32,11 +32,11 @@ func (ts tenants) Get(_ context.Context, id string) (*tenant.Tenant, error) {
 func TestPermanence(t *testing.T) {
 	ts := tenants{
 		"off":      {ID: "off", HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: false}}},
-		"nosecret": {ID: "nosecret", HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true}, Auth: tenant.HSAuth{TokenRef: "env:MISSING"}}},
+		"nosecret": {ID: "nosecret", HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true}, Auth: tenant.HSAuth{TokenRef: "env:OWNERSYNC_SECRET_MISSING"}}},
 		"badkey": {ID: "badkey", Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, APIBaseURL: "http://127.0.0.1:1"},
-			Auth: tenant.SFAuth{Flow: "jwt_bearer", ClientID: "x", Username: "u", PrivateKeyRef: "env:BAD_PEM"}}},
+			Auth: tenant.SFAuth{Flow: "jwt_bearer", ClientID: "x", Username: "u", PrivateKeyRef: "env:OWNERSYNC_SECRET_BAD_PEM"}}},
 	}
-	secrets := &secretref.Resolver{Getenv: func(k string) string { return map[string]string{"BAD_PEM": "not a key"}[k] }}
+	secrets := &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_", Dir: "/run/secrets/ownersync"}, Getenv: func(k string) string { return map[string]string{"OWNERSYNC_SECRET_BAD_PEM": "not a key"}[k] }}
 	c := New(crmconn.Config{Tenants: ts, Secrets: secrets})
 	ctx := context.Background()
 	for _, tt := range []struct {
