@@ -92,9 +92,9 @@ func TestSyncUsersBoundsStopAnEndlessCRM(t *testing.T) {
 	putTenant := func(hsURL string) {
 		tn := &tenant.Tenant{ID: "lt", Name: "Limits",
 			Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true}, OrgID: sf.OrgID(), InstanceURL: sf.URL(),
-				Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "limits", ClientSecretRef: "env:SF_SECRET"}},
+				Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "limits", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}},
 			HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, APIBaseURL: hsURL}, PortalID: hs.PortalID(),
-				AppID: hs.AppID(), ClientSecretRef: "env:HS_SECRET", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:HS_TOKEN"}},
+				AppID: hs.AppID(), ClientSecretRef: "env:OWNERSYNC_SECRET_HS", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}},
 		}
 		tn.Normalize()
 		if err := tenants.Put(ctx, tn); err != nil {
@@ -102,10 +102,10 @@ func TestSyncUsersBoundsStopAnEndlessCRM(t *testing.T) {
 		}
 	}
 	putTenant(hs.URL())
-	env := map[string]string{"SF_SECRET": "s", "HS_SECRET": "s", "HS_TOKEN": "pat-limits"}
+	env := map[string]string{"OWNERSYNC_SECRET_SF": "s", "OWNERSYNC_SECRET_HS": "s", "OWNERSYNC_SECRET_HS_TOKEN": "pat-limits"}
 	evs := events.NewPublisher(natsbus.NewPublisher(js.JS, nil, 30*time.Second), nil)
 	w := changes.New(store, kvview.New(js.JS, kvs[streams.MappingsBucket]), evs, nil)
-	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Getenv: func(k string) string { return env[k] }}, Timeout: time.Minute})}
+	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_"}, Getenv: func(k string) string { return env[k] }}, AnyCRMHost: true, Timeout: time.Minute})}
 	runner := func(maxUsers, maxPages int, deadline time.Duration) *syncusers.Runner {
 		return syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs, ListCap: 100,
 			LockTTL: 2 * time.Minute, Directories: dirs, MaxUsers: maxUsers, MaxPages: maxPages, Deadline: deadline})
