@@ -98,7 +98,7 @@ func TestConnectBothCRMs(t *testing.T) {
 	kr, _ := secretbox.ParseKeyring(secretbox.NewKey("k1"))
 	store := secretbox.NewStore(conn.DB, kr)
 	resolver := secretbox.Resolver(store, &secretref.Resolver{})
-	clients := crmconn.New(crmconn.Config{Secrets: resolver, Stored: store, Timeout: 5 * time.Second})
+	clients := crmconn.New(crmconn.Config{Secrets: resolver, Stored: store, Timeout: 5 * time.Second, AnyCRMHost: true})
 	svc := connect.New(connect.Config{AdminURL: admin, IngressURL: ingress, Secrets: resolver,
 		HubSpot:    &connect.HubSpotApp{ClientID: "hs-app", ClientSecret: "hs-secret", AppID: 3100456, DeveloperAPIKey: "dev-key", AuthorizeURL: hsURL + "/oauth/authorize", APIBaseURL: hsURL},
 		Salesforce: &connect.SalesforceApp{ClientID: "sf-app", ClientSecret: "sf-secret", SandboxOrigins: []string{sfURL}}}, ts, store, clients)
