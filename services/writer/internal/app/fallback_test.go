@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,12 +40,12 @@ func TestFallbackAlertOncePerTenantAcrossReplicas(t *testing.T) {
 	}
 	acme := &tenant.Tenant{ID: "acme", Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, Direction: tenant.Bidirectional,
 		FallbackOwnerID: sfGrace, APIBaseURL: "http://127.0.0.1:1"}, APIVersion: "62.0",
-		Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "writer", ClientSecretRef: "env:SF_SECRET"}}}
+		Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "writer", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}}}
 	for r := range 2 {
 		a, err := New(ctx, Options{
 			Records: buckets[streams.RecordsBucket], Mappings: buckets[streams.MappingsBucket], CRMUsers: buckets[streams.CRMUsersBucket],
 			DB: db.DB, Tenants: tenants{"acme": acme}, Publisher: natsbus.NewPublisher(nats.Conn.JS, nil, 5*time.Second),
-			Secrets: &secretref.Resolver{Getenv: func(string) string { return "s" }, ReadFile: os.ReadFile}, Tuning: defaultTuning(t),
+			Secrets: &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_"}, Getenv: func(string) string { return "s" }}, AnyCRMHost: true, Tuning: defaultTuning(t),
 		})
 		if err != nil {
 			t.Fatal(err)
