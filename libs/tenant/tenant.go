@@ -328,8 +328,11 @@ func (t *Tenant) Validate() error {
 		default:
 			add("salesforce.auth.flow %q must be client_credentials, jwt_bearer or web_server", sf.Auth.Flow)
 		}
-		checkRef("salesforce.shared_key_ref", sf.SharedKeyRef, false)
-		checkRef("salesforce.previous_shared_key_ref", sf.PreviousSharedKeyRef, false)
+		for _, k := range [][2]string{{"salesforce.shared_key_ref", sf.SharedKeyRef}, {"salesforce.previous_shared_key_ref", sf.PreviousSharedKeyRef}} {
+			if name, ref := k[0], k[1]; ref != "" && !IsSecretRef(ref) && !IsSharedKeyDigest(ref) {
+				add("%s must be a secret reference (env:NAME or file:/path) or a generated key's digest (sha256:…), not a value", name)
+			}
+		}
 	}
 	if hs := t.HubSpot; hs != nil {
 		checkSettings("hubspot", hs.Settings, "contact")

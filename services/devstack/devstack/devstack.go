@@ -235,6 +235,7 @@ func Start(ctx context.Context, o Options, stdout io.Writer) (_ *Stack, err erro
 		"SMTP_URL":                   "smtp://" + addr(o.SMTPPort),
 		"OWNERSYNC_PUBLIC_URL":       "http://" + addr(o.IngressPort),
 		"OWNERSYNC_ADMIN_URL":        "http://" + addr(o.MapperPort),
+		"OWNERSYNC_INGRESS_URL":      "http://" + addr(o.IngressPort),
 		"OWNERSYNC_PLATFORM_TOKEN":   o.PlatformToken,
 		"OWNERSYNC_OPERATOR_TOKEN":   o.OperatorToken,
 		"OWNERSYNC_TENANTS_FILE":     o.TenantsFile,

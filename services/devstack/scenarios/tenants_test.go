@@ -91,10 +91,20 @@ func startGlobex(t *testing.T, e *env) *second {
 	auth["client_id"], auth["token_url"] = "globex-app", sb.SalesforceURL+"/services/oauth2/token"
 	hs := cfg["hubspot"].(map[string]any)
 	hs["portal_id"], hs["api_base_url"], hs["fallback_owner_id"] = hsSeed.PortalID, sb.HubSpotURL, g.people[0].hs
-	var ae apiError
-	if st := e.api("PUT", "/v1/tenants/"+globex, cfg, &ae); st/100 != 2 {
-		t.Fatalf("PUT tenant globex: HTTP %d %+v", st, ae)
+	var saved struct {
+		SharedKey *struct {
+			Key string `json:"key"`
+		} `json:"salesforce_shared_key"`
 	}
+	if st := e.api("PUT", "/v1/tenants/"+globex, cfg, &saved); st/100 != 2 {
+		t.Fatalf("PUT tenant globex: HTTP %d", st)
+	}
+	// A new Salesforce connection gets an Outbound Message key (issue 13 item 3), shown once: the
+	// org's Outbound Messages carry it from now on.
+	if saved.SharedKey == nil {
+		t.Fatal("PUT of a new Salesforce connection answered no shared key")
+	}
+	sb.Salesforce.SetOutboundURL(ingress+"/webhooks/salesforce", saved.SharedKey.Key)
 
 	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: e.s.NATS.URL(), Name: "platformsim-globex"})
 	if err != nil {

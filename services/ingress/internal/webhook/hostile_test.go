@@ -228,6 +228,14 @@ func TestOutboundMessageSharedKey(t *testing.T) {
 		{name: "previous key during the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(time.Hour), query: "?key=s3cret-key", wantStatus: 200},
 		{name: "new key during the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(time.Hour), query: "?key=n3w-key-0123", wantStatus: 200},
 		{name: "previous key after the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(-time.Second), query: "?key=s3cret-key", wantStatus: 403},
+		// Keys ownersync generated are kept as their digest (mapper shows the key once).
+		{name: "generated key", current: tenant.SharedKeyDigest("gen-key-1"), query: "?key=gen-key-1", wantStatus: 200},
+		{name: "generated key, wrong", current: tenant.SharedKeyDigest("gen-key-1"), query: "?key=gen-key-2", wantStatus: 403},
+		{name: "the digest itself sent as the key", current: tenant.SharedKeyDigest("gen-key-1"), query: "?key=" + tenant.SharedKeyDigest("gen-key-1"), wantStatus: 403},
+		{name: "generated previous key during the overlap", current: tenant.SharedKeyDigest("gen-key-2"), previous: tenant.SharedKeyDigest("gen-key-1"),
+			until: testNow.Add(time.Hour), query: "?key=gen-key-1", wantStatus: 200},
+		{name: "generated previous key after the overlap", current: tenant.SharedKeyDigest("gen-key-2"), previous: tenant.SharedKeyDigest("gen-key-1"),
+			until: testNow.Add(-time.Second), query: "?key=gen-key-1", wantStatus: 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,9 @@ type Config struct {
 	TenantTokens map[string]string
 	// AdminURL is the public base URL of the admin API and console (links in reports).
 	AdminURL string
+	// IngressURL is ingress's public base URL (its OWNERSYNC_PUBLIC_URL): a generated Outbound
+	// Message key is shown with the endpoint URL under it.
+	IngressURL string
 	// SchedulerInterval is how often due Sync Users schedules are checked.
 	SchedulerInterval time.Duration
 	// CRMTimeout bounds each CRM API call.
@@ -83,6 +86,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OperatorToken:     r.Required("OWNERSYNC_OPERATOR_TOKEN"),
 		TenantTokens:      map[string]string{},
 		AdminURL:          strings.TrimRight(r.URL("OWNERSYNC_ADMIN_URL", "http://localhost:8081", "http", "https"), "/"),
+		IngressURL:        strings.TrimRight(r.URL("OWNERSYNC_INGRESS_URL", "http://localhost:8080", "http", "https"), "/"),
 		SchedulerInterval: r.Duration("OWNERSYNC_SCHEDULER_INTERVAL", 30*time.Second),
 		CRMTimeout:        r.Duration("OWNERSYNC_CRM_TIMEOUT", 30*time.Second),
 		PlatformUserURL:   r.String("OWNERSYNC_PLATFORM_USER_URL", ""),
@@ -97,7 +101,12 @@ func Load(getenv func(string) string) (Config, error) {
 		SignInClientPerMinute: r.Int("OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE", 10, 1, 600),
 		SignInGlobalPerSecond: r.Int("OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND", 50, 1, 100000),
 
-		Admin: httpapi.Config{MaxBodyBytes: 1 << 20, RunsLimit: 20, DLQLimit: 100},
+		Admin: httpapi.Config{MaxBodyBytes: 1 << 20, RunsLimit: 20, DLQLimit: 100,
+			KeyOverlap: r.Duration("OWNERSYNC_SHARED_KEY_OVERLAP", 72*time.Hour)},
+	}
+	c.Admin.SalesforceWebhookURL = c.IngressURL + "/webhooks/salesforce"
+	if c.Admin.KeyOverlap <= 0 || c.Admin.KeyOverlap > 30*24*time.Hour {
+		r.Problem("OWNERSYNC_SHARED_KEY_OVERLAP must be longer than zero and at most 720h")
 	}
 	if c.SignInGlobalPerSecond*60 < 100*c.SignInClientPerMinute {
 		r.Problem("OWNERSYNC_SIGNIN_GLOBAL_PER_SECOND must be at least 100 clients' worth of OWNERSYNC_SIGNIN_CLIENT_PER_MINUTE (%d/s), so one client cannot reach it", (100*c.SignInClientPerMinute+59)/60)

@@ -28,7 +28,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Errorf("defaults: bulk %q, lock wait %v, list cap %d, lock TTL %v", c.BulkWrites, c.EventLockWait, c.SyncListCap, c.SyncLockTTL)
 	}
 	// The admin API takes its limits from here; httpapi.New has no defaults of its own.
-	if want := (httpapi.Config{MaxBodyBytes: 1 << 20, RunsLimit: 20, DLQLimit: 100}); c.Admin != want {
+	if want := (httpapi.Config{MaxBodyBytes: 1 << 20, RunsLimit: 20, DLQLimit: 100, KeyOverlap: 72 * time.Hour, SalesforceWebhookURL: "http://localhost:8080/webhooks/salesforce"}); c.Admin != want {
 		t.Errorf("admin API limits %+v, want %+v", c.Admin, want)
 	}
 	c, err = config.Load(env(map[string]string{"OWNERSYNC_MONGODB_BULK_WRITES": "delete_insert"}))

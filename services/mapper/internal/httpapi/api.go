@@ -33,7 +33,16 @@ type Config struct {
 	RunsLimit int
 	// DLQLimit is the number of dead letters listed when the request names none (at most 1000).
 	DLQLimit int
+	// SalesforceWebhookURL is ingress's public Outbound Message endpoint
+	// (OWNERSYNC_INGRESS_URL + /webhooks/salesforce); a generated key is shown with it.
+	SalesforceWebhookURL string
+	// KeyOverlap is how long a rotated-out Outbound Message key stays valid when the request
+	// names no overlap (OWNERSYNC_SHARED_KEY_OVERLAP, 72h).
+	KeyOverlap time.Duration
 }
+
+// maxKeyOverlap bounds a rotation's overlap: the old key must not live on indefinitely.
+const maxKeyOverlap = 30 * 24 * time.Hour
 
 // API is mapper's admin API.
 type API struct {
@@ -51,7 +60,7 @@ func New(cfg Config, svc Service, tenants TenantStore, tokens TokenStore, dlq De
 	if svc == nil || tenants == nil || tokens == nil || dlq == nil {
 		panic("httpapi.New: service, tenant store, token store and dead letters are required")
 	}
-	if cfg.MaxBodyBytes <= 0 || cfg.RunsLimit <= 0 || cfg.DLQLimit <= 0 {
+	if cfg.MaxBodyBytes <= 0 || cfg.RunsLimit <= 0 || cfg.DLQLimit <= 0 || cfg.KeyOverlap <= 0 || cfg.KeyOverlap > maxKeyOverlap {
 		panic(fmt.Sprintf("httpapi.New: limits out of range (take them from config.Load): %+v", cfg))
 	}
 	if logger == nil {
@@ -99,6 +108,7 @@ func (a *API) routes() []route {
 		{http.MethodPut, t, a.putTenant, false},
 		{http.MethodPatch, t, a.patchTenant, false},
 		{http.MethodPost, t + "/tokens", a.mintToken, true},
+		{http.MethodPost, t + "/salesforce/shared-key", a.rotateSharedKey, false},
 		{http.MethodGet, t + "/tokens", a.listTokens, true},
 		{http.MethodDelete, t + "/tokens/:id", a.revokeToken, true},
 		{http.MethodGet, t + "/users/overview", a.overview, false},
@@ -549,8 +559,63 @@ func (a *API) mayChange(c echo.Context, prev, next *tenant.Tenant) error {
 	return nil
 }
 
+// savedTenant is the answer of a save: the configuration, and the Outbound Message key when the
+// save generated one (shown this once; only its digest is stored).
+type savedTenant struct {
+	*tenant.Tenant
+	SharedKey *sharedKey `json:"salesforce_shared_key,omitempty"`
+}
+
+// sharedKey is a generated Outbound Message key with the endpoint URL that carries it.
+type sharedKey struct {
+	Key        string `json:"key"`
+	WebhookURL string `json:"webhook_url"`
+	// PreviousValidUntil is when the key it replaced stops being accepted (rotation only).
+	PreviousValidUntil *time.Time `json:"previous_key_valid_until,omitempty"`
+}
+
+// needsKey reports whether a save must generate the Salesforce connection's Outbound Message key
+// (issue 13 item 3): an enabled connection without one that is new or newly enabled. An enabled
+// connection saved without its key keeps the stored one (keepKey): a key changes only by rotation,
+// which keeps the old one valid for an overlap. A connection stored without a key before keys were
+// generated keeps none until it is rotated (ingress refuses its messages while
+// OWNERSYNC_REQUIRE_SHARED_KEY is on).
+func needsKey(prev, next *tenant.Tenant) bool {
+	sf := next.Salesforce
+	if sf == nil || !sf.Enabled || sf.SharedKeyRef != "" {
+		return false
+	}
+	return prev == nil || prev.Salesforce == nil || !prev.Salesforce.Enabled
+}
+
+// keepKey carries the stored keys into an enabled connection saved without any.
+func keepKey(prev, next *tenant.Tenant) {
+	if prev == nil || prev.Salesforce == nil || next.Salesforce == nil || !next.Salesforce.Enabled || next.Salesforce.SharedKeyRef != "" {
+		return
+	}
+	p, n := prev.Salesforce, next.Salesforce
+	n.SharedKeyRef, n.PreviousSharedKeyRef, n.PreviousSharedKeyUntil = p.SharedKeyRef, p.PreviousSharedKeyRef, p.PreviousSharedKeyUntil
+}
+
+func (a *API) newKey() (key, ref string, answer *sharedKey, err error) {
+	key, ref, err = tenant.NewSharedKey()
+	if err != nil {
+		return "", "", nil, err
+	}
+	return key, ref, &sharedKey{Key: key, WebhookURL: a.cfg.SalesforceWebhookURL + "?key=" + key}, nil
+}
+
 func (a *API) saveTenant(c echo.Context, prev, t *tenant.Tenant, status int) error {
 	ctx := c.Request().Context()
+	var generated *sharedKey
+	keepKey(prev, t)
+	if needsKey(prev, t) {
+		_, ref, answer, err := a.newKey()
+		if err != nil {
+			return err
+		}
+		t.Salesforce.SharedKeyRef, generated = ref, answer
+	}
 	if err := a.tenants.Put(ctx, t); err != nil {
 		return a.fail(err)
 	}
@@ -560,8 +625,56 @@ func (a *API) saveTenant(c echo.Context, prev, t *tenant.Tenant, status int) err
 			attrs = append(attrs, "connection_fields", ch)
 		}
 	}
+	if generated != nil {
+		attrs = append(attrs, "shared_key", "generated")
+		c.Response().Header().Set("Cache-Control", "no-store")
+	}
 	a.log.InfoContext(ctx, "tenant configuration saved", attrs...)
-	return c.JSON(status, t)
+	return c.JSON(status, savedTenant{Tenant: t, SharedKey: generated})
+}
+
+// rotateSharedKey generates a new Outbound Message key for the tenant's Salesforce connection and
+// answers it once with the webhook URL. The key it replaces stays valid for the overlap (query
+// parameter overlap, a duration; default Config.KeyOverlap, at most 30 days) so that the org's
+// Outbound Messages can be moved to the new URL one by one; a key that was already being rotated
+// out is dropped. Tenant tokens may rotate their own key: the tenant's Salesforce admin is who
+// updates the Outbound Message endpoints.
+func (a *API) rotateSharedKey(c echo.Context) error {
+	overlap := a.cfg.KeyOverlap
+	if s := c.QueryParam("overlap"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > maxKeyOverlap {
+			return badRequest("invalid_overlap", "overlap must be a duration from 0s to %s, e.g. 72h", maxKeyOverlap)
+		}
+		overlap = d
+	}
+	ctx := c.Request().Context()
+	t, err := a.tenants.Get(ctx, c.Param("tenant"))
+	if err != nil {
+		return a.fail(err)
+	}
+	if t.Salesforce == nil {
+		return echoserver.Errorf(http.StatusConflict, "salesforce_not_connected", "tenant %s has no Salesforce connection", t.ID)
+	}
+	_, ref, answer, err := a.newKey()
+	if err != nil {
+		return err
+	}
+	sf := *t.Salesforce
+	sf.PreviousSharedKeyRef, sf.PreviousSharedKeyUntil = "", time.Time{}
+	if sf.SharedKeyRef != "" && overlap > 0 {
+		until := time.Now().UTC().Add(overlap).Truncate(time.Millisecond)
+		sf.PreviousSharedKeyRef, sf.PreviousSharedKeyUntil = sf.SharedKeyRef, until
+		answer.PreviousValidUntil = &until
+	}
+	sf.SharedKeyRef = ref
+	t.Salesforce = &sf
+	if err := a.tenants.Put(ctx, t); err != nil {
+		return a.fail(err)
+	}
+	a.log.InfoContext(ctx, "salesforce shared key rotated", "tenant", t.ID, "actor", principal(c).Actor(), "overlap", overlap.String())
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, answer)
 }
 
 func (a *API) overview(c echo.Context) error {

@@ -109,7 +109,7 @@ func newEnv(t *testing.T) *env {
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := echoserver.New(echoserver.Options{Service: "mapper", Logger: log})
 	e := &env{t: t, svc: newFakeService(), dlq: &fakeDLQ{}, tenants: ts, tokens: tokens, db: conn.DB, logs: logs, server: s}
-	api := httpapi.New(httpapi.Config{MaxBodyBytes: 4096, RunsLimit: 20, DLQLimit: 100}, e.svc, ts, tokens, e.dlq, log)
+	api := httpapi.New(httpapi.Config{MaxBodyBytes: 4096, RunsLimit: 20, DLQLimit: 100, SalesforceWebhookURL: webhookURL, KeyOverlap: 72 * time.Hour}, e.svc, ts, tokens, e.dlq, log)
 	api.Register(s.E)
 	e.srv = httptest.NewServer(s.E)
 	t.Cleanup(e.srv.Close)

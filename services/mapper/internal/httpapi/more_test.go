@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"time"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,8 +40,8 @@ func dumpCollection(db *mongo.Database, name string) (string, error) {
 // TestNewTakesItsLimitsFromConfig: the admin API has no defaults of its own (config.Load holds
 // them); a zero limit is a wiring mistake, refused at start rather than silently replaced.
 func TestNewTakesItsLimitsFromConfig(t *testing.T) {
-	httpapi.New(httpapi.Config{MaxBodyBytes: 1, RunsLimit: 1, DLQLimit: 1}, newFakeService(), struct{ httpapi.TenantStore }{}, struct{ httpapi.TokenStore }{}, &fakeDLQ{}, nil)
-	for _, cfg := range []httpapi.Config{{}, {MaxBodyBytes: 1, RunsLimit: 1}, {RunsLimit: 1, DLQLimit: 1}} {
+	httpapi.New(httpapi.Config{MaxBodyBytes: 1, RunsLimit: 1, DLQLimit: 1, KeyOverlap: time.Hour}, newFakeService(), struct{ httpapi.TenantStore }{}, struct{ httpapi.TokenStore }{}, &fakeDLQ{}, nil)
+	for _, cfg := range []httpapi.Config{{}, {MaxBodyBytes: 1, RunsLimit: 1}, {RunsLimit: 1, DLQLimit: 1}, {MaxBodyBytes: 1, RunsLimit: 1, DLQLimit: 1}} {
 		func() {
 			defer func() {
 				if recover() == nil {
