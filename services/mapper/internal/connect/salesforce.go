@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/sfid"
 	"github.com/ownersync/ownersync/libs/tenant"
 )
@@ -54,9 +55,10 @@ func isSalesforceHost(host, suffix string) bool {
 	return true
 }
 
-// allowedInstance reports whether u is a Salesforce instance URL ownersync may send tokens to:
-// https on a salesforce.com or force.com host, or a configured sandbox origin.
-// TODO(h1 host allowlist): use the shared host allowlist with its sandbox switch once it lands.
+// allowedInstance reports whether u is a Salesforce instance URL ownersync may send tokens to: a
+// configured sandbox origin, or https on a host of the production CRM host allowlist
+// (tenant.CRMHosts). OWNERSYNC_CRM_ANY_HOST does not widen it: a connect flow's sandboxes are named
+// one by one in SandboxOrigins.
 func (s *Service) allowedInstance(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -66,7 +68,7 @@ func (s *Service) allowedInstance(raw string) bool {
 	if contains(s.cfg.Salesforce.SandboxOrigins, origin) {
 		return true
 	}
-	return u.Scheme == "https" && u.Port() == "" && (isSalesforceHost(u.Hostname(), ".salesforce.com") || isSalesforceHost(u.Hostname(), ".force.com"))
+	return u.Port() == "" && tenant.Policy{}.HostAllowed(provider.Salesforce, u.Scheme, u.Host)
 }
 
 func (s *Service) salesforceOAuth(origin string) *oauth2.Config {
