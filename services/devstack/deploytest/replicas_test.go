@@ -37,7 +37,8 @@ var state = map[string]replicaState{
 			"works on every replica and after a restart, signing out ends it on all; services/mapper/internal/auth/sessions.go), " +
 			"the rule lease per (tenant, provider) between a Sync Users run, user events and manual mappings and the claim of each " +
 			"due Sync Users schedule, both in the ownersync_coord KV bucket (services/mapper/internal/coordkv: a lease expires 30 s " +
-			"after its last renewal, so a killed holder blocks nobody for longer)",
+			"after its last renewal, so a killed holder blocks nobody for longer), pending Connect flows in MongoDB (connect_flows: " +
+			"the OAuth callback may reach any replica, also after a restart, and spends the state once; services/mapper/internal/connect/flows.go)",
 	},
 	"writer": {
 		shared: "per-record state in the ownersync_records KV bucket, history in MongoDB, JetStream consumers, " +

@@ -79,14 +79,14 @@ func TestBrowserConnectBothCRMs(t *testing.T) {
 
 	var store *secretbox.Store
 	env := consoletest.StartWith(t, mongoURI, nil, console.Config{}, func(c *console.Console, ts *tenantstore.Store, db *mongo.Database, url string) {
-		if err := mongodb.EnsureIndexes(context.Background(), db, secretbox.Indexes); err != nil {
+		if err := mongodb.EnsureIndexes(context.Background(), db, append(append([]mongodb.Index{}, secretbox.Indexes...), connect.FlowIndexes...)); err != nil {
 			t.Fatal(err)
 		}
 		kr, _ := secretbox.ParseKeyring(secretbox.NewKey("k1"))
 		store = secretbox.NewStore(db, kr)
 		rec = webhookstats.NewRecorder(db, nil)
 		resolver := secretbox.Resolver(store, &secretref.Resolver{})
-		svc := connect.New(connect.Config{AdminURL: url, IngressURL: hooks.URL, Secrets: resolver,
+		svc := connect.New(connect.Config{AdminURL: url, IngressURL: hooks.URL, Secrets: resolver, Flows: connect.NewFlows(db),
 			HubSpot:    &connect.HubSpotApp{ClientID: "hs-app", ClientSecret: "hs-secret", AppID: 3100456, DeveloperAPIKey: "dev-key", AuthorizeURL: hsURL + "/oauth/authorize", APIBaseURL: hsURL},
 			Salesforce: &connect.SalesforceApp{ClientID: "sf-app", ClientSecret: "sf-secret", SandboxOrigins: []string{sfURL}}},
 			ts, store, crmconn.New(crmconn.Config{Secrets: resolver, Stored: store, Timeout: 5 * time.Second}))

@@ -24,6 +24,7 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
 	"github.com/ownersync/ownersync/services/mapper/internal/config"
+	"github.com/ownersync/ownersync/services/mapper/internal/connect"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
 	"github.com/ownersync/ownersync/services/mapper/internal/coordkv"
 	"github.com/ownersync/ownersync/services/mapper/internal/crm"
@@ -59,6 +60,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		base.Log.Error("a source is claimed by more than one tenant; its webhooks are refused until an operator changes one tenant", "source", c)
 	}
 	idx := append(append(append(append([]mongodb.Index{}, tenantstore.Indexes...), mongostore.Indexes...), auth.Indexes...), auth.SessionIndexes...)
+	idx = append(idx, connect.FlowIndexes...)
 	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, idx); err != nil {
 		return err
 	}
@@ -152,7 +154,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,
 		SignInsPerSecond: float64(cfg.SignInGlobalPerSecond), SignInBurst: 10 * cfg.SignInGlobalPerSecond},
 		admin, readTenants, tokens, dlqs, base.Log).WithConnections(console.Connections{
-		Service: connectService(cfg, tenants, base.Stored, clients, resolver), Receipts: webhookstats.NewReader(base.Mongo.DB)}).Register(base.HTTP.E)
+		Service: connectService(cfg, connect.NewFlows(base.Mongo.DB), tenants, base.Stored, clients, resolver), Receipts: webhookstats.NewReader(base.Mongo.DB)}).Register(base.HTTP.E)
 
 	h := events.NewHandlers(svc, store, base.Log)
 	cs := h.Consumers()

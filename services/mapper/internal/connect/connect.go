@@ -6,9 +6,9 @@
 // HubSpot's webhook subscriptions when the operator configured the app's developer API key, tests a
 // connection, builds the Salesforce metadata package and disconnects (revoking at the CRM).
 //
-// A pending flow lives in memory, bound to the console session that started it, for
-// StateTTL: the callback must come back to the same mapper replica and session (sticky sessions,
-// as the console already needs).
+// A pending flow lives in MongoDB (connect_flows, see Flows), bound to the console session that
+// started it, for StateTTL: the callback may reach any mapper replica, also after a restart, but
+// must come back in the same session; it is consumed once.
 package connect
 
 import (
@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ownersync/ownersync/libs/crmconn"
@@ -103,6 +102,8 @@ type Config struct {
 	// HTTPClient calls the CRMs (nil: a client with a 30 s timeout).
 	HTTPClient *http.Client
 	Now        func() time.Time
+	// Flows keeps the pending flows, shared by the mapper replicas (required).
+	Flows *Flows
 }
 
 // Service runs the flows.
@@ -111,9 +112,7 @@ type Service struct {
 	tenants Tenants
 	stored  *secretbox.Store
 	clients *crmconn.Clients
-
-	mu      sync.Mutex
-	pending map[string]*pending
+	flows   *Flows
 }
 
 type pending struct {
@@ -123,12 +122,16 @@ type pending struct {
 }
 
 // New returns the service; stored may be nil (then nothing can be connected and Available says why).
+// cfg.Flows is required: flows kept in one process would need sticky sessions.
 func New(cfg Config, tenants Tenants, stored *secretbox.Store, clients *crmconn.Clients) *Service {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Flows == nil {
+		panic("connect: Config.Flows is required")
 	}
 	cfg.AdminURL = strings.TrimRight(cfg.AdminURL, "/")
 	cfg.IngressURL = strings.TrimRight(cfg.IngressURL, "/")
@@ -144,7 +147,7 @@ func New(cfg Config, tenants Tenants, stored *secretbox.Store, clients *crmconn.
 			h.Scopes = DefaultHubSpotScopes
 		}
 	}
-	return &Service{cfg: cfg, tenants: tenants, stored: stored, clients: clients, pending: map[string]*pending{}}
+	return &Service{cfg: cfg, tenants: tenants, stored: stored, clients: clients, flows: cfg.Flows}
 }
 
 // Errors shown to the admin as they are.
@@ -209,50 +212,32 @@ func sessionKey(session string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-func (s *Service) begin(p *pending) string {
+func (s *Service) begin(ctx context.Context, p *pending) (string, error) {
 	state := randomString(24)
 	now := s.cfg.Now()
 	p.expires = now.Add(StateTTL)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, v := range s.pending {
-		if !now.Before(v.expires) {
-			delete(s.pending, k)
-		}
+	if err := s.flows.put(ctx, state, p, now); err != nil {
+		return "", err
 	}
-	s.pending[state] = p
-	return state
+	return state, nil
 }
 
 // take removes and returns the pending flow of state if it belongs to provider and session.
-func (s *Service) take(provider, state, session string) (*pending, error) {
-	s.mu.Lock()
-	p, ok := s.pending[state]
-	if ok {
-		delete(s.pending, state)
-	}
-	s.mu.Unlock()
-	if !ok || p.provider != provider || p.session != sessionKey(session) || !s.cfg.Now().Before(p.expires) {
-		return nil, ErrState
-	}
-	return p, nil
+func (s *Service) take(ctx context.Context, provider, state, session string) (*pending, error) {
+	return s.flows.take(ctx, provider, state, sessionKey(session), s.cfg.Now())
 }
 
-// Tenant returns the tenant a pending state belongs to, without consuming it ("" when unknown).
-func (s *Service) Tenant(state string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.pending[state]; ok {
-		return p.tenant
-	}
-	return ""
+// Tenant returns the tenant a pending state belongs to, without consuming it ("" when unknown or
+// expired); an error only when the flows cannot be read.
+func (s *Service) Tenant(ctx context.Context, state string) (string, error) {
+	return s.flows.tenant(ctx, state, s.cfg.Now())
 }
 
 // Callback finishes a flow: code exchange, account facts, stored tokens, tenant connection. It
 // returns the tenant id (for the redirect). errParam is the provider's error=…, when the admin
 // declined.
 func (s *Service) Callback(ctx context.Context, provider, state, code, errParam, session string) (string, error) {
-	p, err := s.take(provider, state, session)
+	p, err := s.take(ctx, provider, state, session)
 	if err != nil {
 		return "", err
 	}

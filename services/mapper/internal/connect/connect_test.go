@@ -54,37 +54,13 @@ func consent(t *testing.T, authorizeURL string, extra url.Values) *url.URL {
 func TestConnectBothCRMs(t *testing.T) {
 	const admin = "https://ownersync.example"
 	const ingress = "https://hooks.ownersync.example"
-	acct, err := hssim.New(hssim.Config{ClientID: "hs-app", ClientSecret: "hs-secret", AppID: 3100456,
-		App: hssim.AppConfig{RedirectURIs: []string{admin + "/admin/connect/hubspot/callback"}, DeveloperAPIKey: "dev-key"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := acct.Load(hssim.Seed{Owners: []hssim.Owner{{ID: "71", Email: "ada@example.com"}}}); err != nil {
-		t.Fatal(err)
-	}
-	hsURL, err := acct.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { acct.Close() })
-	org, err := sfsim.New(sfsim.Config{ClientID: "sf-app", ClientSecret: "sf-secret",
-		WebServer: sfsim.WebServerConfig{RedirectURIs: []string{admin + "/admin/connect/salesforce/callback"}, RequirePKCE: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := org.Load(sfsim.Seed{Users: []sfsim.SeedUser{{Username: "admin@acme.test", Email: "admin@acme.test", LastName: "Admin"},
-		{Username: "ada@acme.test", Email: "ada@example.com", LastName: "Lovelace"}}}); err != nil {
-		t.Fatal(err)
-	}
-	sfURL, err := org.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { org.Close() })
+	acct, hsURL, org, sfURL := sandboxes(t, admin, "dev-key", hssim.Seed{Owners: []hssim.Owner{{ID: "71", Email: "ada@example.com"}}},
+		sfsim.Seed{Users: []sfsim.SeedUser{{Username: "admin@acme.test", Email: "admin@acme.test", LastName: "Admin"},
+			{Username: "ada@acme.test", Email: "ada@example.com", LastName: "Lovelace"}}})
 
 	conn := harness.MongoDB(t, "connect")
 	ctx := context.Background()
-	if err := mongodb.EnsureIndexes(ctx, conn.DB, append(append([]mongodb.Index{}, tenantstore.Indexes...), secretbox.Indexes...)); err != nil {
+	if err := mongodb.EnsureIndexes(ctx, conn.DB, append(append(append([]mongodb.Index{}, tenantstore.Indexes...), secretbox.Indexes...), connect.FlowIndexes...)); err != nil {
 		t.Fatal(err)
 	}
 	ts := tenantstore.New(conn.DB, nil)
@@ -99,12 +75,12 @@ func TestConnectBothCRMs(t *testing.T) {
 	store := secretbox.NewStore(conn.DB, kr)
 	resolver := secretbox.Resolver(store, &secretref.Resolver{})
 	clients := crmconn.New(crmconn.Config{Secrets: resolver, Stored: store, Timeout: 5 * time.Second, AnyCRMHost: true})
-	svc := connect.New(connect.Config{AdminURL: admin, IngressURL: ingress, Secrets: resolver,
+	svc := connect.New(connect.Config{AdminURL: admin, IngressURL: ingress, Secrets: resolver, Flows: connect.NewFlows(conn.DB),
 		HubSpot:    &connect.HubSpotApp{ClientID: "hs-app", ClientSecret: "hs-secret", AppID: 3100456, DeveloperAPIKey: "dev-key", AuthorizeURL: hsURL + "/oauth/authorize", APIBaseURL: hsURL},
 		Salesforce: &connect.SalesforceApp{ClientID: "sf-app", ClientSecret: "sf-secret", SandboxOrigins: []string{sfURL}}}, ts, store, clients)
 
 	// HubSpot.
-	authURL, err := svc.StartHubSpot("acme", "tenant:acme:t1", "session-1")
+	authURL, err := svc.StartHubSpot(ctx, "acme", "tenant:acme:t1", "session-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +88,7 @@ func TestConnectBothCRMs(t *testing.T) {
 	if _, err := svc.Callback(ctx, connect.HubSpot, cb.Query().Get("state"), cb.Query().Get("code"), "", "another-session"); err != connect.ErrState {
 		t.Fatalf("callback in another session: %v", err)
 	}
-	cb = consent(t, mustStart(t, func() (string, error) { return svc.StartHubSpot("acme", "tenant:acme:t1", "session-1") }), url.Values{"decision": {"grant"}})
+	cb = consent(t, mustStart(t, func() (string, error) { return svc.StartHubSpot(ctx, "acme", "tenant:acme:t1", "session-1") }), url.Values{"decision": {"grant"}})
 	if tid, err := svc.Callback(ctx, connect.HubSpot, cb.Query().Get("state"), cb.Query().Get("code"), "", "session-1"); err != nil || tid != "acme" {
 		t.Fatalf("HubSpot callback: %q %v", tid, err)
 	}
@@ -134,11 +110,11 @@ func TestConnectBothCRMs(t *testing.T) {
 	}
 
 	// Salesforce, with the sandbox as a My Domain.
-	if _, err := svc.StartSalesforce("acme", "tenant:acme:t1", "session-1", connect.EnvMyDomain, "https://evil.example"); err == nil {
+	if _, err := svc.StartSalesforce(ctx, "acme", "tenant:acme:t1", "session-1", connect.EnvMyDomain, "https://evil.example"); err == nil {
 		t.Fatal("a foreign My Domain was accepted")
 	}
 	authURL = mustStart(t, func() (string, error) {
-		return svc.StartSalesforce("acme", "tenant:acme:t1", "session-1", connect.EnvMyDomain, sfURL)
+		return svc.StartSalesforce(ctx, "acme", "tenant:acme:t1", "session-1", connect.EnvMyDomain, sfURL)
 	})
 	if q, _ := url.Parse(authURL); q.Query().Get("code_challenge") == "" || q.Query().Get("code_challenge_method") != "S256" {
 		t.Fatalf("no PKCE in %s", authURL)
@@ -163,7 +139,7 @@ func TestConnectBothCRMs(t *testing.T) {
 	}
 
 	// Denied consent changes nothing.
-	cb = consent(t, mustStart(t, func() (string, error) { return svc.StartHubSpot("acme", "a", "session-1") }), url.Values{"decision": {"deny"}})
+	cb = consent(t, mustStart(t, func() (string, error) { return svc.StartHubSpot(ctx, "acme", "a", "session-1") }), url.Values{"decision": {"deny"}})
 	if _, err := svc.Callback(ctx, connect.HubSpot, cb.Query().Get("state"), cb.Query().Get("code"), cb.Query().Get("error"), "session-1"); err == nil || !strings.Contains(err.Error(), "access_denied") {
 		t.Fatalf("denied: %v", err)
 	}
@@ -190,6 +166,39 @@ func TestConnectBothCRMs(t *testing.T) {
 	if _, err := svc.Disconnect(ctx, "other", connect.HubSpot); err == nil {
 		t.Fatal("disconnected an operator-set connection")
 	}
+}
+
+// sandboxes starts a HubSpot account and a Salesforce org whose apps redirect to admin's callbacks
+// (PKCE required), seeded with hs and sf.
+func sandboxes(t *testing.T, admin, developerKey string, hs hssim.Seed, sf sfsim.Seed) (*hssim.Account, string, *sfsim.Org, string) {
+	t.Helper()
+	acct, err := hssim.New(hssim.Config{ClientID: "hs-app", ClientSecret: "hs-secret", AppID: 3100456,
+		App: hssim.AppConfig{RedirectURIs: []string{admin + "/admin/connect/hubspot/callback"}, DeveloperAPIKey: developerKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acct.Load(hs); err != nil {
+		t.Fatal(err)
+	}
+	hsURL, err := acct.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { acct.Close() })
+	org, err := sfsim.New(sfsim.Config{ClientID: "sf-app", ClientSecret: "sf-secret",
+		WebServer: sfsim.WebServerConfig{RedirectURIs: []string{admin + "/admin/connect/salesforce/callback"}, RequirePKCE: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := org.Load(sf); err != nil {
+		t.Fatal(err)
+	}
+	sfURL, err := org.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { org.Close() })
+	return acct, hsURL, org, sfURL
 }
 
 func mustStart(t *testing.T, f func() (string, error)) string {

@@ -43,11 +43,14 @@ func (s *Service) hubspotOAuth() *oauth2.Config {
 }
 
 // StartHubSpot returns the URL of HubSpot's install page for the tenant.
-func (s *Service) StartHubSpot(tenantID, actor, session string) (string, error) {
+func (s *Service) StartHubSpot(ctx context.Context, tenantID, actor, session string) (string, error) {
 	if err := s.Available(HubSpot); err != nil {
 		return "", err
 	}
-	state := s.begin(&pending{tenant: tenantID, provider: HubSpot, actor: actor, session: sessionKey(session)})
+	state, err := s.begin(ctx, &pending{tenant: tenantID, provider: HubSpot, actor: actor, session: sessionKey(session)})
+	if err != nil {
+		return "", err
+	}
 	return s.hubspotOAuth().AuthCodeURL(state), nil
 }
 

@@ -78,7 +78,7 @@ func (s *Service) salesforceOAuth(origin string) *oauth2.Config {
 }
 
 // StartSalesforce returns the URL of Salesforce's login page for the tenant (PKCE S256).
-func (s *Service) StartSalesforce(tenantID, actor, session, env, myDomain string) (string, error) {
+func (s *Service) StartSalesforce(ctx context.Context, tenantID, actor, session, env, myDomain string) (string, error) {
 	if err := s.Available(Salesforce); err != nil {
 		return "", err
 	}
@@ -87,7 +87,10 @@ func (s *Service) StartSalesforce(tenantID, actor, session, env, myDomain string
 		return "", err
 	}
 	verifier := oauth2.GenerateVerifier()
-	state := s.begin(&pending{tenant: tenantID, provider: Salesforce, actor: actor, session: sessionKey(session), verifier: verifier, loginOrigin: origin})
+	state, err := s.begin(ctx, &pending{tenant: tenantID, provider: Salesforce, actor: actor, session: sessionKey(session), verifier: verifier, loginOrigin: origin})
+	if err != nil {
+		return "", err
+	}
 	return s.salesforceOAuth(origin).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "login consent")), nil
 }
 

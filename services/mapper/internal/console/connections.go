@@ -206,9 +206,9 @@ func (c *Console) connectStart(r *req) error {
 	var u string
 	switch p {
 	case connect.HubSpot:
-		u, err = c.conns.Service.StartHubSpot(r.tenant.ID, r.sess.principal.Actor(), r.sid)
+		u, err = c.conns.Service.StartHubSpot(r.ctx, r.tenant.ID, r.sess.principal.Actor(), r.sid)
 	case connect.Salesforce:
-		u, err = c.conns.Service.StartSalesforce(r.tenant.ID, r.sess.principal.Actor(), r.sid, r.ec.FormValue("environment"), r.ec.FormValue("my_domain"))
+		u, err = c.conns.Service.StartSalesforce(r.ctx, r.tenant.ID, r.sess.principal.Actor(), r.sid, r.ec.FormValue("environment"), r.ec.FormValue("my_domain"))
 	}
 	if err != nil {
 		return c.renderConnections(r, http.StatusBadRequest, nil, connectProblem(err))
@@ -241,7 +241,10 @@ func (c *Console) connectCallback(r *req) error {
 	}
 	q := r.ec.QueryParams()
 	state := q.Get("state")
-	tid := c.conns.Service.Tenant(state)
+	tid, err := c.conns.Service.Tenant(r.ctx, state)
+	if err != nil {
+		return err
+	}
 	if tid == "" || !r.sess.principal.CanAccess(tid) {
 		return pageError(http.StatusBadRequest, "%s", connect.ErrState.Error()+".")
 	}
