@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -14,7 +15,9 @@ import (
 
 // TestHostileInputsAgainstRunningMapper runs issue 13's tenant-configuration cases (items 1-3)
 // against mapper.Run with its production policy (secret namespace, CRM hosts): each hostile save
-// gets its refusal and writes nothing — both tenants read back byte for byte as before.
+// gets its refusal and writes nothing — both tenants read back byte for byte as before — and
+// unauthenticated or oversized bodies are refused without the heap growing past a small ratio of
+// where it started.
 func TestHostileInputsAgainstRunningMapper(t *testing.T) {
 	infra := harness.Start(t)
 	seed := `tenants:
@@ -64,6 +67,8 @@ func TestHostileInputsAgainstRunningMapper(t *testing.T) {
 		return a + "\n" + g
 	}
 	before := state()
+	heapBefore := heapInUse()
+	big := `{"name":"` + strings.Repeat("A", 8<<20) + `"}`
 	for _, tc := range []struct {
 		name, method, path, token, body string
 		status                          int
@@ -83,6 +88,10 @@ func TestHostileInputsAgainstRunningMapper(t *testing.T) {
 		{"operator: another tenant's org", "PATCH", "/v1/tenants/globex", operatorToken,
 			`{"salesforce":{"enabled":true,"org_id":"00D5g000004XyZa","instance_url":"https://globex.my.salesforce.com","auth":{"flow":"client_credentials","client_id":"g","client_secret_ref":"env:OWNERSYNC_SECRET_G"}}}`,
 			409, "source_claimed"},
+		{"no token: an 8 MiB body", "PATCH", "/v1/tenants/acme", "", big, 401, ""},
+		{"operator: an 8 MiB body", "PATCH", "/v1/tenants/acme", operatorToken, big, 413, ""},
+		{"unknown token", "PUT", "/v1/tenants/acme", "not-a-token-of-anyone", `{}`, 401, ""},
+		{"tenant token: the operator's tenant list", "GET", "/v1/tenants", acmeTok, "", 403, ""},
 		{"tenant token: a shared key of its choosing", "PATCH", "/v1/tenants/acme", acmeTok,
 			`{"salesforce":{"shared_key_ref":"env:OWNERSYNC_SECRET_ACME_SF"}}`, 403, "salesforce.shared_key_ref"},
 	} {
@@ -96,9 +105,22 @@ func TestHostileInputsAgainstRunningMapper(t *testing.T) {
 			t.Fatalf("%s changed a tenant:\nbefore %s\nafter  %s", tc.name, before, after)
 		}
 	}
+	heapAfter := heapInUse()
+	t.Logf("heap in use %d MB before the hostile requests, %d MB after", heapBefore>>20, heapAfter>>20)
+	if ratio := float64(heapAfter) / float64(heapBefore); ratio > 3 {
+		t.Errorf("heap grew %.1f× under hostile requests", ratio)
+	}
 	// The one accepted change: the tenant's own key rotation, which answers the key once.
 	status, body := do("POST", "/v1/tenants/acme/salesforce/shared-key", acmeTok, "")
 	if status != http.StatusCreated || !strings.Contains(body, `"webhook_url":"http://localhost:8080/webhooks/salesforce?key=`) {
 		t.Errorf("rotation = %d %s", status, body)
 	}
+}
+
+// heapInUse is the heap in use after a collection (the mapper runs in this process).
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
 }
