@@ -93,7 +93,16 @@ func run(m *testing.M) int {
 
 	exe := chromiumPath()
 	if exe == "" {
-		noBrowser = "chromium is not installed (Debian: apt-get install -y chromium); the browser tests need it"
+		// A missing browser fails the package: the console's browser tests are part of the suite,
+		// and a suite that quietly skips them proves nothing about the console. Only an explicit
+		// OWNERSYNC_SKIP_BROWSER_TESTS=1 (a developer without root on a machine without chromium)
+		// runs the rest and skips them, saying so.
+		if os.Getenv("OWNERSYNC_SKIP_BROWSER_TESTS") != "1" {
+			fmt.Fprintln(os.Stderr, "chromium is not installed (Debian: apt-get install -y chromium; make test installs it as root); "+
+				"the console's browser tests need it. Set OWNERSYNC_SKIP_BROWSER_TESTS=1 to skip them knowingly.")
+			return 1
+		}
+		noBrowser = "OWNERSYNC_SKIP_BROWSER_TESTS=1 and chromium is not installed: browser test skipped"
 		return m.Run()
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
