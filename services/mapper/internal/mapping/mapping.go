@@ -30,6 +30,10 @@
 //     them: the admin chose that CRM user.
 //   - Stored duplicates (two mappings of one user) are cut back deterministically: a manual
 //     mapping beats any other, otherwise the smaller id wins.
+//   - Salesforce users who are not people (CRMUser.NotPersonReason: the Automated Process user,
+//     Chatter-only users, site guests, integration users by licence) are never matched by email,
+//     pinned or listed as problems; Sync Users lists them as NotMappable with the reason. A mapping
+//     that already holds one is kept as it is: removing it would move owners without the admin.
 //   - Auto-provisioned users are mapped by email like everyone else once the platform creates them;
 //     the outstanding Provision request turns that mapping into made_by auto_provisioned, status
 //     pending_team while the user has no team.
@@ -143,16 +147,62 @@ type CRMUser struct {
 	// Active is Salesforce IsActive, or HubSpot "not archived".
 	Active bool
 	Kind   CRMKind
-	// Username and UserType are Salesforce's; empty for HubSpot.
+	// Username, UserType and License (the name of the profile's user licence) are Salesforce's;
+	// empty for HubSpot.
 	Username string
 	UserType string
+	License  string
 }
 
 // Name is the user's display name.
 func (u CRMUser) Name() string { return joinName(u.FirstName, u.LastName) }
 
 // Mappable reports whether the user may be the CRM side of a mapping: active and a person.
-func (u CRMUser) Mappable() bool { return u.Active && u.Kind == CRMKindUser }
+func (u CRMUser) Mappable() bool {
+	return u.Active && u.Kind == CRMKindUser && u.NotPersonReason() == ""
+}
+
+// NotPersonReason says why a Salesforce user of kind user is not a person: the Automated Process
+// user, a Chatter-only user, a site's guest user, or an integration user (by its licence); empty
+// for a person (and for every HubSpot owner). Such users are never matched or listed as errors:
+// Sync Users lists them as not mappable. Portal and partner users are people (they may own
+// records) and stay mappable.
+func (u CRMUser) NotPersonReason() string {
+	switch u.UserType {
+	case "AutomatedProcess":
+		return "Salesforce's Automated Process user, which runs flows and platform events"
+	case "Guest":
+		return "the guest user of a site, not a person"
+	case "CsnOnly":
+		return "a Chatter-only user" + licenceNote(u.License) + ", who cannot own contacts or leads"
+	}
+	switch strings.ToLower(u.License) {
+	case "salesforce integration", "analytics cloud integration user", "cloud integration user":
+		return "an integration user" + licenceNote(u.License) + ", used by other systems, not by a person"
+	case "chatter only", "chatter free", "chatter external":
+		return "a Chatter-only user" + licenceNote(u.License) + ", who cannot own contacts or leads"
+	}
+	return ""
+}
+
+func licenceNote(license string) string {
+	if license == "" {
+		return ""
+	}
+	return " (" + license + " licence)"
+}
+
+// NotMappable is an active CRM user who is not a person (CRMUser.NotPersonReason): listed apart
+// from the problems, never counted as an error.
+type NotMappable struct {
+	Provider  string
+	CRMUserID string
+	Name      string
+	Email     string
+	UserType  string
+	License   string
+	Reason    string
+}
 
 // Mapping links one platform user to one CRM user of one provider. There is at most one mapping per
 // platform user and at most one per CRM user (rule 2).
@@ -269,8 +319,10 @@ type Counts struct {
 	Errors    int
 	// UnmappedPlatform is the number of mappable platform users without a mapping.
 	UnmappedPlatform int
-	// UnmappedCRM is the number of active CRM users of kind user without a mapping.
+	// UnmappedCRM is the number of active CRM people (kind user, not NotMappable) without a mapping.
 	UnmappedCRM int
+	// NotMappable is the number of active CRM users of kind user who are not people.
+	NotMappable int
 }
 
 // NormalizeEmail returns the email as the rules compare it: trimmed and lower-cased. It does not

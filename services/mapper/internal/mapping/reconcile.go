@@ -36,7 +36,9 @@ type Result struct {
 	Problems []Problem
 	// Pending are the provisioning requests still outstanding (their CRM user is active and unmapped).
 	Pending []Provision
-	Counts  Counts
+	// NotMappable lists the active CRM users who are not people and no mapping holds, by CRM user id.
+	NotMappable []NotMappable
+	Counts      Counts
 }
 
 // Reconcile runs the full rule set (docs/architecture.md#mapping-rules, rules 1–6 and 8) over every
@@ -60,7 +62,9 @@ func Reconcile(in Input) Result {
 		Problems: e.problems,
 		Pending:  e.remainingPending(),
 	}
+	r.NotMappable = e.notMappable()
 	r.Counts = e.counts()
+	r.Counts.NotMappable = len(r.NotMappable)
 	return r
 }
 
@@ -164,8 +168,8 @@ func newEngine(in *Input, sc *scope) *engine {
 			continue
 		}
 		e.cByID[u.ID] = int32(i)
-		if em == "" || u.Kind != CRMKindUser {
-			continue
+		if em == "" || u.Kind != CRMKindUser || u.NotPersonReason() != "" {
+			continue // queues and users who are not people are never matched by email
 		}
 		addToSlot(&e.slotsOf(em).c, int32(i), u.Active, cid)
 	}
@@ -872,6 +876,23 @@ func (e *engine) fallbackProblem() {
 		Message: err.Error(),
 		Fix:     "choose an active " + e.crmWord() + " (not a queue) as the fallback owner in the tenant configuration",
 	})
+}
+
+// notMappable lists the active CRM users of kind user who are not people and whom no mapping holds.
+func (e *engine) notMappable() []NotMappable {
+	var out []NotMappable
+	for i := range e.in.CRMUsers {
+		c := &e.in.CRMUsers[i]
+		if e.cDup[i] || e.cOwner[i] != none || !c.Active || c.Kind != CRMKindUser {
+			continue
+		}
+		if reason := c.NotPersonReason(); reason != "" {
+			out = append(out, NotMappable{Provider: e.in.Provider, CRMUserID: c.ID, Name: c.Name(), Email: strings.TrimSpace(c.Email),
+				UserType: c.UserType, License: c.License, Reason: reason})
+		}
+	}
+	slices.SortFunc(out, func(a, b NotMappable) int { return strings.Compare(a.CRMUserID, b.CRMUserID) })
+	return out
 }
 
 func (e *engine) remainingPending() []Provision {
