@@ -2,6 +2,7 @@ package salesforce
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +23,32 @@ type User struct {
 	UserType string `json:"UserType"`
 	// Username is globally unique, unlike Email.
 	Username string `json:"Username"`
+	// License is the name of the user licence of the user's profile (Profile.UserLicense.Name):
+	// Salesforce, Salesforce Platform, Salesforce Integration, Chatter Free, …; empty when the user
+	// has no profile (the Automated Process user). With UserType it tells a person from an
+	// integration or automated user.
+	License string `json:"-"`
+}
+
+// UnmarshalJSON reads a User row, taking License from the nested Profile.UserLicense lookup.
+func (u *User) UnmarshalJSON(b []byte) error {
+	type row User // no methods: no recursion
+	var r struct {
+		row
+		Profile *struct {
+			UserLicense *struct {
+				Name string `json:"Name"`
+			} `json:"UserLicense"`
+		} `json:"Profile"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	*u = User(r.row)
+	if r.Profile != nil && r.Profile.UserLicense != nil {
+		u.License = r.Profile.UserLicense.Name
+	}
+	return nil
 }
 
 // Record is a Contact or Lead found by email.
@@ -39,7 +66,7 @@ const (
 )
 
 // userFields are the User columns selected, in this order.
-const userFields = "Id, Email, IsActive, FirstName, LastName, UserType, Username"
+const userFields = "Id, Email, IsActive, FirstName, LastName, UserType, Username, Profile.UserLicense.Name"
 
 // queryResponse is one page of a SOQL query (docs/crm-protocols.md#soql-queries); each record's
 // attributes object is ignored.

@@ -30,7 +30,10 @@ func makeUsers(t testing.TB, n int) []salesforce.User {
 		users[i] = salesforce.User{
 			ID: id, Email: fmt.Sprintf("user%d@example.com", i), IsActive: i%7 != 0,
 			FirstName: "First" + strconv.Itoa(i), LastName: "Last", UserType: "Standard",
-			Username: fmt.Sprintf("user%d@acme.example.com", i),
+			Username: fmt.Sprintf("user%d@acme.example.com", i), License: "Salesforce",
+		}
+		if i%11 == 5 { // the Automated Process user has no profile
+			users[i].UserType, users[i].License = "AutomatedProcess", ""
 		}
 	}
 	return users
@@ -52,10 +55,15 @@ func serveUserQuery(t *testing.T, o *org, users []salesforce.User, pageSize int)
 		resp := map[string]any{"totalSize": len(users), "done": end == len(users)}
 		recs := []map[string]any{}
 		for _, u := range users[offset:end] {
+			var profile any // null: no profile
+			if u.License != "" {
+				profile = map[string]any{"attributes": map[string]string{"type": "Profile"},
+					"UserLicense": map[string]any{"attributes": map[string]string{"type": "UserLicense"}, "Name": u.License}}
+			}
 			recs = append(recs, map[string]any{
 				"attributes": map[string]string{"type": "User", "url": "/services/data/" + version + "/sobjects/User/" + u.ID},
 				"Id":         u.ID, "Email": u.Email, "IsActive": u.IsActive, "FirstName": u.FirstName,
-				"LastName": u.LastName, "UserType": u.UserType, "Username": u.Username,
+				"LastName": u.LastName, "UserType": u.UserType, "Username": u.Username, "Profile": profile,
 			})
 		}
 		resp["records"] = recs
@@ -66,7 +74,7 @@ func serveUserQuery(t *testing.T, o *org, users []salesforce.User, pageSize int)
 		writeJSON(w, http.StatusOK, b)
 	}
 	o.mux.HandleFunc("GET /services/data/"+version+"/query", func(w http.ResponseWriter, r *http.Request) {
-		want := "SELECT Id, Email, IsActive, FirstName, LastName, UserType, Username FROM User ORDER BY Id"
+		want := "SELECT Id, Email, IsActive, FirstName, LastName, UserType, Username, Profile.UserLicense.Name FROM User ORDER BY Id"
 		if got := r.URL.Query().Get("q"); got != want {
 			writeJSON(w, http.StatusBadRequest, []byte(`[{"message":"unexpected query","errorCode":"MALFORMED_QUERY"}]`))
 			return
@@ -168,7 +176,7 @@ func TestGetUser(t *testing.T) {
 	o := newOrg(t)
 	o.mux.HandleFunc("GET /services/data/"+version+"/query", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Query().Get("q") {
-		case "SELECT Id, Email, IsActive, FirstName, LastName, UserType, Username FROM User WHERE Id = '0055g00000AsDfGAAV'":
+		case "SELECT Id, Email, IsActive, FirstName, LastName, UserType, Username, Profile.UserLicense.Name FROM User WHERE Id = '0055g00000AsDfGAAV'":
 			writeJSON(w, http.StatusOK, golden(t, "query_user_response.json"))
 		default:
 			writeJSON(w, http.StatusOK, []byte(`{"totalSize":0,"done":true,"records":[]}`))
@@ -179,7 +187,8 @@ func TestGetUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := salesforce.User{ID: "0055g00000AsDfGAAV", Email: "ada@example.com", FirstName: "Ada", LastName: "Lovelace", UserType: "Standard", Username: "ada@acme.example.com"}
+	want := salesforce.User{ID: "0055g00000AsDfGAAV", Email: "ada@example.com", FirstName: "Ada", LastName: "Lovelace", UserType: "Standard",
+		Username: "ada@acme.example.com", License: "Salesforce Integration"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("GetUser (-want +got):\n%s", diff)
 	}

@@ -308,7 +308,7 @@ func TestRoundTripQueryUsersPastTwoThousand(t *testing.T) {
 	inactive := 0
 	for _, u := range o.Users() {
 		want = append(want, salesforce.User{ID: u.ID, Email: u.Email, IsActive: u.IsActive, FirstName: u.FirstName,
-			LastName: u.LastName, UserType: u.UserType, Username: u.Username})
+			LastName: u.LastName, UserType: u.UserType, Username: u.Username, License: u.License})
 		if !u.IsActive {
 			inactive++
 		}
@@ -354,7 +354,7 @@ func TestRoundTripQueryUsersPastTwoThousand(t *testing.T) {
 				t.Fatalf("%d query requests, want %d", len(reqs), len(tt.pages))
 			}
 			q, _ := url.ParseQuery(reqs[0].Query)
-			if !strings.HasPrefix(q.Get("q"), "SELECT Id, Email, IsActive, FirstName, LastName, UserType, Username FROM User") ||
+			if !strings.HasPrefix(q.Get("q"), "SELECT Id, Email, IsActive, FirstName, LastName, UserType, Username, Profile.UserLicense.Name FROM User") ||
 				strings.Contains(q.Get("q"), "WHERE") {
 				t.Errorf("first request q = %q, want every User without a filter", q.Get("q"))
 			}
@@ -383,8 +383,8 @@ func TestRoundTripGetUser(t *testing.T) {
 		want salesforce.User
 		err  error
 	}{
-		{"18 chars", rtAda, salesforce.User{ID: rtAda, Email: "ada@example.com", IsActive: true, FirstName: "Ada", LastName: "Lovelace", UserType: "Standard", Username: "ada@acme.example"}, nil},
-		{"15 chars", rtLinus[:15], salesforce.User{ID: rtLinus, Email: "linus@example.com", IsActive: false, FirstName: "Linus", LastName: "Pauling", UserType: "Standard", Username: "linus@acme.example"}, nil},
+		{"18 chars", rtAda, salesforce.User{ID: rtAda, Email: "ada@example.com", IsActive: true, FirstName: "Ada", LastName: "Lovelace", UserType: "Standard", Username: "ada@acme.example", License: "Salesforce"}, nil},
+		{"15 chars", rtLinus[:15], salesforce.User{ID: rtLinus, Email: "linus@example.com", IsActive: false, FirstName: "Linus", LastName: "Pauling", UserType: "Standard", Username: "linus@acme.example", License: "Salesforce"}, nil},
 		{"unknown", rtNobody, salesforce.User{}, salesforce.ErrNotFound},
 	}
 	for _, tt := range tests {

@@ -25,13 +25,15 @@ type Seed struct {
 
 // SeedUser is a user in a seed; IsActive defaults to true.
 type SeedUser struct {
-	ID                   string `json:"id,omitempty" yaml:"id,omitempty"`
-	Username             string `json:"username,omitempty" yaml:"username,omitempty"`
-	Email                string `json:"email,omitempty" yaml:"email,omitempty"`
-	FirstName            string `json:"firstName,omitempty" yaml:"firstName,omitempty"`
-	LastName             string `json:"lastName,omitempty" yaml:"lastName,omitempty"`
-	IsActive             *bool  `json:"isActive,omitempty" yaml:"isActive,omitempty"`
-	UserType             string `json:"userType,omitempty" yaml:"userType,omitempty"`
+	ID        string `json:"id,omitempty" yaml:"id,omitempty"`
+	Username  string `json:"username,omitempty" yaml:"username,omitempty"`
+	Email     string `json:"email,omitempty" yaml:"email,omitempty"`
+	FirstName string `json:"firstName,omitempty" yaml:"firstName,omitempty"`
+	LastName  string `json:"lastName,omitempty" yaml:"lastName,omitempty"`
+	IsActive  *bool  `json:"isActive,omitempty" yaml:"isActive,omitempty"`
+	UserType  string `json:"userType,omitempty" yaml:"userType,omitempty"`
+	// License is the profile's user licence (User.License).
+	License              string `json:"license,omitempty" yaml:"license,omitempty"`
 	FederationIdentifier string `json:"federationIdentifier,omitempty" yaml:"federationIdentifier,omitempty"`
 }
 
@@ -54,7 +56,7 @@ func (o *Org) Load(seed Seed) error {
 	now := o.now()
 	for _, su := range seed.Users {
 		u := User{ID: su.ID, Username: su.Username, Email: su.Email, FirstName: su.FirstName, LastName: su.LastName,
-			IsActive: su.IsActive == nil || *su.IsActive, UserType: su.UserType, FederationIdentifier: su.FederationIdentifier}
+			IsActive: su.IsActive == nil || *su.IsActive, UserType: su.UserType, License: su.License, FederationIdentifier: su.FederationIdentifier}
 		if _, err := o.st.addUser(u, now); err != nil {
 			return fmt.Errorf("seed user %s: %w", cmpOr(su.Username, su.Email), err)
 		}
@@ -315,7 +317,7 @@ func (o *Org) adminRoutes() http.Handler {
 			return
 		}
 		created, err := o.CreateUser(User{ID: u.ID, Username: u.Username, Email: u.Email, FirstName: u.FirstName,
-			LastName: u.LastName, IsActive: u.IsActive == nil || *u.IsActive, UserType: u.UserType, FederationIdentifier: u.FederationIdentifier})
+			LastName: u.LastName, IsActive: u.IsActive == nil || *u.IsActive, UserType: u.UserType, License: u.License, FederationIdentifier: u.FederationIdentifier})
 		if err != nil {
 			fail(w, err)
 			return

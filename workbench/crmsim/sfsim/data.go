@@ -17,15 +17,30 @@ const (
 	ObjectGroup   = "Group"
 )
 
+// defaultLicenses is the user licence a user of a UserType gets when the seed names none.
+var defaultLicenses = map[string]string{
+	"Standard":             "Salesforce",
+	"CsnOnly":              "Chatter Free",
+	"Guest":                "Guest User License",
+	"PowerPartner":         "Partner Community",
+	"PowerCustomerSuccess": "Customer Community Plus",
+	"CustomerSuccess":      "Customer Community",
+	"CspLitePortal":        "Customer Community",
+}
+
 // User is a Salesforce User row.
 type User struct {
-	ID                   string    `json:"id,omitempty" yaml:"id,omitempty"`
-	Username             string    `json:"username,omitempty" yaml:"username,omitempty"`
-	Email                string    `json:"email,omitempty" yaml:"email,omitempty"`
-	FirstName            string    `json:"firstName,omitempty" yaml:"firstName,omitempty"`
-	LastName             string    `json:"lastName,omitempty" yaml:"lastName,omitempty"`
-	IsActive             bool      `json:"isActive" yaml:"isActive"`
-	UserType             string    `json:"userType,omitempty" yaml:"userType,omitempty"`
+	ID        string `json:"id,omitempty" yaml:"id,omitempty"`
+	Username  string `json:"username,omitempty" yaml:"username,omitempty"`
+	Email     string `json:"email,omitempty" yaml:"email,omitempty"`
+	FirstName string `json:"firstName,omitempty" yaml:"firstName,omitempty"`
+	LastName  string `json:"lastName,omitempty" yaml:"lastName,omitempty"`
+	IsActive  bool   `json:"isActive" yaml:"isActive"`
+	UserType  string `json:"userType,omitempty" yaml:"userType,omitempty"`
+	// License is the name of the profile's user licence (Profile.UserLicense.Name): Salesforce,
+	// Salesforce Platform, Salesforce Integration, Chatter Free, …; empty for the Automated Process
+	// user, who has no profile. It defaults from UserType (see addUser).
+	License              string    `json:"license,omitempty" yaml:"license,omitempty"`
 	FederationIdentifier string    `json:"federationIdentifier,omitempty" yaml:"federationIdentifier,omitempty"`
 	CreatedDate          time.Time `json:"createdDate,omitzero" yaml:"createdDate,omitempty"`
 	LastModifiedDate     time.Time `json:"lastModifiedDate,omitzero" yaml:"lastModifiedDate,omitempty"`
@@ -146,6 +161,9 @@ func (s *store) addUser(u User, now time.Time) (*User, error) {
 	}
 	if u.UserType == "" {
 		u.UserType = "Standard"
+	}
+	if u.License == "" {
+		u.License = defaultLicenses[u.UserType]
 	}
 	if u.CreatedDate.IsZero() {
 		u.CreatedDate = now

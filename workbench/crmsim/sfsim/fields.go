@@ -16,6 +16,9 @@ const (
 	kindID
 	kindBool
 	kindDateTime
+	// kindLookup is a field of a related record ("Profile.UserLicense.Name"): a string in
+	// comparisons, rendered as the nested objects of the relationship path, null when empty.
+	kindLookup
 )
 
 type fieldDef struct {
@@ -50,6 +53,8 @@ var userFields = []fieldDef{
 	userField("Name", kindString, func(u *User) any { return fullName(u.FirstName, u.LastName) }),
 	userField("IsActive", kindBool, func(u *User) any { return u.IsActive }),
 	userField("UserType", kindString, func(u *User) any { return u.UserType }),
+	// The user licence of the user's profile; the Automated Process user has no profile.
+	userField("Profile.UserLicense.Name", kindLookup, func(u *User) any { return u.License }),
 	userField("FederationIdentifier", kindString, func(u *User) any { return u.FederationIdentifier }),
 	userField("CreatedDate", kindDateTime, func(u *User) any { return u.CreatedDate }),
 	userField("LastModifiedDate", kindDateTime, func(u *User) any { return u.LastModifiedDate }),
@@ -141,12 +146,51 @@ func renderRow(b *bytes.Buffer, version, object string, fields []fieldDef, row a
 	b.WriteString(id)
 	b.WriteString(`"}`)
 	for _, f := range fields {
+		if f.kind == kindLookup {
+			writeLookup(b, f.name, f.get(row))
+			continue
+		}
 		b.WriteString(`,"`)
 		b.WriteString(f.name)
 		b.WriteString(`":`)
 		writeValue(b, f.get(row))
 	}
 	b.WriteByte('}')
+}
+
+// writeLookup writes a lookup field the way the REST API nests it: "Profile.UserLicense.Name"
+// becomes "Profile":{"attributes":{"type":"Profile"},"UserLicense":{"attributes":{…},"Name":…}},
+// or "Profile":null when the value is empty (no related record). The related records' ids are not
+// modelled, so their attributes carry the type only.
+func writeLookup(b *bytes.Buffer, path string, v any) {
+	parts := strings.Split(path, ".")
+	b.WriteString(`,"`)
+	b.WriteString(parts[0])
+	b.WriteString(`":`)
+	if s, _ := v.(string); s == "" {
+		b.WriteString("null")
+		return
+	}
+	for i, rel := range parts[:len(parts)-1] {
+		if i > 0 {
+			b.WriteString(`,"` + rel + `":`)
+		}
+		b.WriteString(`{"attributes":{"type":"` + rel + `"}`)
+	}
+	b.WriteString(`,"` + parts[len(parts)-1] + `":`)
+	writeValue(b, v)
+	b.WriteString(strings.Repeat("}", len(parts)-1))
+}
+
+// ownFields are the fields of the object itself, without lookups: what a record's GET returns.
+func ownFields(fields []fieldDef) []fieldDef {
+	out := make([]fieldDef, 0, len(fields))
+	for _, f := range fields {
+		if f.kind != kindLookup {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // writeString writes s as a JSON string, taking a fast path for plain ASCII.

@@ -418,7 +418,7 @@ func (o *Org) handleGetRecord(w http.ResponseWriter, r *http.Request, version, t
 		writeErr(w, http.StatusNotFound, "NOT_FOUND", "The requested resource does not exist")
 		return
 	}
-	fields := obj.fields
+	fields := ownFields(obj.fields)
 	if sel := r.URL.Query().Get("fields"); sel != "" {
 		fields = nil
 		for _, name := range strings.Split(sel, ",") {

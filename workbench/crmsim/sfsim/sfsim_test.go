@@ -59,7 +59,7 @@ var baseSeed = Seed{
 	Users: []SeedUser{
 		{ID: "0055g00000AsDfGAAV", Username: "ada@acme.example", Email: "ada@example.com", FirstName: "Ada", LastName: "Lovelace"},
 		{ID: "0055g00000HjKlMAAV", Username: "linus@acme.example", Email: "linus@example.com", FirstName: "Linus", LastName: "Pauling", IsActive: boolp(false)},
-		{Username: "integration@acme.example", Email: "integration@acme.example", LastName: "Integration"},
+		{Username: "integration@acme.example", Email: "integration@acme.example", LastName: "Integration", License: "Salesforce Integration"},
 	},
 	Queues: []Queue{{ID: "00G5g000003LkJhEAK", Name: "Inbound Leads"}},
 	Contacts: []SeedRecord{
@@ -143,7 +143,7 @@ func TestQueryWireShape(t *testing.T) {
 		soql   string
 		status int
 	}{
-		{"users", "SELECT Id, Email, IsActive, FirstName, LastName, UserType, Username FROM User ORDER BY Id", 200},
+		{"users", "SELECT Id, Email, IsActive, FirstName, LastName, UserType, Username, Profile.UserLicense.Name FROM User ORDER BY Id", 200},
 		{"contact_by_email", "SELECT Id, Email, OwnerId FROM Contact WHERE Email = 'GRACE@example.org'", 200},
 		{"lead_in", "SELECT Id, OwnerId, Company FROM Lead WHERE Email IN ('x@y.z', 'grace@example.org') LIMIT 5", 200},
 		{"escaped_quote", `SELECT Id FROM User WHERE LastName = 'O\'Brien'`, 200},
@@ -163,6 +163,60 @@ func TestQueryWireShape(t *testing.T) {
 			}
 			golden(t, "query_"+tt.name+".json", body)
 		})
+	}
+}
+
+// TestUserLicenseLookup: Profile.UserLicense.Name comes back nested as the REST API nests a
+// lookup, null for a user without a profile (the Automated Process user), defaulted from UserType
+// when the seed names no licence, and it can be filtered on; a User's GET does not include it.
+func TestUserLicenseLookup(t *testing.T) {
+	e := newEnv(t, Config{}, Seed{Users: []SeedUser{
+		{ID: "0055g00000AsDfGAAV", Username: "ada@acme.example", Email: "ada@example.com", LastName: "Lovelace"},
+		{ID: "0055g00000AutoPAAR", Username: "autoproc@00d.example", LastName: "Automated Process", UserType: "AutomatedProcess"},
+		{ID: "0055g00000ChatrAAB", Username: "chatter@acme.example", LastName: "Chatter", UserType: "CsnOnly"},
+		{ID: "0055g00000IntegAAB", Username: "int@acme.example", LastName: "Integration", License: "Salesforce Integration"},
+	}})
+	_, body := e.do(t, "GET", queryPath("SELECT Id, Profile.UserLicense.Name FROM User ORDER BY Id"), nil)
+	var page struct {
+		Records []struct {
+			ID      string `json:"Id"`
+			Profile *struct {
+				Attributes  struct{ Type string } `json:"attributes"`
+				UserLicense *struct {
+					Attributes struct{ Type string } `json:"attributes"`
+					Name       string
+				}
+			}
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	got := map[string]string{}
+	for _, r := range page.Records {
+		switch {
+		case r.Profile == nil:
+			got[r.ID] = "<null profile>"
+		case r.Profile.Attributes.Type != "Profile" || r.Profile.UserLicense == nil || r.Profile.UserLicense.Attributes.Type != "UserLicense":
+			t.Errorf("%s: profile not nested as a lookup: %s", r.ID, body)
+		default:
+			got[r.ID] = r.Profile.UserLicense.Name
+		}
+	}
+	want := map[string]string{
+		"0055g00000AsDfGAAV": "Salesforce", "0055g00000AutoPAAR": "<null profile>",
+		"0055g00000ChatrAAB": "Chatter Free", "0055g00000IntegAAB": "Salesforce Integration",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("licences (-want +got):\n%s", diff)
+	}
+	_, body = e.do(t, "GET", queryPath("SELECT Id FROM User WHERE Profile.UserLicense.Name = 'Salesforce Integration'"), nil)
+	if !strings.Contains(string(body), `"totalSize":1,`) || !strings.Contains(string(body), "0055g00000IntegAAB") {
+		t.Errorf("filter on the licence: %s", body)
+	}
+	_, body = e.do(t, "GET", "/services/data/v62.0/sobjects/User/0055g00000IntegAAB", nil)
+	if strings.Contains(string(body), "Profile") || !strings.Contains(string(body), `"UserType":"Standard"`) {
+		t.Errorf("a User's GET: %s", body)
 	}
 }
 

@@ -57,7 +57,7 @@ func FromSalesforce(u salesforce.User) domain.CRMUser {
 		id = long
 	}
 	return domain.CRMUser{CRMUser: mapping.CRMUser{ID: id, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
-		Active: u.IsActive, Kind: mapping.CRMKindUser, Username: u.Username, UserType: u.UserType}}
+		Active: u.IsActive, Kind: mapping.CRMKindUser, Username: u.Username, UserType: u.UserType, License: u.License}}
 }
 
 func (d *sfDirectory) Pull(ctx context.Context, fn func([]domain.CRMUser) error) error {

@@ -28,6 +28,7 @@ type crmUserDoc struct {
 	Kind          string    `bson:"kind"`
 	Username      string    `bson:"username,omitempty"`
 	UserType      string    `bson:"user_type,omitempty"`
+	License       string    `bson:"license,omitempty"`
 	HubSpotUserID int64     `bson:"hubspot_user_id,omitempty"`
 	SourceTime    time.Time `bson:"source_time"`
 	UpdatedAt     time.Time `bson:"updated_at"`
@@ -40,7 +41,7 @@ func toCRMDoc(tenant, provider string, u domain.CRMUser, now time.Time) crmUserD
 	return crmUserDoc{
 		Key: CRMUserKey(tenant, provider, u.ID), Tenant: tenant, Provider: provider, ID: u.ID,
 		Email: u.Email, EmailNorm: mapping.NormalizeEmail(u.Email), FirstName: u.FirstName, LastName: u.LastName,
-		Active: u.Active, Kind: string(u.Kind), Username: u.Username, UserType: u.UserType,
+		Active: u.Active, Kind: string(u.Kind), Username: u.Username, UserType: u.UserType, License: u.License,
 		HubSpotUserID: u.HubSpotUserID, SourceTime: u.SourceTime.UTC().Truncate(time.Millisecond), UpdatedAt: now,
 	}
 }
@@ -48,7 +49,7 @@ func toCRMDoc(tenant, provider string, u domain.CRMUser, now time.Time) crmUserD
 func (d crmUserDoc) user() domain.CRMUser {
 	return domain.CRMUser{
 		CRMUser: mapping.CRMUser{ID: d.ID, Email: d.Email, FirstName: d.FirstName, LastName: d.LastName,
-			Active: d.Active, Kind: mapping.CRMKind(d.Kind), Username: d.Username, UserType: d.UserType},
+			Active: d.Active, Kind: mapping.CRMKind(d.Kind), Username: d.Username, UserType: d.UserType, License: d.License},
 		HubSpotUserID: d.HubSpotUserID, SourceTime: d.SourceTime, UpdatedAt: d.UpdatedAt,
 	}
 }
