@@ -79,11 +79,14 @@ func TestSyncReportEvent(t *testing.T) {
 	p := events.NewPublisher(b, func() time.Time { return t0.Add(2 * time.Minute) })
 	r := report.Report{ID: "report:run-1", RunID: "run-1", Tenant: "acme", TenantName: "Acme", Trigger: domain.TriggerSchedule,
 		AdminURL: "https://admin.test", StartedAt: t0, FinishedAt: t0.Add(time.Minute), Providers: []report.Provider{
-			{Provider: "salesforce", Counts: report.Counts{Counts: mapping.Counts{Mapped: 3, Created: 1}, Pulled: 4},
+			{Provider: "salesforce", Counts: report.Counts{Counts: mapping.Counts{Mapped: 3, Created: 1, NotMappable: 2}, Pulled: 4},
 				Changes:      []mapping.Change{{Kind: mapping.ChangeCreated, PlatformUserID: "p1", CRMUserID: "005A", Email: "a@x.test"}},
 				ChangesTotal: 1,
 				Errors:       []mapping.Problem{{Code: mapping.CodeCRMUserNotFound, PlatformUserID: "p2", Message: "none", Fix: "create"}},
-				ErrorsTotal:  5},
+				ErrorsTotal:  5,
+				NotMappable: []mapping.NotMappable{{CRMUserID: "005Q", Name: "Automated Process", UserType: "AutomatedProcess",
+					Reason: "Salesforce's Automated Process user"}},
+				NotMappableTotal: 2},
 			report.Failed("hubspot", "401 from HubSpot"),
 		}}
 	if err := p.SyncReport(context.Background(), r); err != nil {
@@ -95,11 +98,14 @@ func TestSyncReportEvent(t *testing.T) {
 		RunId: "run-1", Trigger: ownersyncv1.SyncTrigger_SYNC_TRIGGER_SCHEDULE, TenantName: "Acme", AdminUrl: "https://admin.test",
 		StartedAt: timestamppb.New(t0), FinishedAt: timestamppb.New(t0.Add(time.Minute)),
 		Providers: []*ownersyncv1.ProviderReport{
-			{Provider: ownersyncv1.Provider_PROVIDER_SALESFORCE, Counts: &ownersyncv1.SyncCounts{Mapped: 3, Created: 1, Pulled: 4},
+			{Provider: ownersyncv1.Provider_PROVIDER_SALESFORCE, Counts: &ownersyncv1.SyncCounts{Mapped: 3, Created: 1, Pulled: 4, NotMappable: 2},
 				Changes:      []*ownersyncv1.SyncChange{{Change: ownersyncv1.MappingChange_MAPPING_CHANGE_CREATED, PlatformUserId: "p1", CrmUserId: "005A", Email: "a@x.test"}},
 				ChangesTotal: 1,
 				Errors:       []*ownersyncv1.SyncError{{Code: mapping.CodeCRMUserNotFound, PlatformUserId: "p2", Message: "none", Fix: "create"}},
-				ErrorsTotal:  5},
+				ErrorsTotal:  5,
+				NotMappable: []*ownersyncv1.SyncNotMappable{{CrmUserId: "005Q", Name: "Automated Process", UserType: "AutomatedProcess",
+					Reason: "Salesforce's Automated Process user"}},
+				NotMappableTotal: 2},
 			{Provider: ownersyncv1.Provider_PROVIDER_HUBSPOT, Counts: &ownersyncv1.SyncCounts{}, Failure: "401 from HubSpot"},
 		},
 	}

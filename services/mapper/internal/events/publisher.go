@@ -88,8 +88,8 @@ func providerReport(p report.Provider) *ownersyncv1.ProviderReport {
 	out := &ownersyncv1.ProviderReport{Provider: Provider(p.Provider), Failure: p.Failure,
 		Counts: &ownersyncv1.SyncCounts{Mapped: int32(c.Mapped), Created: int32(c.Created), Remapped: int32(c.Remapped),
 			Removed: int32(c.Removed), Conflicts: int32(c.Conflicts), Errors: int32(c.Errors), UnmappedPlatform: int32(c.UnmappedPlatform),
-			UnmappedCrm: int32(c.UnmappedCRM), Pulled: int32(c.Pulled)},
-		ChangesTotal: int32(p.ChangesTotal), ErrorsTotal: int32(p.ErrorsTotal)}
+			UnmappedCrm: int32(c.UnmappedCRM), Pulled: int32(c.Pulled), NotMappable: int32(c.NotMappable)},
+		ChangesTotal: int32(p.ChangesTotal), ErrorsTotal: int32(p.ErrorsTotal), NotMappableTotal: int32(p.NotMappableTotal)}
 	for _, ch := range p.Changes {
 		out.Changes = append(out.Changes, &ownersyncv1.SyncChange{Change: Kind(ch.Kind), PlatformUserId: ch.PlatformUserID,
 			CrmUserId: ch.CRMUserID, PreviousCrmUserId: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})
@@ -97,6 +97,10 @@ func providerReport(p report.Provider) *ownersyncv1.ProviderReport {
 	for _, e := range p.Errors {
 		out.Errors = append(out.Errors, &ownersyncv1.SyncError{Code: e.Code, PlatformUserId: e.PlatformUserID, CrmUserId: e.CRMUserID,
 			Email: e.Email, Message: e.Message, Fix: e.Fix})
+	}
+	for _, n := range p.NotMappable {
+		out.NotMappable = append(out.NotMappable, &ownersyncv1.SyncNotMappable{CrmUserId: n.CRMUserID, Name: n.Name, Email: n.Email,
+			UserType: n.UserType, License: n.License, Reason: n.Reason})
 	}
 	return out
 }

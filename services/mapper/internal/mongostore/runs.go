@@ -43,6 +43,17 @@ type runProviderDoc struct {
 	Counts    *runCountsDoc   `bson:"counts,omitempty"`
 	Changes   []runChangeDoc  `bson:"changes,omitempty"`
 	Errors    []runProblemDoc `bson:"errors,omitempty"`
+	// NotMappable are the CRM users who are not people (report.Provider.NotMappable).
+	NotMappable []runNotMappableDoc `bson:"not_mappable,omitempty"`
+}
+
+type runNotMappableDoc struct {
+	CRMUserID string `bson:"crm_user_id"`
+	Name      string `bson:"name,omitempty"`
+	Email     string `bson:"email,omitempty"`
+	UserType  string `bson:"user_type,omitempty"`
+	License   string `bson:"license,omitempty"`
+	Reason    string `bson:"reason"`
 }
 
 type runCountsDoc struct {
@@ -57,6 +68,8 @@ type runCountsDoc struct {
 	Pulled           int `bson:"pulled"`
 	ChangesTotal     int `bson:"changes_total"`
 	ErrorsTotal      int `bson:"errors_total"`
+	NotMappable      int `bson:"not_mappable,omitempty"`
+	NotMappableTotal int `bson:"not_mappable_total,omitempty"`
 }
 
 type runChangeDoc struct {
@@ -91,7 +104,8 @@ func toRunDoc(r *domain.SyncRun) runDoc {
 			c := o.Counts
 			pd.Counts = &runCountsDoc{Mapped: c.Mapped, Created: c.Created, Remapped: c.Remapped, Removed: c.Removed,
 				Conflicts: c.Conflicts, Errors: c.Errors, UnmappedPlatform: c.UnmappedPlatform, UnmappedCRM: c.UnmappedCRM,
-				Pulled: c.Pulled, ChangesTotal: o.ChangesTotal, ErrorsTotal: o.ErrorsTotal}
+				Pulled: c.Pulled, ChangesTotal: o.ChangesTotal, ErrorsTotal: o.ErrorsTotal,
+				NotMappable: c.NotMappable, NotMappableTotal: o.NotMappableTotal}
 			for _, ch := range o.Changes {
 				pd.Changes = append(pd.Changes, runChangeDoc{Change: string(ch.Kind), PlatformUserID: ch.PlatformUserID, CRMUserID: ch.CRMUserID,
 					PreviousCRMUserID: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})
@@ -99,6 +113,10 @@ func toRunDoc(r *domain.SyncRun) runDoc {
 			for _, e := range o.Errors {
 				pd.Errors = append(pd.Errors, runProblemDoc{Code: e.Code, PlatformUserID: e.PlatformUserID, CRMUserID: e.CRMUserID,
 					Email: e.Email, Message: e.Message, Fix: e.Fix})
+			}
+			for _, n := range o.NotMappable {
+				pd.NotMappable = append(pd.NotMappable, runNotMappableDoc{CRMUserID: n.CRMUserID, Name: n.Name, Email: n.Email,
+					UserType: n.UserType, License: n.License, Reason: n.Reason})
 			}
 		}
 		d.Providers[i] = pd
@@ -117,9 +135,10 @@ func (d *runDoc) run() *domain.SyncRun {
 			p.Outcome = &report.Provider{Provider: pd.Provider, Failure: pd.Failure}
 		case pd.Counts != nil:
 			c := pd.Counts
-			o := &report.Provider{Provider: pd.Provider, ChangesTotal: c.ChangesTotal, ErrorsTotal: c.ErrorsTotal,
+			o := &report.Provider{Provider: pd.Provider, ChangesTotal: c.ChangesTotal, ErrorsTotal: c.ErrorsTotal, NotMappableTotal: c.NotMappableTotal,
 				Counts: report.Counts{Pulled: c.Pulled, Counts: mapping.Counts{Mapped: c.Mapped, Created: c.Created, Remapped: c.Remapped,
-					Removed: c.Removed, Conflicts: c.Conflicts, Errors: c.Errors, UnmappedPlatform: c.UnmappedPlatform, UnmappedCRM: c.UnmappedCRM}}}
+					Removed: c.Removed, Conflicts: c.Conflicts, Errors: c.Errors, UnmappedPlatform: c.UnmappedPlatform, UnmappedCRM: c.UnmappedCRM,
+					NotMappable: c.NotMappable}}}
 			for _, ch := range pd.Changes {
 				o.Changes = append(o.Changes, mapping.Change{Kind: mapping.ChangeKind(ch.Change), Provider: pd.Provider, PlatformUserID: ch.PlatformUserID,
 					CRMUserID: ch.CRMUserID, PreviousCRMUserID: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})
@@ -127,6 +146,10 @@ func (d *runDoc) run() *domain.SyncRun {
 			for _, e := range pd.Errors {
 				o.Errors = append(o.Errors, mapping.Problem{Code: e.Code, Provider: pd.Provider, PlatformUserID: e.PlatformUserID,
 					CRMUserID: e.CRMUserID, Email: e.Email, Message: e.Message, Fix: e.Fix})
+			}
+			for _, n := range pd.NotMappable {
+				o.NotMappable = append(o.NotMappable, mapping.NotMappable{Provider: pd.Provider, CRMUserID: n.CRMUserID, Name: n.Name,
+					Email: n.Email, UserType: n.UserType, License: n.License, Reason: n.Reason})
 			}
 			p.Outcome = o
 		}
@@ -221,7 +244,7 @@ func (s *Store) Runs(ctx context.Context, tenant string, limit int) ([]domain.Sy
 		limit = 50
 	}
 	opts := options.Find().SetSort(bson.D{{Key: "started_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)).
-		SetProjection(bson.D{{Key: "providers.changes", Value: 0}, {Key: "providers.errors", Value: 0}})
+		SetProjection(bson.D{{Key: "providers.changes", Value: 0}, {Key: "providers.errors", Value: 0}, {Key: "providers.not_mappable", Value: 0}})
 	cur, err := s.db.Collection(SyncRuns).Find(ctx, bson.D{{Key: "tenant", Value: tenant}}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("list sync runs %s: %w", tenant, err)

@@ -214,7 +214,11 @@ func TestRunKeepsTheReport(t *testing.T) {
 		ChangesTotal: 7,
 		Errors:       []mapping.Problem{{Code: mapping.CodeCRMUserNotFound, Provider: "salesforce", PlatformUserID: "p2", Message: "none", Fix: "create"}},
 		ErrorsTotal:  2,
+		NotMappable: []mapping.NotMappable{{Provider: "salesforce", CRMUserID: "005I", Name: "Integration User", Email: "int@x.test",
+			UserType: "Standard", License: "Salesforce Integration", Reason: "an integration user"}},
+		NotMappableTotal: 3,
 	}
+	ok.Counts.NotMappable = 3
 	failed := report.Failed("hubspot", "401 from HubSpot")
 	run := &domain.SyncRun{ID: "run-1", Tenant: "acme", Trigger: domain.TriggerAPI, Status: domain.RunPartial, Phase: domain.PhaseDone,
 		StartedAt: t0, FinishedAt: t0.Add(time.Minute), ReportID: "report:run-1", Providers: []domain.RunProvider{
@@ -237,7 +241,8 @@ func TestRunKeepsTheReport(t *testing.T) {
 		t.Fatalf("Runs = %v, %v", list, err)
 	}
 	o := list[0].Providers[0].Outcome
-	if o == nil || o.Changes != nil || o.Errors != nil || o.ChangesTotal != 7 || o.ErrorsTotal != 2 || o.Counts != ok.Counts {
+	if o == nil || o.Changes != nil || o.Errors != nil || o.NotMappable != nil || o.ChangesTotal != 7 || o.ErrorsTotal != 2 ||
+		o.NotMappableTotal != 3 || o.Counts != ok.Counts {
 		t.Errorf("listed run's outcome = %+v, want the counts and totals without the lists", o)
 	}
 	if _, err := s.Run(ctx, "other", "run-1"); !errors.Is(err, domain.ErrNotFound) {

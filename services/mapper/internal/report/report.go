@@ -57,6 +57,11 @@ type Provider struct {
 	// capped; ErrorsTotal is the number before capping.
 	Errors      []mapping.Problem
 	ErrorsTotal int
+	// NotMappable lists the CRM users who are not people (integration, automated, Chatter-only
+	// users), apart from the errors and never counted as errors, capped like the errors;
+	// NotMappableTotal is the number before capping.
+	NotMappable      []mapping.NotMappable
+	NotMappableTotal int
 	// Failure is set when the provider's pull failed; the run then changed nothing for it.
 	Failure string
 }
@@ -74,6 +79,8 @@ func FromResult(provider string, r mapping.Result, pulled int, lim Limits) Provi
 	problems := slices.Clone(r.Problems)
 	slices.SortStableFunc(problems, func(a, b mapping.Problem) int { return errorsFirst(a) - errorsFirst(b) })
 	p.Errors = capped(problems, lim.Errors)
+	p.NotMappable = capped(r.NotMappable, lim.Errors)
+	p.NotMappableTotal = len(r.NotMappable)
 	return p
 }
 

@@ -21,10 +21,14 @@ func TestFromResult(t *testing.T) {
 	}
 	fallback := mapping.Problem{Code: mapping.CodeFallbackOwnerInvalid, CRMUserID: "005F"}
 	conflict := mapping.Problem{Code: mapping.CodeEmailConflict, PlatformUserID: "p5"}
+	integration := func(i int) mapping.NotMappable {
+		return mapping.NotMappable{CRMUserID: fmt.Sprintf("005I%d", i), UserType: "Standard", License: "Salesforce Integration", Reason: "an integration user"}
+	}
 	result := mapping.Result{
-		Changes:  []mapping.Change{created(1), created(2), remapped, removed},
-		Problems: []mapping.Problem{notFound(1), conflict, notFound(3), fallback},
-		Counts:   mapping.Counts{Mapped: 10, Created: 2, Remapped: 1, Removed: 1, Conflicts: 1, Errors: 3},
+		Changes:     []mapping.Change{created(1), created(2), remapped, removed},
+		Problems:    []mapping.Problem{notFound(1), conflict, notFound(3), fallback},
+		NotMappable: []mapping.NotMappable{integration(1), integration(2), integration(3), integration(4)},
+		Counts:      mapping.Counts{Mapped: 10, Created: 2, Remapped: 1, Removed: 1, Conflicts: 1, Errors: 3, NotMappable: 4},
 	}
 
 	tests := []struct {
@@ -36,34 +40,39 @@ func TestFromResult(t *testing.T) {
 			name:   "capped lists keep the rules' order of changes, errors before conflicts, and the totals",
 			limits: Limits{Changes: 3, Errors: 3},
 			want: Provider{
-				Provider:     mapping.HubSpot,
-				Counts:       Counts{Counts: result.Counts, Pulled: 42},
-				Changes:      []mapping.Change{created(1), created(2), remapped},
-				ChangesTotal: 4,
-				Errors:       []mapping.Problem{notFound(1), notFound(3), fallback},
-				ErrorsTotal:  4,
+				Provider:         mapping.HubSpot,
+				Counts:           Counts{Counts: result.Counts, Pulled: 42},
+				Changes:          []mapping.Change{created(1), created(2), remapped},
+				ChangesTotal:     4,
+				Errors:           []mapping.Problem{notFound(1), notFound(3), fallback},
+				ErrorsTotal:      4,
+				NotMappable:      []mapping.NotMappable{integration(1), integration(2), integration(3)},
+				NotMappableTotal: 4,
 			},
 		},
 		{
 			name:   "zero limits keep only counts and totals",
 			limits: Limits{},
 			want: Provider{
-				Provider:     mapping.HubSpot,
-				Counts:       Counts{Counts: result.Counts, Pulled: 42},
-				ChangesTotal: 4,
-				ErrorsTotal:  4,
+				Provider:         mapping.HubSpot,
+				Counts:           Counts{Counts: result.Counts, Pulled: 42},
+				ChangesTotal:     4,
+				ErrorsTotal:      4,
+				NotMappableTotal: 4,
 			},
 		},
 		{
 			name:   "negative limits keep everything, ordered",
 			limits: Limits{Changes: -1, Errors: -1},
 			want: Provider{
-				Provider:     mapping.HubSpot,
-				Counts:       Counts{Counts: result.Counts, Pulled: 42},
-				Changes:      []mapping.Change{created(1), created(2), remapped, removed},
-				ChangesTotal: 4,
-				Errors:       []mapping.Problem{notFound(1), notFound(3), fallback, conflict},
-				ErrorsTotal:  4,
+				Provider:         mapping.HubSpot,
+				Counts:           Counts{Counts: result.Counts, Pulled: 42},
+				Changes:          []mapping.Change{created(1), created(2), remapped, removed},
+				ChangesTotal:     4,
+				Errors:           []mapping.Problem{notFound(1), notFound(3), fallback, conflict},
+				ErrorsTotal:      4,
+				NotMappable:      result.NotMappable,
+				NotMappableTotal: 4,
 			},
 		},
 	}

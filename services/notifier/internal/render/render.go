@@ -309,7 +309,9 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID string, op
 			Mapped: int(c.GetMapped()), Created: int(c.GetCreated()), Remapped: int(c.GetRemapped()),
 			Removed: int(c.GetRemoved()), Conflicts: int(c.GetConflicts()), Errors: int(c.GetErrors()),
 			UnmappedPlatform: int(c.GetUnmappedPlatform()), UnmappedCRM: int(c.GetUnmappedCrm()), Pulled: int(c.GetPulled()),
+			NotMappable: int(c.GetNotMappable()),
 		},
+		NotMappableURL: link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "unmapped-crm"),
 		ErrorsURL:   link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "errors"),
 		MappingsURL: link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "mappings"),
 	}
@@ -344,6 +346,20 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID string, op
 		})
 	}
 	pv.ErrorsMore = pv.ErrorsTotal - len(pv.Errors)
+
+	nm := p.GetNotMappable()
+	pv.NotMappableTotal = max(int(p.GetNotMappableTotal()), len(nm))
+	for _, n := range nm[:min(len(nm), opts.MaxErrors)] {
+		pv.NotMappable = append(pv.NotMappable, notMappableView{
+			Name:     clean(n.GetName(), maxField),
+			Email:    clean(n.GetEmail(), maxField),
+			CRMID:    clean(n.GetCrmUserId(), maxField),
+			UserType: clean(n.GetUserType(), maxField),
+			License:  clean(n.GetLicense(), maxField),
+			Reason:   clean(n.GetReason(), maxText),
+		})
+	}
+	pv.NotMappableMore = pv.NotMappableTotal - len(pv.NotMappable)
 	return pv
 }
 

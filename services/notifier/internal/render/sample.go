@@ -16,7 +16,7 @@ func SampleReport(now time.Time) *ownersyncv1.SyncReport {
 	sf := &ownersyncv1.ProviderReport{
 		Provider: ownersyncv1.Provider_PROVIDER_SALESFORCE,
 		Counts: &ownersyncv1.SyncCounts{Mapped: 118, Created: 4, Remapped: 1, Removed: 2, Conflicts: 1,
-			Errors: 2, UnmappedPlatform: 6, UnmappedCrm: 9, Pulled: 136},
+			Errors: 2, UnmappedPlatform: 6, UnmappedCrm: 9, Pulled: 138, NotMappable: 2},
 		Changes: []*ownersyncv1.SyncChange{
 			{Change: ownersyncv1.MappingChange_MAPPING_CHANGE_CREATED, PlatformUserId: "u-1001", CrmUserId: "005000000000001AAA",
 				Email: "ada@example.com", Name: "Ada Lovelace", Reason: "matched by email"},
@@ -38,6 +38,13 @@ func SampleReport(now time.Time) *ownersyncv1.SyncReport {
 				Fix:     "Reactivate the user in Salesforce or pin the platform user to another Salesforce user."},
 		},
 		ErrorsTotal: 2,
+		NotMappable: []*ownersyncv1.SyncNotMappable{
+			{CrmUserId: "005000000000010AAA", Name: "Integration User", Email: "integration@example.com", UserType: "Standard",
+				License: "Salesforce Integration", Reason: "an integration user (Salesforce Integration licence), used by other systems, not by a person"},
+			{CrmUserId: "005000000000011AAA", Name: "Automated Process", UserType: "AutomatedProcess",
+				Reason: "Salesforce's Automated Process user, which runs flows and platform events"},
+		},
+		NotMappableTotal: 2,
 	}
 	hs := &ownersyncv1.ProviderReport{
 		Provider: ownersyncv1.Provider_PROVIDER_HUBSPOT,

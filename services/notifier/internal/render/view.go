@@ -61,12 +61,18 @@ type providerView struct {
 	ErrorsTotal int
 	ErrorsMore  int
 
-	ErrorsURL   string // admin API: every error of this provider
+	// NotMappable are the CRM users who are not people (integration, automated, Chatter-only).
+	NotMappable      []notMappableView
+	NotMappableTotal int
+	NotMappableMore  int
+	NotMappableURL   string // admin console: the provider's unmapped CRM users, not mappable ones included
+
+	ErrorsURL   string // admin console: every error of this provider
 	MappingsURL string // admin console: the provider's mappings
 }
 
 type counts struct {
-	Mapped, Created, Remapped, Removed, Conflicts, Errors, UnmappedPlatform, UnmappedCRM, Pulled int
+	Mapped, Created, Remapped, Removed, Conflicts, Errors, UnmappedPlatform, UnmappedCRM, Pulled, NotMappable int
 }
 
 func (c *counts) add(o counts) {
@@ -79,6 +85,7 @@ func (c *counts) add(o counts) {
 	c.UnmappedPlatform += o.UnmappedPlatform
 	c.UnmappedCRM += o.UnmappedCRM
 	c.Pulled += o.Pulled
+	c.NotMappable += o.NotMappable
 }
 
 // bar is one row of the visual summary: a label, a value and a width relative to the largest value.
@@ -100,6 +107,16 @@ type changeView struct {
 	CRMID      string
 	PreviousID string
 	Reason     string
+}
+
+// notMappableView is a CRM user who is not a person, with the reason.
+type notMappableView struct {
+	Name     string
+	Email    string
+	CRMID    string
+	UserType string
+	License  string
+	Reason   string
 }
 
 type errorView struct {

@@ -99,7 +99,9 @@ type SyncCounts struct {
 	// unmapped_crm is the number of active CRM users of kind user without a mapping.
 	UnmappedCrm int32 `protobuf:"varint,8,opt,name=unmapped_crm,json=unmappedCrm,proto3" json:"unmapped_crm,omitempty"`
 	// pulled is the number of CRM users pulled.
-	Pulled        int32 `protobuf:"varint,9,opt,name=pulled,proto3" json:"pulled,omitempty"`
+	Pulled int32 `protobuf:"varint,9,opt,name=pulled,proto3" json:"pulled,omitempty"`
+	// not_mappable is the number of active CRM users who are not people (never counted as errors).
+	NotMappable   int32 `protobuf:"varint,10,opt,name=not_mappable,json=notMappable,proto3" json:"not_mappable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +195,13 @@ func (x *SyncCounts) GetUnmappedCrm() int32 {
 func (x *SyncCounts) GetPulled() int32 {
 	if x != nil {
 		return x.Pulled
+	}
+	return 0
+}
+
+func (x *SyncCounts) GetNotMappable() int32 {
+	if x != nil {
+		return x.NotMappable
 	}
 	return 0
 }
@@ -388,6 +397,98 @@ func (x *SyncError) GetFix() string {
 	return ""
 }
 
+// SyncNotMappable is an active CRM user who is not a person (an integration, automated or
+// Chatter-only Salesforce user): listed apart from the errors, with the reason.
+type SyncNotMappable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// crm_user_id is the CRM user.
+	CrmUserId string `protobuf:"bytes,1,opt,name=crm_user_id,json=crmUserId,proto3" json:"crm_user_id,omitempty"`
+	// name is the CRM user's display name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// email is the CRM user's email.
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// user_type is Salesforce's UserType (AutomatedProcess, CsnOnly, Guest, Standard, …).
+	UserType string `protobuf:"bytes,4,opt,name=user_type,json=userType,proto3" json:"user_type,omitempty"`
+	// license is the name of the user licence of the user's profile, if any.
+	License string `protobuf:"bytes,5,opt,name=license,proto3" json:"license,omitempty"`
+	// reason says why the user is not mappable.
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncNotMappable) Reset() {
+	*x = SyncNotMappable{}
+	mi := &file_ownersync_v1_report_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncNotMappable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncNotMappable) ProtoMessage() {}
+
+func (x *SyncNotMappable) ProtoReflect() protoreflect.Message {
+	mi := &file_ownersync_v1_report_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncNotMappable.ProtoReflect.Descriptor instead.
+func (*SyncNotMappable) Descriptor() ([]byte, []int) {
+	return file_ownersync_v1_report_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SyncNotMappable) GetCrmUserId() string {
+	if x != nil {
+		return x.CrmUserId
+	}
+	return ""
+}
+
+func (x *SyncNotMappable) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SyncNotMappable) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *SyncNotMappable) GetUserType() string {
+	if x != nil {
+		return x.UserType
+	}
+	return ""
+}
+
+func (x *SyncNotMappable) GetLicense() string {
+	if x != nil {
+		return x.License
+	}
+	return ""
+}
+
+func (x *SyncNotMappable) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // ProviderReport is one provider's part of a run.
 type ProviderReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -404,14 +505,18 @@ type ProviderReport struct {
 	// errors_total is the number of errors before capping.
 	ErrorsTotal int32 `protobuf:"varint,6,opt,name=errors_total,json=errorsTotal,proto3" json:"errors_total,omitempty"`
 	// failure is set when the provider's pull failed; the run then changed nothing for this provider.
-	Failure       string `protobuf:"bytes,7,opt,name=failure,proto3" json:"failure,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Failure string `protobuf:"bytes,7,opt,name=failure,proto3" json:"failure,omitempty"`
+	// not_mappable lists the CRM users who are not people (capped; not_mappable_total is the full number).
+	NotMappable []*SyncNotMappable `protobuf:"bytes,8,rep,name=not_mappable,json=notMappable,proto3" json:"not_mappable,omitempty"`
+	// not_mappable_total is the number of not mappable CRM users before capping.
+	NotMappableTotal int32 `protobuf:"varint,9,opt,name=not_mappable_total,json=notMappableTotal,proto3" json:"not_mappable_total,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ProviderReport) Reset() {
 	*x = ProviderReport{}
-	mi := &file_ownersync_v1_report_proto_msgTypes[3]
+	mi := &file_ownersync_v1_report_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +528,7 @@ func (x *ProviderReport) String() string {
 func (*ProviderReport) ProtoMessage() {}
 
 func (x *ProviderReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ownersync_v1_report_proto_msgTypes[3]
+	mi := &file_ownersync_v1_report_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +541,7 @@ func (x *ProviderReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProviderReport.ProtoReflect.Descriptor instead.
 func (*ProviderReport) Descriptor() ([]byte, []int) {
-	return file_ownersync_v1_report_proto_rawDescGZIP(), []int{3}
+	return file_ownersync_v1_report_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ProviderReport) GetProvider() Provider {
@@ -488,6 +593,20 @@ func (x *ProviderReport) GetFailure() string {
 	return ""
 }
 
+func (x *ProviderReport) GetNotMappable() []*SyncNotMappable {
+	if x != nil {
+		return x.NotMappable
+	}
+	return nil
+}
+
+func (x *ProviderReport) GetNotMappableTotal() int32 {
+	if x != nil {
+		return x.NotMappableTotal
+	}
+	return 0
+}
+
 // SyncReport is the result of one Sync Users run.
 // Subject: report.sync.<tenant> on stream SYNC.
 type SyncReport struct {
@@ -516,7 +635,7 @@ type SyncReport struct {
 
 func (x *SyncReport) Reset() {
 	*x = SyncReport{}
-	mi := &file_ownersync_v1_report_proto_msgTypes[4]
+	mi := &file_ownersync_v1_report_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +647,7 @@ func (x *SyncReport) String() string {
 func (*SyncReport) ProtoMessage() {}
 
 func (x *SyncReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ownersync_v1_report_proto_msgTypes[4]
+	mi := &file_ownersync_v1_report_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +660,7 @@ func (x *SyncReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncReport.ProtoReflect.Descriptor instead.
 func (*SyncReport) Descriptor() ([]byte, []int) {
-	return file_ownersync_v1_report_proto_rawDescGZIP(), []int{4}
+	return file_ownersync_v1_report_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SyncReport) GetMeta() *EventMeta {
@@ -611,7 +730,7 @@ var File_ownersync_v1_report_proto protoreflect.FileDescriptor
 
 const file_ownersync_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x19ownersync/v1/report.proto\x12\fownersync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19ownersync/v1/common.proto\x1a\x1aownersync/v1/mapping.proto\"\x92\x02\n" +
+	"\x19ownersync/v1/report.proto\x12\fownersync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19ownersync/v1/common.proto\x1a\x1aownersync/v1/mapping.proto\"\xb5\x02\n" +
 	"\n" +
 	"SyncCounts\x12\x16\n" +
 	"\x06mapped\x18\x01 \x01(\x05R\x06mapped\x12\x18\n" +
@@ -622,7 +741,9 @@ const file_ownersync_v1_report_proto_rawDesc = "" +
 	"\x06errors\x18\x06 \x01(\x05R\x06errors\x12+\n" +
 	"\x11unmapped_platform\x18\a \x01(\x05R\x10unmappedPlatform\x12!\n" +
 	"\funmapped_crm\x18\b \x01(\x05R\vunmappedCrm\x12\x16\n" +
-	"\x06pulled\x18\t \x01(\x05R\x06pulled\"\xfe\x01\n" +
+	"\x06pulled\x18\t \x01(\x05R\x06pulled\x12!\n" +
+	"\fnot_mappable\x18\n" +
+	" \x01(\x05R\vnotMappable\"\xfe\x01\n" +
 	"\n" +
 	"SyncChange\x123\n" +
 	"\x06change\x18\x01 \x01(\x0e2\x1b.ownersync.v1.MappingChangeR\x06change\x12(\n" +
@@ -638,7 +759,14 @@ const file_ownersync_v1_report_proto_rawDesc = "" +
 	"\vcrm_user_id\x18\x03 \x01(\tR\tcrmUserId\x12\x14\n" +
 	"\x05email\x18\x04 \x01(\tR\x05email\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x10\n" +
-	"\x03fix\x18\x06 \x01(\tR\x03fix\"\xbd\x02\n" +
+	"\x03fix\x18\x06 \x01(\tR\x03fix\"\xaa\x01\n" +
+	"\x0fSyncNotMappable\x12\x1e\n" +
+	"\vcrm_user_id\x18\x01 \x01(\tR\tcrmUserId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12\x1b\n" +
+	"\tuser_type\x18\x04 \x01(\tR\buserType\x12\x18\n" +
+	"\alicense\x18\x05 \x01(\tR\alicense\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xad\x03\n" +
 	"\x0eProviderReport\x122\n" +
 	"\bprovider\x18\x01 \x01(\x0e2\x16.ownersync.v1.ProviderR\bprovider\x120\n" +
 	"\x06counts\x18\x02 \x01(\v2\x18.ownersync.v1.SyncCountsR\x06counts\x122\n" +
@@ -646,7 +774,9 @@ const file_ownersync_v1_report_proto_rawDesc = "" +
 	"\rchanges_total\x18\x04 \x01(\x05R\fchangesTotal\x12/\n" +
 	"\x06errors\x18\x05 \x03(\v2\x17.ownersync.v1.SyncErrorR\x06errors\x12!\n" +
 	"\ferrors_total\x18\x06 \x01(\x05R\verrorsTotal\x12\x18\n" +
-	"\afailure\x18\a \x01(\tR\afailure\"\x90\x03\n" +
+	"\afailure\x18\a \x01(\tR\afailure\x12@\n" +
+	"\fnot_mappable\x18\b \x03(\v2\x1d.ownersync.v1.SyncNotMappableR\vnotMappable\x12,\n" +
+	"\x12not_mappable_total\x18\t \x01(\x05R\x10notMappableTotal\"\x90\x03\n" +
 	"\n" +
 	"SyncReport\x12+\n" +
 	"\x04meta\x18\x01 \x01(\v2\x17.ownersync.v1.EventMetaR\x04meta\x12\x15\n" +
@@ -680,35 +810,37 @@ func file_ownersync_v1_report_proto_rawDescGZIP() []byte {
 }
 
 var file_ownersync_v1_report_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ownersync_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_ownersync_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_ownersync_v1_report_proto_goTypes = []any{
 	(SyncTrigger)(0),              // 0: ownersync.v1.SyncTrigger
 	(*SyncCounts)(nil),            // 1: ownersync.v1.SyncCounts
 	(*SyncChange)(nil),            // 2: ownersync.v1.SyncChange
 	(*SyncError)(nil),             // 3: ownersync.v1.SyncError
-	(*ProviderReport)(nil),        // 4: ownersync.v1.ProviderReport
-	(*SyncReport)(nil),            // 5: ownersync.v1.SyncReport
-	(MappingChange)(0),            // 6: ownersync.v1.MappingChange
-	(Provider)(0),                 // 7: ownersync.v1.Provider
-	(*EventMeta)(nil),             // 8: ownersync.v1.EventMeta
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*SyncNotMappable)(nil),       // 4: ownersync.v1.SyncNotMappable
+	(*ProviderReport)(nil),        // 5: ownersync.v1.ProviderReport
+	(*SyncReport)(nil),            // 6: ownersync.v1.SyncReport
+	(MappingChange)(0),            // 7: ownersync.v1.MappingChange
+	(Provider)(0),                 // 8: ownersync.v1.Provider
+	(*EventMeta)(nil),             // 9: ownersync.v1.EventMeta
+	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
 }
 var file_ownersync_v1_report_proto_depIdxs = []int32{
-	6,  // 0: ownersync.v1.SyncChange.change:type_name -> ownersync.v1.MappingChange
-	7,  // 1: ownersync.v1.ProviderReport.provider:type_name -> ownersync.v1.Provider
+	7,  // 0: ownersync.v1.SyncChange.change:type_name -> ownersync.v1.MappingChange
+	8,  // 1: ownersync.v1.ProviderReport.provider:type_name -> ownersync.v1.Provider
 	1,  // 2: ownersync.v1.ProviderReport.counts:type_name -> ownersync.v1.SyncCounts
 	2,  // 3: ownersync.v1.ProviderReport.changes:type_name -> ownersync.v1.SyncChange
 	3,  // 4: ownersync.v1.ProviderReport.errors:type_name -> ownersync.v1.SyncError
-	8,  // 5: ownersync.v1.SyncReport.meta:type_name -> ownersync.v1.EventMeta
-	0,  // 6: ownersync.v1.SyncReport.trigger:type_name -> ownersync.v1.SyncTrigger
-	4,  // 7: ownersync.v1.SyncReport.providers:type_name -> ownersync.v1.ProviderReport
-	9,  // 8: ownersync.v1.SyncReport.started_at:type_name -> google.protobuf.Timestamp
-	9,  // 9: ownersync.v1.SyncReport.finished_at:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 5: ownersync.v1.ProviderReport.not_mappable:type_name -> ownersync.v1.SyncNotMappable
+	9,  // 6: ownersync.v1.SyncReport.meta:type_name -> ownersync.v1.EventMeta
+	0,  // 7: ownersync.v1.SyncReport.trigger:type_name -> ownersync.v1.SyncTrigger
+	5,  // 8: ownersync.v1.SyncReport.providers:type_name -> ownersync.v1.ProviderReport
+	10, // 9: ownersync.v1.SyncReport.started_at:type_name -> google.protobuf.Timestamp
+	10, // 10: ownersync.v1.SyncReport.finished_at:type_name -> google.protobuf.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ownersync_v1_report_proto_init() }
@@ -724,7 +856,7 @@ func file_ownersync_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ownersync_v1_report_proto_rawDesc), len(file_ownersync_v1_report_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
