@@ -312,8 +312,8 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID string, op
 			NotMappable: int(c.GetNotMappable()),
 		},
 		NotMappableURL: link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "unmapped-crm"),
-		ErrorsURL:   link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "errors"),
-		MappingsURL: link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "mappings"),
+		ErrorsURL:      link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "errors"),
+		MappingsURL:    link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "mappings"),
 	}
 	pv.Bars = summaryBars(pv.Counts)
 
