@@ -28,6 +28,11 @@ type User struct {
 	Name     string
 	Email    string
 	Active   bool
+	// NotPerson is why a CRM user is not a person (an integration or automated user), with
+	// UserType and License: such a user is never unmapped, it is listed as not mappable.
+	NotPerson string
+	UserType  string
+	License   string
 }
 
 // Service is an in-memory httpapi.Service for one or more tenants (data is shared by all).
@@ -104,6 +109,9 @@ func NewDemo(mapped int) *Service {
 	s.crm = append(s.crm,
 		User{Provider: "salesforce", ID: SFUserID(901), Name: Hostile, Email: "evil@acme.example", Active: true},
 		User{Provider: "salesforce", ID: SFUserID(902), Name: "Otto Other", Email: "otto.other@acme.example", Active: true},
+		User{Provider: "salesforce", ID: SFUserID(903), Name: "Integration User", Email: "integration@acme.example", Active: true,
+			UserType: "Standard", License: "Salesforce Integration",
+			NotPerson: "an integration user (Salesforce Integration licence), used by other systems, not by a person"},
 		User{Provider: "hubspot", ID: "9001", Name: "Hugo Hub", Email: "user001@acme.example", Active: true},
 		User{Provider: "hubspot", ID: "9002", Name: "Hana Hub", Email: "user002@acme.example", Active: true})
 	for i, id := range []string{"9001", "9002"} {
@@ -116,7 +124,8 @@ func NewDemo(mapped int) *Service {
 		Fix: "deactivate one of the Salesforce users or map the platform user manually"}}
 	fin := T0.Add(4 * time.Second)
 	s.runs = []httpapi.Run{{ID: "run-0", Tenant: "acme", Trigger: "schedule", State: "succeeded", Phase: "done", Pulled: mapped + 4, Processed: mapped + 3,
-		StartedAt: T0, FinishedAt: &fin, Providers: []httpapi.RunProvider{{Provider: "salesforce", Mapped: mapped, Created: mapped, UnmappedPlatform: 3, UnmappedCRM: 2}}}}
+		StartedAt: T0, FinishedAt: &fin, Providers: []httpapi.RunProvider{s.notMappable(httpapi.RunProvider{Provider: "salesforce",
+			Mapped: mapped, Created: mapped, UnmappedPlatform: 3, UnmappedCRM: 2})}}}
 	s.history = []httpapi.HistoryEntry{{ID: "h1", Tenant: "acme", Provider: "salesforce", RecordType: "contact", RecordID: "003000000000001AAA", At: T0,
 		Direction: "crm_to_platform", Outcome: "assigned", OwnerAfter: SFUserID(1), PlatformUserID: "u001", EventID: "sf:1"}}
 	return s
@@ -286,11 +295,23 @@ func (s *Service) unmappedPlatform(provider string) []httpapi.UnmappedUser {
 func (s *Service) unmappedCRM(provider string) []httpapi.UnmappedUser {
 	out := []httpapi.UnmappedUser{}
 	for _, u := range s.crm {
-		if u.Provider == provider && u.Active && !s.crmMapped(provider, u.ID) {
+		if u.Provider == provider && u.Active && u.NotPerson == "" && !s.crmMapped(provider, u.ID) {
 			out = append(out, httpapi.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active"})
 		}
 	}
 	return out
+}
+
+// notMappable adds the provider's CRM users who are not people to a run's result.
+func (s *Service) notMappable(rp httpapi.RunProvider) httpapi.RunProvider {
+	for _, u := range s.crm {
+		if u.Provider == rp.Provider && u.Active && u.NotPerson != "" && !s.crmMapped(rp.Provider, u.ID) {
+			rp.NotMappable = append(rp.NotMappable, httpapi.NotMappableUser{CRMUserID: u.ID, Name: u.Name, Email: u.Email,
+				UserType: u.UserType, License: u.License, Reason: u.NotPerson})
+		}
+	}
+	rp.NotMappableTotal = len(rp.NotMappable)
+	return rp
 }
 
 // UnmappedPlatformUsers implements httpapi.Service.
@@ -432,7 +453,7 @@ func (s *Service) Run(_ context.Context, tenant, id string) (httpapi.Run, error)
 				fin := s.Now()
 				r.State, r.Phase, r.FinishedAt = "succeeded", "done", &fin
 				for _, p := range []string{"salesforce", "hubspot"} {
-					rp := httpapi.RunProvider{Provider: p, UnmappedPlatform: len(s.unmappedPlatform(p)), UnmappedCRM: len(s.unmappedCRM(p))}
+					rp := s.notMappable(httpapi.RunProvider{Provider: p, UnmappedPlatform: len(s.unmappedPlatform(p)), UnmappedCRM: len(s.unmappedCRM(p))})
 					for _, m := range s.maps {
 						if m.Provider == p {
 							rp.Mapped++

@@ -851,3 +851,20 @@ func TestSessionsWorkOnEveryReplica(t *testing.T) {
 		}
 	}
 }
+
+// TestRunPageShowsNotMappableApart: a finished run lists the Salesforce users who are not people
+// (integration, automated users) in their own "Not mappable" list with the reason, outside the
+// errors, and the count of errors does not include them (issue 16).
+func TestRunPageShowsNotMappableApart(t *testing.T) {
+	env := start(t, consoletest.NewDemo(5), console.Config{})
+	b := signedIn(t, env, consoletest.OperatorToken)
+	page := b.get("/admin/t/acme/runs/run-0")
+	wantStatus(t, page, http.StatusOK)
+	wantContains(t, page.body, `id="not-mappable-salesforce"`, "Not mappable (1)", "Integration User",
+		"integration@acme.example", consoletest.SFUserID(903), "Salesforce Integration",
+		"used by other systems, not by a person", "<dt>Errors</dt><dd>0</dd>")
+	unmapped := b.get("/admin/t/acme/p/salesforce/unmapped-crm")
+	if strings.Contains(unmapped.body, consoletest.SFUserID(903)) {
+		t.Errorf("the integration user is listed as an unmapped CRM user")
+	}
+}

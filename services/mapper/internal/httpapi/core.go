@@ -170,7 +170,11 @@ func NewRun(r *domain.SyncRun) Run {
 			c := o.Counts
 			rp.Mapped, rp.Created, rp.Remapped, rp.Removed = c.Mapped, c.Created, c.Remapped, c.Removed
 			rp.Conflicts, rp.Errors, rp.UnmappedPlatform, rp.UnmappedCRM = c.Conflicts, c.Errors, c.UnmappedPlatform, c.UnmappedCRM
-			rp.ChangesTotal = o.ChangesTotal
+			rp.ChangesTotal, rp.NotMappableTotal = o.ChangesTotal, o.NotMappableTotal
+			for _, n := range o.NotMappable {
+				rp.NotMappable = append(rp.NotMappable, NotMappableUser{CRMUserID: n.CRMUserID, Name: n.Name, Email: n.Email,
+					UserType: n.UserType, License: n.License, Reason: n.Reason})
+			}
 			for _, ch := range o.Changes {
 				rp.Changes = append(rp.Changes, Change{Kind: string(ch.Kind), PlatformUserID: ch.PlatformUserID, CRMUserID: ch.CRMUserID,
 					PreviousCRMUserID: ch.PreviousCRMUserID, Email: ch.Email, Name: ch.Name, Reason: ch.Reason})

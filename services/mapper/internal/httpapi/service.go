@@ -243,6 +243,20 @@ type RunProvider struct {
 	UnmappedCRM      int      `json:"unmapped_crm"`
 	Changes          []Change `json:"changes,omitempty"` // capped; the plan of a dry run
 	ChangesTotal     int      `json:"changes_total"`
+	// NotMappable lists the CRM users who are not people (integration, automated, Chatter-only
+	// Salesforce users), capped; they are not errors. NotMappableTotal is the full number.
+	NotMappable      []NotMappableUser `json:"not_mappable,omitempty"`
+	NotMappableTotal int               `json:"not_mappable_total"`
+}
+
+// NotMappableUser is an active CRM user who is not a person, with the reason.
+type NotMappableUser struct {
+	CRMUserID string `json:"crm_user_id"`
+	Name      string `json:"name,omitempty"`
+	Email     string `json:"email,omitempty"`
+	UserType  string `json:"user_type,omitempty"`
+	License   string `json:"license,omitempty"`
+	Reason    string `json:"reason"`
 }
 
 // Change is one mapping change of a run.

@@ -30,7 +30,7 @@ func TestNotMappableUsersAreShownApart(t *testing.T) {
 	for part, body := range map[string]string{"html": e.HTML, "text": e.Text} {
 		for _, want := range []string{"Not mappable (3)", "Integration User", "int@acme.example", "005000000000007AAA",
 			"Salesforce Integration", "used by other systems, not by a person", "Automated Process", "AutomatedProcess",
-			"and 1 more", "unmapped-crm?provider=salesforce"} {
+			"and 1 more", "/admin/t/acme/runs/run-7#not-mappable-salesforce"} {
 			if !strings.Contains(body, want) && !strings.Contains(body, strings.ReplaceAll(want, "'", "&#39;")) {
 				t.Errorf("%s part lacks %q", part, want)
 			}

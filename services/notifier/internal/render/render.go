@@ -285,7 +285,7 @@ func reportFromProto(r *ownersyncv1.SyncReport, opts Options) reportView {
 	}
 	var names []string
 	for _, p := range r.GetProviders() {
-		pv := providerFromProto(p, admin, tenantID, opts)
+		pv := providerFromProto(p, admin, tenantID, r.GetRunId(), opts)
 		v.Totals.add(pv.Counts)
 		v.Providers = append(v.Providers, pv)
 		names = append(names, pv.Name)
@@ -298,7 +298,15 @@ func reportFromProto(r *ownersyncv1.SyncReport, opts Options) reportView {
 	return v
 }
 
-func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID string, opts Options) providerView {
+// fragment adds #id to a link (none when there is no link).
+func fragment(link, id string) string {
+	if link == "" {
+		return ""
+	}
+	return link + "#" + url.PathEscape(id)
+}
+
+func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID, runID string, opts Options) providerView {
 	key := providerKey(p.GetProvider())
 	c := p.GetCounts()
 	pv := providerView{
@@ -311,7 +319,7 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID string, op
 			UnmappedPlatform: int(c.GetUnmappedPlatform()), UnmappedCRM: int(c.GetUnmappedCrm()), Pulled: int(c.GetPulled()),
 			NotMappable: int(c.GetNotMappable()),
 		},
-		NotMappableURL: link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "unmapped-crm"),
+		NotMappableURL: fragment(link(admin, nil, "admin", "t", tenantID, "runs", clean(runID, maxField)), "not-mappable-"+key),
 		ErrorsURL:      link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "errors"),
 		MappingsURL:    link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "mappings"),
 	}

@@ -65,7 +65,7 @@ type providerView struct {
 	NotMappable      []notMappableView
 	NotMappableTotal int
 	NotMappableMore  int
-	NotMappableURL   string // admin console: the provider's unmapped CRM users, not mappable ones included
+	NotMappableURL   string // admin console: the run's page, at the provider's not mappable list
 
 	ErrorsURL   string // admin console: every error of this provider
 	MappingsURL string // admin console: the provider's mappings
