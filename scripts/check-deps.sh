@@ -41,6 +41,14 @@ for svc in services/mapper services/writer; do
     fail=1
   fi
 done
+# The console owns its HTML view shapes, converted from the core's domain types: it does not
+# depend on the admin API (httpapi owns its JSON shapes), directly or through another package.
+bad=$(cd services/mapper && go list -deps ./internal/console | grep -E '/services/mapper/internal/httpapi(/|$)' || true)
+if [[ -n "$bad" ]]; then
+  echo "check-deps: services/mapper/internal/console must not depend on the admin API; it depends on:" >&2
+  echo "$bad" | sed 's/^/  /' >&2
+  fail=1
+fi
 # FerretDB (and the Postgres/SQLite stack it brings) belongs to the workbench and the dev stack; the
 # production modules' tests reach it in a child process (workbench/mongoproc), so their go.mod files
 # never require it.
@@ -51,5 +59,5 @@ for mod in libs services/ingress services/mapper services/writer services/notifi
     fail=1
   fi
 done
-[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain pure; natsbus only in the events edges)"
+[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain pure; natsbus only in the events edges; the console apart from the admin API)"
 exit "$fail"

@@ -351,7 +351,7 @@ func TestBrowserSyncUsers(t *testing.T) {
 	b.waitText("#run-phase", "done")
 	b.shot("sync-finished")
 	calls := svc.Calls("StartSync")
-	if len(calls) != 1 || !strings.Contains(calls[0], "DryRun:true EmailReport:false Trigger:manual") {
+	if len(calls) != 1 || !strings.Contains(calls[0], "Trigger:manual DryRun:true EmailReport:false") {
 		t.Errorf("StartSync calls = %v", calls)
 	}
 	b.open("/admin/t/acme/sync")

@@ -1,4 +1,4 @@
-// Package consoletest holds an in-memory admin core (httpapi.Service and httpapi.DeadLetters) for
+// Package consoletest holds an in-memory mapper core (domain.Admin and domain.DeadLetters) for
 // the console's handler tests and its browser tests (the _test files here drive Debian's Chromium
 // with chromedp and save a PNG of every screen under <repo>/screenshots/console-*.png; without
 // chromium they skip and say so).
@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/ownersync/ownersync/libs/sfid"
-	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
+	"github.com/ownersync/ownersync/services/mapper/internal/report"
 )
 
 // User is a platform user (Provider empty) or a CRM user of Provider.
@@ -35,7 +37,7 @@ type User struct {
 	License   string
 }
 
-// Service is an in-memory httpapi.Service for one or more tenants (data is shared by all).
+// Service is an in-memory domain.Admin for one or more tenants (data is shared by all).
 type Service struct {
 	mu sync.Mutex
 	// Err, when set, is returned by every method.
@@ -48,14 +50,14 @@ type Service struct {
 	calls    []string
 	platform []User
 	crm      []User
-	maps     []httpapi.Mapping
-	problems []httpapi.Problem
-	runs     []httpapi.Run
-	history  []httpapi.HistoryEntry
+	maps     []domain.MappedUsers
+	problems []domain.Problem
+	runs     []domain.SyncRun
+	history  []domain.HistoryEntry
 	steps    map[string]int
 }
 
-var _ httpapi.Service = (*Service)(nil)
+var _ domain.Admin = (*Service)(nil)
 
 // T0 is the fixed time of the seeded data.
 var T0 = time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
@@ -91,7 +93,7 @@ func NewDemo(mapped int) *Service {
 		cu := User{Provider: "salesforce", ID: SFUserID(i), Name: name, Email: email, Active: true}
 		s.platform = append(s.platform, pu)
 		s.crm = append(s.crm, cu)
-		m := httpapi.Mapping{Provider: "salesforce", PlatformUserID: pu.ID, PlatformUserName: name, PlatformUserEmail: email,
+		m := domain.MappedUsers{Provider: "salesforce", PlatformUserID: pu.ID, PlatformUserName: name, PlatformUserEmail: email,
 			CRMUserID: cu.ID, CRMUserName: name, CRMUserEmail: email, CRMUserActive: true, Status: "synced", MadeBy: "email", CreatedAt: T0, UpdatedAt: T0}
 		switch i {
 		case 2:
@@ -116,17 +118,18 @@ func NewDemo(mapped int) *Service {
 		User{Provider: "hubspot", ID: "9002", Name: "Hana Hub", Email: "user002@acme.example", Active: true})
 	for i, id := range []string{"9001", "9002"} {
 		pu := s.platform[i]
-		s.maps = append(s.maps, httpapi.Mapping{Provider: "hubspot", PlatformUserID: pu.ID, PlatformUserName: pu.Name, PlatformUserEmail: pu.Email,
+		s.maps = append(s.maps, domain.MappedUsers{Provider: "hubspot", PlatformUserID: pu.ID, PlatformUserName: pu.Name, PlatformUserEmail: pu.Email,
 			CRMUserID: id, CRMUserName: s.crm[len(s.crm)-2+i].Name, CRMUserEmail: pu.Email, CRMUserActive: true, Status: "synced", MadeBy: "email", CreatedAt: T0, UpdatedAt: T0})
 	}
-	s.problems = []httpapi.Problem{{Provider: "salesforce", Code: "ambiguous_email", PlatformUserID: "u002", Email: "user002@acme.example",
-		CRMUserIDs: []string{SFUserID(2), SFUserID(902)}, Message: "two active Salesforce users have the email user002@acme.example",
-		Fix: "deactivate one of the Salesforce users or map the platform user manually"}}
-	fin := T0.Add(4 * time.Second)
-	s.runs = []httpapi.Run{{ID: "run-0", Tenant: "acme", Trigger: "schedule", State: "succeeded", Phase: "done", Pulled: mapped + 4, Processed: mapped + 3,
-		StartedAt: T0, FinishedAt: &fin, Providers: []httpapi.RunProvider{s.notMappable(httpapi.RunProvider{Provider: "salesforce",
-			Mapped: mapped, Created: mapped, UnmappedPlatform: 3, UnmappedCRM: 2})}}}
-	s.history = []httpapi.HistoryEntry{{ID: "h1", Tenant: "acme", Provider: "salesforce", RecordType: "contact", RecordID: "003000000000001AAA", At: T0,
+	s.problems = []domain.Problem{{Problem: mapping.Problem{Provider: "salesforce", Code: "ambiguous_email", PlatformUserID: "u002", Email: "user002@acme.example",
+		CRMUserID: SFUserID(902), Message: "two active Salesforce users have the email user002@acme.example",
+		Fix: "deactivate one of the Salesforce users or map the platform user manually"}, Since: T0}}
+	s.runs = []domain.SyncRun{{ID: "run-0", Tenant: "acme", Trigger: "schedule", Status: domain.RunSucceeded, Phase: domain.PhaseDone,
+		StartedAt: T0, FinishedAt: T0.Add(4 * time.Second), Providers: []domain.RunProvider{{Provider: "salesforce", Phase: domain.PhaseDone,
+			Pulled: mapped + 4, Processed: mapped + 3, Outcome: &report.Provider{Provider: "salesforce", Counts: report.Counts{Pulled: mapped + 4,
+				Counts: mapping.Counts{Mapped: mapped, Created: mapped, UnmappedPlatform: 3, UnmappedCRM: 2}},
+				NotMappable: s.notMappable("salesforce"), NotMappableTotal: len(s.notMappable("salesforce"))}}}}}
+	s.history = []domain.HistoryEntry{{ID: "h1", Tenant: "acme", Provider: "salesforce", RecordType: "contact", RecordID: "003000000000001AAA", At: T0,
 		Direction: "crm_to_platform", Outcome: "assigned", OwnerAfter: SFUserID(1), PlatformUserID: "u001", EventID: "sf:1"}}
 	return s
 }
@@ -146,7 +149,7 @@ func (s *Service) AddCRMUser(u User) {
 }
 
 // SetProblems replaces the problems Errors returns.
-func (s *Service) SetProblems(ps []httpapi.Problem) {
+func (s *Service) SetProblems(ps []domain.Problem) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.problems = ps
@@ -197,16 +200,16 @@ func (s *Service) crmMapped(provider, crmID string) bool {
 	return false
 }
 
-// Overview implements httpapi.Service.
-func (s *Service) Overview(_ context.Context, tenant string) (httpapi.Overview, error) {
+// Overview implements domain.Admin.
+func (s *Service) Overview(_ context.Context, tenant string) (domain.Overview, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.record("Overview %s", tenant); err != nil {
-		return httpapi.Overview{}, err
+		return domain.Overview{}, err
 	}
-	ov := httpapi.Overview{Tenant: tenant}
+	ov := domain.Overview{Tenant: tenant}
 	for _, p := range []string{"salesforce", "hubspot"} {
-		po := httpapi.ProviderOverview{Provider: p, Connected: true, PlatformUsers: len(s.platform)}
+		po := domain.ProviderOverview{Provider: p, Connected: true, PlatformUsers: len(s.platform)}
 		for _, u := range s.crm {
 			if u.Provider == p {
 				po.CRMUsers++
@@ -232,11 +235,11 @@ func (s *Service) Overview(_ context.Context, tenant string) (httpapi.Overview, 
 		ov.Providers = append(ov.Providers, po)
 	}
 	for i := range s.runs {
-		if s.runs[i].FinishedAt != nil {
+		if s.runs[i].Status != domain.RunRunning {
 			r := s.runs[i]
 			ov.LastSync = &r
 			for j := range ov.Providers {
-				ov.Providers[j].LastSyncAt = r.FinishedAt
+				ov.Providers[j].LastSyncAt = r.Finished()
 			}
 			break
 		}
@@ -244,14 +247,14 @@ func (s *Service) Overview(_ context.Context, tenant string) (httpapi.Overview, 
 	return ov, nil
 }
 
-// ListMappings implements httpapi.Service with the documented order and matching.
-func (s *Service) ListMappings(_ context.Context, tenant string, q httpapi.MappingQuery) (httpapi.MappingPage, error) {
+// ListMappings implements domain.Admin with the documented order and matching.
+func (s *Service) ListMappings(_ context.Context, tenant string, q domain.MappingQuery) (domain.MappingPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.record("ListMappings %s %+v", tenant, q); err != nil {
-		return httpapi.MappingPage{}, err
+		return domain.MappingPage{}, err
 	}
-	var all []httpapi.Mapping
+	var all []domain.MappedUsers
 	needle := strings.ToLower(q.Q)
 	for _, m := range s.maps {
 		if q.Provider != "" && m.Provider != q.Provider || q.Status != "" && m.Status != q.Status {
@@ -274,7 +277,7 @@ func (s *Service) ListMappings(_ context.Context, tenant string, q httpapi.Mappi
 		}
 		return a.PlatformUserID < b.PlatformUserID
 	})
-	page := httpapi.MappingPage{Total: len(all), Page: q.Page, PerPage: q.PerPage, Items: []httpapi.Mapping{}}
+	page := domain.MappingPage{Total: len(all), Page: q.Page, PerPage: q.PerPage, Items: []domain.MappedUsers{}}
 	from := (q.Page - 1) * q.PerPage
 	if from < len(all) {
 		page.Items = append(page.Items, all[from:min(len(all), from+q.PerPage)]...)
@@ -282,57 +285,57 @@ func (s *Service) ListMappings(_ context.Context, tenant string, q httpapi.Mappi
 	return page, nil
 }
 
-func (s *Service) unmappedPlatform(provider string) []httpapi.UnmappedUser {
-	out := []httpapi.UnmappedUser{}
+func (s *Service) unmappedPlatform(provider string) []domain.UnmappedUser {
+	out := []domain.UnmappedUser{}
 	for _, u := range s.platform {
 		if u.Active && s.mapped(provider, u.ID) < 0 {
-			out = append(out, httpapi.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active", Reason: "no " + provider + " user has this email"})
+			out = append(out, domain.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active", Reason: "no " + provider + " user has this email"})
 		}
 	}
 	return out
 }
 
-func (s *Service) unmappedCRM(provider string) []httpapi.UnmappedUser {
-	out := []httpapi.UnmappedUser{}
+func (s *Service) unmappedCRM(provider string) []domain.UnmappedUser {
+	out := []domain.UnmappedUser{}
 	for _, u := range s.crm {
 		if u.Provider == provider && u.Active && u.NotPerson == "" && !s.crmMapped(provider, u.ID) {
-			out = append(out, httpapi.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active"})
+			out = append(out, domain.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active"})
 		}
 	}
 	return out
 }
 
-// notMappable adds the provider's CRM users who are not people to a run's result.
-func (s *Service) notMappable(rp httpapi.RunProvider) httpapi.RunProvider {
+// notMappable lists the provider's CRM users who are not people (a run's result lists them).
+func (s *Service) notMappable(provider string) []mapping.NotMappable {
+	var out []mapping.NotMappable
 	for _, u := range s.crm {
-		if u.Provider == rp.Provider && u.Active && u.NotPerson != "" && !s.crmMapped(rp.Provider, u.ID) {
-			rp.NotMappable = append(rp.NotMappable, httpapi.NotMappableUser{CRMUserID: u.ID, Name: u.Name, Email: u.Email,
+		if u.Provider == provider && u.Active && u.NotPerson != "" && !s.crmMapped(provider, u.ID) {
+			out = append(out, mapping.NotMappable{Provider: provider, CRMUserID: u.ID, Name: u.Name, Email: u.Email,
 				UserType: u.UserType, License: u.License, Reason: u.NotPerson})
 		}
 	}
-	rp.NotMappableTotal = len(rp.NotMappable)
-	return rp
+	return out
 }
 
-// UnmappedPlatformUsers implements httpapi.Service.
-func (s *Service) UnmappedPlatformUsers(_ context.Context, tenant, provider string) ([]httpapi.UnmappedUser, error) {
+// UnmappedPlatformUsers implements domain.Admin.
+func (s *Service) UnmappedPlatformUsers(_ context.Context, tenant, provider string) ([]domain.UnmappedUser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.unmappedPlatform(provider), s.record("UnmappedPlatformUsers %s %s", tenant, provider)
 }
 
-// UnmappedCRMUsers implements httpapi.Service.
-func (s *Service) UnmappedCRMUsers(_ context.Context, tenant, provider string) ([]httpapi.UnmappedUser, error) {
+// UnmappedCRMUsers implements domain.Admin.
+func (s *Service) UnmappedCRMUsers(_ context.Context, tenant, provider string) ([]domain.UnmappedUser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.unmappedCRM(provider), s.record("UnmappedCRMUsers %s %s", tenant, provider)
 }
 
-// Errors implements httpapi.Service.
-func (s *Service) Errors(_ context.Context, tenant, provider string) ([]httpapi.Problem, error) {
+// Errors implements domain.Admin.
+func (s *Service) Errors(_ context.Context, tenant, provider string) ([]domain.Problem, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []httpapi.Problem
+	var out []domain.Problem
 	for _, p := range s.problems {
 		if provider == "" || p.Provider == provider {
 			out = append(out, p)
@@ -341,12 +344,12 @@ func (s *Service) Errors(_ context.Context, tenant, provider string) ([]httpapi.
 	return out, s.record("Errors %s %s", tenant, provider)
 }
 
-// MapManually implements httpapi.Service: it pins the users, replacing either's mapping.
-func (s *Service) MapManually(_ context.Context, tenant, provider, platformUserID, crmUserID, actor string) (httpapi.Mapping, error) {
+// MapManually implements domain.Admin: it pins the users, replacing either's mapping.
+func (s *Service) MapManually(_ context.Context, tenant, provider, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.record("MapManually %s %s %s %s %s", tenant, provider, platformUserID, crmUserID, actor); err != nil {
-		return httpapi.Mapping{}, err
+		return domain.MappedUsers{}, err
 	}
 	var pu, cu *User
 	for i := range s.platform {
@@ -360,10 +363,10 @@ func (s *Service) MapManually(_ context.Context, tenant, provider, platformUserI
 		}
 	}
 	if pu == nil || cu == nil {
-		return httpapi.Mapping{}, httpapi.NotFound("unknown platform user %s or %s user %s", platformUserID, provider, crmUserID)
+		return domain.MappedUsers{}, domain.Errorf(domain.CodeNotFound, "unknown platform user %s or %s user %s", platformUserID, provider, crmUserID)
 	}
 	if !cu.Active {
-		return httpapi.Mapping{}, httpapi.Invalid("the %s user %s is inactive", provider, crmUserID)
+		return domain.MappedUsers{}, domain.Errorf(domain.CodeInvalid, "the %s user %s is inactive", provider, crmUserID)
 	}
 	kept := s.maps[:0]
 	for _, m := range s.maps {
@@ -373,13 +376,13 @@ func (s *Service) MapManually(_ context.Context, tenant, provider, platformUserI
 		kept = append(kept, m)
 	}
 	now := s.Now()
-	m := httpapi.Mapping{Provider: provider, PlatformUserID: pu.ID, PlatformUserName: pu.Name, PlatformUserEmail: pu.Email,
+	m := domain.MappedUsers{Provider: provider, PlatformUserID: pu.ID, PlatformUserName: pu.Name, PlatformUserEmail: pu.Email,
 		CRMUserID: cu.ID, CRMUserName: cu.Name, CRMUserEmail: cu.Email, CRMUserActive: true, Status: "synced", MadeBy: "manual", CreatedAt: now, UpdatedAt: now}
 	s.maps = append(kept, m)
 	return m, nil
 }
 
-// Unmap implements httpapi.Service.
+// Unmap implements domain.Admin.
 func (s *Service) Unmap(_ context.Context, tenant, provider, platformUserID, actor string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -388,34 +391,35 @@ func (s *Service) Unmap(_ context.Context, tenant, provider, platformUserID, act
 	}
 	i := s.mapped(provider, platformUserID)
 	if i < 0 {
-		return httpapi.NotFound("platform user %s has no %s mapping", platformUserID, provider)
+		return domain.Errorf(domain.CodeNotFound, "platform user %s has no %s mapping", platformUserID, provider)
 	}
 	s.maps = append(s.maps[:i], s.maps[i+1:]...)
 	return nil
 }
 
-// StartSync implements httpapi.Service: a new run, or the running one.
-func (s *Service) StartSync(_ context.Context, tenant string, r httpapi.SyncRequest) (httpapi.Run, bool, error) {
+// StartSync implements domain.Admin: a new run, or the running one.
+func (s *Service) StartSync(_ context.Context, tenant string, r domain.SyncRequest) (*domain.SyncRun, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.record("StartSync %s %+v", tenant, r); err != nil {
-		return httpapi.Run{}, false, err
+		return nil, false, err
 	}
 	for _, run := range s.runs {
-		if run.Tenant == tenant && run.State == "running" {
-			return run, false, nil
+		if run.Tenant == tenant && run.Status == domain.RunRunning {
+			return &run, false, nil
 		}
 	}
-	run := httpapi.Run{ID: fmt.Sprintf("run-%d", len(s.runs)), Tenant: tenant, Trigger: r.Trigger, DryRun: r.DryRun, State: "running", Phase: "starting", StartedAt: s.Now()}
-	s.runs = append([]httpapi.Run{run}, s.runs...)
-	return run, true, nil
+	run := domain.SyncRun{ID: fmt.Sprintf("run-%d", len(s.runs)), Tenant: tenant, Trigger: r.Trigger, DryRun: r.DryRun, EmailReport: r.EmailReport,
+		Status: domain.RunRunning, Phase: domain.PhaseStarting, StartedAt: s.Now()}
+	s.runs = append([]domain.SyncRun{run}, s.runs...)
+	return &run, true, nil
 }
 
-// Runs implements httpapi.Service.
-func (s *Service) Runs(_ context.Context, tenant string, limit int) ([]httpapi.Run, error) {
+// Runs implements domain.Admin.
+func (s *Service) Runs(_ context.Context, tenant string, limit int) ([]domain.SyncRun, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []httpapi.Run
+	var out []domain.SyncRun
 	for _, r := range s.runs {
 		if r.Tenant == tenant && len(out) < limit {
 			out = append(out, r)
@@ -424,21 +428,23 @@ func (s *Service) Runs(_ context.Context, tenant string, limit int) ([]httpapi.R
 	return out, s.record("Runs %s %d", tenant, limit)
 }
 
-var phases = []string{"starting", "pull", "match", "write", "report"}
+var phases = []string{domain.PhaseStarting, domain.PhasePull, domain.PhaseMatch, domain.PhaseWrite, domain.PhaseReport}
 
-// Run implements httpapi.Service; every call advances a running run by one step.
-func (s *Service) Run(_ context.Context, tenant, id string) (httpapi.Run, error) {
+// Run implements domain.Admin; every call advances a running run by one step. A running run's
+// progress is on its salesforce part (waiting while the run's phase says where it is); a finished
+// run has both providers' results.
+func (s *Service) Run(_ context.Context, tenant, id string) (*domain.SyncRun, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.record("Run %s %s", tenant, id); err != nil {
-		return httpapi.Run{}, err
+		return nil, err
 	}
 	for i := range s.runs {
 		r := &s.runs[i]
 		if r.ID != id || r.Tenant != tenant {
 			continue
 		}
-		if r.State == "running" {
+		if r.Status == domain.RunRunning {
 			steps := s.Steps
 			if steps <= 0 {
 				steps = 3
@@ -447,32 +453,40 @@ func (s *Service) Run(_ context.Context, tenant, id string) (httpapi.Run, error)
 			n := s.steps[id]
 			total := len(s.platform) + len(s.crm)
 			r.Phase = phases[min(n, len(phases)-1)]
-			r.Pulled = min(total, total*n/steps)
-			r.Processed = min(len(s.platform), len(s.platform)*n/steps)
+			sf := domain.RunProvider{Provider: "salesforce", Phase: domain.PhaseWaiting,
+				Pulled: min(total, total*n/steps), Processed: min(len(s.platform), len(s.platform)*n/steps)}
+			r.Providers = []domain.RunProvider{sf}
 			if n >= steps {
-				fin := s.Now()
-				r.State, r.Phase, r.FinishedAt = "succeeded", "done", &fin
+				r.Status, r.Phase, r.FinishedAt = domain.RunSucceeded, domain.PhaseDone, s.Now()
+				r.Providers = nil
 				for _, p := range []string{"salesforce", "hubspot"} {
-					rp := s.notMappable(httpapi.RunProvider{Provider: p, UnmappedPlatform: len(s.unmappedPlatform(p)), UnmappedCRM: len(s.unmappedCRM(p))})
+					rp := domain.RunProvider{Provider: p, Phase: domain.PhaseDone}
+					if p == sf.Provider {
+						rp.Pulled, rp.Processed = sf.Pulled, sf.Processed
+					}
+					c := mapping.Counts{UnmappedPlatform: len(s.unmappedPlatform(p)), UnmappedCRM: len(s.unmappedCRM(p))}
 					for _, m := range s.maps {
 						if m.Provider == p {
-							rp.Mapped++
+							c.Mapped++
 						}
 					}
+					nm := s.notMappable(p)
+					rp.Outcome = &report.Provider{Provider: p, Counts: report.Counts{Counts: c, Pulled: rp.Pulled}, NotMappable: nm, NotMappableTotal: len(nm)}
 					r.Providers = append(r.Providers, rp)
 				}
 			}
 		}
-		return *r, nil
+		run := *r
+		return &run, nil
 	}
-	return httpapi.Run{}, httpapi.NotFound("no run %s", id)
+	return nil, domain.Errorf(domain.CodeNotFound, "no run %s", id)
 }
 
-// RecordHistory implements httpapi.Service.
-func (s *Service) RecordHistory(_ context.Context, tenant, provider, recordType, recordID string) ([]httpapi.HistoryEntry, error) {
+// RecordHistory implements domain.Admin.
+func (s *Service) RecordHistory(_ context.Context, tenant, provider, recordType, recordID string) ([]domain.HistoryEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []httpapi.HistoryEntry
+	var out []domain.HistoryEntry
 	for _, h := range s.history {
 		if h.Provider == provider && h.RecordType == recordType && h.RecordID == recordID {
 			out = append(out, h)
@@ -481,21 +495,21 @@ func (s *Service) RecordHistory(_ context.Context, tenant, provider, recordType,
 	return out, s.record("RecordHistory %s %s %s %s", tenant, provider, recordType, recordID)
 }
 
-// DeadLetters is an in-memory httpapi.DeadLetters; Replay removes the replayed letters.
+// DeadLetters is an in-memory domain.DeadLetters; Replay removes the replayed letters.
 type DeadLetters struct {
 	mu      sync.Mutex
-	Letters []httpapi.DeadLetter
+	Letters []domain.DeadLetter
 	calls   []string
 }
 
-var _ httpapi.DeadLetters = (*DeadLetters)(nil)
+var _ domain.DeadLetters = (*DeadLetters)(nil)
 
-// List implements httpapi.DeadLetters.
-func (d *DeadLetters) List(_ context.Context, tenant string, f httpapi.DLQFilter) ([]httpapi.DeadLetter, error) {
+// List implements domain.DeadLetters.
+func (d *DeadLetters) List(_ context.Context, tenant string, f domain.DLQFilter) ([]domain.DeadLetter, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, fmt.Sprintf("List %s %+v", tenant, f))
-	var out []httpapi.DeadLetter
+	var out []domain.DeadLetter
 	for _, l := range d.Letters {
 		if f.Service == "" || l.Service == f.Service {
 			out = append(out, l)
@@ -504,12 +518,12 @@ func (d *DeadLetters) List(_ context.Context, tenant string, f httpapi.DLQFilter
 	return out, nil
 }
 
-// Replay implements httpapi.DeadLetters for f.IDs.
-func (d *DeadLetters) Replay(_ context.Context, tenant string, f httpapi.DLQFilter) (httpapi.ReplayResult, error) {
+// Replay implements domain.DeadLetters for f.IDs.
+func (d *DeadLetters) Replay(_ context.Context, tenant string, f domain.DLQFilter) (domain.ReplayResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, fmt.Sprintf("Replay %s %+v", tenant, f))
-	var res httpapi.ReplayResult
+	var res domain.ReplayResult
 	kept := d.Letters[:0]
 	for _, l := range d.Letters {
 		hit := false
@@ -517,7 +531,7 @@ func (d *DeadLetters) Replay(_ context.Context, tenant string, f httpapi.DLQFilt
 			hit = hit || id == l.ID
 		}
 		if hit {
-			res.Replayed = append(res.Replayed, httpapi.ReplayedLetter{ID: l.ID, Subject: l.Subject, MsgID: fmt.Sprintf("replay:%d", l.ID)})
+			res.Replayed = append(res.Replayed, domain.ReplayedLetter{ID: l.ID, Subject: l.Subject, MsgID: fmt.Sprintf("replay:%d", l.ID)})
 		} else {
 			kept = append(kept, l)
 		}
@@ -536,8 +550,8 @@ func (d *DeadLetters) TakeCalls() []string {
 }
 
 // DeadLetterSeed returns two dead letters of tenant acme (ids 4 and 7).
-func DeadLetterSeed() []httpapi.DeadLetter {
-	return []httpapi.DeadLetter{
+func DeadLetterSeed() []domain.DeadLetter {
+	return []domain.DeadLetter{
 		{ID: 4, Service: "writer", Subject: "crm.owner.changed.acme.salesforce", Stream: "CRM", StreamSequence: 9, Error: "permanent: INVALID_CROSS_REFERENCE_KEY", At: T0, EventType: "OwnerChanged", Size: 42},
 		{ID: 7, Service: "mapper", Subject: "platform.user.changed.acme", Stream: "PLATFORM", StreamSequence: 12, Error: "permanent: unknown tenant " + Hostile, At: T0, Size: 64},
 	}

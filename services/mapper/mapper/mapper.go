@@ -146,14 +146,13 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		return err
 	}
 	dlqs := dlq.New(base.Bus.JS)
-	admin := httpapi.FromCore(svc)
 	readTenants := cachedTenants{Store: tenants, cache: cache}
-	httpapi.New(cfg.Admin, admin, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
+	httpapi.New(cfg.Admin, httpapi.FromCore(svc), readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
 	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL,
 		Sessions:               auth.NewSessions(base.Mongo.DB),
 		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,
 		SignInsPerSecond: float64(cfg.SignInGlobalPerSecond), SignInBurst: 10 * cfg.SignInGlobalPerSecond},
-		admin, readTenants, tokens, dlqs, base.Log).WithConnections(console.Connections{
+		svc, readTenants, tokens, dlqs, base.Log).WithConnections(console.Connections{
 		Service: connectService(cfg, connect.NewFlows(base.Mongo.DB), tenants, base.Stored, clients, resolver), Receipts: webhookstats.NewReader(base.Mongo.DB)}).Register(base.HTTP.E)
 
 	h := events.NewHandlers(svc, store, base.Log)

@@ -55,7 +55,7 @@ func (s *Service) connected(ctx context.Context, tenantID, prov string) (*tenant
 	return t, []string{prov}, nil
 }
 
-// Overview implements httpapi.Core.
+// Overview implements domain.Admin.
 func (s *Service) Overview(ctx context.Context, tenantID string) (domain.Overview, error) {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
@@ -169,7 +169,7 @@ func fallbackProblem(crm map[string]domain.CRMUser, id string) string {
 	return ""
 }
 
-// ListMappings implements httpapi.Core. It reads the provider's mappings and users whole and
+// ListMappings implements domain.Admin. It reads the provider's mappings and users whole and
 // filters in memory: FerretDB scans for any filter but _id equality, so one read of each set is
 // the cheapest plan, and the joined names make the search by name possible.
 func (s *Service) ListMappings(ctx context.Context, tenantID string, q domain.MappingQuery) (domain.MappingPage, error) {
@@ -268,7 +268,7 @@ func (s *Service) problemReasons(ctx context.Context, tenantID, prov string) (pl
 	return platform, crm, nil
 }
 
-// UnmappedPlatformUsers implements httpapi.Core.
+// UnmappedPlatformUsers implements domain.Admin.
 func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, prov string) ([]domain.UnmappedUser, error) {
 	_, providers, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
@@ -304,7 +304,7 @@ func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, prov stri
 	return out, nil
 }
 
-// UnmappedCRMUsers implements httpapi.Core.
+// UnmappedCRMUsers implements domain.Admin.
 func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, prov string) ([]domain.UnmappedUser, error) {
 	_, providers, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
@@ -356,7 +356,7 @@ func sortUnmapped(us []domain.UnmappedUser) {
 	})
 }
 
-// Errors implements httpapi.Core: the stored problems (rules and CRM API errors), errors before
+// Errors implements domain.Admin: the stored problems (rules and CRM API errors), errors before
 // conflicts, then by provider, code and users.
 func (s *Service) Errors(ctx context.Context, tenantID, prov string) ([]domain.Problem, error) {
 	_, providers, err := s.connected(ctx, tenantID, prov)
@@ -394,7 +394,7 @@ func (s *Service) Errors(ctx context.Context, tenantID, prov string) ([]domain.P
 	return out, nil
 }
 
-// MapManually implements httpapi.Core.
+// MapManually implements domain.Admin.
 func (s *Service) MapManually(ctx context.Context, tenantID, prov, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
 	t, _, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
@@ -459,7 +459,7 @@ func (s *Service) commitAdmin(ctx context.Context, tenantID, prov string, n *nei
 	return nil
 }
 
-// Unmap implements httpapi.Core.
+// Unmap implements domain.Admin.
 func (s *Service) Unmap(ctx context.Context, tenantID, prov, platformUserID, actor string) error {
 	t, _, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
@@ -482,7 +482,7 @@ func (s *Service) Unmap(ctx context.Context, tenantID, prov, platformUserID, act
 	return s.commitAdmin(ctx, tenantID, prov, n, d)
 }
 
-// StartSync implements httpapi.Core.
+// StartSync implements domain.Admin.
 func (s *Service) StartSync(ctx context.Context, tenantID string, r domain.SyncRequest) (*domain.SyncRun, bool, error) {
 	if _, _, err := s.connected(ctx, tenantID, ""); err != nil {
 		return nil, false, err
@@ -494,12 +494,12 @@ func (s *Service) StartSync(ctx context.Context, tenantID string, r domain.SyncR
 	return s.runner.Start(ctx, r)
 }
 
-// Runs implements httpapi.Core.
+// Runs implements domain.Admin.
 func (s *Service) Runs(ctx context.Context, tenantID string, limit int) ([]domain.SyncRun, error) {
 	return s.store.Runs(ctx, tenantID, limit)
 }
 
-// Run implements httpapi.Core.
+// Run implements domain.Admin.
 func (s *Service) Run(ctx context.Context, tenantID, id string) (*domain.SyncRun, error) {
 	r, err := s.store.Run(ctx, tenantID, id)
 	if errors.Is(err, domain.ErrNotFound) {
@@ -508,7 +508,7 @@ func (s *Service) Run(ctx context.Context, tenantID, id string) (*domain.SyncRun
 	return r, err
 }
 
-// RecordHistory implements httpapi.Core over writer's ownership_history.
+// RecordHistory implements domain.Admin over writer's ownership_history.
 func (s *Service) RecordHistory(ctx context.Context, tenantID, prov, recordType, recordID string) ([]domain.HistoryEntry, error) {
 	return s.store.RecordHistory(ctx, tenantID, prov, recordType, recordID)
 }

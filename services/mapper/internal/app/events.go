@@ -1,6 +1,6 @@
 // Package app is mapper's core: it applies user-changed events, CRM user refreshes and owner
 // changes (auto-provisioning) to the mappings, and serves the admin API and console (it implements
-// httpapi.Core) over the store, the rules, the mappings view and Sync Users. It works in domain
+// domain.Admin) over the store, the rules, the mappings view and Sync Users. It works in domain
 // types; the store, the view, the CRM directories and the event publisher are interfaces declared
 // here and implemented by the edges (mongostore, kvview, crm, events).
 package app

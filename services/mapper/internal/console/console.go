@@ -1,5 +1,5 @@
 // Package console is mapper's admin web console (issue 9): server-rendered pages under /admin/ over
-// the same core as the admin API (httpapi.Service, TenantStore, DeadLetters) and the same tokens.
+// the same core as the admin API (domain.Admin, the tenant store, domain.DeadLetters) and the same tokens.
 //
 // An operator or tenant token is exchanged once for a session cookie. Sessions live in MongoDB
 // (Config.Sessions, auth.Sessions: only the SHA-256 of the cookie is stored), so a cookie works
@@ -42,7 +42,6 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
-	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
@@ -106,6 +105,13 @@ type SessionStore interface {
 
 var _ SessionStore = (*auth.Sessions)(nil)
 
+// TenantStore keeps tenant configurations (libs/tenantstore.Store implements it).
+type TenantStore interface {
+	Get(ctx context.Context, id string) (*tenant.Tenant, error)
+	List(ctx context.Context) ([]tenant.Tenant, error)
+	Put(ctx context.Context, t *tenant.Tenant) error
+}
+
 // Authenticator checks admin tokens and manages tenant tokens (auth.Store implements it).
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (auth.Principal, error)
@@ -122,10 +128,10 @@ var _ Authenticator = (*auth.Store)(nil)
 // Console serves the admin web console.
 type Console struct {
 	cfg     Config
-	svc     httpapi.Service
-	tenants httpapi.TenantStore
+	svc     domain.Admin
+	tenants TenantStore
 	tokens  Authenticator
-	dlq     httpapi.DeadLetters
+	dlq     domain.DeadLetters
 	log     *slog.Logger
 	pages   map[string]*template.Template
 	static  http.Handler
@@ -144,7 +150,7 @@ type session struct {
 }
 
 // New parses the embedded templates; it panics only if they are broken (a build defect).
-func New(cfg Config, svc httpapi.Service, tenants httpapi.TenantStore, tokens Authenticator, dlq httpapi.DeadLetters, logger *slog.Logger) *Console {
+func New(cfg Config, svc domain.Admin, tenants TenantStore, tokens Authenticator, dlq domain.DeadLetters, logger *slog.Logger) *Console {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
@@ -381,7 +387,7 @@ func (c *Console) handle(h handler) echo.HandlerFunc {
 		case errors.Is(err, tenant.ErrNotFound):
 			status, msg = http.StatusNotFound, "Not found."
 		case domain.ErrorCode(err) != "":
-			status = httpapi.StatusOf(domain.ErrorCode(err))
+			status = domain.HTTPStatus(domain.ErrorCode(err))
 			msg = publicMessage(err, defaultMessages[status])
 		default:
 			c.log.ErrorContext(r.ctx, "console request failed", "path", ec.Request().URL.Path, "error", err)
@@ -398,7 +404,7 @@ var defaultMessages = map[int]string{
 	http.StatusServiceUnavailable: "Busy; try again in a moment.",
 }
 
-// publicMessage returns the message of an httpapi.Invalid/NotFound/Conflict error, or def when the
+// publicMessage returns the message of a coded error made for the admin (domain.Errorf), or def when the
 // error only wraps a sentinel (its text may hold internals).
 func publicMessage(err error, def string) string {
 	for e := err; e != nil; e = errors.Unwrap(e) {
@@ -409,13 +415,13 @@ func publicMessage(err error, def string) string {
 	return def
 }
 
-// isPublic reports whether e is one of httpapi's public errors (its message is meant for admins).
+// isPublic reports whether e is a coded error whose message is meant for admins.
 func isPublic(e error) bool {
 	u := errors.Unwrap(e)
-	if u != httpapi.ErrNotFound && u != httpapi.ErrConflict && u != httpapi.ErrInvalid {
+	if u != domain.ErrNotFound && u != domain.ErrConflict && u != domain.ErrInvalid {
 		return false
 	}
-	// httpapi.Invalid et al. return a type whose Error is exactly the message; wrapping with
+	// domain.Errorf returns a type whose Error is exactly the message; wrapping with
 	// fmt.Errorf would yield "context: not found" instead, which ends in the sentinel's text.
 	return !strings.HasSuffix(e.Error(), ": "+u.Error())
 }
@@ -555,8 +561,8 @@ type page struct {
 	Provider  string
 	Providers []string
 	Nav       string
-	LastSync  *httpapi.Run
-	Running   *httpapi.Run
+	LastSync  *runView
+	Running   *runView
 	Flash     string
 	Refresh   int
 	Data      any
@@ -578,7 +584,8 @@ func (c *Console) render(r *req, status int, name, title string, data any) error
 			}
 		}
 		// The last sync time is on every tenant page; a failure here must not hide the page.
-		if runs, err := c.svc.Runs(r.ctx, r.tenant.ID, 10); err == nil {
+		if rs, err := c.svc.Runs(r.ctx, r.tenant.ID, 10); err == nil {
+			runs := runViews(rs)
 			for i := range runs {
 				if runs[i].State == "running" && p.Running == nil {
 					p.Running = &runs[i]

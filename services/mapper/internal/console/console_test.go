@@ -19,7 +19,8 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
-	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
 // actor is the audit name of a token's principal.
@@ -285,7 +286,7 @@ const escapedHostile = "&lt;script&gt;alert(1)&lt;/script&gt;"
 func TestHostileNamesAreEscaped(t *testing.T) {
 	svc := consoletest.NewDemo(5)
 	svc.AddCRMUser(consoletest.User{Provider: "hubspot", ID: "666", Name: consoletest.Hostile, Email: `"><img src=x onerror=alert(2)>@x.example`, Active: true})
-	svc.SetProblems([]httpapi.Problem{{Provider: "salesforce", Code: "email_conflict", Email: consoletest.Hostile, Message: "conflict for " + consoletest.Hostile, Fix: consoletest.Hostile}})
+	svc.SetProblems([]domain.Problem{{Problem: mapping.Problem{Provider: "salesforce", Code: "email_conflict", Email: consoletest.Hostile, Message: "conflict for " + consoletest.Hostile, Fix: consoletest.Hostile}}})
 	env := start(t, svc, console.Config{})
 	b := signedIn(t, env, consoletest.OperatorToken)
 	// Map the hostile Salesforce user so its name shows in the mapped list too.
@@ -374,7 +375,7 @@ func TestCoreFailureShowsAnErrorPage(t *testing.T) {
 	if strings.Contains(r.body, "deadline") {
 		t.Error("the internal error text reached the page")
 	}
-	svc.SetErr(httpapi.NotFound("no run run-9"))
+	svc.SetErr(domain.Errorf(domain.CodeNotFound, "no run run-9"))
 	r = b.get("/admin/t/acme/runs/run-9")
 	wantStatus(t, r, http.StatusNotFound)
 	wantContains(t, r.body, "no run run-9")
@@ -509,7 +510,7 @@ func TestSyncUsers(t *testing.T) {
 	if r.location() != "/admin/t/acme/runs/run-1" {
 		t.Fatalf("Location = %q", r.location())
 	}
-	want := []string{`StartSync acme {DryRun:true EmailReport:false Trigger:manual Actor:` + actor(consoletest.OperatorToken) + `}`}
+	want := []string{`StartSync acme {Tenant:acme Trigger:manual DryRun:true EmailReport:false Actor:` + actor(consoletest.OperatorToken) + `}`}
 	if d := cmp.Diff(want, env.Svc.Calls("StartSync")); d != "" {
 		t.Errorf("StartSync calls (-want +got):\n%s", d)
 	}

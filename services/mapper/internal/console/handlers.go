@@ -17,7 +17,6 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
-	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 )
 
@@ -133,7 +132,7 @@ func (c *Console) overview(r *req) error {
 	if err != nil {
 		return err
 	}
-	return c.render(r, http.StatusOK, "overview", "Overview", map[string]any{"Overview": ov})
+	return c.render(r, http.StatusOK, "overview", "Overview", map[string]any{"Overview": overviewView{Providers: ov.Providers}})
 }
 
 var statuses = []string{"synced", "conflict", "error", "pending_team"}
@@ -148,11 +147,12 @@ func (c *Console) mappings(r *req) error {
 		return pageError(http.StatusBadRequest, "Unknown status filter.")
 	}
 	pageNo := atoiDefault(r.ec.QueryParam("page"), 1, 1, 1<<20)
-	per := atoiDefault(r.ec.QueryParam("per_page"), defaultPerPage, 1, httpapi.MaxPerPage)
-	res, err := c.svc.ListMappings(r.ctx, r.tenant.ID, httpapi.MappingQuery{Provider: r.provider, Status: status, Q: q, Page: pageNo, PerPage: per})
+	per := atoiDefault(r.ec.QueryParam("per_page"), defaultPerPage, 1, domain.MaxPerPage)
+	pg, err := c.svc.ListMappings(r.ctx, r.tenant.ID, domain.MappingQuery{Provider: r.provider, Status: status, Q: q, Page: pageNo, PerPage: per})
 	if err != nil {
 		return err
 	}
+	res := newMappingPage(pg)
 	pages := (res.Total + per - 1) / per
 	link := func(n int) string {
 		v := url.Values{}
@@ -187,14 +187,7 @@ func (c *Console) unmappedPlatform(r *req) error {
 	if err != nil {
 		return err
 	}
-	type row struct {
-		httpapi.UnmappedUser
-		FixURL string
-	}
-	rows := make([]row, len(us))
-	for i, u := range us {
-		rows[i] = row{u, c.platformUserURL(r.tenant.ID, u.ID)}
-	}
+	rows := unmappedRows(us, func(id string) string { return c.platformUserURL(r.tenant.ID, id) })
 	return c.render(r, http.StatusOK, "unmapped", "Unmapped platform users", map[string]any{"Platform": true, "Users": rows})
 }
 
@@ -210,15 +203,7 @@ func (c *Console) unmappedCRM(r *req) error {
 	if err != nil {
 		return err
 	}
-	type row struct {
-		httpapi.UnmappedUser
-		FixURL string
-	}
-	rows := make([]row, len(us))
-	for i, u := range us {
-		rows[i] = row{UnmappedUser: u}
-	}
-	return c.render(r, http.StatusOK, "unmapped", "Unmapped CRM users", map[string]any{"Platform": false, "Users": rows})
+	return c.render(r, http.StatusOK, "unmapped", "Unmapped CRM users", map[string]any{"Platform": false, "Users": unmappedRows(us, nil)})
 }
 
 func (c *Console) problems(r *req) error {
@@ -226,7 +211,7 @@ func (c *Console) problems(r *req) error {
 	if err != nil {
 		return err
 	}
-	return c.render(r, http.StatusOK, "errors", "Errors", map[string]any{"Problems": ps})
+	return c.render(r, http.StatusOK, "errors", "Errors", map[string]any{"Problems": problemViews(ps)})
 }
 
 // mapData is the manual mapping form.
@@ -238,8 +223,8 @@ type mapData struct {
 	Warning          bool
 	PlatformEmail    string
 	CRMEmail         string
-	UnmappedPlatform []httpapi.UnmappedUser
-	UnmappedCRM      []httpapi.UnmappedUser
+	UnmappedPlatform []unmappedRow
+	UnmappedCRM      []unmappedRow
 }
 
 func (c *Console) mapForm(r *req) error {
@@ -250,10 +235,10 @@ func (c *Console) mapForm(r *req) error {
 func (c *Console) renderMap(r *req, status int, d *mapData) error {
 	// The suggestions are a convenience (datalists); the form works without them.
 	if us, err := c.svc.UnmappedPlatformUsers(r.ctx, r.tenant.ID, r.provider); err == nil {
-		d.UnmappedPlatform = us
+		d.UnmappedPlatform = unmappedRows(us, nil)
 	}
 	if us, err := c.svc.UnmappedCRMUsers(r.ctx, r.tenant.ID, r.provider); err == nil {
-		d.UnmappedCRM = us
+		d.UnmappedCRM = unmappedRows(us, nil)
 	}
 	return c.render(r, status, "map", "Map a user manually", d)
 }
@@ -304,7 +289,7 @@ func (c *Console) emails(r *req, pu, crm string) (string, string) {
 		}
 	}
 	if pe == "" {
-		if pg, err := c.svc.ListMappings(r.ctx, r.tenant.ID, httpapi.MappingQuery{Provider: r.provider, Q: pu, Page: 1, PerPage: httpapi.MaxPerPage}); err == nil {
+		if pg, err := c.svc.ListMappings(r.ctx, r.tenant.ID, domain.MappingQuery{Provider: r.provider, Q: pu, Page: 1, PerPage: domain.MaxPerPage}); err == nil {
 			for _, m := range pg.Items {
 				if m.PlatformUserID == pu {
 					pe = m.PlatformUserEmail
@@ -313,7 +298,7 @@ func (c *Console) emails(r *req, pu, crm string) (string, string) {
 		}
 	}
 	if ce == "" {
-		if pg, err := c.svc.ListMappings(r.ctx, r.tenant.ID, httpapi.MappingQuery{Provider: r.provider, Q: crm, Page: 1, PerPage: httpapi.MaxPerPage}); err == nil {
+		if pg, err := c.svc.ListMappings(r.ctx, r.tenant.ID, domain.MappingQuery{Provider: r.provider, Q: crm, Page: 1, PerPage: domain.MaxPerPage}); err == nil {
 			for _, m := range pg.Items {
 				if sameCRMID(m.CRMUserID, crm) {
 					ce = m.CRMUserEmail
@@ -354,14 +339,14 @@ func (c *Console) syncPage(r *req) error {
 	if err != nil {
 		return err
 	}
-	return c.render(r, http.StatusOK, "sync", "Sync Users", map[string]any{"Runs": runs})
+	return c.render(r, http.StatusOK, "sync", "Sync Users", map[string]any{"Runs": runViews(runs)})
 }
 
 func (c *Console) syncPost(r *req) error {
 	form := r.ec.Request().PostForm
 	dry := form.Get("dry_run") == "on" || form.Get("dry_run") == "true"
 	email := dry && (form.Get("email_report") == "on" || form.Get("email_report") == "true")
-	run, created, err := c.svc.StartSync(r.ctx, r.tenant.ID, httpapi.SyncRequest{DryRun: dry, EmailReport: email, Trigger: "manual", Actor: r.sess.principal.Actor()})
+	run, created, err := c.svc.StartSync(r.ctx, r.tenant.ID, domain.SyncRequest{Tenant: r.tenant.ID, DryRun: dry, EmailReport: email, Trigger: domain.TriggerManual, Actor: r.sess.principal.Actor()})
 	if err != nil {
 		return err
 	}
@@ -384,10 +369,11 @@ func (c *Console) runPage(r *req) error {
 	if err != nil {
 		return err
 	}
-	run, err := c.svc.Run(r.ctx, r.tenant.ID, id)
+	sr, err := c.svc.Run(r.ctx, r.tenant.ID, id)
 	if err != nil {
 		return err
 	}
+	run := newRunView(sr)
 	d := map[string]any{"Run": run, "PollMillis": c.cfg.PollInterval.Milliseconds(),
 		"ProgressURL": c.tenantURL(r, "runs/"+url.PathEscape(run.ID)+"/progress")}
 	if run.State == "running" {
@@ -410,10 +396,11 @@ func (c *Console) runProgress(r *req) error {
 	if err != nil {
 		return err
 	}
-	run, err := c.svc.Run(r.ctx, r.tenant.ID, id)
+	sr, err := c.svc.Run(r.ctx, r.tenant.ID, id)
 	if err != nil {
 		return err
 	}
+	run := newRunView(sr)
 	return r.ec.JSON(http.StatusOK, progress{State: run.State, Phase: run.Phase, Pulled: run.Pulled, Processed: run.Processed, Running: run.State == "running"})
 }
 
@@ -458,7 +445,7 @@ func (c *Console) activeCRMUsers(r *req, provider string) ([]crmOption, error) {
 		}
 	}
 	for page := 1; page <= 20; page++ {
-		pg, err := c.svc.ListMappings(r.ctx, r.tenant.ID, httpapi.MappingQuery{Provider: provider, Page: page, PerPage: httpapi.MaxPerPage})
+		pg, err := c.svc.ListMappings(r.ctx, r.tenant.ID, domain.MappingQuery{Provider: provider, Page: page, PerPage: domain.MaxPerPage})
 		if err != nil {
 			return nil, err
 		}
@@ -467,7 +454,7 @@ func (c *Console) activeCRMUsers(r *req, provider string) ([]crmOption, error) {
 				addOpt(m.CRMUserID, m.CRMUserName, m.CRMUserEmail)
 			}
 		}
-		if page*httpapi.MaxPerPage >= pg.Total || len(pg.Items) == 0 {
+		if page*domain.MaxPerPage >= pg.Total || len(pg.Items) == 0 {
 			break
 		}
 	}
@@ -640,7 +627,7 @@ func (c *Console) historyPage(r *req) error {
 	if err != nil {
 		return err
 	}
-	d["ID"], d["Entries"], d["Searched"] = id, hs, true
+	d["ID"], d["Entries"], d["Searched"] = id, historyRows(hs), true
 	return c.render(r, http.StatusOK, "history", "Record history", d)
 }
 
@@ -654,12 +641,12 @@ func (c *Console) dlqPage(r *req) error {
 	return c.renderDLQ(r, http.StatusOK, svc, nil)
 }
 
-func (c *Console) renderDLQ(r *req, status int, svc string, res *httpapi.ReplayResult) error {
-	ls, err := c.dlq.List(r.ctx, r.tenant.ID, httpapi.DLQFilter{Service: svc, Limit: dlqShown})
+func (c *Console) renderDLQ(r *req, status int, svc string, res *domain.ReplayResult) error {
+	ls, err := c.dlq.List(r.ctx, r.tenant.ID, domain.DLQFilter{Service: svc, Limit: dlqShown})
 	if err != nil {
 		return err
 	}
-	return c.render(r, status, "dlq", "Dead letters", map[string]any{"Letters": ls, "Service": svc, "Result": res})
+	return c.render(r, status, "dlq", "Dead letters", map[string]any{"Letters": deadLetterRows(ls), "Service": svc, "Result": res})
 }
 
 func (c *Console) dlqReplay(r *req) error {
@@ -693,7 +680,7 @@ func (c *Console) dlqReplay(r *req) error {
 			"Back":     c.tenantURL(r, "dlq"),
 		})
 	}
-	res, err := c.dlq.Replay(r.ctx, r.tenant.ID, httpapi.DLQFilter{IDs: ids, Limit: len(ids)})
+	res, err := c.dlq.Replay(r.ctx, r.tenant.ID, domain.DLQFilter{IDs: ids, Limit: len(ids)})
 	if err != nil {
 		return err
 	}
@@ -779,17 +766,17 @@ func crmID(provider, v, prefix string) (string, error) {
 }
 
 func isUserError(err error) bool {
-	return errors.Is(err, httpapi.ErrInvalid) || errors.Is(err, httpapi.ErrConflict) || errors.Is(err, httpapi.ErrNotFound)
+	return errors.Is(err, domain.ErrInvalid) || errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrNotFound)
 }
 
 func userErrorText(err error) string {
 	switch {
-	case errors.Is(err, httpapi.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return "One of the users does not exist."
-	case errors.Is(err, httpapi.ErrConflict):
+	case errors.Is(err, domain.ErrConflict):
 		return "That conflicts with an existing manual mapping."
 	}
 	return "The request was not valid."
 }
 
-func statusOf(err error) int { return httpapi.StatusOf(domain.ErrorCode(err)) }
+func statusOf(err error) int { return domain.HTTPStatus(domain.ErrorCode(err)) }

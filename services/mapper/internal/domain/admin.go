@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Overview is a tenant's counts per provider and its last finished run.
 type Overview struct {
@@ -82,3 +85,42 @@ type UnmappedUser struct {
 	// Reason says why no mapping exists, when known.
 	Reason string
 }
+
+// Admin is what the admin API and the console ask of the mapper core, in domain types
+// (app.Service implements it). Every method is scoped to one tenant whose id the caller has
+// already validated and authorised; provider is "salesforce" or "hubspot" unless the method says
+// it may be empty (meaning every connected provider). Errors carry a Code (see Error); any other
+// error is an internal failure.
+type Admin interface {
+	// Overview returns counts per provider and the last finished run.
+	Overview(ctx context.Context, tenant string) (Overview, error)
+	// ListMappings returns one page of mappings. The order is stable across pages: provider, then
+	// platform user email (case-folded), then platform user id. Q matches case-insensitively as a
+	// substring of either user's name or email, or exactly either id. Page is 1-based.
+	ListMappings(ctx context.Context, tenant string, q MappingQuery) (MappingPage, error)
+	// UnmappedPlatformUsers lists mappable platform users with no mapping for provider ("" = any
+	// connected provider, with Provider set on each entry).
+	UnmappedPlatformUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
+	// UnmappedCRMUsers lists active CRM users (kind user) mapped to nobody.
+	UnmappedCRMUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
+	// Errors lists the problems the admin must see
+	// (docs/architecture.md#rule-6-errors-the-admin-sees).
+	Errors(ctx context.Context, tenant, provider string) ([]Problem, error)
+	// MapManually pins platformUserID to crmUserID (rule 3). ErrNotFound when either user is
+	// unknown; ErrConflict when the CRM user is manually pinned to another platform user;
+	// ErrInvalid when the CRM user is inactive or a queue, or the platform user not mappable.
+	MapManually(ctx context.Context, tenant, provider, platformUserID, crmUserID, actor string) (MappedUsers, error)
+	// Unmap removes the mapping (and any manual pin) of platformUserID. ErrNotFound when none.
+	Unmap(ctx context.Context, tenant, provider, platformUserID, actor string) error
+	// StartSync starts a Sync Users run, or returns the tenant's running one with created=false.
+	StartSync(ctx context.Context, tenant string, r SyncRequest) (run *SyncRun, created bool, err error)
+	// Runs lists the newest runs first, at most limit.
+	Runs(ctx context.Context, tenant string, limit int) ([]SyncRun, error)
+	// Run returns one run (live progress while it runs). ErrNotFound when unknown.
+	Run(ctx context.Context, tenant, id string) (*SyncRun, error)
+	// RecordHistory returns the ownership_history entries of one record, oldest first.
+	RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]HistoryEntry, error)
+}
+
+// MaxPerPage caps the page size of a mapping list (the admin API and the console both cap at it).
+const MaxPerPage = 200

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code classifies an error for whoever decides what happens next: the admin API and console map
@@ -22,6 +23,23 @@ const (
 	// CodeBusy: another run holds the tenant's mappings; asking again later will.
 	CodeBusy Code = "busy"
 )
+
+// HTTPStatus is the HTTP status of an error code: the one map from the core's codes to statuses,
+// used by the admin API and the console (the event consumers map the same codes to
+// acknowledgements, events.Classify). An unknown or empty code is a 500.
+func HTTPStatus(code Code) int {
+	switch code {
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeConflict:
+		return http.StatusConflict
+	case CodeInvalid:
+		return http.StatusBadRequest
+	case CodeBusy:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is an error with a code and a message meant for the admin (it never carries internal
 // details). Err, when set, is the cause (errors.Is sees it).

@@ -105,3 +105,57 @@ func (r *SyncRun) SyncedAt(provider string) *time.Time {
 	}
 	return nil
 }
+
+// The admin's view of a run, shared by the admin API and the console (each converts to its own
+// shape with these).
+
+// State is the run's state as the admin sees it: running, succeeded or failed (a partial run is
+// failed; its providers say which).
+func (r *SyncRun) State() string {
+	if r.Status == RunPartial {
+		return RunFailed
+	}
+	return r.Status
+}
+
+// ErrorText is the run's error as the admin sees it ("a provider failed; see providers" for a
+// partial run without one).
+func (r *SyncRun) ErrorText() string {
+	if r.Status == RunPartial && r.Error == "" {
+		return "a provider failed; see providers"
+	}
+	return r.Error
+}
+
+// LivePhase is the run's phase; while it runs, "<provider>:<phase>" of the provider being worked
+// on.
+func (r *SyncRun) LivePhase() string {
+	phase := r.Phase
+	if r.Status == RunRunning {
+		for _, p := range r.Providers {
+			if p.Phase != PhaseWaiting && p.Phase != PhaseDone && p.Phase != PhaseFailed {
+				phase = p.Provider + ":" + p.Phase
+			}
+		}
+	}
+	return phase
+}
+
+// Finished is when the run ended (UTC), nil while it runs.
+func (r *SyncRun) Finished() *time.Time {
+	if r.FinishedAt.IsZero() || r.Status == RunRunning {
+		return nil
+	}
+	f := r.FinishedAt.UTC()
+	return &f
+}
+
+// Progress is the number of CRM users pulled and platform users processed so far, over every
+// provider.
+func (r *SyncRun) Progress() (pulled, processed int) {
+	for _, p := range r.Providers {
+		pulled += p.Pulled
+		processed += p.Processed
+	}
+	return pulled, processed
+}

@@ -21,7 +21,7 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/report"
 )
 
-// TestClassify maps the core's codes to acknowledgements as httpapi.StatusOf maps them to statuses.
+// TestClassify maps the core's codes to acknowledgements as domain.HTTPStatus maps them to statuses.
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		name      string

@@ -237,26 +237,9 @@ func (a *API) fail(err error) error {
 		return echoserver.Errorf(http.StatusGatewayTimeout, "timeout", "the request took too long")
 	}
 	if code := domain.ErrorCode(err); code != "" {
-		return echoserver.Errorf(StatusOf(code), string(code), "%s", PublicMessage(err))
+		return echoserver.Errorf(domain.HTTPStatus(code), string(code), "%s", PublicMessage(err))
 	}
 	return err
-}
-
-// StatusOf is the HTTP status of an error code: the one map from the core's codes to statuses,
-// used by the admin API and the console (the event consumers map the same codes to
-// acknowledgements, events.Classify).
-func StatusOf(code domain.Code) int {
-	switch code {
-	case domain.CodeNotFound:
-		return http.StatusNotFound
-	case domain.CodeConflict:
-		return http.StatusConflict
-	case domain.CodeInvalid:
-		return http.StatusBadRequest
-	case domain.CodeBusy:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }
 
 // PublicMessage is the admin-facing text of a coded error: the message of the first domain.Error
@@ -988,10 +971,7 @@ func (a *API) listDLQ(c echo.Context) error {
 	if err != nil {
 		return a.fail(err)
 	}
-	if ls == nil {
-		ls = []DeadLetter{}
-	}
-	return c.JSON(http.StatusOK, deadLetterList{Items: ls})
+	return c.JSON(http.StatusOK, deadLetterList{Items: deadLetters(ls)})
 }
 
 // replayRequest is the body of POST /v1/tenants/{t}/dlq/replay; at least one filter is required.
@@ -1030,10 +1010,7 @@ func (a *API) replayDLQ(c echo.Context) error {
 	if err != nil {
 		return a.fail(err)
 	}
-	if res.Replayed == nil {
-		res.Replayed = []ReplayedLetter{}
-	}
 	a.log.InfoContext(c.Request().Context(), "dead letters replayed", "tenant", t, "actor", principal(c).Actor(),
 		"replayed", len(res.Replayed), "failed", len(res.Failed))
-	return c.JSON(http.StatusOK, res)
+	return c.JSON(http.StatusOK, replayResult(res))
 }

@@ -6,26 +6,11 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 )
 
-// Core is the mapper core as the admin API and the console use it, in domain types (app.Service
-// implements it). FromCore turns it into a Service, converting to the JSON shapes at this boundary.
-type Core interface {
-	Overview(ctx context.Context, tenant string) (domain.Overview, error)
-	ListMappings(ctx context.Context, tenant string, q domain.MappingQuery) (domain.MappingPage, error)
-	UnmappedPlatformUsers(ctx context.Context, tenant, provider string) ([]domain.UnmappedUser, error)
-	UnmappedCRMUsers(ctx context.Context, tenant, provider string) ([]domain.UnmappedUser, error)
-	Errors(ctx context.Context, tenant, provider string) ([]domain.Problem, error)
-	MapManually(ctx context.Context, tenant, provider, platformUserID, crmUserID, actor string) (domain.MappedUsers, error)
-	Unmap(ctx context.Context, tenant, provider, platformUserID, actor string) error
-	StartSync(ctx context.Context, tenant string, r domain.SyncRequest) (run *domain.SyncRun, created bool, err error)
-	Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error)
-	Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error)
-	RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]domain.HistoryEntry, error)
-}
+// FromCore returns the Service of the mapper core (domain.Admin, which app.Service implements),
+// converting its domain types to the API's JSON shapes at this boundary.
+func FromCore(c domain.Admin) Service { return coreService{c} }
 
-// FromCore returns the Service of a core.
-func FromCore(c Core) Service { return coreService{c} }
-
-type coreService struct{ c Core }
+type coreService struct{ c domain.Admin }
 
 var _ Service = coreService{}
 
@@ -149,21 +134,10 @@ func (s coreService) RecordHistory(ctx context.Context, tenant, provider, record
 // NewRun is the API's view of a run: the states running, succeeded and failed (a partial run is
 // failed, its providers say which), the phase of the provider being worked on while it runs.
 func NewRun(r *domain.SyncRun) Run {
-	out := Run{ID: r.ID, Tenant: r.Tenant, Trigger: r.Trigger, DryRun: r.DryRun, EmailReport: r.EmailReport, State: r.Status, Phase: r.Phase,
-		StartedAt: r.StartedAt.UTC(), Error: r.Error}
-	if r.Status == domain.RunPartial {
-		out.State = domain.RunFailed
-		if out.Error == "" {
-			out.Error = "a provider failed; see providers"
-		}
-	}
-	if !r.FinishedAt.IsZero() && r.Status != domain.RunRunning {
-		f := r.FinishedAt.UTC()
-		out.FinishedAt = &f
-	}
+	out := Run{ID: r.ID, Tenant: r.Tenant, Trigger: r.Trigger, DryRun: r.DryRun, EmailReport: r.EmailReport, State: r.State(), Phase: r.LivePhase(),
+		StartedAt: r.StartedAt.UTC(), FinishedAt: r.Finished(), Error: r.ErrorText()}
+	out.Pulled, out.Processed = r.Progress()
 	for _, p := range r.Providers {
-		out.Pulled += p.Pulled
-		out.Processed += p.Processed
 		rp := RunProvider{Provider: p.Provider, Error: p.Failure()}
 		if p.Succeeded() {
 			o := p.Outcome
@@ -182,12 +156,26 @@ func NewRun(r *domain.SyncRun) Run {
 		}
 		out.Providers = append(out.Providers, rp)
 	}
-	if r.Status == domain.RunRunning {
-		for _, p := range r.Providers {
-			if p.Phase != domain.PhaseWaiting && p.Phase != domain.PhaseDone && p.Phase != domain.PhaseFailed {
-				out.Phase = p.Provider + ":" + p.Phase
-			}
-		}
+	return out
+}
+
+// deadLetters converts the DLQ's listing to the API's shape.
+func deadLetters(ls []domain.DeadLetter) []DeadLetter {
+	out := make([]DeadLetter, len(ls))
+	for i, l := range ls {
+		out[i] = DeadLetter(l)
+	}
+	return out
+}
+
+// replayResult converts a replay's result to the API's shape.
+func replayResult(r domain.ReplayResult) ReplayResult {
+	out := ReplayResult{Replayed: make([]ReplayedLetter, len(r.Replayed))}
+	for i, l := range r.Replayed {
+		out.Replayed[i] = ReplayedLetter(l)
+	}
+	for _, f := range r.Failed {
+		out.Failed = append(out.Failed, ReplayFailure(f))
 	}
 	return out
 }

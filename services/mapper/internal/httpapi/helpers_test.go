@@ -24,6 +24,7 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
@@ -307,18 +308,18 @@ type fakeDLQ struct {
 	calls []string
 }
 
-func (d *fakeDLQ) List(_ context.Context, t string, f httpapi.DLQFilter) ([]httpapi.DeadLetter, error) {
+func (d *fakeDLQ) List(_ context.Context, t string, f domain.DLQFilter) ([]domain.DeadLetter, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, fmt.Sprintf("List %s %+v", t, f))
-	return []httpapi.DeadLetter{{ID: 4, Service: "writer", Subject: "crm.owner.changed." + t + ".salesforce", Stream: "CRM", StreamSequence: 9, Error: "permanent: INVALID_CROSS_REFERENCE_KEY", At: t0, Size: 42}}, nil
+	return []domain.DeadLetter{{ID: 4, Service: "writer", Subject: "crm.owner.changed." + t + ".salesforce", Stream: "CRM", StreamSequence: 9, Error: "permanent: INVALID_CROSS_REFERENCE_KEY", At: t0, Size: 42}}, nil
 }
 
-func (d *fakeDLQ) Replay(_ context.Context, t string, f httpapi.DLQFilter) (httpapi.ReplayResult, error) {
+func (d *fakeDLQ) Replay(_ context.Context, t string, f domain.DLQFilter) (domain.ReplayResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls = append(d.calls, fmt.Sprintf("Replay %s %+v", t, f))
-	return httpapi.ReplayResult{Replayed: []httpapi.ReplayedLetter{{ID: 4, Subject: "crm.owner.changed." + t + ".salesforce", MsgID: "replay:4"}}}, nil
+	return domain.ReplayResult{Replayed: []domain.ReplayedLetter{{ID: 4, Subject: "crm.owner.changed." + t + ".salesforce", MsgID: "replay:4"}}}, nil
 }
 
 func (d *fakeDLQ) takeCalls() []string {

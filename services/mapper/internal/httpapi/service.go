@@ -76,11 +76,9 @@ type TokenStore interface {
 	Revoke(ctx context.Context, tenant, id string) error
 }
 
-// DeadLetters lists and replays the DLQ stream (httpapi/dlq.New implements it over JetStream).
-type DeadLetters interface {
-	List(ctx context.Context, tenant string, f DLQFilter) ([]DeadLetter, error)
-	Replay(ctx context.Context, tenant string, f DLQFilter) (ReplayResult, error)
-}
+// DeadLetters lists and replays the DLQ stream (httpapi/dlq.New implements it over JetStream);
+// the API converts its domain types to DeadLetter and ReplayResult.
+type DeadLetters = domain.DeadLetters
 
 // Sentinel errors a Service wraps to choose the HTTP status (the domain's, one per code; see
 // StatusOf).
@@ -134,7 +132,7 @@ type ProviderOverview struct {
 
 // MaxPerPage caps per_page; DefaultPerPage is used when it is absent.
 const (
-	MaxPerPage     = 200
+	MaxPerPage     = domain.MaxPerPage
 	DefaultPerPage = domain.DefaultPerPage
 )
 
@@ -292,15 +290,10 @@ type HistoryEntry struct {
 	OccurredAt       time.Time `json:"occurred_at,omitzero"`
 }
 
-// DLQFilter selects dead letters of one tenant. Empty fields do not filter.
-type DLQFilter struct {
-	Service string   // consumer service (the <service> token of dlq.<service>.<tenant>)
-	Subject string   // NATS subject filter on the original subject (wildcards * and >)
-	IDs     []uint64 // DLQ stream sequences
-	Limit   int      // listing only; 0 = default
-}
+// DLQFilter selects dead letters of one tenant (domain.DLQFilter).
+type DLQFilter = domain.DLQFilter
 
-// DeadLetter is one message in the DLQ stream.
+// DeadLetter is one message in the DLQ stream (the API's form of domain.DeadLetter).
 type DeadLetter struct {
 	ID             uint64    `json:"id"` // DLQ stream sequence
 	Service        string    `json:"service"`

@@ -1,5 +1,5 @@
 // Package dlq lists and replays the dead letters of one tenant held in the DLQ stream
-// (dlq.<service>.<tenant>, written by libs/natsbus). It implements httpapi.DeadLetters.
+// (dlq.<service>.<tenant>, written by libs/natsbus). It implements domain.DeadLetters.
 //
 // Replay republishes a dead letter's data and original headers (without the Ownersync-Dlq-*
 // ones) to its original subject with Nats-Msg-Id "replay:<dlq sequence>" and then deletes it
@@ -22,7 +22,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/streams"
 	libtenant "github.com/ownersync/ownersync/libs/tenant"
-	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 )
 
 // HeaderReplayOf names the DLQ sequence a replayed message came from.
@@ -37,7 +37,7 @@ type DLQ struct {
 // New returns a DLQ over js's streams.DLQ stream.
 func New(js jetstream.JetStream) *DLQ { return &DLQ{js: js, stream: streams.DLQ} }
 
-var _ httpapi.DeadLetters = (*DLQ)(nil)
+var _ domain.DeadLetters = (*DLQ)(nil)
 
 func (d *DLQ) dlqSubject(tenant, service string) string {
 	if service == "" {
@@ -47,12 +47,12 @@ func (d *DLQ) dlqSubject(tenant, service string) string {
 }
 
 // List returns the tenant's dead letters matching f, oldest first, at most f.Limit (default 100).
-func (d *DLQ) List(ctx context.Context, tenant string, f httpapi.DLQFilter) ([]httpapi.DeadLetter, error) {
+func (d *DLQ) List(ctx context.Context, tenant string, f domain.DLQFilter) ([]domain.DeadLetter, error) {
 	msgs, err := d.find(ctx, tenant, f)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]httpapi.DeadLetter, 0, len(msgs))
+	out := make([]domain.DeadLetter, 0, len(msgs))
 	for _, m := range msgs {
 		out = append(out, describe(m))
 	}
@@ -60,9 +60,9 @@ func (d *DLQ) List(ctx context.Context, tenant string, f httpapi.DLQFilter) ([]h
 }
 
 // find returns the raw dead letters selected by f.
-func (d *DLQ) find(ctx context.Context, tenant string, f httpapi.DLQFilter) ([]*jetstream.RawStreamMsg, error) {
+func (d *DLQ) find(ctx context.Context, tenant string, f domain.DLQFilter) ([]*jetstream.RawStreamMsg, error) {
 	if !libtenant.ValidID(tenant) {
-		return nil, httpapi.Invalid("invalid tenant id")
+		return nil, domain.Errorf(domain.CodeInvalid, "invalid tenant id")
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -117,21 +117,21 @@ func (d *DLQ) find(ctx context.Context, tenant string, f httpapi.DLQFilter) ([]*
 }
 
 // Replay republishes the selected dead letters and removes them from the DLQ.
-func (d *DLQ) Replay(ctx context.Context, tenant string, f httpapi.DLQFilter) (httpapi.ReplayResult, error) {
+func (d *DLQ) Replay(ctx context.Context, tenant string, f domain.DLQFilter) (domain.ReplayResult, error) {
 	msgs, err := d.find(ctx, tenant, f)
 	if err != nil {
-		return httpapi.ReplayResult{}, err
+		return domain.ReplayResult{}, err
 	}
 	s, err := d.js.Stream(ctx, d.stream)
 	if err != nil {
-		return httpapi.ReplayResult{}, fmt.Errorf("dlq stream: %w", err)
+		return domain.ReplayResult{}, fmt.Errorf("dlq stream: %w", err)
 	}
-	res := httpapi.ReplayResult{Replayed: []httpapi.ReplayedLetter{}}
+	res := domain.ReplayResult{Replayed: []domain.ReplayedLetter{}}
 	for _, m := range msgs {
 		subject := m.Header.Get(streams.HeaderDLQSubject)
 		// A dead letter may only go back to a subject of its own tenant.
 		if subject == "" || streams.TenantOf(subject) != tenant {
-			res.Failed = append(res.Failed, httpapi.ReplayFailure{ID: m.Sequence, Error: "the dead letter has no original subject of this tenant"})
+			res.Failed = append(res.Failed, domain.ReplayFailure{ID: m.Sequence, Error: "the dead letter has no original subject of this tenant"})
 			continue
 		}
 		msg := nats.NewMsg(subject)
@@ -145,19 +145,19 @@ func (d *DLQ) Replay(ctx context.Context, tenant string, f httpapi.DLQFilter) (h
 		id := "replay:" + strconv.FormatUint(m.Sequence, 10)
 		msg.Header.Set(HeaderReplayOf, strconv.FormatUint(m.Sequence, 10))
 		if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
-			res.Failed = append(res.Failed, httpapi.ReplayFailure{ID: m.Sequence, Error: "publish: " + err.Error()})
+			res.Failed = append(res.Failed, domain.ReplayFailure{ID: m.Sequence, Error: "publish: " + err.Error()})
 			continue
 		}
 		if err := s.DeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			res.Failed = append(res.Failed, httpapi.ReplayFailure{ID: m.Sequence, Error: "republished, but not removed from the DLQ: " + err.Error()})
+			res.Failed = append(res.Failed, domain.ReplayFailure{ID: m.Sequence, Error: "republished, but not removed from the DLQ: " + err.Error()})
 			continue
 		}
-		res.Replayed = append(res.Replayed, httpapi.ReplayedLetter{ID: m.Sequence, Subject: subject, MsgID: id})
+		res.Replayed = append(res.Replayed, domain.ReplayedLetter{ID: m.Sequence, Subject: subject, MsgID: id})
 	}
 	return res, nil
 }
 
-func describe(m *jetstream.RawStreamMsg) httpapi.DeadLetter {
+func describe(m *jetstream.RawStreamMsg) domain.DeadLetter {
 	h := m.Header
 	seq, _ := strconv.ParseUint(h.Get(streams.HeaderDLQSequence), 10, 64)
 	at := m.Time.UTC()
@@ -170,7 +170,7 @@ func describe(m *jetstream.RawStreamMsg) httpapi.DeadLetter {
 			service = p[1]
 		}
 	}
-	return httpapi.DeadLetter{
+	return domain.DeadLetter{
 		ID:             m.Sequence,
 		Service:        service,
 		Subject:        h.Get(streams.HeaderDLQSubject),

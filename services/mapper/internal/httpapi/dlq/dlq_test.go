@@ -16,7 +16,7 @@ import (
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	ownersyncv1 "github.com/ownersync/ownersync/proto/gen/go/ownersync/v1"
-	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi/dlq"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
@@ -109,7 +109,7 @@ func TestListAndReplay(t *testing.T) {
 	}
 
 	q := dlq.New(c.JS)
-	all, err := q.List(ctx, "acme", httpapi.DLQFilter{})
+	all, err := q.List(ctx, "acme", domain.DLQFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,36 +129,36 @@ func TestListAndReplay(t *testing.T) {
 	if d := cmp.Diff(sortedCopy(wantAll), sortedCopy(subjects)); d != "" {
 		t.Errorf("acme's dead letters (-want +got):\n%s", d)
 	}
-	byService, _ := q.List(ctx, "acme", httpapi.DLQFilter{Service: "notifier"})
+	byService, _ := q.List(ctx, "acme", domain.DLQFilter{Service: "notifier"})
 	if len(byService) != 1 || byService[0].Subject != "report.sync.acme" {
 		t.Errorf("service filter = %+v", byService)
 	}
-	bySubject, _ := q.List(ctx, "acme", httpapi.DLQFilter{Subject: "crm.owner.changed.*.salesforce"})
+	bySubject, _ := q.List(ctx, "acme", domain.DLQFilter{Subject: "crm.owner.changed.*.salesforce"})
 	if len(bySubject) != 2 {
 		t.Errorf("subject filter = %+v", bySubject)
 	}
-	limited, _ := q.List(ctx, "acme", httpapi.DLQFilter{Limit: 2})
+	limited, _ := q.List(ctx, "acme", domain.DLQFilter{Limit: 2})
 	if len(limited) != 2 || limited[0].ID >= limited[1].ID {
 		t.Errorf("limit 2 = %+v, want the two oldest", limited)
 	}
-	globex, _ := q.List(ctx, "globex", httpapi.DLQFilter{})
+	globex, _ := q.List(ctx, "globex", domain.DLQFilter{})
 	if len(globex) != 1 || globex[0].MsgID != "g1" {
 		t.Fatalf("globex's dead letters = %+v", globex)
 	}
 
 	// Replay by ids: acme's e1 plus globex's letter (must be ignored) and an unknown id.
-	var e1 httpapi.DeadLetter
+	var e1 domain.DeadLetter
 	for _, l := range all {
 		if l.MsgID == "e1" {
 			e1 = l
 		}
 	}
-	res, err := q.Replay(ctx, "acme", httpapi.DLQFilter{IDs: []uint64{e1.ID, globex[0].ID, 999}})
+	res, err := q.Replay(ctx, "acme", domain.DLQFilter{IDs: []uint64{e1.ID, globex[0].ID, 999}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantID := "replay:" + strconv.FormatUint(e1.ID, 10)
-	if d := cmp.Diff(httpapi.ReplayResult{Replayed: []httpapi.ReplayedLetter{{ID: e1.ID, Subject: "crm.owner.changed.acme.salesforce", MsgID: wantID}}}, res); d != "" {
+	if d := cmp.Diff(domain.ReplayResult{Replayed: []domain.ReplayedLetter{{ID: e1.ID, Subject: "crm.owner.changed.acme.salesforce", MsgID: wantID}}}, res); d != "" {
 		t.Errorf("replay by ids (-want +got):\n%s", d)
 	}
 	harness.Eventually(t, 10*time.Second, "e1 consumed again", func() bool { d.mu.Lock(); defer d.mu.Unlock(); _, ok := d.replayed[wantID]; return ok })
@@ -191,7 +191,7 @@ func TestListAndReplay(t *testing.T) {
 		t.Errorf("Nats-Msg-Id = %q, want %q", last.Header.Get(jetstream.MsgIDHeader), wantID)
 	}
 	// e1 left the DLQ; globex's did not.
-	if _, err := q.List(ctx, "globex", httpapi.DLQFilter{}); err != nil {
+	if _, err := q.List(ctx, "globex", domain.DLQFilter{}); err != nil {
 		t.Fatal(err)
 	}
 	dlqs, _ := c.JS.Stream(ctx, streams.DLQ)
@@ -203,7 +203,7 @@ func TestListAndReplay(t *testing.T) {
 	}
 	// Replaying the same id again finds nothing; republishing the same replay id is dropped by
 	// the target stream's duplicate window (what makes a replay whose delete failed idempotent).
-	res, _ = q.Replay(ctx, "acme", httpapi.DLQFilter{IDs: []uint64{e1.ID}})
+	res, _ = q.Replay(ctx, "acme", domain.DLQFilter{IDs: []uint64{e1.ID}})
 	if len(res.Replayed)+len(res.Failed) != 0 {
 		t.Errorf("second replay = %+v, want nothing", res)
 	}
@@ -213,7 +213,7 @@ func TestListAndReplay(t *testing.T) {
 	}
 
 	// Replay by service: writer's remaining acme letters (e2, e3), not notifier's.
-	res, err = q.Replay(ctx, "acme", httpapi.DLQFilter{Service: "writer", Limit: 1000})
+	res, err = q.Replay(ctx, "acme", domain.DLQFilter{Service: "writer", Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestListAndReplay(t *testing.T) {
 		t.Fatalf("replay by service = %+v", res)
 	}
 	harness.Eventually(t, 10*time.Second, "e2 and e3 consumed again", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.replayed) == 3 })
-	left, _ := q.List(ctx, "acme", httpapi.DLQFilter{})
+	left, _ := q.List(ctx, "acme", domain.DLQFilter{})
 	if len(left) != 1 || left[0].Service != "notifier" {
 		t.Errorf("left in acme's DLQ = %+v, want notifier's only", left)
 	}
@@ -240,7 +240,7 @@ func TestReplayRefusesForeignSubject(t *testing.T) {
 		}
 	}
 	q := dlq.New(c.JS)
-	res, err := q.Replay(ctx, "acme", httpapi.DLQFilter{Service: "writer"})
+	res, err := q.Replay(ctx, "acme", domain.DLQFilter{Service: "writer"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,11 +252,11 @@ func TestReplayRefusesForeignSubject(t *testing.T) {
 	if info.State.Msgs != 0 {
 		t.Errorf("CRM stream got %d messages, want 0", info.State.Msgs)
 	}
-	left, _ := q.List(ctx, "acme", httpapi.DLQFilter{})
+	left, _ := q.List(ctx, "acme", domain.DLQFilter{})
 	if len(left) != 2 {
 		t.Errorf("refused letters must stay in the DLQ, have %d", len(left))
 	}
-	if _, err := q.List(ctx, "Bad Tenant", httpapi.DLQFilter{}); !errors.Is(err, httpapi.ErrInvalid) {
+	if _, err := q.List(ctx, "Bad Tenant", domain.DLQFilter{}); !errors.Is(err, domain.ErrInvalid) {
 		t.Errorf("invalid tenant = %v, want ErrInvalid", err)
 	}
 }
