@@ -53,6 +53,14 @@ func SameCRMUser(a, b CRMUser) bool {
 	return a.CRMUser == b.CRMUser && a.HubSpotUserID == b.HubSpotUserID
 }
 
+// StoredCRMUsers are a provider's stored CRM users as one read found them. Read is the store's
+// own note of that read (which layout, which version of it), handed back with the write that
+// follows, so the write can tell whether anything changed the users in between.
+type StoredCRMUsers struct {
+	Users map[string]CRMUser
+	Read  any
+}
+
 // CRMUsersDiff is what a full pull changes in the stored CRM users.
 type CRMUsersDiff struct {
 	Inserts, Updates []CRMUser

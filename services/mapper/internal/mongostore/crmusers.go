@@ -54,8 +54,8 @@ func (d crmUserDoc) user() domain.CRMUser {
 	}
 }
 
-// CRMUsers returns every stored CRM user of a tenant and provider, by id.
-func (s *Store) CRMUsers(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error) {
+// crmUserDocs reads every CRM user document of a tenant and provider, by id.
+func (s *Store) crmUserDocs(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error) {
 	cur, err := s.db.Collection(CRMUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}})
 	if err != nil {
 		return nil, fmt.Errorf("list crm users %s/%s: %w", tenant, provider, err)
@@ -120,6 +120,9 @@ func (s *Store) PutCRMUser(ctx context.Context, tenant, provider string, u domai
 		return domain.CRMUser{}, false, fmt.Errorf("put crm user %s: %w", d.Key, err)
 	}
 	if err == nil && (res.ModifiedCount > 0 || res.UpsertedCount > 0) {
+		if err := s.markCRMDirty(ctx, tenant, provider, u.ID); err != nil {
+			return domain.CRMUser{}, false, err
+		}
 		return d.user(), true, nil
 	}
 	cur, err := s.CRMUser(ctx, tenant, provider, u.ID)
@@ -132,30 +135,100 @@ func (s *Store) DeleteCRMUser(ctx context.Context, tenant, provider, id string) 
 	if err != nil {
 		return fmt.Errorf("delete crm user %s/%s/%s: %w", tenant, provider, id, err)
 	}
-	return nil
+	return s.markCRMDirty(ctx, tenant, provider, id)
 }
 
-// WriteCRMUsers applies a diff: InsertMany for new users, replacements for changed ones and
-// deletions for vanished ones (see write and BulkWrites for how FerretDB gets them in few scans). Replays are
-// harmless.
-func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, d domain.CRMUsersDiff) error {
+// WriteCRMUsers applies a diff to the users read as stored: InsertMany for new users,
+// replacements for changed ones and deletions for vanished ones (see write and BulkWrites for how
+// FerretDB gets them in few scans), then writes the chunked set (crmsnap.go), rewriting only the
+// chunks that hold a change. Replays are harmless.
+func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, stored domain.StoredCRMUsers, d domain.CRMUsersDiff) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
+	read, _ := stored.Read.(*crmRead)
+	if read == nil {
+		read = &crmRead{}
+	}
+	changed := make([]string, 0, len(d.Inserts)+len(d.Updates)+len(d.Deletes))
+	after := make(map[string]domain.CRMUser, len(d.Inserts)+len(d.Updates))
 	inserts := make([]keyed, 0, len(d.Inserts))
 	for _, u := range d.Inserts {
 		doc := toCRMDoc(tenant, provider, u, now)
 		inserts = append(inserts, keyed{doc.Key, doc})
+		after[u.ID] = doc.user()
+		changed = append(changed, u.ID)
 	}
 	replaces := make([]keyed, 0, len(d.Updates))
 	for _, u := range d.Updates {
 		doc := toCRMDoc(tenant, provider, u, now)
 		replaces = append(replaces, keyed{doc.Key, doc})
+		after[u.ID] = doc.user()
+		changed = append(changed, u.ID)
 	}
 	deletes := make([]string, 0, len(d.Deletes))
+	gone := make(map[string]bool, len(d.Deletes))
 	for _, id := range d.Deletes {
 		deletes = append(deletes, CRMUserKey(tenant, provider, id))
+		gone[id] = true
+		changed = append(changed, id)
+	}
+	// The set's version after this write's own marks; checked when the set is written.
+	h := read.head
+	var version int64
+	clear := true
+	if h != nil {
+		version = h.Version
+	}
+	if h != nil && h.Gen != "" && !h.Stale && len(changed) > 0 {
+		// Mark the users first: a crash before the set is written leaves them dirty.
+		if len(changed) > maxDirty {
+			if err := s.markCRMStale(ctx, tenant, provider); err != nil {
+				return err
+			}
+			clear = false
+		} else {
+			res, err := s.db.Collection(CRMDirectory).UpdateOne(ctx, bson.D{{Key: "_id", Value: h.Key}, {Key: "version", Value: h.Version}},
+				bson.D{{Key: "$addToSet", Value: bson.D{{Key: "dirty", Value: bson.D{{Key: "$each", Value: changed}}}}}, {Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}}})
+			if err != nil {
+				return fmt.Errorf("mark crm users changed %s/%s: %w", tenant, provider, err)
+			}
+			if res.MatchedCount == 0 {
+				// Someone marked users since the read: the set cannot tell which of them this
+				// write covers.
+				if err := s.markCRMStale(ctx, tenant, provider); err != nil {
+					return err
+				}
+				clear = false
+			}
+			version++
+		}
 	}
 	if err := s.write(ctx, s.db.Collection(CRMUsers), inserts, replaces, deletes); err != nil {
 		return fmt.Errorf("write crm users %s/%s: %w", tenant, provider, err)
+	}
+	if !clear {
+		return nil // read from the documents until the next Sync Users writes the set again
+	}
+	if read.fromSet && len(changed) == 0 && len(h.Dirty) == 0 {
+		return nil // the set holds these users already
+	}
+	users := make([]domain.CRMUser, 0, len(stored.Users)+len(d.Inserts))
+	for id, u := range stored.Users {
+		if _, ok := after[id]; !ok && !gone[id] {
+			users = append(users, u)
+		}
+	}
+	for _, u := range after {
+		users = append(users, u)
+	}
+	o := saveOptions{changed: changed, checkVersion: h != nil, version: version}
+	if read.fromSet {
+		// The dirty users were read from their documents: their chunks change too.
+		o.changed = append(o.changed, h.Dirty...)
+	} else {
+		o.changed = nil // read from the documents: every chunk
+	}
+	if _, err := s.crmSets().save(ctx, tenant, provider, h, users, o); err != nil {
+		return fmt.Errorf("write crm directory %s/%s: %w", tenant, provider, err)
 	}
 	return nil
 }

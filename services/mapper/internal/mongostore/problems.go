@@ -40,8 +40,30 @@ func (d problemDoc) problem() domain.Problem {
 		CRMUserID: d.CRMUserID, Email: d.Email, Message: d.Message, Fix: d.Fix}, Since: d.Since.UTC()}
 }
 
-// Problems returns the stored problems of a tenant's provider.
-func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]domain.Problem, error) {
+// problemSets keeps the problems of each tenant and provider as a chunked set (chunks.go) in
+// ProblemSets. The collection Problems holds the one-document-per-problem layout of earlier
+// versions: a set with no head is read from there, and its first write moves it (legacyProblems).
+func (s *Store) problemSets() chunkSet[domain.Problem] {
+	return chunkSet[domain.Problem]{coll: func() *mongo.Collection { return s.db.Collection(ProblemSets) }, now: s.now,
+		key: func(p domain.Problem) string { return problemKey("", p.Problem) }}
+}
+
+// storedProblems reads the problems of a tenant's provider with the head they were read under
+// (nil: none yet, read from the earlier layout).
+func (s *Store) storedProblems(ctx context.Context, tenant, provider string) ([]domain.Problem, *setHead, error) {
+	set, err := s.problemSets().load(ctx, tenant, provider)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list problems %s/%s: %w", tenant, provider, err)
+	}
+	if set.head != nil && set.head.Gen != "" {
+		return set.items, set.head, nil
+	}
+	legacy, err := s.legacyProblems(ctx, tenant, provider)
+	return legacy, set.head, err
+}
+
+// legacyProblems reads the problems stored one per document (before issue 18).
+func (s *Store) legacyProblems(ctx context.Context, tenant, provider string) ([]domain.Problem, error) {
 	cur, err := s.db.Collection(Problems).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}})
 	if err != nil {
 		return nil, fmt.Errorf("list problems %s/%s: %w", tenant, provider, err)
@@ -57,77 +79,71 @@ func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]domain
 	return out, nil
 }
 
+// Problems returns the stored problems of a tenant's provider.
+func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]domain.Problem, error) {
+	ps, _, err := s.storedProblems(ctx, tenant, provider)
+	return ps, err
+}
+
 // ReplaceProblems makes the stored problems of a tenant's provider equal to problems, writing only
-// the difference. keep selects stored problems that are not the caller's to replace (e.g. a CRM
-// API error while replacing the rules' problems); nil replaces all.
+// the buckets that hold a difference. keep selects stored problems that are not the caller's to
+// replace (e.g. a CRM API error while replacing the rules' problems); nil replaces all.
 func (s *Store) ReplaceProblems(ctx context.Context, tenant, provider string, problems []mapping.Problem, keep func(domain.Problem) bool) error {
-	stored, err := s.Problems(ctx, tenant, provider)
+	stored, head, err := s.storedProblems(ctx, tenant, provider)
 	if err != nil {
 		return err
 	}
-	return s.diffProblems(ctx, tenant, provider, stored, problems, keep)
+	return s.diffProblems(ctx, tenant, provider, head, stored, stored, problems, keep)
 }
 
 // ReplaceUserProblems replaces the stored problems about the given users (one event's
 // neighbourhood) with problems.
 func (s *Store) ReplaceUserProblems(ctx context.Context, tenant, provider string, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error {
-	var stored []domain.Problem
-	seen := map[string]bool{}
-	find := func(field, v string) error {
-		if v == "" {
-			return nil
-		}
-		cur, err := s.db.Collection(Problems).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}, {Key: field, Value: v}})
-		if err != nil {
-			return fmt.Errorf("find problems %s/%s: %w", tenant, provider, err)
-		}
-		var docs []problemDoc
-		if err := cur.All(ctx, &docs); err != nil {
-			return fmt.Errorf("find problems %s/%s: %w", tenant, provider, err)
-		}
-		for _, d := range docs {
-			if !seen[d.Key] && d.Code != domain.CodeCRMAPIError {
-				seen[d.Key] = true
-				stored = append(stored, d.problem())
+	all, head, err := s.storedProblems(ctx, tenant, provider)
+	if err != nil {
+		return err
+	}
+	about := func(ids []string) map[string]bool {
+		m := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			if id != "" {
+				m[id] = true
 			}
 		}
-		return nil
+		return m
 	}
-	for _, id := range platformUserIDs {
-		if err := find("platform_user_id", id); err != nil {
-			return err
+	pids, cids, es := about(platformUserIDs), about(crmUserIDs), about(emails)
+	var stored []domain.Problem
+	for _, p := range all {
+		if p.Code != domain.CodeCRMAPIError && (pids[p.PlatformUserID] || cids[p.CRMUserID] || es[p.Email]) {
+			stored = append(stored, p)
 		}
 	}
-	for _, id := range crmUserIDs {
-		if err := find("crm_user_id", id); err != nil {
-			return err
-		}
-	}
-	for _, e := range emails {
-		if err := find("email", e); err != nil {
-			return err
-		}
-	}
-	return s.diffProblems(ctx, tenant, provider, stored, problems, nil)
+	return s.diffProblems(ctx, tenant, provider, head, all, stored, problems, nil)
 }
 
-func (s *Store) diffProblems(ctx context.Context, tenant, provider string, stored []domain.Problem, problems []mapping.Problem, keep func(domain.Problem) bool) error {
+// diffProblems replaces the problems stored (a part of all) with problems, keeping the since
+// time of a problem found again, and writes the set when anything changed (or it still is in
+// the earlier layout).
+func (s *Store) diffProblems(ctx context.Context, tenant, provider string, head *setHead, all, stored []domain.Problem, problems []mapping.Problem, keep func(domain.Problem) bool) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	want := make(map[string]mapping.Problem, len(problems))
 	for _, p := range problems {
 		p.Provider = provider
-		want[problemKey(tenant, p)] = p
+		want[problemKey("", p)] = p
 	}
 	have := make(map[string]domain.Problem, len(stored))
-	var deletes []string
+	var changed []string
+	drop := map[string]bool{}
 	for _, p := range stored {
-		k := problemKey(tenant, p.Problem)
+		k := problemKey("", p.Problem)
 		have[k] = p
 		if _, ok := want[k]; !ok && (keep == nil || !keep(p)) {
-			deletes = append(deletes, k)
+			changed = append(changed, k)
+			drop[k] = true
 		}
 	}
-	var inserts, replaces []keyed
+	upsert := map[string]domain.Problem{}
 	for k, p := range want {
 		old, ok := have[k]
 		if ok && old.Problem == p {
@@ -137,34 +153,55 @@ func (s *Store) diffProblems(ctx context.Context, tenant, provider string, store
 		if ok {
 			since = old.Since
 		}
-		d := problemDoc{Key: k, Tenant: tenant, Provider: provider, Code: p.Code, PlatformUserID: p.PlatformUserID,
-			CRMUserID: p.CRMUserID, Email: p.Email, Message: p.Message, Fix: p.Fix, Conflict: p.Conflict(), Since: since}
-		if ok {
-			replaces = append(replaces, keyed{k, d})
-		} else {
-			inserts = append(inserts, keyed{k, d})
-		}
+		upsert[k] = domain.Problem{Problem: p, Since: since}
+		changed = append(changed, k)
 	}
-	if err := s.write(ctx, s.db.Collection(Problems), inserts, replaces, deletes); err != nil {
+	legacy := head == nil || head.Gen == ""
+	if len(changed) == 0 && !legacy {
+		return nil
+	}
+	next := make([]domain.Problem, 0, len(all)+len(upsert))
+	for _, p := range all {
+		k := problemKey("", p.Problem)
+		if _, ok := upsert[k]; ok || drop[k] {
+			continue
+		}
+		p.Provider = provider
+		next = append(next, p)
+	}
+	for _, p := range upsert {
+		next = append(next, p)
+	}
+	if _, err := s.problemSets().save(ctx, tenant, provider, head, next, saveOptions{changed: changed}); err != nil {
 		return fmt.Errorf("write problems %s/%s: %w", tenant, provider, err)
+	}
+	if legacy {
+		// Moved: the earlier layout's documents of this tenant and provider go.
+		if _, err := s.db.Collection(Problems).DeleteMany(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}}); err != nil {
+			return fmt.Errorf("remove moved problems %s/%s: %w", tenant, provider, err)
+		}
 	}
 	return nil
 }
 
 // SetCRMError records (err non-empty) or clears (empty) the CRM API error of a tenant's provider.
 func (s *Store) SetCRMError(ctx context.Context, tenant, provider, message, fix string) error {
-	p := mapping.Problem{Code: domain.CodeCRMAPIError, Provider: provider}
-	k := problemKey(tenant, p)
-	coll := s.db.Collection(Problems)
-	if message == "" {
-		if _, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: k}}); err != nil {
-			return fmt.Errorf("clear crm error %s/%s: %w", tenant, provider, err)
-		}
-		return nil
+	all, head, err := s.storedProblems(ctx, tenant, provider)
+	if err != nil {
+		return err
 	}
-	d := problemDoc{Key: k, Tenant: tenant, Provider: provider, Code: domain.CodeCRMAPIError, Message: message, Fix: fix,
-		Since: s.now().UTC().Truncate(time.Millisecond)}
-	if err := bulkWrite(ctx, coll, []mongo.WriteModel{mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: k}}).SetReplacement(d).SetUpsert(true)}); err != nil {
+	isCRM := func(p domain.Problem) bool { return p.Code == domain.CodeCRMAPIError }
+	var stored []domain.Problem
+	for _, p := range all {
+		if isCRM(p) {
+			stored = append(stored, p)
+		}
+	}
+	var want []mapping.Problem
+	if message != "" {
+		want = append(want, mapping.Problem{Code: domain.CodeCRMAPIError, Provider: provider, Message: message, Fix: fix})
+	}
+	if err := s.diffProblems(ctx, tenant, provider, head, all, stored, want, nil); err != nil {
 		return fmt.Errorf("record crm error %s/%s: %w", tenant, provider, err)
 	}
 	return nil

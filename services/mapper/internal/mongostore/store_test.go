@@ -90,30 +90,30 @@ func TestCRMUsersDiffWritesOnlyChanges(t *testing.T) {
 	if len(d.Inserts) != 3 || len(d.Updates)+len(d.Deletes) != 0 {
 		t.Fatalf("first diff = %+v", d)
 	}
-	if err := s.WriteCRMUsers(ctx, "acme", "hubspot", d); err != nil {
+	if err := s.WriteCRMUsers(ctx, "acme", "hubspot", domain.StoredCRMUsers{}, d); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WriteCRMUsers(ctx, "acme", "hubspot", d); err != nil { // replay
+	if err := s.WriteCRMUsers(ctx, "acme", "hubspot", domain.StoredCRMUsers{}, d); err != nil { // replay
 		t.Fatalf("replay: %v", err)
 	}
-	stored, err := s.CRMUsers(ctx, "acme", "hubspot")
+	read, err := s.ReadCRMUsers(ctx, "acme", "hubspot")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pull2 := []domain.CRMUser{u("1", "a@x.test", true), u("2", "b@x.test", false), u("4", "D@x.test", true)}
-	d = domain.DiffCRMUsers(stored, pull2)
+	d = domain.DiffCRMUsers(read.Users, pull2)
 	want := domain.CRMUsersDiff{Inserts: pull2[2:], Updates: pull2[1:2], Deletes: []string{"3"}}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Fatalf("second diff (-want +got):\n%s", diff)
 	}
-	if err := s.WriteCRMUsers(ctx, "acme", "hubspot", d); err != nil {
+	if err := s.WriteCRMUsers(ctx, "acme", "hubspot", read, d); err != nil {
 		t.Fatal(err)
 	}
 	byEmail, err := s.CRMUsersByEmail(ctx, "acme", "hubspot", []string{" d@X.test"})
 	if err != nil || len(byEmail) != 1 || byEmail[0].ID != "4" {
 		t.Errorf("by email = %+v, %v", byEmail, err)
 	}
-	stored, _ = s.CRMUsers(ctx, "acme", "hubspot")
+	stored, _ := s.CRMUsers(ctx, "acme", "hubspot")
 	if len(stored) != 3 || stored["2"].Active {
 		t.Errorf("stored = %+v", stored)
 	}

@@ -24,11 +24,18 @@ const (
 	PlatformUsers = "platform_users"
 	CRMUsers      = "crm_users"
 	Mappings      = "mappings"
-	Problems      = "problems"
-	SyncRuns      = "sync_runs"
-	SyncLocks     = "sync_locks"
-	Failures      = "failures"
-	KVState       = "kv_state"
+	// Problems holds problems one per document, the layout before issue 18: read and moved
+	// into ProblemSets on a tenant's first write.
+	Problems = "problems"
+	// ProblemSets holds each tenant's and provider's problems as a chunked set (chunks.go).
+	ProblemSets = "problem_sets"
+	// CRMDirectory holds each tenant's and provider's CRM users as Sync Users last wrote them, as
+	// a chunked set (crmsnap.go); CRMUsers keeps one document per user for the events.
+	CRMDirectory = "crm_directory"
+	SyncRuns     = "sync_runs"
+	SyncLocks    = "sync_locks"
+	Failures     = "failures"
+	KVState      = "kv_state"
 )
 
 // Indexes are the indexes mapper creates at start.

@@ -31,16 +31,18 @@ import (
 // pulled page), kv_state the generation (one per provider).
 var dataCollections = map[string]bool{
 	mongostore.PlatformUsers: true, mongostore.CRMUsers: true, mongostore.Mappings: true,
-	mongostore.Problems: true, mongostore.Provisions: true,
+	mongostore.Problems: true, mongostore.Provisions: true, mongostore.ProblemSets: true, mongostore.CRMDirectory: true,
 }
 
 // TestSyncUsersCommandBudget: Sync Users' cost follows its changes, not its users (issue 18). On
 // the embedded server, with 800 platform users against 800 users in each CRM, a second
 // run after k CRM changes per provider issues at most c + k·fanout/MaxStatements write commands on
-// the data collections (each change touches at most fanout stored documents: the CRM user, its
-// mapping or the namesake's, and their problems), and reads each collection once per provider (one
-// find and its getMores). A run with no change writes nothing but its own record. Both bulk modes
-// are held to the same budget.
+// the data collections (each change touches at most fanout stored documents: the CRM user or a
+// new namesake, its mapping or the namesake's; the problems and the CRM directory copy are
+// chunks, a fixed number of commands), reads platform users and mappings once per provider (one
+// find and its getMores), the chunked problems and CRM directory by _id (head and chunk), and
+// never reads a CRM user's or a problem's document. A run with no change writes nothing but its
+// own record. Both bulk modes are held to the same budget.
 func TestSyncUsersCommandBudget(t *testing.T) {
 	for _, mode := range []mongostore.BulkWrites{mongostore.PerDocument, mongostore.DeleteInsert} {
 		t.Run(string(mode), func(t *testing.T) { testCommandBudget(t, mode) })
@@ -205,15 +207,17 @@ func testCommandBudget(t *testing.T, mode mongostore.BulkWrites) {
 	checkBudget(t, "unchanged", counts, 0, len(rec.Providers))
 }
 
-// fanout bounds the stored documents one CRM change rewrites: the CRM user (and a new namesake),
-// the mapping(s) it moves, and the problems it opens or closes.
-const fanout = 6
+// fanout bounds the stored documents one CRM change rewrites one by one: the CRM user (and a new
+// namesake) and the mapping(s) it moves. Problems and the CRM directory copy are chunks.
+const fanout = 4
 
 func checkBudget(t *testing.T, name string, counts map[mongodb.CommandKind]mongodb.CommandCount, k, providers int) {
 	t.Helper()
-	// c: per provider, each data collection may take one command per kind of write (delete,
-	// replace/park, insert) even for a single change.
-	const perProviderFixed = 3 * 4
+	// c: per provider, CRM user and mapping documents may take one command per kind of write
+	// (delete, replace/park, insert) even for a single change, provisions one (a finished
+	// request), the CRM directory copy three (mark the changed users, rewrite their chunks, the
+	// head) and the problems two (chunks, head).
+	const perProviderFixed = 3 + 3 + 1 + 3 + 2
 	writes := 0
 	for kind, c := range counts {
 		if mongodb.Writes[kind.Name] && dataCollections[kind.Collection] {
@@ -225,15 +229,16 @@ func checkBudget(t *testing.T, name string, counts map[mongodb.CommandKind]mongo
 		t.Errorf("%s run: %d write commands on the data collections for k=%d changes per provider, budget c + k·fanout/batch = %d", name, writes, k, budget)
 	}
 	// Each collection is read once per provider (platform users once per run); getMore continues
-	// the same read.
+	// the same read. The chunked sets are read by _id, the head and (at this size) one chunk; the
+	// documents of single CRM users and problems are not read at all.
 	reads := map[string]int{}
 	for kind, c := range counts {
 		if mongodb.Reads[kind.Name] {
 			reads[kind.Collection] += c.Commands
 		}
 	}
-	limits := map[string]int{mongostore.PlatformUsers: 1, mongostore.CRMUsers: providers, mongostore.Mappings: providers,
-		mongostore.Problems: providers, mongostore.Provisions: providers}
+	limits := map[string]int{mongostore.PlatformUsers: 1, mongostore.CRMUsers: 0, mongostore.Mappings: providers,
+		mongostore.Problems: 0, mongostore.Provisions: providers, mongostore.ProblemSets: 2 * providers, mongostore.CRMDirectory: 2 * providers}
 	for coll, n := range reads {
 		limit, ok := limits[coll]
 		if !ok {

@@ -51,8 +51,8 @@ type Store interface {
 	Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error)
 	Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error)
 	PlatformUsers(ctx context.Context, tenant string) ([]domain.PlatformUser, error)
-	CRMUsers(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error)
-	WriteCRMUsers(ctx context.Context, tenant, provider string, d domain.CRMUsersDiff) error
+	ReadCRMUsers(ctx context.Context, tenant, provider string) (domain.StoredCRMUsers, error)
+	WriteCRMUsers(ctx context.Context, tenant, provider string, stored domain.StoredCRMUsers, d domain.CRMUsersDiff) error
 	Mappings(ctx context.Context, tenant, provider string) ([]mapping.Mapping, error)
 	Provisions(ctx context.Context, tenant, provider string, crmUserIDs ...string) ([]mapping.Provision, error)
 	DeleteProvision(ctx context.Context, tenant, provider, crmUserID string) error
@@ -495,7 +495,8 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 	if err := pr.save(ctx, true); err != nil {
 		return report.Provider{}, err
 	}
-	storedCRM, err := r.store.CRMUsers(ctx, t.ID, rp.Provider)
+	storedRead, err := r.store.ReadCRMUsers(ctx, t.ID, rp.Provider)
+	storedCRM := storedRead.Users
 	if err != nil {
 		return report.Provider{}, err
 	}
@@ -537,7 +538,7 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 		ctx, writeSpan := r.obs.startPhase(ctx, rp.Provider, domain.PhaseWrite)
 		defer writeSpan.End() // on an early return; endPhase ends it otherwise
 		diff := domain.DiffCRMUsers(storedCRM, pulled)
-		if err := r.store.WriteCRMUsers(ctx, t.ID, rp.Provider, diff); err != nil {
+		if err := r.store.WriteCRMUsers(ctx, t.ID, rp.Provider, storedRead, diff); err != nil {
 			return report.Provider{}, err
 		}
 		// Every pulled user, not only the changed ones: a directory write lost after an earlier
