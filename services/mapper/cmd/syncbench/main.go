@@ -8,8 +8,8 @@
 //	go run ./services/mapper/cmd/syncbench -sizes 10000,50000,100000 -crm 100000 > report.md
 //
 // It prints a Markdown table: per run and provider the rules' time, pull, write and whole-run time,
-// and the process's peak RSS (VmHWM: the sandboxes, NATS and FerretDB run in the same process and
-// are included).
+// and the mapper's peak RSS alone (VmHWM of the process that runs Sync Users: the Salesforce and
+// HubSpot sandboxes and NATS run in a process of their own, FerretDB in another).
 package main
 
 import (
@@ -46,9 +46,6 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
-	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
-	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
-	"github.com/ownersync/ownersync/workbench/embednats"
 	"github.com/ownersync/ownersync/workbench/mongoproc"
 )
 
@@ -63,7 +60,10 @@ func main() {
 type result struct {
 	Platform, CRM int
 	Runs          []runResult
-	PeakRSSMB     float64
+	// PeakRSSMB is the mapper process's peak RSS (VmHWM); SandboxesRSSMB the peak RSS of the
+	// process running NATS and the CRM sandboxes.
+	PeakRSSMB      float64
+	SandboxesRSSMB float64
 	// LoadAvg is the machine's 1-minute load average at the end (other work skews the times).
 	LoadAvg      string
 	SetupSeconds float64
@@ -115,11 +115,15 @@ func run(args []string, stdout io.Writer) error {
 	sizes := fs.String("sizes", "10000,50000,100000", "platform user counts, comma-separated")
 	crmN := fs.Int("crm", 100000, "CRM users per provider")
 	child := fs.Int("child", 0, "internal: run one size in this process")
+	sandboxes := fs.Int("sandboxes", 0, "internal: serve NATS and the CRM sandboxes for one size in this process")
 	bulk := fs.String("bulk", string(mongostore.PerDocument), "how bulk changes replace documents: per_document or delete_insert (OWNERSYNC_MONGODB_BULK_WRITES)")
 	mongoURI := fs.String("mongodb-uri", os.Getenv("MONGODB_URI"), "run on this MongoDB-compatible server (a database of its own, dropped at the end) instead of the embedded FerretDB (default $MONGODB_URI)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file (the charts of make bench read it)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *sandboxes > 0 {
+		return serveSandboxes(*sandboxes, *crmN, os.Stdin, stdout)
 	}
 	if *child > 0 {
 		r, err := measure(context.Background(), *child, *crmN, mongostore.BulkWrites(*bulk), *mongoURI)
@@ -165,7 +169,7 @@ func run(args []string, stdout io.Writer) error {
 func report(w io.Writer, rs []result) {
 	fmt.Fprintf(w, "Sync Users benchmark — %s, %d cores (GOMAXPROCS %d), %s/%s, %s\n\n", time.Now().UTC().Format("2006-01-02"),
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Fprintln(w, "| platform users | CRM users/provider | run | provider | pulled | rules | pull | write | whole run (both providers) | changes | peak RSS | load avg |")
+	fmt.Fprintln(w, "| platform users | CRM users/provider | run | provider | pulled | rules | pull | write | whole run (both providers) | changes | mapper peak RSS | load avg |")
 	fmt.Fprintln(w, "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
 		for _, run := range r.Runs {
@@ -180,6 +184,10 @@ func report(w io.Writer, rs []result) {
 		}
 	}
 	fmt.Fprintln(w)
+	for _, r := range rs {
+		fmt.Fprintf(w, "Peak RSS at %d × %d: mapper process alone %.0f MB; NATS and the CRM sandboxes (another process) %.0f MB; FerretDB runs in a third.\n\n",
+			r.Platform, r.CRM, r.PeakRSSMB, r.SandboxesRSSMB)
+	}
 	fmt.Fprintln(w, "MongoDB commands per run (both providers; the driver's command monitor): reads are find and getMore, writes insert, update, delete and findAndModify.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| platform users | CRM users/provider | run | changes | read commands | documents read | write commands | documents written | max documents per write |")
@@ -219,11 +227,12 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	ns, err := embednats.Start(embednats.Options{Dir: dir + "/nats", Port: -1, Name: "bench"})
+	// NATS and the sandboxes run in a process of their own, so this one's peak RSS is the mapper's.
+	sb, err := startSandboxes(platformN, crmN)
 	if err != nil {
 		return nil, err
 	}
-	defer ns.Stop()
+	defer sb.stop()
 	dbName := "bench"
 	if mongoURI == "" {
 		// FerretDB in a child process (mapper does not link it); on its PostgreSQL backend when
@@ -237,7 +246,7 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 	} else {
 		dbName = fmt.Sprintf("syncbench_%d", os.Getpid())
 	}
-	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: ns.URL(), Name: "syncbench"})
+	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: sb.info.NATS, Name: "syncbench"})
 	if err != nil {
 		return nil, err
 	}
@@ -266,28 +275,6 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 	}
 
 	data := newDataset(platformN, crmN)
-	sf, err := sfsim.New(sfsim.Config{DailyLimit: -1})
-	if err != nil {
-		return nil, err
-	}
-	defer sf.Close()
-	if _, err := sf.Start(""); err != nil {
-		return nil, err
-	}
-	if err := sf.Load(sfsim.Seed{Users: data.sfUsers()}); err != nil {
-		return nil, err
-	}
-	hs, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-bench"}, BurstLimit: -1, DailyLimit: -1})
-	if err != nil {
-		return nil, err
-	}
-	defer hs.Close()
-	if _, err := hs.Start(""); err != nil {
-		return nil, err
-	}
-	if err := hs.Load(hssim.Seed{Owners: data.hsOwners()}); err != nil {
-		return nil, err
-	}
 	// The embedded FerretDB's wrapper indexes the expression FerretDB compares for _id, so writes
 	// by _id are index lookups there too: per_document is the default.
 	store := mongostore.New(mc.DB, mongostore.Options{BulkWrites: bulk})
@@ -296,10 +283,10 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 	}
 	tenants := tenantstore.New(mc.DB, nil)
 	tn := &tenant.Tenant{ID: "bench", Name: "Bench",
-		Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true}, OrgID: sf.OrgID(), InstanceURL: sf.URL(),
+		Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true}, OrgID: sb.info.SFOrgID, InstanceURL: sb.info.SFURL,
 			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "bench", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}},
-		HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, APIBaseURL: hs.URL()}, PortalID: hs.PortalID(),
-			AppID: hs.AppID(), ClientSecretRef: "env:OWNERSYNC_SECRET_HS", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}},
+		HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, APIBaseURL: sb.info.HSURL}, PortalID: sb.info.HSPortalID,
+			AppID: sb.info.HSAppID, ClientSecretRef: "env:OWNERSYNC_SECRET_HS", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}},
 	}
 	tn.Normalize()
 	if err := tenants.Put(ctx, tn); err != nil {
@@ -316,7 +303,7 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 
 	for _, name := range []string{"first (all created)", "second (changes mixed in)"} {
 		if len(res.Runs) == 1 {
-			if err := data.mutate(sf, hs); err != nil {
+			if err := sb.mutate(); err != nil {
 				return nil, err
 			}
 		}
@@ -333,6 +320,7 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 			Commands: commandRows(counter.Snapshot())})
 	}
 	res.PeakRSSMB = peakRSSMB()
+	res.SandboxesRSSMB = sb.stop()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.LoadAvg = strings.Fields(string(b))[0]
 	}
