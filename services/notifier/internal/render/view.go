@@ -166,7 +166,7 @@ const (
 	colorBlue   = "#1565c0"
 	colorPurple = "#6a1b9a"
 	colorGrey   = "#757575"
-	colorAmber  = "#ef6c00"
+	colorAmber  = "#b45309" // 5:1 on white (WCAG AA for small bold text); #ef6c00 was 3.1:1
 	colorRed    = "#c62828"
 	colorTeal   = "#00838f"
 )
