@@ -41,6 +41,7 @@ func connectionFields(t *Tenant) map[string]string {
 			"auth.connected_by":         sf.Auth.ConnectedBy,
 			"auth.connected_at":         sf.Auth.ConnectedAt.UTC().Format(time.RFC3339Nano),
 			"shared_key_ref":            sf.SharedKeyRef,
+			"shared_key_created_at":     sf.SharedKeyCreatedAt.UTC().Format(time.RFC3339Nano),
 			"previous_shared_key_ref":   sf.PreviousSharedKeyRef,
 			"previous_shared_key_until": sf.PreviousSharedKeyUntil.UTC().Format(time.RFC3339Nano),
 		} {

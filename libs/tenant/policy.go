@@ -106,8 +106,6 @@ func (p Policy) Check(t *Tenant) error {
 		ref("salesforce.auth.client_secret_ref", sf.Auth.ClientSecretRef)
 		ref("salesforce.auth.private_key_ref", sf.Auth.PrivateKeyRef)
 		ref("salesforce.auth.refresh_token_ref", sf.Auth.RefreshTokenRef)
-		ref("salesforce.shared_key_ref", sf.SharedKeyRef)
-		ref("salesforce.previous_shared_key_ref", sf.PreviousSharedKeyRef)
 		crmURL(provider.Salesforce, "salesforce.instance_url", sf.InstanceURL)
 		crmURL(provider.Salesforce, "salesforce.api_base_url", sf.APIBaseURL)
 		crmURL(provider.Salesforce, "salesforce.auth.token_url", sf.Auth.TokenURL)

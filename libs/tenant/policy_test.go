@@ -17,7 +17,7 @@ func TestPolicy(t *testing.T) {
 		return &Tenant{ID: "acme",
 			Salesforce: &SFConfig{Settings: Settings{Enabled: true}, OrgID: "00D5g000004XyZaEAK", InstanceURL: "https://acme.my.salesforce.com",
 				Auth: SFAuth{Flow: "jwt_bearer", ClientID: "c", Username: "u", PrivateKeyRef: "file:/run/secrets/ownersync/acme.pem",
-					TokenURL: "https://login.salesforce.com/services/oauth2/token"}, SharedKeyRef: "env:OWNERSYNC_SECRET_ACME_KEY"},
+					TokenURL: "https://login.salesforce.com/services/oauth2/token"}},
 			HubSpot: &HSConfig{Settings: Settings{Enabled: true, APIBaseURL: "https://api.hubapi.com"}, PortalID: 1, ClientSecretRef: "env:OWNERSYNC_SECRET_ACME_HS",
 				Auth: HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_ACME_HS_TOKEN"}},
 		}
@@ -37,7 +37,6 @@ func TestPolicy(t *testing.T) {
 	bad.Salesforce.APIBaseURL = "http://acme.my.salesforce.com"
 	bad.Salesforce.Auth.TokenURL = "https://login.salesforce.com.evil.example/token"
 	bad.Salesforce.Auth.PrivateKeyRef = "file:/proc/self/environ"
-	bad.Salesforce.SharedKeyRef = "env:OWNERSYNC_OPERATOR_TOKEN"
 	bad.HubSpot.APIBaseURL = "https://api.hubapi.com:8443"
 	bad.HubSpot.Auth.TokenURL = "https://user:pw@api.hubapi.com/oauth/v1/token"
 	bad.HubSpot.Auth.TokenRef = "file:/run/secrets/ownersync/../../../etc/shadow"
@@ -47,12 +46,12 @@ func TestPolicy(t *testing.T) {
 		t.Fatalf("Check = %v, want a ValidationError", err)
 	}
 	for _, f := range []string{"salesforce.instance_url", "salesforce.api_base_url", "salesforce.auth.token_url", "salesforce.auth.private_key_ref",
-		"salesforce.shared_key_ref", "hubspot.api_base_url", "hubspot.auth.token_url", "hubspot.auth.token_ref"} {
+		"hubspot.api_base_url", "hubspot.auth.token_url", "hubspot.auth.token_ref"} {
 		if !strings.Contains(err.Error(), f+":") {
 			t.Errorf("the refusal does not name %s: %v", f, err)
 		}
 	}
-	if len(ve.Problems) != 8 || strings.Contains(err.Error(), "pw@") {
+	if len(ve.Problems) != 7 || strings.Contains(err.Error(), "pw@") {
 		t.Errorf("problems = %q", ve.Problems)
 	}
 	sandbox := good()

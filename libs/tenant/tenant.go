@@ -103,13 +103,22 @@ type SFConfig struct {
 	InstanceURL string `json:"instance_url" yaml:"instance_url" bson:"instance_url"`
 	APIVersion  string `json:"api_version" yaml:"api_version" bson:"api_version"`
 	Auth        SFAuth `json:"auth" yaml:"auth" bson:"auth"`
-	// SharedKeyRef, when set, must match the "key" query parameter of Outbound Messages.
+	// SharedKeyRef is the SHA-256 digest ("sha256:…") of the Outbound Message key, which the "key"
+	// query parameter of Outbound Messages must carry. ownersync generates the key (RotateSharedKey)
+	// and shows it once; only the digest is stored (issue 13 item 3). Empty on an enabled connection
+	// means no key yet (KeyMissing).
 	SharedKeyRef string `json:"shared_key_ref,omitempty" yaml:"shared_key_ref,omitempty" bson:"shared_key_ref,omitempty"`
-	// PreviousSharedKeyRef is the key being rotated out: Outbound Messages carrying it are still
-	// accepted until PreviousSharedKeyUntil, so that the URLs of the org's outbound messages can be
-	// updated one by one (issue 13 item 3).
+	// SharedKeyCreatedAt is when the current key was generated (or migrated to a digest).
+	SharedKeyCreatedAt time.Time `json:"shared_key_created_at,omitempty" yaml:"shared_key_created_at,omitempty" bson:"shared_key_created_at,omitempty"`
+	// PreviousSharedKeyRef is the digest of the key being rotated out: Outbound Messages carrying it
+	// are still accepted until PreviousSharedKeyUntil, so that the URLs of the org's outbound
+	// messages can be updated one by one (issue 13 item 3).
 	PreviousSharedKeyRef   string    `json:"previous_shared_key_ref,omitempty" yaml:"previous_shared_key_ref,omitempty" bson:"previous_shared_key_ref,omitempty"`
 	PreviousSharedKeyUntil time.Time `json:"previous_shared_key_until,omitempty" yaml:"previous_shared_key_until,omitempty" bson:"previous_shared_key_until,omitempty"`
+	// SharedKeyMissing is output only (API answers, see MarkKeyMissing): the connection is enabled
+	// and has no Outbound Message key, so ingress refuses its messages while keys are required.
+	// Never stored; ignored on input.
+	SharedKeyMissing bool `json:"shared_key_missing,omitempty" yaml:"-" bson:"-"`
 }
 
 // SFAuth is the OAuth flow ownersync uses against Salesforce.
@@ -239,6 +248,7 @@ func (t *Tenant) Normalize() {
 		if t.Salesforce.Auth.Flow == "" {
 			t.Salesforce.Auth.Flow = "client_credentials"
 		}
+		t.Salesforce.SharedKeyMissing = false // output only
 	}
 	if t.HubSpot != nil {
 		norm(&t.HubSpot.Settings, []string{"contact"})
@@ -328,9 +338,12 @@ func (t *Tenant) Validate() error {
 		default:
 			add("salesforce.auth.flow %q must be client_credentials, jwt_bearer or web_server", sf.Auth.Flow)
 		}
+		// One model (issue 13 item 3): ownersync generates the key and keeps its digest; a secret
+		// reference (env:, file:, stored:) is no longer a shared key.
 		for _, k := range [][2]string{{"salesforce.shared_key_ref", sf.SharedKeyRef}, {"salesforce.previous_shared_key_ref", sf.PreviousSharedKeyRef}} {
-			if name, ref := k[0], k[1]; ref != "" && !IsSecretRef(ref) && !IsSharedKeyDigest(ref) {
-				add("%s must be a secret reference (env:NAME or file:/path) or a generated key's digest (sha256:…), not a value", name)
+			if name, ref := k[0], k[1]; ref != "" && !IsSharedKeyDigest(ref) {
+				add("%s must be the digest (sha256:<64 hex>) of a key ownersync generated; generate or rotate the key with "+
+					"POST /v1/tenants/{tenant}/salesforce/shared-key or the console's Connections page instead", name)
 			}
 		}
 	}

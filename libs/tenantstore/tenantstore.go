@@ -171,6 +171,62 @@ func (s *Store) SetHubSpotTimeZone(ctx context.Context, id, tz string) error {
 	return nil
 }
 
+// SwapSharedKey replaces a Salesforce connection's shared keys (current, its creation time,
+// previous and its end) when they are still current and previous: a compare-and-set on the two
+// references, so that two mapper replicas migrating or rotating the same key at once do not both
+// win. Only those fields and updated_at change. It reports whether the swap happened (false: the
+// keys changed meanwhile, or the tenant has no Salesforce connection).
+func (s *Store) SwapSharedKey(ctx context.Context, id, current, previous string, next tenant.SFConfig) (bool, error) {
+	for _, ref := range []string{next.SharedKeyRef, next.PreviousSharedKeyRef} {
+		if ref != "" && !tenant.IsSharedKeyDigest(ref) {
+			return false, fmt.Errorf("swap shared key of tenant %s: a shared key must be a digest", id)
+		}
+	}
+	is := func(field, v string) bson.D {
+		if v == "" {
+			return bson.D{{Key: "$or", Value: bson.A{
+				bson.D{{Key: field, Value: bson.D{{Key: "$exists", Value: false}}}},
+				bson.D{{Key: field, Value: ""}},
+			}}}
+		}
+		return bson.D{{Key: field, Value: v}}
+	}
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "salesforce", Value: bson.D{{Key: "$type", Value: "object"}}},
+		{Key: "$and", Value: bson.A{is("salesforce.shared_key_ref", current), is("salesforce.previous_shared_key_ref", previous)}}}
+	set, unset := bson.D{{Key: "updated_at", Value: s.now().UTC().Truncate(time.Millisecond)}}, bson.D{}
+	for _, f := range []struct {
+		field string
+		v     any
+		empty bool
+	}{
+		{"shared_key_ref", next.SharedKeyRef, next.SharedKeyRef == ""},
+		{"shared_key_created_at", next.SharedKeyCreatedAt, next.SharedKeyCreatedAt.IsZero()},
+		{"previous_shared_key_ref", next.PreviousSharedKeyRef, next.PreviousSharedKeyRef == ""},
+		{"previous_shared_key_until", next.PreviousSharedKeyUntil, next.PreviousSharedKeyUntil.IsZero()},
+	} {
+		if f.empty {
+			unset = append(unset, bson.E{Key: "salesforce." + f.field, Value: ""})
+		} else {
+			set = append(set, bson.E{Key: "salesforce." + f.field, Value: f.v})
+		}
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	res, err := s.c.UpdateOne(ctx, filter, update)
+	if err != nil {
+		return false, fmt.Errorf("swap shared key of tenant %s: %w", id, err)
+	}
+	if res.ModifiedCount == 0 {
+		return false, nil
+	}
+	if s.OnChange != nil {
+		s.OnChange(ctx, id)
+	}
+	return true, nil
+}
+
 // isDuplicate reports a unique index violation: MongoDB's E11000, or FerretDB v1's internal error
 // for an update that breaks one (SQLite's "UNIQUE constraint failed").
 func isDuplicate(err error) bool {

@@ -98,12 +98,12 @@ func TestWebhookHandlerAcceptsSandboxTraffic(t *testing.T) {
 	acct, hsc := newAccount(t, srv.URL+webhook.HubSpotPath+"?source=crmsim%3Atest")
 	acme := &tenant.Tenant{
 		ID:         "acme",
-		Salesforce: &tenant.SFConfig{OrgID: org.OrgID(), SharedKeyRef: "env:SF_KEY", Settings: tenant.Settings{Enabled: true}},
+		Salesforce: &tenant.SFConfig{OrgID: org.OrgID(), SharedKeyRef: tenant.SharedKeyDigest(sfKey), Settings: tenant.Settings{Enabled: true}},
 		HubSpot:    &tenant.HSConfig{PortalID: acct.PortalID(), AppID: acct.AppID(), ClientSecretRef: "env:HS_SECRET", Settings: tenant.Settings{Enabled: true}},
 	}
 	pub := &memPublisher{seen: map[string]bool{}}
 	h, err := webhook.New(webhook.Config{PublicURL: srv.URL, PublishTimeout: 2 * time.Second}, pub, oneTenant{acme},
-		mapSecrets{"env:SF_KEY": sfKey, "env:HS_SECRET": hsAppSecret})
+		mapSecrets{"env:HS_SECRET": hsAppSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

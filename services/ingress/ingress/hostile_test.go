@@ -39,7 +39,7 @@ func TestHostileInputsAgainstRunningIngress(t *testing.T) {
 	acme := &tenant.Tenant{ID: "acme", Name: "Acme", Salesforce: &tenant.SFConfig{
 		Settings: tenant.Settings{Enabled: true}, OrgID: "00D5g000004XyZa",
 		Auth:         tenant.SFAuth{Flow: "client_credentials", ClientID: "x", ClientSecretRef: "env:OWNERSYNC_SECRET_SF_CLIENT"},
-		SharedKeyRef: "env:OWNERSYNC_SECRET_SF_KEY",
+		SharedKeyRef: tenant.SharedKeyDigest("k3y-0123456789abcdef"),
 	}}
 	if err := tenantstore.New(conn.DB, nil).Put(ctx, acme); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,6 @@ func TestHostileInputsAgainstRunningIngress(t *testing.T) {
 	addr := harness.Service(t, "ingress", ingress.Run, infra.Env(map[string]string{
 		"OWNERSYNC_PUBLIC_URL":       "https://hooks.example.com",
 		"OWNERSYNC_PLATFORM_TOKEN":   "platform-token-0123456789",
-		"OWNERSYNC_SECRET_SF_KEY":    "k3y-0123456789abcdef",
 		"OWNERSYNC_SECRET_SF_CLIENT": "unused",
 	}))
 	bus, err := natsbus.Connect(ctx, natsbus.Options{URL: infra.NATSURL})

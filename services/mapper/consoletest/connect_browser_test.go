@@ -18,6 +18,7 @@ import (
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/secretbox"
 	"github.com/ownersync/ownersync/libs/secretref"
+	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/libs/webhookstats"
 	"github.com/ownersync/ownersync/services/mapper/consoletest"
@@ -28,13 +29,18 @@ import (
 )
 
 // TestBrowserConnectBothCRMs connects HubSpot and Salesforce from the Connections page through the
-// sandboxes' consent pages in Chromium, downloads the Salesforce package and checks its files,
-// receives a first HubSpot webhook and shows it as "last webhook received", tests the connection
-// and disconnects Salesforce (revoked at the sandbox).
+// sandboxes' consent pages in Chromium; Connect Salesforce shows the Outbound Message URL with its
+// generated key once (issue 13 item 3: only the digest is stored), downloads the Salesforce package
+// with that key and checks its files; a reload shows only that a key is set; Rotate key shows the
+// new URL once (Copy button) and until when the previous key is accepted. It receives a first
+// HubSpot webhook and shows it as "last webhook received", tests the connection and disconnects
+// Salesforce (revoked at the sandbox).
 //
 // The webhook's receiver stands in for ingress (the mapper module cannot start ingress): it counts
 // the delivery with the same webhookstats.Recorder ingress uses; ingress's own recording is
-// TestReceiptsNameTheTenant.
+// TestReceiptsNameTheTenant. Which keys ingress accepts after the rotation is checked here on the
+// stored digests with the function ingress verifies with; ingress's handler test on the same
+// digests is TestOutboundMessageSharedKey (old key during the overlap 200, wrong key 403).
 func TestBrowserConnectBothCRMs(t *testing.T) {
 	if browserCtx == nil {
 		t.Skip(noBrowser)
@@ -78,7 +84,9 @@ func TestBrowserConnectBothCRMs(t *testing.T) {
 	t.Cleanup(func() { org.Close() })
 
 	var store *secretbox.Store
-	env := consoletest.StartWith(t, mongoURI, nil, console.Config{}, func(c *console.Console, ts *tenantstore.Store, db *mongo.Database, url string) {
+	var ts *tenantstore.Store
+	env := consoletest.StartWith(t, mongoURI, nil, console.Config{}, func(c *console.Console, tstore *tenantstore.Store, db *mongo.Database, url string) {
+		ts = tstore
 		if err := mongodb.EnsureIndexes(context.Background(), db, append(append([]mongodb.Index{}, secretbox.Indexes...), connect.FlowIndexes...)); err != nil {
 			t.Fatal(err)
 		}
@@ -120,17 +128,32 @@ func TestBrowserConnectBothCRMs(t *testing.T) {
 	b.do(chromedp.Click(chromedp.ID("sf-allow")))
 	b.waitText(".flash", "Salesforce is connected.")
 	b.waitText("#conn-salesforce", org.OrgID())
-	key, err := store.Get(context.Background(), "acme", connect.SalesforceSharedKey)
+	b.waitText("#sf-new-key", "shown this once")
+	omURL, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById("om-url").value`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	omURL := hooks.URL + "/webhooks/salesforce?key=" + key.Reveal()
-	if got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById("om-url").value`)); err != nil || got != omURL {
-		t.Fatalf("endpoint URL field %q, want %q (%v)", got, omURL, err)
+	key, ok := strings.CutPrefix(omURL, hooks.URL+"/webhooks/salesforce?key=")
+	if !ok || len(key) < 22 {
+		t.Fatalf("endpoint URL field %q", omURL)
 	}
+	acme := func() *tenant.SFConfig {
+		tn, err := ts.Get(context.Background(), "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tn.Salesforce
+	}
+	if ref := acme().SharedKeyRef; ref != tenant.SharedKeyDigest(key) {
+		t.Fatalf("stored shared key %q, want the digest of the key shown", ref)
+	}
+	if _, err := store.Get(context.Background(), "acme", connect.SalesforceSharedKey); err == nil {
+		t.Fatal("the shared key is kept in the secret store")
+	}
+	b.shot("connect-salesforce-key-once")
 
-	// The package, fetched with the session like the download link.
-	b64, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`fetch(document.getElementById("sf-package").href, {credentials: "same-origin"})
+	// The package, posted with the session like the download form (which carries the key).
+	b64, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`fetch(document.getElementById("sf-package-form").action, {method: "POST", credentials: "same-origin", body: new URLSearchParams(new FormData(document.getElementById("sf-package-form")))})
 		.then(r => r.arrayBuffer()).then(b => { let s = ""; new Uint8Array(b).forEach(c => s += String.fromCharCode(c)); return btoa(s); })`,
 		chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -157,6 +180,47 @@ func TestBrowserConnectBothCRMs(t *testing.T) {
 	if strings.Join(names, ",") != "ownersync-salesforce/package.xml,ownersync-salesforce/workflows/Contact.workflow,ownersync-salesforce/workflows/Lead.workflow,ownersync-salesforce/workflows/User.workflow,README.txt" {
 		t.Fatalf("package files %v", names)
 	}
+
+	// Later views: only that a key is set and when it was made; never the key.
+	b.open("/admin/t/acme/connections")
+	b.waitText("#sf-key-state", "set, created")
+	if html, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`)); err != nil || strings.Contains(html, key) || strings.Contains(html, `id="om-url"`) {
+		t.Fatalf("a later view shows the key (%v)", err)
+	}
+
+	// Rotate key: asked first, the new URL once with its Copy button, the old key accepted until the
+	// overlap ends.
+	b.do(chromedp.Click(chromedp.ID("rotate-key")))
+	select {
+	case m := <-msgs:
+		if !strings.Contains(m, "Rotate the shared key") {
+			t.Errorf("confirm message %q", m)
+		}
+	case <-b.ctx.Done():
+		t.Fatal("no confirmation was asked before rotating")
+	}
+	b.waitText("#sf-new-key", "shown this once")
+	b.waitText("#sf-key-overlap", "The previous key is accepted until")
+	b.waitFor("#om-copy")
+	b.shot("connections-rotated-key")
+	newURL, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById("om-url").value`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, ok := strings.CutPrefix(newURL, hooks.URL+"/webhooks/salesforce?key=")
+	if !ok || newKey == key {
+		t.Fatalf("endpoint URL after rotation %q", newURL)
+	}
+	sf := acme()
+	now := time.Now()
+	accepted := func(k string) bool {
+		return tenant.MatchesSharedKeyDigest(sf.SharedKeyRef, k) || sf.PreviousKeyValid(now) && tenant.MatchesSharedKeyDigest(sf.PreviousSharedKeyRef, k)
+	}
+	if !accepted(newKey) || !accepted(key) || accepted("wrong-"+key) || !sf.PreviousSharedKeyUntil.After(now.Add(time.Hour)) {
+		t.Fatalf("after rotation: %+v", sf)
+	}
+	b.open("/admin/t/acme/connections")
+	b.waitText("#sf-key-previous", "accepted until")
 
 	// A first HubSpot webhook: an owner change in the sandbox goes to the subscribed target.
 	if err := acct.SetContactOwner("501", "72", 0); err != nil {

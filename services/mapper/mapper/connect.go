@@ -3,6 +3,7 @@ package mapper
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/secretbox"
@@ -41,5 +42,25 @@ func rewrapStored(ctx context.Context, stored *secretbox.Store, log *slog.Logger
 	}
 	if res.Rewrapped > 0 || len(res.Failed) > 0 {
 		log.Info("stored secrets re-sealed under the primary key", "key", stored.Keys().Primary(), "rewrapped", res.Rewrapped, "failed", res.Failed)
+	}
+}
+
+// migrateSharedKeys brings the Salesforce shared keys to the one model at start (issue 13 item 3,
+// connect.MigrateSharedKeys): a key kept as a secret reference becomes its digest, a stored value
+// is deleted. A key that cannot be read stays as it was (ingress answers 503 for it until it is
+// rotated); a connection without a key is logged, as the console and API flag it.
+func migrateSharedKeys(ctx context.Context, ks connect.KeyStore, secrets crmconn.Resolver, stored *secretbox.Store, log *slog.Logger) {
+	m, err := connect.MigrateSharedKeys(ctx, ks, secrets, stored, time.Now())
+	if err != nil {
+		log.Warn("shared keys: migration to digests failed; will retry at the next start", "error", err)
+	}
+	if len(m.Migrated) > 0 {
+		log.Info("shared keys: Outbound Message keys migrated to their digests", "tenants", m.Migrated)
+	}
+	for id, err := range m.Failed {
+		log.Error("shared keys: the Salesforce shared key cannot be read to migrate it; rotate it (console Connections › Rotate key)", "tenant", id, "error", err)
+	}
+	if len(m.Keyless) > 0 {
+		log.Warn("shared keys: enabled Salesforce connections without an Outbound Message key (ingress refuses their messages); generate a key", "tenants", m.Keyless)
 	}
 }

@@ -111,6 +111,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	shared := coordkv.New(coordkv.Options{KV: buckets[streams.CoordBucket], Log: base.Log})
 	writer.UseLeases(shared)
 	resolver := secretbox.Resolver(base.Stored, &secretref.Resolver{Namespace: cfg.Base.Connections.Secrets, Getenv: getenv})
+	migrateSharedKeys(ctx, tenants, resolver, base.Stored, base.Log)
 	clients := crmconn.New(crmconn.Config{Tenants: cache, Secrets: resolver, Stored: base.Stored, AnyCRMHost: cfg.Base.Connections.AnyCRMHost,
 		Timeout: cfg.CRMTimeout, TracerProvider: base.Tel.TracerProvider, Metrics: crmcall.NewMetrics(base.Tel.MeterProvider)})
 	dirs := crm.Factory{Clients: clients}
@@ -153,7 +154,8 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,
 		SignInsPerSecond: float64(cfg.SignInGlobalPerSecond), SignInBurst: 10 * cfg.SignInGlobalPerSecond},
 		svc, readTenants, tokens, dlqs, base.Log).WithConnections(console.Connections{
-		Service: connectService(cfg, connect.NewFlows(base.Mongo.DB), tenants, base.Stored, clients, resolver), Receipts: webhookstats.NewReader(base.Mongo.DB)}).Register(base.HTTP.E)
+		Service: connectService(cfg, connect.NewFlows(base.Mongo.DB), tenants, base.Stored, clients, resolver), Receipts: webhookstats.NewReader(base.Mongo.DB),
+		KeyOverlap: cfg.Admin.KeyOverlap}).Register(base.HTTP.E)
 
 	h := events.NewHandlers(svc, store, base.Log)
 	cs := h.Consumers()

@@ -210,7 +210,9 @@ func TestSourceConflictPublishesNothing(t *testing.T) {
 // TestOutboundMessageSharedKey covers issue 13 item 3 (ingress part): with shared keys required,
 // an Outbound Message gets 403 and publishes nothing unless its URL carries the tenant's key — the
 // current one, or the previous one while the rotation overlap lasts; a connection without a key
-// accepts nothing.
+// accepts nothing. One model: only digests are verified; a key still kept as a secret reference
+// (stored:, env:) is refused with 503 (Salesforce retries) until mapper migrated it, even when the
+// message carries the right key.
 func TestOutboundMessageSharedKey(t *testing.T) {
 	body := readFile(t, "salesforce/contact_and_queue_lead.xml")
 	tests := []struct {
@@ -222,12 +224,13 @@ func TestOutboundMessageSharedKey(t *testing.T) {
 		wantStatus int
 	}{
 		{name: "no key configured", query: "?key=anything", wantStatus: 403},
-		{name: "current key", current: "env:SF_KEY", query: "?key=s3cret-key", wantStatus: 200},
-		{name: "no key sent", current: "env:SF_KEY", wantStatus: 403},
-		{name: "wrong key", current: "env:SF_KEY", query: "?key=s3cret-kez", wantStatus: 403},
-		{name: "previous key during the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(time.Hour), query: "?key=s3cret-key", wantStatus: 200},
-		{name: "new key during the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(time.Hour), query: "?key=n3w-key-0123", wantStatus: 200},
-		{name: "previous key after the overlap", current: "env:SF_KEY_NEW", previous: "env:SF_KEY", until: testNow.Add(-time.Second), query: "?key=s3cret-key", wantStatus: 403},
+		{name: "legacy env reference, right key", current: "env:SF_KEY", query: "?key=s3cret-key", wantStatus: 503},
+		{name: "legacy stored reference, right key", current: "stored:acme/salesforce.shared_key", query: "?key=s3cret-key", wantStatus: 503},
+		{name: "legacy previous reference during the overlap", current: tenant.SharedKeyDigest("gen-key-2"), previous: "env:SF_KEY",
+			until: testNow.Add(time.Hour), query: "?key=s3cret-key", wantStatus: 403},
+		{name: "no key sent", current: tenant.SharedKeyDigest("gen-key-1"), wantStatus: 403},
+		{name: "new key during the overlap", current: tenant.SharedKeyDigest("gen-key-2"), previous: tenant.SharedKeyDigest("gen-key-1"),
+			until: testNow.Add(time.Hour), query: "?key=gen-key-2", wantStatus: 200},
 		// Keys ownersync generated are kept as their digest (mapper shows the key once).
 		{name: "generated key", current: tenant.SharedKeyDigest("gen-key-1"), query: "?key=gen-key-1", wantStatus: 200},
 		{name: "generated key, wrong", current: tenant.SharedKeyDigest("gen-key-1"), query: "?key=gen-key-2", wantStatus: 403},

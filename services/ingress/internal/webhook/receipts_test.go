@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ownersync/ownersync/libs/tenant"
 )
 
 type fakeReceipts struct {
@@ -31,7 +33,7 @@ func (f *fakeReceipts) take() []string {
 func TestReceiptsNameTheTenant(t *testing.T) {
 	rec := &fakeReceipts{}
 	e := newEnv(t, func(c *Config) { c.RequireSharedKey = true; c.Receipts = rec })
-	e.acme.Salesforce.SharedKeyRef = "env:SF_KEY"
+	e.acme.Salesforce.SharedKeyRef = tenant.SharedKeyDigest("s3cret-key")
 	om := readFile(t, "salesforce/contact_and_queue_lead.xml")
 	check := func(what string, want ...string) {
 		t.Helper()

@@ -311,12 +311,12 @@ func TestSalesforceRejects(t *testing.T) {
 			wantStatus: 403, wantCode: soap.FaultClient, wantReason: "rejected:unknown_org", wantAlert: []string{"salesforce:" + testOrg}},
 		{name: "tenant store down", mutate: func(e *env) { e.ten.err = errors.New("mongo down") }, body: ref,
 			wantStatus: 503, wantCode: soap.FaultServer, wantReason: "failed:tenant_lookup"},
-		{name: "shared key missing", mutate: func(e *env) { e.acme.Salesforce.SharedKeyRef = "env:SF_KEY" }, body: ref,
+		{name: "shared key missing", mutate: func(e *env) { e.acme.Salesforce.SharedKeyRef = tenant.SharedKeyDigest("s3cret-key") }, body: ref,
 			wantStatus: 403, wantCode: soap.FaultClient, wantReason: "rejected:bad_shared_key"},
-		{name: "shared key wrong", mutate: func(e *env) { e.acme.Salesforce.SharedKeyRef = "env:SF_KEY" }, path: "?key=s3cret-kez", body: ref,
+		{name: "shared key wrong", mutate: func(e *env) { e.acme.Salesforce.SharedKeyRef = tenant.SharedKeyDigest("s3cret-key") }, path: "?key=s3cret-kez", body: ref,
 			wantStatus: 403, wantCode: soap.FaultClient, wantReason: "rejected:bad_shared_key"},
-		{name: "shared key unresolvable", mutate: func(e *env) { e.acme.Salesforce.SharedKeyRef = "env:NOPE" }, path: "?key=x", body: ref,
-			wantStatus: 503, wantCode: soap.FaultServer, wantReason: "failed:secret_unavailable"},
+		{name: "shared key not migrated to its digest", mutate: func(e *env) { e.acme.Salesforce.SharedKeyRef = "stored:acme/salesforce.shared_key" }, path: "?key=x", body: ref,
+			wantStatus: 503, wantCode: soap.FaultServer, wantReason: "failed:shared_key_not_migrated"},
 		{name: "publisher fails on one event", mutate: func(e *env) {
 			e.pub.fail = func(_, id string) error {
 				if strings.HasSuffix(id, "04l5g00000AbCdFAAV") {
@@ -383,7 +383,7 @@ func TestSalesforceRejects(t *testing.T) {
 
 func TestSalesforceSharedKey(t *testing.T) {
 	e := newEnv(t, nil)
-	e.acme.Salesforce.SharedKeyRef = "env:SF_KEY"
+	e.acme.Salesforce.SharedKeyRef = tenant.SharedKeyDigest("s3cret-key")
 	status, _, body := e.post(t, SalesforcePath+"?key=s3cret-key", "text/xml", readFile(t, "salesforce/contact_and_queue_lead.xml"), nil)
 	if status != http.StatusOK || string(body) != string(soap.Ack()) {
 		t.Fatalf("status %d: %s", status, body)

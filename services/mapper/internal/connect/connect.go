@@ -39,10 +39,13 @@ const StateTTL = 15 * time.Minute
 
 // Names of the stored values (secretbox names under the tenant).
 const (
-	HubSpotRefreshToken     = "hubspot.refresh_token"
-	HubSpotClientSecret     = "hubspot.client_secret"
-	SalesforceRefreshToken  = "salesforce.refresh_token"
-	SalesforceClientSecret  = "salesforce.client_secret"
+	HubSpotRefreshToken    = "hubspot.refresh_token"
+	HubSpotClientSecret    = "hubspot.client_secret"
+	SalesforceRefreshToken = "salesforce.refresh_token"
+	SalesforceClientSecret = "salesforce.client_secret"
+	// SalesforceSharedKey is where Connect Salesforce kept the Outbound Message key before the one
+	// shared-key model (issue 13 item 3); mapper migrates such a key to its digest at start and
+	// deletes the stored value (MigrateSharedKeys).
 	SalesforceSharedKey     = "salesforce.shared_key"
 	salesforceTokenPath     = "/services/oauth2/token"
 	salesforceAuthorizePath = "/services/oauth2/authorize"
@@ -97,7 +100,8 @@ type Config struct {
 	IngressURL string
 	HubSpot    *HubSpotApp
 	Salesforce *SalesforceApp
-	// Secrets resolves the shared key's reference (env:/file: set by the operator, stored: by a flow).
+	// Secrets resolves secret references (env:/file: set by the operator, stored: by a flow); the
+	// shared-key migration reads legacy keys with it.
 	Secrets crmconn.Resolver
 	// HTTPClient calls the CRMs (nil: a client with a 30 s timeout).
 	HTTPClient *http.Client
@@ -233,27 +237,38 @@ func (s *Service) Tenant(ctx context.Context, state string) (string, error) {
 	return s.flows.tenant(ctx, state, s.cfg.Now())
 }
 
-// Callback finishes a flow: code exchange, account facts, stored tokens, tenant connection. It
-// returns the tenant id (for the redirect). errParam is the provider's error=…, when the admin
-// declined.
-func (s *Service) Callback(ctx context.Context, provider, state, code, errParam, session string) (string, error) {
+// Finished is what a completed flow produced.
+type Finished struct {
+	// Tenant is the tenant the flow connected (for the redirect).
+	Tenant string
+	// SharedKey is the Outbound Message key generated for a Salesforce connection that had none
+	// (tenant.RotateSharedKey, as the admin API does): the caller shows it once with the endpoint
+	// URL; only its digest is stored.
+	SharedKey string
+}
+
+// Callback finishes a flow: code exchange, account facts, stored tokens, tenant connection.
+// errParam is the provider's error=…, when the admin declined.
+func (s *Service) Callback(ctx context.Context, provider, state, code, errParam, session string) (Finished, error) {
 	p, err := s.take(ctx, provider, state, session)
 	if err != nil {
-		return "", err
+		return Finished{}, err
 	}
+	f := Finished{Tenant: p.tenant}
 	if errParam != "" {
-		return p.tenant, public("%s did not grant access (%s). Nothing was changed.", title(provider), errParam)
+		return f, public("%s did not grant access (%s). Nothing was changed.", title(provider), errParam)
 	}
 	if code == "" {
-		return p.tenant, public("%s sent no authorization code. Start again.", title(provider))
+		return f, public("%s sent no authorization code. Start again.", title(provider))
 	}
 	switch provider {
 	case HubSpot:
-		return p.tenant, s.finishHubSpot(ctx, p, code)
+		return f, s.finishHubSpot(ctx, p, code)
 	case Salesforce:
-		return p.tenant, s.finishSalesforce(ctx, p, code)
+		f.SharedKey, err = s.finishSalesforce(ctx, p, code)
+		return f, err
 	}
-	return p.tenant, ErrState
+	return f, ErrState
 }
 
 func title(provider string) string {

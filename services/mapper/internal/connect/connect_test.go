@@ -89,8 +89,8 @@ func TestConnectBothCRMs(t *testing.T) {
 		t.Fatalf("callback in another session: %v", err)
 	}
 	cb = consent(t, mustStart(t, func() (string, error) { return svc.StartHubSpot(ctx, "acme", "tenant:acme:t1", "session-1") }), url.Values{"decision": {"grant"}})
-	if tid, err := svc.Callback(ctx, connect.HubSpot, cb.Query().Get("state"), cb.Query().Get("code"), "", "session-1"); err != nil || tid != "acme" {
-		t.Fatalf("HubSpot callback: %q %v", tid, err)
+	if f, err := svc.Callback(ctx, connect.HubSpot, cb.Query().Get("state"), cb.Query().Get("code"), "", "session-1"); err != nil || f.Tenant != "acme" || f.SharedKey != "" {
+		t.Fatalf("HubSpot callback: %+v %v", f, err)
 	}
 	// The state is spent.
 	if _, err := svc.Callback(ctx, connect.HubSpot, cb.Query().Get("state"), cb.Query().Get("code"), "", "session-1"); err != connect.ErrState {
@@ -120,22 +120,39 @@ func TestConnectBothCRMs(t *testing.T) {
 		t.Fatalf("no PKCE in %s", authURL)
 	}
 	cb = consent(t, authURL, url.Values{"decision": {"allow"}, "username": {"admin@acme.test"}})
-	if _, err := svc.Callback(ctx, connect.Salesforce, cb.Query().Get("state"), cb.Query().Get("code"), "", "session-1"); err != nil {
+	finished, err := svc.Callback(ctx, connect.Salesforce, cb.Query().Get("state"), cb.Query().Get("code"), "", "session-1")
+	if err != nil {
 		t.Fatalf("Salesforce callback: %v", err)
 	}
 	tn, _ = ts.Get(ctx, "acme")
 	sf := tn.Salesforce
 	if sf == nil || !sf.Enabled || sf.OrgID != org.OrgID() || sf.InstanceURL != sfURL || sf.Auth.Flow != "web_server" ||
-		sf.Auth.TokenURL != sfURL+"/services/oauth2/token" || !secretbox.IsRef(sf.SharedKeyRef) || sf.Auth.Username != "admin@acme.test" {
+		sf.Auth.TokenURL != sfURL+"/services/oauth2/token" || sf.Auth.Username != "admin@acme.test" {
 		t.Fatalf("Salesforce connection %+v", sf)
+	}
+	// One shared-key model (issue 13 item 3): Connect generates the key as the admin API does,
+	// hands it back once, and stores only its digest — nothing in the secret store.
+	if len(finished.SharedKey) < 22 || sf.SharedKeyRef != tenant.SharedKeyDigest(finished.SharedKey) || sf.SharedKeyCreatedAt.IsZero() {
+		t.Fatalf("Connect Salesforce: key %q, stored %q created %v", finished.SharedKey, sf.SharedKeyRef, sf.SharedKeyCreatedAt)
+	}
+	if _, err := store.Get(ctx, "acme", connect.SalesforceSharedKey); err == nil {
+		t.Fatal("the shared key is kept in the secret store")
 	}
 	if res := svc.Test(ctx, tn, connect.Salesforce); !res.OK || !hasFact(res, "Users", "2 (2 active)") {
 		t.Fatalf("Salesforce test %+v", res)
 	}
-	omURL, err := svc.OutboundURLWithKey(tn)
-	key, _ := store.Get(ctx, "acme", connect.SalesforceSharedKey)
-	if err != nil || omURL != ingress+"/webhooks/salesforce?key="+url.QueryEscape(key.Reveal()) || len(key.Reveal()) < 20 {
-		t.Fatalf("OM URL %q %v", omURL, err)
+	if omURL := svc.OutboundURLWithKey(finished.SharedKey); omURL != ingress+"/webhooks/salesforce?key="+url.QueryEscape(finished.SharedKey) {
+		t.Fatalf("OM URL %q", omURL)
+	}
+	// Connecting again keeps the key the org's Outbound Messages carry, and shows none.
+	cb = consent(t, mustStart(t, func() (string, error) {
+		return svc.StartSalesforce(ctx, "acme", "tenant:acme:t1", "session-1", connect.EnvMyDomain, sfURL)
+	}), url.Values{"decision": {"allow"}, "username": {"admin@acme.test"}})
+	if again, err := svc.Callback(ctx, connect.Salesforce, cb.Query().Get("state"), cb.Query().Get("code"), "", "session-1"); err != nil || again.SharedKey != "" {
+		t.Fatalf("reconnect: %+v %v", again, err)
+	}
+	if tn, _ = ts.Get(ctx, "acme"); tn.Salesforce.SharedKeyRef != tenant.SharedKeyDigest(finished.SharedKey) {
+		t.Fatalf("reconnect changed the key: %q", tn.Salesforce.SharedKeyRef)
 	}
 
 	// Denied consent changes nothing.

@@ -64,8 +64,8 @@ func TestFlowsAreSharedBetweenReplicas(t *testing.T) {
 	if _, err := b.Callback(ctx, connect.Salesforce, state, code, "", "session-1"); err != connect.ErrState {
 		t.Fatalf("callback for another provider: %v", err)
 	}
-	if tid, err := b.Callback(ctx, connect.HubSpot, state, code, "", "session-1"); err != nil || tid != "acme" {
-		t.Fatalf("HubSpot callback on replica b: %q %v", tid, err)
+	if f, err := b.Callback(ctx, connect.HubSpot, state, code, "", "session-1"); err != nil || f.Tenant != "acme" {
+		t.Fatalf("HubSpot callback on replica b: %q %v", f.Tenant, err)
 	}
 	for name, r := range map[string]*connect.Service{"a": a, "b": b} {
 		if _, err := r.Callback(ctx, connect.HubSpot, state, code, "", "session-1"); err != connect.ErrState {

@@ -167,22 +167,9 @@ func (s *Service) Disconnect(ctx context.Context, tenantID, provider string) (re
 	return revoked, s.tenants.Put(ctx, t)
 }
 
-// SharedKey resolves the Salesforce shared key of the Outbound Message URL ("" when none is set).
-func (s *Service) SharedKey(t *tenant.Tenant) (string, error) {
-	if t.Salesforce == nil || t.Salesforce.SharedKeyRef == "" {
-		return "", nil
-	}
-	if s.cfg.Secrets == nil {
-		return "", errors.New("no secret resolver configured")
-	}
-	return s.cfg.Secrets.Resolve(t.Salesforce.SharedKeyRef)
-}
-
-// OutboundURLWithKey is the endpoint URL to paste into Salesforce (with ?key=).
-func (s *Service) OutboundURLWithKey(t *tenant.Tenant) (string, error) {
-	k, err := s.SharedKey(t)
-	if err != nil || k == "" {
-		return s.OutboundURL(), err
-	}
-	return s.OutboundURL() + "?key=" + url.QueryEscape(k), nil
+// OutboundURLWithKey is the endpoint URL to paste into Salesforce, carrying key (?key=). ownersync
+// keeps only the key's digest: the URL exists when the key was just generated or rotated, or when
+// the admin types the key in again (the package download).
+func (s *Service) OutboundURLWithKey(key string) string {
+	return s.OutboundURL() + "?key=" + url.QueryEscape(key)
 }

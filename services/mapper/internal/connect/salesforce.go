@@ -101,33 +101,33 @@ type identity struct {
 	Username       string `json:"username"`
 }
 
-func (s *Service) finishSalesforce(ctx context.Context, p *pending, code string) error {
+func (s *Service) finishSalesforce(ctx context.Context, p *pending, code string) (key string, err error) {
 	a := s.cfg.Salesforce
 	tok, err := s.salesforceOAuth(p.loginOrigin).Exchange(s.ctx(ctx), code, oauth2.VerifierOption(p.verifier))
 	if err != nil {
-		return public("Salesforce refused the authorization code: %s", oauthReason(err))
+		return "", public("Salesforce refused the authorization code: %s", oauthReason(err))
 	}
 	if tok.RefreshToken == "" {
-		return public("Salesforce returned no refresh token: the connected app must have the \"Perform requests at any time (refresh_token, offline_access)\" scope.")
+		return "", public("Salesforce returned no refresh token: the connected app must have the \"Perform requests at any time (refresh_token, offline_access)\" scope.")
 	}
 	instance, _ := tok.Extra("instance_url").(string)
 	idURL, _ := tok.Extra("id").(string)
 	if !s.allowedInstance(instance) {
-		return public("Salesforce named an instance URL ownersync does not send tokens to (%q).", instance)
+		return "", public("Salesforce named an instance URL ownersync does not send tokens to (%q).", instance)
 	}
 	// The identity URL is on the login host the admin used (or, for a My Domain login, the
 	// production or sandbox login host): never send the token anywhere else.
 	iu, err := url.Parse(idURL)
 	if err != nil || !s.identityHostOK(p.loginOrigin, iu) || !strings.HasPrefix(iu.Path, "/id/") {
-		return public("Salesforce named an unexpected identity URL; nothing was stored.")
+		return "", public("Salesforce named an unexpected identity URL; nothing was stored.")
 	}
 	var id identity
 	if err := s.getJSON(ctx, idURL, tok.AccessToken, &id); err != nil {
-		return fmt.Errorf("salesforce identity: %w", err)
+		return "", fmt.Errorf("salesforce identity: %w", err)
 	}
 	org, err := sfid.To18(id.OrganizationID)
 	if err != nil || sfid.Prefix(org) != "00D" || !strings.HasPrefix(iu.Path, "/id/"+id.OrganizationID[:15]) {
-		return public("Salesforce's identity answer does not name the org; nothing was stored.")
+		return "", public("Salesforce's identity answer does not name the org; nothing was stored.")
 	}
 	if other, err := s.claimedElsewhere(ctx, p.tenant, func(t *tenant.Tenant) bool {
 		o, err := sfid.To18(func() string {
@@ -138,30 +138,32 @@ func (s *Service) finishSalesforce(ctx context.Context, p *pending, code string)
 		}())
 		return err == nil && o == org
 	}); err != nil {
-		return err
+		return "", err
 	} else if other != "" {
-		return public("Salesforce org %s is already connected to another tenant; an org can feed one tenant only.", org)
+		return "", public("Salesforce org %s is already connected to another tenant; an org can feed one tenant only.", org)
 	}
 	t, err := s.tenants.Get(ctx, p.tenant)
 	if err != nil {
-		return err
+		return "", err
 	}
 	refreshRef, err := s.put(ctx, t.ID, SalesforceRefreshToken, tok.RefreshToken)
 	if err != nil {
-		return err
+		return "", err
 	}
 	secretRef, err := s.put(ctx, t.ID, SalesforceClientSecret, a.ClientSecret)
 	if err != nil {
-		return err
+		return "", err
 	}
 	sf := t.Salesforce
 	if sf == nil {
 		sf = &tenant.SFConfig{}
 		t.Salesforce = sf
 	}
-	if sf.SharedKeyRef == "" {
-		if sf.SharedKeyRef, err = s.put(ctx, t.ID, SalesforceSharedKey, randomString(24)); err != nil {
-			return err
+	// The Outbound Message key: generated as the admin API does, shown once by the caller, only
+	// its digest stored (issue 13 item 3). A reconnection keeps the key the org already uses.
+	if !tenant.IsSharedKeyDigest(sf.SharedKeyRef) {
+		if key, _, err = tenant.RotateSharedKey(sf, s.cfg.Now(), 0); err != nil {
+			return "", err
 		}
 	}
 	sf.Enabled = true
@@ -171,7 +173,10 @@ func (s *Service) finishSalesforce(ctx context.Context, p *pending, code string)
 	sf.Auth = tenant.SFAuth{Flow: "web_server", ClientID: a.ClientID, ClientSecretRef: secretRef, RefreshTokenRef: refreshRef,
 		TokenURL: p.loginOrigin + salesforceTokenPath, ConnectedBy: p.actor, ConnectedAt: s.cfg.Now().UTC(),
 		Username: id.Username} // the Outbound Messages' sending user in the metadata package
-	return s.tenants.Put(ctx, t)
+	if err := s.tenants.Put(ctx, t); err != nil {
+		return "", err
+	}
+	return key, nil
 }
 
 // identityHostOK: the identity URL's origin is the login origin, or login/test.salesforce.com for

@@ -18,6 +18,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/webhookstats"
 	"github.com/ownersync/ownersync/services/mapper/internal/connect"
 )
@@ -32,7 +33,14 @@ type Receipts interface {
 type Connections struct {
 	Service  *connect.Service
 	Receipts Receipts
+	// KeyOverlap is how long a rotated-out Outbound Message key stays accepted
+	// (OWNERSYNC_SHARED_KEY_OVERLAP; DefaultKeyOverlap when zero).
+	KeyOverlap time.Duration
 }
+
+// DefaultKeyOverlap is the rotation overlap when Connections.KeyOverlap is zero (as mapper's
+// OWNERSYNC_SHARED_KEY_OVERLAP default).
+const DefaultKeyOverlap = 72 * time.Hour
 
 // WithConnections sets what the Connections page uses; call before Register.
 func (c *Console) WithConnections(x Connections) *Console {
@@ -56,7 +64,8 @@ func (c *Console) registerConnections(g *echo.Group, tg string) {
 		{http.MethodPost, tg + "/connections/:crm/connect", c.connectStart},
 		{http.MethodPost, tg + "/connections/:crm/test", c.connectTest},
 		{http.MethodPost, tg + "/connections/:crm/disconnect", c.connectDisconnect},
-		{http.MethodGet, tg + "/connections/salesforce/package.zip", c.salesforcePackage},
+		{http.MethodPost, tg + "/connections/salesforce/package.zip", c.salesforcePackage},
+		{http.MethodPost, tg + "/connections/salesforce/rotate-key", c.rotateKey},
 	} {
 		g.Add(r.method, r.path, c.handle(c.signed(c.inTenant(r.h))))
 	}
@@ -65,15 +74,16 @@ func (c *Console) registerConnections(g *echo.Group, tg string) {
 
 // rejectionHelp says what an ingress rejection reason means for the admin.
 var rejectionHelp = map[string]string{
-	"bad_shared_key":         "The Outbound Message URL has a wrong or missing ?key=. Copy the endpoint URL above into every Outbound Message (or deploy the package again).",
-	"no_shared_key":          "The connection has no shared key yet; connect Salesforce here to get one.",
-	"bad_signature":          "The signature did not verify with the app's client secret: the webhooks come from another app, or the secret changed.",
-	"signature_missing":      "The request carried no X-HubSpot-Signature-v3 header.",
-	"signature_timestamp":    "The signature's timestamp was more than 5 minutes off: check the clock of the sender.",
-	"unknown_app":            "The webhooks come from another HubSpot app than the one connected.",
-	"malformed":              "The message could not be read (fields missing or not in Salesforce's format).",
-	"unsupported_media_type": "The request's Content-Type was not what the CRM sends.",
-	"too_large":              "The request was larger than ingress accepts.",
+	"bad_shared_key":          "The Outbound Message URL has a wrong or missing ?key=. Copy the endpoint URL above into every Outbound Message (or deploy the package again).",
+	"no_shared_key":           "The connection has no shared key yet: use Generate key below and put the new endpoint URL into every Outbound Message.",
+	"shared_key_not_migrated": "The shared key is from before ownersync kept only digests; mapper converts it at start. If this stays, use Rotate key below.",
+	"bad_signature":           "The signature did not verify with the app's client secret: the webhooks come from another app, or the secret changed.",
+	"signature_missing":       "The request carried no X-HubSpot-Signature-v3 header.",
+	"signature_timestamp":     "The signature's timestamp was more than 5 minutes off: check the clock of the sender.",
+	"unknown_app":             "The webhooks come from another HubSpot app than the one connected.",
+	"malformed":               "The message could not be read (fields missing or not in Salesforce's format).",
+	"unsupported_media_type":  "The request's Content-Type was not what the CRM sends.",
+	"too_large":               "The request was larger than ingress accepts.",
 }
 
 type connView struct {
@@ -91,7 +101,7 @@ type connView struct {
 	RejectHelp  string
 	Test        *connect.TestResult
 	OutboundURL string
-	OutboundErr string
+	Key         keyView
 	Objects     []string
 	WebhookURL  string
 	AutoSubs    bool
@@ -120,12 +130,12 @@ func (c *Console) connView(r *req, provider string) connView {
 			v.Facts = [][2]string{{"Org id", sf.OrgID}, {"Instance", sf.InstanceURL}, {"Signed in as", sf.Auth.Username}, {"Auth", sf.Auth.Flow}}
 			v.Objects = connect.PackageObjects(t)
 			if s != nil {
-				u, err := s.OutboundURLWithKey(t)
-				v.OutboundURL = u
-				if err != nil {
-					v.OutboundErr = "The shared key could not be read; ask the operator."
-					c.log.WarnContext(r.ctx, "console: resolve shared key", "tenant", t.ID, "error", err)
-				}
+				v.OutboundURL = s.OutboundURL()
+			}
+			v.Key = keyView{Set: tenant.IsSharedKeyDigest(sf.SharedKeyRef), Legacy: tenant.IsLegacySharedKeyRef(sf.SharedKeyRef),
+				Missing: sf.KeyMissing(), CreatedAt: sf.SharedKeyCreatedAt}
+			if sf.PreviousKeyValid(c.cfg.Now()) {
+				v.Key.PreviousUntil = sf.PreviousSharedKeyUntil
 			}
 		}
 	case connect.HubSpot:
@@ -160,13 +170,75 @@ func (c *Console) connView(r *req, provider string) connView {
 	return v
 }
 
+// keyView is what the Salesforce card says about the Outbound Message key: never the key, which
+// ownersync keeps only as a digest, except NewURL right after it was generated (shown once).
+type keyView struct {
+	Set       bool
+	Legacy    bool // a secret reference from before the one model, not migrated yet
+	Missing   bool // enabled without a key: ingress refuses its messages
+	CreatedAt time.Time
+	// PreviousUntil is when the rotated-out key stops being accepted (zero: none is).
+	PreviousUntil time.Time
+	// NewURL is the endpoint URL with the key just generated; NewKey the key (the package form).
+	NewURL, NewKey string
+}
+
 func (c *Console) renderConnections(r *req, status int, test map[string]*connect.TestResult, problem string) error {
+	return c.renderConnectionsWith(r, status, test, problem, "", "")
+}
+
+// renderConnectionsWith renders the page; a non-empty newKey (just generated) is shown once with
+// its endpoint URL, and the answer must not be cached.
+func (c *Console) renderConnectionsWith(r *req, status int, test map[string]*connect.TestResult, problem, notice, newKey string) error {
 	c.allowConnectForms(r)
 	views := []connView{c.connView(r, connect.Salesforce), c.connView(r, connect.HubSpot)}
 	for i := range views {
 		views[i].Test = test[views[i].Provider]
+		if views[i].Provider == connect.Salesforce && newKey != "" {
+			views[i].Key.NewKey, views[i].Key.NewURL = newKey, c.webhookURL()+"?key="+url.QueryEscape(newKey)
+		}
 	}
-	return c.render(r, status, "connections", "Connections", map[string]any{"Conns": views, "Problem": problem})
+	if newKey != "" {
+		r.ec.Response().Header().Set("Cache-Control", "no-store")
+	}
+	return c.render(r, status, "connections", "Connections", map[string]any{"Conns": views, "Problem": problem, "Notice": notice})
+}
+
+// webhookURL is ingress's Outbound Message endpoint (without a key).
+func (c *Console) webhookURL() string {
+	if c.conns.Service == nil {
+		return "/webhooks/salesforce"
+	}
+	return c.conns.Service.OutboundURL()
+}
+
+// rotateKey generates a new Outbound Message key for the tenant's Salesforce connection (the same
+// tenant.RotateSharedKey as the admin API and Connect Salesforce) and shows it once with the
+// endpoint URL; the key it replaces stays accepted for the overlap. Tenant admins and the operator
+// may rotate: the tenant's Salesforce admin is who updates the Outbound Messages.
+func (c *Console) rotateKey(r *req) error {
+	if r.tenant.Salesforce == nil {
+		return pageError(http.StatusNotFound, "Salesforce is not connected for this tenant.")
+	}
+	overlap := c.conns.KeyOverlap
+	if overlap <= 0 {
+		overlap = DefaultKeyOverlap
+	}
+	t := *r.tenant
+	sf := *t.Salesforce
+	t.Salesforce = &sf
+	key, until, err := tenant.RotateSharedKey(&sf, c.cfg.Now(), overlap)
+	if err != nil {
+		return err
+	}
+	if err := c.tenants.Put(r.ctx, &t); err != nil {
+		return err
+	}
+	r.tenant = &t
+	c.log.InfoContext(r.ctx, "console: salesforce shared key rotated", "tenant", t.ID, "actor", r.sess.principal.Actor(),
+		"previous_until", until)
+	notice := "A new key was generated. Copy the endpoint URL now: ownersync keeps only a digest of the key and cannot show it again."
+	return c.renderConnectionsWith(r, http.StatusOK, nil, "", notice, key)
 }
 
 // allowConnectForms extends the page's form-action to the CRMs' authorize origins: the Connect
@@ -253,7 +325,8 @@ func (c *Console) connectCallback(r *req) error {
 		return err
 	}
 	r.tenant = t
-	if _, err := c.conns.Service.Callback(r.ctx, p, state, q.Get("code"), q.Get("error"), r.sid); err != nil {
+	f, err := c.conns.Service.Callback(r.ctx, p, state, q.Get("code"), q.Get("error"), r.sid)
+	if err != nil {
 		msg := connectProblem(err)
 		if msg == "" {
 			c.log.ErrorContext(r.ctx, "console: connect callback", "tenant", tid, "provider", p, "error", err)
@@ -265,6 +338,14 @@ func (c *Console) connectCallback(r *req) error {
 		return c.renderConnections(r, http.StatusBadGateway, nil, msg)
 	}
 	c.log.InfoContext(r.ctx, "console: connected", "tenant", tid, "provider", p, "actor", r.sess.principal.Actor())
+	if f.SharedKey != "" {
+		// The Outbound Message key was generated now: shown on this answer only (no redirect that
+		// would have to carry it).
+		if t2, err := c.tenants.Get(r.ctx, tid); err == nil {
+			r.tenant = t2
+		}
+		return c.renderConnectionsWith(r, http.StatusOK, nil, "", flashes["connected-"+p]+" Copy the Outbound Message endpoint URL now: it carries the new shared key, which is shown this once.", f.SharedKey)
+	}
 	return r.ec.Redirect(http.StatusSeeOther, "/admin/t/"+url.PathEscape(tid)+"/connections?done=connected-"+p)
 }
 
@@ -313,15 +394,19 @@ func (c *Console) connectDisconnect(r *req) error {
 	return r.ec.Redirect(http.StatusSeeOther, back+"?done="+done)
 }
 
+// salesforcePackage builds the metadata package for the endpoint URL with the key in the form:
+// ownersync keeps only the key's digest, so the key comes from the page that showed it once (a
+// hidden field) or is typed in again; it must be the current key.
 func (c *Console) salesforcePackage(r *req) error {
 	if c.conns.Service == nil || r.tenant.Salesforce == nil {
 		return pageError(http.StatusNotFound, "Salesforce is not connected for this tenant.")
 	}
-	u, err := c.conns.Service.OutboundURLWithKey(r.tenant)
-	if err != nil {
-		return err
+	key := strings.TrimSpace(r.ec.Request().PostFormValue("key"))
+	if !tenant.IsSharedKeyDigest(r.tenant.Salesforce.SharedKeyRef) || !tenant.MatchesSharedKeyDigest(r.tenant.Salesforce.SharedKeyRef, key) {
+		return c.renderConnections(r, http.StatusBadRequest, nil,
+			"The package needs the current shared key, which ownersync shows only when it is generated. Paste it, or use Rotate key to get a new one.")
 	}
-	zip, err := connect.SalesforcePackage(r.tenant, u, r.tenant.Salesforce.APIVersion)
+	zip, err := connect.SalesforcePackage(r.tenant, c.conns.Service.OutboundURLWithKey(key), r.tenant.Salesforce.APIVersion)
 	if err != nil {
 		if msg := connectProblem(err); msg != "" {
 			return pageError(http.StatusConflict, "%s", msg)
@@ -330,5 +415,6 @@ func (c *Console) salesforcePackage(r *req) error {
 	}
 	h := r.ec.Response().Header()
 	h.Set("Content-Disposition", `attachment; filename="ownersync-salesforce-`+r.tenant.ID+`.zip"`)
+	h.Set("Cache-Control", "no-store")
 	return r.ec.Blob(http.StatusOK, "application/zip", zip)
 }

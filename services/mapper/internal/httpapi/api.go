@@ -405,6 +405,9 @@ func (a *API) listTenants(c echo.Context) error {
 	if ts == nil {
 		ts = []tenant.Tenant{}
 	}
+	for i := range ts {
+		ts[i].MarkKeyMissing()
+	}
 	return c.JSON(http.StatusOK, tenantList{Items: ts})
 }
 
@@ -413,7 +416,15 @@ func (a *API) getTenant(c echo.Context) error {
 	if err != nil {
 		return a.fail(err)
 	}
-	return c.JSON(http.StatusOK, t)
+	// An enabled Salesforce connection without an Outbound Message key is flagged
+	// (salesforce.shared_key_missing): ingress refuses its messages; rotate to generate one.
+	cp := *t
+	if t.Salesforce != nil {
+		sf := *t.Salesforce
+		cp.Salesforce = &sf
+	}
+	cp.MarkKeyMissing()
+	return c.JSON(http.StatusOK, &cp)
 }
 
 // putTenant creates (operator only) or replaces a tenant's configuration. Secrets must be
@@ -577,15 +588,21 @@ func keepKey(prev, next *tenant.Tenant) {
 		return
 	}
 	p, n := prev.Salesforce, next.Salesforce
-	n.SharedKeyRef, n.PreviousSharedKeyRef, n.PreviousSharedKeyUntil = p.SharedKeyRef, p.PreviousSharedKeyRef, p.PreviousSharedKeyUntil
+	n.SharedKeyRef, n.SharedKeyCreatedAt, n.PreviousSharedKeyRef, n.PreviousSharedKeyUntil = p.SharedKeyRef, p.SharedKeyCreatedAt, p.PreviousSharedKeyRef, p.PreviousSharedKeyUntil
 }
 
-func (a *API) newKey() (key, ref string, answer *sharedKey, err error) {
-	key, ref, err = tenant.NewSharedKey()
+// newKey generates the connection's key with tenant.RotateSharedKey (the one generation path, as
+// the console's Rotate key and Connect Salesforce) and returns the answer that shows it once.
+func (a *API) newKey(sf *tenant.SFConfig, overlap time.Duration) (*sharedKey, error) {
+	key, until, err := tenant.RotateSharedKey(sf, time.Now(), overlap)
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
-	return key, ref, &sharedKey{Key: key, WebhookURL: a.cfg.SalesforceWebhookURL + "?key=" + key}, nil
+	answer := &sharedKey{Key: key, WebhookURL: a.cfg.SalesforceWebhookURL + "?key=" + key}
+	if !until.IsZero() {
+		answer.PreviousValidUntil = &until
+	}
+	return answer, nil
 }
 
 func (a *API) saveTenant(c echo.Context, prev, t *tenant.Tenant, status int) error {
@@ -593,11 +610,11 @@ func (a *API) saveTenant(c echo.Context, prev, t *tenant.Tenant, status int) err
 	var generated *sharedKey
 	keepKey(prev, t)
 	if needsKey(prev, t) {
-		_, ref, answer, err := a.newKey()
+		answer, err := a.newKey(t.Salesforce, 0)
 		if err != nil {
 			return err
 		}
-		t.Salesforce.SharedKeyRef, generated = ref, answer
+		generated = answer
 	}
 	if err := a.tenants.Put(ctx, t); err != nil {
 		return a.fail(err)
@@ -639,18 +656,11 @@ func (a *API) rotateSharedKey(c echo.Context) error {
 	if t.Salesforce == nil {
 		return echoserver.Errorf(http.StatusConflict, "salesforce_not_connected", "tenant %s has no Salesforce connection", t.ID)
 	}
-	_, ref, answer, err := a.newKey()
+	sf := *t.Salesforce
+	answer, err := a.newKey(&sf, overlap)
 	if err != nil {
 		return err
 	}
-	sf := *t.Salesforce
-	sf.PreviousSharedKeyRef, sf.PreviousSharedKeyUntil = "", time.Time{}
-	if sf.SharedKeyRef != "" && overlap > 0 {
-		until := time.Now().UTC().Add(overlap).Truncate(time.Millisecond)
-		sf.PreviousSharedKeyRef, sf.PreviousSharedKeyUntil = sf.SharedKeyRef, until
-		answer.PreviousValidUntil = &until
-	}
-	sf.SharedKeyRef = ref
 	t.Salesforce = &sf
 	if err := a.tenants.Put(ctx, t); err != nil {
 		return a.fail(err)

@@ -135,3 +135,47 @@ func TestSharedKeyGeneratedAndRotated(t *testing.T) {
 		t.Errorf("enabling a connection without a key = %d %s", r.Status, r.Body)
 	}
 }
+
+// TestKeylessConnectionFlaggedAndOneKeyModel is issue 13 item 3 (one model, API): an enabled
+// Salesforce connection without a key is flagged in GET answers (salesforce.shared_key_missing),
+// the flag is output only (a GET body saved back is accepted, nothing stored), rotation clears it
+// and stores the key's creation time; a secret reference as a shared key is refused, also from
+// the operator — keys are generated, never configured.
+func TestKeylessConnectionFlaggedAndOneKeyModel(t *testing.T) {
+	e := newEnv(t)
+	type sfAnswer struct {
+		Salesforce struct {
+			SharedKeyMissing bool      `json:"shared_key_missing"`
+			SharedKeyCreated time.Time `json:"shared_key_created_at"`
+		} `json:"salesforce"`
+	}
+	var got sfAnswer
+	g := e.do("GET", "/v1/tenants/acme", acmeToken, "")
+	if err := json.Unmarshal(g.Body, &got); err != nil || g.Status != http.StatusOK || !got.Salesforce.SharedKeyMissing {
+		t.Fatalf("GET of a keyless enabled connection = %d %s, want shared_key_missing", g.Status, g.Body)
+	}
+	var list struct {
+		Items []sfAnswer `json:"items"`
+	}
+	if r := e.do("GET", "/v1/tenants", operatorToken, ""); json.Unmarshal(r.Body, &list) != nil || len(list.Items) == 0 || !list.Items[0].Salesforce.SharedKeyMissing {
+		t.Errorf("GET /v1/tenants does not flag acme: %s", r.Body)
+	}
+	if r := e.do("PUT", "/v1/tenants/acme", acmeToken, string(g.Body)); r.Status != http.StatusOK {
+		t.Fatalf("saving the GET answer back = %d %s", r.Status, r.Body)
+	}
+	before := time.Now().Add(-time.Second)
+	if r := e.do("POST", "/v1/tenants/acme/salesforce/shared-key", acmeToken, ""); r.Status != http.StatusCreated {
+		t.Fatalf("rotate = %d %s", r.Status, r.Body)
+	}
+	got = sfAnswer{}
+	g = e.do("GET", "/v1/tenants/acme", acmeToken, "")
+	if json.Unmarshal(g.Body, &got); got.Salesforce.SharedKeyMissing || got.Salesforce.SharedKeyCreated.Before(before) {
+		t.Errorf("after rotation: %s", g.Body)
+	}
+	for _, ref := range []string{"env:OWNERSYNC_SECRET_ACME_KEY", "stored:acme/salesforce.shared_key"} {
+		r := e.do("PATCH", "/v1/tenants/acme", operatorToken, `{"salesforce":{"shared_key_ref":"`+ref+`"}}`)
+		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "shared_key_ref must be the digest") {
+			t.Errorf("operator sets shared_key_ref %s = %d %s, want 400", ref, r.Status, r.Body)
+		}
+	}
+}
