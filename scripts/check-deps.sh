@@ -49,6 +49,14 @@ if [[ -n "$bad" ]]; then
   echo "$bad" | sed 's/^/  /' >&2
   fail=1
 fi
+# consoletest holds the one in-memory mapper core that the admin API's and the console's tests
+# share; it is test support, so no package's production code imports it (test files may).
+bad=$(cd services/mapper && go list -f '{{.ImportPath}}: {{join .Imports " "}}' ./... | grep -E ' github\.com/ownersync/ownersync/services/mapper/consoletest( |$)' | cut -d: -f1 | grep -v '/consoletest$' || true)
+if [[ -n "$bad" ]]; then
+  echo "check-deps: production code imports the test fake services/mapper/consoletest:" >&2
+  echo "$bad" | sed 's/^/  /' >&2
+  fail=1
+fi
 # FerretDB (and the Postgres/SQLite stack it brings) belongs to the workbench and the dev stack; the
 # production modules' tests reach it in a child process (workbench/mongoproc), so their go.mod files
 # never require it.
@@ -59,5 +67,5 @@ for mod in libs services/ingress services/mapper services/writer services/notifi
     fail=1
   fi
 done
-[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain pure; natsbus only in the events edges; the console apart from the admin API)"
+[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain pure; natsbus only in the events edges; the console apart from the admin API; the core fake only in tests)"
 exit "$fail"

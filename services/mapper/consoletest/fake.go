@@ -1,5 +1,6 @@
-// Package consoletest holds an in-memory mapper core (domain.Admin and domain.DeadLetters) for
-// the console's handler tests and its browser tests (the _test files here drive Debian's Chromium
+// Package consoletest holds the in-memory mapper core (domain.Admin and domain.DeadLetters) that
+// the admin API's tests (internal/httpapi) and the console's handler tests share, and the console's
+// browser tests and its browser tests (the _test files here drive Debian's Chromium
 // with chromedp and save a PNG of every screen under <repo>/screenshots/console-*.png; without
 // chromium they skip and say so).
 //
@@ -139,6 +140,45 @@ func (s *Service) SetErr(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Err = err
+}
+
+// AddPlatformUser adds a platform user.
+func (s *Service) AddPlatformUser(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.platform = append(s.platform, u)
+}
+
+// AddMapping adds a mapping as it is (the users it names need not exist).
+func (s *Service) AddMapping(m domain.MappedUsers) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maps = append(s.maps, m)
+}
+
+// AddRun adds a run in front of the others (Runs lists the newest first).
+func (s *Service) AddRun(r domain.SyncRun) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs = append([]domain.SyncRun{r}, s.runs...)
+}
+
+// AddHistory adds an ownership history entry.
+func (s *Service) AddHistory(h domain.HistoryEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.history = append(s.history, h)
+}
+
+// FinishRuns ends every running run as enough Run calls would (without recording calls).
+func (s *Service) FinishRuns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.runs {
+		for s.runs[i].Status == domain.RunRunning {
+			s.advance(&s.runs[i])
+		}
+	}
 }
 
 // AddCRMUser adds a CRM user (e.g. one with a hostile name).
@@ -305,6 +345,15 @@ func (s *Service) unmappedCRM(provider string) []domain.UnmappedUser {
 	return out
 }
 
+// eachProvider is list(provider), or for provider "" the lists of both (every provider is
+// connected in the fake).
+func (s *Service) eachProvider(provider string, list func(string) []domain.UnmappedUser) []domain.UnmappedUser {
+	if provider != "" {
+		return list(provider)
+	}
+	return append(list("salesforce"), list("hubspot")...)
+}
+
 // notMappable lists the provider's CRM users who are not people (a run's result lists them).
 func (s *Service) notMappable(provider string) []mapping.NotMappable {
 	var out []mapping.NotMappable
@@ -321,14 +370,14 @@ func (s *Service) notMappable(provider string) []mapping.NotMappable {
 func (s *Service) UnmappedPlatformUsers(_ context.Context, tenant, provider string) ([]domain.UnmappedUser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.unmappedPlatform(provider), s.record("UnmappedPlatformUsers %s %s", tenant, provider)
+	return s.eachProvider(provider, s.unmappedPlatform), s.record("UnmappedPlatformUsers %s %s", tenant, provider)
 }
 
 // UnmappedCRMUsers implements domain.Admin.
 func (s *Service) UnmappedCRMUsers(_ context.Context, tenant, provider string) ([]domain.UnmappedUser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.unmappedCRM(provider), s.record("UnmappedCRMUsers %s %s", tenant, provider)
+	return s.eachProvider(provider, s.unmappedCRM), s.record("UnmappedCRMUsers %s %s", tenant, provider)
 }
 
 // Errors implements domain.Admin.
@@ -444,42 +493,48 @@ func (s *Service) Run(_ context.Context, tenant, id string) (*domain.SyncRun, er
 		if r.ID != id || r.Tenant != tenant {
 			continue
 		}
-		if r.Status == domain.RunRunning {
-			steps := s.Steps
-			if steps <= 0 {
-				steps = 3
-			}
-			s.steps[id]++
-			n := s.steps[id]
-			total := len(s.platform) + len(s.crm)
-			r.Phase = phases[min(n, len(phases)-1)]
-			sf := domain.RunProvider{Provider: "salesforce", Phase: domain.PhaseWaiting,
-				Pulled: min(total, total*n/steps), Processed: min(len(s.platform), len(s.platform)*n/steps)}
-			r.Providers = []domain.RunProvider{sf}
-			if n >= steps {
-				r.Status, r.Phase, r.FinishedAt = domain.RunSucceeded, domain.PhaseDone, s.Now()
-				r.Providers = nil
-				for _, p := range []string{"salesforce", "hubspot"} {
-					rp := domain.RunProvider{Provider: p, Phase: domain.PhaseDone}
-					if p == sf.Provider {
-						rp.Pulled, rp.Processed = sf.Pulled, sf.Processed
-					}
-					c := mapping.Counts{UnmappedPlatform: len(s.unmappedPlatform(p)), UnmappedCRM: len(s.unmappedCRM(p))}
-					for _, m := range s.maps {
-						if m.Provider == p {
-							c.Mapped++
-						}
-					}
-					nm := s.notMappable(p)
-					rp.Outcome = &report.Provider{Provider: p, Counts: report.Counts{Counts: c, Pulled: rp.Pulled}, NotMappable: nm, NotMappableTotal: len(nm)}
-					r.Providers = append(r.Providers, rp)
-				}
-			}
-		}
+		s.advance(r)
 		run := *r
 		return &run, nil
 	}
 	return nil, domain.Errorf(domain.CodeNotFound, "no run %s", id)
+}
+
+// advance moves a running run one step on.
+func (s *Service) advance(r *domain.SyncRun) {
+	if r.Status != domain.RunRunning {
+		return
+	}
+	steps := s.Steps
+	if steps <= 0 {
+		steps = 3
+	}
+	s.steps[r.ID]++
+	n := s.steps[r.ID]
+	total := len(s.platform) + len(s.crm)
+	r.Phase = phases[min(n, len(phases)-1)]
+	sf := domain.RunProvider{Provider: "salesforce", Phase: domain.PhaseWaiting,
+		Pulled: min(total, total*n/steps), Processed: min(len(s.platform), len(s.platform)*n/steps)}
+	r.Providers = []domain.RunProvider{sf}
+	if n >= steps {
+		r.Status, r.Phase, r.FinishedAt = domain.RunSucceeded, domain.PhaseDone, s.Now()
+		r.Providers = nil
+		for _, p := range []string{"salesforce", "hubspot"} {
+			rp := domain.RunProvider{Provider: p, Phase: domain.PhaseDone}
+			if p == sf.Provider {
+				rp.Pulled, rp.Processed = sf.Pulled, sf.Processed
+			}
+			c := mapping.Counts{UnmappedPlatform: len(s.unmappedPlatform(p)), UnmappedCRM: len(s.unmappedCRM(p))}
+			for _, m := range s.maps {
+				if m.Provider == p {
+					c.Mapped++
+				}
+			}
+			nm := s.notMappable(p)
+			rp.Outcome = &report.Provider{Provider: p, Counts: report.Counts{Counts: c, Pulled: rp.Pulled}, NotMappable: nm, NotMappableTotal: len(nm)}
+			r.Providers = append(r.Providers, rp)
+		}
+	}
 }
 
 // RecordHistory implements domain.Admin.
@@ -511,14 +566,14 @@ func (d *DeadLetters) List(_ context.Context, tenant string, f domain.DLQFilter)
 	d.calls = append(d.calls, fmt.Sprintf("List %s %+v", tenant, f))
 	var out []domain.DeadLetter
 	for _, l := range d.Letters {
-		if f.Service == "" || l.Service == f.Service {
+		if selects(f, l) {
 			out = append(out, l)
 		}
 	}
 	return out, nil
 }
 
-// Replay implements domain.DeadLetters for f.IDs.
+// Replay implements domain.DeadLetters: it republishes (removes) the letters f selects.
 func (d *DeadLetters) Replay(_ context.Context, tenant string, f domain.DLQFilter) (domain.ReplayResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -526,11 +581,7 @@ func (d *DeadLetters) Replay(_ context.Context, tenant string, f domain.DLQFilte
 	var res domain.ReplayResult
 	kept := d.Letters[:0]
 	for _, l := range d.Letters {
-		hit := false
-		for _, id := range f.IDs {
-			hit = hit || id == l.ID
-		}
-		if hit {
+		if selects(f, l) {
 			res.Replayed = append(res.Replayed, domain.ReplayedLetter{ID: l.ID, Subject: l.Subject, MsgID: fmt.Sprintf("replay:%d", l.ID)})
 		} else {
 			kept = append(kept, l)
@@ -538,6 +589,38 @@ func (d *DeadLetters) Replay(_ context.Context, tenant string, f domain.DLQFilte
 	}
 	d.Letters = kept
 	return res, nil
+}
+
+// selects reports whether f selects l: every field set matches (the subject as a NATS subject
+// filter with * and a final >).
+func selects(f domain.DLQFilter, l domain.DeadLetter) bool {
+	if f.Service != "" && l.Service != f.Service || f.Subject != "" && !subjectMatches(f.Subject, l.Subject) {
+		return false
+	}
+	if len(f.IDs) == 0 {
+		return true
+	}
+	for _, id := range f.IDs {
+		if id == l.ID {
+			return true
+		}
+	}
+	return false
+}
+
+func subjectMatches(filter, subject string) bool {
+	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, t := range ft {
+		switch {
+		case t == ">":
+			return i < len(st)
+		case i >= len(st):
+			return false
+		case t != "*" && t != st[i]:
+			return false
+		}
+	}
+	return len(ft) == len(st)
 }
 
 // TakeCalls returns and clears the recorded calls.

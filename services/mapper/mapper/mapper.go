@@ -148,7 +148,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 	}
 	dlqs := dlq.New(base.Bus.JS)
 	readTenants := cachedTenants{Store: tenants, cache: cache}
-	httpapi.New(cfg.Admin, httpapi.FromCore(svc), readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
+	httpapi.New(cfg.Admin, svc, readTenants, tokens, dlqs, base.Log).Register(base.HTTP.E)
 	console.New(console.Config{Secure: strings.HasPrefix(cfg.AdminURL, "https://"), PlatformUserURL: cfg.PlatformUserURL,
 		Sessions:               auth.NewSessions(base.Mongo.DB),
 		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,

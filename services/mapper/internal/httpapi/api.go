@@ -47,17 +47,18 @@ const maxKeyOverlap = 30 * 24 * time.Hour
 // API is mapper's admin API.
 type API struct {
 	cfg     Config
-	svc     Service
+	svc     coreService
 	tenants TenantStore
 	tokens  TokenStore
 	dlq     DeadLetters
 	log     *slog.Logger
 }
 
-// New builds the API. Every dependency is required, and cfg is used as it is (config.Load holds
-// the defaults); logger may be nil (discard).
-func New(cfg Config, svc Service, tenants TenantStore, tokens TokenStore, dlq DeadLetters, logger *slog.Logger) *API {
-	if svc == nil || tenants == nil || tokens == nil || dlq == nil {
+// New builds the API over the mapper core (app.Service implements domain.Admin; the API converts
+// its domain types to the JSON shapes of this package). Every dependency is required, and cfg is
+// used as it is (config.Load holds the defaults); logger may be nil (discard).
+func New(cfg Config, core domain.Admin, tenants TenantStore, tokens TokenStore, dlq DeadLetters, logger *slog.Logger) *API {
+	if core == nil || tenants == nil || tokens == nil || dlq == nil {
 		panic("httpapi.New: service, tenant store, token store and dead letters are required")
 	}
 	if cfg.MaxBodyBytes <= 0 || cfg.RunsLimit <= 0 || cfg.DLQLimit <= 0 || cfg.KeyOverlap <= 0 || cfg.KeyOverlap > maxKeyOverlap {
@@ -66,7 +67,7 @@ func New(cfg Config, svc Service, tenants TenantStore, tokens TokenStore, dlq De
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{cfg: cfg, svc: svc, tenants: tenants, tokens: tokens, dlq: dlq, log: logger}
+	return &API{cfg: cfg, svc: coreService{core}, tenants: tenants, tokens: tokens, dlq: dlq, log: logger}
 }
 
 // Limits of list parameters.

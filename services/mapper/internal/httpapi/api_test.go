@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 )
@@ -58,12 +60,12 @@ func TestAuthentication(t *testing.T) {
 		})
 	}
 	// Nothing reached the core for any refused request.
-	for _, c := range e.svc.takeCalls() {
+	for _, c := range e.svc.TakeCalls() {
 		if strings.Contains(c, "globex") {
 			t.Errorf("a refused request reached the service: %s", c)
 		}
 	}
-	if c := e.dlq.takeCalls(); len(c) > 0 {
+	if c := e.dlq.TakeCalls(); len(c) > 0 {
 		t.Errorf("a refused request reached the DLQ: %v", c)
 	}
 }
@@ -139,9 +141,34 @@ func TestMintedTenantToken(t *testing.T) {
 	}
 }
 
+// TestHappyPaths drives every read and write of the admin API over the in-memory core (apiDemo)
+// and compares each body with the JSON the API documents, written out here: the conversion from
+// the core's domain types is under test, not only the routing.
 func TestHappyPaths(t *testing.T) {
 	e := newEnv(t)
-	f := e.svc
+	fin := t0.Add(3 * time.Second)
+	fin0 := t0.Add(-2*time.Hour + time.Second)
+	ada := httpapi.Mapping{Provider: "salesforce", PlatformUserID: "u1", PlatformUserName: "Ada Lovelace", PlatformUserEmail: "ada@acme.example",
+		CRMUserID: "005000000000001AAA", CRMUserName: "Ada Lovelace", CRMUserEmail: "ada@acme.example", CRMUserActive: true, Status: "synced", MadeBy: "email", CreatedAt: t0, UpdatedAt: t0}
+	bob := httpapi.Mapping{Provider: "salesforce", PlatformUserID: "u2", PlatformUserName: "Bob Byte", PlatformUserEmail: "bob@acme.example",
+		CRMUserID: "005000000000002AAA", CRMUserActive: false, Status: "error", MadeBy: "manual", Reason: "the Salesforce user was deactivated", CreatedAt: t0, UpdatedAt: t0}
+	run1 := httpapi.Run{ID: "run-1", Tenant: "acme", Trigger: "schedule", State: "succeeded", Phase: "done", Pulled: 15, Processed: 12,
+		StartedAt: t0.Add(-time.Hour), FinishedAt: &fin, Providers: []httpapi.RunProvider{{Provider: "salesforce", Mapped: 10, Created: 1,
+			Conflicts: 1, Errors: 1, UnmappedPlatform: 1, UnmappedCRM: 4, ChangesTotal: 3, Changes: []httpapi.Change{{Kind: "created",
+				PlatformUserID: "u1", CRMUserID: "005000000000001AAA", Email: "ada@acme.example", Name: "Ada Lovelace"}}}}}
+	// A partial run is failed to the API; its providers say which one failed.
+	run0 := httpapi.Run{ID: "run-0", Tenant: "acme", Trigger: "schedule", State: "failed", Phase: "done", Pulled: 11, Processed: 12,
+		StartedAt: t0.Add(-2 * time.Hour), FinishedAt: &fin0, Error: "a provider failed; see providers", Providers: []httpapi.RunProvider{
+			{Provider: "salesforce", Error: "salesforce: 401 INVALID_SESSION_ID"}, {Provider: "hubspot", Mapped: 11, UnmappedPlatform: 1}}}
+	unmappedSF := func(id, name, email string) httpapi.UnmappedUser {
+		return httpapi.UnmappedUser{Provider: "salesforce", ID: id, Name: name, Email: email, Status: "active", Reason: "no salesforce user has this email"}
+	}
+	unmappedHS := func(id, name, email string) httpapi.UnmappedUser {
+		return httpapi.UnmappedUser{Provider: "hubspot", ID: id, Name: name, Email: email, Status: "active", Reason: "no hubspot user has this email"}
+	}
+	newRun := func(id string, dry bool) httpapi.Run {
+		return httpapi.Run{ID: id, Tenant: "acme", Trigger: "api", DryRun: dry, State: "running", Phase: "starting", StartedAt: t0}
+	}
 	tests := []struct {
 		name, method, path, token, body string
 		setup                           func()
@@ -149,53 +176,84 @@ func TestHappyPaths(t *testing.T) {
 		want                            any // JSON-equal body; nil = no body
 		calls                           []string
 	}{
-		{name: "overview", method: "GET", path: "/v1/tenants/acme/users/overview", token: acmeToken,
-			status: 200, want: f.overview, calls: []string{"Overview acme"}},
+		{name: "overview", method: "GET", path: "/v1/tenants/acme/users/overview", token: acmeToken, status: 200,
+			want: httpapi.Overview{Tenant: "acme", LastSync: &run1, Providers: []httpapi.ProviderOverview{
+				{Provider: "salesforce", Connected: true, PlatformUsers: 5, CRMUsers: 3, Mapped: 2, Manual: 1, Errors: 1, UnmappedPlatform: 3, UnmappedCRM: 1, LastSyncAt: &fin},
+				{Provider: "hubspot", Connected: true, PlatformUsers: 5, CRMUsers: 1, UnmappedPlatform: 5, UnmappedCRM: 1, LastSyncAt: &fin},
+			}},
+			calls: []string{"Overview acme"}},
 		{name: "mappings defaults", method: "GET", path: "/v1/tenants/acme/mappings", token: acmeToken,
-			status: 200, want: withPage(f.page, 1, 50), calls: []string{"ListMappings acme {Provider: Status: Q: Page:1 PerPage:50}"}},
-		{name: "mappings filtered", method: "GET", path: "/v1/tenants/acme/mappings?provider=salesforce&status=error&q=+Ada%20L+&page=3&per_page=25", token: acmeToken,
-			status: 200, want: withPage(f.page, 3, 25), calls: []string{"ListMappings acme {Provider:salesforce Status:error Q:Ada L Page:3 PerPage:25}"}},
+			status: 200, want: httpapi.MappingPage{Items: []httpapi.Mapping{ada, bob}, Total: 2, Page: 1, PerPage: 50},
+			calls: []string{"ListMappings acme {Provider: Status: Q: Page:1 PerPage:50}"}},
+		{name: "mappings filtered", method: "GET", path: "/v1/tenants/acme/mappings?provider=salesforce&status=error&q=+Bob%20B+&per_page=25", token: acmeToken,
+			status: 200, want: httpapi.MappingPage{Items: []httpapi.Mapping{bob}, Total: 1, Page: 1, PerPage: 25},
+			calls: []string{"ListMappings acme {Provider:salesforce Status:error Q:Bob B Page:1 PerPage:25}"}},
+		{name: "mappings second page", method: "GET", path: "/v1/tenants/acme/mappings?page=2&per_page=1", token: acmeToken,
+			status: 200, want: httpapi.MappingPage{Items: []httpapi.Mapping{bob}, Total: 2, Page: 2, PerPage: 1},
+			calls: []string{"ListMappings acme {Provider: Status: Q: Page:2 PerPage:1}"}},
 		{name: "mappings per_page capped", method: "GET", path: "/v1/tenants/acme/mappings?per_page=5000", token: operatorToken,
-			status: 200, want: withPage(f.page, 1, 200), calls: []string{"ListMappings acme {Provider: Status: Q: Page:1 PerPage:200}"}},
+			status: 200, want: httpapi.MappingPage{Items: []httpapi.Mapping{ada, bob}, Total: 2, Page: 1, PerPage: 200},
+			calls: []string{"ListMappings acme {Provider: Status: Q: Page:1 PerPage:200}"}},
 		{name: "unmapped platform", method: "GET", path: "/v1/tenants/acme/unmapped/platform-users?provider=salesforce", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.unmappedPU}, calls: []string{`UnmappedPlatformUsers acme "salesforce"`}},
+			status: 200, want: map[string]any{"items": []httpapi.UnmappedUser{unmappedSF("u7", "Sam Seven", "sam@acme.example"),
+				unmappedSF("user:42@x", "Xia Colon", "xia@acme.example"), unmappedSF("u9", "Nina New", "nina@acme.example")}},
+			calls: []string{"UnmappedPlatformUsers acme salesforce"}},
 		{name: "unmapped platform all providers", method: "GET", path: "/v1/tenants/acme/unmapped/platform-users", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.unmappedPU}, calls: []string{`UnmappedPlatformUsers acme ""`}},
+			status: 200, want: map[string]any{"items": []httpapi.UnmappedUser{unmappedSF("u7", "Sam Seven", "sam@acme.example"),
+				unmappedSF("user:42@x", "Xia Colon", "xia@acme.example"), unmappedSF("u9", "Nina New", "nina@acme.example"),
+				unmappedHS("u1", "Ada Lovelace", "ada@acme.example"), unmappedHS("u2", "Bob Byte", "bob@acme.example"), unmappedHS("u7", "Sam Seven", "sam@acme.example"),
+				unmappedHS("user:42@x", "Xia Colon", "xia@acme.example"), unmappedHS("u9", "Nina New", "nina@acme.example")}},
+			calls: []string{"UnmappedPlatformUsers acme "}},
 		{name: "unmapped crm", method: "GET", path: "/v1/tenants/acme/unmapped/crm-users?provider=hubspot", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.unmappedCU}, calls: []string{`UnmappedCRMUsers acme "hubspot"`}},
-		{name: "errors", method: "GET", path: "/v1/tenants/acme/errors?provider=salesforce", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.problems}, calls: []string{`Errors acme "salesforce"`}},
+			status: 200, want: map[string]any{"items": []httpapi.UnmappedUser{{Provider: "hubspot", ID: "9001", Name: "Olga Owner", Email: "olga@acme.example", Status: "active"}}},
+			calls: []string{"UnmappedCRMUsers acme hubspot"}},
+		{name: "errors", method: "GET", path: "/v1/tenants/acme/errors?provider=salesforce", token: acmeToken, status: 200,
+			want: map[string]any{"items": []httpapi.Problem{{Provider: "salesforce", Code: "ambiguous_email", PlatformUserID: "u3", CRMUserID: "005000000000003AAA",
+				Email: "cy@acme.example", CRMUserIDs: []string{"005000000000003AAA"}, PlatformUserIDs: []string{"u3"},
+				Message: "two active Salesforce users have the email cy@acme.example", Fix: "deactivate one of them or map the user manually", Since: &t0}}},
+			calls: []string{"Errors acme salesforce"}},
+		{name: "runs", method: "GET", path: "/v1/tenants/acme/sync-runs", token: acmeToken,
+			status: 200, want: map[string]any{"items": []httpapi.Run{run1, run0}}, calls: []string{"Runs acme 20"}},
+		{name: "runs limit capped", method: "GET", path: "/v1/tenants/acme/sync-runs?limit=1000", token: acmeToken,
+			status: 200, want: map[string]any{"items": []httpapi.Run{run1, run0}}, calls: []string{"Runs acme 100"}},
+		{name: "run", method: "GET", path: "/v1/tenants/acme/sync-runs/run-1", token: acmeToken,
+			status: 200, want: run1, calls: []string{"Run acme run-1"}},
+		{name: "partial run", method: "GET", path: "/v1/tenants/acme/sync-runs/run-0", token: acmeToken,
+			status: 200, want: run0, calls: []string{"Run acme run-0"}},
+		{name: "history salesforce contact", method: "GET", path: "/v1/tenants/acme/records/salesforce/contact/003000000000001/history", token: acmeToken,
+			status: 200, want: map[string]any{"items": []httpapi.HistoryEntry{{ID: "h1", Tenant: "acme", Provider: "salesforce", RecordType: "contact",
+				RecordID: "003000000000001AAA", At: t0, Direction: "crm_to_platform", Outcome: "assigned", OwnerAfter: "005000000000001AAA", PlatformUserID: "u1", EventID: "sf:00D:1"}}},
+			calls: []string{"RecordHistory acme salesforce contact 003000000000001AAA"}},
+		{name: "history salesforce lead", method: "GET", path: "/v1/tenants/acme/records/salesforce/lead/00Q000000000001EAA/history", token: acmeToken,
+			status: 200, want: map[string]any{"items": []httpapi.HistoryEntry{{ID: "h2", Tenant: "acme", Provider: "salesforce", RecordType: "lead",
+				RecordID: "00Q000000000001EAA", At: t0, Direction: "platform_to_crm", Outcome: "written", OwnerBefore: "005000000000001AAA", OwnerAfter: "005000000000007AAA",
+				PlatformUserID: "u7", EventID: "pl:9", PlatformRecordID: "lead-9", OccurredAt: t0.Add(-time.Minute)}}},
+			calls: []string{"RecordHistory acme salesforce lead 00Q000000000001EAA"}},
+		{name: "history hubspot", method: "GET", path: "/v1/tenants/acme/records/hubspot/contact/151/history", token: acmeToken,
+			status: 200, want: map[string]any{"items": []httpapi.HistoryEntry{{ID: "h3", Tenant: "acme", Provider: "hubspot", RecordType: "contact",
+				RecordID: "151", At: t0, Direction: "crm_to_platform", Outcome: "unmapped_owner", OwnerAfter: "9001", EventID: "hs:1", Reason: "no mapping for owner 9001"}}},
+			calls: []string{"RecordHistory acme hubspot contact 151"}},
 		{name: "map manually salesforce 15-char id", method: "PUT", path: "/v1/tenants/acme/mappings/salesforce/u7", token: acmeToken,
 			body: `{"crm_user_id":"005000000000007"}`, status: 200,
-			want:  httpapi.Mapping{Provider: "salesforce", PlatformUserID: "u7", CRMUserID: "005000000000007AAA", Status: "synced", MadeBy: "manual", CreatedAt: t0, UpdatedAt: t0},
+			want: httpapi.Mapping{Provider: "salesforce", PlatformUserID: "u7", PlatformUserName: "Sam Seven", PlatformUserEmail: "sam@acme.example",
+				CRMUserID: "005000000000007AAA", CRMUserName: "Sam Seven", CRMUserEmail: "sam7@acme.example", CRMUserActive: true, Status: "synced", MadeBy: "manual", CreatedAt: t0, UpdatedAt: t0},
 			calls: []string{"MapManually acme salesforce u7 005000000000007AAA " + acmeActor}},
 		{name: "map manually hubspot", method: "PUT", path: "/v1/tenants/acme/mappings/hubspot/user:42@x", token: operatorToken,
 			body: `{"crm_user_id":" 9001 "}`, status: 200,
-			want:  httpapi.Mapping{Provider: "hubspot", PlatformUserID: "user:42@x", CRMUserID: "9001", Status: "synced", MadeBy: "manual", CreatedAt: t0, UpdatedAt: t0},
+			want: httpapi.Mapping{Provider: "hubspot", PlatformUserID: "user:42@x", PlatformUserName: "Xia Colon", PlatformUserEmail: "xia@acme.example",
+				CRMUserID: "9001", CRMUserName: "Olga Owner", CRMUserEmail: "olga@acme.example", CRMUserActive: true, Status: "synced", MadeBy: "manual", CreatedAt: t0, UpdatedAt: t0},
 			calls: []string{"MapManually acme hubspot user:42@x 9001 " + operatorActor}},
-		{name: "unmap", method: "DELETE", path: "/v1/tenants/acme/mappings/hubspot/u7", token: acmeToken,
-			status: 204, calls: []string{"Unmap acme hubspot u7 " + acmeActor}},
+		{name: "unmap", method: "DELETE", path: "/v1/tenants/acme/mappings/hubspot/user:42@x", token: acmeToken,
+			status: 204, calls: []string{"Unmap acme hubspot user:42@x " + acmeActor}},
 		{name: "sync started", method: "POST", path: "/v1/tenants/acme/sync-users", token: acmeToken,
-			setup: func() { f.created = true }, status: 202, want: f.run,
-			calls: []string{"StartSync acme {DryRun:false EmailReport:false Trigger:api Actor:" + acmeActor + "}"}},
-		{name: "sync dry run", method: "POST", path: "/v1/tenants/acme/sync-users?dry_run=true", token: acmeToken,
-			setup: func() { f.created = true }, status: 202, want: withDryRun(f.run),
-			calls: []string{"StartSync acme {DryRun:true EmailReport:false Trigger:api Actor:" + acmeActor + "}"}},
+			status: 202, want: newRun("run-2", false),
+			calls: []string{"StartSync acme {Tenant:acme Trigger:api DryRun:false EmailReport:false Actor:" + acmeActor + "}"}},
 		{name: "sync already running", method: "POST", path: "/v1/tenants/acme/sync-users", token: acmeToken,
-			setup: func() { f.created = false }, status: 200, want: f.run,
-			calls: []string{"StartSync acme {DryRun:false EmailReport:false Trigger:api Actor:" + acmeActor + "}"}},
-		{name: "runs", method: "GET", path: "/v1/tenants/acme/sync-runs", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.runs}, calls: []string{"Runs acme 20"}},
-		{name: "runs limit capped", method: "GET", path: "/v1/tenants/acme/sync-runs?limit=1000", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.runs}, calls: []string{"Runs acme 100"}},
-		{name: "run", method: "GET", path: "/v1/tenants/acme/sync-runs/run-2", token: acmeToken,
-			status: 200, want: f.run, calls: []string{"Run acme run-2"}},
-		{name: "history salesforce contact", method: "GET", path: "/v1/tenants/acme/records/salesforce/contact/003000000000001/history", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.history}, calls: []string{"RecordHistory acme salesforce contact 003000000000001AAA"}},
-		{name: "history salesforce lead", method: "GET", path: "/v1/tenants/acme/records/salesforce/lead/00Q000000000001EAA/history", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.history}, calls: []string{"RecordHistory acme salesforce lead 00Q000000000001EAA"}},
-		{name: "history hubspot", method: "GET", path: "/v1/tenants/acme/records/hubspot/contact/151/history", token: acmeToken,
-			status: 200, want: map[string]any{"items": f.history}, calls: []string{"RecordHistory acme hubspot contact 151"}},
+			status: 200, want: newRun("run-2", false),
+			calls: []string{"StartSync acme {Tenant:acme Trigger:api DryRun:false EmailReport:false Actor:" + acmeActor + "}"}},
+		{name: "sync dry run", method: "POST", path: "/v1/tenants/acme/sync-users?dry_run=true", token: acmeToken,
+			setup: e.svc.FinishRuns, status: 202, want: newRun("run-3", true),
+			calls: []string{"StartSync acme {Tenant:acme Trigger:api DryRun:true EmailReport:false Actor:" + acmeActor + "}"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,29 +269,21 @@ func TestHappyPaths(t *testing.T) {
 			} else if len(r.Body) != 0 {
 				t.Errorf("body = %s, want none", r.Body)
 			}
-			if d := cmp.Diff(tc.calls, f.takeCalls()); d != "" {
+			if d := cmp.Diff(tc.calls, e.svc.TakeCalls()); d != "" {
 				t.Errorf("service calls (-want +got):\n%s", d)
 			}
 		})
 	}
 	r := e.do("POST", "/v1/tenants/acme/sync-users", acmeToken, "")
-	if loc := r.Header.Get("Location"); loc != "/v1/tenants/acme/sync-runs/run-2" {
+	if loc := r.Header.Get("Location"); loc != "/v1/tenants/acme/sync-runs/run-3" {
 		t.Errorf("Location = %q", loc)
 	}
 }
 
-func withPage(p httpapi.MappingPage, page, per int) httpapi.MappingPage {
-	p.Page, p.PerPage = page, per
-	return p
-}
-
-func withDryRun(r httpapi.Run) httpapi.Run { r.DryRun = true; return r }
-
 func TestEmptyListsAreArrays(t *testing.T) {
-	e := newEnv(t)
-	e.svc.page.Items, e.svc.unmappedPU, e.svc.problems, e.svc.runs, e.svc.history = nil, nil, nil, nil, nil
+	e := newEnvWith(t, consoletest.NewService())
 	for path, want := range map[string]string{
-		"/v1/tenants/acme/mappings":                          `{"items":[],"total":7,"page":1,"per_page":50}`,
+		"/v1/tenants/acme/mappings":                          `{"items":[],"total":0,"page":1,"per_page":50}`,
 		"/v1/tenants/acme/unmapped/platform-users":           `{"items":[]}`,
 		"/v1/tenants/acme/errors":                            `{"items":[]}`,
 		"/v1/tenants/acme/sync-runs":                         `{"items":[]}`,
@@ -304,10 +354,10 @@ func TestBadInputs(t *testing.T) {
 			}
 		})
 	}
-	if c := e.svc.takeCalls(); len(c) > 0 {
+	if c := e.svc.TakeCalls(); len(c) > 0 {
 		t.Errorf("bad input reached the service: %v", c)
 	}
-	if c := e.dlq.takeCalls(); len(c) > 0 {
+	if c := e.dlq.TakeCalls(); len(c) > 0 {
 		t.Errorf("bad input reached the DLQ: %v", c)
 	}
 	// Content-Type other than JSON.
@@ -341,7 +391,7 @@ func TestServiceErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.code+"/"+tc.message, func(t *testing.T) {
-			e.svc.err = tc.err
+			e.svc.SetErr(tc.err)
 			r := e.do("PUT", "/v1/tenants/acme/mappings/hubspot/u7", acmeToken, `{"crm_user_id":"9001"}`)
 			var b struct {
 				Error struct{ Code, Message string } `json:"error"`
@@ -392,10 +442,10 @@ func TestEveryRouteIsGuarded(t *testing.T) {
 	if n < 17 {
 		t.Errorf("walked %d routes, want every tenant route", n)
 	}
-	if c := e.svc.takeCalls(); len(c) > 0 {
+	if c := e.svc.TakeCalls(); len(c) > 0 {
 		t.Errorf("refused requests reached the service: %v", c)
 	}
-	if c := e.dlq.takeCalls(); len(c) > 0 {
+	if c := e.dlq.TakeCalls(); len(c) > 0 {
 		t.Errorf("refused requests reached the DLQ: %v", c)
 	}
 }

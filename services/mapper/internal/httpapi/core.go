@@ -6,13 +6,9 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 )
 
-// FromCore returns the Service of the mapper core (domain.Admin, which app.Service implements),
-// converting its domain types to the API's JSON shapes at this boundary.
-func FromCore(c domain.Admin) Service { return coreService{c} }
-
+// coreService is the mapper core as the API's handlers use it: each method calls domain.Admin
+// and converts its domain types to the API's JSON shapes at this boundary.
 type coreService struct{ c domain.Admin }
-
-var _ Service = coreService{}
 
 func (s coreService) Overview(ctx context.Context, tenant string) (Overview, error) {
 	o, err := s.c.Overview(ctx, tenant)

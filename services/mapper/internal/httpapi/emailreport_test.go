@@ -14,7 +14,7 @@ func TestDryRunEmailReportParameter(t *testing.T) {
 	if r.Status != 202 && r.Status != 200 {
 		t.Fatalf("dry run with email = %d %s", r.Status, r.Body)
 	}
-	calls := e.svc.takeCalls()
+	calls := e.svc.TakeCalls()
 	if len(calls) != 1 || !strings.Contains(calls[0], "DryRun:true EmailReport:true") {
 		t.Errorf("core calls = %v, want one dry run asking for email", calls)
 	}
@@ -24,7 +24,7 @@ func TestDryRunEmailReportParameter(t *testing.T) {
 	if r := e.do("POST", "/v1/tenants/acme/sync-users?dry_run=true&email_report=maybe", acmeToken, ""); r.Status != 400 {
 		t.Errorf("email_report=maybe = %d, want 400", r.Status)
 	}
-	if calls := e.svc.takeCalls(); len(calls) != 0 {
+	if calls := e.svc.TakeCalls(); len(calls) != 0 {
 		t.Errorf("refused requests reached the core: %v", calls)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,9 +22,12 @@ import (
 	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
+	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/auth"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
+	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
+	"github.com/ownersync/ownersync/services/mapper/internal/report"
 	"github.com/ownersync/ownersync/workbench/harness"
 )
 
@@ -62,8 +64,8 @@ func (s *syncBuffer) String() string {
 type env struct {
 	t       *testing.T
 	srv     *httptest.Server
-	svc     *fakeService
-	dlq     *fakeDLQ
+	svc     *consoletest.Service
+	dlq     *consoletest.DeadLetters
 	tenants *tenantstore.Store
 	tokens  *auth.Store
 	db      *mongo.Database
@@ -74,8 +76,15 @@ type env struct {
 var dbNameRE = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
 // newEnv starts the API on a real HTTP server with the echoserver error handler, a tenant store and
-// token store on FerretDB, tenants acme and globex, and fakes for the core and the DLQ.
+// token store on FerretDB, tenants acme and globex, the in-memory core apiDemo and the in-memory DLQ
+// (consoletest.DeadLetterSeed).
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, apiDemo())
+}
+
+// newEnvWith is newEnv over the core svc.
+func newEnvWith(t *testing.T, svc *consoletest.Service) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -109,7 +118,7 @@ func newEnv(t *testing.T) *env {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := echoserver.New(echoserver.Options{Service: "mapper", Logger: log})
-	e := &env{t: t, svc: newFakeService(), dlq: &fakeDLQ{}, tenants: ts, tokens: tokens, db: conn.DB, logs: logs, server: s}
+	e := &env{t: t, svc: svc, dlq: &consoletest.DeadLetters{Letters: consoletest.DeadLetterSeed()}, tenants: ts, tokens: tokens, db: conn.DB, logs: logs, server: s}
 	api := httpapi.New(httpapi.Config{MaxBodyBytes: 4096, RunsLimit: 20, DLQLimit: 100, SalesforceWebhookURL: webhookURL, KeyOverlap: 72 * time.Hour}, e.svc, ts, tokens, e.dlq, log)
 	api.Register(s.E)
 	e.srv = httptest.NewServer(s.E)
@@ -196,136 +205,61 @@ func jsonEqual(t *testing.T, got []byte, want any) {
 	}
 }
 
-// fakeService records each call and answers with canned values.
-type fakeService struct {
-	mu    sync.Mutex
-	calls []string
-	err   error
+var t0 = consoletest.T0
 
-	overview   httpapi.Overview
-	page       httpapi.MappingPage
-	unmappedPU []httpapi.UnmappedUser
-	unmappedCU []httpapi.UnmappedUser
-	problems   []httpapi.Problem
-	run        httpapi.Run
-	created    bool
-	runs       []httpapi.Run
-	history    []httpapi.HistoryEntry
-}
-
-var t0 = time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
-
-func newFakeService() *fakeService {
-	fin := t0.Add(3 * time.Second)
-	return &fakeService{
-		overview: httpapi.Overview{Tenant: "acme", Providers: []httpapi.ProviderOverview{
-			{Provider: "salesforce", Connected: true, PlatformUsers: 12, CRMUsers: 15, Mapped: 10, Manual: 1, Conflicts: 1, Errors: 1, UnmappedPlatform: 1, UnmappedCRM: 4, LastSyncAt: &fin},
-			{Provider: "hubspot", Connected: true, PlatformUsers: 12, CRMUsers: 11, Mapped: 11, UnmappedPlatform: 1},
-		}, LastSync: &httpapi.Run{ID: "run-1", Tenant: "acme", Trigger: "schedule", State: "succeeded", StartedAt: t0, FinishedAt: &fin}},
-		page: httpapi.MappingPage{Total: 7, Items: []httpapi.Mapping{
-			{Provider: "salesforce", PlatformUserID: "u1", PlatformUserName: "Ada Lovelace", PlatformUserEmail: "ada@acme.example", CRMUserID: "005000000000001AAA", CRMUserName: "Ada Lovelace", CRMUserEmail: "ada@acme.example", CRMUserActive: true, Status: "synced", MadeBy: "email", CreatedAt: t0, UpdatedAt: t0},
-			{Provider: "salesforce", PlatformUserID: "u2", PlatformUserName: "Bob Byte", PlatformUserEmail: "bob@acme.example", CRMUserID: "005000000000002AAA", CRMUserActive: false, Status: "error", MadeBy: "manual", Reason: "the Salesforce user was deactivated", CreatedAt: t0, UpdatedAt: t0},
-		}},
-		unmappedPU: []httpapi.UnmappedUser{{Provider: "salesforce", ID: "u9", Name: "Nina New", Email: "nina@acme.example", Status: "active", Reason: "no CRM user has this email"}},
-		unmappedCU: []httpapi.UnmappedUser{{Provider: "hubspot", ID: "9001", Name: "Olga Owner", Email: "olga@acme.example", Status: "active"}},
-		problems: []httpapi.Problem{{Provider: "salesforce", Code: "ambiguous_email", PlatformUserID: "u3", Email: "cy@acme.example",
-			CRMUserIDs: []string{"005000000000003AAA", "005000000000004AAA"}, Message: "two active Salesforce users have the email cy@acme.example", Fix: "deactivate one of them or map the user manually"}},
-		run:  httpapi.Run{ID: "run-2", Tenant: "acme", Trigger: "api", State: "running", Phase: "pull_salesforce", Pulled: 120, StartedAt: t0},
-		runs: []httpapi.Run{{ID: "run-2", Tenant: "acme", Trigger: "api", State: "running", StartedAt: t0}, {ID: "run-1", Tenant: "acme", Trigger: "schedule", State: "succeeded", StartedAt: t0.Add(-time.Hour), FinishedAt: &fin}},
-		history: []httpapi.HistoryEntry{{ID: "h1", Tenant: "acme", Provider: "salesforce", RecordType: "contact", RecordID: "003000000000001AAA", At: t0,
-			Direction: "crm_to_platform", Outcome: "assigned", OwnerBefore: "", OwnerAfter: "005000000000001AAA", PlatformUserID: "u1", EventID: "sf:00D:1", Reason: ""}},
+// apiDemo is the core the API tests start with (the console's in-memory core, consoletest):
+// platform users u1, u2, u7, user:42@x and u9; Salesforce users 1 (Ada, mapped to u1 by email),
+// 2 (inactive, mapped to u2 manually, in error) and 7; HubSpot owner 9001; one problem; a
+// partial run and a finished one; three history entries (a Salesforce contact and lead, a
+// HubSpot contact).
+func apiDemo() *consoletest.Service {
+	s := consoletest.NewService()
+	for _, u := range []consoletest.User{
+		{ID: "u1", Name: "Ada Lovelace", Email: "ada@acme.example", Active: true},
+		{ID: "u2", Name: "Bob Byte", Email: "bob@acme.example", Active: true},
+		{ID: "u7", Name: "Sam Seven", Email: "sam@acme.example", Active: true},
+		{ID: "user:42@x", Name: "Xia Colon", Email: "xia@acme.example", Active: true},
+		{ID: "u9", Name: "Nina New", Email: "nina@acme.example", Active: true},
+	} {
+		s.AddPlatformUser(u)
 	}
-}
-
-func (f *fakeService) record(format string, a ...any) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf(format, a...))
-	return f.err
-}
-
-// takeCalls returns and clears the recorded calls.
-func (f *fakeService) takeCalls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.calls
-	f.calls = nil
-	return c
-}
-
-func (f *fakeService) Overview(_ context.Context, t string) (httpapi.Overview, error) {
-	return f.overview, f.record("Overview %s", t)
-}
-
-func (f *fakeService) ListMappings(_ context.Context, t string, q httpapi.MappingQuery) (httpapi.MappingPage, error) {
-	p := f.page
-	p.Page, p.PerPage = q.Page, q.PerPage
-	return p, f.record("ListMappings %s %+v", t, q)
-}
-
-func (f *fakeService) UnmappedPlatformUsers(_ context.Context, t, p string) ([]httpapi.UnmappedUser, error) {
-	return f.unmappedPU, f.record("UnmappedPlatformUsers %s %q", t, p)
-}
-
-func (f *fakeService) UnmappedCRMUsers(_ context.Context, t, p string) ([]httpapi.UnmappedUser, error) {
-	return f.unmappedCU, f.record("UnmappedCRMUsers %s %q", t, p)
-}
-
-func (f *fakeService) Errors(_ context.Context, t, p string) ([]httpapi.Problem, error) {
-	return f.problems, f.record("Errors %s %q", t, p)
-}
-
-func (f *fakeService) MapManually(_ context.Context, t, p, pu, crm, actor string) (httpapi.Mapping, error) {
-	m := httpapi.Mapping{Provider: p, PlatformUserID: pu, CRMUserID: crm, Status: "synced", MadeBy: "manual", CreatedAt: t0, UpdatedAt: t0}
-	return m, f.record("MapManually %s %s %s %s %s", t, p, pu, crm, actor)
-}
-
-func (f *fakeService) Unmap(_ context.Context, t, p, pu, actor string) error {
-	return f.record("Unmap %s %s %s %s", t, p, pu, actor)
-}
-
-func (f *fakeService) StartSync(_ context.Context, t string, r httpapi.SyncRequest) (httpapi.Run, bool, error) {
-	run := f.run
-	run.DryRun = r.DryRun
-	return run, f.created, f.record("StartSync %s %+v", t, r)
-}
-
-func (f *fakeService) Runs(_ context.Context, t string, limit int) ([]httpapi.Run, error) {
-	return f.runs, f.record("Runs %s %d", t, limit)
-}
-
-func (f *fakeService) Run(_ context.Context, t, id string) (httpapi.Run, error) {
-	return f.run, f.record("Run %s %s", t, id)
-}
-
-func (f *fakeService) RecordHistory(_ context.Context, t, p, rt, id string) ([]httpapi.HistoryEntry, error) {
-	return f.history, f.record("RecordHistory %s %s %s %s", t, p, rt, id)
-}
-
-// fakeDLQ records filters; the real JetStream implementation is tested in package dlq.
-type fakeDLQ struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-func (d *fakeDLQ) List(_ context.Context, t string, f domain.DLQFilter) ([]domain.DeadLetter, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.calls = append(d.calls, fmt.Sprintf("List %s %+v", t, f))
-	return []domain.DeadLetter{{ID: 4, Service: "writer", Subject: "crm.owner.changed." + t + ".salesforce", Stream: "CRM", StreamSequence: 9, Error: "permanent: INVALID_CROSS_REFERENCE_KEY", At: t0, Size: 42}}, nil
-}
-
-func (d *fakeDLQ) Replay(_ context.Context, t string, f domain.DLQFilter) (domain.ReplayResult, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.calls = append(d.calls, fmt.Sprintf("Replay %s %+v", t, f))
-	return domain.ReplayResult{Replayed: []domain.ReplayedLetter{{ID: 4, Subject: "crm.owner.changed." + t + ".salesforce", MsgID: "replay:4"}}}, nil
-}
-
-func (d *fakeDLQ) takeCalls() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c := d.calls
-	d.calls = nil
-	return c
+	for _, u := range []consoletest.User{
+		{Provider: "salesforce", ID: "005000000000001AAA", Name: "Ada Lovelace", Email: "ada@acme.example", Active: true},
+		{Provider: "salesforce", ID: "005000000000002AAA", Name: "Bob Byte", Email: "bob@acme.example"},
+		{Provider: "salesforce", ID: "005000000000007AAA", Name: "Sam Seven", Email: "sam7@acme.example", Active: true},
+		{Provider: "hubspot", ID: "9001", Name: "Olga Owner", Email: "olga@acme.example", Active: true},
+	} {
+		s.AddCRMUser(u)
+	}
+	s.AddMapping(domain.MappedUsers{Provider: "salesforce", PlatformUserID: "u1", PlatformUserName: "Ada Lovelace", PlatformUserEmail: "ada@acme.example",
+		CRMUserID: "005000000000001AAA", CRMUserName: "Ada Lovelace", CRMUserEmail: "ada@acme.example", CRMUserActive: true, Status: "synced", MadeBy: "email", CreatedAt: t0, UpdatedAt: t0})
+	s.AddMapping(domain.MappedUsers{Provider: "salesforce", PlatformUserID: "u2", PlatformUserName: "Bob Byte", PlatformUserEmail: "bob@acme.example",
+		CRMUserID: "005000000000002AAA", CRMUserActive: false, Status: "error", MadeBy: "manual", Reason: "the Salesforce user was deactivated", CreatedAt: t0, UpdatedAt: t0})
+	s.SetProblems([]domain.Problem{{Problem: mapping.Problem{Provider: "salesforce", Code: "ambiguous_email", PlatformUserID: "u3", CRMUserID: "005000000000003AAA",
+		Email: "cy@acme.example", Message: "two active Salesforce users have the email cy@acme.example", Fix: "deactivate one of them or map the user manually"}, Since: t0}})
+	s.AddRun(domain.SyncRun{ID: "run-0", Tenant: "acme", Trigger: "schedule", Status: domain.RunPartial, Phase: domain.PhaseDone,
+		StartedAt: t0.Add(-2 * time.Hour), FinishedAt: t0.Add(-2*time.Hour + time.Second), Providers: []domain.RunProvider{
+			{Provider: "salesforce", Phase: domain.PhaseFailed, Outcome: &report.Provider{Provider: "salesforce", Failure: "salesforce: 401 INVALID_SESSION_ID"}},
+			{Provider: "hubspot", Phase: domain.PhaseDone, Pulled: 11, Processed: 12, Outcome: &report.Provider{Provider: "hubspot",
+				Counts: report.Counts{Pulled: 11, Counts: mapping.Counts{Mapped: 11, UnmappedPlatform: 1}}}},
+		}})
+	s.AddRun(domain.SyncRun{ID: "run-1", Tenant: "acme", Trigger: "schedule", Status: domain.RunSucceeded, Phase: domain.PhaseDone,
+		StartedAt: t0.Add(-time.Hour), FinishedAt: t0.Add(3 * time.Second), Providers: []domain.RunProvider{
+			{Provider: "salesforce", Phase: domain.PhaseDone, Pulled: 15, Processed: 12, Outcome: &report.Provider{Provider: "salesforce",
+				Counts: report.Counts{Pulled: 15, Counts: mapping.Counts{Mapped: 10, Created: 1, Conflicts: 1, Errors: 1, UnmappedPlatform: 1, UnmappedCRM: 4}},
+				Changes: []mapping.Change{{Kind: mapping.ChangeCreated, Provider: "salesforce", PlatformUserID: "u1", CRMUserID: "005000000000001AAA",
+					Email: "ada@acme.example", Name: "Ada Lovelace", Status: "synced", MadeBy: "email"}}, ChangesTotal: 3}},
+		}})
+	for _, h := range []domain.HistoryEntry{
+		{ID: "h1", Tenant: "acme", Provider: "salesforce", RecordType: "contact", RecordID: "003000000000001AAA", At: t0,
+			Direction: "crm_to_platform", Outcome: "assigned", OwnerAfter: "005000000000001AAA", PlatformUserID: "u1", EventID: "sf:00D:1"},
+		{ID: "h2", Tenant: "acme", Provider: "salesforce", RecordType: "lead", RecordID: "00Q000000000001EAA", At: t0,
+			Direction: "platform_to_crm", Outcome: "written", OwnerBefore: "005000000000001AAA", OwnerAfter: "005000000000007AAA",
+			PlatformUserID: "u7", EventID: "pl:9", PlatformRecordID: "lead-9", OccurredAt: t0.Add(-time.Minute)},
+		{ID: "h3", Tenant: "acme", Provider: "hubspot", RecordType: "contact", RecordID: "151", At: t0,
+			Direction: "crm_to_platform", Outcome: "unmapped_owner", OwnerAfter: "9001", EventID: "hs:1", Reason: "no mapping for owner 9001"},
+	} {
+		s.AddHistory(h)
+	}
+	return s
 }

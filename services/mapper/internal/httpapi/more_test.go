@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/httpapi"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -40,7 +41,7 @@ func dumpCollection(db *mongo.Database, name string) (string, error) {
 // TestNewTakesItsLimitsFromConfig: the admin API has no defaults of its own (config.Load holds
 // them); a zero limit is a wiring mistake, refused at start rather than silently replaced.
 func TestNewTakesItsLimitsFromConfig(t *testing.T) {
-	httpapi.New(httpapi.Config{MaxBodyBytes: 1, RunsLimit: 1, DLQLimit: 1, KeyOverlap: time.Hour}, newFakeService(), struct{ httpapi.TenantStore }{}, struct{ httpapi.TokenStore }{}, &fakeDLQ{}, nil)
+	httpapi.New(httpapi.Config{MaxBodyBytes: 1, RunsLimit: 1, DLQLimit: 1, KeyOverlap: time.Hour}, consoletest.NewService(), struct{ httpapi.TenantStore }{}, struct{ httpapi.TokenStore }{}, &consoletest.DeadLetters{}, nil)
 	for _, cfg := range []httpapi.Config{{}, {MaxBodyBytes: 1, RunsLimit: 1}, {RunsLimit: 1, DLQLimit: 1}, {MaxBodyBytes: 1, RunsLimit: 1, DLQLimit: 1}} {
 		func() {
 			defer func() {
@@ -49,7 +50,7 @@ func TestNewTakesItsLimitsFromConfig(t *testing.T) {
 				}
 			}()
 			// Every dependency is present, so only the limits can be refused.
-			httpapi.New(cfg, newFakeService(), struct{ httpapi.TenantStore }{}, struct{ httpapi.TokenStore }{}, &fakeDLQ{}, nil)
+			httpapi.New(cfg, consoletest.NewService(), struct{ httpapi.TenantStore }{}, struct{ httpapi.TokenStore }{}, &consoletest.DeadLetters{}, nil)
 		}()
 	}
 }

@@ -19,46 +19,6 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 )
 
-// Service is what the admin API needs from the mapper core. Every method is scoped to one tenant
-// whose id the API has already validated and authorised; provider is "salesforce" or "hubspot"
-// (validated) unless the method says it may be empty (meaning every connected provider).
-//
-// Errors: a domain.Error's code chooses the HTTP status (StatusOf); use Invalid, NotFound or
-// Conflict for a message the admin sees, or wrap ErrNotFound, ErrConflict or ErrInvalid; any other
-// error is a 500 whose text is logged, never returned.
-type Service interface {
-	// Overview returns counts per provider and the last sync run.
-	Overview(ctx context.Context, tenant string) (Overview, error)
-	// ListMappings returns one page of mappings. The order must be stable across pages:
-	// provider, then platform user email (case-folded), then platform user id. Q matches
-	// case-insensitively as a substring of either user's name or email, or exactly either id.
-	// Page is 1-based; PerPage is already capped by the API (1..MaxPerPage).
-	ListMappings(ctx context.Context, tenant string, q MappingQuery) (MappingPage, error)
-	// UnmappedPlatformUsers lists mappable platform users with no mapping for provider ("" = any
-	// connected provider, with Provider set on each entry).
-	UnmappedPlatformUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
-	// UnmappedCRMUsers lists active CRM users (kind user) mapped to nobody.
-	UnmappedCRMUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
-	// Errors lists the problems the admin must see
-	// (docs/architecture.md#rule-6-errors-the-admin-sees), with details and the fix.
-	Errors(ctx context.Context, tenant, provider string) ([]Problem, error)
-	// MapManually pins platformUserID to crmUserID (rule 3). ErrNotFound when either user is
-	// unknown; ErrConflict when the CRM user is manually pinned to another platform user;
-	// ErrInvalid when the CRM user is inactive or a queue, or the platform user not mappable.
-	MapManually(ctx context.Context, tenant, provider, platformUserID, crmUserID, actor string) (Mapping, error)
-	// Unmap removes the mapping (and any manual pin) of platformUserID. ErrNotFound when none.
-	Unmap(ctx context.Context, tenant, provider, platformUserID, actor string) error
-	// StartSync starts a Sync Users run, or returns the tenant's running one with created=false.
-	StartSync(ctx context.Context, tenant string, r SyncRequest) (run Run, created bool, err error)
-	// Runs lists the newest runs first, at most limit.
-	Runs(ctx context.Context, tenant string, limit int) ([]Run, error)
-	// Run returns one run (live progress while it runs). ErrNotFound when unknown.
-	Run(ctx context.Context, tenant, id string) (Run, error)
-	// RecordHistory returns the ownership_history entries of one record, oldest first
-	// (see HistoryEntry for the stored document shape).
-	RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]HistoryEntry, error)
-}
-
 // TenantStore keeps tenant configurations (libs/tenantstore.Store implements it).
 type TenantStore interface {
 	Get(ctx context.Context, id string) (*tenant.Tenant, error)
@@ -80,8 +40,8 @@ type TokenStore interface {
 // the API converts its domain types to DeadLetter and ReplayResult.
 type DeadLetters = domain.DeadLetters
 
-// Sentinel errors a Service wraps to choose the HTTP status (the domain's, one per code; see
-// StatusOf).
+// Sentinel errors the core wraps to choose the HTTP status (the domain's, one per code; see
+// domain.HTTPStatus).
 var (
 	ErrNotFound = domain.ErrNotFound // 404
 	ErrConflict = domain.ErrConflict // 409

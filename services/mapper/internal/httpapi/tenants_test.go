@@ -143,7 +143,7 @@ func TestNoSecretInResponsesOrLogs(t *testing.T) {
 	call("PUT", "/v1/tenants/initech", operatorToken, `{"hubspot":{"enabled":true,"portal_id":77,"client_secret_ref":"env:OWNERSYNC_SECRET_ACME_HS_CLIENT","auth":{"kind":"private_app","token_ref":"env:OWNERSYNC_SECRET_INITECH_HS_TOKEN"}}}`)
 	call("GET", "/v1/tenants/initech", operatorToken, "")
 	// The service fails with an internal error: logged, not returned.
-	e.svc.err = errTest("dial tcp 10.0.0.7:27017: i/o timeout")
+	e.svc.SetErr(errTest("dial tcp 10.0.0.7:27017: i/o timeout"))
 	call("GET", "/v1/tenants/acme/users/overview", acmeToken, "")
 
 	logs := e.logs.String()
@@ -264,7 +264,7 @@ func TestDLQRoutes(t *testing.T) {
 		t.Fatalf("GET dlq = %d %s", r.Status, r.Body)
 	}
 	jsonEqual(t, r.Body, map[string]any{"items": []httpapi.DeadLetter{{ID: 4, Service: "writer", Subject: "crm.owner.changed.acme.salesforce",
-		Stream: "CRM", StreamSequence: 9, Error: "permanent: INVALID_CROSS_REFERENCE_KEY", At: t0, Size: 42}}})
+		Stream: "CRM", StreamSequence: 9, Error: "permanent: INVALID_CROSS_REFERENCE_KEY", At: t0, EventType: "OwnerChanged", Size: 42}}})
 	r = e.do("POST", "/v1/tenants/acme/dlq/replay", acmeToken, `{"ids":[4,7],"subject":"crm.>"}`)
 	if r.Status != 200 {
 		t.Fatalf("replay = %d %s", r.Status, r.Body)
@@ -274,7 +274,7 @@ func TestDLQRoutes(t *testing.T) {
 		"List acme {Service:writer Subject:crm.owner.changed.acme.* IDs:[] Limit:1000}",
 		"Replay acme {Service: Subject:crm.> IDs:[4 7] Limit:1000}",
 	}
-	if d := cmp.Diff(want, e.dlq.takeCalls()); d != "" {
+	if d := cmp.Diff(want, e.dlq.TakeCalls()); d != "" {
 		t.Errorf("DLQ calls (-want +got):\n%s", d)
 	}
 }
