@@ -123,8 +123,13 @@ func NewDemo(mapped int) *Service {
 			CRMUserID: id, CRMUserName: s.crm[len(s.crm)-2+i].Name, CRMUserEmail: pu.Email, CRMUserActive: true, Status: "synced", MadeBy: "email", CreatedAt: T0, UpdatedAt: T0})
 	}
 	s.problems = []domain.Problem{{Problem: mapping.Problem{Provider: "salesforce", Code: "ambiguous_email", PlatformUserID: "u002", Email: "user002@acme.example",
-		CRMUserID: SFUserID(902), Message: "two active Salesforce users have the email user002@acme.example",
+		Name: s.platform[1].Name, CRMUserID: SFUserID(902), Message: "two active Salesforce users have the email user002@acme.example",
 		Fix: "deactivate one of the Salesforce users or map the platform user manually"}, Since: T0}}
+	if mapped >= 3 {
+		s.problems = append(s.problems, domain.Problem{Problem: mapping.Problem{Provider: "salesforce", Code: "crm_user_inactive", Name: s.platform[2].Name,
+			PlatformUserID: "u003", CRMUserID: SFUserID(3), Email: "user003@acme.example", Message: "the Salesforce user was deactivated",
+			Fix: "reactivate the Salesforce user, or map the platform user manually"}, Since: T0})
+	}
 	s.runs = []domain.SyncRun{{ID: "run-0", Tenant: "acme", Trigger: "schedule", Status: domain.RunSucceeded, Phase: domain.PhaseDone,
 		StartedAt: T0, FinishedAt: T0.Add(4 * time.Second), Providers: []domain.RunProvider{{Provider: "salesforce", Phase: domain.PhaseDone,
 			Pulled: mapped + 4, Processed: mapped + 3, Outcome: &report.Provider{Provider: "salesforce", Counts: report.Counts{Pulled: mapped + 4,
@@ -260,16 +265,19 @@ func (s *Service) Overview(_ context.Context, tenant string) (domain.Overview, e
 				continue
 			}
 			po.Mapped++
-			switch m.Status {
-			case "conflict":
-				po.Conflicts++
-			case "error":
-				po.Errors++
-			}
 			if m.MadeBy == "manual" {
 				po.Manual++
 			}
 		}
+		// The one definition of the counts (mapping.CountProblems): each problem of the provider
+		// is an error or a conflict.
+		var pc mapping.ProblemCounts
+		for _, pr := range s.problems {
+			if pr.Provider == p {
+				pc.Add(pr.Problem)
+			}
+		}
+		po.Errors, po.Conflicts = pc.Errors, pc.Conflicts
 		po.UnmappedPlatform = len(s.unmappedPlatform(p))
 		po.UnmappedCRM = len(s.unmappedCRM(p))
 		ov.Providers = append(ov.Providers, po)

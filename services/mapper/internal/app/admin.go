@@ -112,13 +112,11 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (domain.Overvie
 		if err != nil {
 			return domain.Overview{}, err
 		}
+		var pc mapping.ProblemCounts
 		for _, pr := range problems {
-			if pr.Conflict() {
-				po.Conflicts++
-			} else {
-				po.Errors++
-			}
+			pc.Add(pr.Problem)
 		}
+		po.Errors, po.Conflicts = pc.Errors, pc.Conflicts
 		for _, u := range platform {
 			if u.Rules().Mappable() && !mappedP[u.ID] {
 				po.UnmappedPlatform++

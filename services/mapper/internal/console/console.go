@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,6 +220,12 @@ var funcs = template.FuncMap{
 	"statusIcon":   statusIcon,
 	"statusWord":   statusWord,
 	"join":         strings.Join,
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
+	},
 	"has": func(list []string, v string) bool {
 		for _, s := range list {
 			if s == v {
@@ -305,6 +312,7 @@ func (c *Console) Register(e *echo.Echo) {
 		{http.MethodGet, pg + "/unmapped-platform", c.unmappedPlatform},
 		{http.MethodGet, pg + "/unmapped-crm", c.unmappedCRM},
 		{http.MethodGet, pg + "/errors", c.problems},
+		{http.MethodGet, pg + "/errors.csv", c.problemsCSV},
 		{http.MethodGet, pg + "/map", c.mapForm},
 		{http.MethodPost, pg + "/map", c.mapPost},
 		{http.MethodPost, pg + "/unmap", c.unmapPost},

@@ -206,14 +206,6 @@ func (c *Console) unmappedCRM(r *req) error {
 	return c.render(r, http.StatusOK, "unmapped", "Unmapped CRM users", map[string]any{"Platform": false, "Users": unmappedRows(us, nil)})
 }
 
-func (c *Console) problems(r *req) error {
-	ps, err := c.svc.Errors(r.ctx, r.tenant.ID, r.provider)
-	if err != nil {
-		return err
-	}
-	return c.render(r, http.StatusOK, "errors", "Errors", map[string]any{"Problems": problemViews(ps)})
-}
-
 // mapData is the manual mapping form.
 type mapData struct {
 	PlatformUserID string

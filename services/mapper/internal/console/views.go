@@ -43,12 +43,15 @@ func unmappedRows(us []domain.UnmappedUser, fixURL func(id string) string) []unm
 	return out
 }
 
-// problemView is one error of the Errors page, with the users involved listed.
+// problemView is one error of the Errors page, with the users involved listed and the console
+// page where the admin fixes it (FixURL, FixLabel; set by the page).
 type problemView struct {
 	mapping.Problem
 	PlatformUserIDs []string
 	CRMUserIDs      []string
 	Since           *time.Time
+	FixURL          string
+	FixLabel        string
 }
 
 func problemViews(ps []domain.Problem) []problemView {

@@ -96,7 +96,7 @@ func providerReport(p report.Provider) *ownersyncv1.ProviderReport {
 	}
 	for _, e := range p.Errors {
 		out.Errors = append(out.Errors, &ownersyncv1.SyncError{Code: e.Code, PlatformUserId: e.PlatformUserID, CrmUserId: e.CRMUserID,
-			Email: e.Email, Message: e.Message, Fix: e.Fix})
+			Email: e.Email, Message: e.Message, Fix: e.Fix, Conflict: e.Conflict(), Name: e.Name})
 	}
 	for _, n := range p.NotMappable {
 		out.NotMappable = append(out.NotMappable, &ownersyncv1.SyncNotMappable{CrmUserId: n.CRMUserID, Name: n.Name, Email: n.Email,

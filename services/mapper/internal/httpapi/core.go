@@ -65,7 +65,7 @@ func (s coreService) Errors(ctx context.Context, tenant, provider string) ([]Pro
 	out := make([]Problem, len(ps))
 	for i, pr := range ps {
 		since := pr.Since
-		p := Problem{Provider: pr.Provider, Code: pr.Code, PlatformUserID: pr.PlatformUserID, CRMUserID: pr.CRMUserID,
+		p := Problem{Provider: pr.Provider, Code: pr.Code, Kind: pr.Kind(), Name: pr.Name, PlatformUserID: pr.PlatformUserID, CRMUserID: pr.CRMUserID,
 			Email: pr.Email, Message: pr.Message, Fix: pr.Fix, Since: &since}
 		if pr.CRMUserID != "" {
 			p.CRMUserIDs = []string{pr.CRMUserID}

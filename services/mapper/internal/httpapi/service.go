@@ -145,8 +145,13 @@ type UnmappedUser struct {
 
 // Problem is one error the admin sees, with a suggested fix.
 type Problem struct {
-	Provider       string `json:"provider"`
-	Code           string `json:"code"` // mapping.Code* (email_conflict, ambiguous_email, …)
+	Provider string `json:"provider"`
+	Code     string `json:"code"` // mapping.Code* (email_conflict, ambiguous_email, …)
+	// Kind is "error" or "conflict" (mapping.Problem.Kind): the overview's and the run's counts
+	// count the problems of each kind.
+	Kind string `json:"kind"`
+	// Name is the display name of the user concerned (the platform user's, else the CRM user's).
+	Name           string `json:"name,omitempty"`
 	PlatformUserID string `json:"platform_user_id,omitempty"`
 	CRMUserID      string `json:"crm_user_id,omitempty"`
 	Email          string `json:"email,omitempty"`

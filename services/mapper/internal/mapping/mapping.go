@@ -295,8 +295,11 @@ type Problem struct {
 	PlatformUserID string
 	CRMUserID      string
 	Email          string
-	Message        string
-	Fix            string
+	// Name is the display name of the user the problem is about: the platform user's, else the
+	// CRM user's (empty when neither is known or named).
+	Name    string
+	Message string
+	Fix     string
 }
 
 // Conflict reports whether the problem counts as a conflict rather than an error.
@@ -306,6 +309,48 @@ func (p Problem) Conflict() bool {
 		return true
 	}
 	return false
+}
+
+// Problem kinds, as Kind returns them and the admin API, the console and the report show them.
+const (
+	ProblemKindError    = "error"
+	ProblemKindConflict = "conflict"
+)
+
+// Kind is ProblemKindConflict for a conflict, ProblemKindError otherwise.
+func (p Problem) Kind() string {
+	if p.Conflict() {
+		return ProblemKindConflict
+	}
+	return ProblemKindError
+}
+
+// ProblemCounts are the errors and conflicts among a list of problems.
+type ProblemCounts struct {
+	Errors    int
+	Conflicts int
+}
+
+// Add counts one problem.
+func (c *ProblemCounts) Add(p Problem) {
+	if p.Conflict() {
+		c.Conflicts++
+	} else {
+		c.Errors++
+	}
+}
+
+// CountProblems is the one definition of the error and conflict counts that the run's report (and
+// so its email), the overview, the Errors page and the admin API show: each listed problem is one
+// error or one conflict (Conflict decides), nothing else is counted. A run counts the problems the
+// rules found; the overview and the Errors page count the stored problems, which after a run are
+// the same list (plus the CRM API error of a failed pull, which is an error).
+func CountProblems(ps []Problem) ProblemCounts {
+	var c ProblemCounts
+	for i := range ps {
+		c.Add(ps[i])
+	}
+	return c
 }
 
 // Counts are the totals of one provider in one run.

@@ -486,8 +486,20 @@ func (e *engine) change(kind ChangeKind, m Mapping, reason string) Change {
 	return c
 }
 
+// problem records a problem, naming the user it is about: the platform user's name, else the CRM
+// user's.
 func (e *engine) problem(p Problem) {
 	p.Provider = e.in.Provider
+	if p.PlatformUserID != "" {
+		if pi := e.platformIndex(p.PlatformUserID); pi != none {
+			p.Name = e.in.PlatformUsers[pi].Name()
+		}
+	}
+	if p.Name == "" && p.CRMUserID != "" {
+		if ci := e.crmIndex(p.CRMUserID); ci != none {
+			p.Name = e.in.CRMUsers[ci].Name()
+		}
+	}
 	e.problems = append(e.problems, p)
 }
 
@@ -925,13 +937,8 @@ func (e *engine) counts() Counts {
 			c.Removed++
 		}
 	}
-	for i := range e.problems {
-		if e.problems[i].Conflict() {
-			c.Conflicts++
-		} else {
-			c.Errors++
-		}
-	}
+	pc := CountProblems(e.problems)
+	c.Errors, c.Conflicts = pc.Errors, pc.Conflicts
 	for i := range e.in.PlatformUsers {
 		if e.pMap[i] == none && e.in.PlatformUsers[i].Mappable() && !e.pDup[i] {
 			c.UnmappedPlatform++

@@ -22,6 +22,7 @@ type problemDoc struct {
 	PlatformUserID string    `bson:"platform_user_id,omitempty"`
 	CRMUserID      string    `bson:"crm_user_id,omitempty"`
 	Email          string    `bson:"email,omitempty"`
+	Name           string    `bson:"name,omitempty"`
 	Message        string    `bson:"message"`
 	Fix            string    `bson:"fix"`
 	Conflict       bool      `bson:"conflict"`
@@ -37,7 +38,7 @@ func problemKey(tenant string, p mapping.Problem) string {
 
 func (d problemDoc) problem() domain.Problem {
 	return domain.Problem{Problem: mapping.Problem{Code: d.Code, Provider: d.Provider, PlatformUserID: d.PlatformUserID,
-		CRMUserID: d.CRMUserID, Email: d.Email, Message: d.Message, Fix: d.Fix}, Since: d.Since.UTC()}
+		CRMUserID: d.CRMUserID, Email: d.Email, Name: d.Name, Message: d.Message, Fix: d.Fix}, Since: d.Since.UTC()}
 }
 
 // problemSets keeps the problems of each tenant and provider as a chunked set (chunks.go) in

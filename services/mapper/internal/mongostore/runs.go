@@ -87,6 +87,7 @@ type runProblemDoc struct {
 	PlatformUserID string `bson:"platform_user_id,omitempty"`
 	CRMUserID      string `bson:"crm_user_id,omitempty"`
 	Email          string `bson:"email,omitempty"`
+	Name           string `bson:"name,omitempty"`
 	Message        string `bson:"message"`
 	Fix            string `bson:"fix,omitempty"`
 }
@@ -112,7 +113,7 @@ func toRunDoc(r *domain.SyncRun) runDoc {
 			}
 			for _, e := range o.Errors {
 				pd.Errors = append(pd.Errors, runProblemDoc{Code: e.Code, PlatformUserID: e.PlatformUserID, CRMUserID: e.CRMUserID,
-					Email: e.Email, Message: e.Message, Fix: e.Fix})
+					Email: e.Email, Name: e.Name, Message: e.Message, Fix: e.Fix})
 			}
 			for _, n := range o.NotMappable {
 				pd.NotMappable = append(pd.NotMappable, runNotMappableDoc{CRMUserID: n.CRMUserID, Name: n.Name, Email: n.Email,
@@ -145,7 +146,7 @@ func (d *runDoc) run() *domain.SyncRun {
 			}
 			for _, e := range pd.Errors {
 				o.Errors = append(o.Errors, mapping.Problem{Code: e.Code, Provider: pd.Provider, PlatformUserID: e.PlatformUserID,
-					CRMUserID: e.CRMUserID, Email: e.Email, Message: e.Message, Fix: e.Fix})
+					CRMUserID: e.CRMUserID, Email: e.Email, Name: e.Name, Message: e.Message, Fix: e.Fix})
 			}
 			for _, n := range pd.NotMappable {
 				o.NotMappable = append(o.NotMappable, mapping.NotMappable{Provider: pd.Provider, CRMUserID: n.CRMUserID, Name: n.Name,

@@ -344,7 +344,13 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID, runID str
 	errs := p.GetErrors()
 	pv.ErrorsTotal = max(int(p.GetErrorsTotal()), len(errs))
 	for _, e := range errs[:min(len(errs), opts.MaxErrors)] {
+		kind := "error"
+		if e.GetConflict() {
+			kind = "conflict"
+		}
 		pv.Errors = append(pv.Errors, errorView{
+			Kind:       kind,
+			Name:       clean(e.GetName(), maxField),
 			Code:       clean(e.GetCode(), maxField),
 			Message:    clean(e.GetMessage(), maxText),
 			Fix:        clean(e.GetFix(), maxText),

@@ -573,3 +573,33 @@ func TestEmailLinksGoToConsolePages(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorListCountsLikeTheCounts: the report's error list says how many errors and how many
+// conflicts the provider has — the numbers of its counts and of the subject — labels each item
+// with its kind and names the user (issue 16: "9 errors and 3 conflicts" above "Errors (8)").
+func TestErrorListCountsLikeTheCounts(t *testing.T) {
+	errs := syncErrors(2)
+	errs[0].Name = "Ada Lovelace"
+	errs = append(errs, &ownersyncv1.SyncError{Code: "email_conflict", PlatformUserId: "u-9", Email: "team@example.com",
+		Name: "Team Inbox", Conflict: true, Message: "2 platform users share this email", Fix: "give each a distinct email"})
+	e, err := Report(report(false, &ownersyncv1.ProviderReport{Provider: sf,
+		Counts: &ownersyncv1.SyncCounts{Errors: 2, Conflicts: 1, Mapped: 1}, Errors: errs, ErrorsTotal: 3}), Options{AdminURL: "https://admin.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.Subject, "completed with 2 errors and 1 conflict") {
+		t.Errorf("subject %q", e.Subject)
+	}
+	for part, body := range map[string]string{"text": e.Text, "html": e.HTML} {
+		for _, want := range []string{"Errors (2) and conflicts (1)", "Ada Lovelace", "Team Inbox"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s part lacks %q", part, want)
+			}
+		}
+	}
+	for _, want := range []string{"- error: Ada Lovelace: No Salesforce user", "- conflict: Team Inbox: 2 platform users"} {
+		if !strings.Contains(e.Text, want) {
+			t.Errorf("text part lacks %q:\n%s", want, e.Text)
+		}
+	}
+}

@@ -120,6 +120,9 @@ type notMappableView struct {
 }
 
 type errorView struct {
+	// Kind is "error" or "conflict": what the problem counts as in the provider's counts.
+	Kind       string
+	Name       string
 	Code       string
 	Message    string
 	Fix        string

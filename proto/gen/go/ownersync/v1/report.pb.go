@@ -320,7 +320,12 @@ type SyncError struct {
 	// message explains the problem.
 	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
 	// fix suggests what the admin should do.
-	Fix           string `protobuf:"bytes,6,opt,name=fix,proto3" json:"fix,omitempty"`
+	Fix string `protobuf:"bytes,6,opt,name=fix,proto3" json:"fix,omitempty"`
+	// conflict: the problem counts as a conflict, not an error (mapper's one definition of the
+	// counts, mapping.CountProblems); counts.errors and counts.conflicts count the two kinds.
+	Conflict bool `protobuf:"varint,7,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	// name is the display name of the user concerned (the platform user's, else the CRM user's), if known.
+	Name          string `protobuf:"bytes,8,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -393,6 +398,20 @@ func (x *SyncError) GetMessage() string {
 func (x *SyncError) GetFix() string {
 	if x != nil {
 		return x.Fix
+	}
+	return ""
+}
+
+func (x *SyncError) GetConflict() bool {
+	if x != nil {
+		return x.Conflict
+	}
+	return false
+}
+
+func (x *SyncError) GetName() string {
+	if x != nil {
+		return x.Name
 	}
 	return ""
 }
@@ -752,14 +771,16 @@ const file_ownersync_v1_report_proto_rawDesc = "" +
 	"\x14previous_crm_user_id\x18\x04 \x01(\tR\x11previousCrmUserId\x12\x14\n" +
 	"\x05email\x18\x05 \x01(\tR\x05email\x12\x12\n" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\xab\x01\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\xdb\x01\n" +
 	"\tSyncError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12(\n" +
 	"\x10platform_user_id\x18\x02 \x01(\tR\x0eplatformUserId\x12\x1e\n" +
 	"\vcrm_user_id\x18\x03 \x01(\tR\tcrmUserId\x12\x14\n" +
 	"\x05email\x18\x04 \x01(\tR\x05email\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x10\n" +
-	"\x03fix\x18\x06 \x01(\tR\x03fix\"\xaa\x01\n" +
+	"\x03fix\x18\x06 \x01(\tR\x03fix\x12\x1a\n" +
+	"\bconflict\x18\a \x01(\bR\bconflict\x12\x12\n" +
+	"\x04name\x18\b \x01(\tR\x04name\"\xaa\x01\n" +
 	"\x0fSyncNotMappable\x12\x1e\n" +
 	"\vcrm_user_id\x18\x01 \x01(\tR\tcrmUserId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
