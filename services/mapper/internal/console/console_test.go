@@ -321,7 +321,7 @@ func TestPagesShowTheirData(t *testing.T) {
 			"<summary>Why</summary>", "two active Salesforce users have the email user002@acme.example", "✕", "error", "✓", "synced", "First name", "Last name"}},
 		{"unmapped platform", "/admin/t/acme/p/salesforce/unmapped-platform", []string{"Nina New", "(3)", `href="https://platform.example/admin/acme/users/u901"`, "map?platform_user_id=u901"}},
 		{"unmapped crm", "/admin/t/acme/p/salesforce/unmapped-crm", []string{"Otto Other", "otto.other@acme.example", consoletest.SFUserID(902)}},
-		{"errors", "/admin/t/acme/p/salesforce/errors", []string{"(1)", "two active Salesforce users have the email user002@acme.example", "Suggested fix:", "map the platform user manually", "ambiguous_email"}},
+		{"errors", "/admin/t/acme/p/salesforce/errors", []string{"(1 error, 1 conflict)", "Cyd Lovelace", "two active Salesforce users have the email user002@acme.example", "Suggested fix:", "map the platform user manually", "ambiguous_email"}},
 		{"map form", "/admin/t/acme/p/salesforce/map?platform_user_id=u902", []string{`value="u902"`, `<option value="u901">`}},
 		{"sync", "/admin/t/acme/sync", []string{"Dry run", "Recent runs", "schedule", "succeeded", "60 mapped"}},
 		{"finished run", "/admin/t/acme/runs/run-0", []string{"Finished", "64", "Result"}},
