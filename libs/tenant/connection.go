@@ -8,11 +8,11 @@ import (
 )
 
 // BehaviourFields names what a tenant admin may change with a tenant token (issue 13 item 1): the
-// tenant's name, reports and schedule, and per provider whether it is enabled, the direction,
+// tenant's name, reports, schedule and time zone, and per provider whether it is enabled, the direction,
 // object modules, remap on deactivation, auto-provisioning and the fallback owner. Everything
 // else is a connection field (ConnectionChanges), which only the operator may change: the ids that
 // route webhooks, the URLs ownersync calls, how it authenticates and where its secrets are.
-const BehaviourFields = "name, report_recipients, reports_enabled, schedule, and per provider enabled, direction, " +
+const BehaviourFields = "name, report_recipients, reports_enabled, schedule, time_zone, and per provider enabled, direction, " +
 	"object_modules, remap_on_deactivation, auto_provisioning, fallback_owner_id"
 
 // connectionFields lists a tenant's connection fields by their JSON paths, with their values in a

@@ -47,7 +47,26 @@ type Tenant struct {
 	Schedule         Schedule  `json:"schedule" yaml:"schedule" bson:"schedule"`
 	Salesforce       *SFConfig `json:"salesforce,omitempty" yaml:"salesforce,omitempty" bson:"salesforce,omitempty"`
 	HubSpot          *HSConfig `json:"hubspot,omitempty" yaml:"hubspot,omitempty" bson:"hubspot,omitempty"`
-	UpdatedAt        time.Time `json:"updated_at" yaml:"-" bson:"updated_at"`
+	// TimeZone is the IANA name (e.g. "Europe/Berlin") in which the console and the report emails
+	// show times; a tenant admin may change it. Empty: the HubSpot account's time zone when
+	// Connect HubSpot recorded one, else UTC (see Location).
+	TimeZone  string    `json:"time_zone,omitempty" yaml:"time_zone,omitempty" bson:"time_zone,omitempty"`
+	UpdatedAt time.Time `json:"updated_at" yaml:"-" bson:"updated_at"`
+}
+
+// Location is where the tenant's admins read times: TimeZone, else the HubSpot account's time
+// zone, else UTC. An unknown name (which Validate refuses) counts as none.
+func (t *Tenant) Location() *time.Location {
+	if t.TimeZone != "" {
+		if loc, err := time.LoadLocation(t.TimeZone); err == nil {
+			return loc
+		}
+		return time.UTC
+	}
+	if loc, ok := t.HubSpot.Location(); ok {
+		return loc
+	}
+	return time.UTC
 }
 
 // Schedule runs Sync Users periodically.
@@ -345,6 +364,11 @@ func (t *Tenant) Validate() error {
 				add("%s must be the digest (sha256:<64 hex>) of a key ownersync generated; generate or rotate the key with "+
 					"POST /v1/tenants/{tenant}/salesforce/shared-key or the console's Connections page instead", name)
 			}
+		}
+	}
+	if t.TimeZone != "" {
+		if _, err := time.LoadLocation(t.TimeZone); err != nil || t.TimeZone == "Local" {
+			add("time_zone %q is not a known time zone (an IANA name such as Europe/Berlin)", t.TimeZone)
 		}
 	}
 	if hs := t.HubSpot; hs != nil {

@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ownersync/ownersync/libs/provider"
@@ -134,8 +135,10 @@ type Console struct {
 	tokens  Authenticator
 	dlq     domain.DeadLetters
 	log     *slog.Logger
-	pages   map[string]*template.Template
-	static  http.Handler
+	// pages are the parsed pages, never executed: each time zone gets its own clones (zoned).
+	pages  map[string]*template.Template
+	zoned  sync.Map // time zone name + "|" + page name → *template.Template
+	static http.Handler
 
 	signins  *signinLimits
 	conns    Connections // the Connections page (connections.go)
@@ -199,23 +202,9 @@ func New(cfg Config, svc domain.Admin, tenants TenantStore, tokens Authenticator
 }
 
 var funcs = template.FuncMap{
-	"firstName": func(n string) string { f, _, _ := strings.Cut(strings.TrimSpace(n), " "); return f },
-	"lastName":  func(n string) string { _, l, _ := strings.Cut(strings.TrimSpace(n), " "); return strings.TrimSpace(l) },
-	"when": func(t any) string {
-		switch v := t.(type) {
-		case time.Time:
-			if v.IsZero() {
-				return "—"
-			}
-			return v.UTC().Format("2006-01-02 15:04:05 UTC")
-		case *time.Time:
-			if v == nil || v.IsZero() {
-				return "never"
-			}
-			return v.UTC().Format("2006-01-02 15:04:05 UTC")
-		}
-		return ""
-	},
+	"firstName":    func(n string) string { f, _, _ := strings.Cut(strings.TrimSpace(n), " "); return f },
+	"lastName":     func(n string) string { _, l, _ := strings.Cut(strings.TrimSpace(n), " "); return strings.TrimSpace(l) },
+	"when":         whenIn(time.UTC), // replaced per time zone (Console.page)
 	"providerName": providerName,
 	"statusIcon":   statusIcon,
 	"statusWord":   statusWord,
@@ -234,6 +223,51 @@ var funcs = template.FuncMap{
 		}
 		return false
 	},
+}
+
+// whenIn shows a time in loc as a <time> element whose datetime and title give it in UTC, so
+// that hovering shows UTC; zero times read "—", a nil *time.Time "never".
+func whenIn(loc *time.Location) func(t any) template.HTML {
+	return func(t any) template.HTML {
+		var v time.Time
+		switch x := t.(type) {
+		case time.Time:
+			if x.IsZero() {
+				return "—"
+			}
+			v = x
+		case *time.Time:
+			if x == nil || x.IsZero() {
+				return "never"
+			}
+			v = *x
+		default:
+			return ""
+		}
+		u := v.UTC()
+		return template.HTML(`<time datetime="` + u.Format(time.RFC3339) + `" title="` + u.Format("2006-01-02 15:04:05 UTC") + `">` +
+			template.HTMLEscapeString(v.In(loc).Format("2006-01-02 15:04:05 MST")) + `</time>`)
+	}
+}
+
+// page returns the named page whose times show in loc: a clone of the parsed page with its own
+// "when", made once per time zone (html/template escapes a clone when it first runs).
+func (c *Console) page(name string, loc *time.Location) (*template.Template, error) {
+	key := loc.String() + "|" + name
+	if t, ok := c.zoned.Load(key); ok {
+		return t.(*template.Template), nil
+	}
+	base, ok := c.pages[name]
+	if !ok {
+		return nil, fmt.Errorf("no template %q", name)
+	}
+	t, err := base.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("clone template %q: %w", name, err)
+	}
+	t.Funcs(template.FuncMap{"when": whenIn(loc)})
+	actual, _ := c.zoned.LoadOrStore(key, t)
+	return actual.(*template.Template), nil
 }
 
 func parsePages() map[string]*template.Template {
@@ -577,9 +611,13 @@ type page struct {
 }
 
 func (c *Console) render(r *req, status int, name, title string, data any) error {
-	t, ok := c.pages[name]
-	if !ok {
-		return fmt.Errorf("no template %q", name)
+	loc := time.UTC
+	if r.tenant != nil {
+		loc = r.tenant.Location()
+	}
+	t, err := c.page(name, loc)
+	if err != nil {
+		return err
 	}
 	p := page{Title: title, Data: data, Provider: r.provider, Tenant: r.tenant, Nav: name}
 	if r.sess != nil {

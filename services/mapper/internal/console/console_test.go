@@ -553,7 +553,7 @@ func TestSettings(t *testing.T) {
 	valid := func() url.Values {
 		return url.Values{
 			"name": {"Acme Corporation"}, "report_recipients": {"ops@acme.example\nboss@acme.example"}, "reports_enabled": {"on"},
-			"schedule_enabled": {"on"}, "schedule_interval": {"30m"},
+			"schedule_enabled": {"on"}, "schedule_interval": {"30m"}, "time_zone": {"Europe/Berlin"},
 			"salesforce_enabled": {"on"}, "salesforce_direction": {"crm_to_platform"}, "salesforce_modules": {"lead"},
 			"salesforce_autoprov": {"on"}, "salesforce_fallback": {consoletest.SFUserID(5)},
 			"hubspot_enabled": {"on"}, "hubspot_direction": {"platform_to_crm"}, "hubspot_modules": {"contact"}, "hubspot_remap": {"on"}, "hubspot_fallback": {"9001"},
@@ -572,6 +572,7 @@ func TestSettings(t *testing.T) {
 			"bad direction":      {func(v url.Values) { v.Set("hubspot_direction", "sideways") }, "hubspot.direction &#34;sideways&#34;"},
 			"hubspot lead":       {func(v url.Values) { v.Set("hubspot_modules", "lead") }, "hubspot.object_modules"},
 			"reports but nobody": {func(v url.Values) { v.Set("report_recipients", "") }, "reports are on but there is no report recipient"},
+			"unknown time zone":  {func(v url.Values) { v.Set("time_zone", "Mars/Olympus_Mons") }, "time_zone &#34;Mars/Olympus_Mons&#34; is not a known time zone"},
 		} {
 			t.Run(name, func(t *testing.T) {
 				form := valid()
@@ -600,6 +601,7 @@ func TestSettings(t *testing.T) {
 		want.Name = "Acme Corporation"
 		want.ReportRecipients = []string{"ops@acme.example", "boss@acme.example"}
 		want.Schedule.Interval = "30m"
+		want.TimeZone = "Europe/Berlin"
 		want.Salesforce.Direction, want.Salesforce.ObjectModules = tenant.CRMToPlatform, []string{"lead"}
 		want.Salesforce.RemapOnDeactivation, want.Salesforce.AutoProvisioning = false, true
 		want.Salesforce.FallbackOwnerID = consoletest.SFUserID(5)
@@ -611,7 +613,8 @@ func TestSettings(t *testing.T) {
 			t.Errorf("stored tenant (-want +got):\n%s", d)
 		}
 		page := b.get(r.location())
-		wantContains(t, page.body, "Settings saved.", `<option value="crm_to_platform" selected>`, `value="Acme Corporation"`)
+		wantContains(t, page.body, "Settings saved.", `<option value="crm_to_platform" selected>`, `value="Acme Corporation"`,
+			`<input id="time_zone" name="time_zone" value="Europe/Berlin"`)
 	})
 }
 
@@ -867,5 +870,37 @@ func TestRunPageShowsNotMappableApart(t *testing.T) {
 	unmapped := b.get("/admin/t/acme/p/salesforce/unmapped-crm")
 	if strings.Contains(unmapped.body, consoletest.SFUserID(903)) {
 		t.Errorf("the integration user is listed as an unmapped CRM user")
+	}
+}
+
+// TestTimesInTheTenantsTimeZone: every time on a console page is shown in the tenant's time zone
+// (its setting, else the HubSpot account's), in a <time> element whose datetime and title give
+// the UTC time (issue 16).
+func TestTimesInTheTenantsTimeZone(t *testing.T) {
+	ctx := context.Background()
+	env := start(t, consoletest.NewDemo(5), console.Config{})
+	b := signedIn(t, env, consoletest.OperatorToken)
+	// consoletest.T0 is 2026-11-20 09:30 UTC; run-0 started then.
+	utc := `<time datetime="2026-11-20T09:30:00Z" title="2026-11-20 09:30:00 UTC">`
+	for _, tt := range []struct{ name, tz, hubspot, want string }{
+		{name: "UTC by default", want: utc + "2026-11-20 09:30:00 UTC</time>"},
+		{name: "the HubSpot account's", hubspot: "America/New_York", want: utc + "2026-11-20 04:30:00 EST</time>"},
+		{name: "the tenant's own", tz: "Europe/Berlin", hubspot: "America/New_York", want: utc + "2026-11-20 10:30:00 CET</time>"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tn, err := env.Tenants.Get(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tn.TimeZone, tn.HubSpot.TimeZone = tt.tz, tt.hubspot
+			if err := env.Tenants.Put(ctx, tn); err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range []string{"/admin/t/acme/runs/run-0", "/admin/t/acme/sync"} {
+				page := b.get(path)
+				wantStatus(t, page, http.StatusOK)
+				wantContains(t, page.body, tt.want)
+			}
+		})
 	}
 }

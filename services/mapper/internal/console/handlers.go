@@ -489,6 +489,7 @@ func (c *Console) renderSettings(r *req, status int, t *tenant.Tenant, problems 
 	return c.render(r, status, "settings", "Settings", map[string]any{
 		"T": t, "Forms": forms, "Problems": problems, "Recipients": strings.Join(t.ReportRecipients, "\n"),
 		"Directions": []tenant.Direction{tenant.Bidirectional, tenant.CRMToPlatform, tenant.PlatformToCRM},
+		"TimeZones":  commonTimeZones,
 	})
 }
 
@@ -537,6 +538,7 @@ func (c *Console) settingsPost(r *req) error {
 		problems = append(problems, "reports are on but there is no report recipient")
 	}
 	t.Schedule = tenant.Schedule{Enabled: f.Get("schedule_enabled") == "on", Interval: strings.TrimSpace(f.Get("schedule_interval"))}
+	t.TimeZone = strings.TrimSpace(f.Get("time_zone"))
 	apply := func(p string, s *tenant.Settings) {
 		s.Enabled = f.Get(p+"_enabled") == "on"
 		s.Direction = tenant.Direction(f.Get(p + "_direction"))
@@ -772,3 +774,14 @@ func userErrorText(err error) string {
 }
 
 func statusOf(err error) int { return domain.HTTPStatus(domain.ErrorCode(err)) }
+
+// commonTimeZones are offered as suggestions in the settings' time zone field; any IANA name the
+// server knows is accepted.
+var commonTimeZones = []string{
+	"UTC", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris", "Europe/Berlin", "Europe/Madrid",
+	"Europe/Rome", "Europe/Amsterdam", "Europe/Stockholm", "Europe/Warsaw", "Europe/Athens", "Europe/Helsinki",
+	"Europe/Istanbul", "America/New_York", "America/Chicago", "America/Denver", "America/Phoenix",
+	"America/Los_Angeles", "America/Anchorage", "America/Toronto", "America/Mexico_City", "America/Sao_Paulo",
+	"America/Buenos_Aires", "Pacific/Honolulu", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Shanghai",
+	"Asia/Tokyo", "Asia/Seoul", "Australia/Sydney", "Australia/Perth", "Pacific/Auckland", "Africa/Johannesburg",
+}
