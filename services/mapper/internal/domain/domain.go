@@ -61,6 +61,13 @@ type StoredCRMUsers struct {
 	Read  any
 }
 
+// StoredMappings are a provider's mappings as one read found them, with the store's note of that
+// read (as StoredCRMUsers).
+type StoredMappings struct {
+	Mappings []mapping.Mapping
+	Read     any
+}
+
 // CRMUsersDiff is what a full pull changes in the stored CRM users.
 type CRMUsersDiff struct {
 	Inserts, Updates []CRMUser

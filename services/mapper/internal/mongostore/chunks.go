@@ -125,6 +125,11 @@ func (c chunkSet[T]) load(ctx context.Context, tenant, provider string) (*loaded
 	if err != nil || h == nil || h.Gen == "" {
 		return &loadedSet[T]{head: h}, err
 	}
+	return c.items(ctx, h)
+}
+
+// items reads the buckets of the set whose head is h.
+func (c chunkSet[T]) items(ctx context.Context, h *setHead) (*loadedSet[T], error) {
 	if h.Format != chunkFormat {
 		return nil, fmt.Errorf("chunked set %s: format %d, this mapper reads %d", h.Key, h.Format, chunkFormat)
 	}
@@ -172,6 +177,10 @@ type saveOptions struct {
 	// on keeps its marks; saved is then false.
 	checkVersion bool
 	version      int64
+	// setVersion sets the head's version to newVersion (mappings: the generation the set
+	// holds, mappings.go).
+	setVersion bool
+	newVersion int64
 }
 
 // save makes the stored set of tenant and provider equal to items; prev is the head read
@@ -224,11 +233,17 @@ func (c chunkSet[T]) save(ctx context.Context, tenant, provider string, prev *se
 		filter = append(filter, bson.E{Key: "version", Value: o.version})
 		set = append(set, bson.E{Key: "dirty", Value: bson.A{}}, bson.E{Key: "stale", Value: false})
 	}
+	if o.setVersion {
+		set = append(set, bson.E{Key: "version", Value: o.newVersion})
+	}
 	update := bson.D{{Key: "$set", Value: set}}
 	var res *mongo.UpdateResult
 	if prev == nil {
 		// No head yet: create it (a concurrent creation makes this a duplicate key: moved on).
 		doc := setHead{Key: hk, Tenant: tenant, Provider: provider, Gen: gen, Format: chunkFormat, Buckets: nb, Count: len(items), UpdatedAt: now}
+		if o.setVersion {
+			doc.Version = o.newVersion
+		}
 		if _, err := coll.InsertOne(ctx, doc); err != nil {
 			if !isDuplicateKey(err) {
 				return false, err

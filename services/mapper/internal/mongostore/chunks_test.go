@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -326,4 +327,74 @@ func TestCRMUsersWithoutAChunkedCopyAreReadFromTheirDocuments(t *testing.T) {
 	if docs, _ := documents(counter); docs[mongostore.CRMUsers] != 0 {
 		t.Errorf("read %d CRM user documents once the copy exists, want 0", docs[mongostore.CRMUsers])
 	}
+}
+
+// TestMappingsCopyFollowsTheGeneration: Sync Users reads a provider's mappings from a chunked
+// copy valid for one generation of the mappings (issue 18), never from a copy another write has
+// overtaken: an event's commit (generation bump, then the write) sends the next read to the
+// documents, and a sync whose commit was not the only one since its read leaves the copy behind.
+func TestMappingsCopyFollowsTheGeneration(t *testing.T) {
+	ctx := context.Background()
+	s, _, counter := countedStore(t, func() time.Time { return t0 })
+	commit := func(read domain.StoredMappings, upserts, deletes []mapping.Mapping, save bool) {
+		t.Helper()
+		if _, err := s.BumpGeneration(ctx, "acme", "salesforce"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WriteMappings(ctx, "acme", read.Mappings, upserts, deletes); err != nil {
+			t.Fatal(err)
+		}
+		if save {
+			if err := s.SaveMappings(ctx, "acme", "salesforce", read, upserts, deletes); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check := func(name string, wantDocs int) domain.StoredMappings {
+		t.Helper()
+		counter.Reset()
+		read, err := s.ReadMappings(ctx, "acme", "salesforce")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		docs, _ := documents(counter)
+		if docs[mongostore.Mappings] != wantDocs {
+			t.Errorf("%s: read %d mapping documents, want %d (%v)", name, docs[mongostore.Mappings], wantDocs, docs)
+		}
+		want, err := s.Mappings(ctx, "acme", "salesforce")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(sorted(want), sorted(append([]mapping.Mapping{}, read.Mappings...)), cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%s: mappings read (-documents +read):\n%s", name, diff)
+		}
+		return read
+	}
+	var ms []mapping.Mapping
+	for i := range 3000 {
+		ms = append(ms, m(fmt.Sprintf("p%05d", i), fmt.Sprintf("005%05d", i)))
+	}
+	read := check("no mappings yet", 0)
+	commit(read, ms, nil, true)
+	read = check("after the first sync", 0)
+
+	// A sync changes two mappings: the copy follows.
+	moved := m("p00001", "005X1")
+	commit(read, []mapping.Mapping{moved}, []mapping.Mapping{ms[2]}, true)
+	read = check("after a sync with changes", 0)
+
+	// An event changes a mapping (a commit without the copy): the documents are read.
+	commit(read, []mapping.Mapping{m("p00003", "005X3")}, nil, false)
+	read = check("after an event", len(ms)-1)
+	commit(read, nil, nil, true)
+	read = check("after the next sync", 0)
+
+	// Another writer commits between a sync's read and its commit: the copy stays behind.
+	other, err := s.ReadMappings(ctx, "acme", "salesforce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(other, []mapping.Mapping{m("p00004", "005X4")}, nil, false)
+	commit(read, []mapping.Mapping{m("p00005", "005X5")}, nil, true)
+	check("after an interleaved commit", len(ms)-1)
 }

@@ -32,10 +32,14 @@ const (
 	// CRMDirectory holds each tenant's and provider's CRM users as Sync Users last wrote them, as
 	// a chunked set (crmsnap.go); CRMUsers keeps one document per user for the events.
 	CRMDirectory = "crm_directory"
-	SyncRuns     = "sync_runs"
-	SyncLocks    = "sync_locks"
-	Failures     = "failures"
-	KVState      = "kv_state"
+	// MappingSets holds each tenant's and provider's mappings as Sync Users last wrote them, as a
+	// chunked set valid for one generation of the mappings (mapsnap.go); Mappings stays the
+	// store every write goes to.
+	MappingSets = "mapping_sets"
+	SyncRuns    = "sync_runs"
+	SyncLocks   = "sync_locks"
+	Failures    = "failures"
+	KVState     = "kv_state"
 )
 
 // Indexes are the indexes mapper creates at start.

@@ -53,7 +53,8 @@ type Store interface {
 	PlatformUsers(ctx context.Context, tenant string) ([]domain.PlatformUser, error)
 	ReadCRMUsers(ctx context.Context, tenant, provider string) (domain.StoredCRMUsers, error)
 	WriteCRMUsers(ctx context.Context, tenant, provider string, stored domain.StoredCRMUsers, d domain.CRMUsersDiff) error
-	Mappings(ctx context.Context, tenant, provider string) ([]mapping.Mapping, error)
+	ReadMappings(ctx context.Context, tenant, provider string) (domain.StoredMappings, error)
+	SaveMappings(ctx context.Context, tenant, provider string, read domain.StoredMappings, upserts, deletes []mapping.Mapping) error
 	Provisions(ctx context.Context, tenant, provider string, crmUserIDs ...string) ([]mapping.Provision, error)
 	DeleteProvision(ctx context.Context, tenant, provider, crmUserID string) error
 	ReplaceProblems(ctx context.Context, tenant, provider string, problems []mapping.Problem, keep func(domain.Problem) bool) error
@@ -500,7 +501,8 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 	if err != nil {
 		return report.Provider{}, err
 	}
-	mappings, err := r.store.Mappings(ctx, t.ID, rp.Provider)
+	storedMappings, err := r.store.ReadMappings(ctx, t.ID, rp.Provider)
+	mappings := storedMappings.Mappings
 	if err != nil {
 		return report.Provider{}, err
 	}
@@ -556,6 +558,9 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 			EventID:   "sync:" + run.ID, Source: "mapper.sync_users",
 		})
 		if err != nil {
+			return report.Provider{}, err
+		}
+		if err := r.store.SaveMappings(ctx, t.ID, rp.Provider, storedMappings, res.Upserts, res.Deletes); err != nil {
 			return report.Provider{}, err
 		}
 		r.o.Log.DebugContext(ctx, "sync users step", "step", "mappings committed", "ms", time.Since(start).Milliseconds())
