@@ -29,7 +29,16 @@ pure() {
 pure services/mapper \
   ./internal/domain ./internal/mapping ./internal/report \
   ./internal/app ./internal/changes ./internal/syncusers
-pure services/writer ./internal/ownership
+pure services/writer ./internal/ownership ./internal/writeback
+# The writer's engine names its edges only through the interfaces it declares: the record state
+# store (recordstate, over KV), the CRM writes and lookups (crmwrite), history, the mapping view and
+# the clients are wired in internal/app.
+bad=$(cd services/writer && go list -deps ./internal/writeback | grep -E '/services/writer/internal/(crmwrite|recordstate|historystore|mappingview|crmclients|events|app)$' || true)
+if [[ -n "$bad" ]]; then
+  echo "check-deps: services/writer/internal/writeback must not depend on the writer's edges; it depends on:" >&2
+  echo "$bad" | sed 's/^/  /' >&2
+  fail=1
+fi
 # In mapper and the writer the events edge is the one internal package that imports libs/natsbus:
 # the cores return domain errors that the edge maps to ack, redelivery and dead letter, and the
 # consumer contracts live in the edge (the services' Run functions wire them).
@@ -67,5 +76,5 @@ for mod in libs services/ingress services/mapper services/writer services/notifi
     fail=1
   fi
 done
-[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain pure; natsbus only in the events edges; the console apart from the admin API; the core fake only in tests)"
+[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain and engine pure; natsbus only in the events edges; the console apart from the admin API; the core fake only in tests)"
 exit "$fail"

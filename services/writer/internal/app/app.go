@@ -220,3 +220,11 @@ func (a *App) Close(ctx context.Context) error {
 	defer a.stopWatch()
 	return errors.Join(a.finder.Close(ctx), a.batch.Close(ctx), a.history.Close(ctx))
 }
+
+// The edges implement the engine's interfaces (the engine imports none of them).
+var (
+	_ writeback.States = (*recordstate.Store)(nil)
+	_ writeback.Links  = (*recordstate.Links)(nil)
+	_ writeback.Finder = (*crmwrite.Finder)(nil)
+	_ writeback.Writes = (*batcher.Batcher[crmwrite.BatchKey, crmwrite.Write, crmwrite.Written])(nil)
+)

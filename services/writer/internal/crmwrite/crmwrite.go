@@ -8,8 +8,6 @@
 package crmwrite
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/ownersync/ownersync/libs/provider"
@@ -17,86 +15,30 @@ import (
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
 )
 
-// BatchKey groups writes that can share one CRM call.
-type BatchKey struct {
-	Tenant     string
-	Provider   provider.Provider
-	RecordType ownership.RecordType
-}
+// The types of a write are the writer's domain's (ownership), so that the engine does not import
+// this edge.
+type (
+	// BatchKey groups writes that can share one CRM call.
+	BatchKey = ownership.BatchKey
+	// Write sets the owner of one CRM record.
+	Write = ownership.OwnerWrite
+	// Written is a successful write.
+	Written = ownership.Written
+	// Error is a failed write of one record, or of a whole batch, with what to do about it.
+	Error = ownership.WriteError
+)
 
 // limitKey is the rate-limit key of a batch.
-func (k BatchKey) limitKey() ratelimit.Key {
+func limitKey(k BatchKey) ratelimit.Key {
 	return ratelimit.Key{Tenant: k.Tenant, Provider: k.Provider}
-}
-
-// Write sets the owner of one CRM record.
-type Write struct {
-	RecordID string
-	// OwnerID is the CRM owner; empty clears hubspot_owner_id (Salesforce refuses an empty owner).
-	OwnerID string
-	// TraceID names the write in the CRM's answer (HubSpot objectWriteTraceId), e.g. the event id;
-	// the record id when empty.
-	TraceID string
-	// At is the source time of the change that asks for the write; see Supersedes.
-	At time.Time
 }
 
 // Supersedes is the batcher's rule for two pending writes of one record: the one from the later
 // change wins, whatever order they were submitted in (use it as batcher.Options.Supersedes).
 func Supersedes(next, pending Write) bool { return !next.At.Before(pending.At) }
 
-// Written is a successful write.
-type Written struct {
-	RecordID string
-	OwnerID  string
-}
-
-// Error is a failed write of one record, or of a whole batch, with what to do about it.
-type Error struct {
-	Provider provider.Provider
-	// RecordID is empty for a failure of the whole batch.
-	RecordID string
-	// HTTPStatus is the answer's status (0 when none came; 200 for a Salesforce per-record error).
-	HTTPStatus int
-	// Code is the CRM's error code (Salesforce statusCode/errorCode, HubSpot category or sub-code).
-	Code    string
-	Message string
-	Class   ownership.Classification
-	// RetryAfter is how long to wait before trying again, when known (a pause, a quota hold, a
-	// Retry-After header).
-	RetryAfter time.Duration
-	Err        error
-}
-
-func (e *Error) Error() string {
-	s := fmt.Sprintf("%s write", e.Provider)
-	if e.RecordID != "" {
-		s += " of " + e.RecordID
-	}
-	s += " failed (" + string(e.Class.Class)
-	if e.Code != "" {
-		s += ", " + e.Code
-	}
-	s += ")"
-	if e.Message != "" {
-		s += ": " + e.Message
-	} else if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// Permanent reports whether the same write will fail again: record it, dead-letter it, alert.
-func (e *Error) Permanent() bool { return !e.Class.Retryable() }
-
 // AsError returns the *Error in err's chain, if any.
-func AsError(err error) (*Error, bool) {
-	var e *Error
-	ok := errors.As(err, &e)
-	return e, ok
-}
+func AsError(err error) (*Error, bool) { return ownership.AsWriteError(err) }
 
 // clientError is the batch error when no client could be had for the tenant: the *Error the client
 // func returned (a configuration problem), or a transient failure.

@@ -89,7 +89,7 @@ func (h *HubSpot) accountZone(ctx context.Context, key BatchKey, client HubSpotA
 		loc, configured = h.cfg.HubSpotZone(ctx, key.Tenant)
 	}
 	if !configured {
-		if err := h.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
+		if err := h.cfg.Limiter.Wait(ctx, limitKey(key)); err != nil {
 			return
 		}
 		d, err := client.AccountDetails(ctx)
@@ -99,7 +99,7 @@ func (h *HubSpot) accountZone(ctx context.Context, key BatchKey, client HubSpotA
 		}
 		loc = d.Location()
 	}
-	h.cfg.Limiter.SetLocation(key.limitKey(), loc)
+	h.cfg.Limiter.SetLocation(limitKey(key), loc)
 	h.mu.Lock()
 	h.zones[key.Tenant] = zone{client: client, loc: loc}
 	h.mu.Unlock()
@@ -209,7 +209,7 @@ func (h *HubSpot) call(ctx context.Context, key BatchKey, client HubSpotAPI, fn 
 	p := h.cfg.Retry
 	p.Retryable = hubspot.Transient
 	err := retry.Do(ctx, p, func(ctx context.Context) error {
-		if err := h.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
+		if err := h.cfg.Limiter.Wait(ctx, limitKey(key)); err != nil {
 			return retry.Permanent(err)
 		}
 		err := fn(ctx)
@@ -232,7 +232,7 @@ func (h *HubSpot) observe(key BatchKey, client HubSpotAPI) {
 	if !ok {
 		return
 	}
-	n := h.cfg.Limiter.ObserveHubSpotReading(key.limitKey(), ratelimit.HubSpotReading{
+	n := h.cfg.Limiter.ObserveHubSpotReading(limitKey(key), ratelimit.HubSpotReading{
 		Max: rl.Max, Remaining: rl.Remaining, HasRemaining: rl.Max > 0, Interval: rl.Interval,
 		Daily: rl.Daily, DailyRemaining: rl.DailyRemaining, HasDaily: rl.HasDaily,
 	})
@@ -245,7 +245,7 @@ func (h *HubSpot) observe(key BatchKey, client HubSpotAPI) {
 // window pauses it for the window.
 func (h *HubSpot) rateLimited(key BatchKey, ae *hubspot.APIError) {
 	if errors.Is(ae, hubspot.ErrDailyLimit) {
-		if n := h.cfg.Limiter.ExhaustedDaily(key.limitKey()); n != nil && h.cfg.OnNotice != nil {
+		if n := h.cfg.Limiter.ExhaustedDaily(limitKey(key)); n != nil && h.cfg.OnNotice != nil {
 			h.cfg.OnNotice(*n)
 		}
 		return
@@ -254,7 +254,7 @@ func (h *HubSpot) rateLimited(key BatchKey, ae *hubspot.APIError) {
 	if wait <= 0 {
 		wait = h.cfg.RateLimitPause
 	}
-	h.cfg.Limiter.Pause(key.limitKey(), h.cfg.Now().Add(wait))
+	h.cfg.Limiter.Pause(limitKey(key), h.cfg.Now().Add(wait))
 }
 
 // batchError turns the error of a whole request into an *Error.
@@ -268,7 +268,7 @@ func (h *HubSpot) batchError(key BatchKey, err error) *Error {
 	}
 	e := hsError(err, "")
 	if e.Class.Class == ownership.RateLimited {
-		if until := h.cfg.Limiter.PausedUntil(key.limitKey()); !until.IsZero() {
+		if until := h.cfg.Limiter.PausedUntil(limitKey(key)); !until.IsZero() {
 			e.RetryAfter = until.Sub(h.cfg.Now())
 		}
 	}

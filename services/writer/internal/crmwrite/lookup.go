@@ -2,7 +2,6 @@ package crmwrite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,7 +16,7 @@ import (
 )
 
 // ErrAmbiguousEmail: several CRM records have the email, so none is picked.
-var ErrAmbiguousEmail = errors.New("several records have this email")
+var ErrAmbiguousEmail = ownership.ErrAmbiguousEmail
 
 // LookupBy says what a lookup knows of the record.
 type LookupBy string

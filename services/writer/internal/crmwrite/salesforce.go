@@ -174,7 +174,7 @@ func (s *Salesforce) call(ctx context.Context, key BatchKey, client SalesforceAP
 	p := s.cfg.Retry
 	p.Retryable = salesforce.Transient
 	err := retry.Do(ctx, p, func(ctx context.Context) error {
-		if err := s.cfg.Limiter.Wait(ctx, key.limitKey()); err != nil {
+		if err := s.cfg.Limiter.Wait(ctx, limitKey(key)); err != nil {
 			return retry.Permanent(err)
 		}
 		err := fn(ctx)
@@ -197,7 +197,7 @@ func (s *Salesforce) observe(key BatchKey, client SalesforceAPI) {
 	if !ok {
 		return
 	}
-	if n := s.cfg.Limiter.ObserveSalesforceUsage(key.limitKey(), info.Used, info.Max); n != nil && s.cfg.OnNotice != nil {
+	if n := s.cfg.Limiter.ObserveSalesforceUsage(limitKey(key), info.Used, info.Max); n != nil && s.cfg.OnNotice != nil {
 		s.cfg.OnNotice(*n)
 	}
 }
@@ -206,7 +206,7 @@ func (s *Salesforce) observe(key BatchKey, client SalesforceAPI) {
 // quota recovers, anything else (concurrency or burst limits) pauses it briefly.
 func (s *Salesforce) rateLimited(key BatchKey, client SalesforceAPI, ae *salesforce.APIError) {
 	if info, ok := client.LimitInfo(); ok && info.Max > 0 && info.Used >= info.Max {
-		if n := s.cfg.Limiter.ExhaustedDaily(key.limitKey()); n != nil && s.cfg.OnNotice != nil {
+		if n := s.cfg.Limiter.ExhaustedDaily(limitKey(key)); n != nil && s.cfg.OnNotice != nil {
 			s.cfg.OnNotice(*n)
 		}
 		return
@@ -220,12 +220,12 @@ func (s *Salesforce) rateLimited(key BatchKey, client SalesforceAPI, ae *salesfo
 		if _, ok := client.LimitInfo(); ok {
 			// The daily quota allows more: a per-second or concurrency limit. One call interval of
 			// the key's pace, and the limiter paces from there.
-			if r := s.cfg.Limiter.Limits(key.limitKey()).Rate; r > 0 {
+			if r := s.cfg.Limiter.Limits(limitKey(key)).Rate; r > 0 {
 				wait = min(max(time.Duration(float64(time.Second)/r), 10*time.Millisecond), time.Second)
 			}
 		}
 	}
-	s.cfg.Limiter.Pause(key.limitKey(), s.cfg.Now().Add(wait))
+	s.cfg.Limiter.Pause(limitKey(key), s.cfg.Now().Add(wait))
 }
 
 // batchError turns the error of a whole request into an *Error.
@@ -239,7 +239,7 @@ func (s *Salesforce) batchError(key BatchKey, err error) *Error {
 	}
 	e := sfError(err, "")
 	if e.Class.Class == ownership.RateLimited {
-		if until := s.cfg.Limiter.PausedUntil(key.limitKey()); !until.IsZero() {
+		if until := s.cfg.Limiter.PausedUntil(limitKey(key)); !until.IsZero() {
 			e.RetryAfter = until.Sub(s.cfg.Now())
 		}
 	}

@@ -177,10 +177,13 @@ func (s *Store) get(ctx context.Context, key string) (ownership.RecordState, uin
 	return st, rev, true, nil
 }
 
-// UpdateFunc computes the next state from the current one (zero and exists false for a new record).
-// It returns write false to leave the state as it is. It may be called several times, once per
-// attempt, so it must not have effects beyond its return values.
-type UpdateFunc func(cur ownership.RecordState, exists bool) (next ownership.RecordState, write bool, err error)
+// UpdateFunc computes the next state from the current one (ownership.UpdateFunc).
+type UpdateFunc = ownership.UpdateFunc
+
+// UpdateRecord is Update on the key of r (the engine names records, not keys).
+func (s *Store) UpdateRecord(ctx context.Context, r ownership.RecordRef, fn UpdateFunc) (ownership.RecordState, error) {
+	return s.Update(ctx, Key(r.Tenant, r.Provider, r.RecordType, r.RecordID), fn)
+}
 
 // Update applies fn to key's state with compare-and-set, re-reading and re-applying fn whenever
 // another writer changed the state in between. It returns the state in the bucket afterwards (fn's

@@ -19,10 +19,8 @@ import (
 
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
-	"github.com/ownersync/ownersync/services/writer/internal/crmwrite"
 	"github.com/ownersync/ownersync/services/writer/internal/ownership"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
-	"github.com/ownersync/ownersync/services/writer/internal/recordstate"
 )
 
 // ErrUnknownTenant is returned (wrapped) by Policies for a tenant that is not configured; the
@@ -34,15 +32,15 @@ type Policies interface {
 	Policy(ctx context.Context, tenant string) (ownership.Policy, error)
 }
 
-// States updates record states with compare-and-set; *recordstate.Store implements it.
+// States updates record states with compare-and-set; *recordstate.Store implements it over KV.
 type States interface {
-	Update(ctx context.Context, key string, fn recordstate.UpdateFunc) (ownership.RecordState, error)
+	UpdateRecord(ctx context.Context, r ownership.RecordRef, fn ownership.UpdateFunc) (ownership.RecordState, error)
 }
 
-// Writes queues CRM owner writes into batches; *batcher.Batcher[crmwrite.BatchKey, crmwrite.Write,
-// crmwrite.Written] implements it.
+// Writes queues CRM owner writes into batches; *batcher.Batcher[ownership.BatchKey,
+// ownership.OwnerWrite, ownership.Written] flushed by crmwrite implements it.
 type Writes interface {
-	Submit(ctx context.Context, key crmwrite.BatchKey, recordID string, w crmwrite.Write) *batcher.Future[crmwrite.Written]
+	Submit(ctx context.Context, key ownership.BatchKey, recordID string, w ownership.OwnerWrite) *batcher.Future[ownership.Written]
 }
 
 // Links remembers which CRM record a platform record is; *recordstate.Links implements it.
@@ -53,7 +51,7 @@ type Links interface {
 
 // Finder finds a CRM record by email, and reads a CRM record's email; *crmwrite.Finder implements
 // it, batching the lookups of concurrent changes through the per-tenant limiter.
-// crmwrite.ErrAmbiguousEmail means several records have the email.
+// ownership.ErrAmbiguousEmail means several records have the email.
 type Finder interface {
 	FindRecord(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, email string) (string, bool, error)
 	RecordEmail(ctx context.Context, tenant string, p provider.Provider, rt ownership.RecordType, id string) (string, bool, error)
@@ -251,7 +249,7 @@ func (e *Engine) CRMChange(ctx context.Context, ch ownership.CRMOwnerChange, del
 	}
 	obs := ownership.Observation{Origin: ownership.FromCRM, Provider: ch.Provider, EventID: ch.EventID, Owner: ch.OwnerID, At: ch.OccurredAt}
 	var verdict ownership.Verdict
-	st, err := e.d.States.Update(ctx, recordstate.Key(ch.Tenant, ch.Provider, ch.RecordType, ch.RecordID),
+	st, err := e.d.States.UpdateRecord(ctx, ownership.RecordRef{Tenant: ch.Tenant, Provider: ch.Provider, RecordType: ch.RecordType, RecordID: ch.RecordID},
 		func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
 			en.OwnerBefore = cur.AppliedOwner
 			verdict = ownership.Judge(cur, obs, e.cfg.EchoWindow)
@@ -313,7 +311,7 @@ func (e *Engine) recordEmail(ctx context.Context, ch ownership.CRMOwnerChange, s
 	email, ok, err := e.d.Finder.RecordEmail(ctx, ch.Tenant, ch.Provider, ch.RecordType, ch.RecordID)
 	if err != nil {
 		err = fmt.Errorf("read email of %s %s %s: %w", ch.Provider, ch.RecordType, ch.RecordID, err)
-		if ce, isCRM := crmwrite.AsError(err); isCRM && ce.RetryAfter > 0 {
+		if ce, isCRM := ownership.AsWriteError(err); isCRM && ce.RetryAfter > 0 {
 			return "", ownership.RetryAfter(err, ce.RetryAfter)
 		}
 		return "", err
@@ -321,7 +319,7 @@ func (e *Engine) recordEmail(ctx context.Context, ch ownership.CRMOwnerChange, s
 	if !ok {
 		return "", nil
 	}
-	if _, err := e.d.States.Update(ctx, recordstate.Key(ch.Tenant, ch.Provider, ch.RecordType, ch.RecordID),
+	if _, err := e.d.States.UpdateRecord(ctx, ownership.RecordRef{Tenant: ch.Tenant, Provider: ch.Provider, RecordType: ch.RecordType, RecordID: ch.RecordID},
 		func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
 			if cur.RecordEmail == email {
 				return cur, false, nil
@@ -457,13 +455,13 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 		return e.record(ctx, en)
 	}
 	en.CRMRecordID = recordID
-	key := recordstate.Key(ch.Tenant, tg.Provider, ch.RecordType, recordID)
+	key := ownership.RecordRef{Tenant: ch.Tenant, Provider: tg.Provider, RecordType: ch.RecordType, RecordID: recordID}
 	obs := ownership.Observation{Origin: ownership.FromPlatform, Provider: tg.Provider, EventID: ch.EventID, Owner: tg.OwnerID, At: ch.OccurredAt}
 	var (
 		verdict ownership.Verdict
 		prev    ownership.RecordState
 	)
-	st, err := e.d.States.Update(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
+	st, err := e.d.States.UpdateRecord(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
 		prev = cur
 		en.OwnerBefore = cur.AppliedOwner
 		verdict = ownership.Judge(cur, obs, e.cfg.EchoWindow)
@@ -495,8 +493,8 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 	// The batcher keeps the write of the later change when two of one record meet
 	// (crmwrite.Supersedes), pending together or one after the other's flush, so a newer change
 	// that claimed the record meanwhile still wins even if its batch was sent first.
-	fut := e.d.Writes.Submit(ctx, crmwrite.BatchKey{Tenant: ch.Tenant, Provider: tg.Provider, RecordType: ch.RecordType},
-		recordID, crmwrite.Write{RecordID: recordID, OwnerID: tg.OwnerID, TraceID: ch.EventID, At: ch.OccurredAt})
+	fut := e.d.Writes.Submit(ctx, ownership.BatchKey{Tenant: ch.Tenant, Provider: tg.Provider, RecordType: ch.RecordType},
+		recordID, ownership.OwnerWrite{RecordID: recordID, OwnerID: tg.OwnerID, TraceID: ch.EventID, At: ch.OccurredAt})
 	res, err := fut.Wait(ctx)
 	if err != nil {
 		return fmt.Errorf("write owner of %s %s %s: %w", tg.Provider, ch.RecordType, recordID, err)
@@ -506,7 +504,7 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 		en.Outcome, en.Reason = Superseded, "a newer change to the same record replaced this one before it was written"
 		return e.record(ctx, en)
 	case res.Err == nil:
-		if _, err := e.d.States.Update(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
+		if _, err := e.d.States.UpdateRecord(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
 			next, ok := cur.Confirm(ch.EventID, e.cfg.Now())
 			return next, ok, nil
 		}); err != nil {
@@ -527,8 +525,8 @@ func (e *Engine) target(ctx context.Context, ch ownership.PlatformOwnerChange, t
 // writeFailed handles a CRM write that failed: a transient failure comes back later (the claim
 // stays, so the redelivery writes again); a permanent one releases the claim, records the failure,
 // raises an Alert, asks mapper to re-read an inactive owner, and is dead-lettered.
-func (e *Engine) writeFailed(ctx context.Context, ch ownership.PlatformOwnerChange, tg ownership.Target, en Entry, key string, prev ownership.RecordState, werr error) error {
-	ce, ok := crmwrite.AsError(werr)
+func (e *Engine) writeFailed(ctx context.Context, ch ownership.PlatformOwnerChange, tg ownership.Target, en Entry, key ownership.RecordRef, prev ownership.RecordState, werr error) error {
+	ce, ok := ownership.AsWriteError(werr)
 	if !ok || !ce.Permanent() {
 		err := fmt.Errorf("write owner of %s %s %s: %w", tg.Provider, ch.RecordType, en.CRMRecordID, werr)
 		if ok && ce.RetryAfter > 0 {
@@ -536,7 +534,7 @@ func (e *Engine) writeFailed(ctx context.Context, ch ownership.PlatformOwnerChan
 		}
 		return err
 	}
-	if _, err := e.d.States.Update(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
+	if _, err := e.d.States.UpdateRecord(ctx, key, func(cur ownership.RecordState, _ bool) (ownership.RecordState, bool, error) {
 		if cur.AppliedEventID != ch.EventID || !cur.Pending {
 			return cur, false, nil
 		}
@@ -618,12 +616,12 @@ func (e *Engine) resolve(ctx context.Context, ch ownership.PlatformOwnerChange, 
 		return "", fmt.Sprintf("the change names no %s record and platform record %q has no stored link or email", tg.Provider, ch.PlatformRecordID), nil
 	}
 	id, ok, err := e.d.Finder.FindRecord(ctx, ch.Tenant, tg.Provider, ch.RecordType, ch.Email)
-	if errors.Is(err, crmwrite.ErrAmbiguousEmail) {
+	if errors.Is(err, ownership.ErrAmbiguousEmail) {
 		return "", fmt.Sprintf("several %s %ss have email %s", tg.Provider, ch.RecordType, ch.Email), nil
 	}
 	if err != nil {
 		err = fmt.Errorf("find %s %s by email: %w", tg.Provider, ch.RecordType, err)
-		if ce, ok := crmwrite.AsError(err); ok && ce.RetryAfter > 0 {
+		if ce, ok := ownership.AsWriteError(err); ok && ce.RetryAfter > 0 {
 			// The tenant's CRM key is paused or held: come back when it takes calls again.
 			return "", "", ownership.RetryAfter(err, ce.RetryAfter)
 		}
@@ -639,10 +637,3 @@ func (e *Engine) resolve(ctx context.Context, ch ownership.PlatformOwnerChange, 
 	}
 	return id, "", nil
 }
-
-var (
-	_ States = (*recordstate.Store)(nil)
-	_ Links  = (*recordstate.Links)(nil)
-	_ Finder = (*crmwrite.Finder)(nil)
-	_ Writes = (*batcher.Batcher[crmwrite.BatchKey, crmwrite.Write, crmwrite.Written])(nil)
-)
