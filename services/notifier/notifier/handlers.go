@@ -112,7 +112,7 @@ func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
 		return n.store.Record(ctx, rec)
 	}
 	email, err := render.Report(&r, render.Options{To: n.capRecipients(ctx, tid, t.ReportRecipients), AdminURL: n.cfg.AdminURL, TenantName: t.Name,
-		MessageIDDomain: n.mail.FromDomain()})
+		MessageIDDomain: n.mail.FromDomain(), Location: t.Location()})
 	if err != nil {
 		return natsbus.Permanent(fmt.Errorf("render report %s: %w", r.GetRunId(), err))
 	}
@@ -274,7 +274,8 @@ func (n *notifier) deliverDigest(ctx context.Context, b digest.Batch[*ownersyncv
 		return n.store.Dequeue(ctx, b.Keys)
 	}
 	email, err := render.Alerts(b.Tenant, b.Items, render.Window{Since: b.Since, Until: b.Until},
-		render.Options{To: n.capRecipients(ctx, b.Tenant, t.ReportRecipients), AdminURL: n.cfg.AdminURL, TenantName: t.Name, MessageIDDomain: n.mail.FromDomain()})
+		render.Options{To: n.capRecipients(ctx, b.Tenant, t.ReportRecipients), AdminURL: n.cfg.AdminURL, TenantName: t.Name, MessageIDDomain: n.mail.FromDomain(),
+			Location: t.Location()})
 	if err != nil {
 		return fmt.Errorf("render alerts: %w", err)
 	}

@@ -68,6 +68,12 @@ type reports struct {
 
 func startReports(t *testing.T, sinkCfg smtpsink.Config, recipients []string, env map[string]string) *reports {
 	t.Helper()
+	return startReportsFor(t, sinkCfg, &tenant.Tenant{ID: "acme", Name: "Acme", ReportsEnabled: true, ReportRecipients: recipients}, env)
+}
+
+// startReportsFor is startReports for a tenant configured as tn (its id must be acme).
+func startReportsFor(t *testing.T, sinkCfg smtpsink.Config, tn *tenant.Tenant, env map[string]string) *reports {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	infra := harness.Start(t)
@@ -82,7 +88,7 @@ func startReports(t *testing.T, sinkCfg smtpsink.Config, recipients []string, en
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	if err := tenantstore.New(conn.DB, nil).Put(ctx, &tenant.Tenant{ID: "acme", Name: "Acme", ReportsEnabled: true, ReportRecipients: recipients}); err != nil {
+	if err := tenantstore.New(conn.DB, nil).Put(ctx, tn); err != nil {
 		t.Fatal(err)
 	}
 	vars := map[string]string{"SMTP_URL": sink.URL()}

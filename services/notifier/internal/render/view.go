@@ -23,8 +23,8 @@ type reportView struct {
 	RunID      string
 	Trigger    string
 	DryRun     bool
-	Started    string
-	Finished   string
+	Started    stamp
+	Finished   stamp
 	Duration   string
 	Outcome    outcome
 	Providers  []providerView
@@ -135,8 +135,8 @@ type errorView struct {
 type alertsView struct {
 	TenantID   string
 	TenantName string
-	Since      string
-	Until      string
+	Since      stamp
+	Until      stamp
 	Alerts     []alertView
 	Total      int
 	More       int
@@ -151,7 +151,7 @@ type alertLinks struct {
 }
 
 type alertView struct {
-	Time     string
+	Time     stamp
 	Severity string
 	Color    string
 	Kind     string
@@ -310,11 +310,37 @@ func providerName(key string) string {
 	return key
 }
 
-func formatTime(t time.Time, loc *time.Location) string {
-	if t.IsZero() {
-		return "unknown"
+// stamp is a time as the email shows it: in the tenant's time zone, with the UTC time for the
+// HTML part's hover (title) and for the text part when the zone is not UTC.
+type stamp struct {
+	Local string // in the tenant's zone, "Sun, 22 Nov 2026 10:30:00 CET"; "unknown" for a zero time
+	UTC   string // "Sun, 22 Nov 2026 09:30:00 UTC"; empty for a zero time
+	ISO   string // RFC 3339 in UTC, for <time datetime>
+	// Clock is the UTC time of day ("09:30:00 UTC") when the zone is not UTC, for the text part.
+	Clock string
+}
+
+// String is the local time (what templates print by default).
+func (s stamp) String() string { return s.Local }
+
+// Text is the local time followed by the UTC time of day when they differ, for the text part.
+func (s stamp) Text() string {
+	if s.Clock == "" {
+		return s.Local
 	}
-	return t.In(loc).Format("Mon, 02 Jan 2006 15:04:05 MST")
+	return s.Local + " (" + s.Clock + ")"
+}
+
+func formatTime(t time.Time, loc *time.Location) stamp {
+	if t.IsZero() {
+		return stamp{Local: "unknown"}
+	}
+	u := t.UTC()
+	s := stamp{Local: t.In(loc).Format("Mon, 02 Jan 2006 15:04:05 MST"), UTC: u.Format("Mon, 02 Jan 2006 15:04:05 UTC"), ISO: u.Format(time.RFC3339)}
+	if loc != time.UTC && loc.String() != "UTC" {
+		s.Clock = u.Format("15:04:05 UTC")
+	}
+	return s
 }
 
 func formatDuration(start, end time.Time) string {
