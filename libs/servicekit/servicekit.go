@@ -338,3 +338,30 @@ func (b *Base) Ready(ctx context.Context) {
 	}
 	b.Log.Info("service ready", attrs...)
 }
+
+// Run is the preamble of every service's Run: it loads the service's configuration from env with
+// load, starts the base (telemetry, NATS, MongoDB, HTTP) with the configuration's base part
+// (baseOf), calls wire, which connects the service's parts and blocks while they run, and closes
+// the base when wire returns.
+func Run[C any](ctx context.Context, env Env, load func(getenv func(string) string) (C, error), baseOf func(C) Config,
+	wire func(ctx context.Context, env Env, cfg C, base *Base) error) error {
+	cfg, err := load(env.Getenv)
+	if err != nil {
+		return err
+	}
+	base, err := Start(ctx, baseOf(cfg), env)
+	if err != nil {
+		return err
+	}
+	defer base.Close(context.WithoutCancel(ctx))
+	return wire(ctx, env, cfg, base)
+}
+
+// FollowTenants loads every tenant into cache and keeps it current from the tenant-change
+// announcements on the base's NATS connection; stop ends the following.
+func (b *Base) FollowTenants(ctx context.Context, cache *tenantstore.Cache) (stop func(), err error) {
+	if err := cache.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return cache.Follow(b.Bus.NC)
+}

@@ -38,16 +38,13 @@ import (
 
 // Run starts mapper and blocks until ctx is cancelled or a part fails.
 func Run(ctx context.Context, env servicekit.Env) error {
+	return servicekit.Run(ctx, env, config.Load, func(c config.Config) servicekit.Config { return c.Base }, run)
+}
+
+// run wires mapper on its started base (servicekit.Run loads the configuration, starts and closes
+// the base).
+func run(ctx context.Context, env servicekit.Env, cfg config.Config, base *servicekit.Base) error {
 	getenv := env.Getenv
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	base, err := servicekit.Start(ctx, cfg.Base, env)
-	if err != nil {
-		return err
-	}
-	defer base.Close(context.WithoutCancel(ctx))
 
 	tenants := tenantstore.New(base.Mongo.DB, nil)
 	// Tenants saved before the unique source indexes get their keys first, so that the indexes
@@ -88,10 +85,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		}
 		base.Log.Info("tenants seeded", "file", cfg.TenantsFile, "count", len(seed))
 	}
-	if err := cache.Refresh(ctx); err != nil {
-		return err
-	}
-	stopFollow, err := cache.Follow(base.Bus.NC)
+	stopFollow, err := base.FollowTenants(ctx, cache)
 	if err != nil {
 		return err
 	}

@@ -23,16 +23,13 @@ import (
 // Run starts writer and blocks until ctx is cancelled or a part fails; it then stops the consumers,
 // flushes pending CRM writes and history, and closes NATS, MongoDB and telemetry.
 func Run(ctx context.Context, env servicekit.Env) error {
+	return servicekit.Run(ctx, env, config.Load, func(c config.Config) servicekit.Config { return c.Base }, run)
+}
+
+// run wires writer on its started base (servicekit.Run loads the configuration, starts and closes
+// the base).
+func run(ctx context.Context, env servicekit.Env, cfg config.Config, base *servicekit.Base) error {
 	getenv := env.Getenv
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	base, err := servicekit.Start(ctx, cfg.Base, env)
-	if err != nil {
-		return err
-	}
-	defer base.Close(context.WithoutCancel(ctx))
 
 	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, ownerhistory.Indexes()); err != nil {
 		return err
@@ -42,10 +39,7 @@ func Run(ctx context.Context, env servicekit.Env) error {
 		return err
 	}
 	tenants := tenantstore.NewCache(tenantstore.New(base.Mongo.DB, nil), cfg.Base.TenantCache)
-	if err := tenants.Refresh(ctx); err != nil {
-		return err
-	}
-	stopFollow, err := tenants.Follow(base.Bus.NC)
+	stopFollow, err := base.FollowTenants(ctx, tenants)
 	if err != nil {
 		return err
 	}
