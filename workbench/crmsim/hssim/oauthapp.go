@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ownersync/ownersync/workbench/crmsim"
 )
 
 // The public-app side of the account (issue 16): the install (authorize) consent page, the
@@ -165,31 +167,18 @@ func (a *Account) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	u, _ := url.Parse(redirect)
-	q := u.Query()
-	if f.Get("decision") != "grant" {
-		q.Set("error", "access_denied")
-		q.Set("error_description", "The user did not grant access.")
-	} else {
-		code := randHex(16)
+	code := ""
+	if f.Get("decision") == "grant" {
+		code = randHex(16)
 		a.mu.Lock()
 		a.codes[code] = &authCode{redirect: redirect, scopes: scopes, expires: a.now().Add(5 * time.Minute)}
 		a.mu.Unlock()
-		q.Set("code", code)
 	}
-	if state != "" {
-		q.Set("state", state)
-	}
-	u.RawQuery = q.Encode()
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	crmsim.ConsentAnswer(w, r, redirect, code, "The user did not grant access.", state)
 }
 
 func (a *Account) redirectAllowed(redirect string) bool {
-	u, err := url.Parse(redirect)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-		return false
-	}
-	return len(a.cfg.App.RedirectURIs) == 0 || slices.Contains(a.cfg.App.RedirectURIs, redirect)
+	return crmsim.RedirectAllowed(redirect, a.cfg.App.RedirectURIs)
 }
 
 // exchangeCode answers the authorization_code grant; o.mu is not held.

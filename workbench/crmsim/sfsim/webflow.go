@@ -6,10 +6,10 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/ownersync/ownersync/workbench/crmsim"
 )
 
 // The OAuth 2.0 web-server flow (issue 16): the authorize page where a Salesforce user logs in and
@@ -112,16 +112,11 @@ func (o *Org) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	u, _ := url.Parse(redirect)
-	q := u.Query()
-	if f.Get("decision") != "allow" {
-		q.Set("error", "access_denied")
-		q.Set("error_description", "end-user denied authorization")
-	} else {
+	code := ""
+	if f.Get("decision") == "allow" {
 		o.mu.Lock()
 		id, ok := o.st.usernames[strings.ToLower(strings.TrimSpace(f.Get("username")))]
 		active := ok && o.st.users[id].IsActive
-		code := ""
 		if active {
 			code = "aPrx" + randomB64(24)
 			o.webCodes[code] = &webCode{userID: id, redirect: redirect, challenge: f.Get("code_challenge"), clientID: clientID, expires: o.now().Add(15 * time.Minute)}
@@ -133,21 +128,12 @@ func (o *Org) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			_ = allowPage.Execute(w, page)
 			return
 		}
-		q.Set("code", code)
 	}
-	if s := f.Get("state"); s != "" {
-		q.Set("state", s)
-	}
-	u.RawQuery = q.Encode()
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	crmsim.ConsentAnswer(w, r, redirect, code, "end-user denied authorization", f.Get("state"))
 }
 
 func (o *Org) redirectAllowed(redirect string) bool {
-	u, err := url.Parse(redirect)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-		return false
-	}
-	return len(o.cfg.WebServer.RedirectURIs) == 0 || slices.Contains(o.cfg.WebServer.RedirectURIs, redirect)
+	return crmsim.RedirectAllowed(redirect, o.cfg.WebServer.RedirectURIs)
 }
 
 // checkClientSecret checks the client of a code or refresh grant; it returns the error to send.
