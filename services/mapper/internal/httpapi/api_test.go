@@ -178,7 +178,8 @@ func TestHappyPaths(t *testing.T) {
 	}{
 		{name: "overview", method: "GET", path: "/v1/tenants/acme/users/overview", token: acmeToken, status: 200,
 			want: httpapi.Overview{Tenant: "acme", LastSync: &run1, Providers: []httpapi.ProviderOverview{
-				{Provider: "salesforce", Connected: true, PlatformUsers: 5, CRMUsers: 3, Mapped: 2, Manual: 1, Errors: 1, UnmappedPlatform: 3, UnmappedCRM: 1, LastSyncAt: &fin},
+				{Provider: "salesforce", Connected: true, PlatformUsers: 5, CRMUsers: 3, Mapped: 2, Manual: 1, Conflicts: 1, // the one problem, ambiguous_email (mapping.CountProblems)
+					UnmappedPlatform: 3, UnmappedCRM: 1, LastSyncAt: &fin},
 				{Provider: "hubspot", Connected: true, PlatformUsers: 5, CRMUsers: 1, UnmappedPlatform: 5, UnmappedCRM: 1, LastSyncAt: &fin},
 			}},
 			calls: []string{"Overview acme"}},
@@ -208,7 +209,7 @@ func TestHappyPaths(t *testing.T) {
 			status: 200, want: map[string]any{"items": []httpapi.UnmappedUser{{Provider: "hubspot", ID: "9001", Name: "Olga Owner", Email: "olga@acme.example", Status: "active"}}},
 			calls: []string{"UnmappedCRMUsers acme hubspot"}},
 		{name: "errors", method: "GET", path: "/v1/tenants/acme/errors?provider=salesforce", token: acmeToken, status: 200,
-			want: map[string]any{"items": []httpapi.Problem{{Provider: "salesforce", Code: "ambiguous_email", PlatformUserID: "u3", CRMUserID: "005000000000003AAA",
+			want: map[string]any{"items": []httpapi.Problem{{Provider: "salesforce", Code: "ambiguous_email", Kind: "conflict", PlatformUserID: "u3", CRMUserID: "005000000000003AAA",
 				Email: "cy@acme.example", CRMUserIDs: []string{"005000000000003AAA"}, PlatformUserIDs: []string{"u3"},
 				Message: "two active Salesforce users have the email cy@acme.example", Fix: "deactivate one of them or map the user manually", Since: &t0}}},
 			calls: []string{"Errors acme salesforce"}},
