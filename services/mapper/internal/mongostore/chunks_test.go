@@ -113,8 +113,8 @@ func TestProblemsAreStoredAsChunks(t *testing.T) {
 	for _, n := range written {
 		total += n
 	}
-	if total > 4 {
-		t.Errorf("3 changed problems wrote %d documents %v, want at most 4 (3 chunks and the head)", total, written)
+	if total > 2 {
+		t.Errorf("3 changed problems wrote %d documents %v, want at most 2 (the delta and the head)", total, written)
 	}
 	got, err = s.Problems(ctx, "acme", "salesforce")
 	if err != nil {
@@ -140,6 +140,32 @@ func TestProblemsAreStoredAsChunks(t *testing.T) {
 	}
 	if _, written := documents(counter); len(written) != 0 {
 		t.Errorf("unchanged problems wrote %v, want nothing", written)
+	}
+
+	// More changes than a delta holds are folded into the chunks.
+	for i := range next {
+		if i%2 == 0 {
+			next[i].Message += " (again)"
+		}
+	}
+	if err := s.ReplaceProblems(ctx, "acme", "salesforce", next, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Problems(ctx, "acme", "salesforce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = want[:0]
+	for _, p := range next {
+		p.Provider = "salesforce"
+		since := t0
+		if p.PlatformUserID == "p1" {
+			since = t0.Add(time.Hour)
+		}
+		want = append(want, domain.Problem{Problem: p, Since: since})
+	}
+	if diff := cmp.Diff(sortProblems(want), sortProblems(got)); diff != "" {
+		t.Errorf("problems after folding the delta (-want +got):\n%s", diff)
 	}
 
 	// Shrinking to a few problems changes the layout (a new generation): the old chunks go.
@@ -241,8 +267,8 @@ func TestCRMDirectoryIsReadAsChunks(t *testing.T) {
 			t.Fatalf("%s: users (-want +got):\n%s", name, diff)
 		}
 		docs, _ := documents(counter)
-		if docs[mongostore.CRMUsers] != wantDocs || docs[mongostore.CRMDirectory] > 1+4 {
-			t.Errorf("%s: read %v documents, want %d CRM user documents and at most 5 chunks", name, docs, wantDocs)
+		if docs[mongostore.CRMUsers] != wantDocs || docs[mongostore.CRMDirectory] > 1+4+1 {
+			t.Errorf("%s: read %v documents, want %d CRM user documents and at most 6 of the copy (head, 4 chunks, delta)", name, docs, wantDocs)
 		}
 		return read
 	}
@@ -282,8 +308,8 @@ func TestCRMDirectoryIsReadAsChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, written := documents(counter)
-	if written[mongostore.CRMDirectory] > 2+4 {
-		t.Errorf("2 changes and 2 marks wrote %d chunk/head documents, want at most 6", written[mongostore.CRMDirectory])
+	if written[mongostore.CRMDirectory] > 3 {
+		t.Errorf("2 changes and 2 marks wrote %d documents of the copy, want at most 3 (mark, delta, head)", written[mongostore.CRMDirectory])
 	}
 	delete(want, pull[9].ID)
 	u := crmUser(n, "new@x.test")

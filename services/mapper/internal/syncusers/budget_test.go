@@ -220,8 +220,8 @@ func checkBudget(t *testing.T, name string, counts map[mongodb.CommandKind]mongo
 	t.Helper()
 	// c: per provider, CRM user and mapping documents may take one command per kind of write
 	// (delete, replace/park, insert) even for a single change, provisions one (a finished
-	// request), the CRM directory copy three (mark the changed users, rewrite their chunks, the
-	// head), the mappings copy two (chunks, head) and the problems two (chunks, head).
+	// request), the CRM directory copy three (mark the changed users, the delta, the head), the
+	// mappings copy two (delta, head) and the problems two (delta, head).
 	const perProviderFixed = 3 + 3 + 1 + 3 + 2 + 2
 	writes := 0
 	for kind, c := range counts {
@@ -234,8 +234,9 @@ func checkBudget(t *testing.T, name string, counts map[mongodb.CommandKind]mongo
 		t.Errorf("%s run: %d write commands on the data collections for k=%d changes per provider, budget c + k·fanout/batch = %d", name, writes, k, budget)
 	}
 	// Each collection is read once per provider (platform users once per run); getMore continues
-	// the same read. The chunked sets are read by _id, the head and (at this size) one chunk; the
-	// documents of single CRM users and problems are not read at all.
+	// the same read. The chunked sets are read by _id: the head, (at this size) one chunk and the
+	// delta, and the delta again before writing it; the documents of single CRM users, mappings
+	// and problems are not read at all.
 	reads := map[string]int{}
 	for kind, c := range counts {
 		if mongodb.Reads[kind.Name] {
@@ -243,8 +244,8 @@ func checkBudget(t *testing.T, name string, counts map[mongodb.CommandKind]mongo
 		}
 	}
 	limits := map[string]int{mongostore.PlatformUsers: 1, mongostore.CRMUsers: 0, mongostore.Mappings: 0,
-		mongostore.Problems: 0, mongostore.Provisions: providers, mongostore.ProblemSets: 2 * providers, mongostore.CRMDirectory: 2 * providers,
-		mongostore.MappingSets: 2 * providers,
+		mongostore.Problems: 0, mongostore.Provisions: providers, mongostore.ProblemSets: 4 * providers, mongostore.CRMDirectory: 4 * providers,
+		mongostore.MappingSets: 4 * providers,
 		// the mappings' generation: read with the copy and again before writing it, bumped once
 		mongostore.KVState: 2 * providers}
 	for coll, n := range reads {
