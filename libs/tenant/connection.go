@@ -57,6 +57,7 @@ func connectionFields(t *Tenant) map[string]string {
 			"legacy_signatures":      strconv.FormatBool(hs.LegacySignatures),
 			"api_base_url":           hs.APIBaseURL,
 			"time_zone":              hs.TimeZone,
+			"ui_domain":              hs.UIDomain,
 			"auth.kind":              hs.Auth.Kind,
 			"auth.token_ref":         hs.Auth.TokenRef,
 			"auth.client_id":         hs.Auth.ClientID,

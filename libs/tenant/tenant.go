@@ -174,6 +174,23 @@ type HSConfig struct {
 	// API limit resets at its midnight. Empty: read from the account info API
 	// (GET /account-info/v3/details, timeZone) when ownersync connects.
 	TimeZone string `json:"time_zone,omitempty" yaml:"time_zone,omitempty" bson:"time_zone,omitempty"`
+	// UIDomain is the host of the account's HubSpot app (account info's uiDomain: app.hubspot.com,
+	// or app-eu1.hubspot.com for an account hosted in the EU), recorded by Connect HubSpot; links to
+	// HubSpot pages use it. Empty: app.hubspot.com.
+	UIDomain string `json:"ui_domain,omitempty" yaml:"ui_domain,omitempty" bson:"ui_domain,omitempty"`
+}
+
+var hubspotUIRE = regexp.MustCompile(`^app(-[a-z0-9]{1,10})?\.hubspot\.com$`)
+
+// ValidHubSpotUIDomain reports whether d is a HubSpot app host (app.hubspot.com, app-eu1.hubspot.com).
+func ValidHubSpotUIDomain(d string) bool { return hubspotUIRE.MatchString(d) }
+
+// UIHost is the host of the account's HubSpot app: UIDomain when valid, else app.hubspot.com.
+func (h *HSConfig) UIHost() string {
+	if h != nil && ValidHubSpotUIDomain(h.UIDomain) {
+		return h.UIDomain
+	}
+	return "app.hubspot.com"
 }
 
 // Location returns the account's configured time zone; false when none is configured or the name
@@ -377,6 +394,9 @@ func (t *Tenant) Validate() error {
 			add("hubspot.portal_id must be a positive number")
 		}
 		checkRef("hubspot.client_secret_ref", hs.ClientSecretRef, hs.Enabled)
+		if hs.UIDomain != "" && !ValidHubSpotUIDomain(hs.UIDomain) {
+			add("hubspot.ui_domain %q is not a HubSpot app host (app.hubspot.com, app-eu1.hubspot.com)", hs.UIDomain)
+		}
 		if hs.TimeZone != "" {
 			if _, err := time.LoadLocation(hs.TimeZone); err != nil {
 				add("hubspot.time_zone %q is not a known time zone (an IANA name such as America/New_York)", hs.TimeZone)

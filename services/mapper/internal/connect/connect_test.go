@@ -99,7 +99,7 @@ func TestConnectBothCRMs(t *testing.T) {
 	tn, _ := ts.Get(ctx, "acme")
 	hs := tn.HubSpot
 	if hs == nil || !hs.Enabled || hs.PortalID != acct.PortalID() || hs.Auth.Kind != "oauth" || !secretbox.IsRef(hs.Auth.RefreshTokenRef) ||
-		hs.ClientSecretRef != secretbox.Ref("acme", connect.HubSpotClientSecret) || hs.TimeZone != "UTC" || hs.Auth.ConnectedBy != "tenant:acme:t1" {
+		hs.ClientSecretRef != secretbox.Ref("acme", connect.HubSpotClientSecret) || hs.TimeZone != "UTC" || hs.UIDomain != "app.hubspot.com" || hs.Auth.ConnectedBy != "tenant:acme:t1" {
 		t.Fatalf("HubSpot connection %+v", hs)
 	}
 	if subs := acct.Subscriptions(); len(subs) != 1 || subs[0].EventType != "contact.propertyChange" || subs[0].PropertyName != "hubspot_owner_id" {

@@ -129,6 +129,10 @@ func (s *Service) finishHubSpot(ctx context.Context, p *pending, code string) er
 	if loc := details.Location(); loc.String() == details.TimeZone {
 		hs.TimeZone = details.TimeZone
 	}
+	hs.UIDomain = "" // links to HubSpot pages go to the account's app host (app-eu1.hubspot.com in the EU)
+	if tenant.ValidHubSpotUIDomain(details.UIDomain) {
+		hs.UIDomain = details.UIDomain
+	}
 	if h.APIBaseURL != "https://api.hubapi.com" {
 		hs.APIBaseURL = h.APIBaseURL
 	}

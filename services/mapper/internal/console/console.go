@@ -206,6 +206,8 @@ var funcs = template.FuncMap{
 	"lastName":     func(n string) string { _, l, _ := strings.Cut(strings.TrimSpace(n), " "); return strings.TrimSpace(l) },
 	"when":         whenIn(time.UTC), // replaced per time zone (Console.page)
 	"providerName": providerName,
+	"crmUser":      crmUserLink,
+	"crmRecord":    crmRecordLink,
 	"statusIcon":   statusIcon,
 	"statusWord":   statusWord,
 	"join":         strings.Join,

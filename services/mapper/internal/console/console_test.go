@@ -904,3 +904,28 @@ func TestTimesInTheTenantsTimeZone(t *testing.T) {
 		})
 	}
 }
+
+// TestCRMUsersAndRecordsLinkToTheCRM: CRM user ids link to the user's page in Salesforce
+// (instance URL + /lightning/r/User/<id>/view) and to the account's users in HubSpot; a record's
+// history links to the record in the CRM (issue 16).
+func TestCRMUsersAndRecordsLinkToTheCRM(t *testing.T) {
+	env := start(t, consoletest.NewDemo(5), console.Config{})
+	b := signedIn(t, env, consoletest.OperatorToken)
+	sfUser := `<a class="crm-link" href="https://acme.my.salesforce.com/lightning/r/User/` + consoletest.SFUserID(1) + `/view" target="_blank" rel="noopener noreferrer"><code>` + consoletest.SFUserID(1) + `</code>`
+	for _, tt := range []struct{ path, want string }{
+		{"/admin/t/acme/p/salesforce/mappings", sfUser},
+		{"/admin/t/acme/p/salesforce/unmapped-crm", `href="https://acme.my.salesforce.com/lightning/r/User/` + consoletest.SFUserID(902) + `/view"`},
+		{"/admin/t/acme/p/salesforce/errors", `href="https://acme.my.salesforce.com/lightning/r/User/` + consoletest.SFUserID(902) + `/view"`},
+		{"/admin/t/acme/runs/run-0", `href="https://acme.my.salesforce.com/lightning/r/User/` + consoletest.SFUserID(903) + `/view"`},
+		{"/admin/t/acme/p/hubspot/mappings", `href="https://app.hubspot.com/settings/4412345/users"`},
+		{"/admin/t/acme/history?provider=salesforce&type=contact&id=003000000000001AAA",
+			`href="https://acme.my.salesforce.com/lightning/r/Contact/003000000000001AAA/view"`},
+		{"/admin/t/acme/history?provider=salesforce&type=contact&id=003000000000001AAA", sfUser},
+	} {
+		page := b.get(tt.path)
+		wantStatus(t, page, http.StatusOK)
+		if !strings.Contains(page.body, tt.want) {
+			t.Errorf("%s lacks %s", tt.path, tt.want)
+		}
+	}
+}
