@@ -94,8 +94,13 @@ func (p *Publisher) PublishMsg(ctx context.Context, msg *nats.Msg, msgID string)
 		msg.Header = nats.Header{}
 	}
 	Propagator.Inject(ctx, propagation.HeaderCarrier(msg.Header))
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > p.timeout {
+		// A caller's earlier deadline already bounds the publish (ingress sets one per request);
+		// another timer would only cost.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
 	start := time.Now()
 	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID))
 	if p.latency != nil {

@@ -37,6 +37,10 @@ func To18(id string) (string, error) {
 		}
 		sum[chunk] = checksumAlphabet[v]
 	}
+	if len(id) == 18 && id[15] == sum[0] && id[16] == sum[1] && id[17] == sum[2] {
+		// Already the 18-character form: no new string (every id of every webhook goes through here).
+		return id, nil
+	}
 	return base + string(sum[:]), nil
 }
 

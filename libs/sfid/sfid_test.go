@@ -36,3 +36,23 @@ func TestEqual(t *testing.T) {
 		t.Error("15-character ids differing in case are different records")
 	}
 }
+
+// TestTo18AllocatesOnlyToChange: an id already in its 18-character form is returned as it is (the
+// webhook path normalises every id of every notification; issue 18), a 15-character one or one
+// with another checksum costs its one new string.
+func TestTo18AllocatesOnlyToChange(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		allocs float64
+	}{
+		{"0035g00000AbCdEAAV", 0},
+		{"0035g00000AbCdE", 1},
+		{"0035g00000AbCdEXXX", 1},
+	} {
+		var out string
+		got := testing.AllocsPerRun(100, func() { out, _ = To18(tc.in) })
+		if got != tc.allocs {
+			t.Errorf("To18(%q) = %q: %.0f allocations, want %.0f", tc.in, out, got, tc.allocs)
+		}
+	}
+}

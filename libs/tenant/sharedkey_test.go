@@ -80,3 +80,59 @@ func TestOneSharedKeyModel(t *testing.T) {
 		t.Error("IsLegacySharedKeyRef")
 	}
 }
+
+func TestSharedKeyDigest(t *testing.T) {
+	key, ref, err := NewSharedKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsSharedKeyDigest(ref) || ref != SharedKeyDigest(key) {
+		t.Fatalf("NewSharedKey: ref %q is not the digest of its key", ref)
+	}
+	other, _, _ := NewSharedKey()
+	for _, tc := range []struct {
+		name, ref, got string
+		want           bool
+	}{
+		{"the key", ref, key, true},
+		{"another key", ref, other, false},
+		{"no key", ref, "", false},
+		{"the digest itself as the key", ref, ref, false},
+		{"an upper-case digest", strings.ToUpper(ref[:7]) + strings.ToUpper(ref[7:]), key, false},
+		{"upper-case hex", ref[:7] + strings.ToUpper(ref[7:]), key, false},
+		{"a short digest", ref[:len(ref)-2], key, false},
+		{"a secret reference", "env:OWNERSYNC_SECRET_X", key, false},
+		{"a long key", SharedKeyDigest(strings.Repeat("k", 200)), strings.Repeat("k", 200), true},
+		{"the empty key's digest", SharedKeyDigest(""), "", false},
+	} {
+		if got := MatchesSharedKeyDigest(tc.ref, tc.got); got != tc.want {
+			t.Errorf("%s: MatchesSharedKeyDigest = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for ref, want := range map[string]bool{
+		ref: true, "sha256:" + strings.Repeat("0", 64): true, "sha256:" + strings.Repeat("g", 64): false,
+		"sha256:" + strings.Repeat("A", 64): false, "sha256:" + strings.Repeat("0", 63): false,
+		"sha256:" + strings.Repeat("0", 65): false, "sha1:" + strings.Repeat("0", 64): false, "": false,
+	} {
+		if got := IsSharedKeyDigest(ref); got != want {
+			t.Errorf("IsSharedKeyDigest(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}
+
+// TestCheckingASharedKeyAllocatesNothing: ingress checks the key of every Outbound Message
+// (issue 18: the check cost 2.6 µs of a 122 µs request, with a regular expression, a hex string
+// and a concatenation per message).
+func TestCheckingASharedKeyAllocatesNothing(t *testing.T) {
+	key, ref, err := NewSharedKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if !IsSharedKeyDigest(ref) || !MatchesSharedKeyDigest(ref, key) {
+			t.Fatal("the key does not match its digest")
+		}
+	}); n != 0 {
+		t.Errorf("%.0f allocations per check, want 0", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/metric"
@@ -58,16 +59,26 @@ func (b *Budget) add(n int64) {
 	}
 }
 
+// poolMax is the largest buffer kept for reuse: webhooks are a few KB; a rare 5 MB Outbound
+// Message gets a buffer of its own that the garbage collector takes back.
+const poolMax = 64 << 10
+
+// buffers holds released body buffers (as *[]byte, so that putting one back allocates nothing).
+// A buffer is only ever handed to one request at a time: release puts it back once, after which
+// the body must not be used.
+var buffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, firstChunk)
+	return &b
+}}
+
 // ReadAll reads r to its end into a buffer that grows with the bytes read, charging them to the
 // budget. It returns the body and a release function the caller must call once it no longer needs
-// the body (also on error). A read past the cap returns ErrBusy.
+// the body (also on error); the body's memory is reused by later requests after release, so
+// nothing may keep the body or a slice of it past release. Calling release again does nothing. A
+// read past the cap returns ErrBusy.
 func (b *Budget) ReadAll(r io.Reader) (body []byte, release func(), err error) {
-	var held int64
-	release = func() {
-		b.add(-held)
-		held = 0
-	}
-	buf := make([]byte, 0, 512)
+	st := &reading{b: b, pooled: buffers.Get().(*[]byte)}
+	buf := (*st.pooled)[:0]
 	for {
 		if len(buf) == cap(buf) {
 			// Grow by what has arrived (doubling), bounded by firstChunk at the start.
@@ -81,19 +92,43 @@ func (b *Budget) ReadAll(r io.Reader) (body []byte, release func(), err error) {
 		if n > 0 {
 			if b.inFlight.Add(int64(n)) > b.max {
 				b.inFlight.Add(-int64(n))
-				return nil, release, ErrBusy
+				st.buf = buf
+				return nil, st.release, ErrBusy
 			}
 			if b.gauge != nil {
 				b.gauge.Add(context.Background(), int64(n))
 			}
-			held += int64(n)
+			st.held += int64(n)
 			buf = buf[:len(buf)+n]
 		}
 		if rerr == io.EOF {
-			return buf, release, nil
+			st.buf = buf
+			return buf, st.release, nil
 		}
 		if rerr != nil {
-			return buf, release, rerr
+			st.buf = buf
+			return buf, st.release, rerr
 		}
 	}
+}
+
+// reading is one body being read or held.
+type reading struct {
+	b      *Budget
+	held   int64
+	buf    []byte
+	pooled *[]byte // nil once released
+}
+
+func (st *reading) release() {
+	st.b.add(-st.held)
+	st.held = 0
+	if st.pooled == nil {
+		return
+	}
+	if cap(st.buf) <= poolMax {
+		*st.pooled = st.buf[:0]
+		buffers.Put(st.pooled)
+	}
+	st.pooled, st.buf = nil, nil
 }

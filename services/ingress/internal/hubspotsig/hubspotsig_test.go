@@ -229,3 +229,27 @@ func FuzzVerifyV3(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyV3AllocatesNothing: ingress verifies every HubSpot request (issue 18: the HMAC, its
+// key schedule and the base64 string were allocated per request). Two secrets alternate, and the
+// secrets' own states are kept apart: a request signed with one never verifies with the other.
+func TestVerifyV3AllocatesNothing(t *testing.T) {
+	v := vectors(t)["v3"][0]
+	b := body(t, v.BodyFile)
+	ms, _ := strconv.ParseInt(v.Timestamp, 10, 64)
+	now := time.UnixMilli(ms)
+	other := SignV3("another secret", v.Method, v.URI, b, v.Timestamp)
+	if n := testing.AllocsPerRun(100, func() {
+		if err := VerifyV3(v.Secret, v.Method, v.URI, b, v.Timestamp, v.Signature, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyV3("another secret", v.Method, v.URI, b, v.Timestamp, other, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyV3("another secret", v.Method, v.URI, b, v.Timestamp, v.Signature, now); !errors.Is(err, ErrMismatch) {
+			t.Fatalf("a signature of one secret checked with another: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("%.1f allocations per three verifications, want 0", n)
+	}
+}

@@ -179,7 +179,7 @@ func Parse(body []byte) (*Message, error) {
 	if err := precheck(body); err != nil {
 		return nil, err
 	}
-	m, err := newFastParser(body).message()
+	m, err := parseFastPooled(body)
 	if err == nil || isLimit(err) {
 		// The caps are checked alike on both paths (checkAttributes), so the reference would
 		// refuse the same element with the same error, after more work.

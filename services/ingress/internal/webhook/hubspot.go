@@ -34,10 +34,12 @@ func (h *Handler) HubSpot(c echo.Context) error {
 
 func (h *Handler) hubspot(c echo.Context) (r result) {
 	ctx := c.Request().Context()
-	tenants := map[int64]*tenant.Tenant{}
+	// The portals' tenants, in order of appearance: a batch normally names one portal, so a short
+	// list costs less than a map.
+	var tenants portalTenants
 	defer func() {
-		for _, t := range tenants {
-			r.tenants = append(r.tenants, t.ID)
+		for _, pt := range tenants.list {
+			r.tenants = append(r.tenants, pt.t.ID)
 		}
 	}()
 	req := c.Request()
@@ -59,8 +61,8 @@ func (h *Handler) hubspot(c echo.Context) (r result) {
 	// (a batch normally carries one portal of one app).
 	for _, e := range events {
 		pid := int64(e.PortalID)
-		t, seen := tenants[pid]
-		if !seen {
+		t := tenants.get(pid)
+		if t == nil {
 			t, err = h.tenants.ByHubSpotPortal(ctx, pid)
 			if err == nil && (t == nil || t.HubSpot == nil) {
 				err = tenant.ErrNotFound
@@ -82,7 +84,7 @@ func (h *Handler) hubspot(c echo.Context) (r result) {
 				return result{status: http.StatusServiceUnavailable, outcome: outcomeFailed, reason: "invalid_tenant",
 					err: fmt.Errorf("tenant id %q of portal %d is not a valid subject token", t.ID, pid)}
 			}
-			tenants[pid] = t
+			tenants.add(pid, t)
 		}
 		if t.HubSpot.AppID != 0 && e.AppID != 0 && int64(e.AppID) != t.HubSpot.AppID {
 			if h.cfg.Alerts != nil {
@@ -94,8 +96,9 @@ func (h *Handler) hubspot(c echo.Context) (r result) {
 	}
 
 	sreq := hubspotsig.Request{Method: req.Method, URI: h.signedURI(c), Body: body, Header: req.Header.Get}
-	checked := map[string]bool{}
-	for _, t := range tenants {
+	var checked map[string]bool // made when a second tenant comes up
+	for i, pt := range tenants.list {
+		t := pt.t
 		ref := t.HubSpot.ClientSecretRef
 		if checked[ref] {
 			continue
@@ -109,13 +112,19 @@ func (h *Handler) hubspot(c echo.Context) (r result) {
 			return result{status: http.StatusUnauthorized, outcome: outcomeRejected, reason: signatureReason(err),
 				err: fmt.Errorf("tenant %s: signature %s: %w", t.ID, version, err)}
 		}
-		checked[ref] = true
+		if i == 0 && len(tenants.list) > 1 {
+			checked = map[string]bool{}
+		}
+		if checked != nil {
+			checked[ref] = true
+		}
 	}
 
 	out := make([]event, 0, len(events))
 	ignored := 0
 	for _, e := range events {
-		if !tenants[int64(e.PortalID)].HubSpot.Enabled {
+		et := tenants.get(int64(e.PortalID))
+		if !et.HubSpot.Enabled {
 			// The tenant turned HubSpot off: acknowledged (HubSpot would retry), not published.
 			h.ignore(ctx, provider.HubSpot, "provider_disabled", 1)
 			ignored++
@@ -132,7 +141,7 @@ func (h *Handler) hubspot(c echo.Context) (r result) {
 			ignored++
 			continue
 		}
-		tid := tenants[int64(e.PortalID)].ID
+		tid := et.ID
 		occurred := time.UnixMilli(int64(e.OccurredAt))
 		if occurred.After(now.Add(h.cfg.MaxSourceSkew)) {
 			// Only then the event key (it allocates) for the log line.
@@ -145,6 +154,47 @@ func (h *Handler) hubspot(c echo.Context) (r result) {
 	}
 	h.log.DebugContext(ctx, "webhook batch acknowledged", "events", len(events), "published", len(out), "ignored", ignored)
 	return result{status: http.StatusOK, outcome: outcomeAcked}
+}
+
+// portalTenant is the tenant of one portal of a batch.
+type portalTenant struct {
+	portal int64
+	t      *tenant.Tenant
+}
+
+// portalTenants are the portals' tenants of one batch in order of appearance: a short list, the
+// usual case of one portal costing no map, and an index once a batch names more than a few
+// portals, so that a batch of thousands stays linear.
+type portalTenants struct {
+	list  []portalTenant
+	index map[int64]*tenant.Tenant
+}
+
+const portalIndexFrom = 8
+
+// get returns the portal's tenant, nil when it has not been looked up.
+func (ts *portalTenants) get(portal int64) *tenant.Tenant {
+	if ts.index != nil {
+		return ts.index[portal]
+	}
+	for _, pt := range ts.list {
+		if pt.portal == portal {
+			return pt.t
+		}
+	}
+	return nil
+}
+
+func (ts *portalTenants) add(portal int64, t *tenant.Tenant) {
+	ts.list = append(ts.list, portalTenant{portal, t})
+	if ts.index == nil && len(ts.list) > portalIndexFrom {
+		ts.index = make(map[int64]*tenant.Tenant, 2*len(ts.list))
+		for _, pt := range ts.list {
+			ts.index[pt.portal] = pt.t
+		}
+	} else if ts.index != nil {
+		ts.index[portal] = t
+	}
 }
 
 // signedURI is the URI HubSpot signed: the configured public base URL, the route path and the raw

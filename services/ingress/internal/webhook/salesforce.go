@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -41,7 +42,7 @@ func (h *Handler) Salesforce(c echo.Context) error {
 	r := h.salesforce(c)
 	h.finish(ctx, provider.Salesforce, start, r)
 	if r.outcome == outcomeAcked {
-		return c.Blob(http.StatusOK, soap.ContentType, soap.Ack())
+		return c.Blob(http.StatusOK, soap.ContentType, ackBody)
 	}
 	code, msg := soap.FaultClient, http.StatusText(r.status)
 	switch r.status {
@@ -124,6 +125,32 @@ func (h *Handler) salesforce(c echo.Context) (r result) {
 	return result{status: http.StatusOK, outcome: outcomeAcked}
 }
 
+// ackBody is the acknowledgement every accepted message gets; it is only ever read.
+var ackBody = soap.Ack()
+
+// queryValue is url.ParseQuery(rawQuery).Get(name) without building the map of every parameter:
+// the first value of name, "" when it has none. Pairs ParseQuery refuses (a semicolon, a bad
+// escape) are skipped alike.
+func queryValue(rawQuery, name string) string {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil || k != name {
+			continue
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			continue
+		}
+		return v
+	}
+	return ""
+}
+
 // checkSharedKey verifies the shared key in the Outbound Message URL (query parameter "key",
 // docs/architecture.md#ingress) against the digests the connection stores (one model, issue 13
 // item 3): the current key's, or the previous key's until the rotation overlap ends. Both are
@@ -151,7 +178,7 @@ func (h *Handler) checkSharedKey(c echo.Context, t *tenant.Tenant, now time.Time
 		}
 		return nil
 	}
-	got := c.QueryParam(SharedKeyParam)
+	got := queryValue(c.Request().URL.RawQuery, SharedKeyParam)
 	ok := false
 	for _, ref := range refs {
 		ok = tenant.MatchesSharedKeyDigest(ref, got) || ok

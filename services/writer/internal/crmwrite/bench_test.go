@@ -13,6 +13,7 @@ import (
 	"github.com/ownersync/ownersync/libs/hubspot"
 	"github.com/ownersync/ownersync/services/writer/internal/batcher"
 	"github.com/ownersync/ownersync/services/writer/internal/ratelimit"
+	"github.com/ownersync/ownersync/workbench/crmsim"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 )
@@ -56,7 +57,26 @@ func burst(b *testing.B, n, maxSize int, key BatchKey, flush batcher.FlushFunc[B
 	}
 }
 
-func BenchmarkBurstSalesforce(b *testing.B) {
+// sfWritePath is the Salesforce write call's path (the -one429 variants refuse one of them).
+const sfWritePath = "/services/data/v62.0/composite/sobjects"
+
+// one429Variants runs a burst benchmark as is and with one rate-limit answer half-way through the
+// burst (issue 18: a 429 costs what it must, so the ratio stays near the bound).
+func one429Variants(b *testing.B, run func(b *testing.B, one429 bool)) {
+	b.Run("plain", func(b *testing.B) { run(b, false) })
+	b.Run("one429", func(b *testing.B) { run(b, true) })
+}
+
+// one429Rule refuses the write call half-way through a burst of n records in batches of batch:
+// HubSpot 429 TEN_SECONDLY_ROLLING, Salesforce 403 REQUEST_LIMIT_EXCEEDED (the sandboxes' fault
+// mode).
+func one429Rule(path string, n, batch int) crmsim.Rule {
+	return crmsim.Rule{Action: crmsim.ActionRateLimit, Path: path, Skip: n / batch / 2, Count: 1}
+}
+
+func BenchmarkBurstSalesforce(b *testing.B) { one429Variants(b, burstSalesforce) }
+
+func burstSalesforce(b *testing.B, one429 bool) {
 	const callsPerSecond = 25
 	n := burstSize()
 	for range b.N {
@@ -88,19 +108,27 @@ func BenchmarkBurstSalesforce(b *testing.B) {
 		s := NewSalesforce(Config{Limiter: limiter}, func(context.Context, string) (SalesforceAPI, error) { return client, nil })
 		warmUp(b, s.Flush, contacts, ids[0], sfAda, time.Second)
 		org.Log().Reset()
+		if one429 {
+			org.Faults().Add(one429Rule(sfWritePath, n, 200))
+		}
 		b.StartTimer()
 		start := time.Now()
 		burst(b, n, 200, contacts, s.Flush, func(i int) string { return ids[i] }, sfAda)
 		elapsed := time.Since(start)
 		b.StopTimer()
-		calls := len(org.Log().Matching("PATCH", "/services/data/v62.0/composite/sobjects"))
+		calls := len(org.Log().Matching("PATCH", sfWritePath))
 		limited := org.Log().Counters().RateLimited
 		reportBurst(b, n, calls, limited, elapsed, 200*callsPerSecond)
 		org.Close()
 	}
 }
 
-func BenchmarkBurstHubSpot(b *testing.B) {
+// hsWritePath is the HubSpot write call's path.
+const hsWritePath = "/crm/v3/objects/contacts/batch/update"
+
+func BenchmarkBurstHubSpot(b *testing.B) { one429Variants(b, burstHubSpot) }
+
+func burstHubSpot(b *testing.B, one429 bool) {
 	const perWindow, window = 190, 10 * time.Second
 	n := burstSize()
 	for range b.N {
@@ -116,12 +144,15 @@ func BenchmarkBurstHubSpot(b *testing.B) {
 		h := NewHubSpot(Config{Limiter: limiter}, func(context.Context, string) (HubSpotAPI, error) { return client, nil })
 		acct.ResetBurst()
 		acct.Log().Reset()
+		if one429 {
+			acct.Faults().Add(one429Rule(hsWritePath, n, 100))
+		}
 		b.StartTimer()
 		start := time.Now()
 		burst(b, n, 100, hsContacts, h.Flush, func(i int) string { return strconv.Itoa(1000 + i) }, "7001")
 		elapsed := time.Since(start)
 		b.StopTimer()
-		calls := len(acct.Log().Matching("POST", "/crm/v3/objects/contacts/batch/update"))
+		calls := len(acct.Log().Matching("POST", hsWritePath))
 		reportBurst(b, n, calls, acct.Log().Counters().RateLimited, elapsed, 100*float64(perWindow)/window.Seconds())
 		acct.Close()
 	}
