@@ -1,7 +1,9 @@
 package console_test
 
 import (
+	"archive/zip"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,10 +16,11 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
 	"github.com/ownersync/ownersync/services/mapper/consoletest"
+	"github.com/ownersync/ownersync/services/mapper/internal/connect"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
 )
 
-var newKeyRE = regexp.MustCompile(`id="om-url" readonly value="[^"]*\?key=([A-Za-z0-9_-]+)"`)
+var newKeyRE = regexp.MustCompile(`id="om-url" readonly value="https://hooks\.example\.com/webhooks/salesforce\?key=([A-Za-z0-9_-]+)"`)
 
 // TestRotateSharedKeyInTheConsole is issue 13 item 3 in the console: an enabled Salesforce
 // connection without a shared key is flagged on the Overview and Connections pages ("generate a
@@ -29,8 +32,9 @@ func TestRotateSharedKeyInTheConsole(t *testing.T) {
 	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	clock := now
 	env := consoletest.StartWith(t, mongoURI, nil, console.Config{Now: func() time.Time { return clock }},
-		func(c *console.Console, _ *tenantstore.Store, _ *mongo.Database, _ string) {
-			c.WithConnections(console.Connections{KeyOverlap: 48 * time.Hour})
+		func(c *console.Console, ts *tenantstore.Store, db *mongo.Database, adminURL string) {
+			svc := connect.New(connect.Config{AdminURL: adminURL, IngressURL: "https://hooks.example.com", Flows: connect.NewFlows(db)}, ts, nil, nil)
+			c.WithConnections(console.Connections{Service: svc, KeyOverlap: 48 * time.Hour})
 		})
 	stored := func(id string) *tenant.SFConfig {
 		t.Helper()
@@ -39,6 +43,15 @@ func TestRotateSharedKeyInTheConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 		return tn.Salesforce
+	}
+	// The package's Outbound Messages are sent as the integration user.
+	acme, err := env.Tenants.Get(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme.Salesforce.Auth.Username = "integration@acme.example"
+	if err := env.Tenants.Put(context.Background(), acme); err != nil {
+		t.Fatal(err)
 	}
 	b := signedIn(t, env, consoletest.AcmeToken)
 
@@ -83,6 +96,29 @@ func TestRotateSharedKeyInTheConsole(t *testing.T) {
 		t.Error("the overview still warns after a key was generated")
 	}
 
+	// The package carries the key: downloaded with the key pasted (checked against the digest).
+	r = b.post("/admin/t/acme/connections/salesforce/package.zip", url.Values{"key": {"not-the-key"}})
+	wantStatus(t, r, http.StatusBadRequest)
+	wantContains(t, r.body, "The package needs the current shared key")
+	r = b.post("/admin/t/acme/connections/salesforce/package.zip", url.Values{"key": {key1}})
+	wantStatus(t, r, http.StatusOK)
+	zr, err := zip.NewReader(strings.NewReader(r.body), int64(len(r.body)))
+	if err != nil {
+		t.Fatalf("package: %v", err)
+	}
+	found := false
+	for _, f := range zr.File {
+		if f.Name == "ownersync-salesforce/workflows/Contact.workflow" {
+			rc, _ := f.Open()
+			wf, _ := io.ReadAll(rc)
+			rc.Close()
+			found = strings.Contains(string(wf), "<endpointUrl>https://hooks.example.com/webhooks/salesforce?key="+key1+"</endpointUrl>")
+		}
+	}
+	if !found {
+		t.Error("the package's Contact workflow does not carry the endpoint URL with the key")
+	}
+
 	// Rotate: the new key once, the previous accepted for the overlap.
 	r = b.post("/admin/t/acme/connections/salesforce/rotate-key", nil)
 	wantStatus(t, r, http.StatusOK)
@@ -102,6 +138,8 @@ func TestRotateSharedKeyInTheConsole(t *testing.T) {
 	if strings.Contains(r.body, key1) || strings.Contains(r.body, key2) {
 		t.Fatal("a later view shows a key")
 	}
+	// The rotated-out key no longer builds a package.
+	wantStatus(t, b.post("/admin/t/acme/connections/salesforce/package.zip", url.Values{"key": {key1}}), http.StatusBadRequest)
 	// After the overlap the previous key is no longer shown as accepted.
 	clock = until
 	if r = b.get("/admin/t/acme/connections"); strings.Contains(r.body, `id="sf-key-previous"`) {
