@@ -42,8 +42,9 @@ fi
 # In mapper and the writer the events edge is the one internal package that imports libs/natsbus:
 # the cores return domain errors that the edge maps to ack, redelivery and dead letter, and the
 # consumer contracts live in the edge (the services' Run functions wire them).
+# (internal/syncbed, test support that wires Sync Users like the service, is exempt.)
 for svc in services/mapper services/writer; do
-  bad=$(cd "$svc" && go list -f '{{.ImportPath}}: {{join .Imports " "}}' ./internal/... | grep 'ownersync/libs/natsbus' | cut -d: -f1 | grep -v '/internal/events$' || true)
+  bad=$(cd "$svc" && go list -f '{{.ImportPath}}: {{join .Imports " "}}' ./internal/... | grep 'ownersync/libs/natsbus' | cut -d: -f1 | grep -vE '/internal/(events|syncbed)$' || true)
   if [[ -n "$bad" ]]; then
     echo "check-deps: only $svc/internal/events may import libs/natsbus; so do:" >&2
     echo "$bad" | sed 's/^/  /' >&2
@@ -58,11 +59,12 @@ if [[ -n "$bad" ]]; then
   echo "$bad" | sed 's/^/  /' >&2
   fail=1
 fi
-# consoletest holds the one in-memory mapper core that the admin API's and the console's tests
-# share; it is test support, so no package's production code imports it (test files may).
-bad=$(cd services/mapper && go list -f '{{.ImportPath}}: {{join .Imports " "}}' ./... | grep -E ' github\.com/ownersync/ownersync/services/mapper/consoletest( |$)' | cut -d: -f1 | grep -v '/consoletest$' || true)
+# Test support in mapper: consoletest holds the one in-memory mapper core that the admin API's and
+# the console's tests share; syncbed wires Sync Users on the sandboxes for the Sync Users tests and
+# the benchmark (cmd/syncbench). No other package's production code imports them (test files may).
+bad=$(cd services/mapper && go list -f '{{.ImportPath}}: {{join .Imports " "}}' ./... | grep -E ' github\.com/ownersync/ownersync/services/mapper/(consoletest|internal/syncbed)( |$)' | cut -d: -f1 | grep -vE '/(consoletest|internal/syncbed|cmd/syncbench)$' || true)
 if [[ -n "$bad" ]]; then
-  echo "check-deps: production code imports the test fake services/mapper/consoletest:" >&2
+  echo "check-deps: production code imports mapper's test support (consoletest, internal/syncbed):" >&2
   echo "$bad" | sed 's/^/  /' >&2
   fail=1
 fi
@@ -76,5 +78,5 @@ for mod in libs services/ingress services/mapper services/writer services/notifi
     fail=1
   fi
 done
-[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain and engine pure; natsbus only in the events edges; the console apart from the admin API; the core fake only in tests)"
+[ "$fail" = 0 ] && echo "check-deps: dependency rules hold (binaries without testing; no FerretDB in production go.mod; mapper's domain and core and the writer's domain and engine pure; natsbus only in the events edges; the console apart from the admin API; mapper's test support only in tests)"
 exit "$fail"

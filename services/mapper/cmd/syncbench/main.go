@@ -32,19 +32,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/mongodb"
 	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
-	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
-	"github.com/ownersync/ownersync/services/mapper/internal/changes"
-	"github.com/ownersync/ownersync/services/mapper/internal/crm"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
-	"github.com/ownersync/ownersync/services/mapper/internal/events"
-	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/syncbed"
 	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
 	"github.com/ownersync/ownersync/workbench/mongoproc"
 )
@@ -277,28 +271,16 @@ func measure(ctx context.Context, platformN, crmN int, bulk mongostore.BulkWrite
 	data := newDataset(platformN, crmN)
 	// The embedded FerretDB's wrapper indexes the expression FerretDB compares for _id, so writes
 	// by _id are index lookups there too: per_document is the default.
-	store := mongostore.New(mc.DB, mongostore.Options{BulkWrites: bulk})
+	bed := syncbed.New(mc.DB, bus.JS, kvs[streams.MappingsBucket], bulk, "pat-bench")
+	store, tenants := bed.Store, bed.Tenants
 	if err := store.InsertPlatformUsers(ctx, data.platformUsers()); err != nil {
 		return nil, err
 	}
-	tenants := tenantstore.New(mc.DB, nil)
-	tn := &tenant.Tenant{ID: "bench", Name: "Bench",
-		Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true}, OrgID: sb.info.SFOrgID, InstanceURL: sb.info.SFURL,
-			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "bench", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}},
-		HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, APIBaseURL: sb.info.HSURL}, PortalID: sb.info.HSPortalID,
-			AppID: sb.info.HSAppID, ClientSecretRef: "env:OWNERSYNC_SECRET_HS", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}},
-	}
-	tn.Normalize()
-	if err := tenants.Put(ctx, tn); err != nil {
+	sbs := syncbed.Sandboxes{SFOrgID: sb.info.SFOrgID, SFURL: sb.info.SFURL, HSURL: sb.info.HSURL, HSPortalID: sb.info.HSPortalID, HSAppID: sb.info.HSAppID}
+	if err := tenants.Put(ctx, syncbed.Tenant("bench", "Bench", sbs, true)); err != nil {
 		return nil, err
 	}
-	env := map[string]string{"OWNERSYNC_SECRET_SF": "s", "OWNERSYNC_SECRET_HS": "s", "OWNERSYNC_SECRET_HS_TOKEN": "pat-bench"}
-	pub := natsbus.NewPublisher(bus.JS, nil, 30*time.Second)
-	evs := events.NewPublisher(pub, nil)
-	w := changes.New(store, kvview.New(bus.JS, kvs[streams.MappingsBucket]), evs, nil)
-	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs, Log: benchLog(),
-		ListCap: 100, LockTTL: 2 * time.Minute,
-		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_"}, Getenv: func(k string) string { return env[k] }}, AnyCRMHost: true, Timeout: time.Minute})}})
+	runner := bed.Runner(ctx, syncusers.Options{Log: benchLog()})
 	res := &result{Platform: platformN, CRM: crmN, SetupSeconds: time.Since(setup).Seconds()}
 
 	for _, name := range []string{"first (all created)", "second (changes mixed in)"} {

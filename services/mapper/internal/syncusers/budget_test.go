@@ -7,19 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
-	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
-	"github.com/ownersync/ownersync/services/mapper/internal/changes"
-	"github.com/ownersync/ownersync/services/mapper/internal/crm"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
-	"github.com/ownersync/ownersync/services/mapper/internal/events"
-	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/syncbed"
 	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
@@ -105,28 +98,16 @@ func testCommandBudget(t *testing.T, mode mongostore.BulkWrites) {
 		t.Fatal(err)
 	}
 
-	store := mongostore.New(mc.DB, mongostore.Options{BulkWrites: mode})
+	bed := syncbed.New(mc.DB, js.JS, kvs[streams.MappingsBucket], mode, "pat-budget")
+	store, tenants := bed.Store, bed.Tenants
 	if err := store.InsertPlatformUsers(ctx, platform); err != nil {
 		t.Fatal(err)
 	}
-	tenants := tenantstore.New(mc.DB, nil)
-	tn := &tenant.Tenant{ID: "bt", Name: "Budget",
-		Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true}, OrgID: sf.OrgID(), InstanceURL: sf.URL(),
-			Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "budget", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}},
-		HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, RemapOnDeactivation: true, APIBaseURL: hs.URL()}, PortalID: hs.PortalID(),
-			AppID: hs.AppID(), ClientSecretRef: "env:OWNERSYNC_SECRET_HS", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}},
-	}
-	tn.Normalize()
-	if err := tenants.Put(ctx, tn); err != nil {
+	sb := syncbed.Sandboxes{SFOrgID: sf.OrgID(), SFURL: sf.URL(), HSURL: hs.URL(), HSPortalID: hs.PortalID(), HSAppID: hs.AppID()}
+	if err := tenants.Put(ctx, syncbed.Tenant("bt", "Budget", sb, true)); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"OWNERSYNC_SECRET_SF": "s", "OWNERSYNC_SECRET_HS": "s", "OWNERSYNC_SECRET_HS_TOKEN": "pat-budget"}
-	pub := natsbus.NewPublisher(js.JS, nil, 30*time.Second)
-	evs := events.NewPublisher(pub, nil)
-	w := changes.New(store, kvview.New(js.JS, kvs[streams.MappingsBucket]), evs, nil)
-	runner := syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs,
-		ListCap: 100, LockTTL: 2 * time.Minute,
-		Directories: crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_"}, Getenv: func(k string) string { return env[k] }}, AnyCRMHost: true, Timeout: time.Minute})}})
+	runner := bed.Runner(ctx, syncusers.Options{})
 
 	run := func(name string) (map[mongodb.CommandKind]mongodb.CommandCount, *domain.SyncRun) {
 		t.Helper()

@@ -10,20 +10,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/mongodb"
-	"github.com/ownersync/ownersync/libs/natsbus"
-	"github.com/ownersync/ownersync/libs/secretref"
 	"github.com/ownersync/ownersync/libs/streams"
-	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
-	"github.com/ownersync/ownersync/services/mapper/internal/changes"
-	"github.com/ownersync/ownersync/services/mapper/internal/crm"
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
-	"github.com/ownersync/ownersync/services/mapper/internal/events"
-	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
+	"github.com/ownersync/ownersync/services/mapper/internal/syncbed"
 	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
 	"github.com/ownersync/ownersync/workbench/crmsim/hssim"
 	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
@@ -84,31 +77,20 @@ func TestSyncUsersBoundsStopAnEndlessCRM(t *testing.T) {
 	}
 	hs, endless := startHS(false), startHS(true)
 
-	store := mongostore.New(mc.DB, mongostore.Options{})
+	bed := syncbed.New(mc.DB, js.JS, kvs[streams.MappingsBucket], "", "pat-limits")
+	store, tenants := bed.Store, bed.Tenants
 	if err := store.InsertPlatformUsers(ctx, platform); err != nil {
 		t.Fatal(err)
 	}
-	tenants := tenantstore.New(mc.DB, nil)
 	putTenant := func(hsURL string) {
-		tn := &tenant.Tenant{ID: "lt", Name: "Limits",
-			Salesforce: &tenant.SFConfig{Settings: tenant.Settings{Enabled: true}, OrgID: sf.OrgID(), InstanceURL: sf.URL(),
-				Auth: tenant.SFAuth{Flow: "client_credentials", ClientID: "limits", ClientSecretRef: "env:OWNERSYNC_SECRET_SF"}},
-			HubSpot: &tenant.HSConfig{Settings: tenant.Settings{Enabled: true, APIBaseURL: hsURL}, PortalID: hs.PortalID(),
-				AppID: hs.AppID(), ClientSecretRef: "env:OWNERSYNC_SECRET_HS", Auth: tenant.HSAuth{Kind: "private_app", TokenRef: "env:OWNERSYNC_SECRET_HS_TOKEN"}},
-		}
-		tn.Normalize()
-		if err := tenants.Put(ctx, tn); err != nil {
+		sb := syncbed.Sandboxes{SFOrgID: sf.OrgID(), SFURL: sf.URL(), HSURL: hsURL, HSPortalID: hs.PortalID(), HSAppID: hs.AppID()}
+		if err := tenants.Put(ctx, syncbed.Tenant("lt", "Limits", sb, false)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	putTenant(hs.URL())
-	env := map[string]string{"OWNERSYNC_SECRET_SF": "s", "OWNERSYNC_SECRET_HS": "s", "OWNERSYNC_SECRET_HS_TOKEN": "pat-limits"}
-	evs := events.NewPublisher(natsbus.NewPublisher(js.JS, nil, 30*time.Second), nil)
-	w := changes.New(store, kvview.New(js.JS, kvs[streams.MappingsBucket]), evs, nil)
-	dirs := crm.Factory{Clients: crmconn.New(crmconn.Config{Secrets: &secretref.Resolver{Namespace: secretref.Namespace{EnvPrefix: "OWNERSYNC_SECRET_"}, Getenv: func(k string) string { return env[k] }}, AnyCRMHost: true, Timeout: time.Minute})}
 	runner := func(maxUsers, maxPages int, deadline time.Duration) *syncusers.Runner {
-		return syncusers.New(ctx, syncusers.Options{Writer: w, Store: store, Tenants: tenants, Reports: evs, ListCap: 100,
-			LockTTL: 2 * time.Minute, Directories: dirs, MaxUsers: maxUsers, MaxPages: maxPages, Deadline: deadline})
+		return bed.Runner(ctx, syncusers.Options{MaxUsers: maxUsers, MaxPages: maxPages, Deadline: deadline})
 	}
 	rec, _, err := runner(1000, 100, time.Minute).Run(ctx, domain.SyncRequest{Tenant: "lt", Trigger: domain.TriggerAPI})
 	if err != nil || rec.Status != domain.RunSucceeded {
