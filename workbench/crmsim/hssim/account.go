@@ -109,6 +109,7 @@ type Account struct {
 	log     *crmsim.Log
 	faults  *crmsim.Faults
 	burst   atomic.Pointer[crmsim.Window] // swapped by SetBurstLimit
+	endless atomic.Bool                   // Config.EndlessOwners, switched by SetEndlessOwners
 	quota   *crmsim.Quota
 	logger  *slog.Logger
 	handler http.Handler
@@ -178,6 +179,7 @@ func New(cfg Config) (*Account, error) {
 		stop:    make(chan struct{}),
 	}
 	a.burst.Store(crmsim.NewWindow(cfg.BurstLimit, cfg.BurstInterval))
+	a.endless.Store(cfg.EndlessOwners)
 	a.wh = newWebhooks(a)
 	a.handler = a.log.Record(a.routes(), a.now)
 	return a, nil
@@ -531,6 +533,11 @@ func (a *Account) SetBurstLimit(max int, interval time.Duration) {
 	}
 	a.burst.Store(crmsim.NewWindow(max, interval))
 }
+
+// SetEndlessOwners switches Config.EndlessOwners at run time: a running account starts (or stops)
+// paging its active owners forever, so a whole-system test can turn one tenant's HubSpot hostile
+// and back (issue 13 item 7).
+func (a *Account) SetEndlessOwners(on bool) { a.endless.Store(on) }
 
 type tokenResponse struct {
 	TokenType    string `json:"token_type"`

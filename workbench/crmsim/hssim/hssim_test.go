@@ -740,6 +740,29 @@ func TestSetWebhookTargetAtRunTime(t *testing.T) {
 // TestEndlessOwners: with EndlessOwners the active owners list pages forever with new ids.
 func TestEndlessOwners(t *testing.T) {
 	e := newEnv(t, Config{BurstLimit: -1, EndlessOwners: true}, Seed{})
+	pageForever(t, e)
+}
+
+// TestSetEndlessOwners: a running account turns endless and back; the stored owners are listed
+// again, on one page, afterwards.
+func TestSetEndlessOwners(t *testing.T) {
+	e := newEnv(t, Config{BurstLimit: -1}, Seed{Owners: []Owner{{ID: "101", Email: "a@x.example", Type: OwnerPerson}}})
+	e.acct.SetEndlessOwners(true)
+	pageForever(t, e)
+	e.acct.SetEndlessOwners(false)
+	resp, body := e.do(t, "GET", "/crm/v3/owners?limit=50", nil)
+	var page ownersPage
+	if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if len(page.Results) != 1 || page.Results[0].ID != "101" || page.Paging != nil {
+		t.Errorf("after SetEndlessOwners(false): %s", body)
+	}
+}
+
+// pageForever reads 30 pages of active owners and checks each is full, new and links to a next.
+func pageForever(t *testing.T, e *env) {
+	t.Helper()
 	q := url.Values{"limit": {"50"}}
 	seen := map[string]bool{}
 	for range 30 {

@@ -104,7 +104,7 @@ func (a *Account) handleListOwners(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	email := q.Get("email")
-	if a.cfg.EndlessOwners && !archived && email == "" {
+	if a.endless.Load() && !archived && email == "" {
 		a.endlessOwners(w, r, q, after, limit)
 		return
 	}
