@@ -58,6 +58,8 @@ type soakStack struct {
 	// instances are the process names of each service: the service's name, then name-2 … (replicas).
 	instances map[string][]string
 	sink      *smtpsink.Sink
+	// instanceEnv is set over env for one instance (startInstance).
+	instanceEnv map[string]map[string]string
 }
 
 var serviceNames = []string{"mapper", "ingress", "writer", "notifier"}
@@ -70,6 +72,8 @@ type soakOptions struct {
 	// processes runs the services as processes; replicas (default 1) of each.
 	processes bool
 	replicas  int
+	// env is set over the stack's environment for every service (the hostile suite's limits).
+	env map[string]string
 }
 
 // startSoak starts NATS (one node, or three clustered), FerretDB, the demo sandboxes and the demo
@@ -214,6 +218,9 @@ func startSoakWith(t *testing.T, o soakOptions) *soakStack {
 		// Digests and schedules every few seconds, so that the replicas have something to agree on.
 		st.env["OWNERSYNC_ALERT_SETTLE"], st.env["OWNERSYNC_ALERT_DIGEST_INTERVAL"], st.env["OWNERSYNC_DIGEST_TICK"] = "2s", "5s", "200ms"
 	}
+	for k, v := range o.env {
+		st.env[k] = v
+	}
 	if processes {
 		st.bins = t.TempDir()
 		for _, n := range serviceNames {
@@ -286,6 +293,11 @@ func (st *soakStack) startProcess(name string) {
 	cmd.ExtraFiles = []*os.File{lf}
 	cmd.Env = []string{"OWNERSYNC_HTTP_LISTEN_FD=3", "PATH=" + os.Getenv("PATH")}
 	for k, v := range st.env {
+		if _, over := st.instanceEnv[name][k]; !over {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	for k, v := range st.instanceEnv[name] {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	if err := cmd.Start(); err != nil {
@@ -312,6 +324,18 @@ func (st *soakStack) startProcess(name string) {
 		b, _ := os.ReadFile(filepath.Join(st.dir, name+".log"))
 		t.Fatalf("%s not ready: %v\n%s", name, err, lastLines(b, 20))
 	}
+}
+
+// startInstance starts one more process of a service (name "<service>-<suffix>") on a listener of
+// its own, with env set over the stack's environment.
+func (st *soakStack) startInstance(name string, env map[string]string) {
+	if st.instanceEnv == nil {
+		st.instanceEnv = map[string]map[string]string{}
+	}
+	st.instanceEnv[name] = env
+	st.listeners[name] = harness.Listen(st.t)
+	st.addrs[name] = st.listeners[name].Addr().String()
+	st.startProcess(name)
 }
 
 func lastLines(b []byte, n int) string {

@@ -27,6 +27,10 @@ type consoleClient struct {
 	base string
 	hc   *http.Client
 	csrf string
+	// client, when set, is sent as X-Forwarded-For (the address behind a trusted proxy);
+	// header is the last answer's header.
+	client string
+	header http.Header
 }
 
 func (c *consoleClient) do(method, path string, form url.Values) (int, string) {
@@ -42,11 +46,15 @@ func (c *consoleClient) do(method, path string, form url.Values) (int, string) {
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	if c.client != "" {
+		req.Header.Set("X-Forwarded-For", c.client)
+	}
 	res, err := c.hc.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
+	c.header = res.Header
 	b, _ := io.ReadAll(res.Body)
 	if m := formCSRF.FindStringSubmatch(string(b)); m != nil {
 		c.csrf = m[1]
