@@ -174,16 +174,24 @@ func (s *Salesforce) call(ctx context.Context, key BatchKey, client SalesforceAP
 	p := s.cfg.Retry
 	p.Retryable = salesforce.Transient
 	err := retry.Do(ctx, p, func(ctx context.Context) error {
-		if err := s.cfg.Limiter.Wait(ctx, limitKey(key)); err != nil {
-			return retry.Permanent(err)
+		for limited := 0; ; limited++ {
+			if err := s.cfg.Limiter.Wait(ctx, limitKey(key)); err != nil {
+				return retry.Permanent(err)
+			}
+			err := fn(ctx)
+			s.observe(key, client)
+			var ae *salesforce.APIError
+			if errors.As(err, &ae) && ae.Code == salesforce.CodeRequestLimitExceeded {
+				// The key is paused as long as the answer asks; the limiter's wait is the whole
+				// delay before the call goes again — the retry policy's backoff on top of it cost a
+				// burst 0.3-1 s per refusal (issue 18). Past a few refusals in a row the policy
+				// backs off as for any transient failure.
+				if s.rateLimited(key, client, ae) && limited < pacedRateLimitRetries {
+					continue
+				}
+			}
+			return err
 		}
-		err := fn(ctx)
-		s.observe(key, client)
-		var ae *salesforce.APIError
-		if errors.As(err, &ae) && ae.Code == salesforce.CodeRequestLimitExceeded {
-			s.rateLimited(key, client, ae)
-		}
-		return err
 	})
 	if err != nil {
 		return s.batchError(key, err)
@@ -202,14 +210,18 @@ func (s *Salesforce) observe(key BatchKey, client SalesforceAPI) {
 	}
 }
 
+// pacedRateLimitRetries is how many REQUEST_LIMIT_EXCEEDED answers in a row a call goes again
+// after the key's pause alone.
+const pacedRateLimitRetries = 3
+
 // rateLimited reacts to REQUEST_LIMIT_EXCEEDED: an exhausted daily quota holds the key until the
-// quota recovers, anything else (concurrency or burst limits) pauses it briefly.
-func (s *Salesforce) rateLimited(key BatchKey, client SalesforceAPI, ae *salesforce.APIError) {
+// quota recovers (false), anything else (concurrency or burst limits) pauses it briefly (true).
+func (s *Salesforce) rateLimited(key BatchKey, client SalesforceAPI, ae *salesforce.APIError) (paused bool) {
 	if info, ok := client.LimitInfo(); ok && info.Max > 0 && info.Used >= info.Max {
 		if n := s.cfg.Limiter.ExhaustedDaily(limitKey(key)); n != nil && s.cfg.OnNotice != nil {
 			s.cfg.OnNotice(*n)
 		}
-		return
+		return false
 	}
 	wait := ae.RetryAfter()
 	if wait <= 0 {
@@ -226,6 +238,7 @@ func (s *Salesforce) rateLimited(key BatchKey, client SalesforceAPI, ae *salesfo
 		}
 	}
 	s.cfg.Limiter.Pause(limitKey(key), s.cfg.Now().Add(wait))
+	return true
 }
 
 // batchError turns the error of a whole request into an *Error.

@@ -322,3 +322,25 @@ func TestSalesforceRequestLimitResumesWithinOneCallInterval(t *testing.T) {
 		t.Errorf("%d Collections calls, want 2 (refused, then written)", got)
 	}
 }
+
+// TestSalesforceRequestLimitRetriesAfterThePauseNotABackoff: the call REQUEST_LIMIT_EXCEEDED
+// refused goes again as soon as the key's pause (one call interval) ends, not after the retry
+// policy's backoff as well (200 ms ± 50 % by default: the burst benchmark with one refusal lost
+// 0.3-1 s and fell to 0.80-0.89 of the bound; issue 18). The policy's backoff is never consulted.
+func TestSalesforceRequestLimitRetriesAfterThePauseNotABackoff(t *testing.T) {
+	e := newSFEnv(t, sfsim.Config{})
+	e.org.Faults().Add(crmsim.Rule{Action: crmsim.ActionRateLimit, Path: "/services/data/v62.0/composite/sobjects", Count: 1})
+	var backoffs []time.Duration
+	s := e.adapter(Config{})
+	s.cfg.Retry.OnRetry = func(_ error, wait time.Duration) { backoffs = append(backoffs, wait) }
+	res, err := s.Flush(context.Background(), contacts, items(Write{RecordID: sfC1, OwnerID: sfAda}))
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("Flush = %v, %+v; want written on the second call", err, res)
+	}
+	if len(backoffs) != 0 {
+		t.Errorf("the refused call waited the retry backoff %v besides the key's pause", backoffs)
+	}
+	if got := e.collectionCalls(); got != 2 {
+		t.Errorf("%d Collections calls, want 2 (refused, then written)", got)
+	}
+}
