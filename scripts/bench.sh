@@ -75,8 +75,11 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
   echo "| commit | $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)') |"
 } > "$report.tmp"
 
-section "Ingress throughput and latency vs the bare publish limit (issue 3)" \
-  go run ./services/ingress/cmd/ingressload -duration "$ingress_dur" -rounds "$rounds" -json "$out/ingress.json"
+# The ingress server runs in a child process of the load tool (issue 18); its CPU profiles, one per
+# max-rate round, stay in bench/out/ingress-profiles (go tool pprof -top bench/out/ingress-profiles/ingress-salesforce-*.pprof).
+rm -rf "$out/ingress-profiles"
+section "Ingress throughput, server CPU and latency vs the bare publish limit (issues 3, 18)" \
+  go run ./services/ingress/cmd/ingressload -duration "$ingress_dur" -rounds "$rounds" -json "$out/ingress.json" -profile "$out/ingress-profiles"
 
 section "Mapping rules alone (issue 5)" \
   go test -run '^$' -bench 'Reconcile' -benchmem -count 1 ./services/mapper/internal/mapping
