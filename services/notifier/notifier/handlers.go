@@ -19,6 +19,7 @@ import (
 
 	"github.com/ownersync/ownersync/libs/coord"
 	"github.com/ownersync/ownersync/libs/natsbus"
+	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/streams"
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/libs/tenantstore"
@@ -112,7 +113,8 @@ func (n *notifier) handleReport(ctx context.Context, m *natsbus.Message) error {
 		return n.store.Record(ctx, rec)
 	}
 	email, err := render.Report(&r, render.Options{To: n.capRecipients(ctx, tid, t.ReportRecipients), AdminURL: n.cfg.AdminURL, TenantName: t.Name,
-		MessageIDDomain: n.mail.FromDomain(), Location: t.Location()})
+		MessageIDDomain: n.mail.FromDomain(), Location: t.Location(),
+		CRMUserURL: func(p, id string) string { return t.CRMUserURL(provider.Provider(p), id) }})
 	if err != nil {
 		return natsbus.Permanent(fmt.Errorf("render report %s: %w", r.GetRunId(), err))
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	MaxAlerts int
 	// Location formats times (default UTC).
 	Location *time.Location
+	// CRMUserURL, when set, is the CRM's page of a CRM user (provider "salesforce" or "hubspot"),
+	// empty when there is none: the email links CRM user ids there (tenant.Tenant.CRMUserURL).
+	CRMUserURL func(provider, id string) string
 	// MessageIDDomain is the right-hand side of Message-IDs (default "ownersync.local").
 	MessageIDDomain string
 }
@@ -95,11 +98,16 @@ func (o Options) withDefaults() Options {
 var templateFS embed.FS
 
 var (
-	htmlTemplates = htmltemplate.Must(htmltemplate.New("").Funcs(htmltemplate.FuncMap{"plural": plural}).
+	htmlTemplates = htmltemplate.Must(htmltemplate.New("").Funcs(htmltemplate.FuncMap{"plural": plural, "pair": pair}).
 			ParseFS(templateFS, "templates/*.html"))
 	textTemplates = texttemplate.Must(texttemplate.New("").Funcs(texttemplate.FuncMap{"plural": plural, "pad": pad}).
 			ParseFS(templateFS, "templates/*.txt"))
 )
+
+// idLink is an id and the URL of its page (empty when there is none), for the "crm" template.
+type idLink struct{ ID, URL string }
+
+func pair(id, url string) idLink { return idLink{ID: id, URL: url} }
 
 // Report renders the email for one Sync Users run.
 func Report(r *ownersyncv1.SyncReport, opts Options) (Email, error) {
@@ -324,6 +332,12 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID, runID str
 		MappingsURL:    link(admin, url.Values{"provider": {key}}, "admin", "t", tenantID, "mappings"),
 	}
 	pv.Bars = summaryBars(pv.Counts)
+	crmURL := func(id string) string {
+		if opts.CRMUserURL == nil || id == "" {
+			return ""
+		}
+		return opts.CRMUserURL(key, id)
+	}
 
 	changes := p.GetChanges()
 	pv.ChangesTotal = max(int(p.GetChangesTotal()), len(changes))
@@ -338,6 +352,8 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID, runID str
 			PreviousID: clean(ch.GetPreviousCrmUserId(), maxField),
 			Reason:     clean(ch.GetReason(), maxText),
 		})
+		cv := &pv.Changes[len(pv.Changes)-1]
+		cv.CRMURL, cv.PreviousURL = crmURL(cv.CRMID), crmURL(cv.PreviousID)
 	}
 	pv.ChangesMore = pv.ChangesTotal - len(pv.Changes)
 
@@ -358,6 +374,8 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID, runID str
 			PlatformID: clean(e.GetPlatformUserId(), maxField),
 			CRMID:      clean(e.GetCrmUserId(), maxField),
 		})
+		ev := &pv.Errors[len(pv.Errors)-1]
+		ev.CRMURL = crmURL(ev.CRMID)
 	}
 	pv.ErrorsMore = pv.ErrorsTotal - len(pv.Errors)
 
@@ -372,6 +390,8 @@ func providerFromProto(p *ownersyncv1.ProviderReport, admin, tenantID, runID str
 			License:  clean(n.GetLicense(), maxField),
 			Reason:   clean(n.GetReason(), maxText),
 		})
+		nv := &pv.NotMappable[len(pv.NotMappable)-1]
+		nv.CRMURL = crmURL(nv.CRMID)
 	}
 	pv.NotMappableMore = pv.NotMappableTotal - len(pv.NotMappable)
 	return pv

@@ -107,6 +107,9 @@ type changeView struct {
 	CRMID      string
 	PreviousID string
 	Reason     string
+	// CRMURL and PreviousURL are the CRM users' pages in the CRM, when known.
+	CRMURL      string
+	PreviousURL string
 }
 
 // notMappableView is a CRM user who is not a person, with the reason.
@@ -117,6 +120,7 @@ type notMappableView struct {
 	UserType string
 	License  string
 	Reason   string
+	CRMURL   string // the user's page in the CRM, when known
 }
 
 type errorView struct {
@@ -129,6 +133,7 @@ type errorView struct {
 	Email      string
 	PlatformID string
 	CRMID      string
+	CRMURL     string // the CRM user's page in the CRM, when known
 }
 
 // alertsView is one alert digest.
