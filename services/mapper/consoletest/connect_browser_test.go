@@ -94,7 +94,7 @@ func TestBrowserConnectBothCRMs(t *testing.T) {
 		store = secretbox.NewStore(db, kr)
 		rec = webhookstats.NewRecorder(db, nil)
 		resolver := secretbox.Resolver(store, &secretref.Resolver{})
-		svc := connect.New(connect.Config{AdminURL: url, IngressURL: hooks.URL, Secrets: resolver, Flows: connect.NewFlows(db),
+		svc := connect.New(connect.Config{AdminURL: url, IngressURL: hooks.URL, Flows: connect.NewFlows(db),
 			HubSpot:    &connect.HubSpotApp{ClientID: "hs-app", ClientSecret: "hs-secret", AppID: 3100456, DeveloperAPIKey: "dev-key", AuthorizeURL: hsURL + "/oauth/authorize", APIBaseURL: hsURL},
 			Salesforce: &connect.SalesforceApp{ClientID: "sf-app", ClientSecret: "sf-secret", SandboxOrigins: []string{sfURL}}},
 			ts, store, crmconn.New(crmconn.Config{Secrets: resolver, Stored: store, AnyCRMHost: true, Timeout: 5 * time.Second}))

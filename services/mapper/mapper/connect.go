@@ -14,8 +14,8 @@ import (
 // connectService builds the Connect flows from the configuration: an app the operator did not
 // configure cannot be connected (the Connections page says so). Pending flows are in flows
 // (connect_flows), shared by the replicas.
-func connectService(cfg config.Config, flows *connect.Flows, tenants connect.Tenants, stored *secretbox.Store, clients *crmconn.Clients, secrets crmconn.Resolver) *connect.Service {
-	cc := connect.Config{AdminURL: cfg.AdminURL, IngressURL: cfg.Connect.IngressURL, Secrets: secrets, Flows: flows}
+func connectService(cfg config.Config, flows *connect.Flows, tenants connect.Tenants, stored *secretbox.Store, clients *crmconn.Clients) *connect.Service {
+	cc := connect.Config{AdminURL: cfg.AdminURL, IngressURL: cfg.Connect.IngressURL, Flows: flows}
 	if cfg.Connect.HubSpotClientID != "" {
 		cc.HubSpot = &connect.HubSpotApp{ClientID: cfg.Connect.HubSpotClientID, ClientSecret: cfg.Connect.HubSpotClientSecret,
 			AppID: cfg.Connect.HubSpotAppID, DeveloperAPIKey: cfg.Connect.HubSpotDeveloperAPIKey,

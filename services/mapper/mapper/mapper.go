@@ -148,7 +148,7 @@ func run(ctx context.Context, env servicekit.Env, cfg config.Config, base *servi
 		ClientSignInsPerMinute: float64(cfg.SignInClientPerMinute), ClientSignInBurst: cfg.SignInClientPerMinute,
 		SignInsPerSecond: float64(cfg.SignInGlobalPerSecond), SignInBurst: 10 * cfg.SignInGlobalPerSecond},
 		svc, readTenants, tokens, dlqs, base.Log).WithConnections(console.Connections{
-		Service: connectService(cfg, connect.NewFlows(base.Mongo.DB), tenants, base.Stored, clients, resolver), Receipts: webhookstats.NewReader(base.Mongo.DB),
+		Service: connectService(cfg, connect.NewFlows(base.Mongo.DB), tenants, base.Stored, clients), Receipts: webhookstats.NewReader(base.Mongo.DB),
 		KeyOverlap: cfg.Admin.KeyOverlap}).Register(base.HTTP.E)
 
 	h := events.NewHandlers(svc, store, base.Log)

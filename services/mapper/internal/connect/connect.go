@@ -100,9 +100,6 @@ type Config struct {
 	IngressURL string
 	HubSpot    *HubSpotApp
 	Salesforce *SalesforceApp
-	// Secrets resolves secret references (env:/file: set by the operator, stored: by a flow); the
-	// shared-key migration reads legacy keys with it.
-	Secrets crmconn.Resolver
 	// HTTPClient calls the CRMs (nil: a client with a 30 s timeout).
 	HTTPClient *http.Client
 	Now        func() time.Time

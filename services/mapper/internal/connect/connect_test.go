@@ -75,7 +75,7 @@ func TestConnectBothCRMs(t *testing.T) {
 	store := secretbox.NewStore(conn.DB, kr)
 	resolver := secretbox.Resolver(store, &secretref.Resolver{})
 	clients := crmconn.New(crmconn.Config{Secrets: resolver, Stored: store, Timeout: 5 * time.Second, AnyCRMHost: true})
-	svc := connect.New(connect.Config{AdminURL: admin, IngressURL: ingress, Secrets: resolver, Flows: connect.NewFlows(conn.DB),
+	svc := connect.New(connect.Config{AdminURL: admin, IngressURL: ingress, Flows: connect.NewFlows(conn.DB),
 		HubSpot:    &connect.HubSpotApp{ClientID: "hs-app", ClientSecret: "hs-secret", AppID: 3100456, DeveloperAPIKey: "dev-key", AuthorizeURL: hsURL + "/oauth/authorize", APIBaseURL: hsURL},
 		Salesforce: &connect.SalesforceApp{ClientID: "sf-app", ClientSecret: "sf-secret", SandboxOrigins: []string{sfURL}}}, ts, store, clients)
 

@@ -45,7 +45,7 @@ func TestFlowsAreSharedBetweenReplicas(t *testing.T) {
 	clock := time.Now()
 	replica := func() *connect.Service {
 		clients := crmconn.New(crmconn.Config{Secrets: resolver, Stored: store, Timeout: 5 * time.Second, AnyCRMHost: true})
-		return newReplica(conn.DB, connect.Config{AdminURL: admin, IngressURL: "https://hooks.ownersync.example", Secrets: resolver,
+		return newReplica(conn.DB, connect.Config{AdminURL: admin, IngressURL: "https://hooks.ownersync.example",
 			Now:        func() time.Time { return clock },
 			HubSpot:    &connect.HubSpotApp{ClientID: "hs-app", ClientSecret: "hs-secret", AuthorizeURL: hsURL + "/oauth/authorize", APIBaseURL: hsURL},
 			Salesforce: &connect.SalesforceApp{ClientID: "sf-app", ClientSecret: "sf-secret", SandboxOrigins: []string{sfURL}}}, ts, store, clients)
