@@ -339,17 +339,21 @@ func (b *Base) Ready(ctx context.Context) {
 	b.Log.Info("service ready", attrs...)
 }
 
+// ServiceConfig is a service's configuration: its own settings and the base part every service
+// has (internal/config.Config of each service).
+type ServiceConfig interface{ BaseConfig() Config }
+
 // Run is the preamble of every service's Run: it loads the service's configuration from env with
-// load, starts the base (telemetry, NATS, MongoDB, HTTP) with the configuration's base part
-// (baseOf), calls wire, which connects the service's parts and blocks while they run, and closes
-// the base when wire returns.
-func Run[C any](ctx context.Context, env Env, load func(getenv func(string) string) (C, error), baseOf func(C) Config,
+// load, starts the base (telemetry, NATS, MongoDB, HTTP) with the configuration's base part, calls
+// wire, which connects the service's parts and blocks while they run, and closes the base when
+// wire returns.
+func Run[C ServiceConfig](ctx context.Context, env Env, load func(getenv func(string) string) (C, error),
 	wire func(ctx context.Context, env Env, cfg C, base *Base) error) error {
 	cfg, err := load(env.Getenv)
 	if err != nil {
 		return err
 	}
-	base, err := Start(ctx, baseOf(cfg), env)
+	base, err := Start(ctx, cfg.BaseConfig(), env)
 	if err != nil {
 		return err
 	}

@@ -18,11 +18,11 @@ import (
 // Run starts ingress and blocks until ctx is cancelled or a part fails; it then shuts down HTTP,
 // NATS, MongoDB and telemetry in that order.
 func Run(ctx context.Context, env servicekit.Env) error {
-	return servicekit.Run(ctx, env, config.Load, func(c config.Config) servicekit.Config { return c.Base }, run)
+	return servicekit.Run(ctx, env, config.Load, run)
 }
 
-// run wires ingress on its started base (servicekit.Run loads the configuration, starts and closes
-// the base).
+// run connects the webhook edge (tenant cache, body budget, receipts, the platform API) on the
+// started base.
 func run(ctx context.Context, env servicekit.Env, cfg config.Config, base *servicekit.Base) error {
 	getenv := env.Getenv
 

@@ -38,11 +38,11 @@ import (
 
 // Run starts mapper and blocks until ctx is cancelled or a part fails.
 func Run(ctx context.Context, env servicekit.Env) error {
-	return servicekit.Run(ctx, env, config.Load, func(c config.Config) servicekit.Config { return c.Base }, run)
+	return servicekit.Run(ctx, env, config.Load, run)
 }
 
-// run wires mapper on its started base (servicekit.Run loads the configuration, starts and closes
-// the base).
+// run builds the core with its stores, views, CRM directories, Sync Users, the admin API, the
+// console and the consumers on the started base.
 func run(ctx context.Context, env servicekit.Env, cfg config.Config, base *servicekit.Base) error {
 	getenv := env.Getenv
 

@@ -27,11 +27,10 @@ import (
 
 // Run starts notifier and blocks until ctx is cancelled or a part fails.
 func Run(ctx context.Context, env servicekit.Env) error {
-	return servicekit.Run(ctx, env, config.Load, func(c config.Config) servicekit.Config { return c.Base }, run)
+	return servicekit.Run(ctx, env, config.Load, run)
 }
 
-// run wires notifier on its started base (servicekit.Run loads the configuration, starts and closes
-// the base).
+// run starts the mailer, the digests and the report and alert consumers on the started base.
 func run(ctx context.Context, env servicekit.Env, cfg config.Config, base *servicekit.Base) error {
 
 	if err := mongodb.EnsureIndexes(ctx, base.Mongo.DB, store.Indexes); err != nil {

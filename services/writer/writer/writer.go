@@ -23,11 +23,10 @@ import (
 // Run starts writer and blocks until ctx is cancelled or a part fails; it then stops the consumers,
 // flushes pending CRM writes and history, and closes NATS, MongoDB and telemetry.
 func Run(ctx context.Context, env servicekit.Env) error {
-	return servicekit.Run(ctx, env, config.Load, func(c config.Config) servicekit.Config { return c.Base }, run)
+	return servicekit.Run(ctx, env, config.Load, run)
 }
 
-// run wires writer on its started base (servicekit.Run loads the configuration, starts and closes
-// the base).
+// run assembles the writeback engine, its history and the consumers on the started base.
 func run(ctx context.Context, env servicekit.Env, cfg config.Config, base *servicekit.Base) error {
 	getenv := env.Getenv
 

@@ -78,6 +78,9 @@ type Config struct {
 const maxEventLockWait = 25 * time.Second
 
 // Load reads the configuration and reports every problem at once.
+// BaseConfig is the part of the configuration every service has (servicekit.ServiceConfig).
+func (c Config) BaseConfig() servicekit.Config { return c.Base }
+
 func Load(getenv func(string) string) (Config, error) {
 	r := envconfig.New(getenv)
 	c := Config{

@@ -43,6 +43,9 @@ type Tuning struct {
 }
 
 // Load reads the configuration and reports every problem at once.
+// BaseConfig is the part of the configuration every service has (servicekit.ServiceConfig).
+func (c Config) BaseConfig() servicekit.Config { return c.Base }
+
 func Load(getenv func(string) string) (Config, error) {
 	r := envconfig.New(getenv)
 	c := Config{
