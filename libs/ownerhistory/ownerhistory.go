@@ -28,7 +28,10 @@ const Collection = "ownership_history"
 // Indexes are the collection's indexes: one record's history in time order.
 func Indexes() []mongodb.Index {
 	return []mongodb.Index{{Collection: Collection, Name: "record_at",
-		Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}, {Key: "record_type", Value: 1}, {Key: "record_id", Value: 1}, {Key: "at", Value: 1}}}}
+		Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "provider", Value: 1}, {Key: "record_type", Value: 1}, {Key: "record_id", Value: 1}, {Key: "at", Value: 1}}},
+		// ReadOutcome: a tenant's entries of one outcome, newest first (the console's failed writes).
+		{Collection: Collection, Name: "tenant_outcome_at",
+			Keys: bson.D{{Key: "tenant", Value: 1}, {Key: "outcome", Value: 1}, {Key: "at", Value: -1}}}}
 }
 
 // Directions.
@@ -77,6 +80,9 @@ type Doc struct {
 	Reason         string `bson:"reason"`
 	// PlatformRecordID is the platform's record id of a platform change.
 	PlatformRecordID string `bson:"platform_record_id,omitempty"`
+	// ErrorCode is the CRM's error code of a write the CRM refused (outcome failed): Salesforce's
+	// statusCode/errorCode, HubSpot's category; empty when no CRM call was made.
+	ErrorCode string `bson:"error_code,omitempty"`
 	// OccurredAt is when the change happened at its source.
 	OccurredAt time.Time `bson:"occurred_at"`
 }
@@ -137,4 +143,27 @@ func Read(ctx context.Context, db *mongo.Database, r Record) ([]Doc, error) {
 		return nil, fmt.Errorf("record history: %w", err)
 	}
 	return out, nil
+}
+
+// ReadOutcome returns a tenant's entries of one outcome (e.g. Failed), newest first, at most limit
+// (MaxRead when limit is not positive), and how many there are in all.
+func ReadOutcome(ctx context.Context, db *mongo.Database, tenant, outcome string, limit int) ([]Doc, int64, error) {
+	if limit <= 0 || limit > MaxRead {
+		limit = MaxRead
+	}
+	filter := bson.D{{Key: "tenant", Value: tenant}, {Key: "outcome", Value: outcome}}
+	coll := db.Collection(Collection)
+	total, err := coll.CountDocuments(ctx, filter)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count %s history entries: %w", outcome, err)
+	}
+	cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "at", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s history entries: %w", outcome, err)
+	}
+	out := []Doc{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, 0, fmt.Errorf("read %s history entries: %w", outcome, err)
+	}
+	return out, total, nil
 }

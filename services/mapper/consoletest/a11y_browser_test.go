@@ -25,6 +25,8 @@ var consolePages = []struct{ path, name string }{
 	{"/admin/t/acme/settings", "settings"},
 	{"/admin/t/acme/history?provider=salesforce&type=contact&id=003000000000001AAA", "history"},
 	{"/admin/t/acme/dlq", "dlq"},
+	{"/admin/t/acme/p/salesforce/errors?q=Lovelace&kind=error", "errors-search"},
+	{"/admin/t/acme/failed-writes", "failed-writes"},
 	{"/admin/t/acme/tokens", "tokens"},
 	{"/admin/t/acme/connections", "connections"},
 	{"/admin/", "tenants"},

@@ -477,3 +477,37 @@ func TestBrowserUnmapAndReplayAskFirst(t *testing.T) {
 	b.waitText("h1", "Dead letters (1)")
 	b.shot("dlq-replayed")
 }
+
+// TestBrowserErrorsAndFailedWrites follows the overview's counts: Conflicts opens the Errors page
+// filtered to conflicts, a search narrows the list and the CSV export keeps the search; Failed
+// writes opens the failed record writes with their CRM error codes (issue 16). Screenshots
+// console-errors-conflicts, console-errors-search and console-failed-writes.
+func TestBrowserErrorsAndFailedWrites(t *testing.T) {
+	b := newTab(t, consoletest.NewDemo(30), console.Config{})
+	b.signIn(consoletest.AcmeToken)
+	b.waitText("h1", "Overview")
+	b.do(chromedp.Click(chromedp.ID("count-conflicts-salesforce")))
+	b.waitText("#problem-counts", "1 error, 1 conflict")
+	if n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("li.card").length`)); err != nil || n != 1 {
+		t.Errorf("conflict cards = %d, %v; want 1", n, err)
+	}
+	b.waitText("li.card h2", "Cyd Lovelace")
+	b.shot("errors-conflicts")
+
+	b.open("/admin/t/acme/p/salesforce/errors")
+	b.do(chromedp.SendKeys(chromedp.ID("q"), "Dee"), chromedp.Click(chromedp.CSS(`form.search button`)))
+	b.waitText("#totals", "Showing 1 that match")
+	b.waitText("li.card h2", "Dee Lovelace")
+	href, err := chromedp.Run(b.ctx, chromedp.AttributeValue(chromedp.ID("export-csv"), "href"))
+	if err != nil || !strings.HasSuffix(href.Value, "/errors.csv?q=Dee") {
+		t.Errorf("CSV link = %+v, %v; want the search kept", href, err)
+	}
+	b.shot("errors-search")
+
+	b.open("/admin/t/acme/")
+	b.waitText("#count-failed-writes", "2")
+	b.do(chromedp.Click(chromedp.ID("count-failed-writes")))
+	b.waitText("h1", "Failed writes")
+	b.waitText("table.failed-writes", "INACTIVE_OWNER_OR_USER")
+	b.shot("failed-writes")
+}

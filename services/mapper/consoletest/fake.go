@@ -137,7 +137,22 @@ func NewDemo(mapped int) *Service {
 				NotMappable: s.notMappable("salesforce"), NotMappableTotal: len(s.notMappable("salesforce"))}}}}}
 	s.history = []domain.HistoryEntry{{ID: "h1", Tenant: "acme", Provider: "salesforce", RecordType: "contact", RecordID: "003000000000001AAA", At: T0,
 		Direction: "crm_to_platform", Outcome: "assigned", OwnerAfter: SFUserID(1), PlatformUserID: "u001", EventID: "sf:1"}}
+	s.history = append(s.history, FailedWriteSeed()...)
 	return s
+}
+
+// FailedWriteSeed returns two failed record writes of tenant acme: one the CRM refused (with its
+// error code), one with no valid owner to write.
+func FailedWriteSeed() []domain.HistoryEntry {
+	return []domain.HistoryEntry{
+		{ID: "h-failed-1", Tenant: "acme", Provider: "salesforce", RecordType: "contact", RecordID: "003000000000007AAA", At: T0.Add(2 * time.Minute),
+			Direction: "platform_to_crm", Outcome: "failed", OwnerBefore: SFUserID(1), OwnerAfter: SFUserID(3), PlatformUserID: "u003",
+			EventID: "pl:7", ErrorCode: "INACTIVE_OWNER_OR_USER",
+			Reason: "salesforce write of 003000000000007AAA failed (permanent, INACTIVE_OWNER_OR_USER): operation performed with inactive user"},
+		{ID: "h-failed-2", Tenant: "acme", Provider: "hubspot", RecordType: "contact", RecordID: "501", At: T0.Add(time.Minute),
+			Direction: "platform_to_crm", Outcome: "failed", PlatformUserID: "u902", EventID: "pl:8",
+			Reason: "no usable hubspot mapping for platform user u902 and no fallback owner"},
+	}
 }
 
 // SetErr makes every method fail with err (nil restores normal answers).
@@ -556,6 +571,24 @@ func (s *Service) RecordHistory(_ context.Context, tenant, provider, recordType,
 		}
 	}
 	return out, s.record("RecordHistory %s %s %s %s", tenant, provider, recordType, recordID)
+}
+
+// FailedWrites implements domain.Admin: the history entries with outcome failed, newest first.
+func (s *Service) FailedWrites(_ context.Context, tenant string, limit int) (domain.FailedWrites, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out domain.FailedWrites
+	for _, h := range s.history {
+		if h.Tenant == tenant && h.Outcome == "failed" {
+			out.Entries = append(out.Entries, h)
+		}
+	}
+	sort.SliceStable(out.Entries, func(i, j int) bool { return out.Entries[i].At.After(out.Entries[j].At) })
+	out.Total = len(out.Entries)
+	if limit > 0 && len(out.Entries) > limit {
+		out.Entries = out.Entries[:limit]
+	}
+	return out, s.record("FailedWrites %s %d", tenant, limit)
 }
 
 // DeadLetters is an in-memory domain.DeadLetters; Replay removes the replayed letters.

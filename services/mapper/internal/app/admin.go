@@ -511,6 +511,11 @@ func (s *Service) RecordHistory(ctx context.Context, tenantID, prov, recordType,
 	return s.store.RecordHistory(ctx, tenantID, prov, recordType, recordID)
 }
 
+// FailedWrites implements domain.Admin over writer's ownership_history.
+func (s *Service) FailedWrites(ctx context.Context, tenantID string, limit int) (domain.FailedWrites, error) {
+	return s.store.FailedWrites(ctx, tenantID, limit)
+}
+
 // pendingProvisions returns the CRM users of a provider with an outstanding provisioning request.
 func (s *Service) pendingProvisions(ctx context.Context, tenantID, prov string) (map[string]bool, error) {
 	ps, err := s.store.Provisions(ctx, tenantID, prov)

@@ -61,6 +61,7 @@ type Store interface {
 	Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error)
 	Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error)
 	RecordHistory(ctx context.Context, tenant, prov, recordType, recordID string) ([]domain.HistoryEntry, error)
+	FailedWrites(ctx context.Context, tenant string, limit int) (domain.FailedWrites, error)
 }
 
 // View is the mappings view as far as the core rebuilds it (kvview.View).

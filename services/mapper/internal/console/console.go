@@ -360,6 +360,7 @@ func (c *Console) Register(e *echo.Echo) {
 		{http.MethodPost, tg + "/settings", c.settingsPost},
 		{http.MethodGet, tg + "/history", c.historyPage},
 		{http.MethodGet, tg + "/dlq", c.dlqPage},
+		{http.MethodGet, tg + "/failed-writes", c.failedWrites},
 		{http.MethodPost, tg + "/dlq/replay", c.dlqReplay},
 		{http.MethodGet, tg + "/tokens", c.operatorOnly(c.tokensPage)},
 		{http.MethodPost, tg + "/tokens/mint", c.operatorOnly(c.tokensMint)},

@@ -132,7 +132,12 @@ func (c *Console) overview(r *req) error {
 	if err != nil {
 		return err
 	}
-	return c.render(r, http.StatusOK, "overview", "Overview", map[string]any{"Overview": overviewView{Providers: ov.Providers}, "KeyMissing": r.tenant.Salesforce.KeyMissing()})
+	failures, err := c.failureCounts(r)
+	if err != nil {
+		return err
+	}
+	return c.render(r, http.StatusOK, "overview", "Overview", map[string]any{"Overview": overviewView{Providers: ov.Providers}, "KeyMissing": r.tenant.Salesforce.KeyMissing(),
+		"Failures": failures})
 }
 
 var statuses = []string{"synced", "conflict", "error", "pending_team"}

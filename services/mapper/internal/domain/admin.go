@@ -120,6 +120,9 @@ type Admin interface {
 	Run(ctx context.Context, tenant, id string) (*SyncRun, error)
 	// RecordHistory returns the ownership_history entries of one record, oldest first.
 	RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]HistoryEntry, error)
+	// FailedWrites returns the tenant's failed record writes (the writer's ownership history,
+	// outcome failed), newest first, at most limit, and how many there are.
+	FailedWrites(ctx context.Context, tenant string, limit int) (FailedWrites, error)
 }
 
 // MaxPerPage caps the page size of a mapping list (the admin API and the console both cap at it).

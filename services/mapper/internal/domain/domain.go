@@ -149,6 +149,15 @@ type HistoryEntry struct {
 	PlatformRecordID string
 	// OccurredAt is when the change happened at its source.
 	OccurredAt time.Time
+	// ErrorCode is the CRM's error code of a refused write (outcome failed), when known.
+	ErrorCode string
+}
+
+// FailedWrites are a tenant's failed record writes (ownership history entries with outcome
+// failed), newest first and capped; Total counts them all.
+type FailedWrites struct {
+	Entries []HistoryEntry
+	Total   int
 }
 
 // MappingEvent is one mapping change announced to the other services (mapping.changed).

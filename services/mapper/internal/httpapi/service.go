@@ -253,6 +253,7 @@ type HistoryEntry struct {
 	Reason           string    `json:"reason,omitempty"`
 	PlatformRecordID string    `json:"platform_record_id,omitempty"`
 	OccurredAt       time.Time `json:"occurred_at,omitzero"`
+	ErrorCode        string    `json:"error_code,omitempty"`
 }
 
 // DLQFilter selects dead letters of one tenant (domain.DLQFilter).

@@ -17,10 +17,28 @@ func (s *Store) RecordHistory(ctx context.Context, tenant, prov, recordType, rec
 	}
 	out := make([]domain.HistoryEntry, len(docs))
 	for i, d := range docs {
-		out[i] = domain.HistoryEntry{ID: d.ID, Tenant: d.Tenant, Provider: string(d.Provider), RecordType: d.RecordType,
-			RecordID: d.RecordID, At: d.At, Direction: d.Direction, Outcome: d.Outcome, OwnerBefore: d.OwnerBefore,
-			OwnerAfter: d.OwnerAfter, PlatformUserID: d.PlatformUserID, EventID: d.EventID, Reason: d.Reason,
-			PlatformRecordID: d.PlatformRecordID, OccurredAt: d.OccurredAt}
+		out[i] = historyEntry(d)
+	}
+	return out, nil
+}
+
+func historyEntry(d ownerhistory.Doc) domain.HistoryEntry {
+	return domain.HistoryEntry{ID: d.ID, Tenant: d.Tenant, Provider: string(d.Provider), RecordType: d.RecordType,
+		RecordID: d.RecordID, At: d.At, Direction: d.Direction, Outcome: d.Outcome, OwnerBefore: d.OwnerBefore,
+		OwnerAfter: d.OwnerAfter, PlatformUserID: d.PlatformUserID, EventID: d.EventID, Reason: d.Reason,
+		PlatformRecordID: d.PlatformRecordID, OccurredAt: d.OccurredAt, ErrorCode: d.ErrorCode}
+}
+
+// FailedWrites returns a tenant's failed record writes, newest first (at most limit), and their
+// number, from the writer's ownership_history (libs/ownerhistory.ReadOutcome).
+func (s *Store) FailedWrites(ctx context.Context, tenant string, limit int) (domain.FailedWrites, error) {
+	docs, total, err := ownerhistory.ReadOutcome(ctx, s.db, tenant, ownerhistory.Failed, limit)
+	if err != nil {
+		return domain.FailedWrites{}, err
+	}
+	out := domain.FailedWrites{Total: int(total), Entries: make([]domain.HistoryEntry, len(docs))}
+	for i, d := range docs {
+		out.Entries[i] = historyEntry(d)
 	}
 	return out, nil
 }

@@ -23,7 +23,7 @@ func FromEntry(e writeback.Entry) ownerhistory.Doc {
 		Tenant: e.Tenant, Provider: e.Provider, RecordType: string(e.RecordType), RecordID: e.CRMRecordID,
 		At: e.At.UTC(), Direction: ownerhistory.PlatformToCRM, Outcome: string(e.Outcome), OwnerBefore: e.OwnerBefore,
 		OwnerAfter: e.OwnerID, PlatformUserID: e.PlatformUserID, EventID: e.EventID, Reason: e.Reason,
-		PlatformRecordID: e.PlatformRecordID, OccurredAt: e.OccurredAt.UTC(),
+		PlatformRecordID: e.PlatformRecordID, OccurredAt: e.OccurredAt.UTC(), ErrorCode: e.ErrorCode,
 	}
 	if e.Origin == ownership.FromCRM {
 		d.Direction = ownerhistory.CRMToPlatform

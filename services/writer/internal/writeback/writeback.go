@@ -109,8 +109,10 @@ type Entry struct {
 	// PlatformUserID is the platform owner: the change's (from the platform) or the assigned one.
 	PlatformUserID string
 	// Assign is the OwnerAssign outcome published for a CRM change.
-	Assign     ownership.AssignOutcome
-	Reason     string
+	Assign ownership.AssignOutcome
+	Reason string
+	// ErrorCode is the CRM's error code of a refused write (outcome Failed).
+	ErrorCode  string
 	OccurredAt time.Time
 	At         time.Time
 }
@@ -551,7 +553,7 @@ func (e *Engine) writeFailed(ctx context.Context, ch ownership.PlatformOwnerChan
 			return fmt.Errorf("request refresh of %s user %s: %w", tg.Provider, tg.OwnerID, err)
 		}
 	}
-	en.Outcome, en.Reason = Failed, ce.Error()
+	en.Outcome, en.Reason, en.ErrorCode = Failed, ce.Error(), ce.Code
 	if err := e.record(ctx, en); err != nil {
 		return err
 	}

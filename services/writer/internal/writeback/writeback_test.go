@@ -482,6 +482,12 @@ func TestPermanentCRMErrorReleasesTheClaim(t *testing.T) {
 	if diff := cmp.Diff([]string{"hubspot applied", "salesforce failed"}, e.sink.outcomes(), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("history (-want +got):\n%s", diff)
 	}
+	// The failed entry keeps the CRM's error code for the console's Failed writes (issue 16).
+	for _, h := range e.sink.history {
+		if h.Outcome == Failed && h.ErrorCode != "INACTIVE_OWNER_OR_USER" {
+			t.Errorf("failed entry's error code %q, want INACTIVE_OWNER_OR_USER", h.ErrorCode)
+		}
+	}
 	// Replayed from the dead-letter queue once the user is fixed: Salesforce is written, HubSpot
 	// sees a duplicate.
 	e.sink.reset()
