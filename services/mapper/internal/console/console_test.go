@@ -244,10 +244,12 @@ func TestTenantTokenSeesOnlyItsTenant(t *testing.T) {
 	b := signedIn(t, env, consoletest.AcmeToken)
 	wantStatus(t, b.get("/admin/t/acme/"), http.StatusOK)
 	env.Svc.TakeCalls()
+	env.DLQ.TakeCalls() // the own tenant's overview counts its dead letters
 	for _, path := range []string{"/admin/t/globex/", "/admin/t/globex/p/salesforce/mappings", "/admin/t/globex/p/salesforce/unmapped-platform",
 		"/admin/t/globex/p/salesforce/unmapped-crm", "/admin/t/globex/p/salesforce/errors", "/admin/t/globex/p/salesforce/map",
 		"/admin/t/globex/sync", "/admin/t/globex/runs/run-0", "/admin/t/globex/runs/run-0/progress", "/admin/t/globex/settings",
-		"/admin/t/globex/history?provider=salesforce&type=contact&id=003000000000001AAA", "/admin/t/globex/dlq", "/admin/t/nosuch/"} {
+		"/admin/t/globex/history?provider=salesforce&type=contact&id=003000000000001AAA", "/admin/t/globex/dlq", "/admin/t/globex/failed-writes",
+		"/admin/t/globex/p/salesforce/errors.csv", "/admin/t/nosuch/"} {
 		r := b.get(path)
 		if r.status != http.StatusForbidden {
 			t.Errorf("GET %s: status %d, want 403", path, r.status)
