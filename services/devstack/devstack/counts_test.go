@@ -130,6 +130,22 @@ func TestCountsAgreeEverywhere(t *testing.T) {
 		}
 		compare(t, "console page of the email's link", provider, want, pageCounts(t, con.get(u.RequestURI())))
 	}
+
+	// Every link of the email to the admin site opens a console page for a signed-in admin (not
+	// the JSON API, which a browser cannot call without a token).
+	links := regexp.MustCompile(regexp.QuoteMeta(s.URLs["mapper"]) + `(/[^\s"<>]*)`).FindAllStringSubmatch(text, -1)
+	if len(links) == 0 {
+		t.Errorf("the email has no link to the admin site %s", s.URLs["mapper"])
+	}
+	for _, l := range links {
+		if !strings.HasPrefix(l[1], "/admin/") {
+			t.Errorf("email links to %s, not a console page", l[1])
+			continue
+		}
+		if page := con.get(l[1]); !strings.Contains(page, `<main id="main"`) {
+			t.Errorf("email link %s does not open a console page", l[1])
+		}
+	}
 }
 
 func compare(t *testing.T, where, provider string, want, got problemCounts) {
