@@ -295,6 +295,7 @@ func (s *Service) Overview(_ context.Context, tenant string) (domain.Overview, e
 		po.Errors, po.Conflicts = pc.Errors, pc.Conflicts
 		po.UnmappedPlatform = len(s.unmappedPlatform(p))
 		po.UnmappedCRM = len(s.unmappedCRM(p))
+		po.NotMappable = len(s.notMappable(p))
 		ov.Providers = append(ov.Providers, po)
 	}
 	for i := range s.runs {

@@ -99,6 +99,19 @@ func TestSyncUsersListsUsersWhoAreNotPeople(t *testing.T) {
 			t.Errorf("error %+v about a user who is not a person", p)
 		}
 	}
+	var ov struct {
+		Providers []struct {
+			Provider    string `json:"provider"`
+			NotMappable int    `json:"not_mappable"`
+			UnmappedCRM int    `json:"unmapped_crm"`
+		} `json:"providers"`
+	}
+	s.api(http.MethodGet, "/v1/tenants/acme/users/overview", &ov)
+	for _, p := range ov.Providers {
+		if p.Provider == "salesforce" && p.NotMappable != 2 {
+			t.Errorf("overview: %d not mappable Salesforce users, want 2", p.NotMappable)
+		}
+	}
 	reports := s.messages("report.sync.acme", func() proto.Message { return &ownersyncv1.SyncReport{} })
 	if len(reports) == 0 {
 		t.Fatal("no report.sync event")

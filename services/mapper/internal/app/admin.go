@@ -127,6 +127,9 @@ func (s *Service) Overview(ctx context.Context, tenantID string) (domain.Overvie
 			return domain.Overview{}, err
 		}
 		for id, u := range sn.crm {
+			if u.Active && u.Kind == mapping.CRMKindUser && u.NotPersonReason() != "" && !mappedC[id] {
+				po.NotMappable++
+			}
 			if !u.Mappable() || mappedC[id] {
 				continue
 			}

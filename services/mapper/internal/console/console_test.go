@@ -931,3 +931,16 @@ func TestCRMUsersAndRecordsLinkToTheCRM(t *testing.T) {
 		}
 	}
 }
+
+// TestOverviewCountsNotMappableApart: the overview counts the CRM users who are not people apart
+// from the errors and the unmapped users, linking to the last run's list of them (issue 16).
+func TestOverviewCountsNotMappableApart(t *testing.T) {
+	env := start(t, consoletest.NewDemo(5), console.Config{})
+	b := signedIn(t, env, consoletest.OperatorToken)
+	page := b.get("/admin/t/acme/")
+	wantStatus(t, page, http.StatusOK)
+	wantContains(t, page.body, `<a id="count-not-mappable-salesforce" href="/admin/t/acme/runs/run-0#not-mappable-salesforce">1</a>`)
+	if strings.Contains(page.body, "count-not-mappable-hubspot") {
+		t.Error("HubSpot has no user who is not a person, yet a count is shown")
+	}
+}

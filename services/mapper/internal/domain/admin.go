@@ -26,6 +26,9 @@ type ProviderOverview struct {
 	PendingTeam      int
 	UnmappedPlatform int
 	UnmappedCRM      int
+	// NotMappable counts the active CRM users who are not people (mapping.CRMUser.NotPersonReason)
+	// and whom no mapping holds: never errors, never unmapped.
+	NotMappable int
 	// FallbackOwnerID is the connection's fallback owner (rule 8); FallbackOwnerProblem says why
 	// it cannot own records ("inactive", "a queue", "unknown"), empty when it can: the writer then
 	// writes no change that needs it (docs/architecture.md#rule-8-fallback-owner).

@@ -82,6 +82,8 @@ type ProviderOverview struct {
 	PendingTeam      int    `json:"pending_team"`
 	UnmappedPlatform int    `json:"unmapped_platform"`
 	UnmappedCRM      int    `json:"unmapped_crm"`
+	// NotMappable counts the CRM users who are not people (integration, automated, Chatter-only).
+	NotMappable int `json:"not_mappable"`
 	// FallbackOwnerID is the connection's fallback owner (rule 8); FallbackOwnerProblem says why
 	// it cannot own records ("inactive", "a queue", "unknown"), empty when it can.
 	FallbackOwnerID      string `json:"fallback_owner_id,omitempty"`
