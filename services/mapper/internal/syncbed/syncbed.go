@@ -22,6 +22,7 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/internal/kvview"
 	"github.com/ownersync/ownersync/services/mapper/internal/mongostore"
 	"github.com/ownersync/ownersync/services/mapper/internal/syncusers"
+	"github.com/ownersync/ownersync/workbench/crmsim/sfsim"
 )
 
 // Sandboxes are the CRM sandboxes a tenant of the bed connects to.
@@ -79,4 +80,22 @@ func (b *Bed) Runner(ctx context.Context, o syncusers.Options) *syncusers.Runner
 		o.LockTTL = 2 * time.Minute
 	}
 	return syncusers.New(ctx, o)
+}
+
+// Salesforce starts a Salesforce sandbox without a daily API limit, holding users; the caller
+// closes it.
+func Salesforce(users []sfsim.SeedUser) (*sfsim.Org, error) {
+	sf, err := sfsim.New(sfsim.Config{DailyLimit: -1})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sf.Start(""); err != nil {
+		sf.Close()
+		return nil, err
+	}
+	if err := sf.Load(sfsim.Seed{Users: users}); err != nil {
+		sf.Close()
+		return nil, err
+	}
+	return sf, nil
 }

@@ -75,17 +75,11 @@ func testCommandBudget(t *testing.T, mode mongostore.BulkWrites) {
 		owners = append(owners, hssim.Owner{Email: email, FirstName: "U", LastName: fmt.Sprint(i), Type: hssim.OwnerPerson, UserID: int64(1000 + i), Archived: i%40 == 39})
 		platform = append(platform, domain.PlatformUser{Tenant: "bt", ID: fmt.Sprintf("p%05d", i), Email: email, FirstName: "U", LastName: fmt.Sprint(i), Status: "active", Kind: "user"})
 	}
-	sf, err := sfsim.New(sfsim.Config{DailyLimit: -1})
+	sf, err := syncbed.Salesforce(sfUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sf.Close()
-	if _, err := sf.Start(""); err != nil {
-		t.Fatal(err)
-	}
-	if err := sf.Load(sfsim.Seed{Users: sfUsers}); err != nil {
-		t.Fatal(err)
-	}
 	hs, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-budget"}, BurstLimit: -1, DailyLimit: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -50,17 +50,11 @@ func TestSyncUsersBoundsStopAnEndlessCRM(t *testing.T) {
 		owners = append(owners, hssim.Owner{Email: email, FirstName: "U", LastName: fmt.Sprint(i), Type: hssim.OwnerPerson, UserID: int64(1000 + i)})
 		platform = append(platform, domain.PlatformUser{Tenant: "lt", ID: fmt.Sprintf("p%03d", i), Email: email, FirstName: "U", LastName: fmt.Sprint(i), Status: "active", Kind: "user"})
 	}
-	sf, err := sfsim.New(sfsim.Config{DailyLimit: -1})
+	sf, err := syncbed.Salesforce(sfUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sf.Close()
-	if _, err := sf.Start(""); err != nil {
-		t.Fatal(err)
-	}
-	if err := sf.Load(sfsim.Seed{Users: sfUsers}); err != nil {
-		t.Fatal(err)
-	}
 	startHS := func(endless bool) *hssim.Account {
 		hs, err := hssim.New(hssim.Config{AccessTokens: []string{"pat-limits"}, BurstLimit: -1, DailyLimit: -1, EndlessOwners: endless})
 		if err != nil {
