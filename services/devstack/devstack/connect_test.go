@@ -1,9 +1,7 @@
 package devstack_test
 
 import (
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -18,27 +16,9 @@ var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // through the sandboxes (issue 16): the dev stack configures the apps and the stored-token key.
 func checkConnectionsPage(t *testing.T, s *devstack.Stack) {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar}
-	get := func(path string) string {
-		resp, err := hc.Get(s.URLs["mapper"] + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	m := csrfInput.FindStringSubmatch(get("/admin/signin"))
-	if m == nil {
-		t.Fatal("no csrf field on the sign-in form")
-	}
-	resp, err := hc.PostForm(s.URLs["mapper"]+"/admin/signin", url.Values{"csrf": {m[1]}, "token": {devstack.DevOperatorToken}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	page := get("/admin/t/acme/connections")
+	con := consoleSession(t, s)
+	jar := con.hc.Jar
+	page := con.get("/admin/t/acme/connections")
 	for _, want := range []string{`id="connect-hubspot"`, `id="connect-salesforce"`, s.URLs["ingress"] + "/webhooks/hubspot"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("Connections page lacks %q", want)
@@ -47,9 +27,12 @@ func checkConnectionsPage(t *testing.T, s *devstack.Stack) {
 	if strings.Contains(page, "not configured") {
 		t.Error("the Connections page says connecting is not configured in the dev stack")
 	}
-	m = csrfInput.FindStringSubmatch(page)
+	m := csrfInput.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no csrf field on the Connections page")
+	}
 	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err = noFollow.PostForm(s.URLs["mapper"]+"/admin/t/acme/connections/hubspot/connect", url.Values{"csrf": {m[1]}})
+	resp, err := noFollow.PostForm(s.URLs["mapper"]+"/admin/t/acme/connections/hubspot/connect", url.Values{"csrf": {m[1]}})
 	if err != nil {
 		t.Fatal(err)
 	}

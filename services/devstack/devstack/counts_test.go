@@ -133,7 +133,7 @@ func TestCountsAgreeEverywhere(t *testing.T) {
 
 	// Every link of the email to the admin site opens a console page for a signed-in admin (not
 	// the JSON API, which a browser cannot call without a token).
-	links := regexp.MustCompile(regexp.QuoteMeta(s.URLs["mapper"]) + `(/[^\s"<>]*)`).FindAllStringSubmatch(text, -1)
+	links := regexp.MustCompile(regexp.QuoteMeta(s.URLs["mapper"])+`(/[^\s"<>]*)`).FindAllStringSubmatch(text, -1)
 	if len(links) == 0 {
 		t.Errorf("the email has no link to the admin site %s", s.URLs["mapper"])
 	}
