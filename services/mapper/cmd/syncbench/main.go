@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +110,8 @@ func run(args []string, stdout io.Writer) error {
 	sizes := fs.String("sizes", "10000,50000,100000", "platform user counts, comma-separated")
 	crmN := fs.Int("crm", 100000, "CRM users per provider")
 	child := fs.Int("child", 0, "internal: run one size in this process")
+	cpuProfile := fs.String("cpuprofile", "", "write the mapper process's CPU profile of each size to <this>-<size>.pprof")
+	memProfile := fs.String("memprofile", "", "write the mapper process's heap profile (alloc_space for where its memory goes) of each size to <this>-<size>.pprof")
 	sandboxes := fs.Int("sandboxes", 0, "internal: serve NATS and the CRM sandboxes for one size in this process")
 	bulk := fs.String("bulk", string(mongostore.PerDocument), "how bulk changes replace documents: per_document or delete_insert (OWNERSYNC_MONGODB_BULK_WRITES)")
 	mongoURI := fs.String("mongodb-uri", os.Getenv("MONGODB_URI"), "run on this MongoDB-compatible server (a database of its own, dropped at the end) instead of the embedded FerretDB (default $MONGODB_URI)")
@@ -120,6 +123,26 @@ func run(args []string, stdout io.Writer) error {
 		return serveSandboxes(*sandboxes, *crmN, os.Stdin, stdout)
 	}
 	if *child > 0 {
+		if *cpuProfile != "" {
+			f, err := os.Create(fmt.Sprintf("%s-%d.pprof", *cpuProfile, *child))
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		if *memProfile != "" {
+			runtime.MemProfileRate = 64 << 10
+			defer func() {
+				if f, err := os.Create(fmt.Sprintf("%s-%d.pprof", *memProfile, *child)); err == nil {
+					_ = pprof.Lookup("allocs").WriteTo(f, 0)
+					f.Close()
+				}
+			}()
+		}
 		r, err := measure(context.Background(), *child, *crmN, mongostore.BulkWrites(*bulk), *mongoURI)
 		if err != nil {
 			return err
@@ -136,7 +159,8 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(self, "-child", strconv.Itoa(n), "-crm", strconv.Itoa(*crmN), "-bulk", *bulk, "-mongodb-uri", *mongoURI)
+		cmd := exec.Command(self, "-child", strconv.Itoa(n), "-crm", strconv.Itoa(*crmN), "-bulk", *bulk, "-mongodb-uri", *mongoURI,
+			"-cpuprofile", *cpuProfile, "-memprofile", *memProfile)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
@@ -181,6 +205,9 @@ func report(w io.Writer, rs []result) {
 	for _, r := range rs {
 		fmt.Fprintf(w, "Peak RSS at %d × %d: mapper process alone %.0f MB; NATS and the CRM sandboxes (another process) %.0f MB; FerretDB runs in a third.\n\n",
 			r.Platform, r.CRM, r.PeakRSSMB, r.SandboxesRSSMB)
+	}
+	if l := os.Getenv("GOMEMLIMIT"); l != "" {
+		fmt.Fprintf(w, "The processes ran with GOMEMLIMIT=%s (the Go runtime's soft memory limit).\n\n", l)
 	}
 	fmt.Fprintln(w, "MongoDB commands per run (both providers; the driver's command monitor): reads are find and getMore, writes insert, update, delete and findAndModify.")
 	fmt.Fprintln(w)
