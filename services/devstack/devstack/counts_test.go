@@ -73,12 +73,20 @@ func TestCountsAgreeEverywhere(t *testing.T) {
 	for provider := range run {
 		var list struct {
 			Items []struct {
-				Kind string `json:"kind"`
+				Kind           string `json:"kind"`
+				Code           string `json:"code"`
+				Name           string `json:"name"`
+				PlatformUserID string `json:"platform_user_id"`
+				CRMUserID      string `json:"crm_user_id"`
 			} `json:"items"`
 		}
 		getJSON(t, s, "/v1/tenants/acme/errors?provider="+provider, &list)
 		var got problemCounts
 		for _, p := range list.Items {
+			// Stored with the rules' name of the user (mongostore), every user problem names its user.
+			if (p.PlatformUserID != "" || p.CRMUserID != "") && p.Name == "" {
+				t.Errorf("API /errors: %s problem of %s%s has no name", p.Code, p.PlatformUserID, p.CRMUserID)
+			}
 			switch p.Kind {
 			case "error":
 				got.Errors++
