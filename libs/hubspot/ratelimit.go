@@ -44,6 +44,10 @@ const (
 	HeaderDailyRemaining = "X-HubSpot-RateLimit-Daily-Remaining"
 )
 
+// maxIntervalMillis bounds X-HubSpot-RateLimit-Interval-Milliseconds to one day (HubSpot's windows
+// are seconds long).
+const maxIntervalMillis = int64(24 * time.Hour / time.Millisecond)
+
 // ParseRateLimit reads the X-HubSpot-RateLimit-* headers; ok is false when none of them is usable
 // (e.g. Search API responses, which carry none). Deprecated -Secondly headers are ignored.
 func ParseRateLimit(h http.Header) (rl RateLimit, ok bool) {
@@ -62,8 +66,12 @@ func ParseRateLimit(h http.Header) (rl RateLimit, ok bool) {
 	rl.Max, okMax = num(HeaderMax)
 	rl.Remaining, okRem = num(HeaderRemaining)
 	var ms int64
-	if ms, okInt = num(HeaderInterval); okInt {
+	// An interval longer than a day is no rolling window HubSpot uses; such a value (or one whose
+	// milliseconds overflow a time.Duration) is ignored rather than trusted as a pause.
+	if ms, okInt = num(HeaderInterval); okInt && ms <= maxIntervalMillis {
 		rl.Interval = time.Duration(ms) * time.Millisecond
+	} else {
+		okInt = false
 	}
 	rl.Daily, okDaily = num(HeaderDaily)
 	rl.DailyRemaining, okDailyRem = num(HeaderDailyRemaining)
