@@ -49,6 +49,7 @@ func Load(getenv func(string) string) (Config, error) {
 		PlatformBodyLimit:    int64(r.Int("OWNERSYNC_PLATFORM_BODY_LIMIT", 5<<20, 1<<10, 64<<20)),
 		MaxSourceSkew:        r.Duration("OWNERSYNC_MAX_SOURCE_SKEW", 5*time.Minute),
 		MaxInflightBodyBytes: int64(r.Int("OWNERSYNC_MAX_INFLIGHT_BODY_BYTES", 128<<20, 64<<10, 1<<40)),
+		RequireSharedKey:     r.Bool("OWNERSYNC_REQUIRE_SHARED_KEY", true),
 	}
 	if c.MaxSourceSkew <= 0 {
 		r.Problem("OWNERSYNC_MAX_SOURCE_SKEW must be a positive duration")
