@@ -13,6 +13,7 @@ package consoletest
 import (
 	"context"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"sort"
 	"strings"
 	"sync"
@@ -26,7 +27,7 @@ import (
 
 // User is a platform user (Provider empty) or a CRM user of Provider.
 type User struct {
-	Provider string
+	Provider provider.Provider
 	ID       string
 	Name     string
 	Email    string
@@ -242,7 +243,7 @@ func (s *Service) record(format string, a ...any) error {
 	return s.Err
 }
 
-func (s *Service) mapped(provider, platformID string) int {
+func (s *Service) mapped(provider provider.Provider, platformID string) int {
 	for i, m := range s.maps {
 		if m.Provider == provider && m.PlatformUserID == platformID {
 			return i
@@ -251,7 +252,7 @@ func (s *Service) mapped(provider, platformID string) int {
 	return -1
 }
 
-func (s *Service) crmMapped(provider, crmID string) bool {
+func (s *Service) crmMapped(provider provider.Provider, crmID string) bool {
 	for _, m := range s.maps {
 		if m.Provider == provider && m.CRMUserID == crmID {
 			return true
@@ -268,7 +269,7 @@ func (s *Service) Overview(_ context.Context, tenant string) (domain.Overview, e
 		return domain.Overview{}, err
 	}
 	ov := domain.Overview{Tenant: tenant}
-	for _, p := range []string{"salesforce", "hubspot"} {
+	for _, p := range mapping.Providers {
 		po := domain.ProviderOverview{Provider: p, Connected: true, PlatformUsers: len(s.platform)}
 		for _, u := range s.crm {
 			if u.Provider == p {
@@ -349,17 +350,17 @@ func (s *Service) ListMappings(_ context.Context, tenant string, q domain.Mappin
 	return page, nil
 }
 
-func (s *Service) unmappedPlatform(provider string) []domain.UnmappedUser {
+func (s *Service) unmappedPlatform(provider provider.Provider) []domain.UnmappedUser {
 	out := []domain.UnmappedUser{}
 	for _, u := range s.platform {
 		if u.Active && s.mapped(provider, u.ID) < 0 {
-			out = append(out, domain.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active", Reason: "no " + provider + " user has this email"})
+			out = append(out, domain.UnmappedUser{Provider: provider, ID: u.ID, Name: u.Name, Email: u.Email, Status: "active", Reason: "no " + string(provider) + " user has this email"})
 		}
 	}
 	return out
 }
 
-func (s *Service) unmappedCRM(provider string) []domain.UnmappedUser {
+func (s *Service) unmappedCRM(provider provider.Provider) []domain.UnmappedUser {
 	out := []domain.UnmappedUser{}
 	for _, u := range s.crm {
 		if u.Provider == provider && u.Active && u.NotPerson == "" && !s.crmMapped(provider, u.ID) {
@@ -371,7 +372,7 @@ func (s *Service) unmappedCRM(provider string) []domain.UnmappedUser {
 
 // eachProvider is list(provider), or for provider "" the lists of both (every provider is
 // connected in the fake).
-func (s *Service) eachProvider(provider string, list func(string) []domain.UnmappedUser) []domain.UnmappedUser {
+func (s *Service) eachProvider(provider provider.Provider, list func(provider.Provider) []domain.UnmappedUser) []domain.UnmappedUser {
 	if provider != "" {
 		return list(provider)
 	}
@@ -379,7 +380,7 @@ func (s *Service) eachProvider(provider string, list func(string) []domain.Unmap
 }
 
 // notMappable lists the provider's CRM users who are not people (a run's result lists them).
-func (s *Service) notMappable(provider string) []mapping.NotMappable {
+func (s *Service) notMappable(provider provider.Provider) []mapping.NotMappable {
 	var out []mapping.NotMappable
 	for _, u := range s.crm {
 		if u.Provider == provider && u.Active && u.NotPerson != "" && !s.crmMapped(provider, u.ID) {
@@ -391,21 +392,21 @@ func (s *Service) notMappable(provider string) []mapping.NotMappable {
 }
 
 // UnmappedPlatformUsers implements domain.Admin.
-func (s *Service) UnmappedPlatformUsers(_ context.Context, tenant, provider string) ([]domain.UnmappedUser, error) {
+func (s *Service) UnmappedPlatformUsers(_ context.Context, tenant string, provider provider.Provider) ([]domain.UnmappedUser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.eachProvider(provider, s.unmappedPlatform), s.record("UnmappedPlatformUsers %s %s", tenant, provider)
 }
 
 // UnmappedCRMUsers implements domain.Admin.
-func (s *Service) UnmappedCRMUsers(_ context.Context, tenant, provider string) ([]domain.UnmappedUser, error) {
+func (s *Service) UnmappedCRMUsers(_ context.Context, tenant string, provider provider.Provider) ([]domain.UnmappedUser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.eachProvider(provider, s.unmappedCRM), s.record("UnmappedCRMUsers %s %s", tenant, provider)
 }
 
 // Errors implements domain.Admin.
-func (s *Service) Errors(_ context.Context, tenant, provider string) ([]domain.Problem, error) {
+func (s *Service) Errors(_ context.Context, tenant string, provider provider.Provider) ([]domain.Problem, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []domain.Problem
@@ -418,7 +419,7 @@ func (s *Service) Errors(_ context.Context, tenant, provider string) ([]domain.P
 }
 
 // MapManually implements domain.Admin: it pins the users, replacing either's mapping.
-func (s *Service) MapManually(_ context.Context, tenant, provider, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
+func (s *Service) MapManually(_ context.Context, tenant string, provider provider.Provider, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.record("MapManually %s %s %s %s %s", tenant, provider, platformUserID, crmUserID, actor); err != nil {
@@ -456,7 +457,7 @@ func (s *Service) MapManually(_ context.Context, tenant, provider, platformUserI
 }
 
 // Unmap implements domain.Admin.
-func (s *Service) Unmap(_ context.Context, tenant, provider, platformUserID, actor string) error {
+func (s *Service) Unmap(_ context.Context, tenant string, provider provider.Provider, platformUserID, actor string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.record("Unmap %s %s %s %s", tenant, provider, platformUserID, actor); err != nil {
@@ -543,7 +544,7 @@ func (s *Service) advance(r *domain.SyncRun) {
 	if n >= steps {
 		r.Status, r.Phase, r.FinishedAt = domain.RunSucceeded, domain.PhaseDone, s.Now()
 		r.Providers = nil
-		for _, p := range []string{"salesforce", "hubspot"} {
+		for _, p := range mapping.Providers {
 			rp := domain.RunProvider{Provider: p, Phase: domain.PhaseDone}
 			if p == sf.Provider {
 				rp.Pulled, rp.Processed = sf.Pulled, sf.Processed
@@ -562,7 +563,7 @@ func (s *Service) advance(r *domain.SyncRun) {
 }
 
 // RecordHistory implements domain.Admin.
-func (s *Service) RecordHistory(_ context.Context, tenant, provider, recordType, recordID string) ([]domain.HistoryEntry, error) {
+func (s *Service) RecordHistory(_ context.Context, tenant string, provider provider.Provider, recordType, recordID string) ([]domain.HistoryEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []domain.HistoryEntry

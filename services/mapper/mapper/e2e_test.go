@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"io"
 	"net/http"
 	"os"
@@ -164,10 +165,10 @@ type run struct {
 	DryRun    bool   `json:"dry_run"`
 	Pulled    int    `json:"pulled"`
 	Providers []struct {
-		Provider string `json:"provider"`
-		Error    string `json:"error"`
-		Mapped   int    `json:"mapped"`
-		Created  int    `json:"created"`
+		Provider provider.Provider `json:"provider"`
+		Error    string            `json:"error"`
+		Mapped   int               `json:"mapped"`
+		Created  int               `json:"created"`
 	} `json:"providers"`
 }
 
@@ -220,12 +221,12 @@ func (s *stack) streamMessages(stream, subject string, into func() proto.Message
 }
 
 type mappingItem struct {
-	Provider       string `json:"provider"`
-	PlatformUserID string `json:"platform_user_id"`
-	CRMUserID      string `json:"crm_user_id"`
-	CRMUserActive  bool   `json:"crm_user_active"`
-	Status         string `json:"status"`
-	MadeBy         string `json:"made_by"`
+	Provider       provider.Provider `json:"provider"`
+	PlatformUserID string            `json:"platform_user_id"`
+	CRMUserID      string            `json:"crm_user_id"`
+	CRMUserActive  bool              `json:"crm_user_active"`
+	Status         string            `json:"status"`
+	MadeBy         string            `json:"made_by"`
 }
 
 func TestSyncUsersEndToEnd(t *testing.T) {
@@ -275,16 +276,16 @@ func TestSyncUsersEndToEnd(t *testing.T) {
 
 	var problems struct {
 		Items []struct {
-			Provider       string `json:"provider"`
-			Code           string `json:"code"`
-			PlatformUserID string `json:"platform_user_id"`
-			Fix            string `json:"fix"`
+			Provider       provider.Provider `json:"provider"`
+			Code           string            `json:"code"`
+			PlatformUserID string            `json:"platform_user_id"`
+			Fix            string            `json:"fix"`
 		} `json:"items"`
 	}
 	s.api(http.MethodGet, "/v1/tenants/acme/errors", &problems)
 	codes := map[string]bool{}
 	for _, p := range problems.Items {
-		codes[p.Provider+"/"+p.Code+"/"+p.PlatformUserID] = true
+		codes[string(p.Provider)+"/"+p.Code+"/"+p.PlatformUserID] = true
 		if p.Fix == "" {
 			t.Errorf("problem %+v has no fix", p)
 		}

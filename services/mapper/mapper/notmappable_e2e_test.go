@@ -1,6 +1,7 @@
 package mapper_test
 
 import (
+	"github.com/ownersync/ownersync/libs/provider"
 	"net/http"
 	"testing"
 	"time"
@@ -41,8 +42,8 @@ func TestSyncUsersListsUsersWhoAreNotPeople(t *testing.T) {
 	r := s.sync("")
 	var full struct {
 		Providers []struct {
-			Provider    string `json:"provider"`
-			Errors      int    `json:"errors"`
+			Provider    provider.Provider `json:"provider"`
+			Errors      int               `json:"errors"`
 			NotMappable []struct {
 				CRMUserID string `json:"crm_user_id"`
 				UserType  string `json:"user_type"`
@@ -101,9 +102,9 @@ func TestSyncUsersListsUsersWhoAreNotPeople(t *testing.T) {
 	}
 	var ov struct {
 		Providers []struct {
-			Provider    string `json:"provider"`
-			NotMappable int    `json:"not_mappable"`
-			UnmappedCRM int    `json:"unmapped_crm"`
+			Provider    provider.Provider `json:"provider"`
+			NotMappable int               `json:"not_mappable"`
+			UnmappedCRM int               `json:"unmapped_crm"`
 		} `json:"providers"`
 	}
 	s.api(http.MethodGet, "/v1/tenants/acme/users/overview", &ov)

@@ -17,7 +17,7 @@ import (
 )
 
 // ownerChange publishes a CRM owner change naming owner.
-func (s *stack) ownerChange(provider, id, owner string) {
+func (s *stack) ownerChange(provider string, id, owner string) {
 	s.t.Helper()
 	p := ownersyncv1.Provider_PROVIDER_HUBSPOT
 	if provider == "salesforce" {

@@ -25,7 +25,7 @@ type snapshot struct {
 	mappings []mapping.Mapping
 }
 
-func (s *Service) snapshot(ctx context.Context, tenantID, prov string, platform []domain.PlatformUser) (*snapshot, error) {
+func (s *Service) snapshot(ctx context.Context, tenantID string, prov provider.Provider, platform []domain.PlatformUser) (*snapshot, error) {
 	crm, err := s.store.CRMUsers(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
@@ -37,22 +37,18 @@ func (s *Service) snapshot(ctx context.Context, tenantID, prov string, platform 
 	return &snapshot{platform: platform, crm: crm, mappings: ms}, nil
 }
 
-func (s *Service) connected(ctx context.Context, tenantID, prov string) (*tenant.Tenant, []string, error) {
+func (s *Service) connected(ctx context.Context, tenantID string, prov provider.Provider) (*tenant.Tenant, []provider.Provider, error) {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return nil, nil, err
 	}
 	if prov == "" {
-		var all []string // mapper's records name providers as strings
-		for _, p := range t.Connected() {
-			all = append(all, string(p))
-		}
-		return t, all, nil
+		return t, t.Connected(), nil
 	}
-	if _, ok := t.ProviderSettings(provider.Provider(prov)); !ok {
+	if _, ok := t.ProviderSettings(prov); !ok {
 		return nil, nil, &domain.Error{Code: domain.CodeInvalid, Message: fmt.Sprintf("provider %s is not connected for tenant %s", prov, tenantID), Err: domain.ErrNotConnected}
 	}
-	return t, []string{prov}, nil
+	return t, []provider.Provider{prov}, nil
 }
 
 // Overview implements domain.Admin.
@@ -252,7 +248,7 @@ func toMapping(m mapping.Mapping, p domain.PlatformUser, c domain.CRMUser) domai
 }
 
 // problemReasons indexes the stored problems' messages by user, for the unmapped lists.
-func (s *Service) problemReasons(ctx context.Context, tenantID, prov string) (platform, crm map[string]string, err error) {
+func (s *Service) problemReasons(ctx context.Context, tenantID string, prov provider.Provider) (platform, crm map[string]string, err error) {
 	ps, err := s.store.Problems(ctx, tenantID, prov)
 	if err != nil {
 		return nil, nil, err
@@ -270,7 +266,7 @@ func (s *Service) problemReasons(ctx context.Context, tenantID, prov string) (pl
 }
 
 // UnmappedPlatformUsers implements domain.Admin.
-func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, prov string) ([]domain.UnmappedUser, error) {
+func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID string, prov provider.Provider) ([]domain.UnmappedUser, error) {
 	_, providers, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
@@ -306,7 +302,7 @@ func (s *Service) UnmappedPlatformUsers(ctx context.Context, tenantID, prov stri
 }
 
 // UnmappedCRMUsers implements domain.Admin.
-func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID, prov string) ([]domain.UnmappedUser, error) {
+func (s *Service) UnmappedCRMUsers(ctx context.Context, tenantID string, prov provider.Provider) ([]domain.UnmappedUser, error) {
 	_, providers, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
@@ -359,7 +355,7 @@ func sortUnmapped(us []domain.UnmappedUser) {
 
 // Errors implements domain.Admin: the stored problems (rules and CRM API errors), errors before
 // conflicts, then by provider, code and users.
-func (s *Service) Errors(ctx context.Context, tenantID, prov string) ([]domain.Problem, error) {
+func (s *Service) Errors(ctx context.Context, tenantID string, prov provider.Provider) ([]domain.Problem, error) {
 	_, providers, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err
@@ -396,7 +392,7 @@ func (s *Service) Errors(ctx context.Context, tenantID, prov string) ([]domain.P
 }
 
 // MapManually implements domain.Admin.
-func (s *Service) MapManually(ctx context.Context, tenantID, prov, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
+func (s *Service) MapManually(ctx context.Context, tenantID string, prov provider.Provider, platformUserID, crmUserID, actor string) (domain.MappedUsers, error) {
 	t, _, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return domain.MappedUsers{}, err
@@ -444,7 +440,7 @@ func (s *Service) MapManually(ctx context.Context, tenantID, prov, platformUserI
 	return domain.MappedUsers{}, fmt.Errorf("pin %s → %s produced no mapping", platformUserID, crmUserID)
 }
 
-func (s *Service) commitAdmin(ctx context.Context, tenantID, prov string, n *neighbourhood, d mapping.Delta) error {
+func (s *Service) commitAdmin(ctx context.Context, tenantID string, prov provider.Provider, n *neighbourhood, d mapping.Delta) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
@@ -461,7 +457,7 @@ func (s *Service) commitAdmin(ctx context.Context, tenantID, prov string, n *nei
 }
 
 // Unmap implements domain.Admin.
-func (s *Service) Unmap(ctx context.Context, tenantID, prov, platformUserID, actor string) error {
+func (s *Service) Unmap(ctx context.Context, tenantID string, prov provider.Provider, platformUserID, actor string) error {
 	t, _, err := s.connected(ctx, tenantID, prov)
 	if err != nil {
 		return err
@@ -510,7 +506,7 @@ func (s *Service) Run(ctx context.Context, tenantID, id string) (*domain.SyncRun
 }
 
 // RecordHistory implements domain.Admin over writer's ownership_history.
-func (s *Service) RecordHistory(ctx context.Context, tenantID, prov, recordType, recordID string) ([]domain.HistoryEntry, error) {
+func (s *Service) RecordHistory(ctx context.Context, tenantID string, prov provider.Provider, recordType, recordID string) ([]domain.HistoryEntry, error) {
 	return s.store.RecordHistory(ctx, tenantID, prov, recordType, recordID)
 }
 
@@ -520,7 +516,7 @@ func (s *Service) FailedWrites(ctx context.Context, tenantID string, limit int) 
 }
 
 // pendingProvisions returns the CRM users of a provider with an outstanding provisioning request.
-func (s *Service) pendingProvisions(ctx context.Context, tenantID, prov string) (map[string]bool, error) {
+func (s *Service) pendingProvisions(ctx context.Context, tenantID string, prov provider.Provider) (map[string]bool, error) {
 	ps, err := s.store.Provisions(ctx, tenantID, prov)
 	if err != nil {
 		return nil, err

@@ -44,43 +44,43 @@ type Store interface {
 	PlatformUsers(ctx context.Context, tenant string) ([]domain.PlatformUser, error)
 	PlatformUsersByEmail(ctx context.Context, tenant string, emails []string) ([]domain.PlatformUser, error)
 	UpsertPlatformUser(ctx context.Context, u domain.PlatformUser) (applied bool, err error)
-	CRMUser(ctx context.Context, tenant, prov, id string) (domain.CRMUser, error)
-	CRMUsers(ctx context.Context, tenant, prov string) (map[string]domain.CRMUser, error)
-	CRMUsersByEmail(ctx context.Context, tenant, prov string, emails []string) ([]domain.CRMUser, error)
-	PutCRMUser(ctx context.Context, tenant, prov string, u domain.CRMUser) (stored domain.CRMUser, changed bool, err error)
-	DeleteCRMUser(ctx context.Context, tenant, prov, id string) error
-	Mappings(ctx context.Context, tenant, prov string) ([]mapping.Mapping, error)
-	MappingsNaming(ctx context.Context, tenant, prov string, platformUserIDs, crmUserIDs []string) ([]mapping.Mapping, error)
-	Generation(ctx context.Context, tenant, prov string) (int64, error)
-	Problems(ctx context.Context, tenant, prov string) ([]domain.Problem, error)
-	ReplaceUserProblems(ctx context.Context, tenant, prov string, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error
-	Provision(ctx context.Context, tenant, prov, crmUserID string) (mapping.Provision, error)
-	Provisions(ctx context.Context, tenant, prov string, crmUserIDs ...string) ([]mapping.Provision, error)
+	CRMUser(ctx context.Context, tenant string, prov provider.Provider, id string) (domain.CRMUser, error)
+	CRMUsers(ctx context.Context, tenant string, prov provider.Provider) (map[string]domain.CRMUser, error)
+	CRMUsersByEmail(ctx context.Context, tenant string, prov provider.Provider, emails []string) ([]domain.CRMUser, error)
+	PutCRMUser(ctx context.Context, tenant string, prov provider.Provider, u domain.CRMUser) (stored domain.CRMUser, changed bool, err error)
+	DeleteCRMUser(ctx context.Context, tenant string, prov provider.Provider, id string) error
+	Mappings(ctx context.Context, tenant string, prov provider.Provider) ([]mapping.Mapping, error)
+	MappingsNaming(ctx context.Context, tenant string, prov provider.Provider, platformUserIDs, crmUserIDs []string) ([]mapping.Mapping, error)
+	Generation(ctx context.Context, tenant string, prov provider.Provider) (int64, error)
+	Problems(ctx context.Context, tenant string, prov provider.Provider) ([]domain.Problem, error)
+	ReplaceUserProblems(ctx context.Context, tenant string, prov provider.Provider, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error
+	Provision(ctx context.Context, tenant string, prov provider.Provider, crmUserID string) (mapping.Provision, error)
+	Provisions(ctx context.Context, tenant string, prov provider.Provider, crmUserIDs ...string) ([]mapping.Provision, error)
 	PutProvision(ctx context.Context, tenant string, p mapping.Provision) (created bool, err error)
-	DeleteProvision(ctx context.Context, tenant, prov, crmUserID string) error
+	DeleteProvision(ctx context.Context, tenant string, prov provider.Provider, crmUserID string) error
 	Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error)
 	Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error)
-	RecordHistory(ctx context.Context, tenant, prov, recordType, recordID string) ([]domain.HistoryEntry, error)
+	RecordHistory(ctx context.Context, tenant string, prov provider.Provider, recordType, recordID string) ([]domain.HistoryEntry, error)
 	FailedWrites(ctx context.Context, tenant string, limit int) (domain.FailedWrites, error)
 }
 
 // View is the mappings view as far as the core rebuilds it (kvview.View).
 type View interface {
-	Generation(ctx context.Context, tenant, prov string) (int64, error)
-	RebuildMappings(ctx context.Context, tenant, prov string, entries []domain.ViewEntry, generation int64) error
+	Generation(ctx context.Context, tenant string, prov provider.Provider) (int64, error)
+	RebuildMappings(ctx context.Context, tenant string, prov provider.Provider, entries []domain.ViewEntry, generation int64) error
 }
 
 // Directories builds a tenant's CRM user directories (crm.Factory).
 type Directories interface {
-	Directory(t *tenant.Tenant, prov string) (domain.Directory, error)
+	Directory(t *tenant.Tenant, prov provider.Provider) (domain.Directory, error)
 }
 
 // UserDirectory is the CRM user directory view the writer reads (kvview.Directory): every stored
 // CRM user's kind and active flag.
 type UserDirectory interface {
-	PutCRMUsers(ctx context.Context, tenant, prov string, users []domain.CRMUser, gone []string) error
-	RebuildDirectory(ctx context.Context, tenant, prov string, users []domain.CRMUser) error
-	DirectoryBuilt(ctx context.Context, tenant, prov string) (bool, error)
+	PutCRMUsers(ctx context.Context, tenant string, prov provider.Provider, users []domain.CRMUser, gone []string) error
+	RebuildDirectory(ctx context.Context, tenant string, prov provider.Provider, users []domain.CRMUser) error
+	DirectoryBuilt(ctx context.Context, tenant string, prov provider.Provider) (bool, error)
 }
 
 // Runner starts Sync Users runs (syncusers.Runner).
@@ -169,7 +169,7 @@ func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u dom
 	// rules between this user's store and its rules (docs/architecture.md#sync-users).
 	providers := t.Connected()
 	for _, p := range providers {
-		unlock, err := s.w.LockWithin(ctx, t.ID, string(p), s.lockWait)
+		unlock, err := s.w.LockWithin(ctx, t.ID, p, s.lockWait)
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u dom
 		ev.PreviousEmail = prev.Email
 	}
 	for _, p := range providers {
-		if err := s.applyLocked(ctx, t, string(p), ev, eventID, nil); err != nil {
+		if err := s.applyLocked(ctx, t, p, ev, eventID, nil); err != nil {
 			return err
 		}
 	}
@@ -196,7 +196,7 @@ func (s *Service) PlatformUserChanged(ctx context.Context, eventID string, u dom
 
 // CRMUserChanged stores a CRM user, merging a partial change (fields lists what the source
 // carried; empty means complete) into the stored user, and applies the rules to it.
-func (s *Service) CRMUserChanged(ctx context.Context, tenantID, prov, eventID string, u domain.CRMUser, fields []string) error {
+func (s *Service) CRMUserChanged(ctx context.Context, tenantID string, prov provider.Provider, eventID string, u domain.CRMUser, fields []string) error {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return err
@@ -237,7 +237,7 @@ func (s *Service) CRMUserChanged(ctx context.Context, tenantID, prov, eventID st
 
 // RefreshCRMUser re-reads one CRM user from the CRM (user.refresh, e.g. after the writer got
 // INACTIVE_OWNER_OR_USER) and applies it; a user the CRM no longer has is removed from the store.
-func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, prov, crmUserID, eventID string) error {
+func (s *Service) RefreshCRMUser(ctx context.Context, tenantID string, prov provider.Provider, crmUserID, eventID string) error {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return err
@@ -295,7 +295,7 @@ func (s *Service) RefreshCRMUser(ctx context.Context, tenantID, prov, crmUserID,
 }
 
 // putDirectory writes stored CRM users to the directory view, and removes the gone ones.
-func (s *Service) putDirectory(ctx context.Context, tenantID, prov string, users []domain.CRMUser, gone []string) error {
+func (s *Service) putDirectory(ctx context.Context, tenantID string, prov provider.Provider, users []domain.CRMUser, gone []string) error {
 	if s.userDir == nil {
 		return nil
 	}
@@ -336,7 +336,7 @@ func Merge(prev domain.CRMUser, known bool, u domain.CRMUser, fields []string) d
 	return out
 }
 
-func settingsOf(t *tenant.Tenant, prov string) mapping.Settings {
+func settingsOf(t *tenant.Tenant, prov provider.Provider) mapping.Settings {
 	st, _ := t.ProviderSettings(provider.Provider(prov))
 	return mapping.Settings{RemapOnDeactivation: st.RemapOnDeactivation, AutoProvisioning: st.AutoProvisioning, FallbackOwnerID: st.FallbackOwnerID}
 }
@@ -348,7 +348,7 @@ type neighbourhood struct {
 	mappings []mapping.Mapping
 }
 
-func (n *neighbourhood) input(prov string, st mapping.Settings, now time.Time) mapping.Input {
+func (n *neighbourhood) input(prov provider.Provider, st mapping.Settings, now time.Time) mapping.Input {
 	in := mapping.Input{Provider: prov, Mappings: n.mappings, Settings: st, Now: now}
 	for _, u := range n.platform {
 		in.PlatformUsers = append(in.PlatformUsers, u)
@@ -363,7 +363,7 @@ func (n *neighbourhood) input(prov string, st mapping.Settings, now time.Time) m
 // mappings naming any of them, the users those mappings name and the users sharing the emails of
 // the platform users so named (the remap candidates) — what mapping.Apply documents it needs.
 // Each read is an equality lookup on an indexed field.
-func (s *Service) loadNeighbourhood(ctx context.Context, tenantID, prov string, platformIDs, crmIDs, emails []string) (*neighbourhood, error) {
+func (s *Service) loadNeighbourhood(ctx context.Context, tenantID string, prov provider.Provider, platformIDs, crmIDs, emails []string) (*neighbourhood, error) {
 	n := &neighbourhood{platform: map[string]mapping.PlatformUser{}, crm: map[string]mapping.CRMUser{}}
 	addEmails := func(emails []string) error {
 		ps, err := s.store.PlatformUsersByEmail(ctx, tenantID, emails)
@@ -459,7 +459,7 @@ func keys[V any](m map[string]V) []string {
 // applyLocked runs mapping.Apply for one touched user and commits the outcome; the caller holds
 // the tenant-and-provider lock since before it stored the user. before is the touched CRM user's
 // state before the event (nil when new or a platform event).
-func (s *Service) applyLocked(ctx context.Context, t *tenant.Tenant, prov string, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
+func (s *Service) applyLocked(ctx context.Context, t *tenant.Tenant, prov provider.Provider, ev mapping.Event, eventID string, before *mapping.CRMUser) error {
 	var pids, cids, emails []string
 	if ev.PlatformUserID != "" {
 		pids = append(pids, ev.PlatformUserID)
@@ -510,7 +510,7 @@ func (s *Service) applyLocked(ctx context.Context, t *tenant.Tenant, prov string
 // settleProvisions removes the provisioning requests that the committed mappings answered: their
 // CRM user is now mapped (the mapping itself keeps made_by auto_provisioned, and so its
 // pending_team status, from then on).
-func (s *Service) settleProvisions(ctx context.Context, tenantID, prov string, pending []mapping.Provision, upserts []mapping.Mapping) error {
+func (s *Service) settleProvisions(ctx context.Context, tenantID string, prov provider.Provider, pending []mapping.Provision, upserts []mapping.Mapping) error {
 	if len(pending) == 0 {
 		return nil
 	}

@@ -14,7 +14,9 @@ import (
 
 // ProvisionEventID is the event id (and NATS message id) of the provisioning request for one CRM
 // user, the same for every repeat so that JetStream deduplicates them (rule 7).
-func ProvisionEventID(prov, crmUserID string) string { return "prov:" + prov + ":" + crmUserID }
+func ProvisionEventID(prov provider.Provider, crmUserID string) string {
+	return "prov:" + string(prov) + ":" + crmUserID
+}
 
 // ProvisionOutcome says what OwnerChanged did.
 type ProvisionOutcome struct {
@@ -35,7 +37,7 @@ type ProvisionOutcome struct {
 // Idempotent: the request is published before it is recorded, under an event id that is the same
 // for every repeat, so a redelivery after a lost recording is a JetStream duplicate, and one after
 // the recording is refused by the rules (a request is outstanding) and publishes nothing.
-func (s *Service) OwnerChanged(ctx context.Context, tenantID, prov, eventID, ownerID string) (ProvisionOutcome, error) {
+func (s *Service) OwnerChanged(ctx context.Context, tenantID string, prov provider.Provider, eventID, ownerID string) (ProvisionOutcome, error) {
 	t, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return ProvisionOutcome{}, err

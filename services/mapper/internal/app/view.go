@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/ownersync/ownersync/libs/provider"
 
 	"github.com/ownersync/ownersync/libs/tenant"
 	"github.com/ownersync/ownersync/services/mapper/internal/changes"
@@ -30,14 +31,14 @@ func (s *Service) RebuildViewIfBehind(ctx context.Context, tenants []tenant.Tena
 			if err := s.RebuildView(ctx, t.ID, p); err != nil {
 				return rebuilt, err
 			}
-			rebuilt = append(rebuilt, t.ID+"/"+p)
+			rebuilt = append(rebuilt, t.ID+"/"+string(p))
 		}
 	}
 	return rebuilt, nil
 }
 
 // RebuildView rewrites the view of a tenant's provider from MongoDB.
-func (s *Service) RebuildView(ctx context.Context, tenantID, provider string) error {
+func (s *Service) RebuildView(ctx context.Context, tenantID string, provider provider.Provider) error {
 	unlock := s.w.Lock(tenantID, provider)
 	defer unlock()
 	gen, err := s.store.Generation(ctx, tenantID, provider)
@@ -86,7 +87,7 @@ func (s *Service) RebuildDirectoryIfMissing(ctx context.Context, tenants []tenan
 			if err != nil {
 				return rebuilt, err
 			}
-			rebuilt = append(rebuilt, t.ID+"/"+p)
+			rebuilt = append(rebuilt, t.ID+"/"+string(p))
 		}
 	}
 	return rebuilt, nil

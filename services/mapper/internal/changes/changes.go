@@ -7,6 +7,7 @@ package changes
 import (
 	"context"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"strconv"
 	"sync"
 	"time"
@@ -19,13 +20,13 @@ import (
 
 // Store keeps the mappings (mongostore.Store).
 type Store interface {
-	BumpGeneration(ctx context.Context, tenant, provider string) (int64, error)
+	BumpGeneration(ctx context.Context, tenant string, provider provider.Provider) (int64, error)
 	WriteMappings(ctx context.Context, tenant string, stored, upserts, deletes []mapping.Mapping) error
 }
 
 // View is the mappings view the other services read (kvview.View).
 type View interface {
-	SyncMappings(ctx context.Context, tenant, provider string, before, after []domain.ViewEntry, generation int64) error
+	SyncMappings(ctx context.Context, tenant string, provider provider.Provider, before, after []domain.ViewEntry, generation int64) error
 }
 
 // Events announces mapping changes (events.Publisher).
@@ -67,7 +68,7 @@ func (w *Writer) UseLeases(l Leases) { w.leases = l }
 // Lock serialises rule runs of one tenant and provider (events, Sync Users and manual mappings
 // read, decide and write; two at once could both map the same user): in this process, and with
 // UseLeases across replicas. It returns the unlock function.
-func (w *Writer) Lock(tenant, provider string) func() {
+func (w *Writer) Lock(tenant string, provider provider.Provider) func() {
 	unlock, _ := w.LockWithin(context.Background(), tenant, provider, -1)
 	return unlock
 }
@@ -75,7 +76,7 @@ func (w *Writer) Lock(tenant, provider string) func() {
 // LockWithin is Lock with a bounded wait (domain.ErrBusy when it runs out) (negative: no bound): event handlers give up before their
 // message's AckWait runs out while a Sync Users run holds the lock, and ask for a later redelivery
 // instead.
-func (w *Writer) LockWithin(ctx context.Context, tenant, provider string, wait time.Duration) (func(), error) {
+func (w *Writer) LockWithin(ctx context.Context, tenant string, provider provider.Provider, wait time.Duration) (func(), error) {
 	start := time.Now()
 	unlock, err := w.lockLocal(ctx, tenant, provider, wait)
 	if err != nil || w.leases == nil {
@@ -85,7 +86,7 @@ func (w *Writer) LockWithin(ctx context.Context, tenant, provider string, wait t
 	if wait >= 0 {
 		left = max(wait-time.Since(start), 0)
 	}
-	release, err := w.leases.Acquire(ctx, tenant+"/"+provider, left)
+	release, err := w.leases.Acquire(ctx, tenant+"/"+string(provider), left)
 	if err != nil {
 		unlock()
 		return nil, err
@@ -94,8 +95,8 @@ func (w *Writer) LockWithin(ctx context.Context, tenant, provider string, wait t
 }
 
 // lockLocal is LockWithin in this process only.
-func (w *Writer) lockLocal(ctx context.Context, tenant, provider string, wait time.Duration) (func(), error) {
-	v, _ := w.locks.LoadOrStore(tenant+"/"+provider, make(chan struct{}, 1))
+func (w *Writer) lockLocal(ctx context.Context, tenant string, provider provider.Provider, wait time.Duration) (func(), error) {
+	v, _ := w.locks.LoadOrStore(tenant+"/"+string(provider), make(chan struct{}, 1))
 	ch := v.(chan struct{})
 	select {
 	case ch <- struct{}{}:
@@ -120,7 +121,8 @@ func (w *Writer) lockLocal(ctx context.Context, tenant, provider string, wait ti
 
 // Commit is one rule outcome for a tenant and provider.
 type Commit struct {
-	Tenant, Provider string
+	Tenant   string
+	Provider provider.Provider
 	// Stored are the mappings the rules saw (all of the provider's, or a neighbourhood that
 	// includes every mapping the upserts and deletes touch).
 	Stored  []mapping.Mapping
@@ -210,7 +212,7 @@ const publishConcurrency = 64
 func (w *Writer) Publish(ctx context.Context, c Commit) error {
 	now := w.now()
 	publish := func(ctx context.Context, i int) error {
-		id := c.EventID + ":" + c.Provider + ":" + strconv.Itoa(i)
+		id := c.EventID + ":" + string(c.Provider) + ":" + strconv.Itoa(i)
 		ev := domain.MappingEvent{ID: id, Tenant: c.Tenant, Provider: c.Provider, Change: c.Changes[i], Source: c.Source, SourceEventID: c.EventID, At: now}
 		if err := w.pub.MappingChanged(ctx, ev); err != nil {
 			return fmt.Errorf("publish mapping.changed %s: %w", id, err)

@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,10 +29,11 @@ import (
 	"github.com/ownersync/ownersync/libs/tenant"
 )
 
-// Providers.
+// Provider names as the Connect routes and forms carry them (path segments), taken from
+// libs/provider's one definition.
 const (
-	HubSpot    = "hubspot"
-	Salesforce = "salesforce"
+	HubSpot    = string(provider.HubSpot)
+	Salesforce = string(provider.Salesforce)
 )
 
 // StateTTL is how long an authorize URL's state is good for.

@@ -292,7 +292,7 @@ func parsePages() map[string]*template.Template {
 // connected providers (provider.Provider).
 func providerName(p any) string {
 	name := fmt.Sprint(p)
-	switch name {
+	switch provider.Provider(name) {
 	case mapping.Salesforce:
 		return "Salesforce"
 	case mapping.HubSpot:
@@ -399,7 +399,7 @@ type req struct {
 	sess     *session
 	sid      string
 	tenant   *tenant.Tenant
-	provider string
+	provider provider.Provider
 }
 
 type handler func(r *req) error
@@ -529,11 +529,12 @@ func (c *Console) inTenant(h handler) handler {
 			return err
 		}
 		r.tenant = t
-		if p := r.ec.Param("provider"); p != "" || strings.Contains(r.ec.Path(), ":provider") {
-			if p != mapping.Salesforce && p != mapping.HubSpot {
-				return pageError(http.StatusNotFound, "Unknown provider %q.", p)
+		if name := r.ec.Param("provider"); name != "" || strings.Contains(r.ec.Path(), ":provider") {
+			p, ok := provider.Parse(name)
+			if !ok {
+				return pageError(http.StatusNotFound, "Unknown provider %q.", name)
 			}
-			if _, ok := t.ProviderSettings(provider.Provider(p)); !ok {
+			if _, ok := t.ProviderSettings(p); !ok {
 				return pageError(http.StatusNotFound, "%s is not connected for this tenant.", providerName(p))
 			}
 			r.provider = p
@@ -603,8 +604,8 @@ type page struct {
 	Signed    bool
 	CSRF      string
 	Tenant    *tenant.Tenant
-	Provider  string
-	Providers []string
+	Provider  provider.Provider
+	Providers []provider.Provider
 	Nav       string
 	LastSync  *runView
 	Running   *runView
@@ -628,7 +629,7 @@ func (c *Console) render(r *req, status int, name, title string, data any) error
 	}
 	if r.tenant != nil {
 		for _, pr := range mapping.Providers {
-			if _, ok := r.tenant.ProviderSettings(provider.Provider(pr)); ok {
+			if _, ok := r.tenant.ProviderSettings(pr); ok {
 				p.Providers = append(p.Providers, pr)
 			}
 		}

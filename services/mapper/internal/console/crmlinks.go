@@ -1,19 +1,24 @@
 package console
 
 import (
+	"fmt"
 	"html/template"
 
 	"github.com/ownersync/ownersync/libs/provider"
 	"github.com/ownersync/ownersync/libs/tenant"
 )
 
-func crmUserLink(t *tenant.Tenant, prov, id string) template.HTML {
-	return crmLink(t.CRMUserURL(provider.Provider(prov), id), id, providerName(prov)+" user")
+// crmUserLink and crmRecordLink take the provider as any: templates pass view fields
+// (provider.Provider) and query values (strings) alike.
+func crmUserLink(t *tenant.Tenant, prov any, id string) template.HTML {
+	return crmLink(t.CRMUserURL(providerOf(prov), id), id, providerName(prov)+" user")
 }
 
-func crmRecordLink(t *tenant.Tenant, prov, recordType, id string) template.HTML {
-	return crmLink(t.RecordURL(provider.Provider(prov), recordType, id), id, providerName(prov)+" "+recordType)
+func crmRecordLink(t *tenant.Tenant, prov any, recordType, id string) template.HTML {
+	return crmLink(t.RecordURL(providerOf(prov), recordType, id), id, providerName(prov)+" "+recordType)
 }
+
+func providerOf(v any) provider.Provider { return provider.Provider(fmt.Sprint(v)) }
 
 // crmLink shows an id as code, linked to its page in the CRM when there is one
 // (tenant.CRMUserURL, RecordURL), opening in a new tab: the admin leaves ownersync for the CRM.

@@ -53,7 +53,7 @@ func (c *Console) failedWrites(r *req) error {
 		return err
 	}
 	rows := views(fw.Entries, func(h domain.HistoryEntry) failedWriteRow {
-		v := url.Values{"provider": {h.Provider}, "type": {h.RecordType}, "id": {h.RecordID}}
+		v := url.Values{"provider": {string(h.Provider)}, "type": {h.RecordType}, "id": {h.RecordID}}
 		return failedWriteRow{HistoryEntry: h, HistoryURL: c.tenantURL(r, "history") + "?" + v.Encode(), Fix: failedWriteFix(h)}
 	})
 	letters, err := c.dlq.List(r.ctx, r.tenant.ID, domain.DLQFilter{Service: "writer", Limit: failedShown})

@@ -265,7 +265,7 @@ func (c *Console) mapPost(r *req) error {
 		return c.renderMap(r, statusOf(err), d)
 	}
 	c.log.InfoContext(r.ctx, "console manual mapping", "tenant", r.tenant.ID, "provider", r.provider, "platform_user", pu, "crm_user", d.CRMUserID, "actor", r.sess.principal.Actor())
-	return r.ec.Redirect(http.StatusSeeOther, c.tenantURL(r, "p/"+r.provider+"/mappings?done=mapped&q="+url.QueryEscape(pu)))
+	return r.ec.Redirect(http.StatusSeeOther, c.tenantURL(r, "p/"+string(r.provider)+"/mappings?done=mapped&q="+url.QueryEscape(pu)))
 }
 
 // emails finds both users' emails (unmapped lists first, then the mapped list); "" when unknown.
@@ -316,17 +316,17 @@ func (c *Console) unmapPost(r *req) error {
 	if r.ec.FormValue("confirm") != "yes" {
 		return c.render(r, http.StatusOK, "confirm", "Confirm unmapping", map[string]any{
 			"Question": fmt.Sprintf("Remove the %s mapping of platform user %s? Record owners of this user will no longer sync until the user is mapped again.", providerName(r.provider), pu),
-			"Action":   c.tenantURL(r, "p/"+r.provider+"/unmap"),
+			"Action":   c.tenantURL(r, "p/"+string(r.provider)+"/unmap"),
 			"Fields":   map[string]string{"platform_user_id": pu},
 			"Button":   "Unmap",
-			"Back":     c.tenantURL(r, "p/"+r.provider+"/mappings"),
+			"Back":     c.tenantURL(r, "p/"+string(r.provider)+"/mappings"),
 		})
 	}
 	if err := c.svc.Unmap(r.ctx, r.tenant.ID, r.provider, pu, r.sess.principal.Actor()); err != nil {
 		return err
 	}
 	c.log.InfoContext(r.ctx, "console unmap", "tenant", r.tenant.ID, "provider", r.provider, "platform_user", pu, "actor", r.sess.principal.Actor())
-	return r.ec.Redirect(http.StatusSeeOther, c.tenantURL(r, "p/"+r.provider+"/mappings?done=unmapped"))
+	return r.ec.Redirect(http.StatusSeeOther, c.tenantURL(r, "p/"+string(r.provider)+"/mappings?done=unmapped"))
 }
 
 // --- Sync Users ---
@@ -408,7 +408,7 @@ type crmOption struct{ ID, Label string }
 
 // providerForm is one provider's part of the settings page.
 type providerForm struct {
-	Provider string
+	Provider provider.Provider
 	Settings tenant.Settings
 	Modules  []string
 	Options  []crmOption
@@ -418,7 +418,7 @@ type providerForm struct {
 }
 
 // activeCRMUsers lists the provider's active CRM users: unmapped ones and mapped ones.
-func (c *Console) activeCRMUsers(r *req, provider string) ([]crmOption, error) {
+func (c *Console) activeCRMUsers(r *req, provider provider.Provider) ([]crmOption, error) {
 	seen := map[string]bool{}
 	var out []crmOption
 	addOpt := func(id, name, email string) {
@@ -544,16 +544,16 @@ func (c *Console) settingsPost(r *req) error {
 	}
 	t.Schedule = tenant.Schedule{Enabled: f.Get("schedule_enabled") == "on", Interval: strings.TrimSpace(f.Get("schedule_interval"))}
 	t.TimeZone = strings.TrimSpace(f.Get("time_zone"))
-	apply := func(p string, s *tenant.Settings) {
-		s.Enabled = f.Get(p+"_enabled") == "on"
-		s.Direction = tenant.Direction(f.Get(p + "_direction"))
-		s.ObjectModules = append([]string(nil), f[p+"_modules"]...)
+	apply := func(p provider.Provider, s *tenant.Settings) {
+		s.Enabled = f.Get(string(p)+"_enabled") == "on"
+		s.Direction = tenant.Direction(f.Get(string(p) + "_direction"))
+		s.ObjectModules = append([]string(nil), f[string(p)+"_modules"]...)
 		if len(s.ObjectModules) == 0 {
 			problems = append(problems, providerName(p)+": choose at least one object module")
 		}
-		s.RemapOnDeactivation = f.Get(p+"_remap") == "on"
-		s.AutoProvisioning = f.Get(p+"_autoprov") == "on"
-		fb := strings.TrimSpace(f.Get(p + "_fallback"))
+		s.RemapOnDeactivation = f.Get(string(p)+"_remap") == "on"
+		s.AutoProvisioning = f.Get(string(p)+"_autoprov") == "on"
+		fb := strings.TrimSpace(f.Get(string(p) + "_fallback"))
 		if fb != "" && fb != s.FallbackOwnerID {
 			opts, err := c.activeCRMUsers(r, p)
 			if err != nil || !hasOption(opts, fb) {
@@ -594,25 +594,26 @@ func (c *Console) settingsPost(r *req) error {
 // --- record history and dead letters ---
 
 func (c *Console) historyPage(r *req) error {
-	provider, rt, id := r.ec.QueryParam("provider"), r.ec.QueryParam("type"), strings.TrimSpace(r.ec.QueryParam("id"))
-	d := map[string]any{"Provider": provider, "Type": rt, "ID": id}
-	if provider == "" && rt == "" && id == "" {
+	name, rt, id := r.ec.QueryParam("provider"), r.ec.QueryParam("type"), strings.TrimSpace(r.ec.QueryParam("id"))
+	prov, known := provider.Parse(name)
+	d := map[string]any{"Provider": name, "Type": rt, "ID": id}
+	if name == "" && rt == "" && id == "" {
 		return c.render(r, http.StatusOK, "history", "Record history", d)
 	}
 	problem := ""
 	var prefix string
 	switch {
-	case provider != mapping.Salesforce && provider != mapping.HubSpot:
+	case !known:
 		problem = "Choose Salesforce or HubSpot."
 	case rt == "contact":
 		prefix = sfid.PrefixContact
-	case rt == "lead" && provider == mapping.Salesforce:
+	case rt == "lead" && prov == mapping.Salesforce:
 		prefix = sfid.PrefixLead
 	default:
 		problem = "The record type must be contact, or lead for Salesforce."
 	}
 	if problem == "" {
-		norm, err := crmID(provider, id, prefix)
+		norm, err := crmID(prov, id, prefix)
 		if err != nil {
 			problem = err.Error()
 		}
@@ -622,7 +623,7 @@ func (c *Console) historyPage(r *req) error {
 		d["Problem"] = problem
 		return c.render(r, http.StatusBadRequest, "history", "Record history", d)
 	}
-	hs, err := c.svc.RecordHistory(r.ctx, r.tenant.ID, provider, rt, id)
+	hs, err := c.svc.RecordHistory(r.ctx, r.tenant.ID, prov, rt, id)
 	if err != nil {
 		return err
 	}
@@ -692,20 +693,20 @@ func (c *Console) dlqReplay(r *req) error {
 func (c *Console) providerRedirect(view string) handler {
 	return func(r *req) error {
 		q := r.ec.Request().URL.Query()
-		p := q.Get("provider")
+		p := provider.Provider(q.Get("provider"))
 		q.Del("provider")
 		if p == "" {
 			for _, pr := range mapping.Providers {
-				if _, ok := r.tenant.ProviderSettings(provider.Provider(pr)); ok {
+				if _, ok := r.tenant.ProviderSettings(pr); ok {
 					p = pr
 					break
 				}
 			}
 		}
-		if _, ok := r.tenant.ProviderSettings(provider.Provider(p)); !ok || (p != mapping.Salesforce && p != mapping.HubSpot) {
+		if _, ok := r.tenant.ProviderSettings(p); !ok || !p.Valid() {
 			return pageError(http.StatusNotFound, "No such CRM is connected for this tenant.")
 		}
-		u := c.tenantURL(r, "p/"+p+"/"+view)
+		u := c.tenantURL(r, "p/"+string(p)+"/"+view)
 		if len(q) > 0 {
 			u += "?" + q.Encode()
 		}
@@ -748,9 +749,11 @@ func platformUserID(v string) (string, error) {
 	return v, nil
 }
 
-func crmUserID(provider, v string) (string, error) { return crmID(provider, v, sfid.PrefixUser) }
+func crmUserID(provider provider.Provider, v string) (string, error) {
+	return crmID(provider, v, sfid.PrefixUser)
+}
 
-func crmID(provider, v, prefix string) (string, error) {
+func crmID(provider provider.Provider, v, prefix string) (string, error) {
 	if provider == mapping.Salesforce {
 		id, err := sfid.To18(v)
 		if err != nil || sfid.Prefix(id) != prefix {

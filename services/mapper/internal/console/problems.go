@@ -77,7 +77,7 @@ func (c *Console) fixLink(r *req, p mapping.Problem) (string, string) {
 	default:
 		return "", ""
 	}
-	return c.tenantURL(r, "p/"+r.provider+"/map") + "?" + v.Encode(), "Map manually"
+	return c.tenantURL(r, "p/"+string(r.provider)+"/map") + "?" + v.Encode(), "Map manually"
 }
 
 // problems is the Errors page: every stored problem of the provider, counted the one way the
@@ -101,7 +101,7 @@ func (c *Console) problems(r *req) error {
 			shown = append(shown, v)
 		}
 	}
-	csvURL := c.tenantURL(r, "p/"+r.provider+"/errors.csv")
+	csvURL := c.tenantURL(r, "p/"+string(r.provider)+"/errors.csv")
 	if q := f.query(); len(q) > 0 {
 		csvURL += "?" + q.Encode()
 	}
@@ -128,11 +128,11 @@ func (c *Console) problemsCSV(r *req) error {
 		if p.Since != nil && !p.Since.IsZero() {
 			since = p.Since.UTC().Format(time.RFC3339)
 		}
-		rows = append(rows, []string{p.Provider, p.Kind(), p.Code, p.Name, p.Email, p.PlatformUserID, p.CRMUserID, p.Message, p.Fix, since})
+		rows = append(rows, []string{string(p.Provider), p.Kind(), p.Code, p.Name, p.Email, p.PlatformUserID, p.CRMUserID, p.Message, p.Fix, since})
 	}
 	h := r.ec.Response().Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", `attachment; filename="ownersync-`+r.tenant.ID+"-"+r.provider+`-errors.csv"`)
+	h.Set("Content-Disposition", `attachment; filename="ownersync-`+r.tenant.ID+"-"+string(r.provider)+`-errors.csv"`)
 	r.ec.Response().WriteHeader(http.StatusOK)
 	return writeCSV(r.ec.Response(), rows)
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
@@ -89,7 +90,7 @@ type runView struct {
 // runProviderView is one provider's result of a run: its counts, the changes of the run (the
 // plan of a dry run) and the CRM users who are not people, each capped, with their totals.
 type runProviderView struct {
-	Provider string
+	Provider provider.Provider
 	Error    string
 	mapping.Counts
 	Changes          []mapping.Change

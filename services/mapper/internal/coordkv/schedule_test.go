@@ -3,6 +3,7 @@ package coordkv_test
 import (
 	"context"
 	"errors"
+	"github.com/ownersync/ownersync/libs/provider"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func (o oneTenant) Get(context.Context, string) (*tenant.Tenant, error) { t := o
 // noCRM fails every pull: the runs end at once (failed), which is all the scheduler needs.
 type noCRM struct{}
 
-func (noCRM) Directory(*tenant.Tenant, string) (domain.Directory, error) {
+func (noCRM) Directory(*tenant.Tenant, provider.Provider) (domain.Directory, error) {
 	return nil, errors.New("no CRM in this test")
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 
 	"github.com/ownersync/ownersync/libs/crmconn"
 	"github.com/ownersync/ownersync/libs/hubspot"
@@ -30,7 +31,7 @@ type Factory struct {
 }
 
 // Directory returns the directory of a tenant's connected provider.
-func (f Factory) Directory(t *tenant.Tenant, provider string) (Directory, error) {
+func (f Factory) Directory(t *tenant.Tenant, provider provider.Provider) (Directory, error) {
 	switch provider {
 	case mapping.Salesforce:
 		cl, err := f.Clients.SalesforceFor(t)

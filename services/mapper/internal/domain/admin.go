@@ -2,6 +2,7 @@ package domain
 
 import (
 	"context"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 )
 
@@ -15,7 +16,7 @@ type Overview struct {
 
 // ProviderOverview are one provider's counts.
 type ProviderOverview struct {
-	Provider         string
+	Provider         provider.Provider
 	Connected        bool
 	PlatformUsers    int
 	CRMUsers         int
@@ -43,10 +44,10 @@ const DefaultPerPage = 50
 
 // MappingQuery filters and pages the mapping list. Empty fields do not filter.
 type MappingQuery struct {
-	Provider string // "", salesforce, hubspot
-	Status   string // "", synced, conflict, error, pending_team
-	Q        string // trimmed search text
-	Page     int    // 1-based
+	Provider provider.Provider // "", salesforce, hubspot
+	Status   string            // "", synced, conflict, error, pending_team
+	Q        string            // trimmed search text
+	Page     int               // 1-based
 	PerPage  int
 }
 
@@ -60,7 +61,7 @@ type MappingPage struct {
 
 // MappedUsers is one mapping with both users' names, for display.
 type MappedUsers struct {
-	Provider          string
+	Provider          provider.Provider
 	PlatformUserID    string
 	PlatformUserName  string
 	PlatformUserEmail string
@@ -78,7 +79,7 @@ type MappedUsers struct {
 
 // UnmappedUser is a platform or CRM user without a mapping for Provider.
 type UnmappedUser struct {
-	Provider string
+	Provider provider.Provider
 	ID       string
 	Name     string
 	Email    string
@@ -103,18 +104,18 @@ type Admin interface {
 	ListMappings(ctx context.Context, tenant string, q MappingQuery) (MappingPage, error)
 	// UnmappedPlatformUsers lists mappable platform users with no mapping for provider ("" = any
 	// connected provider, with Provider set on each entry).
-	UnmappedPlatformUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
+	UnmappedPlatformUsers(ctx context.Context, tenant string, provider provider.Provider) ([]UnmappedUser, error)
 	// UnmappedCRMUsers lists active CRM users (kind user) mapped to nobody.
-	UnmappedCRMUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error)
+	UnmappedCRMUsers(ctx context.Context, tenant string, provider provider.Provider) ([]UnmappedUser, error)
 	// Errors lists the problems the admin must see
 	// (docs/architecture.md#rule-6-errors-the-admin-sees).
-	Errors(ctx context.Context, tenant, provider string) ([]Problem, error)
+	Errors(ctx context.Context, tenant string, provider provider.Provider) ([]Problem, error)
 	// MapManually pins platformUserID to crmUserID (rule 3). ErrNotFound when either user is
 	// unknown; ErrConflict when the CRM user is manually pinned to another platform user;
 	// ErrInvalid when the CRM user is inactive or a queue, or the platform user not mappable.
-	MapManually(ctx context.Context, tenant, provider, platformUserID, crmUserID, actor string) (MappedUsers, error)
+	MapManually(ctx context.Context, tenant string, provider provider.Provider, platformUserID, crmUserID, actor string) (MappedUsers, error)
 	// Unmap removes the mapping (and any manual pin) of platformUserID. ErrNotFound when none.
-	Unmap(ctx context.Context, tenant, provider, platformUserID, actor string) error
+	Unmap(ctx context.Context, tenant string, provider provider.Provider, platformUserID, actor string) error
 	// StartSync starts a Sync Users run, or returns the tenant's running one with created=false.
 	StartSync(ctx context.Context, tenant string, r SyncRequest) (run *SyncRun, created bool, err error)
 	// Runs lists the newest runs first, at most limit.
@@ -122,7 +123,7 @@ type Admin interface {
 	// Run returns one run (live progress while it runs). ErrNotFound when unknown.
 	Run(ctx context.Context, tenant, id string) (*SyncRun, error)
 	// RecordHistory returns the ownership_history entries of one record, oldest first.
-	RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]HistoryEntry, error)
+	RecordHistory(ctx context.Context, tenant string, provider provider.Provider, recordType, recordID string) ([]HistoryEntry, error)
 	// FailedWrites returns the tenant's failed record writes (the writer's ownership history,
 	// outcome failed), newest first, at most limit, and how many there are.
 	FailedWrites(ctx context.Context, tenant string, limit int) (FailedWrites, error)

@@ -10,6 +10,7 @@ package domain
 
 import (
 	"context"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"github.com/ownersync/ownersync/services/mapper/internal/mapping"
@@ -134,7 +135,7 @@ type Failure struct {
 type HistoryEntry struct {
 	ID             string
 	Tenant         string
-	Provider       string
+	Provider       provider.Provider
 	RecordType     string
 	RecordID       string
 	At             time.Time
@@ -166,7 +167,7 @@ type MappingEvent struct {
 	// twice.
 	ID       string
 	Tenant   string
-	Provider string
+	Provider provider.Provider
 	Change   mapping.Change
 	// Source is the part of mapper that made the change; SourceEventID is its cause (the event
 	// or run id).
@@ -180,7 +181,7 @@ type ProvisionRequest struct {
 	// ID is the event id, the same for every repeat of the request (see app.ProvisionEventID).
 	ID            string
 	Tenant        string
-	Provider      string
+	Provider      provider.Provider
 	Owner         CRMUser
 	Email         string
 	RequestedAt   time.Time

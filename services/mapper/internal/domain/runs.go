@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"github.com/ownersync/ownersync/services/mapper/internal/report"
@@ -67,7 +68,7 @@ type SyncRun struct {
 
 // RunProvider is one provider's part of a run.
 type RunProvider struct {
-	Provider  string
+	Provider  provider.Provider
 	Phase     string
 	Pulled    int
 	Processed int
@@ -93,7 +94,7 @@ func (p *RunProvider) Succeeded() bool { return p.Outcome != nil && p.Outcome.Fa
 
 // SyncedAt is when the run last pulled provider successfully (nil for a running or dry run, or a
 // provider that failed).
-func (r *SyncRun) SyncedAt(provider string) *time.Time {
+func (r *SyncRun) SyncedAt(provider provider.Provider) *time.Time {
 	if r.Status == RunRunning || r.DryRun {
 		return nil
 	}
@@ -134,7 +135,7 @@ func (r *SyncRun) LivePhase() string {
 	if r.Status == RunRunning {
 		for _, p := range r.Providers {
 			if p.Phase != PhaseWaiting && p.Phase != PhaseDone && p.Phase != PhaseFailed {
-				phase = p.Provider + ":" + p.Phase
+				phase = string(p.Provider) + ":" + p.Phase
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -21,9 +22,9 @@ import (
 // Core is what the consumers hand their events to (app.Service).
 type Core interface {
 	PlatformUserChanged(ctx context.Context, eventID string, u domain.PlatformUser) error
-	CRMUserChanged(ctx context.Context, tenant, provider, eventID string, u domain.CRMUser, fields []string) error
-	RefreshCRMUser(ctx context.Context, tenant, provider, crmUserID, eventID string) error
-	OwnerChanged(ctx context.Context, tenant, provider, eventID, ownerID string) (app.ProvisionOutcome, error)
+	CRMUserChanged(ctx context.Context, tenant string, provider provider.Provider, eventID string, u domain.CRMUser, fields []string) error
+	RefreshCRMUser(ctx context.Context, tenant string, provider provider.Provider, crmUserID, eventID string) error
+	OwnerChanged(ctx context.Context, tenant string, provider provider.Provider, eventID, ownerID string) (app.ProvisionOutcome, error)
 }
 
 // Failures records dead-lettered messages where the admin sees them (mongostore.Store).
@@ -107,7 +108,7 @@ func (h *Handlers) CRMUserChanged(ctx context.Context, m *natsbus.Message) error
 		return err
 	}
 	tenant, provider := ev.GetMeta().GetTenantId(), ProviderName(ev.GetProvider())
-	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != string(streams.ProviderOf(m.Subject())) || ev.GetUser().GetId() == "" {
+	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) || ev.GetUser().GetId() == "" {
 		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s, user %q", errBadEvent, tenant, provider, m.Subject(), ev.GetUser().GetId()))
 	}
 	u := ev.GetUser()
@@ -131,7 +132,7 @@ func (h *Handlers) UserRefresh(ctx context.Context, m *natsbus.Message) error {
 		return err
 	}
 	tenant, provider := ev.GetMeta().GetTenantId(), ProviderName(ev.GetProvider())
-	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != string(streams.ProviderOf(m.Subject())) || ev.GetCrmUserId() == "" {
+	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) || ev.GetCrmUserId() == "" {
 		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s, user %q", errBadEvent, tenant, provider, m.Subject(), ev.GetCrmUserId()))
 	}
 	return Classify(h.core.RefreshCRMUser(ctx, tenant, provider, ev.GetCrmUserId(), eventID(ev.GetMeta(), m)))
@@ -144,7 +145,7 @@ func (h *Handlers) OwnerChanged(ctx context.Context, m *natsbus.Message) error {
 		return err
 	}
 	tenant, provider := ev.GetMeta().GetTenantId(), ProviderName(ev.GetProvider())
-	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != string(streams.ProviderOf(m.Subject())) {
+	if tenant != m.Tenant() || !libtenant.ValidID(tenant) || provider == "" || provider != streams.ProviderOf(m.Subject()) {
 		return natsbus.Permanent(fmt.Errorf("%w: tenant %q provider %q on subject %s", errBadEvent, tenant, provider, m.Subject()))
 	}
 	if ev.GetOwnerId() == "" || ev.GetOwnerKind() == ownersyncv1.CrmUserKind_CRM_USER_KIND_QUEUE {

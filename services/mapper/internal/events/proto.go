@@ -16,13 +16,13 @@ func mappingChanged(ch mapping.Change) *ownersyncv1.MappingChanged {
 	}
 }
 
-// Provider converts a provider name.
-func Provider(p string) ownersyncv1.Provider { return providerpb.ToProto(provider.Provider(p)) }
+// Provider converts a provider.
+func Provider(p provider.Provider) ownersyncv1.Provider { return providerpb.ToProto(p) }
 
 // ProviderName converts a provider enum ("" for an unknown one).
-func ProviderName(p ownersyncv1.Provider) string {
+func ProviderName(p ownersyncv1.Provider) provider.Provider {
 	name, _ := providerpb.FromProto(p)
-	return string(name)
+	return name
 }
 
 // Status converts a mapping status.

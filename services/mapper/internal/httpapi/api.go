@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"io"
 	"log/slog"
 	"net/http"
@@ -308,10 +309,11 @@ func jsonProblem(err error) string {
 
 // --- parameter validation ---
 
-func providerParam(v string, optional bool) (string, error) {
+func providerParam(v string, optional bool) (provider.Provider, error) {
+	if p, ok := provider.Parse(v); ok {
+		return p, nil
+	}
 	switch v {
-	case mapping.Salesforce, mapping.HubSpot:
-		return v, nil
 	case "":
 		if optional {
 			return "", nil
@@ -334,7 +336,7 @@ var digitsRE = regexp.MustCompile(`^[0-9]{1,20}$`)
 
 // crmIDParam validates a CRM id of the given Salesforce key prefixes (normalised to 18
 // characters) or a HubSpot numeric id.
-func crmIDParam(provider, v, what string, prefixes ...string) (string, error) {
+func crmIDParam(provider provider.Provider, v, what string, prefixes ...string) (string, error) {
 	switch provider {
 	case mapping.Salesforce:
 		id, err := sfid.To18(v)
@@ -788,7 +790,7 @@ func (a *API) unmappedPlatform(c echo.Context) error {
 
 func (a *API) unmappedCRM(c echo.Context) error { return a.unmapped(c, a.svc.UnmappedCRMUsers) }
 
-func (a *API) unmapped(c echo.Context, get func(context.Context, string, string) ([]UnmappedUser, error)) error {
+func (a *API) unmapped(c echo.Context, get func(context.Context, string, provider.Provider) ([]UnmappedUser, error)) error {
 	provider, err := providerParam(c.QueryParam("provider"), true)
 	if err != nil {
 		return err

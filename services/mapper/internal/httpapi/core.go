@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/ownersync/ownersync/libs/provider"
 
 	"github.com/ownersync/ownersync/services/mapper/internal/domain"
 )
@@ -49,15 +50,15 @@ func unmapped(us []domain.UnmappedUser, err error) ([]UnmappedUser, error) {
 	return out, nil
 }
 
-func (s coreService) UnmappedPlatformUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error) {
+func (s coreService) UnmappedPlatformUsers(ctx context.Context, tenant string, provider provider.Provider) ([]UnmappedUser, error) {
 	return unmapped(s.c.UnmappedPlatformUsers(ctx, tenant, provider))
 }
 
-func (s coreService) UnmappedCRMUsers(ctx context.Context, tenant, provider string) ([]UnmappedUser, error) {
+func (s coreService) UnmappedCRMUsers(ctx context.Context, tenant string, provider provider.Provider) ([]UnmappedUser, error) {
 	return unmapped(s.c.UnmappedCRMUsers(ctx, tenant, provider))
 }
 
-func (s coreService) Errors(ctx context.Context, tenant, provider string) ([]Problem, error) {
+func (s coreService) Errors(ctx context.Context, tenant string, provider provider.Provider) ([]Problem, error) {
 	ps, err := s.c.Errors(ctx, tenant, provider)
 	if err != nil {
 		return nil, err
@@ -78,12 +79,12 @@ func (s coreService) Errors(ctx context.Context, tenant, provider string) ([]Pro
 	return out, nil
 }
 
-func (s coreService) MapManually(ctx context.Context, tenant, provider, platformUserID, crmUserID, actor string) (Mapping, error) {
+func (s coreService) MapManually(ctx context.Context, tenant string, provider provider.Provider, platformUserID, crmUserID, actor string) (Mapping, error) {
 	m, err := s.c.MapManually(ctx, tenant, provider, platformUserID, crmUserID, actor)
 	return Mapping(m), err
 }
 
-func (s coreService) Unmap(ctx context.Context, tenant, provider, platformUserID, actor string) error {
+func (s coreService) Unmap(ctx context.Context, tenant string, provider provider.Provider, platformUserID, actor string) error {
 	return s.c.Unmap(ctx, tenant, provider, platformUserID, actor)
 }
 
@@ -115,7 +116,7 @@ func (s coreService) Run(ctx context.Context, tenant, id string) (Run, error) {
 	return NewRun(r), nil
 }
 
-func (s coreService) RecordHistory(ctx context.Context, tenant, provider, recordType, recordID string) ([]HistoryEntry, error) {
+func (s coreService) RecordHistory(ctx context.Context, tenant string, provider provider.Provider, recordType, recordID string) ([]HistoryEntry, error) {
 	hs, err := s.c.RecordHistory(ctx, tenant, provider, recordType, recordID)
 	if err != nil {
 		return nil, err

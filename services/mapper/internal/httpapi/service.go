@@ -12,6 +12,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"github.com/ownersync/ownersync/libs/tenant"
@@ -71,17 +72,17 @@ type Overview struct {
 
 // ProviderOverview are one provider's counts.
 type ProviderOverview struct {
-	Provider         string `json:"provider"`
-	Connected        bool   `json:"connected"`
-	PlatformUsers    int    `json:"platform_users"`
-	CRMUsers         int    `json:"crm_users"`
-	Mapped           int    `json:"mapped"`
-	Manual           int    `json:"manual"`
-	Conflicts        int    `json:"conflicts"`
-	Errors           int    `json:"errors"`
-	PendingTeam      int    `json:"pending_team"`
-	UnmappedPlatform int    `json:"unmapped_platform"`
-	UnmappedCRM      int    `json:"unmapped_crm"`
+	Provider         provider.Provider `json:"provider"`
+	Connected        bool              `json:"connected"`
+	PlatformUsers    int               `json:"platform_users"`
+	CRMUsers         int               `json:"crm_users"`
+	Mapped           int               `json:"mapped"`
+	Manual           int               `json:"manual"`
+	Conflicts        int               `json:"conflicts"`
+	Errors           int               `json:"errors"`
+	PendingTeam      int               `json:"pending_team"`
+	UnmappedPlatform int               `json:"unmapped_platform"`
+	UnmappedCRM      int               `json:"unmapped_crm"`
 	// NotMappable counts the CRM users who are not people (integration, automated, Chatter-only).
 	NotMappable int `json:"not_mappable"`
 	// FallbackOwnerID is the connection's fallback owner (rule 8); FallbackOwnerProblem says why
@@ -100,11 +101,11 @@ const (
 
 // MappingQuery filters and pages the mapped list. Empty fields do not filter.
 type MappingQuery struct {
-	Provider string // "", salesforce, hubspot
-	Status   string // "", synced, conflict, error, pending_team
-	Q        string // trimmed search text
-	Page     int    // 1-based
-	PerPage  int    // 1..MaxPerPage
+	Provider provider.Provider // "", salesforce, hubspot
+	Status   string            // "", synced, conflict, error, pending_team
+	Q        string            // trimmed search text
+	Page     int               // 1-based
+	PerPage  int               // 1..MaxPerPage
 }
 
 // MappingPage is one page and the total matching the filter.
@@ -117,28 +118,28 @@ type MappingPage struct {
 
 // Mapping is one mapping with both users' names for display.
 type Mapping struct {
-	Provider          string    `json:"provider"`
-	PlatformUserID    string    `json:"platform_user_id"`
-	PlatformUserName  string    `json:"platform_user_name"`
-	PlatformUserEmail string    `json:"platform_user_email"`
-	CRMUserID         string    `json:"crm_user_id"`
-	CRMUserName       string    `json:"crm_user_name"`
-	CRMUserEmail      string    `json:"crm_user_email"`
-	CRMUserActive     bool      `json:"crm_user_active"`
-	PreviousCRMUserID string    `json:"previous_crm_user_id,omitempty"`
-	Status            string    `json:"status"`  // synced, conflict, error, pending_team
-	MadeBy            string    `json:"made_by"` // email, manual, remap_inactive, auto_provisioned
-	Reason            string    `json:"reason,omitempty"`
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	Provider          provider.Provider `json:"provider"`
+	PlatformUserID    string            `json:"platform_user_id"`
+	PlatformUserName  string            `json:"platform_user_name"`
+	PlatformUserEmail string            `json:"platform_user_email"`
+	CRMUserID         string            `json:"crm_user_id"`
+	CRMUserName       string            `json:"crm_user_name"`
+	CRMUserEmail      string            `json:"crm_user_email"`
+	CRMUserActive     bool              `json:"crm_user_active"`
+	PreviousCRMUserID string            `json:"previous_crm_user_id,omitempty"`
+	Status            string            `json:"status"`  // synced, conflict, error, pending_team
+	MadeBy            string            `json:"made_by"` // email, manual, remap_inactive, auto_provisioned
+	Reason            string            `json:"reason,omitempty"`
+	CreatedAt         time.Time         `json:"created_at"`
+	UpdatedAt         time.Time         `json:"updated_at"`
 }
 
 // UnmappedUser is a platform or CRM user without a mapping for Provider.
 type UnmappedUser struct {
-	Provider string `json:"provider"`
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Email    string `json:"email"`
+	Provider provider.Provider `json:"provider"`
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Email    string            `json:"email"`
 	// Status is the platform user's status or "active"/"inactive" for a CRM user.
 	Status string `json:"status,omitempty"`
 	// Reason says why no mapping exists, when known (e.g. "no CRM user has this email").
@@ -147,8 +148,8 @@ type UnmappedUser struct {
 
 // Problem is one error the admin sees, with a suggested fix.
 type Problem struct {
-	Provider string `json:"provider"`
-	Code     string `json:"code"` // mapping.Code* (email_conflict, ambiguous_email, …)
+	Provider provider.Provider `json:"provider"`
+	Code     string            `json:"code"` // mapping.Code* (email_conflict, ambiguous_email, …)
 	// Kind is "error" or "conflict" (mapping.Problem.Kind): the overview's and the run's counts
 	// count the problems of each kind.
 	Kind string `json:"kind"`
@@ -196,18 +197,18 @@ type Run struct {
 
 // RunProvider is one provider's result of a run.
 type RunProvider struct {
-	Provider         string   `json:"provider"`
-	Error            string   `json:"error,omitempty"`
-	Mapped           int      `json:"mapped"`
-	Created          int      `json:"created"`
-	Remapped         int      `json:"remapped"`
-	Removed          int      `json:"removed"`
-	Conflicts        int      `json:"conflicts"`
-	Errors           int      `json:"errors"`
-	UnmappedPlatform int      `json:"unmapped_platform"`
-	UnmappedCRM      int      `json:"unmapped_crm"`
-	Changes          []Change `json:"changes,omitempty"` // capped; the plan of a dry run
-	ChangesTotal     int      `json:"changes_total"`
+	Provider         provider.Provider `json:"provider"`
+	Error            string            `json:"error,omitempty"`
+	Mapped           int               `json:"mapped"`
+	Created          int               `json:"created"`
+	Remapped         int               `json:"remapped"`
+	Removed          int               `json:"removed"`
+	Conflicts        int               `json:"conflicts"`
+	Errors           int               `json:"errors"`
+	UnmappedPlatform int               `json:"unmapped_platform"`
+	UnmappedCRM      int               `json:"unmapped_crm"`
+	Changes          []Change          `json:"changes,omitempty"` // capped; the plan of a dry run
+	ChangesTotal     int               `json:"changes_total"`
 	// NotMappable lists the CRM users who are not people (integration, automated, Chatter-only
 	// Salesforce users), capped; they are not errors. NotMappableTotal is the full number.
 	NotMappable      []NotMappableUser `json:"not_mappable,omitempty"`
@@ -240,22 +241,22 @@ type Change struct {
 // HistoryEntry is the API's form of one ownership_history document (libs/ownerhistory.Doc, written
 // by writer). Outcome is one of ownerhistory.Outcomes; clients show unknown ones as text.
 type HistoryEntry struct {
-	ID               string    `json:"id"`
-	Tenant           string    `json:"tenant"`
-	Provider         string    `json:"provider"`
-	RecordType       string    `json:"record_type"`
-	RecordID         string    `json:"record_id"`
-	At               time.Time `json:"at"`
-	Direction        string    `json:"direction"`
-	Outcome          string    `json:"outcome"`
-	OwnerBefore      string    `json:"owner_before,omitempty"`
-	OwnerAfter       string    `json:"owner_after,omitempty"`
-	PlatformUserID   string    `json:"platform_user_id,omitempty"`
-	EventID          string    `json:"event_id,omitempty"`
-	Reason           string    `json:"reason,omitempty"`
-	PlatformRecordID string    `json:"platform_record_id,omitempty"`
-	OccurredAt       time.Time `json:"occurred_at,omitzero"`
-	ErrorCode        string    `json:"error_code,omitempty"`
+	ID               string            `json:"id"`
+	Tenant           string            `json:"tenant"`
+	Provider         provider.Provider `json:"provider"`
+	RecordType       string            `json:"record_type"`
+	RecordID         string            `json:"record_id"`
+	At               time.Time         `json:"at"`
+	Direction        string            `json:"direction"`
+	Outcome          string            `json:"outcome"`
+	OwnerBefore      string            `json:"owner_before,omitempty"`
+	OwnerAfter       string            `json:"owner_after,omitempty"`
+	PlatformUserID   string            `json:"platform_user_id,omitempty"`
+	EventID          string            `json:"event_id,omitempty"`
+	Reason           string            `json:"reason,omitempty"`
+	PlatformRecordID string            `json:"platform_record_id,omitempty"`
+	OccurredAt       time.Time         `json:"occurred_at,omitzero"`
+	ErrorCode        string            `json:"error_code,omitempty"`
 }
 
 // DLQFilter selects dead letters of one tenant (domain.DLQFilter).

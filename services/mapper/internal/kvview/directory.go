@@ -36,12 +36,12 @@ func NewDirectory(js jetstream.JetStream, kv jetstream.KeyValue) *Directory {
 }
 
 // DirectoryEntry is the directory's entry of a stored CRM user.
-func DirectoryEntry(tenant, prov string, u domain.CRMUser) crmuserkv.Entry {
+func DirectoryEntry(tenant string, prov provider.Provider, u domain.CRMUser) crmuserkv.Entry {
 	return crmuserkv.Entry{Tenant: tenant, Provider: provider.Provider(prov), CRMUserID: u.ID, Kind: string(u.Kind),
 		Active: u.Active, UserType: u.UserType, Email: u.Email, UpdatedAt: u.UpdatedAt.UTC()}
 }
 
-func (d *Directory) putOps(tenant, prov string, users []domain.CRMUser) []op {
+func (d *Directory) putOps(tenant string, prov provider.Provider, users []domain.CRMUser) []op {
 	ops := make([]op, 0, len(users))
 	now := d.now().UTC()
 	for _, u := range users {
@@ -55,7 +55,7 @@ func (d *Directory) putOps(tenant, prov string, users []domain.CRMUser) []op {
 }
 
 // PutCRMUsers writes users (as stored) and deletes the users with the ids in gone.
-func (d *Directory) PutCRMUsers(ctx context.Context, tenant, prov string, users []domain.CRMUser, gone []string) error {
+func (d *Directory) PutCRMUsers(ctx context.Context, tenant string, prov provider.Provider, users []domain.CRMUser, gone []string) error {
 	ops := d.putOps(tenant, prov, users)
 	for _, id := range gone {
 		ops = append(ops, op{key: crmuserkv.Key(tenant, provider.Provider(prov), id), del: true})
@@ -68,7 +68,7 @@ func (d *Directory) PutCRMUsers(ctx context.Context, tenant, prov string, users 
 
 // RebuildDirectory replaces the directory of a tenant's provider with users, deleting any other
 // key of the provider, and stamps the meta key.
-func (d *Directory) RebuildDirectory(ctx context.Context, tenant, prov string, users []domain.CRMUser) error {
+func (d *Directory) RebuildDirectory(ctx context.Context, tenant string, prov provider.Provider, users []domain.CRMUser) error {
 	p := provider.Provider(prov)
 	ops := d.putOps(tenant, prov, users)
 	want := make(map[string]bool, len(ops))
@@ -99,7 +99,7 @@ func (d *Directory) RebuildDirectory(ctx context.Context, tenant, prov string, u
 
 // DirectoryBuilt reports whether the directory of a tenant's provider was ever rebuilt whole (its
 // meta key exists).
-func (d *Directory) DirectoryBuilt(ctx context.Context, tenant, prov string) (bool, error) {
+func (d *Directory) DirectoryBuilt(ctx context.Context, tenant string, prov provider.Provider) (bool, error) {
 	_, err := d.kv.Get(ctx, crmuserkv.MetaKey(tenant, provider.Provider(prov)))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
@@ -111,6 +111,6 @@ func (d *Directory) DirectoryBuilt(ctx context.Context, tenant, prov string) (bo
 }
 
 // CRMUserEntry returns the directory's entry of one CRM user (tests and checks).
-func (d *Directory) CRMUserEntry(ctx context.Context, tenant, prov, id string) (crmuserkv.Entry, bool, error) {
+func (d *Directory) CRMUserEntry(ctx context.Context, tenant string, prov provider.Provider, id string) (crmuserkv.Entry, bool, error) {
 	return crmuserkv.Get(ctx, d.kv, crmuserkv.Key(tenant, provider.Provider(prov), id))
 }

@@ -54,7 +54,7 @@ func New(js jetstream.JetStream, kv jetstream.KeyValue) *View {
 // generation. The entries may be all of the provider's (Sync Users) or one event's
 // neighbourhood. Writes are asynchronous publishes to the bucket's stream, awaited in windows, so
 // a 100k-mapping run takes seconds, not a round trip per key.
-func (v *View) Sync(ctx context.Context, tenant, prov string, before, after []mappingkv.Entry, generation int64) error {
+func (v *View) Sync(ctx context.Context, tenant string, prov provider.Provider, before, after []mappingkv.Entry, generation int64) error {
 	want := make(map[string]mappingkv.Entry, 2*len(after))
 	for _, e := range after {
 		want[mappingkv.CRMKey(tenant, provider.Provider(prov), e.CRMUserID)] = e
@@ -84,7 +84,7 @@ func (v *View) Sync(ctx context.Context, tenant, prov string, before, after []ma
 
 // Rebuild replaces the view of a tenant's provider with entries (every mapping), deleting any
 // other key of the provider, and sets the meta generation.
-func (v *View) Rebuild(ctx context.Context, tenant, prov string, entries []mappingkv.Entry, generation int64) error {
+func (v *View) Rebuild(ctx context.Context, tenant string, prov provider.Provider, entries []mappingkv.Entry, generation int64) error {
 	prefix := mappingkv.Prefix(tenant, provider.Provider(prov))
 	lister, err := v.kv.ListKeysFiltered(ctx, prefix+">")
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -114,7 +114,7 @@ func (v *View) Rebuild(ctx context.Context, tenant, prov string, entries []mappi
 }
 
 // Generation returns the generation the view of a tenant's provider reflects, 0 when it has none.
-func (v *View) Generation(ctx context.Context, tenant, prov string) (int64, error) {
+func (v *View) Generation(ctx context.Context, tenant string, prov provider.Provider) (int64, error) {
 	e, err := v.kv.Get(ctx, mappingkv.MetaKey(tenant, provider.Provider(prov)))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
@@ -135,7 +135,7 @@ func (v *View) Get(ctx context.Context, key string) (mappingkv.Entry, bool, erro
 }
 
 // Entries returns every entry of a tenant's provider by key (tests and checks).
-func (v *View) Entries(ctx context.Context, tenant, prov string) (map[string]mappingkv.Entry, error) {
+func (v *View) Entries(ctx context.Context, tenant string, prov provider.Provider) (map[string]mappingkv.Entry, error) {
 	prefix := mappingkv.Prefix(tenant, provider.Provider(prov))
 	lister, err := v.kv.ListKeysFiltered(ctx, prefix+">")
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -161,7 +161,7 @@ func (v *View) Entries(ctx context.Context, tenant, prov string) (map[string]map
 	return out, nil
 }
 
-func (v *View) putMeta(ctx context.Context, tenant, prov string, generation int64) error {
+func (v *View) putMeta(ctx context.Context, tenant string, prov provider.Provider, generation int64) error {
 	b, _ := json.Marshal(mappingkv.Meta{Generation: generation, UpdatedAt: v.now().UTC()})
 	if _, err := v.kv.Put(ctx, mappingkv.MetaKey(tenant, provider.Provider(prov)), b); err != nil {
 		return fmt.Errorf("put mappings view meta %s/%s: %w", tenant, prov, err)

@@ -48,12 +48,12 @@ import (
 
 // Provider names as mapper's records carry them (strings); the names are provider.Provider's.
 const (
-	Salesforce = string(provider.Salesforce)
-	HubSpot    = string(provider.HubSpot)
+	Salesforce = provider.Salesforce
+	HubSpot    = provider.HubSpot
 )
 
 // Providers lists every provider name in provider.All's order.
-var Providers = []string{Salesforce, HubSpot}
+var Providers = provider.All
 
 // PlatformStatus is the lifecycle state of a platform user.
 type PlatformStatus string
@@ -195,7 +195,7 @@ func licenceNote(license string) string {
 // NotMappable is an active CRM user who is not a person (CRMUser.NotPersonReason): listed apart
 // from the problems, never counted as an error.
 type NotMappable struct {
-	Provider  string
+	Provider  provider.Provider
 	CRMUserID string
 	Name      string
 	Email     string
@@ -207,7 +207,7 @@ type NotMappable struct {
 // Mapping links one platform user to one CRM user of one provider. There is at most one mapping per
 // platform user and at most one per CRM user (rule 2).
 type Mapping struct {
-	Provider       string
+	Provider       provider.Provider
 	PlatformUserID string
 	CRMUserID      string
 	// PreviousCRMUserID is the CRM user the mapping pointed to before a remap (rule 4).
@@ -245,7 +245,7 @@ func DefaultSettings() Settings { return Settings{RemapOnDeactivation: true} }
 // the mapping as it was; otherwise as it is now.
 type Change struct {
 	Kind              ChangeKind
-	Provider          string
+	Provider          provider.Provider
 	PlatformUserID    string
 	CRMUserID         string
 	PreviousCRMUserID string
@@ -291,7 +291,7 @@ const (
 // Problem is one error the admin sees (rule 6), with a suggested fix.
 type Problem struct {
 	Code           string
-	Provider       string
+	Provider       provider.Provider
 	PlatformUserID string
 	CRMUserID      string
 	Email          string

@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 )
 
@@ -11,7 +12,7 @@ import (
 // pending_team; the platform user it yields is mapped with MadeBy auto_provisioned and stays
 // pending_team until the platform reports it with a team.
 type Provision struct {
-	Provider    string
+	Provider    provider.Provider
 	CRMUserID   string
 	Email       string
 	FirstName   string
@@ -22,7 +23,7 @@ type Provision struct {
 // ProvisionQuery is what DecideProvision needs to know about one owner change.
 type ProvisionQuery struct {
 	Settings Settings
-	Provider string
+	Provider provider.Provider
 	// Owner is the CRM user the owner change names.
 	Owner CRMUser
 	// OwnerMapped is true when a mapping (of any status) names the owner.

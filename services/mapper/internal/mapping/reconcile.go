@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"cmp"
+	"github.com/ownersync/ownersync/libs/provider"
 	"slices"
 	"strings"
 	"time"
@@ -10,7 +11,7 @@ import (
 // Input is what the rules look at for one tenant and one provider. For Reconcile it holds every
 // user; for Apply it may hold only the neighbourhood of the touched user (see Apply).
 type Input struct {
-	Provider      string
+	Provider      provider.Provider
 	PlatformUsers []PlatformUser
 	CRMUsers      []CRMUser
 	// Mappings are the existing mappings of this provider, manual pins (MadeBy manual) included.
@@ -425,7 +426,7 @@ func (e *engine) keepAsIs(m Mapping, pi, ci int32) {
 	e.claim(m, pi, ci)
 }
 
-func (e *engine) provider(m Mapping) string {
+func (e *engine) provider(m Mapping) provider.Provider {
 	if e.in.Provider != "" {
 		return e.in.Provider
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -52,9 +53,9 @@ var (
 
 // setHead is the head document of a chunked set.
 type setHead struct {
-	Key      string `bson:"_id"`
-	Tenant   string `bson:"tenant"`
-	Provider string `bson:"provider"`
+	Key      string            `bson:"_id"`
+	Tenant   string            `bson:"tenant"`
+	Provider provider.Provider `bson:"provider"`
 	// Gen is the generation of the buckets; empty: the set has no buckets yet (a head created by
 	// a dirty mark, see crmsnap.go).
 	Gen     string `bson:"gen"`
@@ -74,12 +75,12 @@ type setHead struct {
 
 // bucketDoc is one bucket of a chunked set.
 type bucketDoc struct {
-	Key      string `bson:"_id"`
-	Tenant   string `bson:"tenant"`
-	Provider string `bson:"provider"`
-	Gen      string `bson:"gen"`
-	N        int    `bson:"n"`
-	Data     []byte `bson:"data"`
+	Key      string            `bson:"_id"`
+	Tenant   string            `bson:"tenant"`
+	Provider provider.Provider `bson:"provider"`
+	Gen      string            `bson:"gen"`
+	N        int               `bson:"n"`
+	Data     []byte            `bson:"data"`
 }
 
 // chunkSet stores sets of T in one collection.
@@ -95,7 +96,7 @@ type loadedSet[T any] struct {
 	items []T
 }
 
-func setKey(tenant, provider string) string { return tenant + "/" + provider }
+func setKey(tenant string, provider provider.Provider) string { return tenant + "/" + string(provider) }
 
 func bucketKey(head string, gen string, i int) string { return fmt.Sprintf("%s/%s/%d", head, gen, i) }
 
@@ -121,7 +122,7 @@ func layoutFits(b, n int) bool {
 }
 
 // head reads a set's head; nil when there is none.
-func (c chunkSet[T]) head(ctx context.Context, tenant, provider string) (*setHead, error) {
+func (c chunkSet[T]) head(ctx context.Context, tenant string, provider provider.Provider) (*setHead, error) {
 	var h setHead
 	err := c.coll().FindOne(ctx, bson.D{{Key: "_id", Value: setKey(tenant, provider)}}).Decode(&h)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -134,7 +135,7 @@ func (c chunkSet[T]) head(ctx context.Context, tenant, provider string) (*setHea
 }
 
 // load reads a set: its head and, when the head has a generation, every bucket by _id.
-func (c chunkSet[T]) load(ctx context.Context, tenant, provider string) (*loadedSet[T], error) {
+func (c chunkSet[T]) load(ctx context.Context, tenant string, provider provider.Provider) (*loadedSet[T], error) {
 	h, err := c.head(ctx, tenant, provider)
 	if err != nil || h == nil || h.Gen == "" {
 		return &loadedSet[T]{head: h}, err
@@ -249,7 +250,7 @@ type saveOptions struct {
 // save makes the stored set of tenant and provider equal to items; prev is the head read
 // before (nil: none). saved is false when the head moved on under a version check: the stored
 // set is then as before.
-func (c chunkSet[T]) save(ctx context.Context, tenant, provider string, prev *setHead, items []T, o saveOptions) (saved bool, err error) {
+func (c chunkSet[T]) save(ctx context.Context, tenant string, provider provider.Provider, prev *setHead, items []T, o saveOptions) (saved bool, err error) {
 	coll := c.coll()
 	hk := setKey(tenant, provider)
 	now := c.now().UTC().Truncate(time.Millisecond)

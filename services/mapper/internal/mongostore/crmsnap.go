@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -43,7 +44,7 @@ type crmRead struct {
 
 // ReadCRMUsers returns every stored CRM user of a tenant and provider, by id, with the note
 // WriteCRMUsers needs.
-func (s *Store) ReadCRMUsers(ctx context.Context, tenant, provider string) (domain.StoredCRMUsers, error) {
+func (s *Store) ReadCRMUsers(ctx context.Context, tenant string, provider provider.Provider) (domain.StoredCRMUsers, error) {
 	set, err := s.crmSets().load(ctx, tenant, provider)
 	if err != nil {
 		return domain.StoredCRMUsers{}, fmt.Errorf("list crm users %s/%s: %w", tenant, provider, err)
@@ -72,13 +73,13 @@ func (s *Store) ReadCRMUsers(ctx context.Context, tenant, provider string) (doma
 }
 
 // CRMUsers returns every stored CRM user of a tenant and provider, by id.
-func (s *Store) CRMUsers(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error) {
+func (s *Store) CRMUsers(ctx context.Context, tenant string, provider provider.Provider) (map[string]domain.CRMUser, error) {
 	st, err := s.ReadCRMUsers(ctx, tenant, provider)
 	return st.Users, err
 }
 
 // markCRMDirty records that the users' documents changed outside the set.
-func (s *Store) markCRMDirty(ctx context.Context, tenant, provider string, ids ...string) error {
+func (s *Store) markCRMDirty(ctx context.Context, tenant string, provider provider.Provider, ids ...string) error {
 	_, err := s.db.Collection(CRMDirectory).UpdateOne(ctx, bson.D{{Key: "_id", Value: setKey(tenant, provider)}},
 		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "dirty", Value: bson.D{{Key: "$each", Value: ids}}}}}, {Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}}},
 		options.UpdateOne().SetUpsert(true))
@@ -89,7 +90,7 @@ func (s *Store) markCRMDirty(ctx context.Context, tenant, provider string, ids .
 }
 
 // markCRMStale makes readers of the set go to the documents until the next Sync Users.
-func (s *Store) markCRMStale(ctx context.Context, tenant, provider string) error {
+func (s *Store) markCRMStale(ctx context.Context, tenant string, provider provider.Provider) error {
 	_, err := s.db.Collection(CRMDirectory).UpdateOne(ctx, bson.D{{Key: "_id", Value: setKey(tenant, provider)}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "stale", Value: true}}}, {Key: "$inc", Value: bson.D{{Key: "version", Value: int64(1)}}}})
 	if err != nil {

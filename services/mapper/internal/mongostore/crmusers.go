@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -16,28 +17,30 @@ import (
 
 // crmUserDoc is a stored CRM user. The key is <tenant>/<provider>/<CRM user id>.
 type crmUserDoc struct {
-	Key           string    `bson:"_id"`
-	Tenant        string    `bson:"tenant"`
-	Provider      string    `bson:"provider"`
-	ID            string    `bson:"user_id"`
-	Email         string    `bson:"email"`
-	EmailNorm     string    `bson:"email_norm"`
-	FirstName     string    `bson:"first_name"`
-	LastName      string    `bson:"last_name"`
-	Active        bool      `bson:"active"`
-	Kind          string    `bson:"kind"`
-	Username      string    `bson:"username,omitempty"`
-	UserType      string    `bson:"user_type,omitempty"`
-	License       string    `bson:"license,omitempty"`
-	HubSpotUserID int64     `bson:"hubspot_user_id,omitempty"`
-	SourceTime    time.Time `bson:"source_time"`
-	UpdatedAt     time.Time `bson:"updated_at"`
+	Key           string            `bson:"_id"`
+	Tenant        string            `bson:"tenant"`
+	Provider      provider.Provider `bson:"provider"`
+	ID            string            `bson:"user_id"`
+	Email         string            `bson:"email"`
+	EmailNorm     string            `bson:"email_norm"`
+	FirstName     string            `bson:"first_name"`
+	LastName      string            `bson:"last_name"`
+	Active        bool              `bson:"active"`
+	Kind          string            `bson:"kind"`
+	Username      string            `bson:"username,omitempty"`
+	UserType      string            `bson:"user_type,omitempty"`
+	License       string            `bson:"license,omitempty"`
+	HubSpotUserID int64             `bson:"hubspot_user_id,omitempty"`
+	SourceTime    time.Time         `bson:"source_time"`
+	UpdatedAt     time.Time         `bson:"updated_at"`
 }
 
 // CRMUserKey is the stored key of a CRM user.
-func CRMUserKey(tenant, provider, id string) string { return tenant + "/" + provider + "/" + id }
+func CRMUserKey(tenant string, provider provider.Provider, id string) string {
+	return tenant + "/" + string(provider) + "/" + id
+}
 
-func toCRMDoc(tenant, provider string, u domain.CRMUser, now time.Time) crmUserDoc {
+func toCRMDoc(tenant string, provider provider.Provider, u domain.CRMUser, now time.Time) crmUserDoc {
 	return crmUserDoc{
 		Key: CRMUserKey(tenant, provider, u.ID), Tenant: tenant, Provider: provider, ID: u.ID,
 		Email: u.Email, EmailNorm: mapping.NormalizeEmail(u.Email), FirstName: u.FirstName, LastName: u.LastName,
@@ -55,7 +58,7 @@ func (d crmUserDoc) user() domain.CRMUser {
 }
 
 // crmUserDocs reads every CRM user document of a tenant and provider, by id.
-func (s *Store) crmUserDocs(ctx context.Context, tenant, provider string) (map[string]domain.CRMUser, error) {
+func (s *Store) crmUserDocs(ctx context.Context, tenant string, provider provider.Provider) (map[string]domain.CRMUser, error) {
 	cur, err := s.db.Collection(CRMUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}})
 	if err != nil {
 		return nil, fmt.Errorf("list crm users %s/%s: %w", tenant, provider, err)
@@ -73,7 +76,7 @@ func (s *Store) crmUserDocs(ctx context.Context, tenant, provider string) (map[s
 }
 
 // CRMUser returns one stored CRM user.
-func (s *Store) CRMUser(ctx context.Context, tenant, provider, id string) (domain.CRMUser, error) {
+func (s *Store) CRMUser(ctx context.Context, tenant string, provider provider.Provider, id string) (domain.CRMUser, error) {
 	var d crmUserDoc
 	err := s.db.Collection(CRMUsers).FindOne(ctx, bson.D{{Key: "_id", Value: CRMUserKey(tenant, provider, id)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -87,7 +90,7 @@ func (s *Store) CRMUser(ctx context.Context, tenant, provider, id string) (domai
 
 // CRMUsersByEmail returns the stored CRM users of a tenant and provider whose email equals one of
 // emails as the rules compare them.
-func (s *Store) CRMUsersByEmail(ctx context.Context, tenant, provider string, emails []string) ([]domain.CRMUser, error) {
+func (s *Store) CRMUsersByEmail(ctx context.Context, tenant string, provider provider.Provider, emails []string) ([]domain.CRMUser, error) {
 	var out []domain.CRMUser
 	for _, e := range uniqueNorm(emails) {
 		cur, err := s.db.Collection(CRMUsers).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}, {Key: "email_norm", Value: e}})
@@ -108,7 +111,7 @@ func (s *Store) CRMUsersByEmail(ctx context.Context, tenant, provider string, em
 // PutCRMUser stores one CRM user unless a change with a later source time is already stored
 // (a zero source time always applies: it is a fresh read from the CRM). It returns the user as
 // stored and whether it changed.
-func (s *Store) PutCRMUser(ctx context.Context, tenant, provider string, u domain.CRMUser) (stored domain.CRMUser, changed bool, err error) {
+func (s *Store) PutCRMUser(ctx context.Context, tenant string, provider provider.Provider, u domain.CRMUser) (stored domain.CRMUser, changed bool, err error) {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	d := toCRMDoc(tenant, provider, u, now)
 	filter := bson.D{{Key: "_id", Value: d.Key}}
@@ -130,7 +133,7 @@ func (s *Store) PutCRMUser(ctx context.Context, tenant, provider string, u domai
 }
 
 // DeleteCRMUser removes a CRM user (it no longer exists in the CRM).
-func (s *Store) DeleteCRMUser(ctx context.Context, tenant, provider, id string) error {
+func (s *Store) DeleteCRMUser(ctx context.Context, tenant string, provider provider.Provider, id string) error {
 	_, err := s.db.Collection(CRMUsers).DeleteOne(ctx, bson.D{{Key: "_id", Value: CRMUserKey(tenant, provider, id)}})
 	if err != nil {
 		return fmt.Errorf("delete crm user %s/%s/%s: %w", tenant, provider, id, err)
@@ -142,7 +145,7 @@ func (s *Store) DeleteCRMUser(ctx context.Context, tenant, provider, id string) 
 // replacements for changed ones and deletions for vanished ones (see write and BulkWrites for how
 // FerretDB gets them in few scans), then writes the chunked set (crmsnap.go), rewriting only the
 // chunks that hold a change. Replays are harmless.
-func (s *Store) WriteCRMUsers(ctx context.Context, tenant, provider string, stored domain.StoredCRMUsers, d domain.CRMUsersDiff) error {
+func (s *Store) WriteCRMUsers(ctx context.Context, tenant string, provider provider.Provider, stored domain.StoredCRMUsers, d domain.CRMUsersDiff) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	read, _ := stored.Read.(*crmRead)
 	if read == nil {

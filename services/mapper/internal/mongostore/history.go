@@ -10,7 +10,7 @@ import (
 
 // RecordHistory returns the ownership changes of one CRM record, oldest first (at most
 // ownerhistory.MaxRead), from the writer's ownership_history collection (libs/ownerhistory).
-func (s *Store) RecordHistory(ctx context.Context, tenant, prov, recordType, recordID string) ([]domain.HistoryEntry, error) {
+func (s *Store) RecordHistory(ctx context.Context, tenant string, prov provider.Provider, recordType, recordID string) ([]domain.HistoryEntry, error) {
 	docs, err := ownerhistory.Read(ctx, s.db, ownerhistory.Record{Tenant: tenant, Provider: provider.Provider(prov), RecordType: recordType, RecordID: recordID})
 	if err != nil {
 		return nil, err
@@ -23,7 +23,7 @@ func (s *Store) RecordHistory(ctx context.Context, tenant, prov, recordType, rec
 }
 
 func historyEntry(d ownerhistory.Doc) domain.HistoryEntry {
-	return domain.HistoryEntry{ID: d.ID, Tenant: d.Tenant, Provider: string(d.Provider), RecordType: d.RecordType,
+	return domain.HistoryEntry{ID: d.ID, Tenant: d.Tenant, Provider: d.Provider, RecordType: d.RecordType,
 		RecordID: d.RecordID, At: d.At, Direction: d.Direction, Outcome: d.Outcome, OwnerBefore: d.OwnerBefore,
 		OwnerAfter: d.OwnerAfter, PlatformUserID: d.PlatformUserID, EventID: d.EventID, Reason: d.Reason,
 		PlatformRecordID: d.PlatformRecordID, OccurredAt: d.OccurredAt, ErrorCode: d.ErrorCode}

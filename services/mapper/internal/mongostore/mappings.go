@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -14,23 +15,23 @@ import (
 
 // mappingDoc is a stored mapping, keyed <tenant>/<provider>/<platform user id>.
 type mappingDoc struct {
-	Key               string    `bson:"_id"`
-	Tenant            string    `bson:"tenant"`
-	Provider          string    `bson:"provider"`
-	PlatformUserID    string    `bson:"platform_user_id"`
-	CRMUserID         string    `bson:"crm_user_id"`
-	PreviousCRMUserID string    `bson:"previous_crm_user_id,omitempty"`
-	Email             string    `bson:"email"`
-	Status            string    `bson:"status"`
-	Reason            string    `bson:"reason,omitempty"`
-	MadeBy            string    `bson:"made_by"`
-	CreatedAt         time.Time `bson:"created_at"`
-	UpdatedAt         time.Time `bson:"updated_at"`
+	Key               string            `bson:"_id"`
+	Tenant            string            `bson:"tenant"`
+	Provider          provider.Provider `bson:"provider"`
+	PlatformUserID    string            `bson:"platform_user_id"`
+	CRMUserID         string            `bson:"crm_user_id"`
+	PreviousCRMUserID string            `bson:"previous_crm_user_id,omitempty"`
+	Email             string            `bson:"email"`
+	Status            string            `bson:"status"`
+	Reason            string            `bson:"reason,omitempty"`
+	MadeBy            string            `bson:"made_by"`
+	CreatedAt         time.Time         `bson:"created_at"`
+	UpdatedAt         time.Time         `bson:"updated_at"`
 }
 
 // MappingKey is the stored key of a mapping.
-func MappingKey(tenant, provider, platformUserID string) string {
-	return tenant + "/" + provider + "/" + platformUserID
+func MappingKey(tenant string, provider provider.Provider, platformUserID string) string {
+	return tenant + "/" + string(provider) + "/" + platformUserID
 }
 
 func toMappingDoc(tenant string, m mapping.Mapping) mappingDoc {
@@ -51,13 +52,13 @@ func (d mappingDoc) mapping() mapping.Mapping {
 }
 
 // Mappings returns every mapping of a tenant and provider.
-func (s *Store) Mappings(ctx context.Context, tenant, provider string) ([]mapping.Mapping, error) {
+func (s *Store) Mappings(ctx context.Context, tenant string, provider provider.Provider) ([]mapping.Mapping, error) {
 	return s.findMappings(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}})
 }
 
 // MappingsNaming returns the mappings of a tenant and provider that name one of the platform users
 // or one of the CRM users.
-func (s *Store) MappingsNaming(ctx context.Context, tenant, provider string, platformUserIDs, crmUserIDs []string) ([]mapping.Mapping, error) {
+func (s *Store) MappingsNaming(ctx context.Context, tenant string, provider provider.Provider, platformUserIDs, crmUserIDs []string) ([]mapping.Mapping, error) {
 	seen := map[string]bool{}
 	var out []mapping.Mapping
 	add := func(field, id string) error {
@@ -116,7 +117,7 @@ func (s *Store) WriteMappings(ctx context.Context, tenant string, stored, upsert
 		// and no parking is needed.
 		was := make(map[string]bool, len(stored))
 		for _, m := range stored {
-			was[m.Provider+"/"+m.PlatformUserID] = true
+			was[string(m.Provider)+"/"+m.PlatformUserID] = true
 		}
 		var inserts, replaces []keyed
 		var ids []string
@@ -125,7 +126,7 @@ func (s *Store) WriteMappings(ctx context.Context, tenant string, stored, upsert
 		}
 		for _, m := range upserts {
 			d := toMappingDoc(tenant, m)
-			if was[m.Provider+"/"+m.PlatformUserID] {
+			if was[string(m.Provider)+"/"+m.PlatformUserID] {
 				replaces = append(replaces, keyed{d.Key, d})
 			} else {
 				inserts = append(inserts, keyed{d.Key, d})
@@ -151,12 +152,12 @@ func (s *Store) WriteMappings(ctx context.Context, tenant string, stored, upsert
 	}
 	was := make(map[string]string, len(stored))
 	for _, m := range stored {
-		was[m.Provider+"/"+m.PlatformUserID] = m.CRMUserID
+		was[string(m.Provider)+"/"+m.PlatformUserID] = m.CRMUserID
 	}
 	models = models[:0]
 	var inserts []any
 	for _, m := range upserts {
-		old, ok := was[m.Provider+"/"+m.PlatformUserID]
+		old, ok := was[string(m.Provider)+"/"+m.PlatformUserID]
 		if !ok {
 			inserts = append(inserts, toMappingDoc(tenant, m))
 			continue
@@ -172,7 +173,7 @@ func (s *Store) WriteMappings(ctx context.Context, tenant string, stored, upsert
 	}
 	models = models[:0]
 	for _, m := range upserts {
-		if _, ok := was[m.Provider+"/"+m.PlatformUserID]; ok {
+		if _, ok := was[string(m.Provider)+"/"+m.PlatformUserID]; ok {
 			d := toMappingDoc(tenant, m)
 			models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: d.Key}}).SetReplacement(d).SetUpsert(true))
 		}
@@ -190,11 +191,11 @@ func (s *Store) WriteMappings(ctx context.Context, tenant string, stored, upsert
 }
 
 // Generation returns the write generation of a tenant's provider mappings (see BumpGeneration).
-func (s *Store) Generation(ctx context.Context, tenant, provider string) (int64, error) {
+func (s *Store) Generation(ctx context.Context, tenant string, provider provider.Provider) (int64, error) {
 	var d struct {
 		Gen int64 `bson:"generation"`
 	}
-	err := s.db.Collection(KVState).FindOne(ctx, bson.D{{Key: "_id", Value: tenant + "/" + provider}}).Decode(&d)
+	err := s.db.Collection(KVState).FindOne(ctx, bson.D{{Key: "_id", Value: tenant + "/" + string(provider)}}).Decode(&d)
 	if err == mongo.ErrNoDocuments {
 		return 0, nil
 	}
@@ -207,11 +208,11 @@ func (s *Store) Generation(ctx context.Context, tenant, provider string) (int64,
 // BumpGeneration increments and returns the write generation of a tenant's provider mappings.
 // Writers bump it before writing mappings and store it in the KV view after updating the view, so
 // a view whose generation is behind missed a write and is rebuilt at start.
-func (s *Store) BumpGeneration(ctx context.Context, tenant, provider string) (int64, error) {
+func (s *Store) BumpGeneration(ctx context.Context, tenant string, provider provider.Provider) (int64, error) {
 	var d struct {
 		Gen int64 `bson:"generation"`
 	}
-	err := s.db.Collection(KVState).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: tenant + "/" + provider}},
+	err := s.db.Collection(KVState).FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: tenant + "/" + string(provider)}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "generation", Value: int64(1)}}}},
 		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&d)
 	if err != nil {

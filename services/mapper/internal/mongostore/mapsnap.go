@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -32,7 +33,7 @@ type mappingRead struct {
 }
 
 // ReadMappings returns every mapping of a tenant and provider with the note SaveMappings needs.
-func (s *Store) ReadMappings(ctx context.Context, tenant, provider string) (domain.StoredMappings, error) {
+func (s *Store) ReadMappings(ctx context.Context, tenant string, provider provider.Provider) (domain.StoredMappings, error) {
 	gen, err := s.Generation(ctx, tenant, provider)
 	if err != nil {
 		return domain.StoredMappings{}, err
@@ -55,7 +56,7 @@ func (s *Store) ReadMappings(ctx context.Context, tenant, provider string) (doma
 // SaveMappings writes the copy of a provider's mappings after a commit of upserts and deletes
 // made on the mappings read; it does nothing when another write came between the read and the
 // commit (the copy then stays behind its generation and is not read).
-func (s *Store) SaveMappings(ctx context.Context, tenant, provider string, read domain.StoredMappings, upserts, deletes []mapping.Mapping) error {
+func (s *Store) SaveMappings(ctx context.Context, tenant string, provider provider.Provider, read domain.StoredMappings, upserts, deletes []mapping.Mapping) error {
 	r, _ := read.Read.(*mappingRead)
 	if r == nil {
 		return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -15,25 +16,25 @@ import (
 )
 
 type problemDoc struct {
-	Key            string    `bson:"_id"`
-	Tenant         string    `bson:"tenant"`
-	Provider       string    `bson:"provider"`
-	Code           string    `bson:"code"`
-	PlatformUserID string    `bson:"platform_user_id,omitempty"`
-	CRMUserID      string    `bson:"crm_user_id,omitempty"`
-	Email          string    `bson:"email,omitempty"`
-	Name           string    `bson:"name,omitempty"`
-	Message        string    `bson:"message"`
-	Fix            string    `bson:"fix"`
-	Conflict       bool      `bson:"conflict"`
-	Since          time.Time `bson:"since"`
+	Key            string            `bson:"_id"`
+	Tenant         string            `bson:"tenant"`
+	Provider       provider.Provider `bson:"provider"`
+	Code           string            `bson:"code"`
+	PlatformUserID string            `bson:"platform_user_id,omitempty"`
+	CRMUserID      string            `bson:"crm_user_id,omitempty"`
+	Email          string            `bson:"email,omitempty"`
+	Name           string            `bson:"name,omitempty"`
+	Message        string            `bson:"message"`
+	Fix            string            `bson:"fix"`
+	Conflict       bool              `bson:"conflict"`
+	Since          time.Time         `bson:"since"`
 }
 
 // problemKey identifies a problem by what it is about, so the same problem found again keeps its
 // document (and its "since" time).
 func problemKey(tenant string, p mapping.Problem) string {
 	h := sha256.Sum256([]byte(p.Code + "\x00" + p.PlatformUserID + "\x00" + p.CRMUserID + "\x00" + mapping.NormalizeEmail(p.Email)))
-	return tenant + "/" + p.Provider + "/" + hex.EncodeToString(h[:12])
+	return tenant + "/" + string(p.Provider) + "/" + hex.EncodeToString(h[:12])
 }
 
 func (d problemDoc) problem() domain.Problem {
@@ -51,7 +52,7 @@ func (s *Store) problemSets() chunkSet[domain.Problem] {
 
 // storedProblems reads the problems of a tenant's provider with the head they were read under
 // (nil: none yet, read from the earlier layout).
-func (s *Store) storedProblems(ctx context.Context, tenant, provider string) ([]domain.Problem, *setHead, error) {
+func (s *Store) storedProblems(ctx context.Context, tenant string, provider provider.Provider) ([]domain.Problem, *setHead, error) {
 	set, err := s.problemSets().load(ctx, tenant, provider)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list problems %s/%s: %w", tenant, provider, err)
@@ -64,7 +65,7 @@ func (s *Store) storedProblems(ctx context.Context, tenant, provider string) ([]
 }
 
 // legacyProblems reads the problems stored one per document (before issue 18).
-func (s *Store) legacyProblems(ctx context.Context, tenant, provider string) ([]domain.Problem, error) {
+func (s *Store) legacyProblems(ctx context.Context, tenant string, provider provider.Provider) ([]domain.Problem, error) {
 	cur, err := s.db.Collection(Problems).Find(ctx, bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}})
 	if err != nil {
 		return nil, fmt.Errorf("list problems %s/%s: %w", tenant, provider, err)
@@ -81,7 +82,7 @@ func (s *Store) legacyProblems(ctx context.Context, tenant, provider string) ([]
 }
 
 // Problems returns the stored problems of a tenant's provider.
-func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]domain.Problem, error) {
+func (s *Store) Problems(ctx context.Context, tenant string, provider provider.Provider) ([]domain.Problem, error) {
 	ps, _, err := s.storedProblems(ctx, tenant, provider)
 	return ps, err
 }
@@ -89,7 +90,7 @@ func (s *Store) Problems(ctx context.Context, tenant, provider string) ([]domain
 // ReplaceProblems makes the stored problems of a tenant's provider equal to problems, writing only
 // the buckets that hold a difference. keep selects stored problems that are not the caller's to
 // replace (e.g. a CRM API error while replacing the rules' problems); nil replaces all.
-func (s *Store) ReplaceProblems(ctx context.Context, tenant, provider string, problems []mapping.Problem, keep func(domain.Problem) bool) error {
+func (s *Store) ReplaceProblems(ctx context.Context, tenant string, provider provider.Provider, problems []mapping.Problem, keep func(domain.Problem) bool) error {
 	stored, head, err := s.storedProblems(ctx, tenant, provider)
 	if err != nil {
 		return err
@@ -99,7 +100,7 @@ func (s *Store) ReplaceProblems(ctx context.Context, tenant, provider string, pr
 
 // ReplaceUserProblems replaces the stored problems about the given users (one event's
 // neighbourhood) with problems.
-func (s *Store) ReplaceUserProblems(ctx context.Context, tenant, provider string, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error {
+func (s *Store) ReplaceUserProblems(ctx context.Context, tenant string, provider provider.Provider, platformUserIDs, crmUserIDs, emails []string, problems []mapping.Problem) error {
 	all, head, err := s.storedProblems(ctx, tenant, provider)
 	if err != nil {
 		return err
@@ -126,7 +127,7 @@ func (s *Store) ReplaceUserProblems(ctx context.Context, tenant, provider string
 // diffProblems replaces the problems stored (a part of all) with problems, keeping the since
 // time of a problem found again, and writes the set when anything changed (or it still is in
 // the earlier layout).
-func (s *Store) diffProblems(ctx context.Context, tenant, provider string, head *setHead, all, stored []domain.Problem, problems []mapping.Problem, keep func(domain.Problem) bool) error {
+func (s *Store) diffProblems(ctx context.Context, tenant string, provider provider.Provider, head *setHead, all, stored []domain.Problem, problems []mapping.Problem, keep func(domain.Problem) bool) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	want := make(map[string]mapping.Problem, len(problems))
 	for _, p := range problems {
@@ -186,7 +187,7 @@ func (s *Store) diffProblems(ctx context.Context, tenant, provider string, head 
 }
 
 // SetCRMError records (err non-empty) or clears (empty) the CRM API error of a tenant's provider.
-func (s *Store) SetCRMError(ctx context.Context, tenant, provider, message, fix string) error {
+func (s *Store) SetCRMError(ctx context.Context, tenant string, provider provider.Provider, message, fix string) error {
 	all, head, err := s.storedProblems(ctx, tenant, provider)
 	if err != nil {
 		return err

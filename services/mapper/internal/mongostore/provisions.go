@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -19,18 +20,18 @@ import (
 const Provisions = "provisions"
 
 type provisionDoc struct {
-	Key         string    `bson:"_id"`
-	Tenant      string    `bson:"tenant"`
-	Provider    string    `bson:"provider"`
-	CRMUserID   string    `bson:"crm_user_id"`
-	Email       string    `bson:"email"`
-	FirstName   string    `bson:"first_name,omitempty"`
-	LastName    string    `bson:"last_name,omitempty"`
-	RequestedAt time.Time `bson:"requested_at"`
+	Key         string            `bson:"_id"`
+	Tenant      string            `bson:"tenant"`
+	Provider    provider.Provider `bson:"provider"`
+	CRMUserID   string            `bson:"crm_user_id"`
+	Email       string            `bson:"email"`
+	FirstName   string            `bson:"first_name,omitempty"`
+	LastName    string            `bson:"last_name,omitempty"`
+	RequestedAt time.Time         `bson:"requested_at"`
 }
 
-func provisionKey(tenant, provider, crmUserID string) string {
-	return tenant + "/" + provider + "/" + crmUserID
+func provisionKey(tenant string, provider provider.Provider, crmUserID string) string {
+	return tenant + "/" + string(provider) + "/" + crmUserID
 }
 
 func (d provisionDoc) provision() mapping.Provision {
@@ -53,7 +54,7 @@ func (s *Store) PutProvision(ctx context.Context, tenant string, p mapping.Provi
 }
 
 // Provision returns one outstanding provisioning request, or domain.ErrNotFound.
-func (s *Store) Provision(ctx context.Context, tenant, provider, crmUserID string) (mapping.Provision, error) {
+func (s *Store) Provision(ctx context.Context, tenant string, provider provider.Provider, crmUserID string) (mapping.Provision, error) {
 	var d provisionDoc
 	err := s.db.Collection(Provisions).FindOne(ctx, bson.D{{Key: "_id", Value: provisionKey(tenant, provider, crmUserID)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -67,7 +68,7 @@ func (s *Store) Provision(ctx context.Context, tenant, provider, crmUserID strin
 
 // Provisions returns the outstanding provisioning requests of a tenant's provider; with crmUserIDs
 // only those naming one of them (none for an empty list). Sorted by CRM user id.
-func (s *Store) Provisions(ctx context.Context, tenant, provider string, crmUserIDs ...string) ([]mapping.Provision, error) {
+func (s *Store) Provisions(ctx context.Context, tenant string, provider provider.Provider, crmUserIDs ...string) ([]mapping.Provision, error) {
 	filter := bson.D{{Key: "tenant", Value: tenant}, {Key: "provider", Value: provider}}
 	if crmUserIDs != nil {
 		if len(crmUserIDs) == 0 {
@@ -92,7 +93,7 @@ func (s *Store) Provisions(ctx context.Context, tenant, provider string, crmUser
 
 // DeleteProvision removes a request that is no longer outstanding (its CRM user got mapped, was
 // deactivated or removed). Deleting a missing request is not an error.
-func (s *Store) DeleteProvision(ctx context.Context, tenant, provider, crmUserID string) error {
+func (s *Store) DeleteProvision(ctx context.Context, tenant string, provider provider.Provider, crmUserID string) error {
 	if _, err := s.db.Collection(Provisions).DeleteOne(ctx, bson.D{{Key: "_id", Value: provisionKey(tenant, provider, crmUserID)}}); err != nil {
 		return fmt.Errorf("delete provision %s/%s/%s: %w", tenant, provider, crmUserID, err)
 	}

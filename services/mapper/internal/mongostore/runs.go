@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,17 +33,17 @@ type runDoc struct {
 }
 
 type runProviderDoc struct {
-	Provider  string          `bson:"provider"`
-	Phase     string          `bson:"phase"`
-	Pulled    int             `bson:"pulled"`
-	Processed int             `bson:"processed"`
-	Failure   string          `bson:"failure,omitempty"`
-	PullMS    int64           `bson:"pull_ms"`
-	RulesMS   int64           `bson:"rules_ms"`
-	WriteMS   int64           `bson:"write_ms"`
-	Counts    *runCountsDoc   `bson:"counts,omitempty"`
-	Changes   []runChangeDoc  `bson:"changes,omitempty"`
-	Errors    []runProblemDoc `bson:"errors,omitempty"`
+	Provider  provider.Provider `bson:"provider"`
+	Phase     string            `bson:"phase"`
+	Pulled    int               `bson:"pulled"`
+	Processed int               `bson:"processed"`
+	Failure   string            `bson:"failure,omitempty"`
+	PullMS    int64             `bson:"pull_ms"`
+	RulesMS   int64             `bson:"rules_ms"`
+	WriteMS   int64             `bson:"write_ms"`
+	Counts    *runCountsDoc     `bson:"counts,omitempty"`
+	Changes   []runChangeDoc    `bson:"changes,omitempty"`
+	Errors    []runProblemDoc   `bson:"errors,omitempty"`
 	// NotMappable are the CRM users who are not people (report.Provider.NotMappable).
 	NotMappable []runNotMappableDoc `bson:"not_mappable,omitempty"`
 }

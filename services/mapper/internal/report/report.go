@@ -6,6 +6,7 @@
 package report
 
 import (
+	"github.com/ownersync/ownersync/libs/provider"
 	"slices"
 	"time"
 
@@ -46,7 +47,7 @@ type Counts struct {
 
 // Provider is one provider's part of a run.
 type Provider struct {
-	Provider string
+	Provider provider.Provider
 	// Counts are zero when the pull failed.
 	Counts Counts
 	// Changes lists the changes in the rules' order (each user's changes in the order they
@@ -68,7 +69,7 @@ type Provider struct {
 
 // FromResult builds a provider's report from the rules' result. pulled is the number of CRM users
 // read. A negative limit means no cap. The result is not modified.
-func FromResult(provider string, r mapping.Result, pulled int, lim Limits) Provider {
+func FromResult(provider provider.Provider, r mapping.Result, pulled int, lim Limits) Provider {
 	p := Provider{
 		Provider:     provider,
 		Counts:       Counts{Counts: r.Counts, Pulled: pulled},
@@ -85,7 +86,7 @@ func FromResult(provider string, r mapping.Result, pulled int, lim Limits) Provi
 }
 
 // Failed is the report of a provider whose pull failed: nothing changed, the reason is given.
-func Failed(provider string, reason string) Provider {
+func Failed(provider provider.Provider, reason string) Provider {
 	return Provider{Provider: provider, Failure: reason}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ownersync/ownersync/libs/provider"
 	"strings"
 	"testing"
 	"time"
@@ -91,12 +92,12 @@ func TestSyncUsersBoundsStopAnEndlessCRM(t *testing.T) {
 		t.Fatalf("first run: %v %+v", err, rec)
 	}
 	type state struct {
-		Mappings map[string][]mapping.Mapping
-		CRMUsers map[string]int
+		Mappings map[provider.Provider][]mapping.Mapping
+		CRMUsers map[provider.Provider]int
 	}
 	snapshot := func() state {
-		s := state{Mappings: map[string][]mapping.Mapping{}, CRMUsers: map[string]int{}}
-		for _, p := range []string{mapping.Salesforce, mapping.HubSpot} {
+		s := state{Mappings: map[provider.Provider][]mapping.Mapping{}, CRMUsers: map[provider.Provider]int{}}
+		for _, p := range mapping.Providers {
 			ms, err := store.Mappings(ctx, "lt", p)
 			if err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package syncusers
 
 import (
 	"context"
+	"github.com/ownersync/ownersync/libs/provider"
 	"log/slog"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -77,24 +78,24 @@ func (o observer) endRun(ctx context.Context, span trace.Span, run *domain.SyncR
 }
 
 // startPhase starts a child span of one provider's phase.
-func (o observer) startPhase(ctx context.Context, provider, phase string) (context.Context, trace.Span) {
-	ctx = logctx.With(ctx, slog.String("provider", provider))
-	return o.tracer.Start(ctx, "sync users "+phase+" "+provider, trace.WithAttributes(attribute.String("provider", provider), attribute.String("ownersync.sync.phase", phase)))
+func (o observer) startPhase(ctx context.Context, provider provider.Provider, phase string) (context.Context, trace.Span) {
+	ctx = logctx.With(ctx, slog.String("provider", string(provider)))
+	return o.tracer.Start(ctx, "sync users "+phase+" "+string(provider), trace.WithAttributes(attribute.String("provider", string(provider)), attribute.String("ownersync.sync.phase", phase)))
 }
 
 // endPhase records the phase's duration and ends its span.
-func (o observer) endPhase(ctx context.Context, span trace.Span, tenantID, provider, phase string, ms int64, err error) {
+func (o observer) endPhase(ctx context.Context, span trace.Span, tenantID string, provider provider.Provider, phase string, ms int64, err error) {
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}
-	o.phase.Record(ctx, float64(ms)/1000, metric.WithAttributes(attribute.String("tenant", tenantID), attribute.String("provider", provider), attribute.String("phase", phase)))
+	o.phase.Record(ctx, float64(ms)/1000, metric.WithAttributes(attribute.String("tenant", tenantID), attribute.String("provider", string(provider)), attribute.String("phase", phase)))
 	span.End()
 }
 
 // providerDone records the users pulled and the mapping statuses of a provider's finished part.
-func (o observer) providerDone(ctx context.Context, tenantID, provider string, c report.Counts) {
-	kv := []attribute.KeyValue{attribute.String("tenant", tenantID), attribute.String("provider", provider)}
+func (o observer) providerDone(ctx context.Context, tenantID string, provider provider.Provider, c report.Counts) {
+	kv := []attribute.KeyValue{attribute.String("tenant", tenantID), attribute.String("provider", string(provider))}
 	o.pulled.Add(ctx, int64(c.Pulled), metric.WithAttributes(kv...))
 	for status, n := range map[string]int{"mapped": c.Mapped, "conflict": c.Conflicts, "error": c.Errors,
 		"unmapped_platform": c.UnmappedPlatform, "unmapped_crm": c.UnmappedCRM} {

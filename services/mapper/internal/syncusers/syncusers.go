@@ -39,7 +39,7 @@ type Tenants interface {
 
 // Directories builds a tenant's CRM user directories (crm.Factory).
 type Directories interface {
-	Directory(t *tenant.Tenant, provider string) (domain.Directory, error)
+	Directory(t *tenant.Tenant, provider provider.Provider) (domain.Directory, error)
 }
 
 // Store keeps the runs, users, mappings, problems and provisioning requests (mongostore.Store).
@@ -51,19 +51,19 @@ type Store interface {
 	Run(ctx context.Context, tenant, id string) (*domain.SyncRun, error)
 	Runs(ctx context.Context, tenant string, limit int) ([]domain.SyncRun, error)
 	PlatformUsers(ctx context.Context, tenant string) ([]domain.PlatformUser, error)
-	ReadCRMUsers(ctx context.Context, tenant, provider string) (domain.StoredCRMUsers, error)
-	WriteCRMUsers(ctx context.Context, tenant, provider string, stored domain.StoredCRMUsers, d domain.CRMUsersDiff) error
-	ReadMappings(ctx context.Context, tenant, provider string) (domain.StoredMappings, error)
-	SaveMappings(ctx context.Context, tenant, provider string, read domain.StoredMappings, upserts, deletes []mapping.Mapping) error
-	Provisions(ctx context.Context, tenant, provider string, crmUserIDs ...string) ([]mapping.Provision, error)
-	DeleteProvision(ctx context.Context, tenant, provider, crmUserID string) error
-	ReplaceProblems(ctx context.Context, tenant, provider string, problems []mapping.Problem, keep func(domain.Problem) bool) error
-	SetCRMError(ctx context.Context, tenant, provider, message, fix string) error
+	ReadCRMUsers(ctx context.Context, tenant string, provider provider.Provider) (domain.StoredCRMUsers, error)
+	WriteCRMUsers(ctx context.Context, tenant string, provider provider.Provider, stored domain.StoredCRMUsers, d domain.CRMUsersDiff) error
+	ReadMappings(ctx context.Context, tenant string, provider provider.Provider) (domain.StoredMappings, error)
+	SaveMappings(ctx context.Context, tenant string, provider provider.Provider, read domain.StoredMappings, upserts, deletes []mapping.Mapping) error
+	Provisions(ctx context.Context, tenant string, provider provider.Provider, crmUserIDs ...string) ([]mapping.Provision, error)
+	DeleteProvision(ctx context.Context, tenant string, provider provider.Provider, crmUserID string) error
+	ReplaceProblems(ctx context.Context, tenant string, provider provider.Provider, problems []mapping.Problem, keep func(domain.Problem) bool) error
+	SetCRMError(ctx context.Context, tenant string, provider provider.Provider, message, fix string) error
 }
 
 // UserDirectory is the CRM user directory view the writer reads (kvview.Directory).
 type UserDirectory interface {
-	PutCRMUsers(ctx context.Context, tenant, provider string, users []domain.CRMUser, gone []string) error
+	PutCRMUsers(ctx context.Context, tenant string, provider provider.Provider, users []domain.CRMUser, gone []string) error
 }
 
 // TimeZones records a HubSpot account's time zone in the tenant's connection when it names none
@@ -124,7 +124,7 @@ type Claims interface {
 // LimitError is a run stopped by one of its bounds; the mappings and stored CRM users are as
 // they were before the run.
 type LimitError struct {
-	Provider string
+	Provider provider.Provider
 	// What is "users", "pages" or "deadline".
 	What string
 	// Limit is the bound (a count, or the deadline's duration).
@@ -147,14 +147,14 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("Sync Users stopped: %s (%s); no mapping or stored user was changed", what, e.Setting)
 }
 
-func providerName(p string) string {
+func providerName(p provider.Provider) string {
 	switch p {
 	case mapping.Salesforce:
 		return "Salesforce"
 	case mapping.HubSpot:
 		return "HubSpot"
 	}
-	return p
+	return string(p)
 }
 
 // Runner runs Sync Users.
@@ -247,7 +247,7 @@ func (r *Runner) begin(ctx context.Context, t *tenant.Tenant, req domain.SyncReq
 	run := &domain.SyncRun{ID: runID, Tenant: t.ID, Trigger: trigger, DryRun: req.DryRun, EmailReport: req.DryRun && req.EmailReport, Status: domain.RunRunning,
 		Phase: domain.PhaseStarting, StartedAt: r.o.Now().UTC()}
 	for _, p := range t.Connected() {
-		run.Providers = append(run.Providers, domain.RunProvider{Provider: string(p), Phase: domain.PhaseWaiting})
+		run.Providers = append(run.Providers, domain.RunProvider{Provider: p, Phase: domain.PhaseWaiting})
 	}
 	if err := r.store.PutRun(ctx, run); err != nil {
 		_ = r.store.UnlockRun(ctx, t.ID, runID)
@@ -322,7 +322,7 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *domain.Sync
 	outcomes := make([]*report.Provider, len(run.Providers))
 	for i := range run.Providers {
 		rp := &run.Providers[i]
-		run.Phase = rp.Provider
+		run.Phase = string(rp.Provider)
 		users, failure, err := r.pull(ctx, pullCtx, t, run, rp, pr)
 		if err != nil {
 			return nil, err
@@ -333,7 +333,7 @@ func (r *Runner) execute(ctx context.Context, t *tenant.Tenant, run *domain.Sync
 	failed := 0
 	for i := range run.Providers {
 		rp := &run.Providers[i]
-		run.Phase = rp.Provider
+		run.Phase = string(rp.Provider)
 		if outcomes[i] == nil {
 			prep, err := r.apply(ctx, t, run, rp, platform, pulled[i], pr)
 			if err != nil {
@@ -462,7 +462,7 @@ type AccountZoner interface {
 // connection names none (issue 14 item 9: the daily limit resets at the account's midnight, and the
 // writer reads the zone from the connection). A failure is logged: the writer can still read the
 // zone itself.
-func (r *Runner) recordTimeZone(ctx context.Context, t *tenant.Tenant, provider string, dir domain.Directory) {
+func (r *Runner) recordTimeZone(ctx context.Context, t *tenant.Tenant, provider provider.Provider, dir domain.Directory) {
 	z, ok := dir.(AccountZoner)
 	if r.o.TimeZones == nil || !ok || provider != mapping.HubSpot || t.HubSpot == nil || t.HubSpot.TimeZone != "" {
 		return
@@ -589,7 +589,7 @@ func (r *Runner) apply(ctx context.Context, t *tenant.Tenant, run *domain.SyncRu
 	return out, pr.save(ctx, true)
 }
 
-func fixFor(provider string) string {
+func fixFor(provider provider.Provider) string {
 	if provider == mapping.HubSpot {
 		return "Check the HubSpot connection (private-app token or OAuth app and its crm.objects.owners.read scope) and HubSpot's status, then run Sync Users again."
 	}
