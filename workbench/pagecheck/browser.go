@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -58,4 +59,43 @@ func Browser(dir string) (ctx context.Context, cancel context.CancelFunc, err er
 		return nil, nil, err
 	}
 	return bctx, cancel, nil
+}
+
+// TB is the part of testing.TB that Tab needs (pagecheck itself does not import testing).
+type TB interface {
+	Helper()
+	TempDir() string
+	Cleanup(func())
+	Skip(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// SkipEnv is the one explicit way to run the suite without Chromium: with it set to 1 and
+// Chromium missing, browser tests skip saying so; without it a missing Chromium fails them
+// (scripts/ensure-chromium.sh installs it for make test).
+const SkipEnv = "OWNERSYNC_SKIP_BROWSER_TESTS"
+
+// SkipMessage is what a browser test says when it skips under SkipEnv.
+const SkipMessage = SkipEnv + "=1 and chromium is not installed: browser test skipped"
+
+// SkipAllowed reports whether a missing Chromium (err from Browser) may skip browser tests.
+func SkipAllowed(err error) bool {
+	return errors.Is(err, ErrNoChromium) && os.Getenv(SkipEnv) == "1"
+}
+
+// Tab starts a Chromium for one test and returns a context with a 45 s budget for its tab; a
+// missing Chromium fails the test unless SkipAllowed.
+func Tab(t TB) context.Context {
+	t.Helper()
+	bctx, cancel, err := Browser(t.TempDir())
+	if SkipAllowed(err) {
+		t.Skip(SkipMessage)
+	}
+	if err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(bctx, 45*time.Second)
+	t.Cleanup(cancelTimeout)
+	return ctx
 }

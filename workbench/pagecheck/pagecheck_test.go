@@ -1,15 +1,11 @@
 package pagecheck_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -36,16 +32,7 @@ const good = `<!DOCTYPE html><html lang="en"><head><meta name="viewport" content
 // TestCheckFindsEachProblem: every kind of problem is found on a page made of them, and a
 // clean page has none.
 func TestCheckFindsEachProblem(t *testing.T) {
-	bctx, cancel, err := pagecheck.Browser(t.TempDir())
-	if errors.Is(err, pagecheck.ErrNoChromium) && os.Getenv("OWNERSYNC_SKIP_BROWSER_TESTS") == "1" {
-		t.Skip("OWNERSYNC_SKIP_BROWSER_TESTS=1 and chromium is not installed: browser test skipped")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(bctx, 45*time.Second)
-	defer cancelTimeout()
+	ctx := pagecheck.Tab(t)
 	page := bad
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, page) }))
 	defer srv.Close()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/ownersync/ownersync/services/mapper/consoletest"
 	"github.com/ownersync/ownersync/services/mapper/internal/console"
 	"github.com/ownersync/ownersync/workbench/harness"
+	"github.com/ownersync/ownersync/workbench/pagecheck"
 )
 
 var (
@@ -28,19 +28,6 @@ var (
 	noBrowser  string
 	shotDir    string
 )
-
-// chromiumPath finds Debian's Chromium (package chromium).
-func chromiumPath() string {
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
-		return "/usr/bin/chromium"
-	}
-	return ""
-}
 
 // repoRoot is the directory holding go.work (screenshots go to <root>/screenshots).
 func repoRoot() (string, error) {
@@ -91,45 +78,20 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	exe := chromiumPath()
-	if exe == "" {
-		// A missing browser fails the package: the console's browser tests are part of the suite,
-		// and a suite that quietly skips them proves nothing about the console. Only an explicit
-		// OWNERSYNC_SKIP_BROWSER_TESTS=1 (a developer without root on a machine without chromium)
-		// runs the rest and skips them, saying so.
-		if os.Getenv("OWNERSYNC_SKIP_BROWSER_TESTS") != "1" {
-			fmt.Fprintln(os.Stderr, "chromium is not installed (Debian: apt-get install -y chromium; make test installs it as root); "+
-				"the console's browser tests need it. Set OWNERSYNC_SKIP_BROWSER_TESTS=1 to skip them knowingly.")
-			return 1
-		}
-		noBrowser = "OWNERSYNC_SKIP_BROWSER_TESTS=1 and chromium is not installed: browser test skipped"
+	// A missing browser fails the package: the console's browser tests are part of the suite,
+	// and a suite that quietly skips them proves nothing about the console. Only an explicit
+	// OWNERSYNC_SKIP_BROWSER_TESTS=1 (a developer without root on a machine without chromium)
+	// runs the rest and skips them, saying so (pagecheck.SkipAllowed).
+	bctx, cancelBrowser, err := pagecheck.Browser(dir)
+	if pagecheck.SkipAllowed(err) {
+		noBrowser = pagecheck.SkipMessage
 		return m.Run()
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(filepath.Join(dir, "chromium-profile")),
-		chromedp.WindowSize(1280, 800),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx); err != nil {
-		fmt.Fprintln(os.Stderr, "start chromium:", err)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start chromium:", err, "— the console's browser tests need it; set "+pagecheck.SkipEnv+"=1 to skip them knowingly.")
 		return 1
 	}
+	defer cancelBrowser()
 	browserCtx = bctx
 	return m.Run()
 }

@@ -2,7 +2,6 @@ package render
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,22 +15,9 @@ import (
 	"github.com/ownersync/ownersync/workbench/pagecheck"
 )
 
-// browserTab opens a Chromium tab for a test; a missing Chromium fails the test unless
-// OWNERSYNC_SKIP_BROWSER_TESTS=1 says to skip it knowingly (as the console's browser tests do).
-func browserTab(t *testing.T) context.Context {
-	t.Helper()
-	bctx, cancel, err := pagecheck.Browser(t.TempDir())
-	if errors.Is(err, pagecheck.ErrNoChromium) && os.Getenv("OWNERSYNC_SKIP_BROWSER_TESTS") == "1" {
-		t.Skip("OWNERSYNC_SKIP_BROWSER_TESTS=1 and chromium is not installed: browser test skipped")
-	}
-	if err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	t.Cleanup(cancel)
-	ctx, cancelTimeout := context.WithTimeout(bctx, 45*time.Second)
-	t.Cleanup(cancelTimeout)
-	return ctx
-}
+// browserTab opens a Chromium tab for a test (pagecheck.Tab: a missing Chromium fails it unless
+// OWNERSYNC_SKIP_BROWSER_TESTS=1, as for the console's browser tests).
+func browserTab(t *testing.T) context.Context { return pagecheck.Tab(t) }
 
 // screenshotDir is <repository>/screenshots, where the console's browser tests save theirs.
 func screenshotDir(t *testing.T) string {
